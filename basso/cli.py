@@ -1,0 +1,58 @@
+"""The `basso` command: a thin dispatcher over one module per sub-command in `basso.commands`.
+
+Each command module exposes `register(subparsers)`, which adds its parser and sets `run` as the handler:
+`run(args) -> int` returns the exit status. Bad arguments exit with status 2 and one line naming the
+argument and the problem; a traceback is never the answer to a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from basso.config import ConfigError
+
+# Sub-commands in the order `basso --help` lists them; each is a module in basso.commands.
+COMMANDS = ("size", "contract")
+
+
+class UsageError(Exception):
+    """A user-facing argument error: reported on one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="basso", description="A Tom Basso style portfolio manager for futures.")
+    parser.add_argument("--config", metavar="FILE", help="TOML file merged over the shipped defaults "
+                        "(default: $BASSO_CONFIG if set)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"basso.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except UsageError as exc:
+        print(f"basso {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"basso: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `basso` sub-command; see basso.cli."""

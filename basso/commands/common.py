@@ -1,0 +1,52 @@
+"""Argument types and helpers shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from datetime import date
+from pathlib import Path
+
+from basso.config import Config, load_config
+
+
+def load_user_config(args: argparse.Namespace) -> Config:
+    """The configuration named by --config or $BASSO_CONFIG, else the shipped defaults."""
+    path = getattr(args, "config", None) or os.environ.get("BASSO_CONFIG")
+    return load_config(Path(path) if path else None)
+
+
+def finite_number(text: str) -> float:
+    """A finite decimal number (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number above zero (argparse type)."""
+    value = finite_number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def non_negative_number(text: str) -> float:
+    """A finite number of zero or more (argparse type)."""
+    value = finite_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def iso_date(text: str) -> date:
+    """A calendar date YYYY-MM-DD (argparse type)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD, got {text!r}") from None

@@ -1,0 +1,510 @@
+"""Configuration: the shipped defaults merged with a user file, validated into immutable values.
+
+Every instrument number and every rule's number is read from here; no other module hard-codes one.
+A malformed or inconsistent file is refused at load with a `ConfigError` naming the key and the problem.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, time
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+__all__ = [
+    "CalendarConfig",
+    "Config",
+    "ConfigError",
+    "DrawdownRules",
+    "ExpiryRule",
+    "Instrument",
+    "PaperBroker",
+    "PortfolioRules",
+    "PyramidRules",
+    "Zones",
+    "load_config",
+]
+
+EquityMode = Literal["closed", "open", "blended", "high_water"]
+StopSource = Literal["signal", "atr"]
+TradedAs = Literal["synthetic", "future"]
+ExpiryKind = Literal["last_weekday", "day_of_month", "last_day"]
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class ConfigError(ValueError):
+    """A configuration file is malformed or inconsistent; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Zones:
+    """Upper bounds (percent of equity) of the green, yellow and orange zones; above orange is red."""
+
+    green: float
+    yellow: float
+    orange: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortfolioRules:
+    """Portfolio-wide limits (SPEC §2–§4, §6)."""
+
+    equity_mode: EquityMode
+    blended_unrealised_weight: float
+    margin_budget_pct: float
+    max_risk_pct: float
+    max_vol_pct: float
+    emergency_risk_pct: float
+    emergency_target_risk_pct: float
+    er_scaling: bool
+    stop_source: StopSource
+    margin_warning_pct: float
+    risk_zones: Zones
+    vol_zones: Zones
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PyramidRules:
+    """Pyramid gates and sizing (SPEC §5)."""
+
+    max_risk_pct: float
+    max_vol_pct: float
+    atr_spacing: float
+    discipline_ratio: float
+    profit_budget_share: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawdownRules:
+    """Drawdown bands (SPEC §2); percentages of peak equity."""
+
+    reduce_from_pct: float
+    reduce_factor: float
+    halve_from_pct: float
+    halve_factor: float
+    halt_from_pct: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaperBroker:
+    """Paper broker fills (SPEC §8)."""
+
+    slippage_ticks: int
+    commission_pct: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalendarConfig:
+    """An exchange's holiday calendar: a maintained package's list corrected by explicit dates."""
+
+    name: str
+    financial_calendar: str
+    extra_holidays: tuple[date, ...]
+    extra_trading_days: tuple[date, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpiryRule:
+    """How an instrument's monthly expiry date is found before holiday adjustment."""
+
+    rule: ExpiryKind
+    weekday: int | None = None  # 0 = Monday, for last_weekday
+    weekday_history: tuple[tuple[date, int], ...] = ()  # (until, weekday): an older weekday up to a date
+    day: int | None = None  # for day_of_month
+    months: tuple[int, ...] = tuple(range(1, 13))
+    dates: tuple[date, ...] = ()  # explicit dates override the rule in their month
+
+    def weekday_on(self, month_start: date) -> int:
+        """The expiry weekday in force for the month starting on `month_start`."""
+        for until, weekday in sorted(self.weekday_history):
+            if month_start <= until:
+                return weekday
+        assert self.weekday is not None
+        return self.weekday
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instrument:
+    """One tradable instrument, with every number the rules need."""
+
+    name: str
+    exchange: str
+    calendar: str
+    symbol_root: str
+    traded_as: TradedAs
+    strike_step: int | None
+    lot_size: int
+    quote_unit: float
+    tick: float
+    margin_per_lot: float
+    initial_risk_pct: float
+    ongoing_risk_pct: float
+    initial_vol_pct: float
+    ongoing_vol_pct: float
+    initial_stop_atr: float
+    trailing_stop_atr: float
+    max_pyramids: int
+    roll_days: int
+    market_open: time
+    market_close: time
+    market_close_us_standard_time: time | None
+    lot_size_history: tuple[tuple[date, int], ...]
+    expiry: ExpiryRule
+
+    @property
+    def point_value(self) -> float:
+        """Rupees per 1.0 price point per lot, at the current lot size."""
+        return self.lot_size / self.quote_unit
+
+    def lot_size_on(self, day: date) -> int:
+        """The lot size in force on `day` (the newest history entry on or before it)."""
+        size = self.lot_size if not self.lot_size_history else self.lot_size_history[0][1]
+        for effective, lots in self.lot_size_history:
+            if effective <= day:
+                size = lots
+        return size
+
+    def point_value_on(self, day: date) -> float:
+        """Rupees per point per lot on `day`; Bank Nifty's changes with its lot size."""
+        return self.lot_size_on(day) / self.quote_unit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The whole validated configuration."""
+
+    portfolio: PortfolioRules
+    pyramid: PyramidRules
+    drawdown: DrawdownRules
+    paper: PaperBroker
+    signal_max_age_s: float
+    calendars: Mapping[str, CalendarConfig]
+    instruments: Mapping[str, Instrument]
+
+    def instrument(self, name: str) -> Instrument:
+        """The instrument called `name` (case-insensitive); KeyError naming the known ones otherwise."""
+        try:
+            return self.instruments[name.upper()]
+        except KeyError:
+            known = ", ".join(sorted(self.instruments))
+            raise KeyError(f"unknown instrument {name!r} (known: {known})") from None
+
+
+# --- loading -----------------------------------------------------------------------------------------
+
+
+def load_config(user_file: Path | None = None) -> Config:
+    """The shipped defaults, with `user_file` merged over them, validated."""
+    raw = tomllib.loads(resources.files("basso").joinpath("defaults.toml").read_text("utf-8"))
+    if user_file is not None:
+        try:
+            user = tomllib.loads(Path(user_file).read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{user_file}: cannot read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{user_file}: not valid TOML: {exc}") from None
+        raw = _merge(raw, user)
+    return _parse(raw)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_KNOWN_TOP = {"portfolio", "pyramid", "drawdown", "paper", "signals", "calendars", "instruments"}
+
+
+def _parse(raw: Mapping[str, Any]) -> Config:
+    _refuse_unknown(raw, _KNOWN_TOP, "")
+    calendars = {name: _calendar(name, _table(raw, "calendars")[name])
+                 for name in _table(raw, "calendars")}
+    instruments = {name.upper(): _instrument(name, body, calendars)
+                   for name, body in _table(raw, "instruments").items()}
+    if not instruments:
+        raise ConfigError("instruments: at least one instrument is required")
+    return Config(
+        portfolio=_portfolio(_Section(raw, "portfolio")),
+        pyramid=_pyramid(_Section(raw, "pyramid")),
+        drawdown=_drawdown(_Section(raw, "drawdown")),
+        paper=_paper(_Section(raw, "paper")),
+        signal_max_age_s=_Section(raw, "signals").number("max_age_s", minimum=0),
+        calendars=calendars,
+        instruments=instruments,
+    )
+
+
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: must be a table")
+    return value
+
+
+def _refuse_unknown(raw: Mapping[str, Any], known: set[str], path: str) -> None:
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{path}{key}: unknown key (known: {', '.join(sorted(known))})")
+
+
+T = TypeVar("T")
+
+
+class _Section:
+    """Typed, validating reads from one table; every error names the full key."""
+
+    def __init__(self, parent: Mapping[str, Any], key: str, path: str = "") -> None:
+        self.path = f"{path}{key}"
+        self.raw = _table(parent, key) if not path else parent[key]
+        if not isinstance(self.raw, Mapping):
+            raise ConfigError(f"{self.path}: must be a table")
+        self.used: set[str] = set()
+
+    def _get(self, key: str, default: Any = ...) -> Any:
+        self.used.add(key)
+        if key not in self.raw:
+            if default is ...:
+                raise ConfigError(f"{self.path}.{key}: required")
+            return default
+        return self.raw[key]
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}.{key}: {problem}")
+
+    def number(self, key: str, *, minimum: float | None = None, positive: bool = False,
+               maximum: float | None = None, default: Any = ...) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, f"must be a number, got {value!r}")
+        if positive and not value > 0:
+            raise self.fail(key, f"must be greater than 0, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(key, f"must be at least {minimum}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.fail(key, f"must be at most {maximum}, got {value!r}")
+        return float(value)
+
+    def integer(self, key: str, *, minimum: int = 0, default: Any = ...) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"must be a whole number, got {value!r}")
+        if value < minimum:
+            raise self.fail(key, f"must be at least {minimum}, got {value!r}")
+        return value
+
+    def text(self, key: str, *, choices: tuple[str, ...] | None = None, default: Any = ...) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"must be a non-empty string, got {value!r}")
+        if choices is not None and value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self._get(key)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, got {value!r}")
+        return value
+
+    def clock(self, key: str, default: Any = ...) -> time | None:
+        value = self._get(key, default)
+        if value is None:
+            return None
+        try:
+            return time.fromisoformat(value) if isinstance(value, str) else _bad(value)
+        except ValueError:
+            raise self.fail(key, f"must be a time HH:MM, got {value!r}") from None
+
+    def day(self, key: str, value: Any) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value) if isinstance(value, str) else _bad(value)
+        except ValueError:
+            raise self.fail(key, f"must be an ISO date YYYY-MM-DD, got {value!r}") from None
+
+    def days(self, key: str, default: Any = ()) -> tuple[date, ...]:
+        value = self._get(key, default)
+        if not isinstance(value, list | tuple):
+            raise self.fail(key, f"must be a list of ISO dates, got {value!r}")
+        return tuple(sorted(self.day(key, item) for item in value))
+
+    def records(self, key: str, default: Any = ()) -> list[Mapping[str, Any]]:
+        value = self._get(key, default)
+        if not isinstance(value, list | tuple) or not all(isinstance(v, Mapping) for v in value):
+            raise self.fail(key, "must be a list of tables")
+        return list(value)
+
+    def sub(self, key: str) -> _Section:
+        self.used.add(key)
+        if key not in self.raw:
+            raise ConfigError(f"{self.path}.{key}: required")
+        return _Section(self.raw, key, f"{self.path}.")
+
+    def done(self) -> None:
+        """Refuse keys nobody read: a typo must not silently fall back to a default."""
+        _refuse_unknown(self.raw, self.used, f"{self.path}.")
+
+
+def _bad(value: Any) -> Any:
+    raise ValueError(value)
+
+
+def _zones(section: _Section) -> Zones:
+    zones = Zones(green=section.number("green", positive=True), yellow=section.number("yellow", positive=True),
+                  orange=section.number("orange", positive=True))
+    if not zones.green < zones.yellow < zones.orange:
+        raise ConfigError(f"{section.path}: zones must rise: green < yellow < orange")
+    section.done()
+    return zones
+
+
+def _portfolio(s: _Section) -> PortfolioRules:
+    rules = PortfolioRules(
+        equity_mode=s.text("equity_mode", choices=("closed", "open", "blended", "high_water")),  # type: ignore[arg-type]
+        blended_unrealised_weight=s.number("blended_unrealised_weight", minimum=0, maximum=1),
+        margin_budget_pct=s.number("margin_budget_pct", positive=True, maximum=100),
+        max_risk_pct=s.number("max_risk_pct", positive=True),
+        max_vol_pct=s.number("max_vol_pct", positive=True),
+        emergency_risk_pct=s.number("emergency_risk_pct", positive=True),
+        emergency_target_risk_pct=s.number("emergency_target_risk_pct", positive=True),
+        er_scaling=s.flag("er_scaling"),
+        stop_source=s.text("stop_source", choices=("signal", "atr")),  # type: ignore[arg-type]
+        margin_warning_pct=s.number("margin_warning_pct", positive=True, maximum=100),
+        risk_zones=_zones(s.sub("risk_zones")),
+        vol_zones=_zones(s.sub("vol_zones")),
+    )
+    if rules.emergency_target_risk_pct > rules.emergency_risk_pct:
+        raise s.fail("emergency_target_risk_pct", "must not exceed emergency_risk_pct")
+    s.done()
+    return rules
+
+
+def _pyramid(s: _Section) -> PyramidRules:
+    rules = PyramidRules(
+        max_risk_pct=s.number("max_risk_pct", positive=True),
+        max_vol_pct=s.number("max_vol_pct", positive=True),
+        atr_spacing=s.number("atr_spacing", minimum=0),
+        discipline_ratio=s.number("discipline_ratio", positive=True, maximum=1),
+        profit_budget_share=s.number("profit_budget_share", minimum=0, maximum=1),
+    )
+    s.done()
+    return rules
+
+
+def _drawdown(s: _Section) -> DrawdownRules:
+    rules = DrawdownRules(
+        reduce_from_pct=s.number("reduce_from_pct", minimum=0, maximum=100),
+        reduce_factor=s.number("reduce_factor", minimum=0, maximum=1),
+        halve_from_pct=s.number("halve_from_pct", minimum=0, maximum=100),
+        halve_factor=s.number("halve_factor", minimum=0, maximum=1),
+        halt_from_pct=s.number("halt_from_pct", minimum=0, maximum=100),
+    )
+    if not rules.reduce_from_pct <= rules.halve_from_pct <= rules.halt_from_pct:
+        raise ConfigError(f"{s.path}: bands must rise: reduce_from_pct <= halve_from_pct <= halt_from_pct")
+    s.done()
+    return rules
+
+
+def _paper(s: _Section) -> PaperBroker:
+    paper = PaperBroker(slippage_ticks=s.integer("slippage_ticks"),
+                        commission_pct=s.number("commission_pct", minimum=0, maximum=5))
+    s.done()
+    return paper
+
+
+def _calendar(name: str, raw: Any) -> CalendarConfig:
+    s = _Section({name: raw}, name, "calendars.")
+    calendar = CalendarConfig(
+        name=name,
+        financial_calendar=s.text("financial_calendar"),
+        extra_holidays=s.days("extra_holidays"),
+        extra_trading_days=s.days("extra_trading_days"),
+    )
+    s.done()
+    return calendar
+
+
+def _expiry(s: _Section) -> ExpiryRule:
+    kind = s.text("rule", choices=("last_weekday", "day_of_month", "last_day"))
+    months = tuple(s._get("months", list(range(1, 13))))
+    if not months or not all(isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 12 for m in months):
+        raise s.fail("months", f"must be a non-empty list of month numbers 1-12, got {list(months)!r}")
+    weekday = day = None
+    history: list[tuple[date, int]] = []
+    if kind == "last_weekday":
+        weekday = WEEKDAYS.index(s.text("weekday", choices=WEEKDAYS))
+        for item in s.records("weekday_history"):
+            if set(item) != {"until", "weekday"} or item["weekday"] not in WEEKDAYS:
+                raise s.fail("weekday_history", f"each entry needs until (date) and weekday, got {dict(item)!r}")
+            history.append((s.day("weekday_history", item["until"]), WEEKDAYS.index(item["weekday"])))
+    elif kind == "day_of_month":
+        day = s.integer("day", minimum=1)
+        if day > 28:
+            raise s.fail("day", f"must be 1-28 so every month has it, got {day}")
+    rule = ExpiryRule(rule=kind, weekday=weekday, weekday_history=tuple(sorted(history)), day=day,  # type: ignore[arg-type]
+                      months=tuple(sorted(set(months))), dates=s.days("dates"))
+    s.done()
+    return rule
+
+
+def _instrument(name: str, raw: Any, calendars: Mapping[str, CalendarConfig]) -> Instrument:
+    if not name.isidentifier() or name.upper() != name:
+        raise ConfigError(f"instruments.{name}: names are upper case words joined by _ (e.g. GOLD_MINI)")
+    s = _Section({name: raw}, name, "instruments.")
+    traded_as = s.text("traded_as", choices=("synthetic", "future"))
+    history = []
+    for item in s.records("lot_size_history"):
+        if set(item) != {"from", "lots"}:
+            raise s.fail("lot_size_history", f"each entry needs from (date) and lots, got {dict(item)!r}")
+        lots = item["lots"]
+        if isinstance(lots, bool) or not isinstance(lots, int) or lots <= 0:
+            raise s.fail("lot_size_history", f"lots must be a whole number above 0, got {lots!r}")
+        history.append((s.day("lot_size_history", item["from"]), lots))
+    calendar = s.text("calendar")
+    if calendar not in calendars:
+        raise s.fail("calendar", f"no calendar {calendar!r} (known: {', '.join(sorted(calendars))})")
+    instrument = Instrument(
+        name=name,
+        exchange=s.text("exchange"),
+        calendar=calendar,
+        symbol_root=s.text("symbol_root"),
+        traded_as=traded_as,  # type: ignore[arg-type]
+        strike_step=s.integer("strike_step", minimum=1) if traded_as == "synthetic" else None,
+        lot_size=s.integer("lot_size", minimum=1),
+        quote_unit=s.number("quote_unit", positive=True),
+        tick=s.number("tick", positive=True),
+        margin_per_lot=s.number("margin_per_lot", positive=True),
+        initial_risk_pct=s.number("initial_risk_pct", positive=True, maximum=100),
+        ongoing_risk_pct=s.number("ongoing_risk_pct", positive=True, maximum=100),
+        initial_vol_pct=s.number("initial_vol_pct", positive=True, maximum=100),
+        ongoing_vol_pct=s.number("ongoing_vol_pct", positive=True, maximum=100),
+        initial_stop_atr=s.number("initial_stop_atr", positive=True),
+        trailing_stop_atr=s.number("trailing_stop_atr", positive=True),
+        max_pyramids=s.integer("max_pyramids"),
+        roll_days=s.integer("roll_days", minimum=1),
+        market_open=s.clock("market_open"),  # type: ignore[arg-type]
+        market_close=s.clock("market_close"),  # type: ignore[arg-type]
+        market_close_us_standard_time=s.clock("market_close_us_standard_time", default=None),
+        lot_size_history=tuple(sorted(history)),
+        expiry=_expiry(s.sub("expiry")),
+    )
+    if instrument.market_open >= instrument.market_close:
+        raise s.fail("market_close", "must be after market_open")
+    if history and history[-1][1] != instrument.lot_size:
+        raise s.fail("lot_size", f"is {instrument.lot_size} but lot_size_history ends at {history[-1][1]}")
+    if instrument.ongoing_risk_pct < instrument.initial_risk_pct:
+        raise s.fail("ongoing_risk_pct", "must be at least initial_risk_pct")
+    if instrument.ongoing_vol_pct < instrument.initial_vol_pct:
+        raise s.fail("ongoing_vol_pct", "must be at least initial_vol_pct")
+    s.done()
+    return instrument

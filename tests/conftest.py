@@ -1,0 +1,66 @@
+"""Shared fixtures: one real embedded PostgreSQL and one real embedded Redis per test session.
+
+Both run from the same wheels `basso run` uses, in a temporary directory removed at the end. Tests that
+need isolation create their own database (`fresh_database`) or flush Redis; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from basso.config import Config, load_config
+from basso.embedded import EmbeddedPostgres, EmbeddedRedis
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    """The shipped default configuration."""
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """A real PostgreSQL server for the whole session (fsync off: tests never outlive the machine)."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data", fsync=False)
+    server.start()
+    yield server
+    server.stop(mode="immediate")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A real Redis server for the whole session."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def fresh_database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
+    """The URL of a new, empty database on the session's server, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres.url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield postgres.url.rsplit("/", 1)[0] + f"/{name}"
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def redis_client(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
+    """A client of the session's Redis, flushed before the test."""
+    client = aioredis.from_url(redis_server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
