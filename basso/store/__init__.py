@@ -1,0 +1,1 @@
+"""PostgreSQL: migrations, the fenced write path and the read queries."""
