@@ -24,6 +24,7 @@ __all__ = [
     "PaperBroker",
     "PortfolioRules",
     "PyramidRules",
+    "ServerSettings",
     "Zones",
     "load_config",
 ]
@@ -95,6 +96,20 @@ class PaperBroker:
 
     slippage_ticks: int
     commission_pct: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerSettings:
+    """How `basso run` serves: bind address, storage and broker. Environment variables override these."""
+
+    host: str
+    port: int
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    initial_capital: float
+    rate_limit_per_minute: int
+    broker: Literal["paper", "openalgo"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +197,7 @@ class Config:
     drawdown: DrawdownRules
     paper: PaperBroker
     signal_max_age_s: float
+    server: ServerSettings
     calendars: Mapping[str, CalendarConfig]
     instruments: Mapping[str, Instrument]
 
@@ -221,7 +237,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-_KNOWN_TOP = {"portfolio", "pyramid", "drawdown", "paper", "signals", "calendars", "instruments"}
+_KNOWN_TOP = {"portfolio", "pyramid", "drawdown", "paper", "signals", "server", "calendars", "instruments"}
 
 
 def _parse(raw: Mapping[str, Any]) -> Config:
@@ -238,6 +254,7 @@ def _parse(raw: Mapping[str, Any]) -> Config:
         drawdown=_drawdown(_Section(raw, "drawdown")),
         paper=_paper(_Section(raw, "paper")),
         signal_max_age_s=_Section(raw, "signals").number("max_age_s", minimum=0),
+        server=_server(_Section(raw, "server")),
         calendars=calendars,
         instruments=instruments,
     )
@@ -420,6 +437,27 @@ def _paper(s: _Section) -> PaperBroker:
                         commission_pct=s.number("commission_pct", minimum=0, maximum=5))
     s.done()
     return paper
+
+
+def _server(s: _Section) -> ServerSettings:
+    port = s.integer("port", minimum=1)
+    if port > 65535:
+        raise s.fail("port", f"must be at most 65535, got {port}")
+    settings = ServerSettings(
+        host=s.text("host"),
+        port=port,
+        data_dir=Path(s.text("data_dir")),
+        database_url=s._get("database_url", ""),
+        redis_url=s._get("redis_url", ""),
+        initial_capital=s.number("initial_capital", minimum=0),
+        rate_limit_per_minute=s.integer("rate_limit_per_minute", minimum=1),
+        broker=s.text("broker", choices=("paper", "openalgo")),  # type: ignore[arg-type]
+    )
+    for key in ("database_url", "redis_url"):
+        if not isinstance(getattr(settings, key), str):
+            raise s.fail(key, "must be a string (empty for the embedded server)")
+    s.done()
+    return settings
 
 
 def _calendar(name: str, raw: Any) -> CalendarConfig:

@@ -1,0 +1,58 @@
+"""The signal inbox: durable storage of every accepted signal, and the audit of every webhook request.
+
+Storing is not fenced: any instance, leader or not, may store signals, so a signal that arrives during a
+failover is kept. Only the leader processes them (see basso.store.outcomes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from basso.enums import SignalOutcome
+
+# Rejected bodies are kept for diagnosis, but never more than this many characters.
+AUDIT_BODY_CHARS = 2048
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredSignal:
+    """The answer to storing a signal: its row id and whether it was already there."""
+
+    id: int
+    duplicate: bool
+    outcome: SignalOutcome
+
+
+async def store_signal(conn: asyncpg.Connection | asyncpg.Pool, *, key: str, client_signal_id: str | None,
+                       kind: str, instrument: str, layer: int | None, signal_time: datetime,
+                       payload: dict[str, Any], outcome: SignalOutcome = SignalOutcome.PENDING,
+                       reason: str = "") -> StoredSignal:
+    """Insert the signal unless its idempotency key is already stored; either way return its row."""
+    row = await conn.fetchrow(
+        "INSERT INTO signals (key, client_signal_id, kind, instrument, layer, signal_time, payload, outcome, reason,"
+        " processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9,"
+        " CASE WHEN $8 = 'pending' THEN NULL ELSE now() END)"
+        " ON CONFLICT (key) DO NOTHING RETURNING id, outcome",
+        key, client_signal_id, kind, instrument, layer, signal_time, orjson.dumps(payload).decode(),
+        outcome.value, reason)
+    if row is not None:
+        return StoredSignal(id=row["id"], duplicate=False, outcome=SignalOutcome(row["outcome"]))
+    existing = await conn.fetchrow("SELECT id, outcome FROM signals WHERE key = $1", key)
+    assert existing is not None, "a conflicting key must exist"
+    return StoredSignal(id=existing["id"], duplicate=True, outcome=SignalOutcome(existing["outcome"]))
+
+
+async def audit_request(conn: asyncpg.Connection | asyncpg.Pool, *, source: str, http_status: int, verdict: str,
+                        body: bytes, field: str | None = None, error: str | None = None,
+                        signal: int | None = None) -> None:
+    """Record one webhook request, whatever became of it."""
+    text = body[: AUDIT_BODY_CHARS * 4].decode("utf-8", errors="replace")[:AUDIT_BODY_CHARS]
+    await conn.execute(
+        "INSERT INTO webhook_audit (source, http_status, verdict, field, error, signal, body)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        source, http_status, verdict, field, error, signal, text.replace("\x00", "\ufffd"))
