@@ -197,6 +197,8 @@ class Config:
     drawdown: DrawdownRules
     paper: PaperBroker
     signal_max_age_s: float
+    signal_max_future_s: float
+    signal_max_body_bytes: int
     server: ServerSettings
     calendars: Mapping[str, CalendarConfig]
     instruments: Mapping[str, Instrument]
@@ -248,16 +250,21 @@ def _parse(raw: Mapping[str, Any]) -> Config:
                    for name, body in _table(raw, "instruments").items()}
     if not instruments:
         raise ConfigError("instruments: at least one instrument is required")
-    return Config(
+    signals = _Section(raw, "signals")
+    config = Config(
         portfolio=_portfolio(_Section(raw, "portfolio")),
         pyramid=_pyramid(_Section(raw, "pyramid")),
         drawdown=_drawdown(_Section(raw, "drawdown")),
         paper=_paper(_Section(raw, "paper")),
-        signal_max_age_s=_Section(raw, "signals").number("max_age_s", minimum=0),
+        signal_max_age_s=signals.number("max_age_s", minimum=0),
+        signal_max_future_s=signals.number("max_future_s", minimum=0),
+        signal_max_body_bytes=signals.integer("max_body_bytes", minimum=1),
         server=_server(_Section(raw, "server")),
         calendars=calendars,
         instruments=instruments,
     )
+    signals.done()
+    return config
 
 
 def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
