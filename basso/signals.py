@@ -197,6 +197,10 @@ def decode_body(body: bytes, max_bytes: int) -> dict[str, Any]:
     if not body.strip():
         raise SignalError("body", "body is empty: expected a JSON object")
     try:
+        bytes(body).decode("utf-8")  # orjson would say "surrogates not allowed"; say what is wrong instead
+    except UnicodeDecodeError as exc:
+        raise SignalError("body", f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
         decoded = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         # orjson's message says what is wrong (invalid UTF-8, NaN, a number overflowing to infinity, …).
@@ -364,11 +368,13 @@ def _optional_number(body: Mapping[str, Any], name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        hint = " (write 52000, not \"52000\")" if isinstance(value, str) and _looks_numeric(value) else ""
+        hint = ""
+        if isinstance(value, str) and _looks_numeric(value):
+            hint = f" (write {value.strip()}, not {_quoted(value)})"
         raise SignalError(name, f"{name} must be a JSON number{hint}, got {_shown(value)}")
     # Checked before float(): an int beyond float's range would raise OverflowError there.
     if not (isinstance(value, int) or math.isfinite(value)) or abs(value) > LARGEST_NUMBER:
-        raise SignalError(name, f"{name} must be a finite number no larger than {LARGEST_NUMBER:g} in size, "
+        raise SignalError(name, f"{name} must be a finite number no larger than {LARGEST_NUMBER:,.0f} in size, "
                                 f"got {_shown(value)}")
     return float(value)
 
@@ -444,7 +450,7 @@ def _timestamp(body: Mapping[str, Any], kind: str) -> datetime:
         moment = as_exchange_time(datetime.fromisoformat(value))
         utc_whole_seconds(moment)  # near year 1 or 9999 the UTC instant does not exist
     except (ValueError, OverflowError) as exc:
-        raise SignalError("timestamp", f"timestamp {_shown(value)} is not a real moment: {exc}") from None
+        raise SignalError("timestamp", f"timestamp {_quoted(value)} is not a real date and time: {exc}") from None
     return moment
 
 
@@ -452,11 +458,11 @@ def _check_fields(body: Mapping[str, Any], known: frozenset[str]) -> None:
     """Refuse NUL characters anywhere, and unknown fields whose value is not a plain scalar."""
     for name, value in body.items():
         if "\x00" in name:
-            raise SignalError(name, f"field name {_shown(name)} contains a NUL character")
+            raise SignalError(name, f"field name {_quoted(name)} contains a NUL character")
         if isinstance(value, str) and "\x00" in value:
             raise SignalError(name, f"{name} contains a NUL character")
         if name not in known and isinstance(value, dict | list):
-            raise SignalError(name, f"unknown field {_shown(name)} must be a string, number, true/false or null, "
+            raise SignalError(name, f"unknown field {_quoted(name)} must be a string, number, true/false or null, "
                                     f"got {_json_kind(value)}; nested objects and arrays are refused")
 
 
@@ -464,12 +470,17 @@ def _number(value: float) -> str:
     return format(value, ".15g")  # 51999.95 stays 51999.95, 52000.0 reads 52000
 
 
+def _quoted(text: str) -> str:
+    """`text` as a JSON string, cut short."""
+    quoted = orjson.dumps(text[:_SHOWN_CHARS]).decode()
+    return quoted if len(text) <= _SHOWN_CHARS else quoted[:-1] + '…"'
+
+
 def _looks_numeric(text: str) -> bool:
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def _json_kind(value: Any) -> str:
@@ -485,8 +496,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, dict | list):
         return _json_kind(value)
     if isinstance(value, str):
-        text = orjson.dumps(value[:_SHOWN_CHARS]).decode()
-        return "the string " + (text if len(value) <= _SHOWN_CHARS else text[:-1] + '…"')
+        return "the string " + _quoted(value)
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
     return repr(value)
