@@ -64,6 +64,7 @@ class PortfolioRules:
     er_scaling: bool
     stop_source: StopSource
     margin_warning_pct: float
+    zone_size_factor: float
     risk_zones: Zones
     vol_zones: Zones
 
@@ -404,6 +405,7 @@ def _portfolio(s: _Section) -> PortfolioRules:
         er_scaling=s.flag("er_scaling"),
         stop_source=s.text("stop_source", choices=("signal", "atr")),  # type: ignore[arg-type]
         margin_warning_pct=s.number("margin_warning_pct", positive=True, maximum=100),
+        zone_size_factor=s.number("zone_size_factor", minimum=0, maximum=1),
         risk_zones=_zones(s.sub("risk_zones")),
         vol_zones=_zones(s.sub("vol_zones")),
     )
