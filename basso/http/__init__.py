@@ -1,0 +1,1 @@
+"""The aiohttp application: webhook, health, metrics and the read/write API."""

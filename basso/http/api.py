@@ -1,0 +1,81 @@
+"""The read API: signals with their outcomes and reasons, the ledger, trades and positions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from basso.http.state import SERVICES
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # money stays exact on the wire: a string, never a float
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError
+
+
+def json_reply(data: Any, status: int = 200) -> web.Response:
+    """A JSON response; Decimal as exact strings, datetimes as ISO-8601."""
+    return web.Response(status=status, content_type="application/json",
+                        body=orjson.dumps(data, default=_json, option=orjson.OPT_NON_STR_KEYS))
+
+
+def _limit(request: web.Request) -> int:
+    text = request.query.get("limit", "100")
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise web.HTTPBadRequest(text='{"status": "error", "field": "limit", "error": "limit must be 1-1000"}',
+                                 content_type="application/json")
+    return int(text)
+
+
+def _signal_row(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row["id"], "signal_id": row["key"], "type": row["kind"], "instrument": row["instrument"],
+            "layer": row["layer"], "timestamp": row["signal_time"], "received_at": row["received_at"],
+            "status": row["outcome"], "reason": row["reason"],
+            "decision": orjson.loads(row["decision"]) if row["decision"] else None,
+            "processed_at": row["processed_at"], "payload": orjson.loads(row["payload"])}
+
+
+_SIGNAL_COLUMNS = "id, key, kind, instrument, layer, signal_time, received_at, outcome, reason, decision, " \
+                  "processed_at, payload"
+
+
+async def signals(request: web.Request) -> web.Response:
+    """The newest signals (``?limit=``), each with its outcome, reason and decision."""
+    rows = await request.app[SERVICES].pool.fetch(
+        f"SELECT {_SIGNAL_COLUMNS} FROM signals ORDER BY id DESC LIMIT $1", _limit(request))
+    return json_reply({"signals": [_signal_row(r) for r in rows]})
+
+
+async def signal(request: web.Request) -> web.Response:
+    """One signal by its idempotency key (the `signal_id` the webhook replied with)."""
+    row = await request.app[SERVICES].pool.fetchrow(
+        f"SELECT {_SIGNAL_COLUMNS} FROM signals WHERE key = $1", request.match_info["signal_id"])
+    if row is None:
+        return json_reply({"status": "error", "error": "no such signal"}, status=404)
+    return json_reply(_signal_row(row))
+
+
+async def ledger(request: web.Request) -> web.Response:
+    """Ledger rows, newest first, and the closed equity they sum to."""
+    pool = request.app[SERVICES].pool
+    rows = await pool.fetch("SELECT id, at, kind, amount, position, signal, note FROM ledger ORDER BY id DESC"
+                            " LIMIT $1", _limit(request))
+    total = await pool.fetchval("SELECT coalesce(sum(amount), 0) FROM ledger")
+    return json_reply({"closed_equity": total, "entries": [dict(r) for r in rows]})
+
+
+async def trades(request: web.Request) -> web.Response:
+    """Closed layers, newest first, with realised P&L."""
+    rows = await request.app[SERVICES].pool.fetch(
+        "SELECT id, instrument, layer, lots, entry_price, exit_price, opened_at, closed_at, exit_reason,"
+        " realised_pnl FROM positions WHERE status = 'closed' ORDER BY closed_at DESC, id DESC LIMIT $1",
+        _limit(request))
+    return json_reply({"trades": [dict(r) for r in rows]})

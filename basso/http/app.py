@@ -1,0 +1,26 @@
+"""The aiohttp application: routes and the typed state they share."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from basso.http import api, health
+from basso.http.state import SERVICES, Services
+from basso.http.webhook import webhook
+
+
+def build_app(services: Services) -> web.Application:
+    """The application with every route; `services` carries the pool, config and callbacks."""
+    # The webhook reads its own body with a tighter limit; this bound protects every other route.
+    app = web.Application(client_max_size=64 * 1024)
+    app[SERVICES] = services
+    app.router.add_post("/webhook", webhook)
+    app.router.add_get("/health/live", health.live)
+    app.router.add_get("/health/ready", health.ready)
+    app.router.add_get("/leader", health.leader)
+    app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/api/signals", api.signals)
+    app.router.add_get("/api/signals/{signal_id}", api.signal)
+    app.router.add_get("/api/ledger", api.ledger)
+    app.router.add_get("/api/trades", api.trades)
+    return app

@@ -1,0 +1,45 @@
+"""What the HTTP handlers share: typed application state (aiohttp AppKey), set up by the server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from basso.config import Config
+from basso.http.metrics import Metrics
+from basso.http.ratelimit import RateLimiter
+
+
+def _nothing() -> None:
+    return None
+
+
+def _no_actors() -> Mapping[str, Mapping[str, Any]]:
+    return {}
+
+
+@dataclass
+class Services:
+    """The resources and callbacks the handlers use; the server fills in the real ones."""
+
+    config: Config
+    pool: asyncpg.Pool
+    webhook_secret: str
+    admin_token: str
+    wall_clock: Callable[[], datetime]
+    limiter: RateLimiter
+    metrics: Metrics = field(default_factory=Metrics)
+    wake_processor: Callable[[], None] = _nothing
+    is_leader: Callable[[], bool] = lambda: False
+    actor_statistics: Callable[[], Mapping[str, Mapping[str, Any]]] = _no_actors
+    liveness: Callable[[], str | None] = lambda: None  # why the process is not live, or None
+    migrated: bool = False
+    recovered: bool = False
+
+
+SERVICES = web.AppKey("services", Services)

@@ -1,0 +1,149 @@
+"""`POST /webhook`: validate, authenticate, store durably, then reply — within milliseconds.
+
+A signal is acknowledged only once its inbox row is committed. Replies (never a 5xx for anything a sender
+can send; 503 only when the signal could not be stored, so TradingView resends it):
+
+* 200 ``{"status": "accepted", "signal_id": …}`` — stored, to be processed in order;
+* 200 ``{"status": "duplicate", "signal_id": …}`` — its idempotency key is already stored; nothing changes;
+* 200 ``{"status": "rejected", "signal_id": …, "reason": …}`` — stored, but stale or future-dated;
+* 400 ``{"status": "error", "field": …, "error": …}``; 401 (no detail); 413; 429; 503.
+
+Every request leaves a row in ``webhook_audit`` (the secret is never stored; rejected bodies truncated).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from basso.enums import SignalOutcome
+from basso.http.state import SERVICES, Services
+from basso.signals import (
+    SignalError,
+    decode_body,
+    idempotency_key,
+    read_secret,
+    secret_matches,
+    signal_from_object,
+    timing_problem,
+    to_payload,
+)
+from basso.store.inbox import audit_request, store_signal
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Basso-Secret"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the handler answers, and how it is audited."""
+
+    status: int
+    body: dict[str, Any]
+    verdict: str
+    field: str | None = None
+    error: str | None = None
+    signal: int | None = None
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """Handle one webhook request; see the module docstring for the replies."""
+    services = request.app[SERVICES]
+    started = time.perf_counter()
+    body = b""
+    try:
+        body, reply = await _answer(request, services)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # The database could not take the signal: say so with a 503 and TradingView resends it.
+        log.warning("webhook: signal not stored: %s", exc)
+        reply = Reply(503, {"status": "error", "error": "signal not stored, try again"}, "unavailable",
+                      error=str(exc)[:200])
+    await _audit(services, request, reply, body)
+    services.metrics.webhook_requests.labels(reply.verdict).inc()
+    services.metrics.webhook_latency.observe(time.perf_counter() - started)
+    return web.Response(status=reply.status, body=orjson.dumps(reply.body), content_type="application/json")
+
+
+async def _answer(request: web.Request, services: Services) -> tuple[bytes, Reply]:
+    source = client_address(request)
+    if not services.limiter.allow(source):
+        return b"", Reply(429, {"status": "error", "error": "too many requests"}, "rate_limited")
+    limit = services.config.signal_max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return b"", _too_large(request.content_length, limit)
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        return body[:limit], _too_large(len(body), limit)
+    try:
+        decoded = decode_body(body, limit)
+        given = request.headers.get(SECRET_HEADER) or read_secret(decoded)
+    except SignalError as exc:
+        return body, _bad(exc)
+    if not secret_matches(given, services.webhook_secret):
+        return body, Reply(401, {"status": "error", "error": "unauthorised"}, "unauthorised")
+    try:
+        signal = signal_from_object(decoded, services.config)
+    except SignalError as exc:
+        return body, _bad(exc)
+    problem = timing_problem(signal, services.wall_clock(), max_age_s=services.config.signal_max_age_s,
+                             max_future_s=services.config.signal_max_future_s)
+    stored = await store_signal(
+        services.pool, key=idempotency_key(signal), client_signal_id=signal.signal_id, kind=signal.kind,
+        instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
+        payload=to_payload(signal),
+        outcome=SignalOutcome.REJECTED if problem else SignalOutcome.PENDING, reason=problem or "")
+    key = idempotency_key(signal)
+    if stored.duplicate:
+        return body, Reply(200, {"status": "duplicate", "signal_id": key}, "duplicate", signal=stored.id)
+    if problem:
+        return body, Reply(200, {"status": "rejected", "signal_id": key, "reason": problem}, "stale",
+                           error=problem, signal=stored.id)
+    services.wake_processor()
+    return body, Reply(200, {"status": "accepted", "signal_id": key}, "accepted", signal=stored.id)
+
+
+def _too_large(size: int, limit: int) -> Reply:
+    error = f"body is {size} bytes, more than the {limit}-byte limit"
+    return Reply(413, {"status": "error", "field": "body", "error": error}, "too_large", field="body", error=error)
+
+
+def _bad(exc: SignalError) -> Reply:
+    return Reply(400, {"status": "error", "field": exc.field, "error": exc.message}, "invalid",
+                 field=exc.field, error=exc.message)
+
+
+def client_address(request: web.Request) -> str:
+    """The sender: the first X-Forwarded-For hop when a proxy on this host relays, else the peer address."""
+    peer = request.remote or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded and peer in ("127.0.0.1", "::1"):
+        return forwarded.split(",")[0].strip() or peer
+    return peer
+
+
+async def _audit(services: Services, request: web.Request, reply: Reply, body: bytes) -> None:
+    try:
+        await audit_request(services.pool, source=client_address(request), http_status=reply.status,
+                            verdict=reply.verdict, body=_without_secret(body), field=reply.field,
+                            error=reply.error, signal=reply.signal)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # The audit is best effort: losing it must not turn a stored signal into an error reply.
+        log.warning("webhook: audit not written: %s", exc)
+
+
+def _without_secret(body: bytes) -> bytes:
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if isinstance(decoded, dict) and "secret" in decoded:
+        decoded["secret"] = "***"
+        return orjson.dumps(decoded)
+    return body

@@ -1,0 +1,70 @@
+"""A real aiohttp server on a real socket, over a real migrated PostgreSQL database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+
+from basso.config import Config
+from basso.http.app import build_app
+from basso.http.ratelimit import RateLimiter
+from basso.http.state import Services
+from basso.store.migrations import migrate
+
+SECRET = "test-secret"
+NOW = datetime(2025, 12, 1, 5, 0, 0, tzinfo=UTC)  # 10:30 IST, a Monday
+
+
+@dataclass
+class ManualClock:
+    """A clock the test moves by hand."""
+
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Webhook:
+    """A client of the running app, with the services it was built from."""
+
+    session: aiohttp.ClientSession
+    server: TestServer
+    services: Services
+    clock: ManualClock
+    wakes: list[int]
+
+    async def post(self, body: bytes | str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
+        data = body.encode() if isinstance(body, str) else body
+        async with self.session.post(self.server.make_url("/webhook"), data=data, headers=headers) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def get(self, path: str) -> tuple[int, object]:
+        async with self.session.get(self.server.make_url(path)) as response:
+            return response.status, await response.json(content_type=None)
+
+
+@pytest.fixture
+async def webhook(fresh_database: str, config: Config) -> AsyncIterator[Webhook]:
+    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=4)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    clock = ManualClock()
+    wakes: list[int] = []
+    services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token="admin-token",
+                        wall_clock=lambda: NOW, limiter=RateLimiter(per_minute=1000, clock=clock),
+                        wake_processor=lambda: wakes.append(1), migrated=True, recovered=True)
+    server = TestServer(build_app(services))
+    await server.start_server()
+    async with aiohttp.ClientSession() as session:
+        yield Webhook(session=session, server=server, services=services, clock=clock, wakes=wakes)
+    await server.close()
+    await pool.close()
