@@ -203,7 +203,7 @@ def decode_body(body: bytes, max_bytes: int) -> dict[str, Any]:
     try:
         decoded = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        # orjson's message says what is wrong (invalid UTF-8, NaN, a number overflowing to infinity, …).
+        # orjson's message says what is wrong (NaN, Infinity, a number overflowing to infinity, a stray comma, …).
         raise SignalError("body", f"body is not valid JSON: {exc}") from None
     if not isinstance(decoded, dict):
         raise SignalError("body", f"body must be a JSON object, got {_json_kind(decoded)}")
