@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from basso.config import Config, load_config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
+from basso.store.migrations import migrate
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -44,17 +45,42 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.stop()
 
 
-@pytest.fixture
-async def fresh_database(postgres: EmbeddedPostgres) -> AsyncIterator[str]:
-    """The URL of a new, empty database on the session's server, dropped after the test."""
+async def _create_database(postgres: EmbeddedPostgres, template: str = "template0") -> str:
+    # Databases are not dropped after each test: DROP forces a checkpoint (slow), and the whole cluster
+    # is thrown away at the end of the session anyway.
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(postgres.url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield postgres.url.rsplit("/", 1)[0] + f"/{name}"
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await admin.close()
+    return postgres.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+async def fresh_database(postgres: EmbeddedPostgres) -> str:
+    """The URL of a new, empty database on the session's server."""
+    return await _create_database(postgres)
+
+
+_MIGRATED_TEMPLATE = "basso_migrated"
+
+
+@pytest.fixture
+async def migrated_database(postgres: EmbeddedPostgres) -> str:
+    """The URL of a new database with every migration applied (copied from a template made once)."""
+    admin = await asyncpg.connect(postgres.url)
+    try:
+        if not await admin.fetchval("SELECT true FROM pg_database WHERE datname = $1", _MIGRATED_TEMPLATE):
+            await admin.execute(f'CREATE DATABASE "{_MIGRATED_TEMPLATE}" TEMPLATE template0')
+            conn = await asyncpg.connect(postgres.url.rsplit("/", 1)[0] + f"/{_MIGRATED_TEMPLATE}")
+            try:
+                await migrate(conn)
+            finally:
+                await conn.close()
+    finally:
+        await admin.close()
+    return await _create_database(postgres, _MIGRATED_TEMPLATE)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from basso.config import Config
 from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
-from basso.store.migrations import migrate
 
 SECRET = "test-secret"
 NOW = datetime(2025, 12, 1, 5, 0, 0, tzinfo=UTC)  # 10:30 IST, a Monday
@@ -52,11 +51,9 @@ class Webhook:
 
 
 @pytest.fixture
-async def webhook(fresh_database: str, config: Config) -> AsyncIterator[Webhook]:
-    pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=4)
+async def webhook(migrated_database: str, config: Config) -> AsyncIterator[Webhook]:
+    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
     assert pool is not None
-    async with pool.acquire() as conn:
-        await migrate(conn)
     clock = ManualClock()
     wakes: list[int] = []
     services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token="admin-token",
