@@ -65,6 +65,7 @@ class PortfolioRules:
     stop_source: StopSource
     margin_warning_pct: float
     zone_size_factor: float
+    expiry_alert_days: int
     risk_zones: Zones
     vol_zones: Zones
 
@@ -406,6 +407,7 @@ def _portfolio(s: _Section) -> PortfolioRules:
         stop_source=s.text("stop_source", choices=("signal", "atr")),  # type: ignore[arg-type]
         margin_warning_pct=s.number("margin_warning_pct", positive=True, maximum=100),
         zone_size_factor=s.number("zone_size_factor", minimum=0, maximum=1),
+        expiry_alert_days=s.integer("expiry_alert_days"),
         risk_zones=_zones(s.sub("risk_zones")),
         vol_zones=_zones(s.sub("vol_zones")),
     )
