@@ -1,0 +1,133 @@
+"""Equity in every mode, unrealised P&L, drawdown and the drawdown rules (SPEC §2).
+
+Closed equity is the ledger's sum (`basso.money.closed_equity`); here it arrives as a float because
+sizing is float arithmetic. The drawdown rules only ever restrict *new* exposure: exits, stops,
+peel-offs and rolls are never blocked, and `DrawdownRules` says so in its API so no caller has to guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from basso.config import DrawdownRules, EquityMode
+from basso.layers import Layer
+from basso.portfolio import above, at_least
+
+__all__ = [
+    "DrawdownAllowance",
+    "EquityView",
+    "drawdown",
+    "drawdown_allowance",
+    "equity_view",
+    "layer_unrealised_pnl",
+    "unrealised_pnl",
+]
+
+
+def layer_unrealised_pnl(layer: Layer, mark: float) -> float:
+    """(mark − entry) × lots × pv of one layer."""
+    return (mark - layer.entry_price) * layer.lots * layer.point_value
+
+
+def unrealised_pnl(layers: Iterable[Layer], marks: Mapping[str, float]) -> float:
+    """Σ unrealised P&L of `layers`, each marked at its instrument's price in `marks`."""
+    total = 0.0
+    for layer in layers:
+        try:
+            total += layer_unrealised_pnl(layer, marks[layer.instrument])
+        except KeyError:
+            raise ValueError(f"no mark price known for {layer.instrument}, which has an open layer") from None
+    return total
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EquityView:
+    """Equity in every mode at one moment (SPEC §2)."""
+
+    closed: float
+    unrealised: float
+    open: float
+    blended: float
+    high_water: float
+
+    def in_mode(self, mode: EquityMode) -> float:
+        """The equity of `mode` (closed | open | blended | high_water)."""
+        value: float = getattr(self, mode)
+        return value
+
+
+def equity_view(*, closed: float, unrealised: float, high_water: float, blended_weight: float) -> EquityView:
+    """Equity in every mode from the ledger sum, the open P&L and the highest closed equity reached.
+
+    `high_water` is the highest *closed* equity ever; it can only be at least today's closed equity, so
+    a stale value passed in is lifted to it.
+    """
+    return EquityView(
+        closed=closed,
+        unrealised=unrealised,
+        open=closed + unrealised,
+        blended=closed + blended_weight * unrealised,
+        high_water=max(high_water, closed),
+    )
+
+
+def drawdown(equity: float, peak: float) -> float:
+    """Drawdown as a fraction: 1 − equity ÷ peak, written (peak − equity) ÷ peak so 90 of 100 is exactly 0.1.
+
+    Zero when equity is at or above the peak, or when there is no positive peak to fall from.
+    """
+    if peak <= 0:
+        return 0.0
+    return max(0.0, (peak - equity) / peak)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrawdownAllowance:
+    """What the drawdown rules allow at a drawdown: a risk-% multiplier and which new entries may open.
+
+    Exits, stops, peel-offs and rolls are never blocked by a drawdown: those flags are always True and
+    typed as such, so code that asks gets the same answer the rules promise.
+    """
+
+    drawdown_pct: float
+    risk_multiplier: float
+    base_entries_allowed: bool
+    pyramids_allowed: bool
+    exits_allowed: Literal[True] = True
+    stops_allowed: Literal[True] = True
+    peel_offs_allowed: Literal[True] = True
+    rolls_allowed: Literal[True] = True
+
+    @property
+    def reason(self) -> str:
+        """One line for the decision record."""
+        if not self.pyramids_allowed:
+            return f"drawdown {self.drawdown_pct:.2f}%: no new entries or pyramids"
+        if not self.base_entries_allowed:
+            return f"drawdown {self.drawdown_pct:.2f}%: risk × {self.risk_multiplier:g}, no new base entries"
+        if self.risk_multiplier != 1.0:
+            return f"drawdown {self.drawdown_pct:.2f}%: risk × {self.risk_multiplier:g}"
+        return f"drawdown {self.drawdown_pct:.2f}%: no restriction"
+
+
+def drawdown_allowance(drawdown_pct: float, rules: DrawdownRules) -> DrawdownAllowance:
+    """The drawdown rules at `drawdown_pct` (percent of peak).
+
+    From `reduce_from_pct`: initial risk × `reduce_factor`; from `halve_from_pct`: × `halve_factor` and no
+    new base entries; above `halt_from_pct`: no new entries or pyramids (at exactly it, pyramids may still
+    be added).
+    """
+    multiplier = 1.0
+    if at_least(drawdown_pct, rules.halve_from_pct):
+        multiplier = rules.halve_factor
+    elif at_least(drawdown_pct, rules.reduce_from_pct):
+        multiplier = rules.reduce_factor
+    halted = above(drawdown_pct, rules.halt_from_pct)
+    return DrawdownAllowance(
+        drawdown_pct=drawdown_pct,
+        risk_multiplier=multiplier,
+        base_entries_allowed=not at_least(drawdown_pct, rules.halve_from_pct),
+        pyramids_allowed=not halted,
+    )

@@ -1,0 +1,182 @@
+"""Pyramids: the six gates and the A/B/C/D size (SPEC §5).
+
+Gates run in SPEC order and stop at the first failure, which is recorded with its reason. The size comes
+before the last gate because the portfolio gate is computed with the lots actually proposed (the earlier
+system assumed a fixed 5 lots there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from basso.config import Instrument, PortfolioRules, PyramidRules
+from basso.equity import unrealised_pnl
+from basso.layers import Layer, PortfolioSnapshot
+from basso.portfolio import Zone, at_least, open_risk, pct_of_equity, volatility, zone_for
+from basso.sizing import lot_m, whole_lots
+
+__all__ = ["Gate", "GateName", "PyramidDecision", "PyramidLimiter", "PyramidSize", "decide_pyramid", "size_pyramid"]
+
+GateName = Literal["base_open", "pyramid_count", "one_r", "atr_spacing", "profit", "portfolio"]
+PyramidLimiter = Literal["margin", "discipline", "profit_budget", "headroom"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gate:
+    """One gate's verdict and the reason, in numbers."""
+
+    name: GateName
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PyramidSize:
+    """The A/B/C/D constraints and the lots: floor(min), then × the zone factor."""
+
+    a_margin: float
+    b_discipline: float
+    c_profit_budget: float
+    d_headroom: float
+    size_factor: float
+    lots: int
+    limiter: PyramidLimiter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PyramidDecision:
+    """Whether a pyramid is added, how many lots, and every gate that was checked (in order)."""
+
+    instrument: str
+    price: float
+    stop: float
+    lots: int
+    gates: tuple[Gate, ...]
+    size: PyramidSize | None
+    reason: str
+
+    @property
+    def allowed(self) -> bool:
+        """True when every gate passed and the size is at least one lot."""
+        return self.lots > 0
+
+
+def size_pyramid(*, snapshot: PortfolioSnapshot, instrument: Instrument, rules: PyramidRules,
+                 portfolio: PortfolioRules, price: float, stop: float, point_value: float) -> PyramidSize:
+    """A/B/C/D for the next pyramid of `instrument` (SPEC §5), with `snapshot` marked at `price`.
+
+    A = (E × margin budget − margin used) ÷ margin per lot; B = base lots × ratio^k for the k-th pyramid;
+    C = share × max(0, instrument open profit − base initial risk) ÷ ((price − stop) × pv);
+    D = (pyramid risk cap × E − portfolio risk) ÷ ((price − stop) × pv). Halved in the yellow risk zone.
+    """
+    layers = snapshot.layers_of(instrument.name)
+    base = layers[0]
+    if not base.is_base:
+        raise ValueError(f"{instrument.name} has no open base layer to pyramid on")
+    if stop >= price:
+        raise ValueError(f"stop {stop:g} must be below price {price:g}")
+    risk_per_lot = (price - stop) * point_value
+    k = len(layers)  # the base plus k − 1 pyramids are open: this is the k-th pyramid
+    base_risk = (base.entry_price - base.initial_stop) * base.lots * base.point_value
+    profit = unrealised_pnl(layers, {instrument.name: price})
+    current_risk = open_risk(snapshot.layers)
+    a = lot_m(equity=snapshot.equity, margin_budget_pct=portfolio.margin_budget_pct,
+              margin_used=snapshot.margin_used, margin_per_lot=instrument.margin_per_lot)
+    b = base.lots * rules.discipline_ratio**k
+    c = rules.profit_budget_share * max(0.0, profit - base_risk) / risk_per_lot
+    d = max(0.0, (rules.max_risk_pct / 100.0 * snapshot.equity - current_risk) / risk_per_lot)
+    constraints: dict[PyramidLimiter, float] = {"margin": a, "discipline": b, "profit_budget": c, "headroom": d}
+    limiter = min(constraints, key=constraints.__getitem__)  # ties name the first in A, B, C, D order
+    yellow = zone_for(pct_of_equity(current_risk, snapshot.equity), portfolio.risk_zones) is Zone.YELLOW
+    factor = portfolio.zone_size_factor if yellow else 1.0
+    lots = whole_lots(whole_lots(constraints[limiter]) * factor)
+    return PyramidSize(a_margin=a, b_discipline=b, c_profit_budget=c, d_headroom=d, size_factor=factor,
+                       lots=lots, limiter=limiter)
+
+
+def decide_pyramid(
+    *,
+    snapshot: PortfolioSnapshot,
+    instrument: Instrument,
+    rules: PyramidRules,
+    portfolio: PortfolioRules,
+    price: float,
+    stop: float,
+    atr: float,
+    point_value: float | None = None,
+    last_pyramid_price: float | None = None,
+) -> PyramidDecision:
+    """Run the six gates for a PYRAMID signal and size it (SPEC §5).
+
+    The signal's price and ATR are the instrument's newest observations, so the snapshot is marked with
+    them first. `last_pyramid_price` defaults to the entry of the newest open layer (the base entry when
+    no pyramid is open). `point_value` defaults to the instrument's current one.
+    """
+    pv = instrument.point_value if point_value is None else point_value
+    snapshot = snapshot.with_market(instrument.name, price=price, atr=atr)
+    gates: list[Gate] = []
+
+    def decision(lots: int, size: PyramidSize | None, reason: str) -> PyramidDecision:
+        return PyramidDecision(instrument=instrument.name, price=price, stop=stop, lots=lots, gates=tuple(gates),
+                               size=size, reason=reason)
+
+    for gate in _instrument_gates(snapshot.layers_of(instrument.name), instrument, rules, price, atr,
+                                  last_pyramid_price):
+        gates.append(gate)
+        if not gate.passed:
+            return decision(0, None, f"blocked: {gate.reason}")
+    size = size_pyramid(snapshot=snapshot, instrument=instrument, rules=rules, portfolio=portfolio, price=price,
+                        stop=stop, point_value=pv)
+    if size.lots == 0:
+        return decision(0, size, f"blocked: 0 lots, {size.limiter}-limited")
+    gates.append(_portfolio_gate(snapshot, rules, size.lots, (price - stop) * pv, atr * pv))
+    if not gates[-1].passed:
+        return decision(0, size, f"blocked: {gates[-1].reason}")
+    halved = " (halved: yellow risk zone)" if size.size_factor != 1.0 else ""
+    return decision(size.lots, size, f"{size.lots} lot{'s' if size.lots != 1 else ''}, "
+                                     f"{size.limiter}-limited{halved}")
+
+
+def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: PyramidRules, price: float,
+                      atr: float, last_pyramid_price: float | None) -> list[Gate]:
+    """Gates 1–5 in SPEC order, cut after the first that fails (later ones were not reached)."""
+    if not layers or not layers[0].is_base:
+        return [Gate(name="base_open", passed=False, reason=f"no open base layer (Long_1) for {instrument.name}")]
+    base = layers[0]
+    gates = [Gate(name="base_open", passed=True, reason=f"base open: {base.lots} lots at {base.entry_price:g}")]
+    pyramids = len(layers) - 1
+    gates.append(Gate(name="pyramid_count", passed=pyramids < instrument.max_pyramids,
+                      reason=f"{pyramids} of {instrument.max_pyramids} pyramids open"))
+    one_r = base.entry_price - base.initial_stop
+    gain = price - base.entry_price
+    gates.append(Gate(name="one_r", passed=_clearly_above(gain, one_r),
+                      reason=f"price {gain:g} above base entry, 1R = {one_r:g} (must be more)"))
+    last = layers[-1].entry_price if last_pyramid_price is None else last_pyramid_price
+    spacing = rules.atr_spacing * atr
+    gates.append(Gate(name="atr_spacing", passed=not _clearly_above(spacing, price - last),
+                      reason=f"price {price - last:g} above the last pyramid price {last:g}, "
+                             f"needs {rules.atr_spacing:g} × ATR = {spacing:g}"))
+    profit = unrealised_pnl(layers, {instrument.name: price})
+    gates.append(Gate(name="profit", passed=profit > 0, reason=f"{instrument.name} unrealised P&L ₹{profit:,.0f}"))
+    for index, gate in enumerate(gates):
+        if not gate.passed:
+            return gates[: index + 1]
+    return gates
+
+
+def _clearly_above(a: float, b: float) -> bool:
+    """a > b for price distances, where 52,500.1 − 52,000.05 may carry float error of a few ulps: a
+    distance equal to the other but for that error is not above it."""
+    return a > b + 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def _portfolio_gate(snapshot: PortfolioSnapshot, rules: PyramidRules, lots: int, risk_per_lot: float,
+                    vol_per_lot: float) -> Gate:
+    """Gate 6: projected portfolio risk < cap and volatility < cap with `lots` added."""
+    risk_pct = pct_of_equity(open_risk(snapshot.layers) + lots * risk_per_lot, snapshot.equity)
+    vol_pct = pct_of_equity(volatility(snapshot.layers, snapshot.atr) + lots * vol_per_lot, snapshot.equity)
+    passed = not at_least(risk_pct, rules.max_risk_pct) and not at_least(vol_pct, rules.max_vol_pct)
+    return Gate(name="portfolio", passed=passed,
+                reason=f"with {lots} lots: risk {risk_pct:.2f}% (< {rules.max_risk_pct:g}%), "
+                       f"vol {vol_pct:.2f}% (< {rules.max_vol_pct:g}%)")
