@@ -131,19 +131,22 @@ def client_address(request: web.Request) -> str:
 async def _audit(services: Services, request: web.Request, reply: Reply, body: bytes) -> None:
     try:
         await audit_request(services.pool, source=client_address(request), http_status=reply.status,
-                            verdict=reply.verdict, body=_without_secret(body), field=reply.field,
+                            verdict=reply.verdict, body=_without_secret(body, services.webhook_secret),
+                            field=reply.field,
                             error=reply.error, signal=reply.signal)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # The audit is best effort: losing it must not turn a stored signal into an error reply.
         log.warning("webhook: audit not written: %s", exc)
 
 
-def _without_secret(body: bytes) -> bytes:
+def _without_secret(body: bytes, secret: str) -> bytes:
+    """The body as the audit may keep it: no `secret` field, and never the real secret anywhere in it."""
     try:
         decoded = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body
+        decoded = None
     if isinstance(decoded, dict) and "secret" in decoded:
         decoded["secret"] = "***"
-        return orjson.dumps(decoded)
-    return body
+        body = orjson.dumps(decoded)
+    # A malformed body may still carry the real secret somewhere: blank every copy.
+    return body.replace(secret.encode(), b"***") if secret else body

@@ -71,6 +71,14 @@ async def test_a_missing_or_wrong_secret_is_401_and_reveals_nothing(webhook: Web
     assert SECRET not in audit["body"]
 
 
+async def test_a_malformed_body_carrying_the_secret_is_audited_without_it(webhook: Webhook) -> None:
+    status, _reply = await webhook.post(b'{"secret": "' + SECRET.encode() + b'", "type": ')
+    assert status == 400
+    body = await webhook.services.pool.fetchval("SELECT body FROM webhook_audit")
+    assert SECRET not in body
+    assert "***" in body
+
+
 async def test_a_stale_signal_is_stored_and_rejected_with_the_reason(webhook: Webhook) -> None:
     # 10:20 IST is 600 s before the server's 10:30 IST: older than the 300 s default.
     status, reply = await webhook.post(orjson.dumps(payload(timestamp="2025-12-01T10:20:00")))
