@@ -1,0 +1,91 @@
+"""The book: the portfolio as the rules see it, rebuilt from the stored facts and advanced by each outcome.
+
+Positions and the ledger are the truth; the book is derived from them (`basso.store.book.load_book`) and
+kept current by applying every committed outcome, so a sizing decision is always made against a state that
+includes every earlier signal. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from basso.config import Config
+from basso.equity import drawdown, equity_view, unrealised_pnl
+from basso.layers import Layer, PortfolioSnapshot
+from basso.portfolio import margin_used
+
+__all__ = ["Book", "Fill"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill:
+    """What the broker did with one order: the layer it touched, lots, price and commission (₹, paise)."""
+
+    instrument: str
+    layer: int
+    lots: int
+    price: float
+    commission: Decimal
+    opening: bool  # True for an entry, False for an exit or a peel-off
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Book:
+    """Open layers, closed equity, its high-water mark, the sizing-equity peak, marks and the kill switch."""
+
+    closed_equity: Decimal  # exact: the ledger's sum
+    high_water: Decimal  # the highest closed equity ever
+    equity_peak: float  # the highest sizing equity seen, for drawdown
+    layers: tuple[Layer, ...] = ()
+    atr: Mapping[str, float] = field(default_factory=dict)
+    price: Mapping[str, float] = field(default_factory=dict)
+    kill_switch: bool = False
+
+    def unrealised(self) -> float:
+        """Σ (mark − entry) × lots × pv over the open layers (a layer's own entry when no mark is known)."""
+        marks = {x.instrument: self.price.get(x.instrument, x.entry_price) for x in self.layers}
+        return unrealised_pnl(self.layers, marks)
+
+    def sizing_equity(self, config: Config) -> float:
+        """Equity in the configured mode (blended by default)."""
+        view = equity_view(closed=float(self.closed_equity), unrealised=self.unrealised(),
+                           high_water=float(self.high_water),
+                           blended_weight=config.portfolio.blended_unrealised_weight)
+        return view.in_mode(config.portfolio.equity_mode)
+
+    def drawdown_pct(self, config: Config) -> float:
+        """1 − equity ÷ peak equity (same mode), in percent."""
+        equity = self.sizing_equity(config)
+        return drawdown(equity, max(self.equity_peak, equity)) * 100.0
+
+    def snapshot(self, config: Config) -> PortfolioSnapshot:
+        """The portfolio as the pure rules read it."""
+        atr = {**{x.instrument: 0.0 for x in self.layers}, **self.atr}
+        return PortfolioSnapshot(equity=self.sizing_equity(config), layers=self.layers, atr=atr,
+                                 price={x.instrument: self.price.get(x.instrument, x.entry_price)
+                                        for x in self.layers} | dict(self.price),
+                                 margin_used=margin_used(self.layers, config.instruments))
+
+    def layer(self, instrument: str, number: int) -> Layer | None:
+        """The open layer `number` of `instrument`, if any."""
+        return next((x for x in self.layers if x.instrument == instrument and x.layer == number), None)
+
+    def marked(self, instrument: str, *, price: float, atr: float) -> Book:
+        """The book with a newer price and ATR for `instrument`."""
+        return replace(self, price={**self.price, instrument: price}, atr={**self.atr, instrument: atr})
+
+    def with_layers(self, layers: Iterable[Layer]) -> Book:
+        """The book holding `layers` instead of its own."""
+        return replace(self, layers=tuple(sorted(layers, key=lambda x: (x.instrument, x.layer))))
+
+    def with_cash(self, amount: Decimal, config: Config) -> Book:
+        """The book after `amount` ₹ entered the ledger; the high-water mark and the peak follow."""
+        closed = self.closed_equity + amount
+        book = replace(self, closed_equity=closed, high_water=max(self.high_water, closed))
+        return book.with_peak(config)
+
+    def with_peak(self, config: Config) -> Book:
+        """The book with its sizing-equity peak raised to the current equity if that is higher."""
+        return replace(self, equity_peak=max(self.equity_peak, self.sizing_equity(config)))

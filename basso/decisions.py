@@ -1,0 +1,230 @@
+"""What Basso does with one signal, given the book: the whole decision, as a pure function.
+
+`decide` composes the pure rules (sizing, zones, drawdown, pyramid gates, stops, peel-off, emergency exits)
+into one `Decision`: its outcome, a one-line reason, the numbers behind it (stored with the signal so every
+decision is explainable afterwards), and the entries and exits to execute. The live actors and the
+backtest both call it, so "the backtest is the live logic" is true by construction.
+
+Exits, stops and peel-offs are never blocked by the kill switch, a zone or a drawdown rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from basso.book import Book
+from basso.config import Config
+from basso.enums import SignalOutcome
+from basso.equity import drawdown_allowance
+from basso.layers import BASE_LAYER, Layer
+from basso.portfolio import PortfolioMeasures, measure_portfolio
+from basso.pyramid import decide_pyramid
+from basso.signals import MarketData, Signal, SignalType, TradingSignal
+from basso.sizing import entry_stop, size_base_entry
+from basso.stops import emergency_exits, peel_off, trail
+
+__all__ = ["Decision", "Entry", "Exit", "StopMove", "decide"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """Open a new layer."""
+
+    instrument: str
+    layer: int
+    lots: int
+    price: float
+    stop: float
+    atr: float
+    point_value: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exit:
+    """Close `lots` of an open layer (all of them, or part for a peel-off)."""
+
+    instrument: str
+    layer: int
+    lots: int
+    price: float
+    point_value: float  # the layer's own, fixed at its entry
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopMove:
+    """A layer's trailed stop and highest close after a bar."""
+
+    instrument: str
+    layer: int
+    stop: float
+    highest_close: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """The outcome of one signal and everything needed to carry it out and explain it."""
+
+    outcome: SignalOutcome
+    reason: str
+    record: dict[str, Any] = field(default_factory=dict)
+    entries: tuple[Entry, ...] = ()
+    exits: tuple[Exit, ...] = ()
+    stop_moves: tuple[StopMove, ...] = ()
+    mark: tuple[str, float, float] | None = None  # (instrument, price, atr): the newest observation
+
+
+def decide(signal: Signal, book: Book, config: Config) -> Decision:
+    """The decision for `signal` against `book` (which must include every earlier signal)."""
+    if isinstance(signal, MarketData):
+        return _bar(signal, book, config)
+    if signal.type is SignalType.EXIT:
+        return _exit(signal, book)
+    assert signal.atr is not None  # the parser guarantees an ATR on every entry
+    marked = book.marked(signal.instrument, price=signal.price, atr=signal.atr)
+    mark = (signal.instrument, signal.price, signal.atr)
+    if signal.type is SignalType.BASE_ENTRY:
+        decision = _base_entry(signal, marked, config)
+    else:
+        decision = _pyramid(signal, marked, config)
+    return Decision(outcome=decision.outcome, reason=decision.reason, record=decision.record,
+                    entries=decision.entries, mark=mark)
+
+
+def _portfolio_record(measures: PortfolioMeasures, drawdown_pct: float) -> dict[str, Any]:
+    return {"equity": round(measures.equity, 2), "risk_pct": round(measures.risk_pct, 4),
+            "vol_pct": round(measures.vol_pct, 4), "margin_used": round(measures.margin_used, 2),
+            "risk_zone": measures.risk_zone.value, "vol_zone": measures.vol_zone.value,
+            "drawdown_pct": round(drawdown_pct, 4)}
+
+
+def _blocked(reason: str, record: dict[str, Any]) -> Decision:
+    return Decision(outcome=SignalOutcome.BLOCKED, reason=reason, record=record)
+
+
+def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
+    instrument = config.instrument(signal.instrument)
+    if book.layer(instrument.name, BASE_LAYER) is not None:
+        return Decision(outcome=SignalOutcome.REJECTED, reason=f"{instrument.name} Long_1 is already open")
+    measures = measure_portfolio(book.snapshot(config), config.portfolio)
+    allowance = drawdown_allowance(book.drawdown_pct(config), config.drawdown)
+    record = _portfolio_record(measures, allowance.drawdown_pct)
+    if book.kill_switch:
+        return _blocked("blocked: kill switch is on", record)
+    if not allowance.base_entries_allowed:
+        return _blocked(f"blocked: {allowance.reason}", record)
+    if not measures.permissions.new_positions_allowed:
+        return _blocked(f"blocked: no new positions in the {measures.risk_zone} risk / "
+                        f"{measures.vol_zone} volatility zone", record)
+    assert signal.atr is not None
+    assert signal.er is not None
+    point_value = instrument.point_value_on(signal.timestamp.date())
+    sizing = size_base_entry(
+        instrument=instrument, rules=config.portfolio, equity=measures.equity, price=signal.price,
+        signal_stop=signal.stop, atr=signal.atr, er=signal.er, margin_used=measures.margin_used,
+        open_risk=measures.open_risk, open_volatility=measures.volatility, point_value=point_value,
+        risk_multiplier=allowance.risk_multiplier, size_factor=measures.permissions.new_size_factor)
+    record |= {"lot_r": round(sizing.lot_r, 4), "lot_v": round(sizing.lot_v, 4), "lot_m": round(sizing.lot_m, 4),
+               "lots": sizing.lots, "limiter": sizing.limiter, "stop": sizing.stop, "point_value": point_value,
+               "suggested_lots": signal.lots}
+    if sizing.lots == 0:
+        return _blocked(sizing.reason, record)
+    entry = Entry(instrument=instrument.name, layer=BASE_LAYER, lots=sizing.lots, price=signal.price,
+                  stop=sizing.stop, atr=signal.atr, point_value=point_value)
+    return Decision(outcome=SignalOutcome.EXECUTED, reason=sizing.reason, record=record, entries=(entry,))
+
+
+def _pyramid(signal: TradingSignal, book: Book, config: Config) -> Decision:
+    instrument = config.instrument(signal.instrument)
+    assert signal.layer is not None
+    assert signal.atr is not None
+    if book.layer(instrument.name, signal.layer) is not None:
+        return Decision(outcome=SignalOutcome.REJECTED,
+                        reason=f"{instrument.name} {signal.position} is already open")
+    measures = measure_portfolio(book.snapshot(config), config.portfolio)
+    allowance = drawdown_allowance(book.drawdown_pct(config), config.drawdown)
+    record = _portfolio_record(measures, allowance.drawdown_pct)
+    if book.kill_switch:
+        return _blocked("blocked: kill switch is on", record)
+    if not allowance.pyramids_allowed:
+        return _blocked(f"blocked: {allowance.reason}", record)
+    if not measures.permissions.pyramids_allowed:
+        return _blocked(f"blocked: no new pyramids in the {measures.risk_zone} risk / "
+                        f"{measures.vol_zone} volatility zone", record)
+    stop = entry_stop(price=signal.price, signal_stop=signal.stop, atr=signal.atr, instrument=instrument,
+                      rules=config.portfolio)
+    point_value = instrument.point_value_on(signal.timestamp.date())
+    pyramid = decide_pyramid(snapshot=book.snapshot(config), instrument=instrument, rules=config.pyramid,
+                             portfolio=config.portfolio, price=signal.price, stop=stop, atr=signal.atr,
+                             point_value=point_value)
+    record |= {"gates": [{"gate": g.name, "passed": g.passed, "reason": g.reason} for g in pyramid.gates],
+               "lots": pyramid.lots, "stop": stop, "point_value": point_value, "suggested_lots": signal.lots}
+    if pyramid.size is not None:
+        size = pyramid.size
+        record |= {"a_margin": round(size.a_margin, 4), "b_discipline": round(size.b_discipline, 4),
+                   "c_profit_budget": round(size.c_profit_budget, 4), "d_headroom": round(size.d_headroom, 4),
+                   "limiter": size.limiter}
+    if pyramid.lots == 0:
+        return _blocked(pyramid.reason, record)
+    entry = Entry(instrument=instrument.name, layer=signal.layer, lots=pyramid.lots, price=signal.price,
+                  stop=stop, atr=signal.atr, point_value=point_value)
+    return Decision(outcome=SignalOutcome.EXECUTED, reason=pyramid.reason, record=record, entries=(entry,))
+
+
+def _exit(signal: TradingSignal, book: Book) -> Decision:
+    if signal.layer is None:
+        layers = [x for x in book.layers if x.instrument == signal.instrument]
+    else:
+        found = book.layer(signal.instrument, signal.layer)
+        layers = [found] if found is not None else []
+    if not layers:
+        return Decision(outcome=SignalOutcome.IGNORED,
+                        reason=f"{signal.instrument} {signal.position} is not open: nothing to exit")
+    reason = signal.reason or "exit signal"
+    exits = tuple(Exit(instrument=x.instrument, layer=x.layer, lots=x.lots, price=signal.price,
+                       point_value=x.point_value, reason=reason) for x in layers)
+    names = ", ".join(f"Long_{x.layer}" for x in layers)
+    return Decision(outcome=SignalOutcome.EXECUTED, reason=f"closed {names}: {reason}",
+                    record={"layers": [x.layer for x in layers]}, exits=exits)
+
+
+def _bar(bar: MarketData, book: Book, config: Config) -> Decision:
+    """A bar close: trail every layer's stop, exit the ones it hits, peel off the ones too large."""
+    instrument = config.instrument(bar.instrument)
+    book = book.marked(instrument.name, price=bar.price, atr=bar.atr)
+    equity = book.sizing_equity(config)
+    moves: list[StopMove] = []
+    exits: list[Exit] = []
+    kept: list[Layer] = [x for x in book.layers if x.instrument != instrument.name]
+    for layer in book.layers:
+        if layer.instrument != instrument.name:
+            continue
+        stop, highest, hit = trail(layer.stop, layer.highest_close, bar.price, bar.atr, instrument.trailing_stop_atr)
+        if (stop, highest) != (layer.stop, layer.highest_close):
+            moves.append(StopMove(instrument=instrument.name, layer=layer.layer, stop=stop, highest_close=highest))
+        if hit:
+            reason = f"stop hit: close {bar.price:g} below stop {stop:g}"
+            exits.append(Exit(instrument=instrument.name, layer=layer.layer, lots=layer.lots, price=bar.price,
+                              point_value=layer.point_value, reason=reason))
+            continue
+        trailed = Layer(instrument=layer.instrument, layer=layer.layer, lots=layer.lots,
+                        entry_price=layer.entry_price, initial_stop=layer.initial_stop, stop=stop,
+                        highest_close=highest, point_value=layer.point_value)
+        peel = peel_off(trailed, atr=bar.atr, equity=equity, instrument=instrument)
+        if peel.lots:
+            exits.append(Exit(instrument=instrument.name, layer=layer.layer, lots=peel.lots, price=bar.price,
+                              point_value=layer.point_value, reason=peel.reason))
+        if peel.lots < layer.lots:
+            kept.append(trailed.with_lots(layer.lots - peel.lots))
+    plan = emergency_exits(book.with_layers(kept).snapshot(config), config.portfolio)
+    for layer in plan.exits:
+        price = book.price.get(layer.instrument, layer.entry_price)
+        reason = (f"emergency: portfolio risk {plan.risk_pct_before:.2f}% above "
+                  f"{config.portfolio.emergency_risk_pct:g}%")
+        exits.append(Exit(instrument=layer.instrument, layer=layer.layer, lots=layer.lots, price=price,
+                          point_value=layer.point_value, reason=reason))
+    reason = "; ".join(e.reason for e in exits) or f"bar applied: {len(moves)} stop(s) trailed"
+    return Decision(outcome=SignalOutcome.EXECUTED, reason=reason,
+                    record={"stops_trailed": len(moves), "exits": len(exits)},
+                    exits=tuple(exits), stop_moves=tuple(moves), mark=(instrument.name, bar.price, bar.atr))

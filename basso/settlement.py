@@ -1,0 +1,105 @@
+"""Settling a decision: its fills become ledger amounts, position changes and the next book.
+
+One function computes the money, so the database (Persister) and the backtest book exactly the same
+amounts: realised P&L = (exit − entry) × lots × pv and every commission, in Decimal paise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from basso.book import Book, Fill
+from basso.config import Config
+from basso.decisions import Decision
+from basso.enums import LedgerKind
+from basso.layers import Layer
+from basso.money import ledger_amount, realised_pnl
+
+__all__ = ["Closing", "LedgerEntry", "Settlement", "settle"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerEntry:
+    """One signed ledger amount and the layer it belongs to."""
+
+    kind: LedgerKind
+    amount: Decimal
+    instrument: str
+    layer: int
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Closing:
+    """Lots of a layer closed at a price: the whole layer, or a part (a peel-off)."""
+
+    instrument: str
+    layer: int
+    lots: int
+    entry_price: float
+    exit_price: float
+    realised_pnl: Decimal
+    reason: str
+    whole: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settlement:
+    """Everything a decision changes, ready to be written in one transaction."""
+
+    decision: Decision
+    fills: tuple[Fill, ...]
+    closings: tuple[Closing, ...]
+    ledger: tuple[LedgerEntry, ...]
+    book: Book  # the book after this decision
+
+    @property
+    def cash(self) -> Decimal:
+        """The net ledger change."""
+        return sum((entry.amount for entry in self.ledger), Decimal(0))
+
+
+def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) -> Settlement:
+    """Apply `decision`'s stop moves, fills and mark to `book`, and book the money."""
+    layers = {(x.instrument, x.layer): x for x in book.layers}
+    for move in decision.stop_moves:
+        layer = layers[(move.instrument, move.layer)]
+        layers[(move.instrument, move.layer)] = replace(layer, stop=move.stop, highest_close=move.highest_close)
+    closings: list[Closing] = []
+    ledger: list[LedgerEntry] = []
+    reasons = {(x.instrument, x.layer, x.lots): x.reason for x in decision.exits}
+    for fill in fills:
+        name = f"{fill.instrument} Long_{fill.layer}"
+        if fill.commission:
+            ledger.append(LedgerEntry(kind=LedgerKind.COMMISSION,
+                                      amount=ledger_amount(LedgerKind.COMMISSION, fill.commission),
+                                      instrument=fill.instrument, layer=fill.layer,
+                                      note=f"commission, {'entry' if fill.opening else 'exit'} of {name}"))
+        if fill.opening:
+            entry = next(e for e in decision.entries if (e.instrument, e.layer) == (fill.instrument, fill.layer))
+            layers[(fill.instrument, fill.layer)] = Layer(
+                instrument=fill.instrument, layer=fill.layer, lots=fill.lots, entry_price=fill.price,
+                initial_stop=entry.stop, stop=entry.stop, highest_close=fill.price, point_value=entry.point_value)
+            continue
+        layer = layers[(fill.instrument, fill.layer)]
+        pnl = realised_pnl(layer.entry_price, fill.price, fill.lots, layer.point_value)
+        whole = fill.lots >= layer.lots
+        closings.append(Closing(instrument=fill.instrument, layer=fill.layer, lots=fill.lots,
+                                entry_price=layer.entry_price, exit_price=fill.price, realised_pnl=pnl,
+                                reason=reasons.get((fill.instrument, fill.layer, fill.lots), "exit"), whole=whole))
+        if pnl:
+            ledger.append(LedgerEntry(kind=LedgerKind.REALISED_PNL, amount=pnl, instrument=fill.instrument,
+                                      layer=fill.layer, note=f"realised P&L, {fill.lots} lots of {name}"))
+        if whole:
+            del layers[(fill.instrument, fill.layer)]
+        else:
+            layers[(fill.instrument, fill.layer)] = layer.with_lots(layer.lots - fill.lots)
+    after = book.with_layers(layers.values())
+    if decision.mark is not None:
+        instrument, price, atr = decision.mark
+        after = after.marked(instrument, price=price, atr=atr)
+    cash = sum((entry.amount for entry in ledger), Decimal(0))
+    after = after.with_cash(cash, config)
+    return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),
+                      book=after)
