@@ -1,0 +1,75 @@
+"""`basso contract`: which contract an entry on a date goes into, and why (SPEC §7)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date, datetime
+from typing import Any
+
+from basso.calendars import calendar_for
+from basso.cli import UsageError
+from basso.commands.common import iso_date, load_user_config
+from basso.contracts import ContractChoice, days_to_expiry, entry_contract
+from basso.timeutil import IST
+
+# Fixed English names: strftime("%a") follows the process locale.
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def register(subparsers: Any) -> None:
+    """Add the `contract` sub-command."""
+    parser = subparsers.add_parser(
+        "contract", help="the contract an entry on a date goes into",
+        description="The monthly contract an entry on a date goes into: the nearest expiry, or the next one when "
+                    "the nearest is inside the instrument's roll window.")
+    parser.add_argument("--instrument", required=True, help="instrument name, e.g. BANK_NIFTY or GOLD_MINI")
+    parser.add_argument("--on", type=iso_date, metavar="YYYY-MM-DD",
+                        help="the entry date (default: today in IST)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the entry contract for --instrument on --on."""
+    config = load_user_config(args)
+    try:
+        instrument = config.instrument(args.instrument)
+    except KeyError as exc:
+        raise UsageError(f"--instrument: {exc.args[0]}") from None
+    day: date = args.on if args.on is not None else datetime.now(IST).date()
+    try:
+        choice = entry_contract(instrument, calendar_for(config, instrument), day)
+        symbol = choice.contract.future_symbol
+    except ValueError as exc:  # a date so far out that no expiry or two-digit year names it
+        raise UsageError(f"--on: {exc}") from None
+    report = {
+        "instrument": instrument.name,
+        "expiry": choice.contract.expiry.isoformat(),
+        "symbol": symbol,
+        "days_to_expiry": choice.days_to_expiry,
+        "in_roll_window": choice.nearest_in_roll_window,
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(_table(report, choice, day, instrument.roll_days))
+    return 0
+
+
+def _table(report: dict[str, Any], choice: ContractChoice, day: date, roll_days: int) -> str:
+    expiry = choice.contract.expiry
+    if choice.nearest_in_roll_window:
+        why = (f"yes: the nearest expiry {choice.nearest_expiry.isoformat()} is "
+               f"{days_to_expiry(choice.nearest_expiry, day)} days away (roll when fewer than {roll_days})")
+    else:
+        why = f"no (roll when fewer than {roll_days} days to expiry)"
+    rows = [
+        ("instrument", report["instrument"]),
+        ("entry on", day.isoformat()),
+        ("expiry", f"{expiry.isoformat()} ({_WEEKDAYS[expiry.weekday()]})"),
+        ("symbol", report["symbol"]),
+        ("days to expiry", str(report["days_to_expiry"])),
+        ("in roll window", why),
+    ]
+    return "\n".join(f"{label:<16}{value}" for label, value in rows)
