@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 __all__ = [
+    "BacktestSettings",
     "CalendarConfig",
     "Config",
     "ConfigError",
@@ -98,6 +99,13 @@ class PaperBroker:
 
     slippage_ticks: int
     commission_pct: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestSettings:
+    """Backtest mode (SPEC §11): how bars are read into the rules."""
+
+    atr_period: int  # ATR(n) from bars, Wilder's smoothing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +210,7 @@ class Config:
     signal_max_future_s: float
     signal_max_body_bytes: int
     server: ServerSettings
+    backtest: BacktestSettings
     calendars: Mapping[str, CalendarConfig]
     instruments: Mapping[str, Instrument]
 
@@ -241,7 +250,8 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-_KNOWN_TOP = {"portfolio", "pyramid", "drawdown", "paper", "signals", "server", "calendars", "instruments"}
+_KNOWN_TOP = {"portfolio", "pyramid", "drawdown", "paper", "signals", "server", "calendars", "instruments",
+              "backtest"}
 
 
 def _parse(raw: Mapping[str, Any]) -> Config:
@@ -262,6 +272,7 @@ def _parse(raw: Mapping[str, Any]) -> Config:
         signal_max_future_s=signals.number("max_future_s", minimum=0),
         signal_max_body_bytes=signals.integer("max_body_bytes", minimum=1),
         server=_server(_Section(raw, "server")),
+        backtest=_backtest(_Section(raw, "backtest")),
         calendars=calendars,
         instruments=instruments,
     )
@@ -467,6 +478,12 @@ def _server(s: _Section) -> ServerSettings:
     for key in ("database_url", "redis_url"):
         if not isinstance(getattr(settings, key), str):
             raise s.fail(key, "must be a string (empty for the embedded server)")
+    s.done()
+    return settings
+
+
+def _backtest(s: _Section) -> BacktestSettings:
+    settings = BacktestSettings(atr_period=s.integer("atr_period", minimum=1))
     s.done()
     return settings
 
