@@ -38,6 +38,7 @@ class Entry:
     stop: float
     atr: float
     point_value: float
+    margin_per_lot: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,7 +132,7 @@ def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
     if sizing.lots == 0:
         return _blocked(sizing.reason, record)
     entry = Entry(instrument=instrument.name, layer=BASE_LAYER, lots=sizing.lots, price=signal.price,
-                  stop=sizing.stop, atr=signal.atr, point_value=point_value)
+                  stop=sizing.stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot)
     return Decision(outcome=SignalOutcome.EXECUTED, reason=sizing.reason, record=record, entries=(entry,))
 
 
@@ -168,7 +169,7 @@ def _pyramid(signal: TradingSignal, book: Book, config: Config) -> Decision:
     if pyramid.lots == 0:
         return _blocked(pyramid.reason, record)
     entry = Entry(instrument=instrument.name, layer=signal.layer, lots=pyramid.lots, price=signal.price,
-                  stop=stop, atr=signal.atr, point_value=point_value)
+                  stop=stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot)
     return Decision(outcome=SignalOutcome.EXECUTED, reason=pyramid.reason, record=record, entries=(entry,))
 
 

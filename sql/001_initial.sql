@@ -143,7 +143,8 @@ CREATE TABLE dead_letters (
 -- Switches an operator sets; every change is audited.
 CREATE TABLE controls (
     id          smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-    kill_switch boolean     NOT NULL DEFAULT false,
+    kill_switch boolean       NOT NULL DEFAULT false,
+    equity_peak numeric(18,2) NOT NULL DEFAULT 0,  -- highest sizing equity seen, for the drawdown rules
     changed_at  timestamptz NOT NULL DEFAULT now()
 );
 INSERT INTO controls (id) VALUES (1);

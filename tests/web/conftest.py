@@ -17,7 +17,7 @@ from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
 
 SECRET = "test-secret"
-NOW = datetime(2025, 12, 1, 5, 0, 0, tzinfo=UTC)  # 10:30 IST, a Monday
+NOW = datetime(2026, 11, 25, 5, 0, 0, tzinfo=UTC)  # 10:30 IST today: Bank Nifty's lot size is 30
 
 
 @dataclass

@@ -19,7 +19,7 @@ PAYLOADS: dict[str, dict[str, Any]] = json.loads(
 
 def payload(name: str = "BASE_ENTRY_BANK_NIFTY", **changes: Any) -> dict[str, Any]:
     """A sample payload stamped at the test's 'now', with the secret, and `changes` applied (None deletes)."""
-    body = {**PAYLOADS[name], "timestamp": "2025-12-01T10:30:00", "secret": SECRET}
+    body = {**PAYLOADS[name], "timestamp": "2026-11-25T10:30:00", "secret": SECRET}
     for key, value in changes.items():
         if value is None:
             body.pop(key, None)
@@ -47,7 +47,7 @@ async def test_a_valid_signal_is_stored_then_acknowledged_and_wakes_the_processo
 async def test_the_same_signal_twice_is_a_duplicate_and_changes_nothing(webhook: Webhook) -> None:
     first = await webhook.post(orjson.dumps(payload()))
     # The same instant written with an offset and a fraction of a second is the same signal (SPEC §9).
-    second = await webhook.post(orjson.dumps(payload(timestamp="2025-12-01T05:00:00.400Z")))
+    second = await webhook.post(orjson.dumps(payload(timestamp="2026-11-25T05:00:00.400Z")))
     assert first[1]["status"] == "accepted"
     assert second == (200, {"status": "duplicate", "signal_id": first[1]["signal_id"]})
     assert await count(webhook, "signals") == 1
@@ -81,7 +81,7 @@ async def test_a_malformed_body_carrying_the_secret_is_audited_without_it(webhoo
 
 async def test_a_stale_signal_is_stored_and_rejected_with_the_reason(webhook: Webhook) -> None:
     # 10:20 IST is 600 s before the server's 10:30 IST: older than the 300 s default.
-    status, reply = await webhook.post(orjson.dumps(payload(timestamp="2025-12-01T10:20:00")))
+    status, reply = await webhook.post(orjson.dumps(payload(timestamp="2026-11-25T10:20:00")))
     assert status == 200
     assert reply["status"] == "rejected"
     assert "older than the 300 s limit" in str(reply["reason"])
@@ -167,7 +167,7 @@ BAD_REQUESTS += [
     ("EXIT without reason", orjson.dumps(payload("EXIT_STOP_LOSS", reason=None)), "reason"),
     ("EXIT with empty reason", orjson.dumps(payload("EXIT_STOP_LOSS", reason="")), "reason"),
     ("market data without atr", orjson.dumps({"type": "MARKET_DATA", "instrument": "GOLD_MINI", "price": 78000,
-                                              "timestamp": "2025-12-01T10:30:00", "secret": SECRET}), "atr"),
+                                              "timestamp": "2026-11-25T10:30:00", "secret": SECRET}), "atr"),
 ]
 
 

@@ -1,0 +1,39 @@
+"""Deposits and withdrawals: signed ledger rows, written under the leader fence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+from basso.enums import LedgerKind
+from basso.money import ledger_amount
+from basso.store.fence import fenced
+
+
+async def move_capital(conn: asyncpg.Connection, *, epoch: int, kind: LedgerKind, amount: Decimal, at: datetime,
+                       note: str) -> Decimal:
+    """Book a deposit or withdrawal (`amount` as a magnitude > 0); return the closed equity after it."""
+    if kind not in (LedgerKind.DEPOSIT, LedgerKind.WITHDRAWAL):
+        raise ValueError(f"capital moves are deposits or withdrawals, not {kind.value}")
+    if amount <= 0:
+        raise ValueError(f"amount must be greater than 0, got {amount}")
+    async with fenced(conn, epoch):
+        closed: Decimal = await conn.fetchval("SELECT coalesce(sum(amount), 0) FROM ledger")
+        signed = ledger_amount(kind, amount)
+        if closed + signed < 0:
+            raise ValueError(f"withdrawal of {amount} exceeds closed equity {closed}")
+        await conn.execute("INSERT INTO ledger (at, kind, amount, note) VALUES ($1, $2, $3, $4)",
+                           at, kind.value, signed, note)
+        return closed + signed
+
+
+async def deposit_if_empty(conn: asyncpg.Connection, *, epoch: int, amount: Decimal, at: datetime) -> bool:
+    """The first start's capital: deposit `amount` if the ledger has no row yet. True if it did."""
+    async with fenced(conn, epoch):
+        if await conn.fetchval("SELECT exists(SELECT 1 FROM ledger)"):
+            return False
+        await conn.execute("INSERT INTO ledger (at, kind, amount, note) VALUES ($1, $2, $3, 'initial capital')",
+                           at, LedgerKind.DEPOSIT.value, ledger_amount(LedgerKind.DEPOSIT, amount))
+        return True

@@ -1,0 +1,85 @@
+"""The sample payloads end to end: real HTTP in, real PostgreSQL, processing by the real pipeline steps.
+
+Hand-worked expectations (SPEC §3, §5, §6; equity ₹50 L, BN point value 30, commission 0.05 % per side):
+* BASE_ENTRY BN 52,000 / stop 51,650 / ATR 350 / ER 0.82: Lot-R = 50,00,000 × 0.5 % ÷ (350 × 30) × 0.82
+  = 1.952, Lot-V = 25,000 ÷ 10,500 = 2.381, Lot-M = 30,00,000 ÷ 2,70,000 = 11.11 ⇒ 1 lot, risk-limited.
+  Entry commission = 52,000 × 1 × 30 × 0.0005 = ₹780.
+* PYRAMID Long_2 at 52,200: 1R gate needs 52,200 − 52,000 = 200 > 52,000 − 51,650 = 350: blocked.
+* EXIT Long_1 at 51,600: P&L = (51,600 − 52,000) × 1 × 30 = −₹12,000; commission 51,600 × 30 × 0.0005 = ₹774.
+  Closed equity = 50,00,000 − 780 − 12,000 − 774 = ₹49,86,446.
+* EXIT Long_2: not open ⇒ ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+
+from basso.processing import Processor
+from basso.store.book import load_book
+from basso.store.capital import deposit_if_empty
+from basso.store.fence import take_fence
+from tests.web.conftest import NOW, Webhook
+from tests.web.test_webhook import payload
+
+
+async def start(webhook: Webhook) -> Processor:
+    async with webhook.services.pool.acquire() as conn:
+        epoch = await take_fence(conn, "test", "solo")
+        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=NOW)
+    return Processor(pool=webhook.services.pool, config=webhook.services.config, epoch=epoch,
+                     wall_clock=lambda: datetime(2026, 11, 25, 5, 1, tzinfo=UTC))
+
+
+async def send(webhook: Webhook, processor: Processor, body: dict[str, object]) -> dict[str, object]:
+    status, reply = await webhook.post(orjson.dumps(body))
+    assert status == 200, reply
+    while await processor.process_next():
+        pass
+    _, stored = await webhook.get(f"/api/signals/{reply['signal_id']}")
+    assert isinstance(stored, dict)
+    return stored
+
+
+async def test_the_samples_size_gate_exit_and_balance_the_ledger(webhook: Webhook) -> None:
+    processor = await start(webhook)
+    base = await send(webhook, processor, payload("BASE_ENTRY_BANK_NIFTY"))
+    assert base["status"] == "executed"
+    decision = base["decision"]
+    assert isinstance(decision, dict)
+    assert (decision["lots"], decision["limiter"]) == (1, "risk")
+    assert (round(decision["lot_r"], 3), round(decision["lot_v"], 3), round(decision["lot_m"], 2)) == (
+        1.952, 2.381, 11.11)
+
+    pyramid = await send(webhook, processor, payload("PYRAMID_BANK_NIFTY_LONG_2", timestamp="2026-11-25T10:30:05"))
+    assert pyramid["status"] == "blocked"
+    assert "1R" in str(pyramid["reason"])
+
+    exit_1 = await send(webhook, processor, payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
+    assert exit_1["status"] == "executed"
+    trades = await webhook.services.pool.fetch("SELECT lots, entry_price, exit_price, realised_pnl FROM positions")
+    assert [tuple(t) for t in trades] == [(1, Decimal("52000.0000"), Decimal("51600.0000"), Decimal("-12000.00"))]
+
+    exit_2 = await send(webhook, processor, payload("EXIT_TRAILING_STOP", timestamp="2026-11-25T10:30:15"))
+    assert exit_2["status"] == "ignored"
+
+    _, ledger = await webhook.get("/api/ledger")
+    assert isinstance(ledger, dict)
+    assert ledger["closed_equity"] == "4986446.00"
+    amounts = sorted(Decimal(e["amount"]) for e in ledger["entries"])
+    assert amounts == [Decimal("-12000.00"), Decimal("-780.00"), Decimal("-774.00"), Decimal("5000000.00")]
+    book = await load_book(webhook.services.pool, webhook.services.config)
+    assert book.layers == ()
+    assert book.closed_equity == Decimal("4986446.00")
+
+
+async def test_a_duplicate_changes_nothing_after_processing(webhook: Webhook) -> None:
+    processor = await start(webhook)
+    await send(webhook, processor, payload("BASE_ENTRY_BANK_NIFTY"))
+    status, reply = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
+    assert (status, reply["status"]) == (200, "duplicate")
+    assert not await processor.process_next()
+    assert await webhook.services.pool.fetchval("SELECT count(*) FROM positions") == 1
+    assert await webhook.services.pool.fetchval("SELECT count(*) FROM orders") == 1
