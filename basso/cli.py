@@ -55,4 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m basso.cli` this module is __main__, while the commands raise basso.cli.UsageError:
+    # run the imported module's main so the except clauses name the same classes the commands raise.
+    from basso.cli import main as package_main
+
+    sys.exit(package_main())
