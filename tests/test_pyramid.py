@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from basso.config import Config
 from basso.layers import Layer, PortfolioSnapshot
@@ -176,3 +178,35 @@ def test_second_pyramid_discipline_is_a_quarter_of_the_base(config: Config) -> N
     assert decision.size is not None
     assert decision.size.b_discipline == 2.5
     assert (decision.lots, decision.size.limiter) == (2, "discipline")
+
+
+@given(
+    equity=st.floats(5e5, 5e8),
+    base_lots=st.integers(1, 40),
+    gold_lots=st.integers(0, 40),
+    gold_stop=st.floats(60_000, 79_990),
+    gold_atr=st.floats(50, 3_000),
+    price=st.floats(52_050, 60_000),
+    distance=st.floats(50, 2_000),
+    margin_used=st.floats(0, 5e7),
+)
+def test_an_allowed_pyramid_stays_under_every_constraint_and_cap(
+    config: Config, equity: float, base_lots: int, gold_lots: int, gold_stop: float, gold_atr: float, price: float,
+    distance: float, margin_used: float,
+) -> None:
+    base = Layer(instrument="BANK_NIFTY", layer=1, lots=base_lots, entry_price=51_500, initial_stop=51_000,
+                 stop=51_000, highest_close=51_500, point_value=30)
+    layers = (base, gold(gold_lots, gold_stop)) if gold_lots else (base,)
+    state = PortfolioSnapshot(equity=equity, layers=layers, atr={"BANK_NIFTY": 350, "GOLD_MINI": gold_atr},
+                              margin_used=margin_used)
+    decision = decide(config, state, price=price, stop=price - distance)
+    if not decision.allowed:
+        return
+    size = decision.size
+    assert size is not None
+    assert decision.lots <= min(size.a_margin, size.b_discipline, size.c_profit_budget, size.d_headroom) + 1e-6
+    # Projected with the lots actually added: risk < 12 %, volatility < 4 % of equity.
+    risk = (51_500 - 51_000) * base_lots * 30 + (80_000 - gold_stop) * gold_lots * 10
+    vol = 350 * base_lots * 30 + gold_atr * gold_lots * 10
+    assert risk + decision.lots * distance * 30 < 0.12 * equity
+    assert vol + decision.lots * 350 * 30 < 0.04 * equity
