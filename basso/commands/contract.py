@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise UsageError(f"--instrument: {exc.args[0]}") from None
     day: date = args.on if args.on is not None else datetime.now(IST).date()
+    calendar = calendar_for(config, instrument)  # a ConfigError here is the config's fault, not --on's
     try:
-        choice = entry_contract(instrument, calendar_for(config, instrument), day)
+        choice = entry_contract(instrument, calendar, day)
         symbol = choice.contract.future_symbol
     except ValueError as exc:  # a date so far out that no expiry or two-digit year names it
         raise UsageError(f"--on: {exc}") from None
