@@ -58,6 +58,9 @@ class TradingCalendar:
 
     def is_trading_day(self, day: date) -> bool:
         """Whether the exchange trades on `day` (a date, not a datetime)."""
+        # A datetime never equals a date, so it would silently read as "open"; say so instead.
+        if type(day) is not date:
+            raise TypeError(f"is_trading_day takes a date, got {type(day).__name__} {day!r}")
         closed = self._closed_by_year.get(day.year)
         if closed is None:
             closed = self._closed_in(day.year)

@@ -198,3 +198,8 @@ def test_an_instrument_without_a_winter_close_keeps_its_close(config: Config) ->
 def test_a_naive_datetime_is_refused(config: Config) -> None:
     with pytest.raises(ValueError, match="moment must be a timezone-aware datetime"):
         is_market_open(config.instrument("BANK_NIFTY"), nse(config), datetime(2025, 12, 24, 10, 0))
+
+
+def test_a_datetime_where_a_date_belongs_is_refused_not_read_as_open(config: Config) -> None:
+    with pytest.raises(TypeError, match="is_trading_day takes a date, got datetime"):
+        nse(config).is_trading_day(ist(2025, 12, 25, 10, 0))
