@@ -1,0 +1,54 @@
+"""Messages between actors: frozen, slotted, keyword-only values that say who caused them and under which leader.
+
+Every message carries
+
+* `id`: unique in the process and, through a random process prefix, across restarts and hosts, so that a
+  dead letter or a log line names exactly one message;
+* `at`: a monotonic timestamp taken when the message was made (latency, queue age; never wall time);
+* `cause_id`: the id of the signal that set the chain off (None on the signal itself), so every decision,
+  intent and fill can be traced back to the webhook that caused it;
+* `epoch`: the leader epoch current when the message was made; a message from an older epoch must not
+  cause a side effect (the fence refuses it anyway, this lets actors drop it early).
+
+Concrete message types subclass `Message` with their own `@dataclass(frozen=True, slots=True, kw_only=True)`;
+keyword-only fields let a subclass add required fields after the base's defaulted ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+__all__ = ["Message", "new_message_id"]
+
+# A random prefix per process plus a counter: unique without uuid4's cost on the hot path.
+_PROCESS_PREFIX = secrets.token_hex(6)
+_SEQUENCE = itertools.count(1)
+
+
+def new_message_id() -> str:
+    """A fresh message id: `<process prefix>-<sequence>`."""
+    return f"{_PROCESS_PREFIX}-{next(_SEQUENCE)}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """The base of every message: an id, a monotonic timestamp, the causing signal's id and the leader epoch."""
+
+    id: str = field(default_factory=new_message_id)
+    at: float = field(default_factory=time.monotonic)
+    cause_id: str | None = None
+    epoch: int = 0
+
+    @property
+    def signal_id(self) -> str:
+        """The id of the signal at the root of this message's chain (its own id if it is that signal)."""
+        return self.cause_id if self.cause_id is not None else self.id
+
+    @classmethod
+    def following(cls, cause: Message, **fields: Any) -> Self:
+        """A new message of this type caused by `cause`: same signal chain, same leader epoch."""
+        return cls(cause_id=cause.signal_id, epoch=cause.epoch, **fields)
