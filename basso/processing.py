@@ -63,6 +63,11 @@ class Processor:
         pending = await next_pending(self.pool)
         if pending is None:
             return False
+        await self.process(pending)
+        return True
+
+    async def process(self, pending: PendingSignal) -> None:
+        """Decide, execute, settle and commit one pending signal."""
         book = self.book or await self.reload()
         decision = decide_stored(pending, book, self.config)
         settlement = settle(decision, execute_paper(decision, self.config), book, self.config)
@@ -70,13 +75,12 @@ class Processor:
             await self.commit(pending, settlement)
         except AlreadyProcessed:
             await self.reload()
-            return True
+            return
         except BaseException:
             self.book = None  # the commit's fate is unknown: the next signal starts from the facts
             raise
         self.book = settlement.book
         self.on_outcome(pending, settlement)
-        return True
 
     async def commit(self, pending: PendingSignal, settlement: Settlement) -> None:
         """Write the settlement as the signal's outcome, fenced by this processor's epoch."""

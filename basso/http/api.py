@@ -10,7 +10,11 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from basso.equity import equity_view
 from basso.http.state import SERVICES
+from basso.money import to_money
+from basso.portfolio import measure_portfolio
+from basso.store.book import load_book
 
 
 def _json(value: Any) -> Any:
@@ -79,3 +83,47 @@ async def trades(request: web.Request) -> web.Response:
         " realised_pnl FROM positions WHERE status = 'closed' ORDER BY closed_at DESC, id DESC LIMIT $1",
         _limit(request))
     return json_reply({"trades": [dict(r) for r in rows]})
+
+
+async def status(request: web.Request) -> web.Response:
+    """Equity in every mode, risk/vol/margin and their zones, drawdown, leadership and the kill switch."""
+    services = request.app[SERVICES]
+    config = services.config
+    book = await load_book(services.pool, config)
+    measures = measure_portfolio(book.snapshot(config), config.portfolio)
+    view = equity_view(closed=float(book.closed_equity), unrealised=book.unrealised(),
+                       high_water=float(book.high_water), blended_weight=config.portfolio.blended_unrealised_weight)
+    return json_reply({
+        "equity": {"closed": book.closed_equity, "open": round(view.open, 2), "blended": round(view.blended, 2),
+                   "high_water": book.high_water, "sizing_mode": config.portfolio.equity_mode,
+                   "sizing": round(view.in_mode(config.portfolio.equity_mode), 2)},
+        "unrealised_pnl": round(view.unrealised, 2),
+        "risk_pct": round(measures.risk_pct, 4), "vol_pct": round(measures.vol_pct, 4),
+        "margin_used": round(measures.margin_used, 2),
+        "margin_utilisation_pct": round(measures.margin_utilisation_pct, 4),
+        "risk_zone": measures.risk_zone.value, "vol_zone": measures.vol_zone.value,
+        "margin_warning": measures.margin_warning,
+        "drawdown_pct": round(book.drawdown_pct(config), 4),
+        "open_layers": len(book.layers),
+        "leader": services.is_leader(),
+        "kill_switch": book.kill_switch,
+    })
+
+
+async def positions(request: web.Request) -> web.Response:
+    """Open layers with their stops and unrealised P&L at the latest mark."""
+    services = request.app[SERVICES]
+    rows = await services.pool.fetch(
+        "SELECT p.id, p.instrument, p.layer, p.status, p.lots, p.entry_price, p.initial_stop, p.current_stop,"
+        " p.highest_close, p.point_value, p.opened_at, m.price AS mark FROM positions p"
+        " LEFT JOIN instrument_marks m USING (instrument) WHERE p.status <> 'closed' ORDER BY p.instrument, p.layer")
+    result = []
+    for row in rows:
+        mark = row["mark"] if row["mark"] is not None else row["entry_price"]
+        unrealised = to_money((mark - row["entry_price"]) * row["lots"] * row["point_value"])
+        result.append({"id": row["id"], "instrument": row["instrument"], "layer": f"Long_{row['layer']}",
+                       "status": row["status"], "lots": row["lots"], "entry_price": row["entry_price"],
+                       "initial_stop": row["initial_stop"], "current_stop": row["current_stop"],
+                       "highest_close": row["highest_close"], "mark": mark, "unrealised_pnl": unrealised,
+                       "opened_at": row["opened_at"]})
+    return json_reply({"positions": result})

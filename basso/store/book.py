@@ -14,13 +14,14 @@ import asyncpg
 from basso.book import Book
 from basso.config import Config
 from basso.layers import Layer
+from basso.store.types import Executor
 
 
 class CorruptFacts(RuntimeError):
     """A stored fact is impossible (lots ≤ 0, unknown instrument, missing stop): refuse to trade on it."""
 
 
-async def load_book(conn: asyncpg.Connection | asyncpg.Pool, config: Config) -> Book:
+async def load_book(conn: Executor, config: Config) -> Book:
     """The book as the stored facts say it is."""
     closed, high_water = await _equity(conn)
     layers = [_layer(row, config) for row in await conn.fetch(
@@ -35,7 +36,7 @@ async def load_book(conn: asyncpg.Connection | asyncpg.Pool, config: Config) -> 
     return book.with_peak(config)
 
 
-async def _equity(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[Decimal, Decimal]:
+async def _equity(conn: Executor) -> tuple[Decimal, Decimal]:
     # High water = the highest running sum of the ledger in id order (ids are monotonic; times may tie).
     row = await conn.fetchrow(
         "SELECT coalesce(sum(amount), 0) AS closed, coalesce(max(running), 0) AS high_water FROM ("

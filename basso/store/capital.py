@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-import asyncpg
-
 from basso.enums import LedgerKind
 from basso.money import ledger_amount
 from basso.store.fence import fenced
+from basso.store.types import Connection
 
 
-async def move_capital(conn: asyncpg.Connection, *, epoch: int, kind: LedgerKind, amount: Decimal, at: datetime,
+async def move_capital(conn: Connection, *, epoch: int, kind: LedgerKind, amount: Decimal, at: datetime,
                        note: str) -> Decimal:
     """Book a deposit or withdrawal (`amount` as a magnitude > 0); return the closed equity after it."""
     if kind not in (LedgerKind.DEPOSIT, LedgerKind.WITHDRAWAL):
@@ -29,7 +28,7 @@ async def move_capital(conn: asyncpg.Connection, *, epoch: int, kind: LedgerKind
         return closed + signed
 
 
-async def deposit_if_empty(conn: asyncpg.Connection, *, epoch: int, amount: Decimal, at: datetime) -> bool:
+async def deposit_if_empty(conn: Connection, *, epoch: int, amount: Decimal, at: datetime) -> bool:
     """The first start's capital: deposit `amount` if the ledger has no row yet. True if it did."""
     async with fenced(conn, epoch):
         if await conn.fetchval("SELECT exists(SELECT 1 FROM ledger)"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
+from basso.store.types import Connection
 
 
 class FenceLost(Exception):
@@ -24,7 +24,7 @@ class FenceLost(Exception):
         self.stored = stored
 
 
-async def take_fence(conn: asyncpg.Connection, holder: str, reason: str) -> int:
+async def take_fence(conn: Connection, holder: str, reason: str) -> int:
     """Increment the epoch for `holder`, record it in leadership_history, and return the new epoch."""
     async with conn.transaction():
         epoch: int = await conn.fetchval(
@@ -34,14 +34,14 @@ async def take_fence(conn: asyncpg.Connection, holder: str, reason: str) -> int:
     return epoch
 
 
-async def record_leadership(conn: asyncpg.Connection, epoch: int, holder: str, event: str, reason: str) -> None:
+async def record_leadership(conn: Connection, epoch: int, holder: str, event: str, reason: str) -> None:
     """Record that `holder` lost or released leadership of `epoch`."""
     await conn.execute("INSERT INTO leadership_history (epoch, holder, event, reason) VALUES ($1, $2, $3, $4)",
                        epoch, holder, event, reason)
 
 
 @asynccontextmanager
-async def fenced(conn: asyncpg.Connection, epoch: int) -> AsyncIterator[asyncpg.Connection]:
+async def fenced(conn: Connection, epoch: int) -> AsyncIterator[Connection]:
     """A transaction that commits only if `epoch` still holds the fence."""
     async with conn.transaction():
         stored: int = await conn.fetchval("SELECT epoch FROM leader_fence WHERE id = 1 FOR SHARE")

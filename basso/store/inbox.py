@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import orjson
 
 from basso.enums import SignalOutcome
+from basso.store.types import Executor
 
 # Rejected bodies are kept for diagnosis, but never more than this many characters.
 AUDIT_BODY_CHARS = 2048
@@ -28,7 +28,7 @@ class StoredSignal:
     outcome: SignalOutcome
 
 
-async def store_signal(conn: asyncpg.Connection | asyncpg.Pool, *, key: str, client_signal_id: str | None,
+async def store_signal(conn: Executor, *, key: str, client_signal_id: str | None,
                        kind: str, instrument: str, layer: int | None, signal_time: datetime,
                        payload: dict[str, Any], outcome: SignalOutcome = SignalOutcome.PENDING,
                        reason: str = "") -> StoredSignal:
@@ -47,7 +47,7 @@ async def store_signal(conn: asyncpg.Connection | asyncpg.Pool, *, key: str, cli
     return StoredSignal(id=existing["id"], duplicate=True, outcome=SignalOutcome(existing["outcome"]))
 
 
-async def audit_request(conn: asyncpg.Connection | asyncpg.Pool, *, source: str, http_status: int, verdict: str,
+async def audit_request(conn: Executor, *, source: str, http_status: int, verdict: str,
                         body: bytes, field: str | None = None, error: str | None = None,
                         signal: int | None = None) -> None:
     """Record one webhook request, whatever became of it."""

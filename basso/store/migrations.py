@@ -10,9 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-
 from basso.enums import DATABASE_ENUMS
+from basso.store.types import Connection
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 # An arbitrary constant naming "Basso migrations" among advisory locks.
@@ -47,7 +46,7 @@ def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[int]:
+async def migrate(conn: Connection, sql_dir: Path = SQL_DIR) -> list[int]:
     """Apply every migration not yet applied; return the versions applied now."""
     applied_now: list[int] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
@@ -71,7 +70,7 @@ async def migrate(conn: asyncpg.Connection, sql_dir: Path = SQL_DIR) -> list[int
     return applied_now
 
 
-async def _sync_enums(conn: asyncpg.Connection) -> None:
+async def _sync_enums(conn: Connection) -> None:
     # Values are only ever added: a removed state may still be referenced by history rows.
     async with conn.transaction():
         for table, enum in DATABASE_ENUMS.items():
@@ -79,7 +78,7 @@ async def _sync_enums(conn: asyncpg.Connection) -> None:
                                    [(member.value,) for member in enum])
 
 
-async def current_version(conn: asyncpg.Connection) -> int:
+async def current_version(conn: Connection) -> int:
     """The newest applied migration, 0 if none."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:

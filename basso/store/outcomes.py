@@ -19,6 +19,7 @@ from basso.enums import OrderSide, OrderStatus, PositionStatus
 from basso.money import to_decimal
 from basso.settlement import Closing, Settlement
 from basso.store.fence import fenced
+from basso.store.types import Connection, Executor
 
 
 class AlreadyProcessed(Exception):
@@ -34,7 +35,7 @@ class PendingSignal:
     payload: dict[str, Any]
 
 
-async def next_pending(conn: asyncpg.Connection | asyncpg.Pool, after: int = 0) -> PendingSignal | None:
+async def next_pending(conn: Executor, after: int = 0) -> PendingSignal | None:
     """The oldest pending signal with an id above `after`, if any."""
     row = await conn.fetchrow("SELECT id, key, payload FROM signals WHERE outcome = 'pending' AND id > $1"
                               " ORDER BY id LIMIT 1", after)
@@ -47,7 +48,7 @@ def _price(value: float) -> Any:
     return to_decimal(round(value, 4))
 
 
-async def commit_outcome(conn: asyncpg.Connection, *, epoch: int, signal: PendingSignal, settlement: Settlement,
+async def commit_outcome(conn: Connection, *, epoch: int, signal: PendingSignal, settlement: Settlement,
                          at: datetime) -> None:
     """Write `settlement` as the outcome of `signal`, fenced by `epoch`; AlreadyProcessed if it has one."""
     decision = settlement.decision
@@ -69,7 +70,7 @@ async def commit_outcome(conn: asyncpg.Connection, *, epoch: int, signal: Pendin
                            to_decimal(round(settlement.book.equity_peak, 2)))
 
 
-async def _live_position(conn: asyncpg.Connection, instrument: str, layer: int) -> asyncpg.Record:
+async def _live_position(conn: Connection, instrument: str, layer: int) -> asyncpg.Record:
     row = await conn.fetchrow("SELECT * FROM positions WHERE instrument = $1 AND layer = $2 AND status <> 'closed'",
                               instrument, layer)
     if row is None:
@@ -77,7 +78,7 @@ async def _live_position(conn: asyncpg.Connection, instrument: str, layer: int) 
     return row
 
 
-async def _write_positions(conn: asyncpg.Connection, signal: PendingSignal, settlement: Settlement, at: datetime,
+async def _write_positions(conn: Connection, signal: PendingSignal, settlement: Settlement, at: datetime,
                            epoch: int) -> None:
     decision = settlement.decision
     for move in decision.stop_moves:
@@ -117,7 +118,7 @@ async def _write_positions(conn: asyncpg.Connection, signal: PendingSignal, sett
             at, row.kind.value, row.amount, position_of.get((row.instrument, row.layer)), signal.id, row.note)
 
 
-async def _close(conn: asyncpg.Connection, live: asyncpg.Record, whole: bool, lots: int, price: float,
+async def _close(conn: Connection, live: asyncpg.Record, whole: bool, lots: int, price: float,
                  closing: Closing, signal: PendingSignal, at: datetime) -> int:
     if whole:
         await conn.execute(

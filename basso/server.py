@@ -1,0 +1,129 @@
+"""`basso run`: storage (embedded or by URL), migrations, the first deposit, the pipeline and the HTTP server.
+
+Startup is the recovery path (crash-only design): every start migrates, takes the fence, rebuilds the
+book from the facts and processes whatever was left pending, before the gate opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from basso.config import Config
+from basso.embedded import EmbeddedPostgres, EmbeddedRedis
+from basso.http.app import build_app
+from basso.http.ratelimit import RateLimiter
+from basso.http.state import Services
+from basso.pipeline import Pipeline
+from basso.store.capital import deposit_if_empty
+from basso.store.fence import take_fence
+from basso.store.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """Everything `basso run` needs beyond the configuration file, already resolved from flags and env."""
+
+    host: str
+    port: int
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    capital: Decimal
+    webhook_secret: str
+    admin_token: str
+    instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+
+def read_or_create_secret(path: Path) -> tuple[str, bool]:
+    """The secret kept in `path`, made (0600) on first use; True when it was just created."""
+    if path.exists():
+        return path.read_text("utf-8").strip(), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(value + "\n")
+    return value, True
+
+
+@contextlib.asynccontextmanager
+async def storage(options: RunOptions) -> AsyncIterator[tuple[str, str]]:
+    """Database and Redis URLs: the configured servers, or embedded ones under the data directory."""
+    started: list[EmbeddedPostgres | EmbeddedRedis] = []
+    database_url, redis_url = options.database_url, options.redis_url
+    try:
+        if not database_url:
+            postgres = EmbeddedPostgres(options.data_dir / "postgres")
+            database_url = await asyncio.to_thread(postgres.start)
+            started.append(postgres)
+        if not redis_url:
+            redis = EmbeddedRedis(options.data_dir / "redis")
+            redis_url = await asyncio.to_thread(redis.start)
+            started.append(redis)
+        yield database_url, redis_url
+    finally:
+        for server in reversed(started):
+            await asyncio.to_thread(server.stop)
+
+
+async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or `stop`): the in-flight signal finishes or stays pending, never half-written."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with storage(options) as (database_url, _redis_url):
+        pool = await asyncpg.create_pool(database_url, min_size=2, max_size=10)
+        assert pool is not None
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+                # Solo mode until leader election lands: this process takes the fence at startup.
+                epoch = await take_fence(conn, options.instance, "startup")
+                if await deposit_if_empty(conn, epoch=epoch, amount=options.capital, at=utc_now()):
+                    log.info("deposited initial capital %s", options.capital)
+            pipeline = Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=utc_now)
+            services = Services(config=config, pool=pool, webhook_secret=options.webhook_secret,
+                                admin_token=options.admin_token, wall_clock=utc_now,
+                                limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
+                                                    clock=loop.time),
+                                wake_processor=pipeline.wake, is_leader=lambda: True,
+                                actor_statistics=pipeline.statistics, migrated=True)
+            runner = web.AppRunner(build_app(services), access_log=None)
+            await runner.setup()
+            try:
+                await pipeline.start()
+                services.recovered = True
+                site = web.TCPSite(runner, options.host, options.port)
+                await site.start()
+                log.info("serving on http://%s:%s (epoch %s)", options.host, options.port, epoch)
+                if ready is not None:
+                    ready.set()
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+                await pipeline.stop()
+        finally:
+            await pool.close()
