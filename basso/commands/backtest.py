@@ -1,0 +1,158 @@
+"""`basso backtest`: replay TradingView trade lists on one portfolio, at fixed lots or with Basso sizing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from basso.backtest.replay import ReplayResult, replay_fixed
+from basso.backtest.report import stats_table, summary, write_outputs
+from basso.backtest.tradingview import ExportedTrade, TradeListError, read_trade_list
+from basso.cli import UsageError
+from basso.commands.common import load_user_config, non_negative_number, positive_number
+from basso.config import Config
+
+
+def register(subparsers: Any) -> None:
+    """Add the `backtest` sub-command."""
+    parser = subparsers.add_parser(
+        "backtest", help="replay TradingView trade lists through the portfolio rules",
+        description="Replay TradingView 'List of trades' exports, merged in time order into one portfolio: at the "
+                    "strategy's own lots (--sizing fixed) or sized, stopped and peeled by Basso's rules "
+                    "(--sizing basso, which needs --bars).")
+    parser.add_argument("--trades", action="append", required=True, type=_pair, metavar="INSTRUMENT=FILE",
+                        help="a List of trades export for an instrument (repeat for more instruments)")
+    parser.add_argument("--bars", action="append", default=[], type=_pair, metavar="INSTRUMENT=FILE",
+                        help="OHLC bars for an instrument: timestamp,open,high,low,close[,volume]")
+    parser.add_argument("--capital", type=positive_number, metavar="RUPEES",
+                        help="initial capital (default: server.initial_capital of the configuration)")
+    parser.add_argument("--sizing", choices=("fixed", "basso"), default="fixed",
+                        help="fixed: the strategy's own lots (default); basso: the live rules")
+    parser.add_argument("--commission", action="append", default=[], type=_commission, metavar="[INSTRUMENT=]C",
+                        help="commission per side as a fraction of notional, e.g. 0.0005 for 0.05 %%; "
+                             "INSTRUMENT=C sets one instrument's (default: paper.commission_pct of the configuration)")
+    parser.add_argument("--multiplier", action="append", default=[], type=_pair, metavar="INSTRUMENT=M",
+                        help="₹ per point per lot for an instrument (default: its point value on the trade's date)")
+    parser.add_argument("--pnl", choices=("formula", "export"), default="formula",
+                        help="fixed sizing: P&L by the formula (default) or TradingView's own Net P&L column")
+    parser.add_argument("--atr-period", type=_period, metavar="N",
+                        help="ATR(N) from bars (default: backtest.atr_period of the configuration)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="write report.html, trades.csv, equity.csv and summary.json here")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay, then print the figures and write the files asked for."""
+    config = load_user_config(args)
+    commission, commissions = _commissions(args.commission, config)
+    capital = args.capital if args.capital is not None else config.server.initial_capital
+    if capital <= 0:
+        raise UsageError("--capital: must be greater than 0 (and server.initial_capital is not)")
+    trades = _read_trades(_by_instrument(args.trades, "--trades", config))
+    multipliers = {name: _multiplier(text) for name, text in _by_instrument(args.multiplier, "--multiplier",
+                                                                            config).items()}
+    _check_known(multipliers, trades, "--multiplier")
+    _check_known(commissions, trades, "--commission")
+    if args.sizing == "basso":
+        result = _basso(args, config, trades, capital=capital, commission=commission, commissions=commissions,
+                        multipliers=multipliers)
+    else:
+        result = replay_fixed(trades, capital=capital, commission=commission, commissions=commissions,
+                              config=config, multipliers=multipliers, pnl_source=args.pnl)
+    return _show(args, result)
+
+
+def _show(args: argparse.Namespace, result: ReplayResult) -> int:
+    figures = summary(result)
+    written = write_outputs(args.out, result, figures) if args.out is not None else []
+    if args.json:
+        print(json.dumps(figures))
+        return 0
+    console = Console()
+    console.print(stats_table(figures))
+    for note in figures["notes"]:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    for path in written:
+        console.print(f"wrote {path}", markup=False, highlight=False)
+    return 0
+
+
+def _basso(args: argparse.Namespace, config: Config, trades: dict[str, list[ExportedTrade]], *, capital: float,
+           commission: float, commissions: dict[str, float], multipliers: dict[str, float]) -> ReplayResult:
+    raise UsageError("--sizing basso: not available yet; use --sizing fixed")
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected INSTRUMENT=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
+def _commission(text: str) -> tuple[str | None, float]:
+    name, sep, value = text.rpartition("=")
+    fraction = non_negative_number(value.strip())
+    if fraction >= 1:
+        raise argparse.ArgumentTypeError(f"is a fraction of notional per side (0.0005 = 0.05 %), got {value.strip()}")
+    if sep and not name.strip():
+        raise argparse.ArgumentTypeError(f"expected C or INSTRUMENT=C, got {text!r}")
+    return (name.strip() or None), fraction
+
+
+def _commissions(given: Sequence[tuple[str | None, float]], config: Config) -> tuple[float, dict[str, float]]:
+    overall = [fraction for name, fraction in given if name is None]
+    if len(overall) > 1:
+        raise UsageError("--commission: a commission for every instrument is given twice")
+    default = overall[0] if overall else config.paper.commission_pct / 100
+    named = [(name, str(fraction)) for name, fraction in given if name is not None]
+    return default, {name: float(value) for name, value in _by_instrument(named, "--commission", config).items()}
+
+
+def _period(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _by_instrument(pairs: Sequence[tuple[str, str]], option: str, config: Config) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        try:
+            canonical = config.instrument(name).name
+        except KeyError as exc:
+            raise UsageError(f"{option}: {exc.args[0]}") from None
+        if canonical in found:
+            raise UsageError(f"{option}: {canonical} is given twice")
+        found[canonical] = value
+    return found
+
+
+def _read_trades(files: dict[str, str]) -> dict[str, list[ExportedTrade]]:
+    try:
+        return {name: read_trade_list(Path(path), name) for name, path in files.items()}
+    except TradeListError as exc:
+        raise UsageError(f"--trades: {exc}") from None
+
+
+def _multiplier(text: str) -> float:
+    try:
+        return positive_number(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"--multiplier: {exc}") from None
+
+
+def _check_known(given: dict[str, Any], trades: dict[str, Any], option: str) -> None:
+    for name in given:
+        if name not in trades:
+            raise UsageError(f"{option}: {name} has no --trades file")
