@@ -502,14 +502,14 @@ class Supervisor:
     async def _start_group(self, group: list[_Slot]) -> list[_Slot]:
         """Start `group` in order; the members still to start if one fails (it counts as a new failure)."""
         for index, slot in enumerate(group):
+            # Counted before the start: a restarted actor may handle messages before this task resumes.
+            self._child_of(slot).note_restart()
             try:
                 await self._start_slot(slot)
             except ChildStartFailed as exc:
                 self.last_error = str(exc)
                 logger.error("%s: restart failed: %s", self.path, exc)
                 return group[index:]
-            assert slot.child is not None
-            slot.child.note_restart()
         return []
 
     def _count_restart(self) -> None:

@@ -111,6 +111,7 @@ class ActorStatistics:
     state: str
     queue_depth: int
     capacity: int
+    waiting_senders: int
     handled: int
     failed: int
     restarts: int
@@ -227,6 +228,7 @@ class ActorCell(Generic[M]):
         self._exit_requested = False
         self._pause_pending = False
         self._handled_at_beat = -1
+        self._busy_at_beat = False
         if gate is not None:
             gate.register(self)
 
@@ -252,12 +254,10 @@ class ActorCell(Generic[M]):
 
     async def stop(self, deadline_s: float) -> None:
         """Stop after the current message; cancel the incarnation if it has not ended within `deadline_s`."""
+        self.request_stop()
         task = self.task
         if task is None or task.done():
             return
-        self._stop_requested = True
-        if self.state in _INTERRUPTIBLE:
-            task.cancel()
         done, _ = await asyncio.wait((task,), timeout=deadline_s)
         if done:
             return
@@ -266,6 +266,15 @@ class ActorCell(Generic[M]):
         done, _ = await asyncio.wait((task,), timeout=deadline_s)
         if not done:
             logger.error("%s ignored its cancellation for %.3f s; abandoning it", self.path, deadline_s)
+
+    def request_stop(self) -> None:
+        """Ask the incarnation to stop after its current message; at once if it is only waiting."""
+        task = self.task
+        if task is None or task.done():
+            return
+        self._stop_requested = True
+        if self.state in _INTERRUPTIBLE:
+            task.cancel()
 
     def kill(self) -> None:
         """Cancel the running incarnation now, as a crash would end it (its message is kept)."""
@@ -282,22 +291,26 @@ class ActorCell(Generic[M]):
         return (ExitReason.SHUTDOWN if self._stop_requested else ExitReason.NORMAL), None
 
     def note_restart(self) -> None:
-        """Count a restart (the supervisor calls this after a restarted incarnation is ready)."""
+        """Count a restart (the supervisor calls this as it starts a new incarnation after an exit)."""
         self.restarts += 1
 
     def heartbeat(self) -> None:
         """Record a heartbeat unless the actor has been inside the same message since the previous one."""
         if self.task is None or self.task.done():
             return
-        stuck = self.state in (ActorState.BUSY, ActorState.SENDING) and self.handled == self._handled_at_beat
+        # Stuck means: busy now, busy at the previous beat, and not one message finished in between.
+        busy = self.state in (ActorState.BUSY, ActorState.SENDING)
+        stuck = busy and self._busy_at_beat and self.handled == self._handled_at_beat
         self._handled_at_beat = self.handled
+        self._busy_at_beat = busy
         if not stuck:
             self.last_heartbeat = self._clock.monotonic()
 
     def statistics(self) -> ActorStatistics:
         """A snapshot for /metrics and /health."""
         return ActorStatistics(path=self.path, state=self.state.value, queue_depth=len(self.ref.mailbox),
-                               capacity=self.ref.mailbox.capacity, handled=self.handled, failed=self.failed,
+                               capacity=self.ref.mailbox.capacity,
+                               waiting_senders=self.ref.mailbox.waiting_senders, handled=self.handled, failed=self.failed,
                                restarts=self.restarts, dead_lettered=self.dead_lettered, pauses=self.pauses,
                                last_error=self.last_error, last_heartbeat=self.last_heartbeat)
 

@@ -57,6 +57,11 @@ class Mailbox(Generic[M]):
         """The most messages the mailbox holds before senders wait."""
         return self._capacity
 
+    @property
+    def waiting_senders(self) -> int:
+        """How many senders are waiting for room (backpressure in action)."""
+        return sum(1 for waiter in self._putters if not waiter.done())
+
     def full(self) -> bool:
         """True when a `put` would wait."""
         return len(self._items) >= self._capacity
