@@ -308,9 +308,9 @@ class ActorCell(Generic[M]):
 
     def statistics(self) -> ActorStatistics:
         """A snapshot for /metrics and /health."""
-        return ActorStatistics(path=self.path, state=self.state.value, queue_depth=len(self.ref.mailbox),
-                               capacity=self.ref.mailbox.capacity,
-                               waiting_senders=self.ref.mailbox.waiting_senders, handled=self.handled, failed=self.failed,
+        box = self.ref.mailbox
+        return ActorStatistics(path=self.path, state=self.state.value, queue_depth=len(box), capacity=box.capacity,
+                               waiting_senders=box.waiting_senders, handled=self.handled, failed=self.failed,
                                restarts=self.restarts, dead_lettered=self.dead_lettered, pauses=self.pauses,
                                last_error=self.last_error, last_heartbeat=self.last_heartbeat)
 
