@@ -20,9 +20,15 @@ import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-__all__ = ["Message", "new_message_id"]
+if TYPE_CHECKING:
+    from basso.book import Book
+    from basso.decisions import Decision
+    from basso.settlement import Settlement
+    from basso.store.outcomes import PendingSignal
+
+__all__ = ["Committed", "Decided", "Message", "Poll", "Settled", "new_message_id"]
 
 # A random prefix per process plus a counter: unique without uuid4's cost on the hot path.
 _PROCESS_PREFIX = secrets.token_hex(6)
@@ -52,3 +58,37 @@ class Message:
     def following(cls, cause: Message, **fields: Any) -> Self:
         """A new message of this type caused by `cause`: same signal chain, same leader epoch."""
         return cls(cause_id=cause.signal_id, epoch=cause.epoch, **fields)
+
+
+# --- the signal pipeline: Sizer → RiskGuard → executor → Persister, and back to the Sizer -------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Poll(Message):
+    """A signal was stored (or work may be waiting): the Sizer looks for the oldest pending signal."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decided(Message):
+    """The Sizer's decision for one stored signal, made against `book` (which includes every earlier one)."""
+
+    pending: PendingSignal
+    decision: Decision
+    book: Book
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settled(Message):
+    """The executor's fills and the money they book, ready for the Persister's one fenced transaction."""
+
+    pending: PendingSignal
+    settlement: Settlement
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Committed(Message):
+    """The Persister committed (or found already committed) a signal's outcome; `book` is the book after
+    it, or None when the Sizer must rebuild it from the facts."""
+
+    signal: int
+    book: Book | None

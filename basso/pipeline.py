@@ -1,13 +1,19 @@
-"""The live pipeline: processes stored signals one at a time, in arrival order, whenever it is woken.
+"""The live signal pipeline as a supervision tree.
 
-A crash while processing a signal leaves it pending (nothing was committed) and the book is rebuilt from
-the facts; the same signal is tried again. A signal that crashes processing three times is a poison
-message: it is dead-lettered in PostgreSQL and the next one proceeds.
+    root (rest_for_one)
+    ├── persister                      every outcome write, fenced by the epoch
+    └── trading (one_for_one, gated)
+        ├── sizer        stored signal → decision (one in flight)
+        ├── risk_guard   decision → approved decision (kill switch)
+        └── executor     approved decision → fills and money → persister → back to the sizer
+
+A Persister crash restarts the trading actors after it (their books may be stale); a crash of one trading
+actor touches nothing else. A message that crashes its actor three times is a dead letter: its signal is
+marked `dead` in PostgreSQL with the error, and the Sizer moves on to the next signal.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -15,82 +21,93 @@ from typing import Any
 
 import asyncpg
 
+from basso.actors.base import ActorRef
+from basso.actors.clock import Clock
+from basso.actors.deadletter import DeadLetter
+from basso.actors.executor import Executor, ExecutorContext
+from basso.actors.gate import PauseGate
+from basso.actors.persister import Persister, PersisterContext
+from basso.actors.risk_guard import RiskGuard, RiskGuardContext
+from basso.actors.sizer import Sizer, SizerContext
 from basso.config import Config
-from basso.processing import Processor
+from basso.messages import Committed, Message, Poll, Settled
 from basso.store.deadletters import bury_signal
-from basso.store.fence import FenceLost
 from basso.store.outcomes import next_pending
+from basso.store.retry import until_available
+from basso.supervisor import ChildSpec, Supervisor
 
 log = logging.getLogger(__name__)
 
-POISON_CRASHES = 3
-
 
 class Pipeline:
-    """Processes pending signals in order; `wake()` after storing one."""
+    """Builds, starts and stops the pipeline's supervision tree; `wake()` after a signal is stored."""
 
-    def __init__(self, *, pool: asyncpg.Pool, config: Config, epoch: int, wall_clock: Callable[[], datetime]) -> None:
-        self.processor = Processor(pool=pool, config=config, epoch=epoch, wall_clock=wall_clock)
+    def __init__(self, *, pool: asyncpg.Pool, config: Config, epoch: int, wall_clock: Callable[[], datetime],
+                 gate: PauseGate | None = None, clock: Clock | None = None,
+                 on_commit: Callable[[Settled], None] = lambda _s: None) -> None:
         self.pool = pool
         self.epoch = epoch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._crashes: dict[int, int] = {}
-        self.handled = 0
-        self.failed = 0
-        self.last_error = ""
+        self.gate = gate or PauseGate(leader=True, recovered=False)
+        self.sizer: ActorRef[Message] = ActorRef("sizer")
+        risk_guard: ActorRef[Message] = ActorRef("risk_guard")
+        executor: ActorRef[Message] = ActorRef("executor")
+        persister: ActorRef[Message] = ActorRef("persister")
+        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=epoch)
+        guard_context = RiskGuardContext(pool=pool, executor=executor)
+        executor_context = ExecutorContext(config=config, persister=persister)
+        persister_context = PersisterContext(pool=pool, epoch=epoch, wall_clock=wall_clock, sizer=self.sizer,
+                                             on_commit=on_commit)
+        trading = Supervisor(name="trading", strategy="one_for_one", children=[
+            ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=self.gate),
+            ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=self.gate),
+            ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=self.gate),
+        ])
+        self.root = Supervisor(name="basso", strategy="rest_for_one", clock=clock, dead_letters=self._bury, children=[
+            ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister, gate=self.gate),
+            trading.as_child(),
+        ])
 
     async def start(self) -> None:
-        """Rebuild the book from the facts and start processing what is pending."""
-        await self.processor.reload()
-        self._task = asyncio.create_task(self._run(), name="basso-pipeline")
+        """Start every actor; processing begins once the gate opens (`open()`)."""
+        await self.root.start()
+
+    def open(self) -> None:
+        """Recovery is done: let the trading actors work."""
+        self.gate.set_recovered(True)
         self.wake()
 
     def wake(self) -> None:
-        """A signal was stored: look for pending work."""
-        self._wake.set()
+        """A signal was stored: nudge the Sizer (one queued nudge is enough)."""
+        if len(self.sizer.mailbox) == 0:
+            self.sizer.tell_nowait(Poll(epoch=self.epoch))
 
     async def stop(self) -> None:
-        """Stop after the signal in flight (its transaction commits whole or not at all)."""
-        if self._task is not None:
-            self._task.cancel()
-            # wait() never raises the task's CancelledError, so a cancellation of stop() itself still propagates.
-            await asyncio.wait([self._task])
+        """Stop in reverse order; a signal in flight is finished or left pending, never half-written."""
+        await self.root.stop()
 
     def statistics(self) -> Mapping[str, Mapping[str, Any]]:
-        """Per-actor statistics for /metrics."""
-        return {"pipeline": {"handled": self.handled, "failed": self.failed, "queue_depth": 0,
-                             "restarts": self.failed, "last_error": self.last_error}}
+        """Every actor's and supervisor's snapshot, by path (for /metrics and /health/live)."""
+        return self.root.actor_statistics()
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while await self._step():
-                pass
+    async def _bury(self, letter: DeadLetter) -> None:
+        """The dead-letter sink: mark the poison message's signal dead, then let the Sizer move on."""
+        message = letter.message
+        pending = getattr(message, "pending", None)
+        if pending is not None:
+            signal = int(pending.id)
+        else:
+            # A Poll or Committed crashed the Sizer while it decided the oldest pending signal.
+            found = await until_available(lambda: next_pending(self.pool), what="dead letters")
+            if found is None:
+                return
+            signal = found.id
+        error = f"{letter.error_type}: {letter.error}"
+        log.error("dead letter: signal %s crashed %s %d times: %s", signal, letter.actor, letter.crashes, error)
 
-    async def _step(self) -> bool:
-        pending = await next_pending(self.pool)
-        if pending is None:
-            return False
-        try:
-            await self.processor.process(pending)
-        except FenceLost:
-            log.error("leader fence lost: this instance stops processing")
-            raise
-        except Exception as exc:
-            self.failed += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            crashes = self._crashes.get(pending.id, 0) + 1
-            self._crashes[pending.id] = crashes
-            log.exception("processing signal %s crashed (%d of %d)", pending.id, crashes, POISON_CRASHES)
-            if crashes >= POISON_CRASHES:
-                async with self.pool.acquire() as conn:
-                    await bury_signal(conn, epoch=self.epoch, signal=pending.id, actor="pipeline",
-                                      error=self.last_error, attempts=crashes)
-                del self._crashes[pending.id]
-            return True
-        self.handled += 1
-        self._crashes.pop(pending.id, None)
-        return True
+        async def bury() -> None:
+            async with self.pool.acquire() as conn:
+                await bury_signal(conn, epoch=self.epoch, signal=signal, actor=letter.actor, error=error,
+                                  attempts=letter.crashes)
 
+        await until_available(bury, what="dead letters")
+        await self.sizer.tell(Committed(signal=signal, book=None, epoch=self.epoch))

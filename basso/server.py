@@ -110,11 +110,13 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
                                                     clock=loop.time),
                                 wake_processor=pipeline.wake, is_leader=lambda: True,
-                                actor_statistics=pipeline.statistics, migrated=True)
+                                actor_statistics=pipeline.statistics, migrated=True,
+                                liveness=lambda: None if pipeline.root.healthy() else "the supervision tree is down")
             runner = web.AppRunner(build_app(services), access_log=None)
             await runner.setup()
             try:
                 await pipeline.start()
+                pipeline.open()  # solo mode: this process leads, and the book is rebuilt by each actor's start
                 services.recovered = True
                 site = web.TCPSite(runner, options.host, options.port)
                 await site.start()

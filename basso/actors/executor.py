@@ -1,0 +1,34 @@
+"""The order executor: turns an approved decision into fills (the paper broker) and settles the money."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from basso.actors.base import Actor, ActorRef
+from basso.config import Config
+from basso.messages import Decided, Message, Settled
+from basso.processing import execute_paper
+from basso.settlement import settle
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutorContext:
+    """The configuration (fills, costs) and the next actor."""
+
+    config: Config
+    persister: ActorRef[Message]
+
+
+class Executor(Actor[Message]):
+    """Fills every entry and exit of a decision on the paper broker and books the result."""
+
+    def __init__(self, context: ExecutorContext) -> None:
+        self.context = context
+
+    async def handle(self, message: Message) -> None:
+        if not isinstance(message, Decided):
+            raise TypeError(f"the executor does not take {type(message).__name__}")
+        config = self.context.config
+        settlement = settle(message.decision, execute_paper(message.decision, config), message.book, config)
+        await self.send(self.context.persister, Settled.following(message, pending=message.pending,
+                                                                  settlement=settlement))

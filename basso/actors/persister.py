@@ -1,0 +1,54 @@
+"""Persister: owns every write of an outcome, each in one transaction fenced by the leader epoch.
+
+After the commit it tells the Sizer, with the book after the outcome; if the outcome was already
+committed (a redelivery after a crash) it tells the Sizer to rebuild its book from the facts. While
+PostgreSQL is unreachable it waits and retries: an outage is not the message's fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from basso.actors.base import Actor, ActorRef
+from basso.messages import Committed, Message, Settled
+from basso.store.outcomes import AlreadyProcessed, commit_outcome
+from basso.store.retry import until_available
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PersisterContext:
+    """The pool, the epoch that fences every write, the wall clock, the Sizer and an outcome callback."""
+
+    pool: asyncpg.Pool
+    epoch: int
+    wall_clock: Callable[[], datetime]
+    sizer: ActorRef[Message]
+    on_commit: Callable[[Settled], None]
+
+
+class Persister(Actor[Message]):
+    """Commits settled outcomes and reports back to the Sizer."""
+
+    def __init__(self, context: PersisterContext) -> None:
+        self.context = context
+
+    async def handle(self, message: Message) -> None:
+        if not isinstance(message, Settled):
+            raise TypeError(f"the Persister does not take {type(message).__name__}")
+        try:
+            await until_available(lambda: self._commit(message), what="persister: commit")
+        except AlreadyProcessed:
+            await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id, book=None))
+            return
+        self.context.on_commit(message)
+        await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id,
+                                                                book=message.settlement.book))
+
+    async def _commit(self, message: Settled) -> None:
+        async with self.context.pool.acquire() as conn:
+            await commit_outcome(conn, epoch=self.context.epoch, signal=message.pending,
+                                 settlement=message.settlement, at=self.context.wall_clock())

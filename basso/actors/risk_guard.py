@@ -1,0 +1,43 @@
+"""RiskGuard: the last word before an order — the kill switch, re-read from the facts at the moment of
+decision. The rules' own gates (zones, drawdown, portfolio caps) are already in the Sizer's decision;
+exits, stops and peel-offs are never blocked here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import asyncpg
+
+from basso.actors.base import Actor, ActorRef
+from basso.enums import SignalOutcome
+from basso.messages import Decided, Message
+from basso.store.retry import until_available
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskGuardContext:
+    """The pool (for the kill switch) and the next actor."""
+
+    pool: asyncpg.Pool
+    executor: ActorRef[Message]
+
+
+class RiskGuard(Actor[Message]):
+    """Blocks new entries while the kill switch is on; lets everything else through unchanged."""
+
+    def __init__(self, context: RiskGuardContext) -> None:
+        self.context = context
+
+    async def handle(self, message: Message) -> None:
+        if not isinstance(message, Decided):
+            raise TypeError(f"the RiskGuard does not take {type(message).__name__}")
+        decision = message.decision
+        if decision.entries and decision.outcome is SignalOutcome.EXECUTED:
+            pool = self.context.pool
+            killed = await until_available(
+                lambda: pool.fetchval("SELECT kill_switch FROM controls WHERE id = 1"), what="risk guard")
+            if killed:
+                blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason="blocked: kill switch is on",
+                                  entries=())
+                message = replace(message, decision=blocked)
+        await self.send(self.context.executor, message)
