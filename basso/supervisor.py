@@ -28,7 +28,8 @@ Lifecycle of a supervisor::
                                                         ▼                                      ▼
                                       backoff (clock.sleep) ─► start the group in order   stop children
                                                                                          (reverse), fail
-    stop() ─► cancel the supervising task ─► stop children in reverse order, each within its deadline
+    stop() ─► end the supervising loop (cancel it if mid-restart) ─► stop children in reverse order, each
+              within its shutdown deadline
 
 Unspecified `clock`, `rng`, `dead_letters` and `observer` are inherited from the parent supervisor.
 """
@@ -235,6 +236,7 @@ class Supervisor:
         self._exits: deque[_Exit] = deque()
         self._exit_waiter: asyncio.Future[None] | None = None
         self._stopping = False
+        self._restarting = False
         self._ticker: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
@@ -307,6 +309,10 @@ class Supervisor:
         self._stopping = False
         self._restart_times.clear()
         self._exits.clear()
+        for slot in reversed(self._slots):
+            # Left running only if our previous supervising task was cancelled before it ever ran.
+            if slot.child is not None and slot.child.task is not None and not slot.child.task.done():
+                await self._stop_slot(slot)
         started: list[_Slot] = []
         try:
             for slot in self._slots:
@@ -330,8 +336,13 @@ class Supervisor:
         task = self.task
         if task is None:
             return
-        if not task.done():
-            task.cancel()
+        waiter = self._exit_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # idle: let the supervising loop end and stop the children itself
+        elif self._restarting and not task.done():
+            task.cancel()  # part-way through a restart: interrupt it; its `finally` stops the children
+        # Otherwise the loop has not run yet (a task cancelled before its first step would skip its
+        # `finally`, leaving the children running), and it will see the stop as soon as it does.
         await asyncio.wait((task,))
 
     async def __aenter__(self) -> Supervisor:
@@ -356,7 +367,7 @@ class Supervisor:
         error = task.exception()
         if error is not None:
             return ExitReason.CRASHED, error
-        return ExitReason.NORMAL, None
+        return (ExitReason.SHUTDOWN if self._stopping else ExitReason.NORMAL), None
 
     def note_restart(self) -> None:
         """Count a restart of this supervisor by its parent."""
@@ -443,21 +454,21 @@ class Supervisor:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _next_exit(self) -> _Exit:
-        while not self._exits:
+    async def _next_exit(self) -> _Exit | None:
+        """The next unexpected exit, or None once a stop has been requested."""
+        while not self._exits and not self._stopping:
             self._exit_waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._exit_waiter
             finally:
                 self._exit_waiter = None
-        return self._exits.popleft()
+        return None if self._stopping else self._exits.popleft()
 
     # --- supervising -----------------------------------------------------------------------------------
 
     async def _supervise(self) -> None:
         try:
-            while True:
-                exit_ = await self._next_exit()
+            while (exit_ := await self._next_exit()) is not None:
                 slot = exit_.slot
                 if exit_.generation != slot.generation or slot.running:
                     continue  # already restarted with its group
@@ -466,7 +477,11 @@ class Supervisor:
                 self._emit(ChildExited(path=slot.child.path, at=exit_.at, reason=exit_.reason, error=error))
                 if not _should_restart(slot.spec.restart, exit_.reason):
                     continue
-                await self._restart(self._group_of(slot))
+                self._restarting = True
+                try:
+                    await self._restart(self._group_of(slot))
+                finally:
+                    self._restarting = False
         except RestartIntensityExceeded as exc:
             self.last_error = str(exc)
             logger.error("%s", exc)
