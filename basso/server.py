@@ -24,9 +24,12 @@ from aiohttp import web
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from basso.http.app import build_app
+from basso.http.metrics import Metrics
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
+from basso.messages import Settled
 from basso.pipeline import Pipeline
+from basso.portfolio import measure_portfolio
 from basso.store.capital import deposit_if_empty
 from basso.store.fence import take_fence
 from basso.store.migrations import migrate
@@ -37,6 +40,16 @@ log = logging.getLogger(__name__)
 def utc_now() -> datetime:
     """The wall clock, timezone-aware."""
     return datetime.now(UTC)
+
+
+def observe_outcome(metrics: Metrics, settled: Settled, config: Config) -> None:
+    """Count the outcome and refresh the portfolio gauges from the book after it."""
+    metrics.signals.labels(settled.settlement.decision.outcome.value).inc()
+    measures = measure_portfolio(settled.settlement.book.snapshot(config), config.portfolio)
+    metrics.portfolio_risk_pct.set(measures.risk_pct)
+    metrics.portfolio_vol_pct.set(measures.vol_pct)
+    metrics.margin_utilisation_pct.set(measures.margin_utilisation_pct)
+    metrics.open_positions.set(len(settled.settlement.book.layers))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,14 +117,18 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                 epoch = await take_fence(conn, options.instance, "startup")
                 if await deposit_if_empty(conn, epoch=epoch, amount=options.capital, at=utc_now()):
                     log.info("deposited initial capital %s", options.capital)
-            pipeline = Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=utc_now)
-            services = Services(config=config, pool=pool, webhook_secret=options.webhook_secret,
+            metrics = Metrics()
+            metrics.leader_epoch.set(epoch)
+            pipeline = Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=utc_now,
+                                on_commit=lambda settled: observe_outcome(metrics, settled, config))
+            services = Services(config=config, pool=pool, webhook_secret=options.webhook_secret, metrics=metrics,
                                 admin_token=options.admin_token, wall_clock=utc_now,
                                 limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
                                                     clock=loop.time),
                                 wake_processor=pipeline.wake, is_leader=lambda: True,
                                 actor_statistics=pipeline.statistics, migrated=True,
                                 liveness=lambda: None if pipeline.root.healthy() else "the supervision tree is down")
+            metrics.watch_actors(pipeline.statistics)
             runner = web.AppRunner(build_app(services), access_log=None)
             await runner.setup()
             try:

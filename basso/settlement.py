@@ -60,12 +60,23 @@ class Settlement:
         return sum((entry.amount for entry in self.ledger), Decimal(0))
 
 
+# Prices, stops and ATRs are stored with four decimals; the book holds them exactly as stored, so a book
+# rebuilt from the database after a restart is identical to one carried forward in memory.
+PRICE_DECIMALS = 4
+
+
+def stored_price(value: float) -> float:
+    """`value` as the database keeps it."""
+    return round(value, PRICE_DECIMALS)
+
+
 def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) -> Settlement:
     """Apply `decision`'s stop moves, fills and mark to `book`, and book the money."""
     layers = {(x.instrument, x.layer): x for x in book.layers}
     for move in decision.stop_moves:
         layer = layers[(move.instrument, move.layer)]
-        layers[(move.instrument, move.layer)] = replace(layer, stop=move.stop, highest_close=move.highest_close)
+        layers[(move.instrument, move.layer)] = replace(layer, stop=stored_price(move.stop),
+                                                        highest_close=stored_price(move.highest_close))
     closings: list[Closing] = []
     ledger: list[LedgerEntry] = []
     reasons = {(x.instrument, x.layer, x.lots): x.reason for x in decision.exits}
@@ -79,8 +90,9 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
         if fill.opening:
             entry = next(e for e in decision.entries if (e.instrument, e.layer) == (fill.instrument, fill.layer))
             layers[(fill.instrument, fill.layer)] = Layer(
-                instrument=fill.instrument, layer=fill.layer, lots=fill.lots, entry_price=fill.price,
-                initial_stop=entry.stop, stop=entry.stop, highest_close=fill.price, point_value=entry.point_value)
+                instrument=fill.instrument, layer=fill.layer, lots=fill.lots, entry_price=stored_price(fill.price),
+                initial_stop=stored_price(entry.stop), stop=stored_price(entry.stop),
+                highest_close=stored_price(fill.price), point_value=entry.point_value)
             continue
         layer = layers[(fill.instrument, fill.layer)]
         pnl = realised_pnl(layer.entry_price, fill.price, fill.lots, layer.point_value)
@@ -98,7 +110,7 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
     after = book.with_layers(layers.values())
     if decision.mark is not None:
         instrument, price, atr = decision.mark
-        after = after.marked(instrument, price=price, atr=atr)
+        after = after.marked(instrument, price=stored_price(price), atr=stored_price(atr))
     cash = sum((entry.amount for entry in ledger), Decimal(0))
     after = after.with_cash(cash, config)
     return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),

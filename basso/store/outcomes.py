@@ -17,7 +17,7 @@ import orjson
 
 from basso.enums import OrderSide, OrderStatus, PositionStatus
 from basso.money import to_decimal
-from basso.settlement import Closing, Settlement
+from basso.settlement import Closing, Settlement, stored_price
 from basso.store.fence import fenced
 from basso.store.types import Connection, Executor
 
@@ -45,7 +45,7 @@ async def next_pending(conn: Executor, after: int = 0) -> PendingSignal | None:
 
 
 def _price(value: float) -> Any:
-    return to_decimal(round(value, 4))
+    return to_decimal(stored_price(value))
 
 
 async def commit_outcome(conn: Connection, *, epoch: int, signal: PendingSignal, settlement: Settlement,

@@ -1,0 +1,96 @@
+"""Basso as a real process (`python -m basso.cli run`), driven over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from basso.embedded import free_port
+
+SECRET = "process-secret"
+
+
+@dataclass
+class Instance:
+    """One running `basso run` process."""
+
+    process: asyncio.subprocess.Process
+    url: str
+    session: aiohttp.ClientSession
+    log: list[str]
+
+    async def post(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        async with self.session.post(f"{self.url}/webhook", data=body) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def get(self, path: str) -> Any:
+        async with self.session.get(f"{self.url}{path}") as response:
+            return await response.json(content_type=None)
+
+    async def wait_processed(self, signal_id: str) -> dict[str, Any]:
+        """The signal's record once it has an outcome (each check is an HTTP round trip, not a sleep)."""
+        while True:
+            record: dict[str, Any] = await self.get(f"/api/signals/{signal_id}")
+            if record.get("status") not in (None, "pending"):
+                return record
+
+    async def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), 30)
+
+
+async def _read_until_serving(process: asyncio.subprocess.Process, log: list[str]) -> None:
+    assert process.stderr is not None
+    while True:
+        line = (await process.stderr.readline()).decode()
+        if not line:
+            raise RuntimeError("basso run exited before serving:\n" + "".join(log))
+        log.append(line)
+        if "serving on" in line:
+            return
+
+
+async def _drain(process: asyncio.subprocess.Process, log: list[str]) -> None:
+    assert process.stderr is not None
+    while line := await process.stderr.readline():
+        log.append(line.decode())
+
+
+@asynccontextmanager
+async def running(database_url: str, redis_url: str, data_dir: Path,
+                  extra_env: dict[str, str] | None = None) -> AsyncIterator[Instance]:
+    """Start `basso run` on a free port and yield it once it serves; stop it (SIGTERM) afterwards."""
+    port = free_port()
+    env = {**os.environ, "BASSO_DATABASE_URL": database_url, "BASSO_REDIS_URL": redis_url,
+           "BASSO_WEBHOOK_SECRET": SECRET, "BASSO_ADMIN_TOKEN": "admin", **(extra_env or {})}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "basso.cli", "run", "--port", str(port), "--data-dir", str(data_dir),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    log: list[str] = []
+    try:
+        await asyncio.wait_for(_read_until_serving(process, log), 60)
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    drain = asyncio.create_task(_drain(process, log))
+    async with aiohttp.ClientSession() as session:
+        instance = Instance(process=process, url=f"http://127.0.0.1:{port}", session=session, log=log)
+        try:
+            yield instance
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            await drain
+
+
