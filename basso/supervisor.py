@@ -289,11 +289,13 @@ class Supervisor:
         if self.task is None or self.task.done():
             return False
         for slot in self._slots:
-            if slot.spec.restart == "permanent":
-                if slot.spec.supervisor is not None and not slot.spec.supervisor.healthy():
+            if slot.spec.restart != "permanent":
+                continue
+            if slot.spec.supervisor is not None:
+                if not slot.spec.supervisor.healthy():
                     return False
-                if not slot.running:
-                    return False
+            elif slot.child is None or slot.child.task is None or slot.child.task.done():
+                return False
         return True
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -427,10 +429,15 @@ class Supervisor:
         child = self._child_of(slot)
         slot.generation += 1
         slot.stopping = False
-        await child.start()
+        # Running from now on: a ready child may already work before this coroutine resumes.
+        slot.running = True
+        try:
+            await child.start()
+        except BaseException:
+            slot.running = False
+            raise
         task = child.task
         assert task is not None
-        slot.running = True
         task.add_done_callback(partial(self._on_child_exit, slot, slot.generation))
         self._emit(ChildStarted(path=child.path, at=self._the_clock().monotonic(), generation=slot.generation))
 
