@@ -17,6 +17,7 @@ from basso.actors import (
     FakeClock,
     SupervisorEvent,
 )
+from basso.http.metrics import Metrics
 from basso.supervisor import Backoff, ChildSpec, Supervisor
 from tests.runtime.helpers import Blocker, Forwarder, Journal, Numbered, drain
 
@@ -242,3 +243,18 @@ async def test_the_heartbeat_stops_while_an_actor_is_stuck_in_one_message() -> N
         sup.heartbeat()
         assert cell.last_heartbeat == 4.0
         assert sup.last_heartbeat == 4.0
+
+
+async def test_actor_statistics_feed_the_prometheus_metrics() -> None:
+    journal, out = Journal(), ActorRef[Numbered]("out", capacity=10)
+    async with one_actor(lambda: Forwarder("a", journal, out), log=EventLog()) as sup:
+        for seq in range(3):
+            await sup.ref("a").tell(Numbered(seq=seq, crash_before=1 if seq == 1 else 0))
+        await drain(out, 3)
+        metrics = Metrics()
+        metrics.watch_actors(sup.actor_statistics)
+        text = metrics.exposition().decode()
+        assert 'basso_actor_handled{actor="root/a"} 3.0' in text
+        assert 'basso_actor_failed{actor="root/a"} 1.0' in text
+        assert 'basso_actor_restarts{actor="root/a"} 1.0' in text
+        assert 'basso_actor_queue_depth{actor="root/a"} 0.0' in text

@@ -225,7 +225,7 @@ async def test_the_shutdown_deadline_cancels_a_child_that_will_not_stop() -> Non
     loop = asyncio.get_running_loop()
     began = loop.time()
     await sup.stop()
-    assert loop.time() - began >= 0.05
+    assert loop.time() - began >= 0.049  # the deadline, less the loop's timer tolerance
     assert journal.lines == ["enter 1", "cancelled 1"]
     assert sup.ref("stubborn").mailbox.head().seq == 1  # cancelled, but the message is kept
     assert sup.cell("stubborn").statistics().state == "stopped"
