@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from basso.actors.base import ActorRef
+from basso.actors.base import ActorRef, no_fault
 from basso.actors.clock import Clock
 from basso.actors.deadletter import DeadLetter
 from basso.actors.executor import Executor, ExecutorContext
@@ -34,7 +34,7 @@ from basso.messages import Committed, Message, Poll, Settled
 from basso.store.deadletters import bury_signal
 from basso.store.outcomes import next_pending
 from basso.store.retry import until_available
-from basso.supervisor import ChildSpec, Supervisor
+from basso.supervisor import Backoff, ChildSpec, RestartIntensity, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,9 @@ class Pipeline:
 
     def __init__(self, *, pool: asyncpg.Pool, config: Config, epoch: int, wall_clock: Callable[[], datetime],
                  gate: PauseGate | None = None, clock: Clock | None = None,
-                 on_commit: Callable[[Settled], None] = lambda _s: None) -> None:
+                 on_commit: Callable[[Settled], None] = lambda _s: None,
+                 fault: Callable[[str], None] = no_fault, intensity: RestartIntensity | None = None,
+                 backoff: Backoff | None = None) -> None:
         self.pool = pool
         self.epoch = epoch
         self.gate = gate or PauseGate(leader=True, recovered=False)
@@ -52,17 +54,18 @@ class Pipeline:
         risk_guard: ActorRef[Message] = ActorRef("risk_guard")
         executor: ActorRef[Message] = ActorRef("executor")
         persister: ActorRef[Message] = ActorRef("persister")
-        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=epoch)
-        guard_context = RiskGuardContext(pool=pool, executor=executor)
-        executor_context = ExecutorContext(config=config, persister=persister)
+        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=epoch, fault=fault)
+        guard_context = RiskGuardContext(pool=pool, executor=executor, fault=fault)
+        executor_context = ExecutorContext(config=config, persister=persister, fault=fault)
         persister_context = PersisterContext(pool=pool, epoch=epoch, wall_clock=wall_clock, sizer=self.sizer,
-                                             on_commit=on_commit)
-        trading = Supervisor(name="trading", strategy="one_for_one", children=[
+                                             on_commit=on_commit, fault=fault)
+        trading = Supervisor(name="trading", strategy="one_for_one", intensity=intensity, backoff=backoff, children=[
             ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=self.gate),
             ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=self.gate),
             ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=self.gate),
         ])
-        self.root = Supervisor(name="basso", strategy="rest_for_one", clock=clock, dead_letters=self._bury, children=[
+        self.root = Supervisor(name="basso", strategy="rest_for_one", clock=clock, dead_letters=self._bury,
+                               intensity=intensity, backoff=backoff, children=[
             ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister, gate=self.gate),
             trading.as_child(),
         ])

@@ -76,6 +76,10 @@ DEFAULT_CAPACITY = 1024
 _FAIR_STREAK = 256
 
 
+def no_fault(_path: str) -> None:
+    """The production fault injector: does nothing (chaos tests pass one that raises)."""
+
+
 class ChildStartFailed(Exception):
     """A child ended before it reported ready."""
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from basso.actors.base import Actor, ActorRef
+from basso.actors.base import Actor, ActorRef, no_fault
 from basso.config import Config
 from basso.messages import Decided, Message, Settled
 from basso.processing import execute_paper
@@ -17,6 +18,7 @@ class ExecutorContext:
 
     config: Config
     persister: ActorRef[Message]
+    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
 class Executor(Actor[Message]):
@@ -26,6 +28,7 @@ class Executor(Actor[Message]):
         self.context = context
 
     async def handle(self, message: Message) -> None:
+        self.context.fault(self.name)
         if not isinstance(message, Decided):
             raise TypeError(f"the executor does not take {type(message).__name__}")
         config = self.context.config

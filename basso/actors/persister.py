@@ -13,7 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
-from basso.actors.base import Actor, ActorRef
+from basso.actors.base import Actor, ActorRef, no_fault
 from basso.messages import Committed, Message, Settled
 from basso.store.outcomes import AlreadyProcessed, commit_outcome
 from basso.store.retry import until_available
@@ -28,6 +28,7 @@ class PersisterContext:
     wall_clock: Callable[[], datetime]
     sizer: ActorRef[Message]
     on_commit: Callable[[Settled], None]
+    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
 class Persister(Actor[Message]):
@@ -37,6 +38,7 @@ class Persister(Actor[Message]):
         self.context = context
 
     async def handle(self, message: Message) -> None:
+        self.context.fault(self.name)
         if not isinstance(message, Settled):
             raise TypeError(f"the Persister does not take {type(message).__name__}")
         try:

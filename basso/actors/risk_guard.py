@@ -4,11 +4,12 @@ exits, stops and peel-offs are never blocked here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import asyncpg
 
-from basso.actors.base import Actor, ActorRef
+from basso.actors.base import Actor, ActorRef, no_fault
 from basso.enums import SignalOutcome
 from basso.messages import Decided, Message
 from basso.store.retry import until_available
@@ -20,6 +21,7 @@ class RiskGuardContext:
 
     pool: asyncpg.Pool
     executor: ActorRef[Message]
+    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
 class RiskGuard(Actor[Message]):
@@ -29,6 +31,7 @@ class RiskGuard(Actor[Message]):
         self.context = context
 
     async def handle(self, message: Message) -> None:
+        self.context.fault(self.name)
         if not isinstance(message, Decided):
             raise TypeError(f"the RiskGuard does not take {type(message).__name__}")
         decision = message.decision

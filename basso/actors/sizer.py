@@ -7,11 +7,12 @@ earlier signal. Its book dies with it; a new incarnation rebuilds the book from 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
 
-from basso.actors.base import Actor, ActorRef
+from basso.actors.base import Actor, ActorRef, no_fault
 from basso.book import Book
 from basso.config import Config
 from basso.messages import Committed, Decided, Message, Poll
@@ -29,6 +30,7 @@ class SizerContext:
     config: Config
     risk_guard: ActorRef[Message]
     epoch: int
+    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
 class Sizer(Actor[Message]):
@@ -44,6 +46,7 @@ class Sizer(Actor[Message]):
         await self.ref.tell(Poll(epoch=self.context.epoch))
 
     async def handle(self, message: Message) -> None:
+        self.context.fault(self.name)
         if isinstance(message, Committed):
             self.book = message.book
             if message.signal == self.in_flight:

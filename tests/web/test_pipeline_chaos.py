@@ -1,0 +1,125 @@
+"""Chaos in process: 2,000 signals through the real webhook and pipeline while a seeded killer crashes the
+actors — raising inside them and cancelling their tasks. Afterwards every acknowledged signal has exactly
+one outcome, and positions and ledger equal a replay of the same signals through the pure rules."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from basso.pipeline import Pipeline
+from basso.store.capital import deposit_if_empty
+from basso.store.fence import take_fence
+from basso.supervisor import Backoff, RestartIntensity
+from tests.replay import assert_state_equals_replay
+from tests.web.conftest import NOW, SECRET, Webhook
+from tests.web.test_pipeline_actors import Outcomes
+
+SIGNALS = 2_000
+PATHS = ("trading/sizer", "trading/risk_guard", "trading/executor", "persister")
+
+
+class InjectedFault(Exception):
+    """Raised inside an actor by the chaos test."""
+
+
+def stream(rng: random.Random) -> list[dict[str, Any]]:
+    """A plausible mix of entries, pyramids, exits and bars for Bank Nifty and Gold Mini."""
+    prices = {"BANK_NIFTY": 52_000.0, "GOLD_MINI": 78_000.0}
+    atrs = {"BANK_NIFTY": 350.0, "GOLD_MINI": 450.0}
+    layers = {"BANK_NIFTY": 0, "GOLD_MINI": 0}
+    signals = []
+    for n in range(SIGNALS):
+        instrument = rng.choice(("BANK_NIFTY", "GOLD_MINI"))
+        price = prices[instrument] = round(prices[instrument] * (1 + rng.gauss(0.0008, 0.006)), 0)
+        atr = atrs[instrument]
+        base: dict[str, Any] = {"instrument": instrument, "price": price, "timestamp": "2026-11-25T10:30:00",
+                                "secret": SECRET, "signal_id": f"chaos-{n:05d}"}
+        roll = rng.random()
+        if layers[instrument] == 0 and roll < 0.6:
+            layers[instrument] = 1
+            signals.append({**base, "type": "BASE_ENTRY", "position": "Long_1", "stop": price - 1.5 * atr,
+                            "lots": 1, "atr": atr, "er": round(rng.uniform(0.3, 1.0), 2), "supertrend": price - atr})
+        elif 0 < layers[instrument] < 6 and roll < 0.35:
+            layers[instrument] += 1
+            signals.append({**base, "type": "PYRAMID", "position": f"Long_{layers[instrument]}",
+                            "stop": price - 1.5 * atr, "lots": 1, "atr": atr, "er": 0.8, "supertrend": price - atr})
+        elif layers[instrument] and roll < 0.5:
+            position = rng.choice(["ALL", f"Long_{rng.randint(1, layers[instrument])}"])
+            if position == "ALL":
+                layers[instrument] = 0
+            signals.append({**base, "type": "EXIT", "position": position, "reason": "strategy exit"})
+        else:
+            signals.append({"type": "MARKET_DATA", **base, "atr": atr * rng.uniform(0.8, 1.2)})
+    return signals
+
+
+async def test_every_acknowledged_signal_is_applied_once_while_actors_are_crashed_at_random(
+        webhook: Webhook) -> None:
+    seed = int(os.environ.get("BASSO_CHAOS_SEED", random.randrange(2**32)))
+    rng = random.Random(seed)
+    faults = {"armed": set(), "raised": 0}
+
+    def fault(path: str) -> None:
+        if path.split("/")[-1] in faults["armed"]:
+            faults["armed"].discard(path.split("/")[-1])
+            faults["raised"] += 1
+            raise InjectedFault(f"injected into {path}")
+
+    async with webhook.services.pool.acquire() as conn:
+        epoch = await take_fence(conn, "test", "solo")
+        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=NOW)
+    outcomes = Outcomes()
+    # Hundreds of crashes in seconds are the point here, so the restart intensity is set out of reach and the
+    # backoff to nothing; the defaults (5 in 30 s) are proven by the supervisor's own tests.
+    pipeline = Pipeline(pool=webhook.services.pool, config=webhook.services.config, epoch=epoch, fault=fault,
+                        wall_clock=lambda: datetime(2026, 11, 25, 5, 1, tzinfo=UTC), on_commit=outcomes,
+                        intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
+                        backoff=Backoff(base_s=0.0, max_s=0.0))
+    webhook.services.wake_processor = pipeline.wake
+    webhook.services.limiter.per_minute = 10**9
+    await pipeline.start()
+    pipeline.open()
+    kills = 0
+    try:
+        acknowledged = []
+        for body in stream(rng):
+            status, reply = await webhook.post(orjson.dumps(body))
+            assert status == 200, (seed, reply)
+            acknowledged.append(reply["signal_id"])
+            # The killer: every few signals, cancel an actor's task or arm a fault inside one.
+            if rng.random() < 0.15:
+                path = rng.choice(PATHS)
+                if rng.random() < 0.5:
+                    task = pipeline.root.cell(path).task
+                    if task is not None and not task.done():
+                        task.cancel()
+                        kills += 1
+                else:
+                    faults["armed"].add(path.split("/")[-1])
+        pool = webhook.services.pool
+        while await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"):
+            assert pipeline.root.healthy(), f"seed {seed}: the supervision tree gave up"
+            await asyncio.wait_for(outcomes.wait_for(len(outcomes.committed) + 1), 10)
+        assert pipeline.root.healthy(), f"seed {seed}"
+    finally:
+        await pipeline.stop()
+    assert kills + faults["raised"] >= 150, f"seed {seed}: only {kills} kills and {faults['raised']} faults"
+    rows = await pool.fetch("SELECT key, outcome, reason FROM signals ORDER BY id")
+    assert sorted(r["key"] for r in rows) == sorted(acknowledged), f"seed {seed}"
+    assert all(r["outcome"] != "pending" for r in rows), f"seed {seed}"
+    dead = [r for r in rows if r["outcome"] == "dead"]
+    assert all("InjectedFault" in r["reason"] for r in dead), f"seed {seed}: {dead}"
+    # Each signal's orders were written once: no client id twice (the column is unique), one outcome each.
+    assert await pool.fetchval("SELECT count(*) FROM orders") == await pool.fetchval(
+        "SELECT count(*) FROM (SELECT DISTINCT client_id FROM orders) AS o"), f"seed {seed}"
+    try:
+        await assert_state_equals_replay(pool, webhook.services.config)
+    except AssertionError as exc:
+        raise AssertionError(f"seed {seed}: {exc}") from exc
