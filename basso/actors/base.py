@@ -388,6 +388,8 @@ class ActorCell(Generic[M]):
                     continue
                 self.state = ActorState.BUSY
                 await actor.handle(box.head())
+                if self._pause_pending and self._paused_by_gate():
+                    continue  # the handler swallowed the gate's cancellation: still, nothing passes
                 if not await self._commit(box):
                     return
                 streak += 1

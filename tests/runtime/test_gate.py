@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from basso.actors import Actor, ActorRef, ChildExited, EventLog, ExitReason, FakeClock, PauseGate
 from basso.supervisor import Backoff, ChildSpec, Supervisor
@@ -131,3 +132,28 @@ async def test_actors_without_the_gate_keep_working_while_it_is_closed() -> None
         await gate.wait_paused()
         assert len(out_gated.mailbox) == 0
         assert gate.statistics().closes == 0  # it was never open
+
+
+async def test_a_handler_that_swallows_the_pause_still_forwards_nothing_past_the_closed_gate() -> None:
+    gate, out = PauseGate(leader=True, recovered=True), ActorRef[Numbered]("out")
+    entered, handled = asyncio.Event(), []
+
+    class Swallower(Actor[Numbered]):
+        async def handle(self, message: Numbered) -> None:
+            handled.append(message.seq)
+            if len(handled) == 1:
+                entered.set()
+                with contextlib.suppress(asyncio.CancelledError):  # a careless library loses the cancellation
+                    await asyncio.Event().wait()
+            await self.send(out, message)
+
+    async with gated(Swallower, gate) as sup:
+        await sup.ref("a").tell(Numbered(seq=1))
+        await entered.wait()
+        gate.set_leader(False)
+        await gate.wait_paused()
+        assert len(out.mailbox) == 0
+        assert sup.cell("a").statistics().pauses == 1
+        gate.set_leader(True)
+        assert await drain(out, 1) == [1]
+        assert handled == [1, 1]
