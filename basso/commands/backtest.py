@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress as RichProgress
 
-from basso.backtest.replay import ReplayResult, replay_fixed
+from basso.backtest.bars import BarsError, average_true_range, read_bars
+from basso.backtest.replay import ReplayResult, commission_pct, replay_fixed
 from basso.backtest.report import stats_table, summary, write_outputs
-from basso.backtest.tradingview import ExportedTrade, TradeListError, read_trade_list
+from basso.backtest.sized import Progress, replay_basso
+from basso.backtest.tradingview import (
+    ExportedTrade,
+    TradeListError,
+    merge_signals,
+    read_trade_list,
+    signals_from_trades,
+)
 from basso.cli import UsageError
 from basso.commands.common import load_user_config, non_negative_number, positive_number
 from basso.config import Config
+
+_LONG_RUN_BARS = 200_000  # below this a replay takes well under a second: no progress bar
 
 
 def register(subparsers: Any) -> None:
@@ -60,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
                                                                             config).items()}
     _check_known(multipliers, trades, "--multiplier")
     _check_known(commissions, trades, "--commission")
+    if args.bars and args.sizing != "basso":
+        raise UsageError("--bars: bars drive Basso's stops and sizing; add --sizing basso")
     if args.sizing == "basso":
         result = _basso(args, config, trades, capital=capital, commission=commission, commissions=commissions,
                         multipliers=multipliers)
@@ -86,7 +101,41 @@ def _show(args: argparse.Namespace, result: ReplayResult) -> int:
 
 def _basso(args: argparse.Namespace, config: Config, trades: dict[str, list[ExportedTrade]], *, capital: float,
            commission: float, commissions: dict[str, float], multipliers: dict[str, float]) -> ReplayResult:
-    raise UsageError("--sizing basso: not available yet; use --sizing fixed")
+    if multipliers:
+        raise UsageError("--multiplier: Basso sizing uses the configured point values (lot_size_history); "
+                         "--multiplier is for --sizing fixed")
+    if commissions:
+        raise UsageError("--commission: Basso sizing fills through the paper broker, which charges one commission "
+                         "for every instrument; give it as --commission C")
+    if args.pnl != "formula":
+        raise UsageError("--pnl export: TradingView's P&L is for the strategy's own lots; use it with --sizing fixed")
+    files = _by_instrument(args.bars, "--bars", config)
+    _check_known(files, trades, "--bars")
+    missing = [name for name in trades if name not in files]
+    if missing:
+        raise UsageError(f"--sizing basso needs --bars for {', '.join(missing)}: TradingView exports carry no stop "
+                         "or ATR for entries, so Basso takes both from the bars")
+    period = args.atr_period or config.backtest.atr_period
+    try:
+        bars = {name: read_bars(Path(files[name]), name) for name in trades}
+    except BarsError as exc:
+        raise UsageError(f"--bars: {exc}") from None
+    atrs = {name: average_true_range(b.highs, b.lows, b.closes, period) for name, b in bars.items()}
+    signals = merge_signals(signals_from_trades(t) for t in trades.values())
+    rules = replace(config, paper=replace(config.paper, commission_pct=commission_pct(commission)))
+    with _progress(args, sum(len(b) for b in bars.values())) as progress:
+        return replay_basso(signals, bars, atrs, capital=capital, config=rules, progress=progress)
+
+
+@contextmanager
+def _progress(args: argparse.Namespace, total: int) -> Iterator[Progress | None]:
+    """A progress bar on stderr for long runs shown in a terminal table; nothing for --json or short runs."""
+    if args.json or total < _LONG_RUN_BARS:
+        yield None
+        return
+    with RichProgress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("replaying bars", total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
 
 
 def _pair(text: str) -> tuple[str, str]:

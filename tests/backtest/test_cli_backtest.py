@@ -123,3 +123,61 @@ def test_a_malformed_export_is_refused_with_file_and_line(tmp_path: Path, capsys
     assert main(["backtest", "--trades", f"GOLD_MINI={path}"]) == 2
     err = capsys.readouterr().err
     assert f"{path}, line 3: Date/Time must be YYYY-MM-DD HH:MM, got 'yesterday'" in err
+
+
+# Basso sizing from the command line: the hand-worked trend of test_basso_replay (ATR(1) = 100 on every bar,
+# no commission): base 10 lots at 78,500, pyramid 5 lots at 78,700, both stopped out at 78,550 by bar 12.
+TREND = [78500, 78500, 78550, 78600, 78650, 78700, 78750, 78800, 78750, 78700, 78650, 78600, 78550, 78500]
+
+
+def trend_files(tmp_path: Path) -> tuple[Path, Path]:
+    bars = tmp_path / "bars.csv"
+    rows = [f"2024-01-02 {9 + i:02d}:00,{TREND[max(i - 1, 0)]},{c + 50},{c - 50},{c}" for i, c in enumerate(TREND)]
+    bars.write_text("timestamp,open,high,low,close\n" + "\n".join(rows), "utf-8")
+    trades = tmp_path / "gold.csv"
+    trades.write_text(export(
+        trade(1, ("2024-01-02 11:00", 78500.0), ("2024-01-02 22:00", 78500.0), 40),
+        trade(2, ("2024-01-02 15:00", 78700.0), ("2024-01-02 22:00", 78500.0), 20, label="PYR1-20L"),
+    ), "utf-8")
+    return trades, bars
+
+
+def test_basso_sizing_replays_the_export_over_bars_with_the_live_rules(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trades, bars = trend_files(tmp_path)
+    figures = run_json(capsys, ["--trades", f"GOLD_MINI={trades}", "--bars", f"GOLD_MINI={bars}", "--sizing", "basso",
+                                "--atr-period", "1", "--commission", "0"])
+    assert figures["sizing"] == "basso"
+    # 10 lots and 5 lots instead of the strategy's 40 and 20; closed by Basso's stops before the strategy's exits.
+    assert (figures["trades_closed"], figures["max_lots"], figures["max_open_lots"]) == (2, 10, 15)
+    assert figures["net_pnl"] == -2500.0  # 50 × 10 × 10 − 150 × 5 × 10
+    assert "EXIT: ignored: 2" in figures["notes"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ([], "--sizing basso needs --bars for GOLD_MINI: TradingView exports carry no stop or ATR"),
+    (["--bars", "GOLD_MINI=BARS", "--multiplier", "GOLD_MINI=10"], "--multiplier: Basso sizing uses the configured"),
+    (["--bars", "GOLD_MINI=BARS", "--commission", "GOLD_MINI=0.001"], "--commission: Basso sizing fills through"),
+    (["--bars", "GOLD_MINI=BARS", "--pnl", "export"], "--pnl export: TradingView's P&L is for the strategy's own lots"),
+    (["--bars", "BANK_NIFTY=BARS"], "--bars: BANK_NIFTY has no --trades file"),
+])
+def test_basso_sizing_refuses_what_it_cannot_use(extra: list[str], message: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    trades, bars = trend_files(tmp_path)
+    argv = ["backtest", "--trades", f"GOLD_MINI={trades}", "--sizing", "basso",
+            *(arg.replace("BARS", str(bars)) for arg in extra)]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bars_without_basso_sizing_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trades, bars = trend_files(tmp_path)
+    assert main(["backtest", "--trades", f"GOLD_MINI={trades}", "--bars", f"GOLD_MINI={bars}"]) == 2
+    assert "--bars: bars drive Basso's stops and sizing; add --sizing basso" in capsys.readouterr().err
+
+
+def test_malformed_bars_are_refused_with_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trades, bars = trend_files(tmp_path)
+    bars.write_text(bars.read_text().replace("78550,78450,78500", "78550,78450,78600", 1), "utf-8")
+    assert main(["backtest", "--trades", f"GOLD_MINI={trades}", "--bars", f"GOLD_MINI={bars}", "--sizing", "basso"]) == 2
+    assert f"--bars: {bars}, line 2: needs low ≤ open, close ≤ high" in capsys.readouterr().err

@@ -1,0 +1,165 @@
+"""OHLC bars for an instrument, read from CSV, and ATR(n) computed from them.
+
+The CSV has a header naming `timestamp, open, high, low, close` and optionally `volume` (any case, in that
+order). A timestamp is ISO-8601 (``2024-01-02 10:00``, ``2024-01-02T10:00:00+05:30``, ``…Z``; without an offset
+it is IST wall-clock time) or Unix seconds, as TradingView's chart export writes them. It is the bar's **open**
+time: a bar is complete when the next one starts, so a signal stamped at a bar's open is applied before that
+bar's close trails the stops.
+
+Bars are held as parallel lists of floats (times as Unix seconds): the replay walks a million of them, and
+lists of floats are what a Python loop reads fastest. A malformed file is refused with a `BarsError` naming the
+file, the line and the problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from basso.timeutil import IST
+
+__all__ = ["Bars", "BarsError", "average_true_range", "parse_bars", "read_bars"]
+
+_COLUMNS = ("timestamp", "open", "high", "low", "close")
+_NAMES = ("open", "high", "low", "close")
+
+
+class BarsError(ValueError):
+    """A bars file that cannot be used; the message names the file, the line and the problem."""
+
+    def __init__(self, source: str, line: int, problem: str) -> None:
+        super().__init__(f"{source}, line {line}: {problem}" if line else f"{source}: {problem}")
+        self.source = source
+        self.line = line
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bars:
+    """One instrument's bars in time order, as parallel lists (times in Unix seconds, bar open)."""
+
+    instrument: str
+    times: list[float]
+    opens: list[float]
+    highs: list[float]
+    lows: list[float]
+    closes: list[float]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def time_of(self, index: int) -> datetime:
+        """The open time of bar `index`, in IST."""
+        return datetime.fromtimestamp(self.times[index], IST)
+
+
+def read_bars(path: Path, instrument: str) -> Bars:
+    """The bars in the CSV at `path` for `instrument`."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise BarsError(str(path), 0, f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise BarsError(str(path), 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_bars(text, instrument, source=str(path))
+
+
+def parse_bars(text: str, instrument: str, *, source: str = "<bars>") -> Bars:
+    """The bars in CSV `text`; times must rise strictly and every bar must satisfy low ≤ open, close ≤ high."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
+    times: list[float] = []
+    columns: tuple[list[float], ...] = ([], [], [], [])
+    try:
+        header = next(reader, None)
+        _check_header(header, source)
+        width = len(header or ())
+        for row in reader:
+            if not row:
+                continue
+            line = reader.line_num
+            if len(row) != width:
+                raise BarsError(source, line, f"expected {width} columns, got {len(row)}")
+            moment = _timestamp(row[0], source, line)
+            if times and moment <= times[-1]:
+                raise BarsError(source, line, f"timestamp {row[0].strip()} is not after the previous bar's")
+            prices = [_price(row[i + 1], _NAMES[i], source, line) for i in range(4)]
+            _check_range(prices, source, line)
+            times.append(moment)
+            for column, price in zip(columns, prices, strict=True):
+                column.append(price)
+    except csv.Error as exc:
+        raise BarsError(source, reader.line_num, f"not valid CSV: {exc}") from None
+    if not times:
+        raise BarsError(source, 2, "no bars after the header")
+    return Bars(instrument=instrument, times=times, opens=columns[0], highs=columns[1], lows=columns[2],
+                closes=columns[3])
+
+
+def _check_header(header: list[str] | None, source: str) -> None:
+    names = tuple(cell.strip().lower() for cell in header or ())
+    if names[:5] != _COLUMNS or names[5:] not in ((), ("volume",)):
+        raise BarsError(source, 1, f"header must be timestamp,open,high,low,close[,volume]; got {','.join(names)}")
+
+
+def _timestamp(text: str, source: str, line: int) -> float:
+    text = text.strip()
+    try:
+        return float(int(text))  # Unix seconds
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BarsError(source, line, f"timestamp must be ISO-8601 or Unix seconds, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=IST)  # exchange wall-clock time
+    return moment.timestamp()
+
+
+def _price(text: str, name: str, source: str, line: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise BarsError(source, line, f"{name} must be a number, got {text.strip()!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise BarsError(source, line, f"{name} must be a finite number above 0, got {text.strip()!r}")
+    return value
+
+
+def _check_range(prices: list[float], source: str, line: int) -> None:
+    open_, high, low, close = prices
+    if not low <= min(open_, close) or not max(open_, close) <= high:
+        raise BarsError(source, line, f"needs low ≤ open, close ≤ high; got open {open_:g}, high {high:g}, "
+                        f"low {low:g}, close {close:g}")
+
+
+def average_true_range(highs: list[float], lows: list[float], closes: list[float], period: int) -> list[float]:
+    """ATR(period) per bar with Wilder's smoothing (TradingView's ta.atr); NaN until `period` bars exist.
+
+    True range = max(high − low, |high − previous close|, |low − previous close|) (the first bar: high − low).
+    The first ATR is the mean of the first `period` true ranges; then ATR = (ATR₋₁ × (n − 1) + TR) ÷ n.
+    """
+    if period < 1:
+        raise ValueError(f"ATR period must be at least 1, got {period}")
+    count = len(closes)
+    result = [math.nan] * count
+    total = 0.0
+    atr = math.nan
+    previous = closes[0] if count else 0.0
+    for i in range(count):
+        high, low = highs[i], lows[i]
+        true_range = high - low if i == 0 else max(high - low, abs(high - previous), abs(low - previous))
+        previous = closes[i]
+        if i < period:
+            total += true_range
+            if i == period - 1:
+                atr = total / period
+                result[i] = atr
+            continue
+        atr = (atr * (period - 1) + true_range) / period
+        result[i] = atr
+    return result
