@@ -25,7 +25,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -86,6 +86,7 @@ class _Run:
     counts: Counter[str]
     fast: bool
     on_decision: DecisionHook | None
+    limits: list[tuple[float, float, float]]  # per instrument: trailing multiple, peel-off risk/vol % less margin
 
 
 def replay_basso(
@@ -113,10 +114,17 @@ def replay_basso(
     run = _Run(config=config, names=names, bars=tuple(bars[n] for n in names), atrs=tuple(atrs[n] for n in names),
                book=Book(closed_equity=money, high_water=money, equity_peak=float(money)), peak=float(money),
                closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mirror=[], closed=[], entered={},
-               counts=Counter(), fast=fast, on_decision=on_decision)
+               counts=Counter(), fast=fast, on_decision=on_decision,
+               limits=[_limits(config, name) for name in names])
     _walk(run, signals, progress)
     return ReplayResult(sizing="basso", capital=money, instruments=names, closed=tuple(run.closed),
                         open=_still_open(run), notes=_notes(run.counts))
+
+
+def _limits(config: Config, name: str) -> tuple[float, float, float]:
+    instrument = config.instruments[name]
+    return (instrument.trailing_stop_atr, instrument.ongoing_risk_pct - MARGIN_PCT,
+            instrument.ongoing_vol_pct - MARGIN_PCT)
 
 
 # --- the event loop -----------------------------------------------------------------------------------------
@@ -128,14 +136,21 @@ def _walk(run: _Run, signals: Sequence[ReplaySignal], progress: Progress | None)
     total = sum(len(b) for b in run.bars)
     next_signal = 0
     done = 0
+    upcoming = stamps[0] if stamps else math.inf
+    closes, atr_now = run.closes, run.atr_now
     for k, start, stop in _segments(run.bars):
-        times = run.bars[k].times
+        times, bar_closes, bar_atrs = run.bars[k].times, run.bars[k].closes, run.atrs[k]
         for i in range(start, stop):
             # Signals stamped at or before this bar's open come first.
-            while next_signal < len(signals) and stamps[next_signal] <= times[i]:
+            while upcoming <= times[i]:
                 _signal(run, signals[next_signal], index[signals[next_signal].instrument])
                 next_signal += 1
-            _bar(run, k, i)
+                upcoming = stamps[next_signal] if next_signal < len(stamps) else math.inf
+            if run.mirror:
+                _bar(run, k, i)
+            else:  # nothing open: the bar only becomes the newest mark (stored form applied in `_book_now`)
+                closes[k] = bar_closes[i]
+                atr_now[k] = bar_atrs[i]
         done += stop - start
         if progress is not None:
             progress(done, total)
@@ -156,58 +171,52 @@ def _segments(all_bars: Sequence[Bars]) -> list[tuple[int, int, int]]:
 
 
 def _bar(run: _Run, k: int, i: int) -> None:
+    """One bar while layers are open: trail the mirror, or hand the bar to the live code if a rule may act."""
     close = run.bars[k].closes[i]
     atr = run.atrs[k][i]
     run.atr_now[k] = atr  # raw; rounded as stored where the book would hold it
-    if not run.mirror or math.isnan(atr):
-        run.closes[k] = stored_price(close)
-        return
-    if not run.fast:
-        _decide_bar(run, k, i)
-        return
-    config = run.config
-    instrument = config.instruments[run.names[k]]
-    multiple = instrument.trailing_stop_atr
     run.closes[k] = close  # `decide` marks the bar's own close as sent; the settled book keeps it as stored
+    if atr != atr or not run.fast:  # atr != atr: no ATR yet (NaN)
+        if atr == atr:
+            _decide_bar(run, k, i)
+        return
+    multiple, risk_limit, vol_limit = run.limits[k]
     trailed: list[tuple[_Open, float, float]] = []
     for layer in run.mirror:
-        if layer.instrument != k:
-            continue
-        stop, highest, hit = trail(layer.stop, layer.highest, close, atr, multiple)
-        if hit:
-            _decide_bar(run, k, i)
-            return
-        trailed.append((layer, stop, highest))
+        if layer.instrument == k:
+            stop, highest, hit = trail(layer.stop, layer.highest, close, atr, multiple)
+            if hit:
+                _decide_bar(run, k, i)
+                return
+            trailed.append((layer, stop, highest))
     if not trailed:
-        run.closes[k] = stored_price(close)
         return
     equity = _sizing_equity(run)
-    if equity <= 0 or _near_limits(run, trailed, atr, equity, instrument.ongoing_risk_pct, instrument.ongoing_vol_pct):
+    if equity <= 0:
         _decide_bar(run, k, i)
         return
+    for layer, stop, _ in trailed:
+        per_point = layer.lots * layer.point_value * 100.0 / equity
+        risk = layer.entry - stop
+        if (risk > 0 and risk * per_point > risk_limit) or atr * per_point > vol_limit:
+            _decide_bar(run, k, i)
+            return
+    stored = stored_price(close)
     for layer, stop, highest in trailed:
-        layer.stop = stored_price(stop)
-        layer.highest = stored_price(highest)
-    stored = run.closes[k] = stored_price(close)
+        # Kept exactly as the settled book would keep them: stored to four decimals.
+        if stop != layer.stop:
+            layer.stop = stored_price(stop)
+        layer.highest = stored if highest == close else highest
     if stored != close:
+        run.closes[k] = stored
         equity = _sizing_equity(run)
-    if _open_risk_pct(run, equity) > config.portfolio.emergency_risk_pct - MARGIN_PCT:
+    if _open_risk_pct(run, equity) > run.config.portfolio.emergency_risk_pct - MARGIN_PCT:
         # The mirror is already trailed by this bar; trailing it again by the same close changes nothing.
         _decide_bar(run, k, i)
         return
+    run.closes[k] = stored
     if equity > run.peak:
         run.peak = equity
-
-
-def _near_limits(run: _Run, trailed: list[tuple[_Open, float, float]], atr: float, equity: float,
-                 risk_limit: float, vol_limit: float) -> bool:
-    for layer, stop, _ in trailed:
-        per_point = layer.lots * layer.point_value
-        risk_pct = max(0.0, layer.entry - stop) * per_point / equity * 100.0
-        vol_pct = atr * per_point / equity * 100.0
-        if risk_pct > risk_limit - MARGIN_PCT or vol_pct > vol_limit - MARGIN_PCT:
-            return True
-    return False
 
 
 def _sizing_equity(run: _Run) -> float:
@@ -227,7 +236,10 @@ def _sizing_equity(run: _Run) -> float:
 
 
 def _open_risk_pct(run: _Run, equity: float) -> float:
-    risk = sum(max(0.0, x.entry - x.stop) * x.lots * x.point_value for x in run.mirror)
+    risk = 0.0
+    for x in run.mirror:
+        if x.entry > x.stop:
+            risk += (x.entry - x.stop) * x.lots * x.point_value
     return risk / equity * 100.0
 
 
@@ -242,6 +254,13 @@ def _decide_bar(run: _Run, k: int, i: int) -> None:
 
 
 def _signal(run: _Run, signal: ReplaySignal, k: int) -> None:
+    if signal.type is SignalType.EXIT and run.fast and not any(x.instrument == k and x.layer == signal.layer
+                                                               for x in run.mirror):
+        # The live answer to an EXIT for a layer that is not open is "ignored", with nothing to settle (the
+        # book is unchanged, so is its peak). Most strategy exits arrive after Basso's own stop has closed the
+        # layer; answering them here halves the replay's trips into the live code. `fast=False` sends them.
+        run.counts["EXIT: ignored"] += 1
+        return
     if signal.type is SignalType.EXIT:
         trading = TradingSignal(type=SignalType.EXIT, instrument=signal.instrument, layer=signal.layer,
                                 price=signal.price, stop=None, lots=signal.lots, atr=None, er=None, supertrend=None,
@@ -278,13 +297,15 @@ def _apply(run: _Run, signal: Signal) -> None:
 
 
 def _book_now(run: _Run) -> Book:
-    layers = [Layer(instrument=run.names[x.instrument], layer=x.layer, lots=x.lots, entry_price=x.entry,
-                    initial_stop=_initial_stop(run.book, run.names[x.instrument], x.layer), stop=x.stop,
-                    highest_close=x.highest, point_value=x.point_value) for x in run.mirror]
-    marks = {name: run.closes[k] for k, name in enumerate(run.names) if not math.isnan(run.closes[k])}
+    # The mirror is rebuilt from the book's own (sorted) layers, so it is already in the book's order.
+    book = run.book
+    layers = tuple(Layer(instrument=run.names[x.instrument], layer=x.layer, lots=x.lots, entry_price=x.entry,
+                         initial_stop=_initial_stop(book, run.names[x.instrument], x.layer), stop=x.stop,
+                         highest_close=x.highest, point_value=x.point_value) for x in run.mirror)
+    marks = {name: stored_price(run.closes[k]) for k, name in enumerate(run.names) if not math.isnan(run.closes[k])}
     atrs = {name: stored_price(run.atr_now[k]) for k, name in enumerate(run.names) if not math.isnan(run.atr_now[k])}
-    return replace(run.book, price={**run.book.price, **marks}, atr={**run.book.atr, **atrs},
-                   equity_peak=run.peak).with_layers(layers)
+    return Book(closed_equity=book.closed_equity, high_water=book.high_water, equity_peak=run.peak, layers=layers,
+                atr={**book.atr, **atrs}, price={**book.price, **marks}, kill_switch=book.kill_switch)
 
 
 def _initial_stop(book: Book, instrument: str, number: int) -> float:

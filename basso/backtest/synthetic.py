@@ -26,10 +26,14 @@ _HOUR = 3600.0
 
 def random_walk_bars(instrument: str, count: int, *, seed: int, start: datetime, price: float,
                      volatility: float = 0.004, drift: float = 0.0, step_s: float = _HOUR,
-                     regime_switch: float = 0.0, wild: float = 3.0) -> Bars:
+                     regime_switch: float = 0.0, wild: float = 3.0, reversion: float = 0.0,
+                     trend_switch: float = 0.0) -> Bars:
     """`count` bars every `step_s` seconds from `start`: log returns ~ N(drift, σ), wicks beyond both the open
     and the close by a random share of σ. σ is `volatility`, or `wild` times it in a wild regime, which starts
-    or ends on each bar with probability `regime_switch` (volatility that jumps is what makes peel-offs)."""
+    or ends on each bar with probability `regime_switch` (volatility that jumps is what makes peel-offs).
+    `reversion` pulls the log price back towards log(`price`) by that share a bar, so a long series trends and
+    turns without drifting off to prices no instrument trades at (σ ÷ √(2 × reversion) is its spread).
+    `trend_switch` is the chance a bar that the drift changes sign: trends that last 1 ÷ trend_switch bars."""
     rng = random.Random(seed)
     gauss, uniform = rng.gauss, rng.random
     first = start.timestamp()
@@ -39,12 +43,16 @@ def random_walk_bars(instrument: str, count: int, *, seed: int, start: datetime,
     lows: list[float] = []
     closes: list[float] = []
     close = price
+    home = math.log(price)
     sigma = volatility
     for _ in range(count):
+        if trend_switch and uniform() < trend_switch:
+            drift = -drift
         if regime_switch and uniform() < regime_switch:
             sigma = volatility * wild if sigma == volatility else volatility
         open_ = close
-        close = open_ * math.exp(gauss(drift, sigma))
+        pull = reversion * (home - math.log(open_)) if reversion else 0.0
+        close = open_ * math.exp(gauss(drift, sigma) + pull)
         wick = open_ * sigma
         opens.append(round(open_, 2))
         closes.append(round(close, 2))

@@ -170,9 +170,12 @@ def test_a_strategy_exit_closes_the_layer_and_a_later_one_is_ignored(config: Con
     bars = hand_bars("GOLD_MINI", [78500.0, 78500.0, 78550.0, 78600.0, 78650.0])
     signals = [signal(SignalType.BASE_ENTRY, "GOLD_MINI", 2, 78500), signal(SignalType.EXIT, "GOLD_MINI", 4, 78600),
                signal(SignalType.EXIT, "GOLD_MINI", 4, 78600)]
-    result, seen = run(config, [bars], signals)
+    for fast in (True, False):
+        result, seen = run(config, [bars], signals, fast=fast)
+        assert [(t.lots, t.exit_price, t.pnl) for t in result.closed] == [(10, 78600.0, Decimal("10000.00"))]  # 100 × 10 × 10
+        assert "EXIT: ignored: 1" in result.notes
+    # Handing every event to the live code, the second exit is answered "ignored" by `decide` itself.
     assert [d.outcome for d in seen.of(SignalType.EXIT)] == [SignalOutcome.EXECUTED, SignalOutcome.IGNORED]
-    assert [(t.lots, t.exit_price, t.pnl) for t in result.closed] == [(10, 78600.0, Decimal("10000.00"))]  # 100 × 10 × 10
 
 
 def test_commission_is_charged_on_both_sides_and_the_entry_share_follows_each_closing(config: Config) -> None:
@@ -216,8 +219,10 @@ def test_fast_path_decides_exactly_like_handing_every_bar_to_the_live_code(confi
     assert replays[0].closed == replays[1].closed
     assert replays[0].open == replays[1].open
     assert replays[0].notes == replays[1].notes
-    acting = [[(s, d) for s, d in seen.seen if not isinstance(s, MarketData) or d.exits] for seen in runs]
+    acting = [[(s, d) for s, d in seen.seen if (not isinstance(s, MarketData) or d.exits)
+               and d.outcome is not SignalOutcome.IGNORED] for seen in runs]
     assert acting[0] == acting[1]  # every signal, and every bar on which a rule acted, decided alike
+    assert any(d.outcome is SignalOutcome.IGNORED for _, d in runs[1].seen)  # the fast path answered those alike
 
 
 def test_same_seed_same_bars_same_result(config: Config) -> None:
