@@ -53,6 +53,8 @@ class Settlement:
     closings: tuple[Closing, ...]
     ledger: tuple[LedgerEntry, ...]
     book: Book  # the book after this decision
+    mark_changed: bool  # the decision's price or ATR differs from the book's last mark for the instrument
+    peak_raised: bool  # the sizing-equity peak rose
 
     @property
     def cash(self) -> Decimal:
@@ -108,10 +110,13 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
         else:
             layers[(fill.instrument, fill.layer)] = layer.with_lots(layer.lots - fill.lots)
     after = book.with_layers(layers.values())
+    mark_changed = False
     if decision.mark is not None:
         instrument, price, atr = decision.mark
-        after = after.marked(instrument, price=stored_price(price), atr=stored_price(atr))
+        price, atr = stored_price(price), stored_price(atr)
+        mark_changed = (book.price.get(instrument), book.atr.get(instrument)) != (price, atr)
+        after = after.marked(instrument, price=price, atr=atr)
     cash = sum((entry.amount for entry in ledger), Decimal(0))
     after = after.with_cash(cash, config)
     return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),
-                      book=after)
+                      book=after, mark_changed=mark_changed, peak_raised=after.equity_peak > book.equity_peak)

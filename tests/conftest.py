@@ -6,8 +6,11 @@ need isolation create their own database (`fresh_database`) or flush Redis; noth
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -27,13 +30,28 @@ def config() -> Config:
     return load_config()
 
 
+@contextmanager
+def server_directory(prefix: str) -> Iterator[Path]:
+    """A directory for a database server, outside pytest's private (0700) temporary tree.
+
+    PostgreSQL runs as an unprivileged user when the tests run as root, and must traverse the path to
+    its data; pytest re-tightens its own temporary root whenever another session starts.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def postgres() -> Iterator[EmbeddedPostgres]:
     """A real PostgreSQL server for the whole session (fsync off: tests never outlive the machine)."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data", fsync=False)
-    server.start()
-    yield server
-    server.stop(mode="immediate")
+    with server_directory("basso-test-pg-") as directory:
+        server = EmbeddedPostgres(directory / "data", fsync=False)
+        server.start()
+        yield server
+        server.stop(mode="immediate")
 
 
 @pytest.fixture(scope="session")

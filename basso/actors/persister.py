@@ -15,8 +15,8 @@ import asyncpg
 
 from basso.actors.base import Actor, ActorRef, no_fault
 from basso.messages import Committed, Message, Settled
+from basso.store.held import HeldConnection
 from basso.store.outcomes import AlreadyProcessed, commit_outcome
-from basso.store.retry import until_available
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,13 +36,20 @@ class Persister(Actor[Message]):
 
     def __init__(self, context: PersisterContext) -> None:
         self.context = context
+        self.db = HeldConnection(context.pool)
+
+    async def on_stop(self) -> None:
+        await self.db.release()
 
     async def handle(self, message: Message) -> None:
         self.context.fault(self.name)
         if not isinstance(message, Settled):
             raise TypeError(f"the Persister does not take {type(message).__name__}")
+        context = self.context
         try:
-            await until_available(lambda: self._commit(message), what="persister: commit")
+            await self.db.run(lambda conn: commit_outcome(conn, epoch=context.epoch, signal=message.pending,
+                                                          settlement=message.settlement, at=context.wall_clock()),
+                              what="persister: commit")
         except AlreadyProcessed:
             await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id, book=None))
             return
@@ -50,7 +57,3 @@ class Persister(Actor[Message]):
         await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id,
                                                                 book=message.settlement.book))
 
-    async def _commit(self, message: Settled) -> None:
-        async with self.context.pool.acquire() as conn:
-            await commit_outcome(conn, epoch=self.context.epoch, signal=message.pending,
-                                 settlement=message.settlement, at=self.context.wall_clock())

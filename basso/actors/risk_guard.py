@@ -12,7 +12,7 @@ import asyncpg
 from basso.actors.base import Actor, ActorRef, no_fault
 from basso.enums import SignalOutcome
 from basso.messages import Decided, Message
-from basso.store.retry import until_available
+from basso.store.held import HeldConnection
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +29,10 @@ class RiskGuard(Actor[Message]):
 
     def __init__(self, context: RiskGuardContext) -> None:
         self.context = context
+        self.db = HeldConnection(context.pool)
+
+    async def on_stop(self) -> None:
+        await self.db.release()
 
     async def handle(self, message: Message) -> None:
         self.context.fault(self.name)
@@ -36,9 +40,8 @@ class RiskGuard(Actor[Message]):
             raise TypeError(f"the RiskGuard does not take {type(message).__name__}")
         decision = message.decision
         if decision.entries and decision.outcome is SignalOutcome.EXECUTED:
-            pool = self.context.pool
-            killed = await until_available(
-                lambda: pool.fetchval("SELECT kill_switch FROM controls WHERE id = 1"), what="risk guard")
+            killed = await self.db.run(lambda conn: conn.fetchval("SELECT kill_switch FROM controls WHERE id = 1"),
+                                       what="risk guard")
             if killed:
                 blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason="blocked: kill switch is on",
                                   entries=())

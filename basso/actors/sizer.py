@@ -2,11 +2,14 @@
 
 One signal at a time: after sending a decision down the pipeline it waits for the Persister's `Committed`
 before it looks at the next signal, so every decision is made against a book that includes every
-earlier signal. Its book dies with it; a new incarnation rebuilds the book from the facts.
+earlier signal. Its book dies with it; a new incarnation rebuilds the book from the facts. Pending
+signals are read a batch at a time; a batch may hold one that has meanwhile got its outcome elsewhere,
+which the Persister then reports as already committed, and the Sizer starts again from the facts.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,8 +21,10 @@ from basso.config import Config
 from basso.messages import Committed, Decided, Message, Poll
 from basso.processing import decide_stored
 from basso.store.book import load_book
-from basso.store.outcomes import next_pending
-from basso.store.retry import until_available
+from basso.store.held import HeldConnection
+from basso.store.outcomes import PendingSignal, pending_signals
+
+READ_AHEAD = 64  # pending signals read per query
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,16 +43,23 @@ class Sizer(Actor[Message]):
 
     def __init__(self, context: SizerContext) -> None:
         self.context = context
+        self.db = HeldConnection(context.pool)
         self.book: Book | None = None
         self.in_flight: int | None = None
+        self.ahead: deque[PendingSignal] = deque()
 
     async def on_start(self) -> None:
         # A restart may have lost a Committed reply: whatever was in flight is found pending again (or done).
         await self.ref.tell(Poll(epoch=self.context.epoch))
 
+    async def on_stop(self) -> None:
+        await self.db.release()
+
     async def handle(self, message: Message) -> None:
         self.context.fault(self.name)
         if isinstance(message, Committed):
+            if message.book is None:
+                self.ahead.clear()  # our view of what is pending may be stale too
             self.book = message.book
             if message.signal == self.in_flight:
                 self.in_flight = None
@@ -57,13 +69,19 @@ class Sizer(Actor[Message]):
             await self._decide_next()
 
     async def _decide_next(self) -> None:
-        pool, config = self.context.pool, self.context.config
-        pending = await until_available(lambda: next_pending(pool), what="sizer: next signal")
+        pending = await self._next_pending()
         if pending is None:
             return
         if self.book is None:
-            self.book = await until_available(lambda: load_book(pool, config), what="sizer: book")
-        decision = decide_stored(pending, self.book, config)
+            config = self.context.config
+            self.book = await self.db.run(lambda conn: load_book(conn, config), what="sizer: book")
+        decision = decide_stored(pending, self.book, self.context.config)
         self.in_flight = pending.id
         await self.send(self.context.risk_guard, Decided(pending=pending, decision=decision, book=self.book,
                                                          epoch=self.context.epoch))
+
+    async def _next_pending(self) -> PendingSignal | None:
+        if not self.ahead:
+            self.ahead.extend(await self.db.run(lambda conn: pending_signals(conn, limit=READ_AHEAD),
+                                                what="sizer: next signals"))
+        return self.ahead.popleft() if self.ahead else None

@@ -37,11 +37,15 @@ class PendingSignal:
 
 async def next_pending(conn: Executor, after: int = 0) -> PendingSignal | None:
     """The oldest pending signal with an id above `after`, if any."""
-    row = await conn.fetchrow("SELECT id, key, payload FROM signals WHERE outcome = 'pending' AND id > $1"
-                              " ORDER BY id LIMIT 1", after)
-    if row is None:
-        return None
-    return PendingSignal(id=row["id"], key=row["key"], payload=orjson.loads(row["payload"]))
+    found = await pending_signals(conn, after=after, limit=1)
+    return found[0] if found else None
+
+
+async def pending_signals(conn: Executor, *, after: int = 0, limit: int) -> list[PendingSignal]:
+    """Up to `limit` pending signals with ids above `after`, oldest first."""
+    rows = await conn.fetch("SELECT id, key, payload FROM signals WHERE outcome = 'pending' AND id > $1"
+                            " ORDER BY id LIMIT $2", after, limit)
+    return [PendingSignal(id=r["id"], key=r["key"], payload=orjson.loads(r["payload"])) for r in rows]
 
 
 def _price(value: float) -> Any:
@@ -60,14 +64,15 @@ async def commit_outcome(conn: Connection, *, epoch: int, signal: PendingSignal,
         if updated != "UPDATE 1":
             raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
         await _write_positions(conn, signal, settlement, at, epoch)
-        if decision.mark is not None:
+        if decision.mark is not None and settlement.mark_changed:
             instrument, price, atr = decision.mark
             await conn.execute(
                 "INSERT INTO instrument_marks (instrument, price, atr, at) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (instrument) DO UPDATE SET price = $2, atr = $3, at = $4",
                 instrument, _price(price), _price(atr), at)
-        await conn.execute("UPDATE controls SET equity_peak = greatest(equity_peak, $1) WHERE id = 1",
-                           to_decimal(round(settlement.book.equity_peak, 2)))
+        if settlement.peak_raised:
+            await conn.execute("UPDATE controls SET equity_peak = greatest(equity_peak, $1) WHERE id = 1",
+                               to_decimal(round(settlement.book.equity_peak, 2)))
 
 
 async def _live_position(conn: Connection, instrument: str, layer: int) -> asyncpg.Record:
@@ -112,10 +117,11 @@ async def _write_positions(conn: Connection, signal: PendingSignal, settlement: 
             f"{signal.key}:{n}:{side.value}:{fill.instrument}:L{fill.layer}", signal.id, position_of[key],
             fill.instrument, side.value, fill.lots, _price(fill.price), OrderStatus.FILLED.value,
             fill.commission, epoch)
-    for row in settlement.ledger:
-        await conn.execute(
+    if settlement.ledger:
+        await conn.executemany(
             "INSERT INTO ledger (at, kind, amount, position, signal, note) VALUES ($1, $2, $3, $4, $5, $6)",
-            at, row.kind.value, row.amount, position_of.get((row.instrument, row.layer)), signal.id, row.note)
+            [(at, row.kind.value, row.amount, position_of.get((row.instrument, row.layer)), signal.id, row.note)
+             for row in settlement.ledger])
 
 
 async def _close(conn: Connection, live: asyncpg.Record, whole: bool, lots: int, price: float,

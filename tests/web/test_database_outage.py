@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -24,6 +23,7 @@ from basso.pipeline import Pipeline
 from basso.store.capital import deposit_if_empty
 from basso.store.fence import take_fence
 from basso.store.migrations import migrate
+from tests.conftest import server_directory
 from tests.replay import assert_state_equals_replay
 from tests.web.conftest import NOW, SECRET
 from tests.web.test_pipeline_actors import Outcomes
@@ -31,12 +31,13 @@ from tests.web.test_webhook import payload
 
 
 @pytest.fixture
-async def own_postgres(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
-    # Durable settings: the test crashes this server and must find every commit afterwards.
-    server = EmbeddedPostgres(tmp_path / "pg")
-    await asyncio.to_thread(server.start)
-    yield server
-    await asyncio.to_thread(server.stop, mode="immediate")
+async def own_postgres() -> AsyncIterator[EmbeddedPostgres]:
+    with server_directory("basso-test-outage-") as directory:
+        # Durable settings: the test crashes this server and must find every commit afterwards.
+        server = EmbeddedPostgres(directory / "pg")
+        await asyncio.to_thread(server.start)
+        yield server
+        await asyncio.to_thread(server.stop, mode="immediate")
 
 
 def signal(n: int) -> bytes:
