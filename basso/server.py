@@ -108,8 +108,11 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with storage(options) as (database_url, _redis_url):
-        pool = await asyncpg.create_pool(database_url, min_size=2, max_size=10)
+        pool = await asyncpg.create_pool(database_url, min_size=4, max_size=12)
+        audit_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4,
+                                               server_settings={"synchronous_commit": "off"})
         assert pool is not None
+        assert audit_pool is not None
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
@@ -121,7 +124,8 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
             metrics.leader_epoch.set(epoch)
             pipeline = Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=utc_now,
                                 on_commit=lambda settled: observe_outcome(metrics, settled, config))
-            services = Services(config=config, pool=pool, webhook_secret=options.webhook_secret, metrics=metrics,
+            services = Services(config=config, pool=pool, audit_pool=audit_pool, webhook_secret=options.webhook_secret,
+                                metrics=metrics,
                                 admin_token=options.admin_token, wall_clock=utc_now,
                                 limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
                                                     clock=loop.time),
@@ -145,4 +149,5 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                 await runner.cleanup()
                 await pipeline.stop()
         finally:
+            await audit_pool.close()
             await pool.close()

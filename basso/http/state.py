@@ -40,6 +40,14 @@ class Services:
     liveness: Callable[[], str | None] = lambda: None  # why the process is not live, or None
     migrated: bool = False
     recovered: bool = False
+    # Audit rows need not wait for the disk: the server gives them a pool with synchronous_commit off, so a
+    # webhook's reply waits for one flush (its signal's), not two. A crash may lose the newest audit rows.
+    audit_pool: asyncpg.Pool | None = None
+
+    @property
+    def audit(self) -> asyncpg.Pool:
+        """The pool audit rows are written through."""
+        return self.audit_pool or self.pool
 
 
 SERVICES = web.AppKey("services", Services)

@@ -130,7 +130,7 @@ def client_address(request: web.Request) -> str:
 
 async def _audit(services: Services, request: web.Request, reply: Reply, body: bytes) -> None:
     try:
-        await audit_request(services.pool, source=client_address(request), http_status=reply.status,
+        await audit_request(services.audit, source=client_address(request), http_status=reply.status,
                             verdict=reply.verdict, body=_without_secret(body, services.webhook_secret),
                             field=reply.field,
                             error=reply.error, signal=reply.signal)
