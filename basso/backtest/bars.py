@@ -147,19 +147,30 @@ def average_true_range(highs: list[float], lows: list[float], closes: list[float
         raise ValueError(f"ATR period must be at least 1, got {period}")
     count = len(closes)
     result = [math.nan] * count
+    if count == 0:
+        return result
+    # Written out with comparisons rather than max() and abs(): this loop runs once per bar of the backtest.
+    previous = closes[0]
     total = 0.0
     atr = math.nan
-    previous = closes[0] if count else 0.0
+    keep = (period - 1) / period
     for i in range(count):
         high, low = highs[i], lows[i]
-        true_range = high - low if i == 0 else max(high - low, abs(high - previous), abs(low - previous))
+        true_range = high - low
+        if i:
+            up = high - previous if high > previous else previous - high
+            down = low - previous if low > previous else previous - low
+            if up > true_range:
+                true_range = up
+            if down > true_range:
+                true_range = down
         previous = closes[i]
-        if i < period:
+        if i >= period:
+            atr = atr * keep + true_range / period
+            result[i] = atr
+        else:
             total += true_range
             if i == period - 1:
                 atr = total / period
                 result[i] = atr
-            continue
-        atr = (atr * (period - 1) + true_range) / period
-        result[i] = atr
     return result

@@ -87,6 +87,11 @@ class _Run:
     fast: bool
     on_decision: DecisionHook | None
     limits: list[tuple[float, float, float]]  # per instrument: trailing multiple, peel-off risk/vol % less margin
+    emergency_pct: float  # the emergency risk % less the margin
+    equity_mode: str
+    blended_weight: float
+    closed_equity: float = 0.0  # the book's, as a float (set by `_sync`)
+    high_water: float = 0.0
 
 
 def replay_basso(
@@ -115,7 +120,10 @@ def replay_basso(
                book=Book(closed_equity=money, high_water=money, equity_peak=float(money)), peak=float(money),
                closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mirror=[], closed=[], entered={},
                counts=Counter(), fast=fast, on_decision=on_decision,
-               limits=[_limits(config, name) for name in names])
+               limits=[_limits(config, name) for name in names],
+               emergency_pct=config.portfolio.emergency_risk_pct - MARGIN_PCT,
+               equity_mode=config.portfolio.equity_mode, blended_weight=config.portfolio.blended_unrealised_weight)
+    _sync(run)
     _walk(run, signals, progress)
     return ReplayResult(sizing="basso", capital=money, instruments=names, closed=tuple(run.closed),
                         open=_still_open(run), notes=_notes(run.counts))
@@ -210,7 +218,7 @@ def _bar(run: _Run, k: int, i: int) -> None:
     if stored != close:
         run.closes[k] = stored
         equity = _sizing_equity(run)
-    if _open_risk_pct(run, equity) > run.config.portfolio.emergency_risk_pct - MARGIN_PCT:
+    if _open_risk_pct(run, equity) > run.emergency_pct:
         # The mirror is already trailed by this bar; trailing it again by the same close changes nothing.
         _decide_bar(run, k, i)
         return
@@ -222,16 +230,16 @@ def _bar(run: _Run, k: int, i: int) -> None:
 def _sizing_equity(run: _Run) -> float:
     # The book's own arithmetic (Book.unrealised, equity_view) on the mirror, in the book's layer order.
     unrealised = 0.0
+    closes = run.closes
     for layer in run.mirror:
-        unrealised += (run.closes[layer.instrument] - layer.entry) * layer.lots * layer.point_value
-    closed = float(run.book.closed_equity)
-    rules = run.config.portfolio
-    if rules.equity_mode == "blended":
-        return closed + rules.blended_unrealised_weight * unrealised
-    if rules.equity_mode == "open":
+        unrealised += (closes[layer.instrument] - layer.entry) * layer.lots * layer.point_value
+    closed, weight, mode = run.closed_equity, run.blended_weight, run.equity_mode
+    if mode == "blended":
+        return closed + weight * unrealised
+    if mode == "open":
         return closed + unrealised
-    if rules.equity_mode == "high_water":
-        return max(float(run.book.high_water), closed)
+    if mode == "high_water":
+        return max(run.high_water, closed)
     return closed
 
 
@@ -323,6 +331,8 @@ def _sync(run: _Run) -> None:
     for name, atr in run.book.atr.items():
         run.atr_now[index[name]] = atr
     run.peak = run.book.equity_peak
+    run.closed_equity = float(run.book.closed_equity)
+    run.high_water = float(run.book.high_water)
 
 
 # --- what happened ------------------------------------------------------------------------------------------

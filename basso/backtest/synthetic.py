@@ -67,13 +67,13 @@ def breakout_signals(bars: Bars, atrs: list[float], *, lookback: int, stop_multi
     in (up to `pyramids`), all out on a close below highest close − `stop_multiple` × ATR. Each is stamped at the
     next bar's open and priced at this close."""
     closes, times = bars.closes, bars.times
-    window: deque[tuple[int, float]] = deque()  # (index, close), closes falling: the front is the window's high
+    window: deque[int] = deque()  # bar indices, closes falling: the front is the window's highest close
     signals: list[ReplaySignal] = []
     layers: list[float] = []  # entry time of each layer held
     highest = stop = 0.0
     for i in range(len(closes) - 1):  # the last bar has no next open to act at
         close, atr = closes[i], atrs[i]
-        breakout = bool(window) and close > window[0][1] and atr == atr  # atr == atr: not NaN
+        breakout = bool(window) and close > closes[window[0]] and atr == atr  # atr == atr: not NaN
         if layers:
             highest = close if close > highest else highest
             trailing = highest - stop_multiple * atr
@@ -90,10 +90,10 @@ def breakout_signals(bars: Bars, atrs: list[float], *, lookback: int, stop_multi
             stop = close - stop_multiple * atr
             layers = [times[i + 1]]
             signals.append(_signal(bars, SignalType.BASE_ENTRY, times[i + 1], close, lots, times[i + 1], 1))
-        while window and window[-1][1] <= close:
+        while window and closes[window[-1]] <= close:
             window.pop()
-        window.append((i, close))
-        if window[0][0] <= i - lookback:
+        window.append(i)
+        if window[0] <= i - lookback:
             window.popleft()
     return signals
 
@@ -101,7 +101,8 @@ def breakout_signals(bars: Bars, atrs: list[float], *, lookback: int, stop_multi
 def _signal(bars: Bars, kind: SignalType, stamp: float, price: float, lots: int, entered: float,
             layer: int) -> ReplaySignal:
     exit_ = kind is SignalType.EXIT
+    time = datetime.fromtimestamp(stamp, IST)
     return ReplaySignal(
-        time=datetime.fromtimestamp(stamp, IST), instrument=bars.instrument, type=kind, layer=layer, price=price,
-        lots=lots, lots_left=0 if exit_ else lots, trades=(0,), reason="EXIT - trailing stop" if exit_ else "BREAKOUT",
-        entry_time=datetime.fromtimestamp(entered, IST))
+        time=time, instrument=bars.instrument, type=kind, layer=layer, price=price, lots=lots,
+        lots_left=0 if exit_ else lots, trades=(0,), reason="EXIT - trailing stop" if exit_ else "BREAKOUT",
+        entry_time=datetime.fromtimestamp(entered, IST) if exit_ else time)
