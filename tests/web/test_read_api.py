@@ -1,0 +1,102 @@
+"""The read API, /metrics and `basso status` against a live pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from basso.cli import main
+from basso.pipeline import Pipeline
+from basso.store.capital import deposit_if_empty
+from basso.store.fence import take_fence
+from tests.web.conftest import NOW, Webhook
+from tests.web.test_pipeline_actors import Outcomes
+from tests.web.test_webhook import payload
+
+
+@pytest.fixture
+async def one_position(webhook: Webhook) -> AsyncIterator[Webhook]:
+    """The webhook app after a Bank Nifty base entry (1 lot at 52,000, stop 51,650) was processed."""
+    async with webhook.services.pool.acquire() as conn:
+        epoch = await take_fence(conn, "test", "solo")
+        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=NOW)
+    outcomes = Outcomes()
+    pipeline = Pipeline(pool=webhook.services.pool, config=webhook.services.config, epoch=epoch,
+                        wall_clock=lambda: datetime(2026, 11, 25, 5, 1, tzinfo=UTC), on_commit=outcomes)
+    webhook.services.wake_processor = pipeline.wake
+    webhook.services.metrics.watch_actors(pipeline.statistics)
+    await pipeline.start()
+    pipeline.open()
+    await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
+    await outcomes.wait_for(1)
+    yield webhook
+    await pipeline.stop()
+
+
+async def test_status_reports_equity_risk_and_zones(one_position: Webhook) -> None:
+    status, body = await one_position.get("/api/status")
+    assert status == 200
+    assert isinstance(body, dict)
+    # Closed equity = 50,00,000 − 780 commission; open risk = (52,000 − 51,650) × 1 × 30 = ₹10,500, which is
+    # 10,500 ÷ 49,99,220 = 0.2100 % of the blended equity (nothing unrealised at the entry price).
+    assert body["equity"]["closed"] == "4999220.00"
+    assert body["equity"]["high_water"] == "5000000.00"
+    assert round(body["risk_pct"], 4) == 0.21
+    assert (body["risk_zone"], body["vol_zone"], body["kill_switch"]) == ("green", "green", False)
+    assert body["margin_used"] == 270000.0
+
+
+async def test_positions_lists_the_open_layer_with_its_stops(one_position: Webhook) -> None:
+    _, body = await one_position.get("/api/positions")
+    assert isinstance(body, dict)
+    (layer,) = body["positions"]
+    assert (layer["instrument"], layer["layer"], layer["lots"]) == ("BANK_NIFTY", "Long_1", 1)
+    assert (layer["entry_price"], layer["initial_stop"], layer["unrealised_pnl"]) == (
+        "52000.0000", "51650.0000", "0.00")
+
+
+async def test_trades_and_an_unknown_signal(one_position: Webhook) -> None:
+    assert await one_position.get("/api/trades") == (200, {"trades": []})
+    status, body = await one_position.get("/api/signals/no-such-signal")
+    assert (status, body) == (404, {"status": "error", "error": "no such signal"})
+    status, body = await one_position.get("/api/signals?limit=0")
+    assert status == 400
+    assert isinstance(body, dict)
+    assert body["field"] == "limit"
+
+
+async def test_metrics_expose_outcomes_latency_and_actor_statistics(one_position: Webhook) -> None:
+    url = one_position.server.make_url("/metrics")
+    async with one_position.session.get(url) as response:
+        text = await response.text()
+    assert response.status == 200
+    assert 'basso_webhook_requests_total{verdict="accepted"} 1.0' in text
+    assert "basso_webhook_latency_seconds_count 1.0" in text
+    assert 'basso_actor_handled{actor="basso/persister"} 1.0' in text
+
+
+async def test_basso_status_prints_the_portfolio(one_position: Webhook, capsys: pytest.CaptureFixture[str]) -> None:
+    url = str(one_position.server.make_url("/")).rstrip("/")
+    code = await asyncio.to_thread(main, ["status", "--url", url, "--json"])
+    assert code == 0
+    printed = orjson.loads(capsys.readouterr().out)
+    assert printed["status"]["equity"]["closed"] == "4999220.00"
+    assert [p["layer"] for p in printed["positions"]] == ["Long_1"]
+
+
+def test_basso_status_without_a_server_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--url", "http://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("basso status: error: --url: no Basso server answered at http://127.0.0.1:1")
+    assert "\n" not in err
+
+
+async def test_health_endpoints(one_position: Webhook) -> None:
+    assert await one_position.get("/health/ready") == (200, {"status": "ready"})
+    assert await one_position.get("/health/live") == (200, {"status": "live"})
+    assert (await one_position.get("/leader"))[0] == 503  # the test app was not told it leads
