@@ -33,6 +33,7 @@ from basso.portfolio import measure_portfolio
 from basso.store.capital import deposit_if_empty
 from basso.store.fence import take_fence
 from basso.store.migrations import migrate
+from basso.supervisor import EXIT_ESCALATED
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,20 @@ class RunOptions:
     webhook_secret: str
     admin_token: str
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+
+async def _until_stopped_or_escalated(stop: asyncio.Event, pipeline: Pipeline) -> int:
+    stopped = asyncio.create_task(stop.wait())
+    exited = asyncio.create_task(pipeline.root.wait_exited())
+    try:
+        await asyncio.wait((stopped, exited), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        exited.cancel()
+    if stopped.done() and not stopped.cancelled():
+        return 0
+    log.critical("the supervision tree gave up: exiting with status %d for the service manager", EXIT_ESCALATED)
+    return EXIT_ESCALATED
 
 
 def read_or_create_secret(path: Path) -> tuple[str, bool]:
@@ -100,8 +115,12 @@ async def storage(options: RunOptions) -> AsyncIterator[tuple[str, str]]:
 
 
 async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | None = None,
-                stop: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or `stop`): the in-flight signal finishes or stays pending, never half-written."""
+                stop: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop`): the in-flight signal finishes or stays pending, never half-written.
+
+    Returns the process exit status: 0 after a requested stop, `EXIT_ESCALATED` when the supervision tree
+    gave up (restarts past its intensity), so the service manager starts a fresh process.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -144,7 +163,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                 log.info("serving on http://%s:%s (epoch %s)", options.host, options.port, epoch)
                 if ready is not None:
                     ready.set()
-                await stop.wait()
+                return await _until_stopped_or_escalated(stop, pipeline)
             finally:
                 await runner.cleanup()
                 await pipeline.stop()

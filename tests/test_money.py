@@ -71,3 +71,9 @@ def test_closed_equity_is_the_sum_of_the_ledger() -> None:
 def test_realised_pnl_equals_exact_decimal_arithmetic(entry: Decimal, exit_: Decimal, lots: int, pv: int) -> None:
     # Prices given as two-decimal floats must give exactly the Decimal product of what they say.
     assert realised_pnl(float(entry), float(exit_), lots, pv) == (exit_ - entry) * lots * pv
+
+
+def test_amounts_far_beyond_28_digits_stay_exact_to_the_paisa() -> None:
+    # A century of compounding in a synthetic backtest: ₹10^30 and a paisa must both survive.
+    assert to_money("1000000000000000000000000000000.005") == Decimal("1000000000000000000000000000000.00")
+    assert closed_equity([to_money(10**30), to_money("0.01")]) == Decimal("1000000000000000000000000000000.01")

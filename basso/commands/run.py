@@ -52,5 +52,4 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    asyncio.run(serve(config, options))
-    return 0
+    return asyncio.run(serve(config, options))
