@@ -129,3 +129,10 @@ def test_config_values_are_immutable() -> None:
     gold = load_config().instrument("GOLD_MINI")
     with pytest.raises(AttributeError):
         gold.lot_size = 1  # type: ignore[misc]
+
+
+def test_the_deploy_example_config_loads() -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy" / "basso.example.toml"
+    config = load_config(example)
+    assert config.server.data_dir == Path("/var/lib/basso")
+    assert config.instrument("GOLD_MINI").margin_per_lot == 110000.0
