@@ -86,9 +86,7 @@ async def test_webhooks_get_503_while_postgres_is_down_and_nothing_is_lost_or_do
             await asyncio.to_thread(own_postgres.start)
             for n in refused:  # TradingView resends what got a 5xx
                 assert await post(n) == 200
-            await outcomes.wait_for(1)  # processing has resumed
-            while await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"):
-                await outcomes.wait_for(len(outcomes.committed) + 1)
+            await outcomes.wait_until_none_pending(pool)
     finally:
         await pipeline.stop()
         await server.close()

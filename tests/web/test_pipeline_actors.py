@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import asyncpg
 import orjson
 import pytest
 
@@ -33,6 +35,17 @@ class Outcomes:
         while len(self.committed) < count:
             self._changed.clear()
             await self._changed.wait()
+
+    async def wait_until_none_pending(self, pool: asyncpg.Pool, *, limit_s: float = 30.0) -> None:
+        """Return once no stored signal is pending. A commit whose reply was lost to a crash is found
+        'already processed' on retry and reported by no callback, so after each quiet second the database
+        itself is asked."""
+        deadline = asyncio.get_running_loop().time() + limit_s
+        while await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"signals still pending after {limit_s} s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wait_for(len(self.committed) + 1), 1.0)
 
 
 @pytest.fixture

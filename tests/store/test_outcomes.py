@@ -1,0 +1,58 @@
+"""Committing an outcome: all of it in one fenced transaction, once, and never by a stale leader."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from basso.config import Config
+from basso.processing import decide_stored, execute_paper
+from basso.settlement import settle
+from basso.signals import idempotency_key, signal_from_object, to_payload
+from basso.store.book import load_book
+from basso.store.capital import deposit_if_empty
+from basso.store.fence import FenceLost, take_fence
+from basso.store.inbox import store_signal
+from basso.store.outcomes import AlreadyProcessed, commit_outcome, next_pending
+
+AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
+ENTRY = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 52000, "stop": 51650,
+         "lots": 5, "atr": 350, "er": 0.82, "supertrend": 51650, "timestamp": "2026-11-25T10:30:00"}
+
+
+async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_nothing(
+        migrated_database: str, config: Config) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        old = await take_fence(conn, "old", "startup")
+        await deposit_if_empty(conn, epoch=old, amount=Decimal(5_000_000), at=AT)
+        signal = signal_from_object(ENTRY, config)
+        await store_signal(conn, key=idempotency_key(signal), client_signal_id=None, kind=signal.kind,
+                           instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
+                           payload=to_payload(signal))
+        pending = await next_pending(conn)
+        assert pending is not None
+        book = await load_book(conn, config)
+        decision = decide_stored(pending, book, config)
+        settlement = settle(decision, execute_paper(decision, config), book, config)
+        new = await take_fence(conn, "new", "takeover")
+        with pytest.raises(FenceLost):
+            await commit_outcome(conn, epoch=old, signal=pending, settlement=settlement, at=AT)
+        assert await conn.fetchval("SELECT outcome FROM signals") == "pending"
+        assert await conn.fetchval("SELECT count(*) FROM positions") == 0
+        await commit_outcome(conn, epoch=new, signal=pending, settlement=settlement, at=AT)
+        with pytest.raises(AlreadyProcessed):
+            await commit_outcome(conn, epoch=new, signal=pending, settlement=settlement, at=AT)
+        # 1 lot at 52,000, stop 51,650; commission 52,000 × 30 × 0.05 % = ₹780; one order, one ledger row.
+        position = await conn.fetchrow("SELECT layer, lots, entry_price, current_stop, status FROM positions")
+        assert position is not None
+        assert tuple(position) == (1, 1, Decimal("52000.0000"), Decimal("51650.0000"), "open")
+        assert await conn.fetchval("SELECT count(*) FROM orders") == 1
+        assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("4999220.00")
+        assert await conn.fetchval("SELECT outcome FROM signals") == "executed"
+        assert (await load_book(conn, config)).layers == settlement.book.layers
+    finally:
+        await conn.close()
