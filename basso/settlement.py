@@ -117,6 +117,6 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
         mark_changed = (book.price.get(instrument), book.atr.get(instrument)) != (price, atr)
         after = after.marked(instrument, price=price, atr=atr)
     cash = sum((entry.amount for entry in ledger), Decimal(0))
-    after = after.with_cash(cash, config)
+    after = replace(after.with_cash(cash, config), version=book.version + 1)
     return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),
                       book=after, mark_changed=mark_changed, peak_raised=after.equity_peak > book.equity_peak)

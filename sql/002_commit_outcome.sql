@@ -1,12 +1,21 @@
+-- The version of the facts a book is built from: every write that changes positions, the ledger, marks or
+-- controls moves it on by one. A decision is made against a book of some version and commits only if the
+-- facts are still at that version (optimistic concurrency): a decision made against a stale book, however
+-- it came about, is refused and made again against the facts, never stored.
+ALTER TABLE controls ADD COLUMN book_version bigint NOT NULL DEFAULT 0;
+
 -- A signal's whole outcome in one statement: one round trip instead of a dozen, still one transaction.
 -- The caller (basso.store.outcomes.commit_outcome) passes the settlement as JSON; money and prices arrive as
--- decimal strings and are stored exactly. Returns 'ok', 'processed' (the signal already has an outcome:
--- nothing written) or 'fence <stored epoch>' (a newer leader holds the fence: nothing written).
-CREATE FUNCTION basso_commit_outcome(p_epoch bigint, p_signal bigint, p_key text, p_outcome text, p_reason text,
-                                     p_decision jsonb, p_at timestamptz, p_changes jsonb) RETURNS text
+-- decimal strings and are stored exactly. p_version is the version the outcome produces: the stored one must
+-- be one less. Returns 'ok', or, with nothing written: 'processed' (the signal already has an outcome),
+-- 'fence <stored epoch>' (a newer leader holds the fence), 'stale <stored version>' (the book was stale).
+CREATE FUNCTION basso_commit_outcome(p_epoch bigint, p_version bigint, p_signal bigint, p_key text,
+                                     p_outcome text, p_reason text, p_decision jsonb, p_at timestamptz,
+                                     p_changes jsonb) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     stored_epoch bigint;
+    stored_version bigint;
     move jsonb;
     fill jsonb;
     entry jsonb;
@@ -21,12 +30,18 @@ BEGIN
     IF stored_epoch <> p_epoch THEN
         RETURN 'fence ' || stored_epoch;
     END IF;
-    UPDATE signals SET outcome = p_outcome, reason = p_reason, decision = p_decision, processed_at = p_at,
-                       epoch = p_epoch
-     WHERE id = p_signal AND outcome = 'pending';
+    PERFORM FROM signals WHERE id = p_signal AND outcome = 'pending' FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 'processed';
     END IF;
+    SELECT book_version INTO stored_version FROM controls WHERE id = 1 FOR UPDATE;
+    IF stored_version <> p_version - 1 THEN
+        RETURN 'stale ' || stored_version;
+    END IF;
+    UPDATE controls SET book_version = p_version WHERE id = 1;
+    UPDATE signals SET outcome = p_outcome, reason = p_reason, decision = p_decision, processed_at = p_at,
+                       epoch = p_epoch
+     WHERE id = p_signal;
 
     FOR move IN SELECT * FROM jsonb_array_elements(p_changes->'stop_moves') LOOP
         UPDATE positions SET current_stop = (move->>'stop')::numeric, highest_close = (move->>'highest')::numeric

@@ -1,22 +1,26 @@
 """Persister: owns every write of an outcome, each in one transaction fenced by the leader epoch.
 
-After the commit it tells the Sizer, with the book after the outcome; if the outcome was already
-committed (a redelivery after a crash) it tells the Sizer to rebuild its book from the facts. While
+After the commit it tells the Sizer, with the book after the outcome. If nothing was written because the
+outcome was already committed (a redelivery after a crash) or the decision was made against a stale book,
+it tells the Sizer to rebuild its book from the facts (and so to decide a stale signal again). While
 PostgreSQL is unreachable it waits and retries: an outage is not the message's fault.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from basso.actors.base import Actor, ActorRef, no_fault
+from basso.actors.base import ActorRef, no_fault
+from basso.actors.database import DatabaseActor
 from basso.messages import Committed, Message, Settled
-from basso.store.held import HeldConnection
-from basso.store.outcomes import AlreadyProcessed, commit_outcome
+from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,15 +35,12 @@ class PersisterContext:
     fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
-class Persister(Actor[Message]):
+class Persister(DatabaseActor):
     """Commits settled outcomes and reports back to the Sizer."""
 
     def __init__(self, context: PersisterContext) -> None:
+        super().__init__(context.pool)
         self.context = context
-        self.db = HeldConnection(context.pool)
-
-    async def on_stop(self) -> None:
-        await self.db.release()
 
     async def handle(self, message: Message) -> None:
         self.context.fault(self.name)
@@ -50,7 +51,9 @@ class Persister(Actor[Message]):
             await self.db.run(lambda conn: commit_outcome(conn, epoch=context.epoch, signal=message.pending,
                                                           settlement=message.settlement, at=context.wall_clock()),
                               what="persister: commit")
-        except AlreadyProcessed:
+        except (AlreadyProcessed, StaleBook) as exc:
+            if isinstance(exc, StaleBook):
+                log.warning("%s; deciding it again", exc)
             await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id, book=None))
             return
         self.context.on_commit(message)

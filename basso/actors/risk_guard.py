@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 
 import asyncpg
 
-from basso.actors.base import Actor, ActorRef, no_fault
+from basso.actors.base import ActorRef, no_fault
+from basso.actors.database import DatabaseActor
 from basso.enums import SignalOutcome
 from basso.messages import Decided, Message
-from basso.store.held import HeldConnection
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,15 +24,12 @@ class RiskGuardContext:
     fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
-class RiskGuard(Actor[Message]):
+class RiskGuard(DatabaseActor):
     """Blocks new entries while the kill switch is on; lets everything else through unchanged."""
 
     def __init__(self, context: RiskGuardContext) -> None:
+        super().__init__(context.pool)
         self.context = context
-        self.db = HeldConnection(context.pool)
-
-    async def on_stop(self) -> None:
-        await self.db.release()
 
     async def handle(self, message: Message) -> None:
         self.context.fault(self.name)

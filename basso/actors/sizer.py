@@ -2,9 +2,10 @@
 
 One signal at a time: after sending a decision down the pipeline it waits for the Persister's `Committed`
 before it looks at the next signal, so every decision is made against a book that includes every
-earlier signal. Its book dies with it; a new incarnation rebuilds the book from the facts. Pending
-signals are read a batch at a time; a batch may hold one that has meanwhile got its outcome elsewhere,
-which the Persister then reports as already committed, and the Sizer starts again from the facts.
+earlier signal. Its book dies with it; a new incarnation rebuilds the book from the facts. It adopts the
+book a `Committed` carries only for the signal it has in flight; any other reply (a redelivery's, after a
+crash) means its view may be behind, and it rebuilds from the facts. Should a stale book slip through all
+the same, the commit refuses it (the facts' version, sql/002) and the signal is decided again.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from basso.actors.base import Actor, ActorRef, no_fault
+from basso.actors.base import ActorRef, no_fault
+from basso.actors.database import DatabaseActor
 from basso.book import Book
 from basso.config import Config
 from basso.messages import Committed, Decided, Message, Poll
 from basso.processing import decide_stored
 from basso.store.book import load_book
-from basso.store.held import HeldConnection
 from basso.store.outcomes import PendingSignal, pending_signals
 
 READ_AHEAD = 64  # pending signals read per query
@@ -38,12 +39,12 @@ class SizerContext:
     fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
-class Sizer(Actor[Message]):
+class Sizer(DatabaseActor):
     """Decides stored signals, in arrival order, one in flight at a time."""
 
     def __init__(self, context: SizerContext) -> None:
+        super().__init__(context.pool)
         self.context = context
-        self.db = HeldConnection(context.pool)
         self.book: Book | None = None
         self.in_flight: int | None = None
         self.ahead: deque[PendingSignal] = deque()
@@ -52,16 +53,14 @@ class Sizer(Actor[Message]):
         # A restart may have lost a Committed reply: whatever was in flight is found pending again (or done).
         await self.ref.tell(Poll(epoch=self.context.epoch))
 
-    async def on_stop(self) -> None:
-        await self.db.release()
-
     async def handle(self, message: Message) -> None:
         self.context.fault(self.name)
         if isinstance(message, Committed):
-            if message.book is None:
+            ours = message.signal == self.in_flight
+            self.book = message.book if ours else None
+            if self.book is None:
                 self.ahead.clear()  # our view of what is pending may be stale too
-            self.book = message.book
-            if message.signal == self.in_flight:
+            if ours:
                 self.in_flight = None
         elif not isinstance(message, Poll):
             raise TypeError(f"the Sizer does not take {type(message).__name__}")

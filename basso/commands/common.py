@@ -8,7 +8,17 @@ import os
 from datetime import date
 from pathlib import Path
 
-from basso.config import Config, load_config
+from basso.config import Config, Instrument, load_config
+
+
+def instrument_arg(config: Config, name: str, option: str = "--instrument") -> Instrument:
+    """The configured instrument `name`; a UsageError naming `option` and the known instruments otherwise."""
+    from basso.cli import UsageError  # the dispatcher imports the commands, not the other way round
+
+    try:
+        return config.instrument(name)
+    except KeyError as exc:
+        raise UsageError(f"{option}: {exc.args[0]}") from None
 
 
 def load_user_config(args: argparse.Namespace) -> Config:

@@ -9,7 +9,7 @@ from typing import Any
 
 from basso.calendars import calendar_for
 from basso.cli import UsageError
-from basso.commands.common import iso_date, load_user_config
+from basso.commands.common import instrument_arg, iso_date, load_user_config
 from basso.contracts import ContractChoice, days_to_expiry, entry_contract
 from basso.timeutil import IST
 
@@ -33,10 +33,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the entry contract for --instrument on --on."""
     config = load_user_config(args)
-    try:
-        instrument = config.instrument(args.instrument)
-    except KeyError as exc:
-        raise UsageError(f"--instrument: {exc.args[0]}") from None
+    instrument = instrument_arg(config, args.instrument)
     day: date = args.on if args.on is not None else datetime.now(IST).date()
     calendar = calendar_for(config, instrument)  # a ConfigError here is the config's fault, not --on's
     try:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from basso.cli import UsageError
-from basso.commands.common import iso_date, load_user_config, non_negative_number, positive_number
+from basso.commands.common import instrument_arg, iso_date, load_user_config, non_negative_number, positive_number
 from basso.sizing import SizingDecision, size_base_entry
 
 
@@ -60,10 +60,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the sizing decision for the arguments."""
     config = load_user_config(args)
-    try:
-        instrument = config.instrument(args.instrument)
-    except KeyError as exc:
-        raise UsageError(f"--instrument: {exc.args[0]}") from None
+    instrument = instrument_arg(config, args.instrument)
     if config.portfolio.stop_source == "signal":
         if args.stop is None:
             raise UsageError("--stop: required (the configured stop_source is 'signal')")

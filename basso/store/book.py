@@ -14,33 +14,45 @@ import asyncpg
 from basso.book import Book
 from basso.config import Config
 from basso.layers import Layer
-from basso.store.types import Executor
+from basso.store.types import Connection, Executor
 
 
 class CorruptFacts(RuntimeError):
     """A stored fact is impossible (lots ≤ 0, unknown instrument, missing stop): refuse to trade on it."""
 
 
-async def load_book(conn: Executor, config: Config) -> Book:
-    """The book as the stored facts say it is."""
-    closed, high_water = await _equity(conn)
-    layers = [_layer(row, config) for row in await conn.fetch(
-        "SELECT id, instrument, layer, status, lots, entry_price, initial_stop, current_stop, highest_close,"
-        " point_value FROM positions WHERE status <> 'closed' ORDER BY instrument, layer")]
-    marks = await conn.fetch("SELECT instrument, price, atr FROM instrument_marks")
-    controls = await conn.fetchrow("SELECT kill_switch, equity_peak FROM controls WHERE id = 1")
-    assert controls is not None, "the controls row is created by the first migration"
+async def load_book(db: Executor, config: Config) -> Book:
+    """The book as the stored facts say it is, read from one snapshot (a commit landing meanwhile is either
+    wholly in it or wholly out of it)."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await _load(conn, config)
+    return await _load(db, config)
+
+
+async def _load(conn: Connection, config: Config) -> Book:
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        controls = await conn.fetchrow("SELECT kill_switch, equity_peak, book_version FROM controls WHERE id = 1")
+        assert controls is not None, "the controls row is created by the first migration"
+        closed, high_water = await _equity(conn)
+        layers = [_layer(row, config) for row in await conn.fetch(
+            "SELECT id, instrument, layer, status, lots, entry_price, initial_stop, current_stop, highest_close,"
+            " point_value FROM positions WHERE status <> 'closed' ORDER BY instrument, layer")]
+        marks = await conn.fetch("SELECT instrument, price, atr FROM instrument_marks")
     book = Book(closed_equity=closed, high_water=high_water, equity_peak=float(controls["equity_peak"] or 0),
                 layers=tuple(layers), atr={r["instrument"]: float(r["atr"]) for r in marks},
-                price={r["instrument"]: float(r["price"]) for r in marks}, kill_switch=controls["kill_switch"])
+                price={r["instrument"]: float(r["price"]) for r in marks}, kill_switch=controls["kill_switch"],
+                version=controls["book_version"])
     return book.with_peak(config)
 
 
 async def _equity(conn: Executor) -> tuple[Decimal, Decimal]:
-    # High water = the highest running sum of the ledger in id order (ids are monotonic; times may tie).
+    # High water = the highest running sum of the ledger, one step per outcome (a signal's rows land together,
+    # as the book in memory sees them) and per capital move, in id order (ids are monotonic; times may tie).
     row = await conn.fetchrow(
         "SELECT coalesce(sum(amount), 0) AS closed, coalesce(max(running), 0) AS high_water FROM ("
-        " SELECT amount, sum(amount) OVER (ORDER BY id) AS running FROM ledger) AS l")
+        " SELECT sum(amount) AS amount, sum(sum(amount)) OVER (ORDER BY min(id)) AS running"
+        " FROM ledger GROUP BY coalesce(signal, -id)) AS l")
     assert row is not None
     return Decimal(row["closed"]), Decimal(row["high_water"])
 

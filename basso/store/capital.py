@@ -10,6 +10,10 @@ from basso.money import ledger_amount
 from basso.store.fence import fenced
 from basso.store.types import Connection
 
+# Every write that changes what a book is built from moves the facts' version on (sql/002), so a decision made
+# against the book before it cannot commit.
+BOOK_CHANGED = "UPDATE controls SET book_version = book_version + 1 WHERE id = 1"
+
 
 async def move_capital(conn: Connection, *, epoch: int, kind: LedgerKind, amount: Decimal, at: datetime,
                        note: str) -> Decimal:
@@ -25,6 +29,7 @@ async def move_capital(conn: Connection, *, epoch: int, kind: LedgerKind, amount
             raise ValueError(f"withdrawal of {amount} exceeds closed equity {closed}")
         await conn.execute("INSERT INTO ledger (at, kind, amount, note) VALUES ($1, $2, $3, $4)",
                            at, kind.value, signed, note)
+        await conn.execute(BOOK_CHANGED)
         return closed + signed
 
 
@@ -35,4 +40,5 @@ async def deposit_if_empty(conn: Connection, *, epoch: int, amount: Decimal, at:
             return False
         await conn.execute("INSERT INTO ledger (at, kind, amount, note) VALUES ($1, $2, $3, 'initial capital')",
                            at, LedgerKind.DEPOSIT.value, ledger_amount(LedgerKind.DEPOSIT, amount))
+        await conn.execute(BOOK_CHANGED)
         return True

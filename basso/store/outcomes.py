@@ -27,6 +27,10 @@ class AlreadyProcessed(Exception):
     """The signal's outcome was committed before (by this or another instance): nothing was written."""
 
 
+class StaleBook(Exception):
+    """The decision was made against a book older than the facts: nothing was written; decide it again."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PendingSignal:
     """A stored signal waiting for its outcome."""
@@ -91,16 +95,19 @@ async def commit_outcome(conn: Connection, *, epoch: int, signal: PendingSignal,
                          at: datetime) -> None:
     """Write `settlement` as the outcome of `signal` in one fenced transaction (sql/002: one round trip).
 
-    FenceLost if a newer leader holds the fence; AlreadyProcessed if the signal has an outcome. Either way
-    nothing was written.
+    FenceLost if a newer leader holds the fence; AlreadyProcessed if the signal has an outcome; StaleBook if
+    the facts have changed since the book the decision was made against. In each case nothing was written.
     """
     decision = settlement.decision
     result: str = await conn.fetchval(
-        "SELECT basso_commit_outcome($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)",
-        epoch, signal.id, signal.key, decision.outcome.value, decision.reason,
+        "SELECT basso_commit_outcome($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)",
+        epoch, settlement.book.version, signal.id, signal.key, decision.outcome.value, decision.reason,
         orjson.dumps(decision.record).decode(), at, orjson.dumps(_changes(settlement)).decode())
     if result == "processed":
         raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
+    if result.startswith("stale "):
+        raise StaleBook(f"signal {signal.id} was decided against book version {settlement.book.version - 1}, "
+                        f"the facts are at version {result.split()[1]}")
     if result.startswith("fence "):
         raise FenceLost(epoch, int(result.split()[1]))
     if result != "ok":

@@ -5,8 +5,6 @@ outcome, reason and numbers for every signal, and the same positions and money a
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
-from decimal import Decimal
 
 import asyncpg
 import orjson
@@ -17,14 +15,11 @@ from basso.backtest.synthetic import breakout_signals, random_walk_bars
 from basso.config import Config
 from basso.decisions import Decision
 from basso.enums import SignalOutcome
-from basso.pipeline import Pipeline
 from basso.signals import Signal, TradingSignal, idempotency_key, to_payload
 from basso.store.book import load_book
-from basso.store.capital import deposit_if_empty
-from basso.store.fence import take_fence
 from basso.store.inbox import store_signal
 from tests.backtest.test_basso_replay import START
-from tests.web.test_pipeline_actors import Outcomes
+from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 
 
 async def test_replay_and_live_pipeline_decide_every_signal_alike(migrated_database: str, config: Config) -> None:
@@ -40,9 +35,7 @@ async def test_replay_and_live_pipeline_decide_every_signal_alike(migrated_datab
 
     pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
     assert pool is not None
-    async with pool.acquire() as conn:
-        epoch = await take_fence(conn, "test", "solo")
-        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=START)
+    epoch = await solo_leader(pool, START)
     for n, (sent, _) in enumerate(seen):
         signal = replace(sent, signal_id=f"replay-{n:05d}")
         if isinstance(signal, TradingSignal) and signal.is_entry and signal.supertrend is None:
@@ -52,8 +45,7 @@ async def test_replay_and_live_pipeline_decide_every_signal_alike(migrated_datab
                            instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
                            payload=to_payload(signal))
     outcomes = Outcomes()
-    pipeline = Pipeline(pool=pool, config=config, epoch=epoch, on_commit=outcomes,
-                        wall_clock=lambda: datetime(2026, 11, 25, tzinfo=UTC))
+    pipeline = pipeline_for(pool, config, epoch, outcomes)
     await pipeline.start()
     pipeline.open()
     await outcomes.wait_for(len(seen))

@@ -13,10 +13,11 @@ from basso.processing import decide_stored, execute_paper
 from basso.settlement import settle
 from basso.signals import idempotency_key, signal_from_object, to_payload
 from basso.store.book import load_book
-from basso.store.capital import deposit_if_empty
+from basso.enums import LedgerKind
+from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal
-from basso.store.outcomes import AlreadyProcessed, commit_outcome, next_pending
+from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome, next_pending
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 ENTRY = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 52000, "stop": 51650,
@@ -54,5 +55,41 @@ async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_n
         assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("4999220.00")
         assert await conn.fetchval("SELECT outcome FROM signals") == "executed"
         assert (await load_book(conn, config)).layers == settlement.book.layers
+    finally:
+        await conn.close()
+
+
+async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothing(
+        migrated_database: str, config: Config) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        epoch = await take_fence(conn, "solo", "startup")
+        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=AT)
+        signal = signal_from_object(ENTRY, config)
+        await store_signal(conn, key=idempotency_key(signal), client_signal_id=None, kind=signal.kind,
+                           instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
+                           payload=to_payload(signal))
+        pending = await next_pending(conn)
+        assert pending is not None
+        stale = await load_book(conn, config)
+        # The facts change after the book was read: ₹10 L more capital would size the entry differently.
+        await move_capital(conn, epoch=epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=AT,
+                           note="top-up")
+        decision = decide_stored(pending, stale, config)
+        settlement = settle(decision, execute_paper(decision, config), stale, config)
+        with pytest.raises(StaleBook, match="version 1, the facts are at version 2"):
+            await commit_outcome(conn, epoch=epoch, signal=pending, settlement=settlement, at=AT)
+        assert await conn.fetchval("SELECT outcome FROM signals") == "pending"
+        assert await conn.fetchval("SELECT count(*) FROM positions") == 0
+        assert await conn.fetchval("SELECT count(*) FROM orders") == 0
+        assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("6000000.00")
+        # Decided again against the facts, it commits: equity ₹60 L gives Lot-R = 60,00,000 × 0.5 % ÷ (350 × 30)
+        # × 0.82 = 2.34 ⇒ 2 lots (Lot-V = 30,000 ÷ 10,500 = 2.86).
+        fresh = await load_book(conn, config)
+        decision = decide_stored(pending, fresh, config)
+        assert decision.record["lots"] == 2
+        settlement = settle(decision, execute_paper(decision, config), fresh, config)
+        await commit_outcome(conn, epoch=epoch, signal=pending, settlement=settlement, at=AT)
+        assert await conn.fetchval("SELECT book_version FROM controls") == 3
     finally:
         await conn.close()

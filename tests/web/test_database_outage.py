@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from decimal import Decimal
 
 import aiohttp
 import asyncpg
@@ -19,14 +17,11 @@ from basso.embedded import EmbeddedPostgres
 from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
-from basso.pipeline import Pipeline
-from basso.store.capital import deposit_if_empty
-from basso.store.fence import take_fence
 from basso.store.migrations import migrate
 from tests.conftest import server_directory
+from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 from tests.replay import assert_state_equals_replay
 from tests.web.conftest import NOW, SECRET
-from tests.web.test_pipeline_actors import Outcomes
 from tests.web.test_webhook import payload
 
 
@@ -52,11 +47,9 @@ async def test_webhooks_get_503_while_postgres_is_down_and_nothing_is_lost_or_do
     assert pool is not None
     async with pool.acquire() as conn:
         await migrate(conn)
-        epoch = await take_fence(conn, "test", "solo")
-        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=NOW)
+    epoch = await solo_leader(pool, NOW)
     outcomes = Outcomes()
-    pipeline = Pipeline(pool=pool, config=config, epoch=epoch, on_commit=outcomes,
-                        wall_clock=lambda: datetime(2026, 11, 25, 5, 1, tzinfo=UTC))
+    pipeline = pipeline_for(pool, config, epoch, outcomes)
     services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token="a", wall_clock=lambda: NOW,
                         limiter=RateLimiter(per_minute=10_000, clock=lambda: 0.0), wake_processor=pipeline.wake)
     server = TestServer(build_app(services))

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
-
 import orjson
 
-from basso.pipeline import Pipeline
-from basso.store.capital import deposit_if_empty
-from basso.store.fence import take_fence
+from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 from tests.web.conftest import NOW, Webhook
-from tests.web.test_pipeline_actors import Outcomes
 from tests.web.test_webhook import payload
 
 
@@ -21,9 +15,7 @@ class Poison(Exception):
 
 async def test_a_poison_signal_is_buried_with_its_error_and_the_next_signal_is_processed(webhook: Webhook) -> None:
     pool = webhook.services.pool
-    async with pool.acquire() as conn:
-        epoch = await take_fence(conn, "test", "solo")
-        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=NOW)
+    epoch = await solo_leader(pool, NOW)
     crashes: list[str] = []
 
     def fault(path: str) -> None:
@@ -33,8 +25,7 @@ async def test_a_poison_signal_is_buried_with_its_error_and_the_next_signal_is_p
             raise Poison("gold feed corrupt")
 
     outcomes = Outcomes()
-    pipeline = Pipeline(pool=pool, config=webhook.services.config, epoch=epoch, fault=fault, on_commit=outcomes,
-                        wall_clock=lambda: datetime(2026, 11, 25, 5, 1, tzinfo=UTC))
+    pipeline = pipeline_for(pool, webhook.services.config, epoch, outcomes, fault=fault)
     webhook.services.wake_processor = pipeline.wake
     await pipeline.start()
     await webhook.post(orjson.dumps(payload("BASE_ENTRY_GOLD_MINI")))

@@ -2,60 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from decimal import Decimal
 
-import asyncpg
 import orjson
 import pytest
 
-from basso.messages import Settled
+from basso.enums import LedgerKind
 from basso.pipeline import Pipeline
-from basso.store.capital import deposit_if_empty
-from basso.store.fence import take_fence
+from basso.store.capital import move_capital
+from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 from tests.web.conftest import NOW, Webhook
 from tests.web.test_webhook import payload
 
 
-class Outcomes:
-    """Counts committed outcomes so a test can wait for the n-th without sleeping."""
-
-    def __init__(self) -> None:
-        self.committed: list[int] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, settled: Settled) -> None:
-        self.committed.append(settled.pending.id)
-        self._changed.set()
-
-    async def wait_for(self, count: int) -> None:
-        while len(self.committed) < count:
-            self._changed.clear()
-            await self._changed.wait()
-
-    async def wait_until_none_pending(self, pool: asyncpg.Pool, *, limit_s: float = 30.0) -> None:
-        """Return once no stored signal is pending. A commit whose reply was lost to a crash is found
-        'already processed' on retry and reported by no callback, so after each quiet second the database
-        itself is asked."""
-        deadline = asyncio.get_running_loop().time() + limit_s
-        while await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"signals still pending after {limit_s} s")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wait_for(len(self.committed) + 1), 1.0)
-
-
 @pytest.fixture
 async def pipeline(webhook: Webhook) -> AsyncIterator[tuple[Pipeline, Outcomes]]:
-    async with webhook.services.pool.acquire() as conn:
-        epoch = await take_fence(conn, "test", "solo")
-        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=NOW)
+    epoch = await solo_leader(webhook.services.pool, NOW)
     outcomes = Outcomes()
-    pipeline = Pipeline(pool=webhook.services.pool, config=webhook.services.config, epoch=epoch,
-                        wall_clock=lambda: datetime(2026, 11, 25, 5, 1, tzinfo=UTC), on_commit=outcomes)
+    pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes)
     webhook.services.wake_processor = pipeline.wake
     await pipeline.start()
     pipeline.open()
@@ -104,3 +69,23 @@ async def test_a_killed_actor_loses_no_signal(webhook: Webhook, pipeline: tuple[
     outcomes_by_id = [r["outcome"] for r in await webhook.services.pool.fetch("SELECT outcome FROM signals ORDER BY id")]
     # BN base executes; Gold base executes; the third (BN Long_1 again) is rejected: Long_1 is already open.
     assert outcomes_by_id == ["executed", "executed", "rejected"]
+
+
+async def test_capital_moved_while_the_sizer_holds_its_book_is_not_overlooked(
+        webhook: Webhook, pipeline: tuple[Pipeline, Outcomes]) -> None:
+    pipe, outcomes = pipeline
+    status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
+    assert status == 200
+    await outcomes.wait_for(1)  # the Sizer now holds the book after the Bank Nifty entry
+    async with webhook.services.pool.acquire() as conn:
+        await move_capital(conn, epoch=pipe.epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=NOW,
+                           note="top-up")
+    status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_GOLD_MINI")))
+    assert status == 200
+    await outcomes.wait_for(2)
+    # Equity 59,99,220 (₹50 L − ₹780 + ₹10 L): Lot-V = 59,99,220 × 0.2 % ÷ (500 × 10) = 2.3997, Lot-R = 29,996.1
+    # ÷ 5,000 × 0.75 = 4.499 ⇒ 2 lots, volatility-limited. The book held before the deposit would give 1.
+    gold = await webhook.services.pool.fetchrow("SELECT outcome, decision FROM signals WHERE instrument = 'GOLD_MINI'")
+    assert gold is not None
+    decision = orjson.loads(gold["decision"])
+    assert (gold["outcome"], decision["lots"], decision["limiter"]) == ("executed", 2, "volatility")

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from basso.pipeline import Pipeline
-from basso.store.capital import deposit_if_empty
-from basso.store.fence import take_fence
 from basso.supervisor import Backoff, RestartIntensity
+from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 from tests.replay import assert_state_equals_replay
 from tests.web.conftest import NOW, SECRET, Webhook
-from tests.web.test_pipeline_actors import Outcomes
 
 SIGNALS = 2_000
 PATHS = ("trading/sizer", "trading/risk_guard", "trading/executor", "persister")
@@ -79,16 +74,13 @@ async def chaos_run(webhook: Webhook, seed: int) -> None:
             faults["raised"] += 1
             raise InjectedFault(f"injected into {path}")
 
-    async with webhook.services.pool.acquire() as conn:
-        epoch = await take_fence(conn, "test", "solo")
-        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=NOW)
+    epoch = await solo_leader(webhook.services.pool, NOW)
     outcomes = Outcomes()
     # Hundreds of crashes in seconds are the point here, so the restart intensity is set out of reach and the
     # backoff to nothing; the defaults (5 in 30 s) are proven by the supervisor's own tests.
-    pipeline = Pipeline(pool=webhook.services.pool, config=webhook.services.config, epoch=epoch, fault=fault,
-                        wall_clock=lambda: datetime(2026, 11, 25, 5, 1, tzinfo=UTC), on_commit=outcomes,
-                        intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
-                        backoff=Backoff(base_s=0.0, max_s=0.0))
+    pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes, fault=fault,
+                            intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
+                            backoff=Backoff(base_s=0.0, max_s=0.0))
     webhook.services.wake_processor = pipeline.wake
     webhook.services.limiter.per_minute = 10**9
     await pipeline.start()

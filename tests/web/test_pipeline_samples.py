@@ -12,40 +12,56 @@ Hand-worked expectations (SPEC §3, §5, §6; equity ₹50 L, BN point value 30,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal
 
 import orjson
+import pytest
 
-from basso.processing import Processor
 from basso.store.book import load_book
-from basso.store.capital import deposit_if_empty
-from basso.store.fence import take_fence
+from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 from tests.web.conftest import NOW, Webhook
 from tests.web.test_webhook import payload
 
 
-async def start(webhook: Webhook) -> Processor:
-    async with webhook.services.pool.acquire() as conn:
-        epoch = await take_fence(conn, "test", "solo")
-        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=NOW)
-    return Processor(pool=webhook.services.pool, config=webhook.services.config, epoch=epoch,
-                     wall_clock=lambda: datetime(2026, 11, 25, 5, 1, tzinfo=UTC))
+@dataclass
+class Running:
+    """The webhook with the real pipeline behind it, and the pipeline's outcomes."""
+
+    webhook: Webhook
+    outcomes: Outcomes
 
 
-async def send(webhook: Webhook, processor: Processor, body: dict[str, object]) -> dict[str, object]:
+@pytest.fixture
+async def running(webhook: Webhook) -> AsyncIterator[Running]:
+    """The webhook with the real pipeline behind it, open for trading."""
+    epoch = await solo_leader(webhook.services.pool, NOW)
+    outcomes = Outcomes()
+    pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes)
+    webhook.services.wake_processor = pipeline.wake
+    await pipeline.start()
+    pipeline.open()
+    try:
+        yield Running(webhook, outcomes)
+    finally:
+        await pipeline.stop()
+
+
+async def send(running: Running, body: dict[str, object]) -> dict[str, object]:
+    """Post `body`, wait for its outcome, and read it back through the API."""
+    webhook = running.webhook
     status, reply = await webhook.post(orjson.dumps(body))
     assert status == 200, reply
-    while await processor.process_next():
-        pass
+    await running.outcomes.wait_until_none_pending(webhook.services.pool)
     _, stored = await webhook.get(f"/api/signals/{reply['signal_id']}")
     assert isinstance(stored, dict)
     return stored
 
 
-async def test_the_samples_size_gate_exit_and_balance_the_ledger(webhook: Webhook) -> None:
-    processor = await start(webhook)
-    base = await send(webhook, processor, payload("BASE_ENTRY_BANK_NIFTY"))
+async def test_the_samples_size_gate_exit_and_balance_the_ledger(running: Running) -> None:
+    webhook = running.webhook
+    base = await send(running, payload("BASE_ENTRY_BANK_NIFTY"))
     assert base["status"] == "executed"
     decision = base["decision"]
     assert isinstance(decision, dict)
@@ -53,16 +69,16 @@ async def test_the_samples_size_gate_exit_and_balance_the_ledger(webhook: Webhoo
     assert (round(decision["lot_r"], 3), round(decision["lot_v"], 3), round(decision["lot_m"], 2)) == (
         1.952, 2.381, 11.11)
 
-    pyramid = await send(webhook, processor, payload("PYRAMID_BANK_NIFTY_LONG_2", timestamp="2026-11-25T10:30:05"))
+    pyramid = await send(running, payload("PYRAMID_BANK_NIFTY_LONG_2", timestamp="2026-11-25T10:30:05"))
     assert pyramid["status"] == "blocked"
     assert "1R" in str(pyramid["reason"])
 
-    exit_1 = await send(webhook, processor, payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
+    exit_1 = await send(running, payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
     assert exit_1["status"] == "executed"
     trades = await webhook.services.pool.fetch("SELECT lots, entry_price, exit_price, realised_pnl FROM positions")
     assert [tuple(t) for t in trades] == [(1, Decimal("52000.0000"), Decimal("51600.0000"), Decimal("-12000.00"))]
 
-    exit_2 = await send(webhook, processor, payload("EXIT_TRAILING_STOP", timestamp="2026-11-25T10:30:15"))
+    exit_2 = await send(running, payload("EXIT_TRAILING_STOP", timestamp="2026-11-25T10:30:15"))
     assert exit_2["status"] == "ignored"
 
     _, ledger = await webhook.get("/api/ledger")
@@ -75,11 +91,11 @@ async def test_the_samples_size_gate_exit_and_balance_the_ledger(webhook: Webhoo
     assert book.closed_equity == Decimal("4986446.00")
 
 
-async def test_a_duplicate_changes_nothing_after_processing(webhook: Webhook) -> None:
-    processor = await start(webhook)
-    await send(webhook, processor, payload("BASE_ENTRY_BANK_NIFTY"))
+async def test_a_duplicate_changes_nothing_after_processing(running: Running) -> None:
+    webhook = running.webhook
+    await send(running, payload("BASE_ENTRY_BANK_NIFTY"))
     status, reply = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
     assert (status, reply["status"]) == (200, "duplicate")
-    assert not await processor.process_next()
+    await running.outcomes.wait_until_none_pending(webhook.services.pool)
     assert await webhook.services.pool.fetchval("SELECT count(*) FROM positions") == 1
     assert await webhook.services.pool.fetchval("SELECT count(*) FROM orders") == 1

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from decimal import Decimal
 
 import orjson
 import pytest
 
 from basso.cli import main
-from basso.pipeline import Pipeline
-from basso.store.capital import deposit_if_empty
-from basso.store.fence import take_fence
+from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 from tests.web.conftest import NOW, Webhook
-from tests.web.test_pipeline_actors import Outcomes
 from tests.web.test_webhook import payload
 
 
 @pytest.fixture
 async def one_position(webhook: Webhook) -> AsyncIterator[Webhook]:
     """The webhook app after a Bank Nifty base entry (1 lot at 52,000, stop 51,650) was processed."""
-    async with webhook.services.pool.acquire() as conn:
-        epoch = await take_fence(conn, "test", "solo")
-        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=NOW)
+    epoch = await solo_leader(webhook.services.pool, NOW)
     outcomes = Outcomes()
-    pipeline = Pipeline(pool=webhook.services.pool, config=webhook.services.config, epoch=epoch,
-                        wall_clock=lambda: datetime(2026, 11, 25, 5, 1, tzinfo=UTC), on_commit=outcomes)
+    pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes)
     webhook.services.wake_processor = pipeline.wake
     webhook.services.metrics.watch_actors(pipeline.statistics)
     await pipeline.start()

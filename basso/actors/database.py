@@ -1,0 +1,19 @@
+"""The base of actors that talk to PostgreSQL: each incarnation holds one connection and gives it back."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from basso.actors.base import Actor
+from basso.messages import Message
+from basso.store.held import HeldConnection
+
+
+class DatabaseActor(Actor[Message]):
+    """An actor with a connection of its own (`self.db`), released when the incarnation stops or crashes."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.db = HeldConnection(pool)
+
+    async def on_stop(self) -> None:
+        await self.db.release()

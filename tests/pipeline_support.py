@@ -1,0 +1,62 @@
+"""What the pipeline tests share: a solo leader with its first deposit, and a way to wait for outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from basso.config import Config
+from basso.messages import Settled
+from basso.pipeline import Pipeline
+from basso.store.capital import deposit_if_empty
+from basso.store.fence import take_fence
+
+CAPITAL = Decimal(5_000_000)
+PROCESSED_AT = datetime(2026, 11, 25, 5, 1, tzinfo=UTC)  # the wall clock outcomes are stamped with
+
+
+async def solo_leader(pool: asyncpg.Pool, at: datetime) -> int:
+    """Take the fence as the only instance and deposit ₹50,00,000; the epoch."""
+    async with pool.acquire() as conn:
+        epoch = await take_fence(conn, "test", "solo")
+        await deposit_if_empty(conn, epoch=epoch, amount=CAPITAL, at=at)
+    return epoch
+
+
+class Outcomes:
+    """Counts committed outcomes so a test can wait for the n-th without sleeping."""
+
+    def __init__(self) -> None:
+        self.committed: list[int] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, settled: Settled) -> None:
+        self.committed.append(settled.pending.id)
+        self._changed.set()
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.committed) < count:
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def wait_until_none_pending(self, pool: asyncpg.Pool, *, limit_s: float = 30.0) -> None:
+        """Return once no stored signal is pending. A commit whose reply was lost to a crash is found
+        'already processed' on retry and reported by no callback, so after each quiet second the database
+        itself is asked."""
+        deadline = asyncio.get_running_loop().time() + limit_s
+        while await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"signals still pending after {limit_s} s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wait_for(len(self.committed) + 1), 1.0)
+
+
+def pipeline_for(pool: asyncpg.Pool, config: Config, epoch: int, outcomes: Outcomes, **options: Any) -> Pipeline:
+    """A pipeline over `pool` that reports its commits to `outcomes`."""
+    return Pipeline(pool=pool, config=config, epoch=epoch, on_commit=outcomes, wall_clock=lambda: PROCESSED_AT,
+                    **options)
