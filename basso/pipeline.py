@@ -24,6 +24,7 @@ import asyncpg
 from basso.actors.base import ActorRef, no_fault
 from basso.actors.clock import Clock
 from basso.actors.deadletter import DeadLetter
+from basso.actors.events import Observer
 from basso.actors.executor import Executor, ExecutorContext
 from basso.actors.gate import PauseGate
 from basso.actors.persister import Persister, PersisterContext
@@ -46,7 +47,7 @@ class Pipeline:
                  gate: PauseGate | None = None, clock: Clock | None = None,
                  on_commit: Callable[[Settled], None] = lambda _s: None,
                  fault: Callable[[str], None] = no_fault, intensity: RestartIntensity | None = None,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, observer: Observer | None = None) -> None:
         self.pool = pool
         self.epoch = epoch
         self.gate = gate or PauseGate(leader=True, recovered=False)
@@ -65,7 +66,7 @@ class Pipeline:
             ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=self.gate),
         ])
         self.root = Supervisor(name="basso", strategy="rest_for_one", clock=clock, dead_letters=self._bury,
-                               intensity=intensity, backoff=backoff, children=[
+                               intensity=intensity, backoff=backoff, observer=observer, children=[
             ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister, gate=self.gate),
             trading.as_child(),
         ])

@@ -9,11 +9,11 @@ import asyncpg
 import pytest
 
 from basso.config import Config
+from basso.enums import LedgerKind
 from basso.processing import decide_stored, execute_paper
 from basso.settlement import settle
 from basso.signals import idempotency_key, signal_from_object, to_payload
 from basso.store.book import load_book
-from basso.enums import LedgerKind
 from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal

@@ -4,12 +4,14 @@ one outcome, and positions and ledger equal a replay of the same signals through
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 from typing import Any
 
 import orjson
 
+from basso.actors.events import ChildStarted, EventLog, SupervisorEvent
 from basso.supervisor import Backoff, RestartIntensity
 from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 from tests.replay import assert_state_equals_replay
@@ -17,6 +19,10 @@ from tests.web.conftest import NOW, SECRET, Webhook
 
 SIGNALS = 2_000
 PATHS = ("trading/sizer", "trading/risk_guard", "trading/executor", "persister")
+
+
+def started(event: SupervisorEvent) -> bool:
+    return isinstance(event, ChildStarted)
 
 
 class InjectedFault(Exception):
@@ -76,11 +82,12 @@ async def chaos_run(webhook: Webhook, seed: int) -> None:
 
     epoch = await solo_leader(webhook.services.pool, NOW)
     outcomes = Outcomes()
+    events = EventLog()
     # Hundreds of crashes in seconds are the point here, so the restart intensity is set out of reach and the
     # backoff to nothing; the defaults (5 in 30 s) are proven by the supervisor's own tests.
     pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes, fault=fault,
                             intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
-                            backoff=Backoff(base_s=0.0, max_s=0.0))
+                            backoff=Backoff(base_s=0.0, max_s=0.0), observer=events)
     webhook.services.wake_processor = pipeline.wake
     webhook.services.limiter.per_minute = 10**9
     await pipeline.start()
@@ -104,7 +111,9 @@ async def chaos_run(webhook: Webhook, seed: int) -> None:
                     faults["armed"].add(path.split("/")[-1])
         pool = webhook.services.pool
         await outcomes.wait_until_none_pending(pool, limit_s=60)
-        assert pipeline.root.healthy(), f"seed {seed}"
+        async with asyncio.timeout(10):  # the last kill's restart may still be under way
+            while not pipeline.root.healthy():
+                await events.wait_for(started, events.count(started) + 1)
     finally:
         await pipeline.stop()
     assert kills + faults["raised"] >= 150, f"seed {seed}: only {kills} kills and {faults['raised']} faults"
