@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from basso.backtest.errors import FileLineError
 from basso.timeutil import IST
 
 __all__ = ["Bars", "BarsError", "average_true_range", "parse_bars", "read_bars"]
@@ -28,14 +29,8 @@ _COLUMNS = ("timestamp", "open", "high", "low", "close")
 _NAMES = ("open", "high", "low", "close")
 
 
-class BarsError(ValueError):
+class BarsError(FileLineError):
     """A bars file that cannot be used; the message names the file, the line and the problem."""
-
-    def __init__(self, source: str, line: int, problem: str) -> None:
-        super().__init__(f"{source}, line {line}: {problem}" if line else f"{source}: {problem}")
-        self.source = source
-        self.line = line
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,6 +25,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from basso.backtest.errors import FileLineError
 from basso.signals import SignalType
 from basso.timeutil import IST
 
@@ -53,14 +54,8 @@ _PYRAMID_LABEL = re.compile(r"PYR(\d+)-(\d+)L")
 _TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
-class TradeListError(ValueError):
+class TradeListError(FileLineError):
     """A trade-list export that cannot be replayed; the message names the file, the line and the problem."""
-
-    def __init__(self, source: str, line: int, problem: str) -> None:
-        super().__init__(f"{source}, line {line}: {problem}" if line else f"{source}: {problem}")
-        self.source = source
-        self.line = line
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,11 +17,22 @@ from basso.store.book import load_book
 from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal
-from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome, next_pending
+from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook, commit_outcome, next_pending
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 ENTRY = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 52000, "stop": 51650,
          "lots": 5, "atr": 350, "er": 0.82, "supertrend": 51650, "timestamp": "2026-11-25T10:30:00"}
+
+
+async def stored_entry(conn: asyncpg.Connection, config: Config) -> PendingSignal:
+    """Store the Bank Nifty base entry; it is the pending signal."""
+    signal = signal_from_object(ENTRY, config)
+    await store_signal(conn, key=idempotency_key(signal), client_signal_id=None, kind=signal.kind,
+                       instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
+                       payload=to_payload(signal))
+    pending = await next_pending(conn)
+    assert pending is not None
+    return pending
 
 
 async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_nothing(
@@ -30,12 +41,7 @@ async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_n
     try:
         old = await take_fence(conn, "old", "startup")
         await deposit_if_empty(conn, epoch=old, amount=Decimal(5_000_000), at=AT)
-        signal = signal_from_object(ENTRY, config)
-        await store_signal(conn, key=idempotency_key(signal), client_signal_id=None, kind=signal.kind,
-                           instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
-                           payload=to_payload(signal))
-        pending = await next_pending(conn)
-        assert pending is not None
+        pending = await stored_entry(conn, config)
         book = await load_book(conn, config)
         decision = decide_stored(pending, book, config)
         settlement = settle(decision, execute_paper(decision, config), book, config)
@@ -65,12 +71,7 @@ async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothin
     try:
         epoch = await take_fence(conn, "solo", "startup")
         await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=AT)
-        signal = signal_from_object(ENTRY, config)
-        await store_signal(conn, key=idempotency_key(signal), client_signal_id=None, kind=signal.kind,
-                           instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
-                           payload=to_payload(signal))
-        pending = await next_pending(conn)
-        assert pending is not None
+        pending = await stored_entry(conn, config)
         stale = await load_book(conn, config)
         # The facts change after the book was read: ₹10 L more capital would size the entry differently.
         await move_capital(conn, epoch=epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=AT,

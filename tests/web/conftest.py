@@ -15,6 +15,8 @@ from basso.config import Config
 from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
+from basso.pipeline import Pipeline
+from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 
 SECRET = "test-secret"
 NOW = datetime(2026, 11, 25, 5, 0, 0, tzinfo=UTC)  # 10:30 IST today: Bank Nifty's lot size is 30
@@ -65,3 +67,28 @@ async def webhook(migrated_database: str, config: Config) -> AsyncIterator[Webho
         yield Webhook(session=session, server=server, services=services, clock=clock, wakes=wakes)
     await server.close()
     await pool.close()
+
+
+@dataclass
+class Trading:
+    """The real pipeline behind the webhook, open for trading, and the outcomes it commits."""
+
+    webhook: Webhook
+    pipeline: Pipeline
+    outcomes: Outcomes
+
+
+@pytest.fixture
+async def trading(webhook: Webhook) -> AsyncIterator[Trading]:
+    """The webhook with a solo leader's pipeline behind it (₹50 L deposited), started and open."""
+    epoch = await solo_leader(webhook.services.pool, NOW)
+    outcomes = Outcomes()
+    pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes)
+    webhook.services.wake_processor = pipeline.wake
+    webhook.services.metrics.watch_actors(pipeline.statistics)
+    await pipeline.start()
+    pipeline.open()
+    try:
+        yield Trading(webhook, pipeline, outcomes)
+    finally:
+        await pipeline.stop()

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import orjson
-import pytest
 
 from basso.enums import LedgerKind
-from basso.pipeline import Pipeline
 from basso.store.capital import move_capital
-from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
-from tests.web.conftest import NOW, Webhook
+from tests.web.conftest import NOW, Trading
 from tests.web.test_webhook import payload
 
 
-@pytest.fixture
-async def pipeline(webhook: Webhook) -> AsyncIterator[tuple[Pipeline, Outcomes]]:
-    epoch = await solo_leader(webhook.services.pool, NOW)
-    outcomes = Outcomes()
-    pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes)
-    webhook.services.wake_processor = pipeline.wake
-    await pipeline.start()
-    pipeline.open()
-    yield pipeline, outcomes
-    await pipeline.stop()
-
-
 async def test_signals_flow_through_the_actors_in_order_with_one_outcome_each(
-        webhook: Webhook, pipeline: tuple[Pipeline, Outcomes]) -> None:
-    _, outcomes = pipeline
+        trading: Trading) -> None:
+    webhook, outcomes = trading.webhook, trading.outcomes
     bodies = [payload("BASE_ENTRY_BANK_NIFTY"), payload("BASE_ENTRY_GOLD_MINI"),
               payload("PYRAMID_BANK_NIFTY_LONG_2", timestamp="2026-11-25T10:30:05"),
               payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"),
@@ -53,8 +37,8 @@ async def test_signals_flow_through_the_actors_in_order_with_one_outcome_each(
     assert (decision["lots"], decision["limiter"]) == (1, "volatility")
 
 
-async def test_a_killed_actor_loses_no_signal(webhook: Webhook, pipeline: tuple[Pipeline, Outcomes]) -> None:
-    pipe, outcomes = pipeline
+async def test_a_killed_actor_loses_no_signal(trading: Trading) -> None:
+    webhook, pipe, outcomes = trading.webhook, trading.pipeline, trading.outcomes
     pipe.gate.set_recovered(False)  # hold the pipeline while we queue work and kill actors
     for i in range(3):
         status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY", signal_id=f"s{i}",
@@ -72,8 +56,8 @@ async def test_a_killed_actor_loses_no_signal(webhook: Webhook, pipeline: tuple[
 
 
 async def test_capital_moved_while_the_sizer_holds_its_book_is_not_overlooked(
-        webhook: Webhook, pipeline: tuple[Pipeline, Outcomes]) -> None:
-    pipe, outcomes = pipeline
+        trading: Trading) -> None:
+    webhook, pipe, outcomes = trading.webhook, trading.pipeline, trading.outcomes
     status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
     assert status == 200
     await outcomes.wait_for(1)  # the Sizer now holds the book after the Bank Nifty entry

@@ -12,56 +12,29 @@ Hand-worked expectations (SPEC §3, §5, §6; equity ₹50 L, BN point value 30,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 import orjson
-import pytest
 
 from basso.store.book import load_book
-from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
-from tests.web.conftest import NOW, Webhook
+from tests.web.conftest import Trading
 from tests.web.test_webhook import payload
 
 
-@dataclass
-class Running:
-    """The webhook with the real pipeline behind it, and the pipeline's outcomes."""
-
-    webhook: Webhook
-    outcomes: Outcomes
-
-
-@pytest.fixture
-async def running(webhook: Webhook) -> AsyncIterator[Running]:
-    """The webhook with the real pipeline behind it, open for trading."""
-    epoch = await solo_leader(webhook.services.pool, NOW)
-    outcomes = Outcomes()
-    pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes)
-    webhook.services.wake_processor = pipeline.wake
-    await pipeline.start()
-    pipeline.open()
-    try:
-        yield Running(webhook, outcomes)
-    finally:
-        await pipeline.stop()
-
-
-async def send(running: Running, body: dict[str, object]) -> dict[str, object]:
+async def send(trading: Trading, body: dict[str, object]) -> dict[str, object]:
     """Post `body`, wait for its outcome, and read it back through the API."""
-    webhook = running.webhook
+    webhook = trading.webhook
     status, reply = await webhook.post(orjson.dumps(body))
     assert status == 200, reply
-    await running.outcomes.wait_until_none_pending(webhook.services.pool)
+    await trading.outcomes.wait_until_none_pending(webhook.services.pool)
     _, stored = await webhook.get(f"/api/signals/{reply['signal_id']}")
     assert isinstance(stored, dict)
     return stored
 
 
-async def test_the_samples_size_gate_exit_and_balance_the_ledger(running: Running) -> None:
-    webhook = running.webhook
-    base = await send(running, payload("BASE_ENTRY_BANK_NIFTY"))
+async def test_the_samples_size_gate_exit_and_balance_the_ledger(trading: Trading) -> None:
+    webhook = trading.webhook
+    base = await send(trading, payload("BASE_ENTRY_BANK_NIFTY"))
     assert base["status"] == "executed"
     decision = base["decision"]
     assert isinstance(decision, dict)
@@ -69,16 +42,16 @@ async def test_the_samples_size_gate_exit_and_balance_the_ledger(running: Runnin
     assert (round(decision["lot_r"], 3), round(decision["lot_v"], 3), round(decision["lot_m"], 2)) == (
         1.952, 2.381, 11.11)
 
-    pyramid = await send(running, payload("PYRAMID_BANK_NIFTY_LONG_2", timestamp="2026-11-25T10:30:05"))
+    pyramid = await send(trading, payload("PYRAMID_BANK_NIFTY_LONG_2", timestamp="2026-11-25T10:30:05"))
     assert pyramid["status"] == "blocked"
     assert "1R" in str(pyramid["reason"])
 
-    exit_1 = await send(running, payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
+    exit_1 = await send(trading, payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
     assert exit_1["status"] == "executed"
     trades = await webhook.services.pool.fetch("SELECT lots, entry_price, exit_price, realised_pnl FROM positions")
     assert [tuple(t) for t in trades] == [(1, Decimal("52000.0000"), Decimal("51600.0000"), Decimal("-12000.00"))]
 
-    exit_2 = await send(running, payload("EXIT_TRAILING_STOP", timestamp="2026-11-25T10:30:15"))
+    exit_2 = await send(trading, payload("EXIT_TRAILING_STOP", timestamp="2026-11-25T10:30:15"))
     assert exit_2["status"] == "ignored"
 
     _, ledger = await webhook.get("/api/ledger")
@@ -91,11 +64,11 @@ async def test_the_samples_size_gate_exit_and_balance_the_ledger(running: Runnin
     assert book.closed_equity == Decimal("4986446.00")
 
 
-async def test_a_duplicate_changes_nothing_after_processing(running: Running) -> None:
-    webhook = running.webhook
-    await send(running, payload("BASE_ENTRY_BANK_NIFTY"))
+async def test_a_duplicate_changes_nothing_after_processing(trading: Trading) -> None:
+    webhook = trading.webhook
+    await send(trading, payload("BASE_ENTRY_BANK_NIFTY"))
     status, reply = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
     assert (status, reply["status"]) == (200, "duplicate")
-    await running.outcomes.wait_until_none_pending(webhook.services.pool)
+    await trading.outcomes.wait_until_none_pending(webhook.services.pool)
     assert await webhook.services.pool.fetchval("SELECT count(*) FROM positions") == 1
     assert await webhook.services.pool.fetchval("SELECT count(*) FROM orders") == 1

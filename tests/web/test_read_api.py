@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 
 from basso.cli import main
-from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
-from tests.web.conftest import NOW, Webhook
+from tests.web.conftest import Trading, Webhook
 from tests.web.test_webhook import payload
 
 
 @pytest.fixture
-async def one_position(webhook: Webhook) -> AsyncIterator[Webhook]:
+async def one_position(trading: Trading) -> Webhook:
     """The webhook app after a Bank Nifty base entry (1 lot at 52,000, stop 51,650) was processed."""
-    epoch = await solo_leader(webhook.services.pool, NOW)
-    outcomes = Outcomes()
-    pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes)
-    webhook.services.wake_processor = pipeline.wake
-    webhook.services.metrics.watch_actors(pipeline.statistics)
-    await pipeline.start()
-    pipeline.open()
-    await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
-    await outcomes.wait_for(1)
-    yield webhook
-    await pipeline.stop()
+    await trading.webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
+    await trading.outcomes.wait_for(1)
+    return trading.webhook
 
 
 async def test_status_reports_equity_risk_and_zones(one_position: Webhook) -> None:
