@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -56,7 +57,13 @@ class Outcomes:
                 await asyncio.wait_for(self.wait_for(len(self.committed) + 1), 1.0)
 
 
-def pipeline_for(pool: asyncpg.Pool, config: Config, epoch: int, outcomes: Outcomes, **options: Any) -> Pipeline:
-    """A pipeline over `pool` that reports its commits to `outcomes`."""
-    return Pipeline(pool=pool, config=config, epoch=epoch, on_commit=outcomes, wall_clock=lambda: PROCESSED_AT,
+def pipeline_for(pool: asyncpg.Pool, config: Config, epoch: int, *observers: Callable[[Settled], None],
+                 **options: Any) -> Pipeline:
+    """A pipeline over `pool` that reports each commit to every one of `observers`."""
+
+    def on_commit(settled: Settled) -> None:
+        for observer in observers:
+            observer(settled)
+
+    return Pipeline(pool=pool, config=config, epoch=epoch, on_commit=on_commit, wall_clock=lambda: PROCESSED_AT,
                     **options)

@@ -29,6 +29,10 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 async def until_available(operation: Callable[[], Awaitable[T]], *, what: str, max_wait_s: float = 1.0) -> T:
     """Run `operation`, retrying it while the database is unreachable; re-raise any other error."""
+    try:
+        return await operation()  # the common case, without the retry machinery's cost on the hot path
+    except TRANSIENT as exc:
+        log.warning("%s: database unavailable (%s), retrying", what, exc)
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(TRANSIENT),
         wait=wait_exponential_jitter(multiplier=0.05, max=max_wait_s, jitter=0.05),

@@ -16,6 +16,7 @@ from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
 from basso.pipeline import Pipeline
+from basso.server import OutcomeObserver
 from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 
 SECRET = "test-secret"
@@ -83,7 +84,9 @@ async def trading(webhook: Webhook) -> AsyncIterator[Trading]:
     """The webhook with a solo leader's pipeline behind it (₹50 L deposited), started and open."""
     epoch = await solo_leader(webhook.services.pool, NOW)
     outcomes = Outcomes()
-    pipeline = pipeline_for(webhook.services.pool, webhook.services.config, epoch, outcomes)
+    services = webhook.services
+    pipeline = pipeline_for(services.pool, services.config, epoch, outcomes,
+                            OutcomeObserver(services.metrics, services.config))
     webhook.services.wake_processor = pipeline.wake
     webhook.services.metrics.watch_actors(pipeline.statistics)
     await pipeline.start()

@@ -52,7 +52,7 @@ async def test_trades_and_an_unknown_signal(one_position: Webhook) -> None:
     assert body["field"] == "limit"
 
 
-async def test_metrics_expose_outcomes_latency_and_actor_statistics(one_position: Webhook) -> None:
+async def test_metrics_expose_outcomes_latency_portfolio_and_actor_statistics(one_position: Webhook) -> None:
     url = one_position.server.make_url("/metrics")
     async with one_position.session.get(url) as response:
         text = await response.text()
@@ -60,6 +60,14 @@ async def test_metrics_expose_outcomes_latency_and_actor_statistics(one_position
     assert 'basso_webhook_requests_total{verdict="accepted"} 1.0' in text
     assert "basso_webhook_latency_seconds_count 1.0" in text
     assert 'basso_actor_handled{actor="basso/persister"} 1.0' in text
+    assert 'basso_signals_total{outcome="executed"} 1.0' in text
+    # 1 lot of Bank Nifty at 52,000, stop 51,650, ATR 350, ₹30 a point, margin ₹2,70,000, on equity ₹49,99,220:
+    # risk = volatility = 350 × 30 = ₹10,500 = 0.2100 %; margin 2,70,000 ÷ 49,99,220 = 5.4008 %.
+    gauges = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith(("basso_portfolio_", "basso_margin_", "basso_open_"))}
+    assert {name: round(value, 4) for name, value in gauges.items()} == {
+        "basso_portfolio_risk_pct": 0.21, "basso_portfolio_vol_pct": 0.21, "basso_margin_utilisation_pct": 5.4008,
+        "basso_open_positions": 1.0}
 
 
 async def test_basso_status_prints_the_portfolio(one_position: Webhook, capsys: pytest.CaptureFixture[str]) -> None:
