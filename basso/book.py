@@ -83,12 +83,7 @@ class Book:
         """The book holding `layers` instead of its own."""
         return replace(self, layers=tuple(sorted(layers, key=lambda x: (x.instrument, x.layer))))
 
-    def with_cash(self, amount: Decimal, config: Config) -> Book:
-        """The book after `amount` ₹ entered the ledger; the high-water mark and the peak follow."""
-        closed = self.closed_equity + amount
-        book = replace(self, closed_equity=closed, high_water=max(self.high_water, closed))
-        return book.with_peak(config)
-
     def with_peak(self, config: Config) -> Book:
         """The book with its sizing-equity peak raised to the current equity if that is higher."""
-        return replace(self, equity_peak=max(self.equity_peak, self.sizing_equity(config)))
+        equity = self.sizing_equity(config)
+        return replace(self, equity_peak=equity) if equity > self.equity_peak else self

@@ -72,6 +72,10 @@ def stored_price(value: float) -> float:
     return round(value, PRICE_DECIMALS)
 
 
+def _layer_order(layer: Layer) -> tuple[str, int]:
+    return layer.instrument, layer.layer
+
+
 def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) -> Settlement:
     """Apply `decision`'s stop moves, fills and mark to `book`, and book the money."""
     layers = {(x.instrument, x.layer): x for x in book.layers}
@@ -109,14 +113,17 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
             del layers[(fill.instrument, fill.layer)]
         else:
             layers[(fill.instrument, fill.layer)] = layer.with_lots(layer.lots - fill.lots)
-    after = book.with_layers(layers.values())
+    price, atr = book.price, book.atr
     mark_changed = False
     if decision.mark is not None:
-        instrument, price, atr = decision.mark
-        price, atr = stored_price(price), stored_price(atr)
-        mark_changed = (book.price.get(instrument), book.atr.get(instrument)) != (price, atr)
-        after = after.marked(instrument, price=price, atr=atr)
-    cash = sum((entry.amount for entry in ledger), Decimal(0))
-    after = replace(after.with_cash(cash, config), version=book.version + 1)
+        instrument, mark_price, mark_atr = decision.mark
+        mark_price, mark_atr = stored_price(mark_price), stored_price(mark_atr)
+        mark_changed = (price.get(instrument), atr.get(instrument)) != (mark_price, mark_atr)
+        price, atr = {**price, instrument: mark_price}, {**atr, instrument: mark_atr}
+    closed = book.closed_equity + sum((entry.amount for entry in ledger), Decimal(0))
+    # One new book, built once: this runs for every signal, live and in every backtest.
+    after = Book(closed_equity=closed, high_water=max(book.high_water, closed), equity_peak=book.equity_peak,
+                 layers=tuple(sorted(layers.values(), key=_layer_order)), atr=atr, price=price,
+                 kill_switch=book.kill_switch, version=book.version + 1).with_peak(config)
     return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),
                       book=after, mark_changed=mark_changed, peak_raised=after.equity_peak > book.equity_peak)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -148,7 +149,8 @@ def _walk(run: _Run, signals: Sequence[ReplaySignal], progress: Progress | None)
     closes, atr_now = run.closes, run.atr_now
     for k, start, stop in _segments(run.bars):
         times, bar_closes, bar_atrs = run.bars[k].times, run.bars[k].closes, run.atrs[k]
-        for i in range(start, stop):
+        i = start
+        while i < stop:
             # Signals stamped at or before this bar's open come first.
             while upcoming <= times[i]:
                 _signal(run, signals[next_signal], index[signals[next_signal].instrument])
@@ -156,9 +158,14 @@ def _walk(run: _Run, signals: Sequence[ReplaySignal], progress: Progress | None)
                 upcoming = stamps[next_signal] if next_signal < len(stamps) else math.inf
             if run.mirror:
                 _bar(run, k, i)
-            else:  # nothing open: the bar only becomes the newest mark (stored form applied in `_book_now`)
-                closes[k] = bar_closes[i]
-                atr_now[k] = bar_atrs[i]
+                i += 1
+                continue
+            # Nothing open: until the next signal, a bar only becomes the newest mark (stored form applied in
+            # `_book_now`), so the run of bars before it collapses to its last one.
+            last = bisect_left(times, upcoming, i + 1, stop) - 1
+            closes[k] = bar_closes[last]
+            atr_now[k] = bar_atrs[last]
+            i = last + 1
         done += stop - start
         if progress is not None:
             progress(done, total)
