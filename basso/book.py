@@ -16,7 +16,12 @@ from basso.equity import drawdown, equity_view, unrealised_pnl
 from basso.layers import Layer, PortfolioSnapshot
 from basso.portfolio import margin_used
 
-__all__ = ["Book", "Fill"]
+__all__ = ["Book", "Fill", "book_order"]
+
+
+def book_order(layer: Layer) -> tuple[str, int]:
+    """The order a book keeps its layers in: by instrument, then layer number."""
+    return layer.instrument, layer.layer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,7 +86,7 @@ class Book:
 
     def with_layers(self, layers: Iterable[Layer]) -> Book:
         """The book holding `layers` instead of its own."""
-        return replace(self, layers=tuple(sorted(layers, key=lambda x: (x.instrument, x.layer))))
+        return replace(self, layers=tuple(sorted(layers, key=book_order)))
 
     def with_peak(self, config: Config) -> Book:
         """The book with its sizing-equity peak raised to the current equity if that is higher."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from basso.book import Book, Fill
+from basso.book import Book, Fill, book_order
 from basso.config import Config
 from basso.decisions import Decision
 from basso.enums import LedgerKind
@@ -72,10 +72,6 @@ def stored_price(value: float) -> float:
     return round(value, PRICE_DECIMALS)
 
 
-def _layer_order(layer: Layer) -> tuple[str, int]:
-    return layer.instrument, layer.layer
-
-
 def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) -> Settlement:
     """Apply `decision`'s stop moves, fills and mark to `book`, and book the money."""
     layers = {(x.instrument, x.layer): x for x in book.layers}
@@ -123,7 +119,7 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
     closed = book.closed_equity + sum((entry.amount for entry in ledger), Decimal(0))
     # One new book, built once: this runs for every signal, live and in every backtest.
     after = Book(closed_equity=closed, high_water=max(book.high_water, closed), equity_peak=book.equity_peak,
-                 layers=tuple(sorted(layers.values(), key=_layer_order)), atr=atr, price=price,
+                 layers=tuple(sorted(layers.values(), key=book_order)), atr=atr, price=price,
                  kill_switch=book.kill_switch, version=book.version + 1).with_peak(config)
     return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),
                       book=after, mark_changed=mark_changed, peak_raised=after.equity_peak > book.equity_peak)
