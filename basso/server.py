@@ -92,6 +92,7 @@ async def _until_stopped_or_escalated(stop: asyncio.Event, pipeline: Pipeline) -
         stopped.cancel()
         exited.cancel()
     if stopped.done() and not stopped.cancelled():
+        log.info("stopping: no new webhooks; the signal in flight is finished or left pending")
         return 0
     log.critical("the supervision tree gave up: exiting with status %d for the service manager", EXIT_ESCALATED)
     return EXIT_ESCALATED
@@ -182,6 +183,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
             finally:
                 await runner.cleanup()
                 await pipeline.stop()
+                log.info("stopped")
         finally:
             await audit_pool.close()
             await pool.close()

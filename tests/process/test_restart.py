@@ -39,6 +39,7 @@ async def test_a_restart_shows_the_same_positions_ledger_and_outcomes(
             await first.wait_processed(signal_id)
         before = await snapshot(first)
         assert await first.terminate() == 0
+    assert any(line.rstrip().endswith("INFO basso.server: stopped") for line in first.log)  # SIGTERM: graceful
     assert [p["layer"] for p in before[0]["positions"]] == ["Long_1", "Long_1"]
     assert [s[1] for s in before[2]] == ["ignored", "executed", "executed"]
 
