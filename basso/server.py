@@ -28,6 +28,7 @@ from basso.http.app import build_app
 from basso.http.metrics import Metrics
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
+from basso.looplag import watch_loop_lag
 from basso.messages import Settled
 from basso.pipeline import Pipeline
 from basso.portfolio import measure_portfolio
@@ -168,6 +169,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 actor_statistics=pipeline.statistics, migrated=True,
                                 liveness=lambda: None if pipeline.root.healthy() else "the supervision tree is down")
             metrics.watch_actors(pipeline.statistics)
+            lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
             runner = web.AppRunner(build_app(services), access_log=None)
             await runner.setup()
             try:
@@ -181,6 +183,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                     ready.set()
                 return await _until_stopped_or_escalated(stop, pipeline)
             finally:
+                lag.cancel()
                 await runner.cleanup()
                 await pipeline.stop()
                 log.info("stopped")
