@@ -14,6 +14,7 @@ marked `dead` in PostgreSQL with the error, and the Sizer moves on to the next s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -33,6 +34,7 @@ from basso.actors.sizer import Sizer, SizerContext
 from basso.config import Config
 from basso.messages import Committed, Message, Poll, Settled
 from basso.store.deadletters import bury_signal
+from basso.store.fence import FenceLost
 from basso.store.outcomes import next_pending
 from basso.store.retry import until_available
 from basso.supervisor import Backoff, ChildSpec, RestartIntensity, Supervisor
@@ -58,8 +60,9 @@ class Pipeline:
         sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=epoch, fault=fault)
         guard_context = RiskGuardContext(pool=pool, executor=executor, fault=fault)
         executor_context = ExecutorContext(config=config, persister=persister, fault=fault)
+        self.fence_lost = asyncio.Event()
         persister_context = PersisterContext(pool=pool, epoch=epoch, wall_clock=wall_clock, sizer=self.sizer,
-                                             on_commit=on_commit, fault=fault)
+                                             on_commit=on_commit, on_fence_lost=self._lose_fence, fault=fault)
         trading = Supervisor(name="trading", strategy="one_for_one", intensity=intensity, backoff=backoff, children=[
             ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=self.gate),
             ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=self.gate),
@@ -93,6 +96,14 @@ class Pipeline:
         """Every actor's and supervisor's snapshot, by path (for /metrics and /health/live)."""
         return self.root.actor_statistics()
 
+    def _lose_fence(self, lost: FenceLost) -> None:
+        """A newer epoch holds the fence: another instance leads. Stop trading here; nothing more is written."""
+        if not self.fence_lost.is_set():
+            log.critical("%s: another instance took over; this one stops trading (it still stores webhooks)",
+                         lost)
+        self.fence_lost.set()
+        self.gate.set_leader(False)
+
     async def _bury(self, letter: DeadLetter) -> None:
         """The dead-letter sink: mark the poison message's signal dead, then let the Sizer move on."""
         message = letter.message
@@ -113,5 +124,9 @@ class Pipeline:
                 await bury_signal(conn, epoch=self.epoch, signal=signal, actor=letter.actor, error=error,
                                   attempts=letter.crashes)
 
-        await until_available(bury, what="dead letters")
+        try:
+            await until_available(bury, what="dead letters")
+        except FenceLost as lost:
+            self._lose_fence(lost)  # the signal stays pending for the leader to decide
+            return
         await self.sizer.tell(Committed(signal=signal, book=None, epoch=self.epoch))

@@ -165,7 +165,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 admin_token=options.admin_token, wall_clock=utc_now,
                                 limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
                                                     clock=loop.time),
-                                wake_processor=pipeline.wake, is_leader=lambda: True,
+                                wake_processor=pipeline.wake, is_leader=lambda: pipeline.gate.leader,
                                 actor_statistics=pipeline.statistics, migrated=True,
                                 liveness=lambda: None if pipeline.root.healthy() else "the supervision tree is down")
             metrics.watch_actors(pipeline.statistics)

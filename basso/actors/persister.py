@@ -3,7 +3,9 @@
 After the commit it tells the Sizer, with the book after the outcome. If nothing was written because the
 outcome was already committed (a redelivery after a crash) or the decision was made against a stale book,
 it tells the Sizer to rebuild its book from the facts (and so to decide a stale signal again). While
-PostgreSQL is unreachable it waits and retries: an outage is not the message's fault.
+PostgreSQL is unreachable it waits and retries: an outage is not the message's fault. If a newer leader
+holds the fence, nothing was written either: it reports the loss (the pipeline stops trading) and keeps the
+message, so the signal stays pending for whoever leads.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncpg
 from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
 from basso.messages import Committed, Message, Settled
+from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ class PersisterContext:
     wall_clock: Callable[[], datetime]
     sizer: ActorRef[Message]
     on_commit: Callable[[Settled], None]
+    on_fence_lost: Callable[[FenceLost], None]
     fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
@@ -51,6 +55,9 @@ class Persister(DatabaseActor):
             await self.db.run(lambda conn: commit_outcome(conn, epoch=context.epoch, signal=message.pending,
                                                           settlement=message.settlement, at=context.wall_clock()),
                               what="persister: commit")
+        except FenceLost as exc:
+            self.context.on_fence_lost(exc)  # closes the gate: this message is kept, not acknowledged
+            return
         except (AlreadyProcessed, StaleBook) as exc:
             if isinstance(exc, StaleBook):
                 log.warning("%s; deciding it again", exc)

@@ -8,6 +8,7 @@ import orjson
 
 from basso.enums import LedgerKind
 from basso.store.capital import move_capital
+from basso.store.fence import take_fence
 from tests.web.conftest import NOW, Trading
 from tests.web.test_webhook import payload
 
@@ -73,3 +74,20 @@ async def test_capital_moved_while_the_sizer_holds_its_book_is_not_overlooked(
     assert gold is not None
     decision = orjson.loads(gold["decision"])
     assert (gold["outcome"], decision["lots"], decision["limiter"]) == ("executed", 2, "volatility")
+
+
+async def test_a_newer_epoch_stops_this_instance_trading_and_it_writes_nothing(trading: Trading) -> None:
+    webhook, pipe = trading.webhook, trading.pipeline
+    pool = webhook.services.pool
+    async with pool.acquire() as conn:
+        assert await take_fence(conn, "other-host", "takeover") == pipe.epoch + 1
+    status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
+    assert status == 200  # storing is not fenced: any instance takes webhooks
+    await pipe.fence_lost.wait()
+    await pipe.gate.wait_paused()
+    assert not pipe.gate.leader
+    assert pipe.root.cell("persister").failed == 0  # a lost fence is a demotion, not a crash
+    assert await pool.fetchval("SELECT outcome FROM signals") == "pending"  # left for the new leader
+    for table in ("positions", "orders", "dead_letters"):
+        assert await pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+    assert await pool.fetchval("SELECT count(*) FROM ledger") == 1  # the deposit only
