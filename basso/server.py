@@ -166,6 +166,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
                                                     clock=loop.time),
                                 wake_processor=pipeline.wake, is_leader=lambda: pipeline.gate.leader,
+                                epoch=lambda: epoch if pipeline.gate.leader else None,
                                 actor_statistics=pipeline.statistics, migrated=True,
                                 liveness=lambda: None if pipeline.root.healthy() else "the supervision tree is down")
             metrics.watch_actors(pipeline.statistics)

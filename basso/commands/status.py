@@ -3,40 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from typing import Any
 
-import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from basso.cli import UsageError
+from basso.commands.remote import add_server_arguments, call, refused
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("status", help="show the running server's portfolio")
-    parser.add_argument("--url", default="http://127.0.0.1:5002", help="the server (default %(default)s)")
+    add_server_arguments(parser, admin=False)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
 
-async def _fetch(url: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        async with session.get(f"{url}/api/status") as response:
-            status = await response.json()
-        async with session.get(f"{url}/api/positions") as response:
-            positions = await response.json()
-    return status, positions
+def _get(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    code, reply = call(args, "GET", path)
+    if code != 200 or not isinstance(reply, dict):
+        raise refused(code, reply)
+    return reply
 
 
 def run(args: argparse.Namespace) -> int:
-    url = args.url.rstrip("/")
-    try:
-        status, positions = asyncio.run(_fetch(url))
-    except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
-        raise UsageError(f"--url: no Basso server answered at {url}: {exc or type(exc).__name__}") from None
+    status, positions = _get(args, "/api/status"), _get(args, "/api/positions")
     if args.json:
         print(json.dumps({"status": status, "positions": positions["positions"]}))
         return 0

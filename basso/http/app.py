@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from basso.http import api, health
+from basso.http import api, controls, health
 from basso.http.state import SERVICES, Services
 from basso.http.webhook import webhook
 
@@ -25,4 +25,6 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/api/signals/{signal_id}", api.signal)
     app.router.add_get("/api/ledger", api.ledger)
     app.router.add_get("/api/trades", api.trades)
+    app.router.add_post("/api/kill-switch", controls.kill_switch)
+    app.router.add_post("/api/capital", controls.capital)
     return app

@@ -36,6 +36,7 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     wake_processor: Callable[[], None] = _nothing
     is_leader: Callable[[], bool] = lambda: False
+    epoch: Callable[[], int | None] = lambda: None  # the fence epoch while this instance leads
     actor_statistics: Callable[[], Mapping[str, Mapping[str, Any]]] = _no_actors
     liveness: Callable[[], str | None] = lambda: None  # why the process is not live, or None
     migrated: bool = False

@@ -20,6 +20,7 @@ from basso.server import OutcomeObserver
 from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 
 SECRET = "test-secret"
+ADMIN_TOKEN = "admin-token"
 NOW = datetime(2026, 11, 25, 5, 0, 0, tzinfo=UTC)  # 10:30 IST today: Bank Nifty's lot size is 30
 
 
@@ -59,7 +60,7 @@ async def webhook(migrated_database: str, config: Config) -> AsyncIterator[Webho
     assert pool is not None
     clock = ManualClock()
     wakes: list[int] = []
-    services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token="admin-token",
+    services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token=ADMIN_TOKEN,
                         wall_clock=lambda: NOW, limiter=RateLimiter(per_minute=1000, clock=clock),
                         wake_processor=lambda: wakes.append(1), migrated=True, recovered=True)
     server = TestServer(build_app(services))
@@ -87,8 +88,10 @@ async def trading(webhook: Webhook) -> AsyncIterator[Trading]:
     services = webhook.services
     pipeline = pipeline_for(services.pool, services.config, epoch, outcomes,
                             OutcomeObserver(services.metrics, services.config))
-    webhook.services.wake_processor = pipeline.wake
-    webhook.services.metrics.watch_actors(pipeline.statistics)
+    services.wake_processor = pipeline.wake
+    services.is_leader = lambda: pipeline.gate.leader
+    services.epoch = lambda: epoch if pipeline.gate.leader else None
+    services.metrics.watch_actors(pipeline.statistics)
     await pipeline.start()
     pipeline.open()
     try:

@@ -86,6 +86,7 @@ async def test_a_newer_epoch_stops_this_instance_trading_and_it_writes_nothing(t
     await pipe.fence_lost.wait()
     await pipe.gate.wait_paused()
     assert not pipe.gate.leader
+    assert await webhook.get("/leader") == (503, {"leader": False})
     assert pipe.root.cell("persister").failed == 0  # a lost fence is a demotion, not a crash
     assert await pool.fetchval("SELECT outcome FROM signals") == "pending"  # left for the new leader
     for table in ("positions", "orders", "dead_letters"):

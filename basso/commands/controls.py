@@ -1,0 +1,47 @@
+"""`basso kill-switch on|off` and `basso capital deposit|withdraw AMOUNT`: the operator's controls, sent to the
+running server with the admin token."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from basso.commands.remote import add_server_arguments, admin_token, call, refused
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    kill = sub.add_parser("kill-switch", help="stop (on) or allow again (off) every new entry and pyramid",
+                          description="Stop every new entry and pyramid at once (on), or allow them again (off). "
+                                      "Exits, stops and peel-offs are never blocked.")
+    kill.add_argument("state", choices=("on", "off"))
+    kill.add_argument("--reason", default="", help="why, for the audit trail")
+    add_server_arguments(kill, admin=True)
+    kill.set_defaults(run=run_kill_switch)
+
+    capital = sub.add_parser("capital", help="deposit or withdraw capital (a ledger row)")
+    capital.add_argument("action", choices=("deposit", "withdraw"))
+    capital.add_argument("amount", help="rupees, at most two decimals, e.g. 250000 or 1234.50")
+    capital.add_argument("--note", default="", help="a note for the ledger row")
+    add_server_arguments(capital, admin=True)
+    capital.set_defaults(run=run_capital)
+
+
+def run_kill_switch(args: argparse.Namespace) -> int:
+    reply = _accepted(*call(args, "POST", "/api/kill-switch", {"on": args.state == "on", "reason": args.reason},
+                            token=admin_token(args)))
+    print(f"kill switch {args.state}" + ("" if reply["changed"] else " (it already was)"))
+    return 0
+
+
+def run_capital(args: argparse.Namespace) -> int:
+    kind = "deposit" if args.action == "deposit" else "withdrawal"
+    reply = _accepted(*call(args, "POST", "/api/capital", {"kind": kind, "amount": args.amount, "note": args.note},
+                            token=admin_token(args)))
+    print(f"{kind} of ₹{reply['amount']}: closed equity ₹{reply['closed_equity']}")
+    return 0
+
+
+def _accepted(status: int, reply: Any) -> dict[str, Any]:
+    if status != 200 or not isinstance(reply, dict):
+        raise refused(status, reply)
+    return reply

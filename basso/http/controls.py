@@ -1,0 +1,114 @@
+"""The operator's write endpoints (an admin token, `Authorization: Bearer …`):
+
+* ``POST /api/kill-switch`` ``{"on": true, "reason": "…"}``: stop (or allow again) every new entry and
+  pyramid; exits, stops and peel-offs are never blocked. Any instance takes it.
+* ``POST /api/capital`` ``{"kind": "deposit" | "withdrawal", "amount": "250000.00", "note": "…"}``: a
+  signed ledger row, written by the leader under its fence (a follower answers 503).
+
+Bad bodies get 400 naming the field, a wrong or missing token 401 with no detail.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from basso.enums import LedgerKind
+from basso.http.api import json_reply
+from basso.http.state import SERVICES, Services
+from basso.signals import SignalError, decode_body, secret_matches
+from basso.store.capital import move_capital
+from basso.store.controls import set_kill_switch
+from basso.store.fence import FenceLost
+
+MAX_BODY_BYTES = 4096
+MAX_TEXT = 200
+_TOO_MUCH = Decimal("1e15")
+_KINDS = {"deposit": LedgerKind.DEPOSIT, "withdrawal": LedgerKind.WITHDRAWAL}
+
+
+def _error(field: str, error: str, status: int = 400) -> web.Response:
+    return json_reply({"status": "error", "field": field, "error": error}, status=status)
+
+
+def _authorised(request: web.Request, services: Services) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and secret_matches(token.strip(), services.admin_token)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    return decode_body(await request.content.read(MAX_BODY_BYTES + 1), MAX_BODY_BYTES)
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    value = body.get(field, "")
+    if not isinstance(value, str):
+        raise SignalError(field, f"{field} must be a string")
+    if len(value) > MAX_TEXT:
+        raise SignalError(field, f"{field} must be at most {MAX_TEXT} characters")
+    return value
+
+
+async def kill_switch(request: web.Request) -> web.Response:
+    """Set the kill switch; the reply says whether it changed."""
+    services = request.app[SERVICES]
+    if not _authorised(request, services):
+        return json_reply({"status": "unauthorised"}, status=401)
+    try:
+        body = await _body(request)
+        on = body.get("on")
+        if not isinstance(on, bool):
+            raise SignalError("on", "on must be true or false")
+        reason = _text(body, "reason")
+    except SignalError as exc:
+        return _error(exc.field, exc.message)
+    async with services.pool.acquire() as conn:
+        changed = await set_kill_switch(conn, on=on, actor=request.remote or "unknown", reason=reason)
+    return json_reply({"kill_switch": on, "changed": changed})
+
+
+async def capital(request: web.Request) -> web.Response:
+    """Deposit or withdraw capital; the reply has the closed equity after it."""
+    services = request.app[SERVICES]
+    if not _authorised(request, services):
+        return json_reply({"status": "unauthorised"}, status=401)
+    try:
+        body = await _body(request)
+        kind = _KINDS.get(str(body.get("kind")))
+        if kind is None:
+            raise SignalError("kind", "kind must be \"deposit\" or \"withdrawal\"")
+        amount = _amount(body.get("amount"))
+        note = _text(body, "note") or kind.value
+    except SignalError as exc:
+        return _error(exc.field, exc.message)
+    epoch = services.epoch()
+    if epoch is None:
+        return _error("instance", "this instance does not lead: send it to the leader", status=503)
+    try:
+        async with services.pool.acquire() as conn:
+            closed = await move_capital(conn, epoch=epoch, kind=kind, amount=amount, at=services.wall_clock(),
+                                        note=note)
+    except FenceLost:
+        return _error("instance", "this instance no longer leads: send it to the leader", status=503)
+    except ValueError as exc:  # a withdrawal beyond the closed equity
+        return _error("amount", str(exc))
+    return json_reply({"kind": kind.value, "amount": amount, "closed_equity": closed})
+
+
+def _amount(value: object) -> Decimal:
+    """A positive amount in rupees with at most two decimals, given as a decimal string or a JSON number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SignalError("amount", "amount must be a decimal string like \"250000.00\" or a number")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise SignalError("amount", f"amount must be a number, got {value!r}") from None
+    if not amount.is_finite() or amount <= 0:
+        raise SignalError("amount", f"amount must be greater than 0, got {value!r}")
+    if amount >= _TOO_MUCH:
+        raise SignalError("amount", f"amount must be below ₹10^15, got {value!r}")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise SignalError("amount", f"amount has more than two decimals (paise): {value!r}")
+    return amount

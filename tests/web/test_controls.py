@@ -1,0 +1,127 @@
+"""The operator's controls over real HTTP: the kill switch and capital moves, and their CLI commands."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from basso.cli import main
+from tests.web.conftest import ADMIN_TOKEN, Trading, Webhook
+from tests.web.test_webhook import payload
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def post(webhook: Webhook, path: str, body: object, headers: dict[str, str] | None = None
+               ) -> tuple[int, dict[str, object]]:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    async with webhook.session.post(webhook.server.make_url(path), data=data, headers=headers) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def outcome(trading: Trading, body: dict[str, object]) -> tuple[str, str]:
+    status, reply = await trading.webhook.post(orjson.dumps(body))
+    assert status == 200, reply
+    await trading.outcomes.wait_until_none_pending(trading.webhook.services.pool)
+    row = await trading.webhook.services.pool.fetchrow("SELECT outcome, reason FROM signals WHERE key = $1",
+                                                       reply["signal_id"])
+    assert row is not None
+    return row["outcome"], row["reason"]
+
+
+@pytest.mark.parametrize("headers", [None, {"Authorization": "Bearer wrong"},
+                                     {"Authorization": f"Basic {ADMIN_TOKEN}"}, {"Authorization": ADMIN_TOKEN}])
+async def test_the_controls_refuse_a_missing_or_wrong_admin_token(webhook: Webhook,
+                                                                  headers: dict[str, str] | None) -> None:
+    for path, body in (("/api/kill-switch", {"on": True}), ("/api/capital", {"kind": "deposit", "amount": 1})):
+        status, reply = await post(webhook, path, body, headers)
+        assert (status, reply) == (401, {"status": "unauthorised"})
+    assert await webhook.services.pool.fetchval("SELECT kill_switch FROM controls") is False
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/kill-switch", b"not json", "body"),
+    ("/api/kill-switch", b"[true]", "body"),
+    ("/api/kill-switch", {}, "on"),
+    ("/api/kill-switch", {"on": "yes"}, "on"),
+    ("/api/kill-switch", {"on": 1}, "on"),
+    ("/api/kill-switch", {"on": True, "reason": 5}, "reason"),
+    ("/api/kill-switch", {"on": True, "reason": "x" * 201}, "reason"),
+    ("/api/capital", {"kind": "gift", "amount": 1}, "kind"),
+    ("/api/capital", {"amount": 1}, "kind"),
+    ("/api/capital", {"kind": "deposit"}, "amount"),
+    ("/api/capital", {"kind": "deposit", "amount": "lots"}, "amount"),
+    ("/api/capital", {"kind": "deposit", "amount": -5}, "amount"),
+    ("/api/capital", {"kind": "deposit", "amount": 0}, "amount"),
+    ("/api/capital", {"kind": "deposit", "amount": "1.001"}, "amount"),
+    ("/api/capital", {"kind": "deposit", "amount": True}, "amount"),
+    ("/api/capital", {"kind": "deposit", "amount": "1e15"}, "amount"),
+    ("/api/capital", {"kind": "deposit", "amount": "NaN"}, "amount"),
+    ("/api/capital", {"kind": "withdrawal", "amount": "5000000.01"}, "amount"),  # more than the equity
+    ("/api/capital", {"kind": "deposit", "amount": 1, "note": ["x"]}, "note"),
+])
+async def test_bad_control_bodies_name_the_field_and_change_nothing(trading: Trading, path: str, body: object,
+                                                                    field: str) -> None:
+    status, reply = await post(trading.webhook, path, body, ADMIN)
+    assert (status, reply["status"], reply["field"]) == (400, "error", field), reply
+    pool = trading.webhook.services.pool
+    assert await pool.fetchval("SELECT kill_switch FROM controls") is False
+    assert await pool.fetchval("SELECT sum(amount) FROM ledger") == Decimal("5000000.00")
+    assert await pool.fetchval("SELECT count(*) FROM control_audit") == 0
+
+
+async def test_the_kill_switch_blocks_entries_never_exits_and_is_audited(trading: Trading) -> None:
+    webhook = trading.webhook
+    assert await outcome(trading, payload("BASE_ENTRY_BANK_NIFTY")) == ("executed", "1 lot, risk-limited")
+
+    assert await post(webhook, "/api/kill-switch", {"on": True, "reason": "RBI news"}, ADMIN) == (
+        200, {"kill_switch": True, "changed": True})
+    assert await post(webhook, "/api/kill-switch", {"on": True}, ADMIN) == (200, {"kill_switch": True,
+                                                                                   "changed": False})
+    _, status = await webhook.get("/api/status")
+    assert isinstance(status, dict)
+    assert status["kill_switch"] is True
+    assert await outcome(trading, payload("BASE_ENTRY_GOLD_MINI")) == ("blocked", "blocked: kill switch is on")
+    exit_outcome, _ = await outcome(trading, payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
+    assert exit_outcome == "executed"  # exits are never blocked
+
+    assert await post(webhook, "/api/kill-switch", {"on": False}, ADMIN) == (200, {"kill_switch": False,
+                                                                                    "changed": True})
+    gold_again = payload("BASE_ENTRY_GOLD_MINI", signal_id="gold-after-kill-switch")
+    assert (await outcome(trading, gold_again))[0] == "executed"
+    audit = await webhook.services.pool.fetch("SELECT action, detail FROM control_audit ORDER BY id")
+    assert [tuple(r) for r in audit] == [("kill switch on", "RBI news"), ("kill switch off", "")]
+
+
+async def test_capital_moves_are_signed_ledger_rows_and_followers_refuse_them(trading: Trading) -> None:
+    status, reply = await post(trading.webhook, "/api/capital",
+                               {"kind": "deposit", "amount": "250000.50", "note": "top-up"}, ADMIN)
+    assert (status, reply) == (200, {"kind": "deposit", "amount": "250000.50", "closed_equity": "5250000.50"})
+    status, reply = await post(trading.webhook, "/api/capital", {"kind": "withdrawal", "amount": 1000}, ADMIN)
+    assert (status, reply["closed_equity"]) == (200, "5249000.50")
+    rows = await trading.webhook.services.pool.fetch("SELECT kind, amount, note FROM ledger ORDER BY id")
+    assert [tuple(r) for r in rows] == [("deposit", Decimal("5000000.00"), "initial capital"),
+                                        ("deposit", Decimal("250000.50"), "top-up"),
+                                        ("withdrawal", Decimal("-1000.00"), "withdrawal")]
+    trading.pipeline.gate.set_leader(False)  # this instance no longer leads
+    status, reply = await post(trading.webhook, "/api/capital", {"kind": "deposit", "amount": 1}, ADMIN)
+    assert (status, reply["field"]) == (503, "instance")
+
+
+async def test_the_cli_sends_the_controls_with_the_admin_token(trading: Trading, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    url = str(trading.webhook.server.make_url("/")).rstrip("/")
+    (tmp_path / "admin-token").write_text(ADMIN_TOKEN + "\n")  # as `basso run` keeps it
+    assert await asyncio.to_thread(main, ["kill-switch", "on", "--url", url, "--data-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "kill switch on\n"
+    assert await asyncio.to_thread(main, ["capital", "deposit", "100000", "--url", url, "--token", ADMIN_TOKEN]) == 0
+    assert capsys.readouterr().out == "deposit of ₹100000: closed equity ₹5100000.00\n"
+    assert await asyncio.to_thread(main, ["kill-switch", "off", "--url", url, "--token", "wrong"]) == 2
+    assert capsys.readouterr().err == "basso kill-switch: error: --token: the server refused the admin token\n"
+    assert await asyncio.to_thread(main, ["capital", "withdraw", "1.001", "--url", url, "--token", ADMIN_TOKEN]) == 2
+    assert "amount: amount has more than two decimals" in capsys.readouterr().err
+    assert await trading.webhook.services.pool.fetchval("SELECT kill_switch FROM controls") is True
