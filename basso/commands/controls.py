@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from basso.cli import UsageError
 from basso.commands.remote import add_server_arguments, admin_token, call, refused
 
 
@@ -17,6 +18,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kill.add_argument("--reason", default="", help="why, for the audit trail")
     add_server_arguments(kill, admin=True)
     kill.set_defaults(run=run_kill_switch)
+
+    flatten = sub.add_parser("flatten", help="close every open position (needs --yes)",
+                             description="Close every open layer of every instrument at its latest mark: one EXIT "
+                                         "ALL per instrument, processed in order like any signal. Turn the kill "
+                                         "switch on first if no new entries may follow.")
+    flatten.add_argument("--yes", action="store_true", help="yes, close everything")
+    flatten.add_argument("--reason", default="", help="why, for the audit trail")
+    add_server_arguments(flatten, admin=True)
+    flatten.set_defaults(run=run_flatten)
 
     capital = sub.add_parser("capital", help="deposit or withdraw capital (a ledger row)")
     capital.add_argument("action", choices=("deposit", "withdraw"))
@@ -30,6 +40,17 @@ def run_kill_switch(args: argparse.Namespace) -> int:
     reply = _accepted(*call(args, "POST", "/api/kill-switch", {"on": args.state == "on", "reason": args.reason},
                             token=admin_token(args)))
     print(f"kill switch {args.state}" + ("" if reply["changed"] else " (it already was)"))
+    return 0
+
+
+def run_flatten(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise UsageError("--yes: flatten closes every open position; say --yes to do it")
+    reply = _accepted(*call(args, "POST", "/api/flatten", {"confirm": True, "reason": args.reason},
+                            token=admin_token(args)))
+    signals = reply["signals"]
+    print(f"flatten: {len(signals)} exit signal{'s' if len(signals) != 1 else ''} stored" if signals
+          else "flatten: nothing open")
     return 0
 
 

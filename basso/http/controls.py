@@ -2,6 +2,8 @@
 
 * ``POST /api/kill-switch`` ``{"on": true, "reason": "…"}``: stop (or allow again) every new entry and
   pyramid; exits, stops and peel-offs are never blocked. Any instance takes it.
+* ``POST /api/flatten`` ``{"confirm": true, "reason": "…"}``: close everything — one EXIT ALL per instrument
+  with open layers, at its latest mark, stored in the inbox and processed in order like any signal.
 * ``POST /api/capital`` ``{"kind": "deposit" | "withdrawal", "amount": "250000.00", "note": "…"}``: a
   signed ledger row, written by the leader under its fence (a follower answers 503).
 
@@ -20,7 +22,7 @@ from basso.http.api import json_reply
 from basso.http.state import SERVICES, Services
 from basso.signals import SignalError, decode_body, secret_matches
 from basso.store.capital import move_capital
-from basso.store.controls import set_kill_switch
+from basso.store.controls import set_kill_switch, store_flatten
 from basso.store.fence import FenceLost
 
 MAX_BODY_BYTES = 4096
@@ -67,6 +69,24 @@ async def kill_switch(request: web.Request) -> web.Response:
     async with services.pool.acquire() as conn:
         changed = await set_kill_switch(conn, on=on, actor=request.remote or "unknown", reason=reason)
     return json_reply({"kill_switch": on, "changed": changed})
+
+
+async def flatten(request: web.Request) -> web.Response:
+    """Store the signals that close every open layer; the reply names them."""
+    services = request.app[SERVICES]
+    if not _authorised(request, services):
+        return json_reply({"status": "unauthorised"}, status=401)
+    try:
+        body = await _body(request)
+        if body.get("confirm") is not True:
+            raise SignalError("confirm", "flatten closes every open position: send \"confirm\": true")
+        reason = _text(body, "reason")
+    except SignalError as exc:
+        return _error(exc.field, exc.message)
+    async with services.pool.acquire() as conn:
+        keys = await store_flatten(conn, at=services.wall_clock(), actor=request.remote or "unknown", reason=reason)
+    services.wake_processor()
+    return json_reply({"status": "accepted" if keys else "nothing open", "signals": keys})
 
 
 async def capital(request: web.Request) -> web.Response:

@@ -1,9 +1,15 @@
-"""The operator's controls: the kill switch, audited. Any instance may set it (it is not a trade); the
-facts' version moves on with it, so a decision made before the switch cannot commit after it."""
+"""The operator's controls, audited in `control_audit`: the kill switch and flatten. Any instance may use
+them: the kill switch is not a trade (the facts' version moves on with it, so a decision made before the
+switch cannot commit after it), and flatten only stores signals, which the leader processes."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from uuid import uuid4
+
+from basso.signals import SignalType, TradingSignal, to_payload
 from basso.store.capital import BOOK_CHANGED
+from basso.store.inbox import store_signal
 from basso.store.types import Connection
 
 
@@ -19,3 +25,29 @@ async def set_kill_switch(conn: Connection, *, on: bool, actor: str, reason: str
         await conn.execute("INSERT INTO control_audit (action, actor, detail) VALUES ($1, $2, $3)",
                            "kill switch on" if on else "kill switch off", actor, reason)
         return True
+
+
+async def store_flatten(conn: Connection, *, at: datetime, actor: str, reason: str) -> list[str]:
+    """Flatten: one EXIT ALL per instrument holding open layers, at its latest mark, stored in the inbox in
+    one transaction and audited. The signals are processed in order like any other, exactly once, by the
+    leader; each closes whatever of its instrument is open when it is processed. Returns their keys."""
+    batch = uuid4().hex[:12]
+    keys: list[str] = []
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "SELECT p.instrument, coalesce(max(m.price), max(p.entry_price)) AS price FROM positions p"
+            " LEFT JOIN instrument_marks m USING (instrument) WHERE p.status <> 'closed'"
+            " GROUP BY p.instrument ORDER BY p.instrument")
+        for row in rows:
+            key = f"flatten-{batch}-{row['instrument']}"
+            signal = TradingSignal(type=SignalType.EXIT, instrument=row["instrument"], layer=None,
+                                   price=float(row["price"]), stop=None, lots=0, atr=None, er=None,
+                                   supertrend=None, timestamp=at, reason=f"flatten: {reason or 'operator'}",
+                                   signal_id=key)
+            await store_signal(conn, key=key, client_signal_id=key, kind=signal.kind, instrument=signal.instrument,
+                               layer=None, signal_time=at, payload=to_payload(signal))
+            keys.append(key)
+        await conn.execute("INSERT INTO control_audit (action, actor, detail) VALUES ('flatten', $1, $2)",
+                           actor, f"{reason or 'no reason given'}: "
+                                  f"{', '.join(r['instrument'] for r in rows) or 'nothing open'}")
+    return keys

@@ -37,7 +37,8 @@ async def outcome(trading: Trading, body: dict[str, object]) -> tuple[str, str]:
                                      {"Authorization": f"Basic {ADMIN_TOKEN}"}, {"Authorization": ADMIN_TOKEN}])
 async def test_the_controls_refuse_a_missing_or_wrong_admin_token(webhook: Webhook,
                                                                   headers: dict[str, str] | None) -> None:
-    for path, body in (("/api/kill-switch", {"on": True}), ("/api/capital", {"kind": "deposit", "amount": 1})):
+    for path, body in (("/api/kill-switch", {"on": True}), ("/api/capital", {"kind": "deposit", "amount": 1}),
+                       ("/api/flatten", {"confirm": True})):
         status, reply = await post(webhook, path, body, headers)
         assert (status, reply) == (401, {"status": "unauthorised"})
     assert await webhook.services.pool.fetchval("SELECT kill_switch FROM controls") is False
@@ -51,6 +52,9 @@ async def test_the_controls_refuse_a_missing_or_wrong_admin_token(webhook: Webho
     ("/api/kill-switch", {"on": 1}, "on"),
     ("/api/kill-switch", {"on": True, "reason": 5}, "reason"),
     ("/api/kill-switch", {"on": True, "reason": "x" * 201}, "reason"),
+    ("/api/flatten", {}, "confirm"),
+    ("/api/flatten", {"confirm": "yes"}, "confirm"),
+    ("/api/flatten", {"confirm": True, "reason": 1}, "reason"),
     ("/api/capital", {"kind": "gift", "amount": 1}, "kind"),
     ("/api/capital", {"amount": 1}, "kind"),
     ("/api/capital", {"kind": "deposit"}, "amount"),
@@ -72,6 +76,7 @@ async def test_bad_control_bodies_name_the_field_and_change_nothing(trading: Tra
     assert await pool.fetchval("SELECT kill_switch FROM controls") is False
     assert await pool.fetchval("SELECT sum(amount) FROM ledger") == Decimal("5000000.00")
     assert await pool.fetchval("SELECT count(*) FROM control_audit") == 0
+    assert await pool.fetchval("SELECT count(*) FROM signals") == 0
 
 
 async def test_the_kill_switch_blocks_entries_never_exits_and_is_audited(trading: Trading) -> None:
@@ -125,3 +130,32 @@ async def test_the_cli_sends_the_controls_with_the_admin_token(trading: Trading,
     assert await asyncio.to_thread(main, ["capital", "withdraw", "1.001", "--url", url, "--token", ADMIN_TOKEN]) == 2
     assert "amount: amount has more than two decimals" in capsys.readouterr().err
     assert await trading.webhook.services.pool.fetchval("SELECT kill_switch FROM controls") is True
+    assert await asyncio.to_thread(main, ["flatten", "--url", url, "--token", ADMIN_TOKEN]) == 2
+    assert capsys.readouterr().err.startswith("basso flatten: error: --yes: flatten closes every open position")
+    assert await asyncio.to_thread(main, ["flatten", "--yes", "--url", url, "--token", ADMIN_TOKEN]) == 0
+    assert capsys.readouterr().out == "flatten: nothing open\n"
+
+
+async def test_flatten_closes_every_open_layer_at_its_mark_once(trading: Trading) -> None:
+    webhook = trading.webhook
+    assert (await outcome(trading, payload("BASE_ENTRY_BANK_NIFTY")))[0] == "executed"  # 1 lot at 52,000
+    assert (await outcome(trading, payload("BASE_ENTRY_GOLD_MINI")))[0] == "executed"  # 1 lot at 72,000
+    status, reply = await post(webhook, "/api/flatten", {"confirm": True, "reason": "end of month"}, ADMIN)
+    assert status == 200
+    assert reply["status"] == "accepted"
+    signals = reply["signals"]
+    assert isinstance(signals, list)
+    assert [key.rsplit("-", 1)[1] for key in signals] == ["BANK_NIFTY", "GOLD_MINI"]
+    await trading.outcomes.wait_until_none_pending(webhook.services.pool)
+    pool = webhook.services.pool
+    rows = await pool.fetch("SELECT instrument, exit_price, realised_pnl, exit_reason FROM positions ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        ("BANK_NIFTY", Decimal("52000.0000"), Decimal("0.00"), "flatten: end of month"),
+        ("GOLD_MINI", Decimal("72000.0000"), Decimal("0.00"), "flatten: end of month")]
+    # Closed at the marks, so only costs: BN 52,000 × 30 × 0.05 % = ₹780 a side, Gold 72,000 × 10 × 0.05 % = ₹360.
+    assert await pool.fetchval("SELECT sum(amount) FROM ledger") == Decimal("4997720.00")
+    assert await post(webhook, "/api/flatten", {"confirm": True}, ADMIN) == (200, {"status": "nothing open",
+                                                                                    "signals": []})
+    audit = await pool.fetch("SELECT action, detail FROM control_audit ORDER BY id")
+    assert [tuple(r) for r in audit] == [("flatten", "end of month: BANK_NIFTY, GOLD_MINI"),
+                                         ("flatten", "no reason given: nothing open")]
