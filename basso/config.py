@@ -119,6 +119,7 @@ class ServerSettings:
     redis_url: str
     initial_capital: float
     rate_limit_per_minute: int
+    pending_sweep_s: float
     broker: Literal["paper", "openalgo"]
 
 
@@ -473,6 +474,7 @@ def _server(s: _Section) -> ServerSettings:
         redis_url=s._get("redis_url", ""),
         initial_capital=s.number("initial_capital", minimum=0),
         rate_limit_per_minute=s.integer("rate_limit_per_minute", minimum=1),
+        pending_sweep_s=s.number("pending_sweep_s", positive=True, maximum=3600),
         broker=s.text("broker", choices=("paper", "openalgo")),  # type: ignore[arg-type]
     )
     for key in ("database_url", "redis_url"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -49,7 +49,9 @@ class Pipeline:
                  gate: PauseGate | None = None, clock: Clock | None = None,
                  on_commit: Callable[[Settled], None] = lambda _s: None,
                  fault: Callable[[str], None] = no_fault, intensity: RestartIntensity | None = None,
-                 backoff: Backoff | None = None, observer: Observer | None = None) -> None:
+                 backoff: Backoff | None = None, observer: Observer | None = None,
+                 sweep_every_s: float | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.pool = pool
         self.epoch = epoch
         self.gate = gate or PauseGate(leader=True, recovered=False)
@@ -61,6 +63,9 @@ class Pipeline:
         guard_context = RiskGuardContext(pool=pool, executor=executor, fault=fault)
         executor_context = ExecutorContext(config=config, persister=persister, fault=fault)
         self.fence_lost = asyncio.Event()
+        self._sweep_every_s = sweep_every_s
+        self._sleep = sleep
+        self._sweeper: asyncio.Task[None] | None = None
         persister_context = PersisterContext(pool=pool, epoch=epoch, wall_clock=wall_clock, sizer=self.sizer,
                                              on_commit=on_commit, on_fence_lost=self._lose_fence, fault=fault)
         trading = Supervisor(name="trading", strategy="one_for_one", intensity=intensity, backoff=backoff, children=[
@@ -77,6 +82,15 @@ class Pipeline:
     async def start(self) -> None:
         """Start every actor; processing begins once the gate opens (`open()`)."""
         await self.root.start()
+        if self._sweep_every_s is not None:
+            self._sweeper = asyncio.create_task(self._sweep(self._sweep_every_s), name="pending sweep")
+
+    async def _sweep(self, every_s: float) -> None:
+        # A webhook stored by this process wakes the Sizer at once; one stored by another instance, or left
+        # pending by an outage, is found by this sweep. The Sizer's query for pending signals is cheap.
+        while True:
+            await self._sleep(every_s)
+            self.wake()
 
     def open(self) -> None:
         """Recovery is done: let the trading actors work."""
@@ -90,6 +104,8 @@ class Pipeline:
 
     async def stop(self) -> None:
         """Stop in reverse order; a signal in flight is finished or left pending, never half-written."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.root.stop()
 
     def statistics(self) -> Mapping[str, Mapping[str, Any]]:

@@ -159,7 +159,8 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
             metrics = Metrics()
             metrics.leader_epoch.set(epoch)
             pipeline = Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=utc_now,
-                                on_commit=OutcomeObserver(metrics, config))
+                                on_commit=OutcomeObserver(metrics, config),
+                                sweep_every_s=config.server.pending_sweep_s)
             services = Services(config=config, pool=pool, audit_pool=audit_pool, webhook_secret=options.webhook_secret,
                                 metrics=metrics,
                                 admin_token=options.admin_token, wall_clock=utc_now,

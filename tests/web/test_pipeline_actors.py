@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import orjson
 
 from basso.enums import LedgerKind
+from basso.signals import signal_from_object, to_payload
 from basso.store.capital import move_capital
 from basso.store.fence import take_fence
-from tests.web.conftest import NOW, Trading
+from basso.store.inbox import store_signal
+from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
+from tests.web.conftest import NOW, Trading, Webhook
 from tests.web.test_webhook import payload
 
 
@@ -92,3 +96,29 @@ async def test_a_newer_epoch_stops_this_instance_trading_and_it_writes_nothing(t
     for table in ("positions", "orders", "dead_letters"):
         assert await pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
     assert await pool.fetchval("SELECT count(*) FROM ledger") == 1  # the deposit only
+
+
+async def test_a_signal_stored_by_another_instance_is_found_by_the_sweep(webhook: Webhook) -> None:
+    pool, config = webhook.services.pool, webhook.services.config
+    epoch = await solo_leader(pool, NOW)
+    outcomes = Outcomes()
+    ticks: asyncio.Queue[None] = asyncio.Queue()
+
+    async def sweep_clock(_seconds: float) -> None:
+        await ticks.get()  # the test says when a sweep interval has passed
+
+    pipeline = pipeline_for(pool, config, epoch, outcomes, sweep_every_s=1.0, sleep=sweep_clock)
+    await pipeline.start()
+    pipeline.open()
+    try:
+        signal = signal_from_object(payload("BASE_ENTRY_BANK_NIFTY"), config)
+        async with pool.acquire() as conn:  # stored as a follower would: nobody wakes this pipeline
+            await store_signal(conn, key="from-another-host", client_signal_id=None, kind=signal.kind,
+                               instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
+                               payload=to_payload(signal))
+        assert await pool.fetchval("SELECT outcome FROM signals") == "pending"
+        ticks.put_nowait(None)
+        await outcomes.wait_for(1)
+        assert await pool.fetchval("SELECT outcome FROM signals") == "executed"
+    finally:
+        await pipeline.stop()
