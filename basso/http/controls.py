@@ -12,6 +12,7 @@ Bad bodies get 400 naming the field, a wrong or missing token 401 with no detail
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -53,56 +54,57 @@ def _text(body: dict[str, Any], field: str) -> str:
     return value
 
 
-async def kill_switch(request: web.Request) -> web.Response:
+Handler = Callable[[web.Request, Services, dict[str, Any]], Awaitable[web.Response]]
+
+
+def admin_endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Check the admin token and decode the JSON body before `handler`; a SignalError it raises while reading
+    the body is a 400 naming the field."""
+
+    async def endpoint(request: web.Request) -> web.Response:
+        services = request.app[SERVICES]
+        if not _authorised(request, services):
+            return json_reply({"status": "unauthorised"}, status=401)
+        try:
+            return await handler(request, services, await _body(request))
+        except SignalError as exc:
+            return _error(exc.field, exc.message)
+
+    return endpoint
+
+
+@admin_endpoint
+async def kill_switch(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
     """Set the kill switch; the reply says whether it changed."""
-    services = request.app[SERVICES]
-    if not _authorised(request, services):
-        return json_reply({"status": "unauthorised"}, status=401)
-    try:
-        body = await _body(request)
-        on = body.get("on")
-        if not isinstance(on, bool):
-            raise SignalError("on", "on must be true or false")
-        reason = _text(body, "reason")
-    except SignalError as exc:
-        return _error(exc.field, exc.message)
+    on = body.get("on")
+    if not isinstance(on, bool):
+        raise SignalError("on", "on must be true or false")
+    reason = _text(body, "reason")
     async with services.pool.acquire() as conn:
         changed = await set_kill_switch(conn, on=on, actor=request.remote or "unknown", reason=reason)
     return json_reply({"kill_switch": on, "changed": changed})
 
 
-async def flatten(request: web.Request) -> web.Response:
+@admin_endpoint
+async def flatten(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
     """Store the signals that close every open layer; the reply names them."""
-    services = request.app[SERVICES]
-    if not _authorised(request, services):
-        return json_reply({"status": "unauthorised"}, status=401)
-    try:
-        body = await _body(request)
-        if body.get("confirm") is not True:
-            raise SignalError("confirm", "flatten closes every open position: send \"confirm\": true")
-        reason = _text(body, "reason")
-    except SignalError as exc:
-        return _error(exc.field, exc.message)
+    if body.get("confirm") is not True:
+        raise SignalError("confirm", "flatten closes every open position: send \"confirm\": true")
+    reason = _text(body, "reason")
     async with services.pool.acquire() as conn:
         keys = await store_flatten(conn, at=services.wall_clock(), actor=request.remote or "unknown", reason=reason)
     services.wake_processor()
     return json_reply({"status": "accepted" if keys else "nothing open", "signals": keys})
 
 
-async def capital(request: web.Request) -> web.Response:
+@admin_endpoint
+async def capital(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
     """Deposit or withdraw capital; the reply has the closed equity after it."""
-    services = request.app[SERVICES]
-    if not _authorised(request, services):
-        return json_reply({"status": "unauthorised"}, status=401)
-    try:
-        body = await _body(request)
-        kind = _KINDS.get(str(body.get("kind")))
-        if kind is None:
-            raise SignalError("kind", "kind must be \"deposit\" or \"withdrawal\"")
-        amount = _amount(body.get("amount"))
-        note = _text(body, "note") or kind.value
-    except SignalError as exc:
-        return _error(exc.field, exc.message)
+    kind = _KINDS.get(str(body.get("kind")))
+    if kind is None:
+        raise SignalError("kind", "kind must be \"deposit\" or \"withdrawal\"")
+    amount = _amount(body.get("amount"))
+    note = _text(body, "note") or kind.value
     epoch = services.epoch()
     if epoch is None:
         return _error("instance", "this instance does not lead: send it to the leader", status=503)
