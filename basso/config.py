@@ -22,6 +22,7 @@ __all__ = [
     "DrawdownRules",
     "ExpiryRule",
     "Instrument",
+    "LeadershipSettings",
     "PaperBroker",
     "PortfolioRules",
     "PyramidRules",
@@ -106,6 +107,13 @@ class BacktestSettings:
     """Backtest mode (SPEC §11): how bars are read into the rules."""
 
     atr_period: int  # ATR(n) from bars, Wilder's smoothing
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadershipSettings:
+    """Leadership timing (ARCHITECTURE "Leadership timing")."""
+
+    lease_ttl_s: float  # also how long an actor may go without a heartbeat before /health/live says 503
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,6 +220,7 @@ class Config:
     signal_max_body_bytes: int
     server: ServerSettings
     backtest: BacktestSettings
+    leadership: LeadershipSettings
     calendars: Mapping[str, CalendarConfig]
     instruments: Mapping[str, Instrument]
 
@@ -252,7 +261,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _KNOWN_TOP = {"portfolio", "pyramid", "drawdown", "paper", "signals", "server", "calendars", "instruments",
-              "backtest"}
+              "backtest", "leadership"}
 
 
 def _parse(raw: Mapping[str, Any]) -> Config:
@@ -274,6 +283,7 @@ def _parse(raw: Mapping[str, Any]) -> Config:
         signal_max_body_bytes=signals.integer("max_body_bytes", minimum=1),
         server=_server(_Section(raw, "server")),
         backtest=_backtest(_Section(raw, "backtest")),
+        leadership=_leadership(_Section(raw, "leadership")),
         calendars=calendars,
         instruments=instruments,
     )
@@ -486,6 +496,12 @@ def _server(s: _Section) -> ServerSettings:
 
 def _backtest(s: _Section) -> BacktestSettings:
     settings = BacktestSettings(atr_period=s.integer("atr_period", minimum=1))
+    s.done()
+    return settings
+
+
+def _leadership(s: _Section) -> LeadershipSettings:
+    settings = LeadershipSettings(lease_ttl_s=s.number("lease_ttl_s", positive=True, maximum=3600))
     s.done()
     return settings
 

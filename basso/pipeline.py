@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from basso.actors.base import ActorRef, no_fault
-from basso.actors.clock import Clock
+from basso.actors.clock import Clock, SystemClock
 from basso.actors.deadletter import DeadLetter
 from basso.actors.events import Observer
 from basso.actors.executor import Executor, ExecutorContext
@@ -55,6 +55,7 @@ class Pipeline:
         self.pool = pool
         self.epoch = epoch
         self.gate = gate or PauseGate(leader=True, recovered=False)
+        self.clock: Clock = clock or SystemClock()  # the runtime's: heartbeats, backoff, restart intensity
         self.sizer: ActorRef[Message] = ActorRef("sizer")
         risk_guard: ActorRef[Message] = ActorRef("risk_guard")
         executor: ActorRef[Message] = ActorRef("executor")
@@ -73,7 +74,7 @@ class Pipeline:
             ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=self.gate),
             ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=self.gate),
         ])
-        self.root = Supervisor(name="basso", strategy="rest_for_one", clock=clock, dead_letters=self._bury,
+        self.root = Supervisor(name="basso", strategy="rest_for_one", clock=self.clock, dead_letters=self._bury,
                                intensity=intensity, backoff=backoff, observer=observer, children=[
             ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister, gate=self.gate),
             trading.as_child(),

@@ -25,6 +25,7 @@ from basso.book import Book
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from basso.http.app import build_app
+from basso.http.health import stale_heartbeat
 from basso.http.metrics import Metrics
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
@@ -43,6 +44,13 @@ log = logging.getLogger(__name__)
 def utc_now() -> datetime:
     """The wall clock, timezone-aware."""
     return datetime.now(UTC)
+
+
+def liveness(pipeline: Pipeline, limit_s: float) -> str | None:
+    """Why this process is not live (/health/live answers 503 with it), or None."""
+    if not pipeline.root.healthy():
+        return "the supervision tree is down"
+    return stale_heartbeat(pipeline.statistics(), pipeline.clock.monotonic(), limit_s)
 
 
 class OutcomeObserver:
@@ -169,7 +177,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 wake_processor=pipeline.wake, is_leader=lambda: pipeline.gate.leader,
                                 epoch=lambda: epoch if pipeline.gate.leader else None,
                                 actor_statistics=pipeline.statistics, migrated=True,
-                                liveness=lambda: None if pipeline.root.healthy() else "the supervision tree is down")
+                                liveness=lambda: liveness(pipeline, config.leadership.lease_ttl_s))
             metrics.watch_actors(pipeline.statistics)
             lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
             runner = web.AppRunner(build_app(services), access_log=None)

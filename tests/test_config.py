@@ -94,6 +94,7 @@ day = 19
     [
         ("[instruments.GOLD_MINI]\nmargin_per_lot = -5\n", r"instruments\.GOLD_MINI\.margin_per_lot: must be greater than 0"),
         ("[server]\npending_sweep_s = 0\n", r"server\.pending_sweep_s: must be greater than 0"),
+        ("[leadership]\nlease_ttl_s = -1\n", r"leadership\.lease_ttl_s: must be greater than 0"),
         ("[instruments.GOLD_MINI]\nlot_size = \"100\"\n", r"instruments\.GOLD_MINI\.lot_size: must be a whole number"),
         ("[instruments.GOLD_MINI]\nmargin_per_lt = 1\n", r"instruments\.GOLD_MINI\.margin_per_lt: unknown key"),
         ("[instruments.GOLD_MINI]\ncalendar = \"LME\"\n", r"instruments\.GOLD_MINI\.calendar: no calendar 'LME'"),

@@ -9,9 +9,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiohttp import web
 
 from basso.http.state import SERVICES
+
+
+def stale_heartbeat(statistics: Mapping[str, Mapping[str, Any]], now: float, limit_s: float) -> str | None:
+    """Why the process is not live if an actor has not beaten for more than `limit_s` (it beats every second
+    unless it is stuck inside one message); None if every one has."""
+    for path, snapshot in sorted(statistics.items()):
+        beat = snapshot.get("last_heartbeat")
+        if isinstance(beat, int | float) and now - beat > limit_s:
+            return f"{path} has not reported a heartbeat for {now - beat:.1f} s (stuck in one message?)"
+    return None
 
 
 async def live(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from basso.cli import main
+from basso.http.health import stale_heartbeat
 from tests.web.conftest import Trading, Webhook
 from tests.web.test_webhook import payload
 
@@ -90,3 +91,11 @@ async def test_health_endpoints(one_position: Webhook) -> None:
     assert await one_position.get("/health/ready") == (200, {"status": "ready"})
     assert await one_position.get("/health/live") == (200, {"status": "live"})
     assert await one_position.get("/leader") == (200, {"leader": True})  # its pipeline holds the fence
+
+
+def test_an_actor_silent_longer_than_the_lease_ttl_is_named_by_liveness() -> None:
+    statistics = {"basso/persister": {"last_heartbeat": 100.0}, "basso/trading/sizer": {"last_heartbeat": 96.5},
+                  "basso/trading": {"last_heartbeat": None}}
+    assert stale_heartbeat(statistics, now=100.0, limit_s=3.0) == (
+        "basso/trading/sizer has not reported a heartbeat for 3.5 s (stuck in one message?)")
+    assert stale_heartbeat(statistics, now=99.5, limit_s=3.0) is None  # 3.0 s exactly is still live
