@@ -8,8 +8,11 @@
         └── executor     approved decision → fills and money → persister → back to the sizer
 
 A Persister crash restarts the trading actors after it (their books may be stale); a crash of one trading
-actor touches nothing else. A message that crashes its actor three times is a dead letter: its signal is
-marked `dead` in PostgreSQL with the error, and the Sizer moves on to the next signal.
+actor touches nothing else. A webhook stored here wakes the Sizer at once (`wake`); with `sweep_every_s` a
+sweep also wakes it that often (`sleep` is the sweep's timer), for signals stored by another instance. If
+another instance takes the fence, the Persister's next commit finds out and the gate closes: this pipeline
+stops trading and writes nothing more (`fence_lost`). A message that crashes its actor three times is a dead
+letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on to the next signal.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""`basso kill-switch on|off` and `basso capital deposit|withdraw AMOUNT`: the operator's controls, sent to the
-running server with the admin token."""
+"""`basso kill-switch on|off`, `basso flatten --yes` and `basso capital deposit|withdraw AMOUNT`: the operator's
+controls, sent to the running server with the admin token."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Talking to a running server: what `basso status`, `basso kill-switch` and `basso capital` share."""
+"""Talking to a running server: what `basso status` and the control commands share."""
 
 from __future__ import annotations
 
