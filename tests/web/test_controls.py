@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from basso.cli import main
 from tests.web.conftest import ADMIN_TOKEN, Trading, Webhook
-from tests.web.test_webhook import payload
+from tests.web.test_webhook import JSON_VALUES, payload
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -159,3 +162,16 @@ async def test_flatten_closes_every_open_layer_at_its_mark_once(trading: Trading
     audit = await pool.fetch("SELECT action, detail FROM control_audit ORDER BY id")
     assert [tuple(r) for r in audit] == [("flatten", "end of month: BANK_NIFTY, GOLD_MINI"),
                                          ("flatten", "no reason given: nothing open")]
+
+
+CONTROL_FIELDS = st.sampled_from(["on", "reason", "confirm", "kind", "amount", "note", "other"])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/api/kill-switch", "/api/flatten", "/api/capital"]),
+       body=st.one_of(st.binary(max_size=200),
+                      st.dictionaries(CONTROL_FIELDS, JSON_VALUES, max_size=6).map(lambda d: json.dumps(d).encode())))
+async def test_random_control_bodies_never_get_a_5xx(webhook: Webhook, path: str, body: bytes) -> None:
+    status, reply = await post(webhook, path, body, ADMIN)
+    # This app does not lead, so a valid capital move is 503 "send it to the leader"; nothing else may be 5xx.
+    assert status in (200, 400) or (status, reply.get("field")) == (503, "instance"), (status, reply)
