@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 import orjson
+import pytest
 
 from basso.actors.events import ChildStarted, EventLog, SupervisorEvent
 from basso.supervisor import Backoff, RestartIntensity
@@ -60,6 +61,7 @@ def stream(rng: random.Random) -> list[dict[str, Any]]:
     return signals
 
 
+@pytest.mark.timeout(180)  # 2,000 signals and hundreds of restarts: seconds here, more on a slow machine
 async def test_every_acknowledged_signal_is_applied_once_while_actors_are_crashed_at_random(
         webhook: Webhook) -> None:
     seed = int(os.environ.get("BASSO_CHAOS_SEED", random.randrange(2**32)))
