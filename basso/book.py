@@ -65,7 +65,10 @@ class Book:
 
     def drawdown_pct(self, config: Config) -> float:
         """1 − equity ÷ peak equity (same mode), in percent."""
-        equity = self.sizing_equity(config)
+        return self.drawdown_at(self.sizing_equity(config))
+
+    def drawdown_at(self, equity: float) -> float:
+        """The drawdown in percent when the sizing equity is `equity` (a higher equity is its own peak)."""
         return drawdown(equity, max(self.equity_peak, equity)) * 100.0
 
     def snapshot(self, config: Config) -> PortfolioSnapshot:

@@ -117,7 +117,7 @@ def _may_add_exposure(book: Book, config: Config, *, pyramid: bool) -> _Allowed 
     """The kill switch, the drawdown rules and the zones, checked before a base entry or a pyramid is sized;
     a blocked decision (with the figures) if one of them says no."""
     measures = measure_portfolio(book.snapshot(config), config.portfolio)
-    allowance = drawdown_allowance(book.drawdown_pct(config), config.drawdown)
+    allowance = drawdown_allowance(book.drawdown_at(measures.equity), config.drawdown)
     record = _portfolio_record(measures, allowance.drawdown_pct)
     if book.kill_switch:
         return _blocked("blocked: kill switch is on", record)

@@ -64,6 +64,7 @@ class _Open:
     layer: int
     lots: int
     entry: float
+    initial_stop: float
     stop: float
     highest: float
     point_value: float
@@ -315,7 +316,7 @@ def _book_now(run: _Run) -> Book:
     # The mirror is rebuilt from the book's own (sorted) layers, so it is already in the book's order.
     book = run.book
     layers = tuple(Layer(instrument=run.names[x.instrument], layer=x.layer, lots=x.lots, entry_price=x.entry,
-                         initial_stop=_initial_stop(book, run.names[x.instrument], x.layer), stop=x.stop,
+                         initial_stop=x.initial_stop, stop=x.stop,
                          highest_close=x.highest, point_value=x.point_value) for x in run.mirror)
     marks = {name: stored_price(run.closes[k]) for k, name in enumerate(run.names) if not math.isnan(run.closes[k])}
     atrs = {name: stored_price(run.atr_now[k]) for k, name in enumerate(run.names) if not math.isnan(run.atr_now[k])}
@@ -323,15 +324,10 @@ def _book_now(run: _Run) -> Book:
                 atr={**book.atr, **atrs}, price={**book.price, **marks}, kill_switch=book.kill_switch)
 
 
-def _initial_stop(book: Book, instrument: str, number: int) -> float:
-    layer = book.layer(instrument, number)
-    assert layer is not None  # the mirror is rebuilt from the book after every decision
-    return layer.initial_stop
-
-
 def _sync(run: _Run) -> None:
     index = {name: k for k, name in enumerate(run.names)}
-    run.mirror = [_Open(instrument=index[x.instrument], layer=x.layer, lots=x.lots, entry=x.entry_price, stop=x.stop,
+    run.mirror = [_Open(instrument=index[x.instrument], layer=x.layer, lots=x.lots, entry=x.entry_price,
+                        initial_stop=x.initial_stop, stop=x.stop,
                         highest=x.highest_close, point_value=x.point_value) for x in run.book.layers]
     for name, price in run.book.price.items():
         run.closes[index[name]] = price
