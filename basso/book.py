@@ -81,7 +81,10 @@ class Book:
 
     def layer(self, instrument: str, number: int) -> Layer | None:
         """The open layer `number` of `instrument`, if any."""
-        return next((x for x in self.layers if x.instrument == instrument and x.layer == number), None)
+        for x in self.layers:  # a handful at most: a loop beats building a generator on this hot path
+            if x.layer == number and x.instrument == instrument:
+                return x
+        return None
 
     def marked(self, instrument: str, *, price: float, atr: float) -> Book:
         """The book with a newer price and ATR for `instrument`."""
