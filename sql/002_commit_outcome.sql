@@ -38,7 +38,6 @@ BEGIN
     IF stored_version <> p_version - 1 THEN
         RETURN 'stale ' || stored_version;
     END IF;
-    UPDATE controls SET book_version = p_version WHERE id = 1;
     UPDATE signals SET outcome = p_outcome, reason = p_reason, decision = p_decision, processed_at = p_at,
                        epoch = p_epoch
      WHERE id = p_signal;
@@ -107,9 +106,10 @@ BEGIN
                 (p_changes->'mark'->>'atr')::numeric, p_at)
         ON CONFLICT (instrument) DO UPDATE SET price = EXCLUDED.price, atr = EXCLUDED.atr, at = EXCLUDED.at;
     END IF;
-    IF p_changes->>'peak' IS NOT NULL THEN
-        UPDATE controls SET equity_peak = greatest(equity_peak, (p_changes->>'peak')::numeric) WHERE id = 1;
-    END IF;
+    -- The controls row, locked above, is written once: the facts' new version and any new equity peak.
+    UPDATE controls SET book_version = p_version,
+                        equity_peak = greatest(equity_peak, coalesce((p_changes->>'peak')::numeric, equity_peak))
+     WHERE id = 1;
     RETURN 'ok';
 END;
 $$;

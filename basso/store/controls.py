@@ -8,7 +8,6 @@ from datetime import datetime
 from uuid import uuid4
 
 from basso.signals import SignalType, TradingSignal, to_payload
-from basso.store.capital import BOOK_CHANGED
 from basso.store.inbox import store_signal
 from basso.store.types import Connection
 
@@ -16,12 +15,12 @@ from basso.store.types import Connection
 async def set_kill_switch(conn: Connection, *, on: bool, actor: str, reason: str) -> bool:
     """Turn the kill switch on or off; True if that changed it. Every change is audited."""
     async with conn.transaction():
+        # The kill switch is part of the book, so its version moves on with it.
         changed = await conn.fetchval(
-            "UPDATE controls SET kill_switch = $1, changed_at = now() WHERE id = 1 AND kill_switch <> $1"
-            " RETURNING true", on)
+            "UPDATE controls SET kill_switch = $1, changed_at = now(), book_version = book_version + 1"
+            " WHERE id = 1 AND kill_switch <> $1 RETURNING true", on)
         if not changed:
             return False
-        await conn.execute(BOOK_CHANGED)
         await conn.execute("INSERT INTO control_audit (action, actor, detail) VALUES ($1, $2, $3)",
                            "kill switch on" if on else "kill switch off", actor, reason)
         return True
