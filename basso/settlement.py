@@ -54,7 +54,6 @@ class Settlement:
     ledger: tuple[LedgerEntry, ...]
     book: Book  # the book after this decision
     mark_changed: bool  # the decision's price or ATR differs from the book's last mark for the instrument
-    peak_raised: bool  # the sizing-equity peak rose
 
     @property
     def cash(self) -> Decimal:
@@ -122,4 +121,4 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
                  layers=tuple(sorted(layers.values(), key=book_order)), atr=atr, price=price,
                  kill_switch=book.kill_switch, version=book.version + 1).with_peak(config)
     return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),
-                      book=after, mark_changed=mark_changed, peak_raised=after.equity_peak > book.equity_peak)
+                      book=after, mark_changed=mark_changed)

@@ -108,7 +108,7 @@ BEGIN
     END IF;
     -- The controls row, locked above, is written once: the facts' new version and any new equity peak.
     UPDATE controls SET book_version = p_version,
-                        equity_peak = greatest(equity_peak, coalesce((p_changes->>'peak')::numeric, equity_peak))
+                        equity_peak = greatest(equity_peak, (p_changes->>'peak')::numeric)
      WHERE id = 1;
     RETURN 'ok';
 END;

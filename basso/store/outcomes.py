@@ -87,7 +87,9 @@ def _changes(settlement: Settlement) -> dict[str, Any]:
         "ledger": [{"kind": e.kind.value, "amount": str(e.amount), "instrument": e.instrument, "layer": e.layer,
                     "note": e.note} for e in settlement.ledger],
         "mark": mark,
-        "peak": str(to_money(round(settlement.book.equity_peak, 2))) if settlement.peak_raised else None,
+        # Always sent: the peak a book starts from at load (its equity then) must reach the database too, or a
+        # restart would forget the drawdown since. The SQL keeps the greater of the two.
+        "peak": str(to_money(round(settlement.book.equity_peak, 2))),
     }
 
 

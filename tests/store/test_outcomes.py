@@ -60,7 +60,11 @@ async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_n
         assert await conn.fetchval("SELECT count(*) FROM orders") == 1
         assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("4999220.00")
         assert await conn.fetchval("SELECT outcome FROM signals") == "executed"
-        assert (await load_book(conn, config)).layers == settlement.book.layers
+        reloaded = await load_book(conn, config)
+        assert reloaded.layers == settlement.book.layers
+        # The drawdown survives a restart: the peak is ₹50,00,000 (the equity before the entry), the blended
+        # equity now 50,00,000 − 780 = ₹49,99,220, so 780 ÷ 50,00,000 = 0.0156 %.
+        assert round(reloaded.drawdown_pct(config), 4) == 0.0156
     finally:
         await conn.close()
 
