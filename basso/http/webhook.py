@@ -32,7 +32,6 @@ from basso.signals import (
     secret_matches,
     signal_from_object,
     timing_problem,
-    to_payload,
 )
 from basso.store.inbox import audit_request, store_signal
 
@@ -94,11 +93,9 @@ async def _answer(request: web.Request, services: Services) -> tuple[bytes, Repl
         return body, _bad(exc)
     problem = timing_problem(signal, services.wall_clock(), max_age_s=services.config.signal_max_age_s,
                              max_future_s=services.config.signal_max_future_s)
-    stored = await store_signal(
-        services.pool, key=idempotency_key(signal), client_signal_id=signal.signal_id, kind=signal.kind,
-        instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
-        payload=to_payload(signal),
-        outcome=SignalOutcome.REJECTED if problem else SignalOutcome.PENDING, reason=problem or "")
+    stored = await store_signal(services.pool, signal,
+                                outcome=SignalOutcome.REJECTED if problem else SignalOutcome.PENDING,
+                                reason=problem or "")
     key = idempotency_key(signal)
     if stored.duplicate:
         return body, Reply(200, {"status": "duplicate", "signal_id": key}, "duplicate", signal=stored.id)

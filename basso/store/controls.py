@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import uuid4
 
-from basso.signals import SignalType, TradingSignal, to_payload
+from basso.signals import SignalType, TradingSignal
 from basso.store.inbox import store_signal
 from basso.store.types import Connection
 
@@ -43,8 +43,7 @@ async def store_flatten(conn: Connection, *, at: datetime, actor: str, reason: s
                                    price=float(row["price"]), stop=None, lots=0, atr=None, er=None,
                                    supertrend=None, timestamp=at, reason=f"flatten: {reason or 'operator'}",
                                    signal_id=key)
-            await store_signal(conn, key=key, client_signal_id=key, kind=signal.kind, instrument=signal.instrument,
-                               layer=None, signal_time=at, payload=to_payload(signal))
+            await store_signal(conn, signal)
             keys.append(key)
         await conn.execute("INSERT INTO control_audit (action, actor, detail) VALUES ('flatten', $1, $2)",
                            actor, f"{reason or 'no reason given'}: "

@@ -7,12 +7,11 @@ failover is kept. Only the leader processes them (see basso.store.outcomes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import orjson
 
 from basso.enums import SignalOutcome
+from basso.signals import Signal, idempotency_key, to_payload
 from basso.store.types import Executor
 
 # Rejected bodies are kept for diagnosis, but never more than this many characters.
@@ -28,18 +27,17 @@ class StoredSignal:
     outcome: SignalOutcome
 
 
-async def store_signal(conn: Executor, *, key: str, client_signal_id: str | None,
-                       kind: str, instrument: str, layer: int | None, signal_time: datetime,
-                       payload: dict[str, Any], outcome: SignalOutcome = SignalOutcome.PENDING,
+async def store_signal(conn: Executor, signal: Signal, *, outcome: SignalOutcome = SignalOutcome.PENDING,
                        reason: str = "") -> StoredSignal:
-    """Insert the signal unless its idempotency key is already stored; either way return its row."""
+    """Insert `signal` under its idempotency key unless that key is already stored; either way return its row."""
+    key = idempotency_key(signal)
     row = await conn.fetchrow(
         "INSERT INTO signals (key, client_signal_id, kind, instrument, layer, signal_time, payload, outcome, reason,"
         " processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9,"
         " CASE WHEN $8 = 'pending' THEN NULL ELSE now() END)"
         " ON CONFLICT (key) DO NOTHING RETURNING id, outcome",
-        key, client_signal_id, kind, instrument, layer, signal_time, orjson.dumps(payload).decode(),
-        outcome.value, reason)
+        key, signal.signal_id, signal.kind, signal.instrument, signal.layer, signal.timestamp,
+        orjson.dumps(to_payload(signal)).decode(), outcome.value, reason)
     if row is not None:
         return StoredSignal(id=row["id"], duplicate=False, outcome=SignalOutcome(row["outcome"]))
     existing = await conn.fetchrow("SELECT id, outcome FROM signals WHERE key = $1", key)

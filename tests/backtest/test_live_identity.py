@@ -15,7 +15,7 @@ from basso.backtest.synthetic import breakout_signals, random_walk_bars
 from basso.config import Config
 from basso.decisions import Decision
 from basso.enums import SignalOutcome
-from basso.signals import Signal, TradingSignal, idempotency_key, to_payload
+from basso.signals import Signal, TradingSignal
 from basso.store.book import load_book
 from basso.store.inbox import store_signal
 from tests.backtest.test_basso_replay import START
@@ -41,9 +41,7 @@ async def test_replay_and_live_pipeline_decide_every_signal_alike(migrated_datab
         if isinstance(signal, TradingSignal) and signal.is_entry and signal.supertrend is None:
             # The wire requires a supertrend on entries (SPEC §9); no rule reads it, the backtest leaves it out.
             signal = replace(signal, supertrend=signal.stop)
-        await store_signal(pool, key=idempotency_key(signal), client_signal_id=signal.signal_id, kind=signal.kind,
-                           instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
-                           payload=to_payload(signal))
+        await store_signal(pool, signal)
     outcomes = Outcomes()
     pipeline = pipeline_for(pool, config, epoch, outcomes)
     await pipeline.start()

@@ -12,7 +12,7 @@ from basso.config import Config
 from basso.enums import LedgerKind
 from basso.processing import decide_stored, execute_paper
 from basso.settlement import settle
-from basso.signals import idempotency_key, signal_from_object, to_payload
+from basso.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence
@@ -27,9 +27,7 @@ ENTRY = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1",
 async def stored_entry(conn: asyncpg.Connection, config: Config) -> PendingSignal:
     """Store the Bank Nifty base entry; it is the pending signal."""
     signal = signal_from_object(ENTRY, config)
-    await store_signal(conn, key=idempotency_key(signal), client_signal_id=None, kind=signal.kind,
-                       instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
-                       payload=to_payload(signal))
+    await store_signal(conn, signal)
     pending = await next_pending(conn)
     assert pending is not None
     return pending

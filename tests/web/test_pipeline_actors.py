@@ -8,7 +8,7 @@ from decimal import Decimal
 import orjson
 
 from basso.enums import LedgerKind
-from basso.signals import signal_from_object, to_payload
+from basso.signals import signal_from_object
 from basso.store.capital import move_capital
 from basso.store.fence import take_fence
 from basso.store.inbox import store_signal
@@ -111,11 +111,9 @@ async def test_a_signal_stored_by_another_instance_is_found_by_the_sweep(webhook
     await pipeline.start()
     pipeline.open()
     try:
-        signal = signal_from_object(payload("BASE_ENTRY_BANK_NIFTY"), config)
+        signal = signal_from_object(payload("BASE_ENTRY_BANK_NIFTY", signal_id="from-another-host"), config)
         async with pool.acquire() as conn:  # stored as a follower would: nobody wakes this pipeline
-            await store_signal(conn, key="from-another-host", client_signal_id=None, kind=signal.kind,
-                               instrument=signal.instrument, layer=signal.layer, signal_time=signal.timestamp,
-                               payload=to_payload(signal))
+            await store_signal(conn, signal)
         assert await pool.fetchval("SELECT outcome FROM signals") == "pending"
         ticks.put_nowait(None)
         await outcomes.wait_for(1)
