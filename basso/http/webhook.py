@@ -27,7 +27,6 @@ from basso.http.state import SERVICES, Services
 from basso.signals import (
     SignalError,
     decode_body,
-    idempotency_key,
     read_secret,
     secret_matches,
     signal_from_object,
@@ -96,7 +95,7 @@ async def _answer(request: web.Request, services: Services) -> tuple[bytes, Repl
     stored = await store_signal(services.pool, signal,
                                 outcome=SignalOutcome.REJECTED if problem else SignalOutcome.PENDING,
                                 reason=problem or "")
-    key = idempotency_key(signal)
+    key = stored.key
     if stored.duplicate:
         return body, Reply(200, {"status": "duplicate", "signal_id": key}, "duplicate", signal=stored.id)
     if problem:

@@ -20,9 +20,10 @@ AUDIT_BODY_CHARS = 2048
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredSignal:
-    """The answer to storing a signal: its row id and whether it was already there."""
+    """The answer to storing a signal: its row id, its idempotency key and whether it was already there."""
 
     id: int
+    key: str
     duplicate: bool
     outcome: SignalOutcome
 
@@ -39,10 +40,10 @@ async def store_signal(conn: Executor, signal: Signal, *, outcome: SignalOutcome
         key, signal.signal_id, signal.kind, signal.instrument, signal.layer, signal.timestamp,
         orjson.dumps(to_payload(signal)).decode(), outcome.value, reason)
     if row is not None:
-        return StoredSignal(id=row["id"], duplicate=False, outcome=SignalOutcome(row["outcome"]))
+        return StoredSignal(id=row["id"], key=key, duplicate=False, outcome=SignalOutcome(row["outcome"]))
     existing = await conn.fetchrow("SELECT id, outcome FROM signals WHERE key = $1", key)
     assert existing is not None, "a conflicting key must exist"
-    return StoredSignal(id=existing["id"], duplicate=True, outcome=SignalOutcome(existing["outcome"]))
+    return StoredSignal(id=existing["id"], key=key, duplicate=True, outcome=SignalOutcome(existing["outcome"]))
 
 
 async def audit_request(conn: Executor, *, source: str, http_status: int, verdict: str,
