@@ -9,12 +9,16 @@ from __future__ import annotations
 from basso.book import Fill
 from basso.config import Config
 from basso.decisions import Decision
+from basso.enums import SignalOutcome
 from basso.money import commission
 
 
 def paper_fills(decision: Decision, config: Config) -> list[Fill]:
-    """The fills of every entry (bought) and exit (sold) in `decision`, in order: exits first."""
+    """The fills of every entry (bought) and exit (sold) in `decision`, in order: exits first. Only an executed
+    decision reaches the broker; any other fills nothing."""
     fills: list[Fill] = []
+    if decision.outcome is not SignalOutcome.EXECUTED:
+        return fills
     slippage = config.paper.slippage_ticks
     for exit_ in decision.exits:
         instrument = config.instrument(exit_.instrument)

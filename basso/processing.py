@@ -1,13 +1,12 @@
-"""Processing one stored signal: the pure steps the pipeline actors run (decide in the Sizer, execute in
-the executor), shared with the tests and the backtest so there is one chain, not several."""
+"""Deciding a stored signal, as the Sizer does and the tests replay it: the payload read back under the
+current configuration, then `basso.decisions.decide`."""
 
 from __future__ import annotations
 
-from basso.book import Book, Fill
+from basso.book import Book
 from basso.config import Config
 from basso.decisions import Decision, decide
 from basso.enums import SignalOutcome
-from basso.paper import paper_fills
 from basso.signals import SignalError, signal_from_object
 from basso.store.outcomes import PendingSignal
 
@@ -19,8 +18,3 @@ def decide_stored(pending: PendingSignal, book: Book, config: Config) -> Decisio
     except SignalError as exc:
         return Decision(outcome=SignalOutcome.REJECTED, reason=f"invalid under the current configuration: {exc}")
     return decide(signal, book, config)
-
-
-def execute_paper(decision: Decision, config: Config) -> list[Fill]:
-    """The paper broker's fills for an executed decision (none for any other outcome)."""
-    return paper_fills(decision, config) if decision.outcome is SignalOutcome.EXECUTED else []

@@ -9,7 +9,8 @@ import orjson
 
 from basso.book import Book
 from basso.config import Config
-from basso.processing import decide_stored, execute_paper
+from basso.paper import paper_fills
+from basso.processing import decide_stored
 from basso.settlement import settle
 from basso.store.book import load_book
 from basso.store.outcomes import PendingSignal
@@ -26,7 +27,7 @@ async def replayed_book(pool: asyncpg.Pool, config: Config) -> tuple[Book, list[
     for row in rows:
         pending = PendingSignal(id=row["id"], key=row["key"], payload=orjson.loads(row["payload"]))
         decision = decide_stored(pending, book, config)
-        settlement = settle(decision, execute_paper(decision, config), book, config)
+        settlement = settle(decision, paper_fills(decision, config), book, config)
         book = settlement.book
         outcomes.append(decision.outcome.value)
         fills += len(settlement.fills)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from basso.actors.base import Actor, ActorRef, no_fault
 from basso.config import Config
 from basso.messages import Decided, Message, Settled
-from basso.processing import execute_paper
+from basso.paper import paper_fills
 from basso.settlement import settle
 
 
@@ -32,6 +32,6 @@ class Executor(Actor[Message]):
         if not isinstance(message, Decided):
             raise TypeError(f"the executor does not take {type(message).__name__}")
         config = self.context.config
-        settlement = settle(message.decision, execute_paper(message.decision, config), message.book, config)
+        settlement = settle(message.decision, paper_fills(message.decision, config), message.book, config)
         await self.send(self.context.persister, Settled.following(message, pending=message.pending,
                                                                   settlement=settlement))

@@ -304,7 +304,7 @@ def _apply(run: _Run, signal: Signal) -> None:
     decision = decide(signal, book, run.config)
     if run.on_decision is not None:
         run.on_decision(signal, decision)
-    fills = paper_fills(decision, run.config) if decision.outcome is SignalOutcome.EXECUTED else []
+    fills = paper_fills(decision, run.config)
     settlement = settle(decision, fills, book, run.config)
     _count(run, signal, decision)
     _record(run, signal.timestamp, settlement)

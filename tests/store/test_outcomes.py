@@ -10,7 +10,8 @@ import pytest
 
 from basso.config import Config
 from basso.enums import LedgerKind
-from basso.processing import decide_stored, execute_paper
+from basso.paper import paper_fills
+from basso.processing import decide_stored
 from basso.settlement import settle
 from basso.signals import signal_from_object
 from basso.store.book import load_book
@@ -42,7 +43,7 @@ async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_n
         pending = await stored_entry(conn, config)
         book = await load_book(conn, config)
         decision = decide_stored(pending, book, config)
-        settlement = settle(decision, execute_paper(decision, config), book, config)
+        settlement = settle(decision, paper_fills(decision, config), book, config)
         new = await take_fence(conn, "new", "takeover")
         with pytest.raises(FenceLost):
             await commit_outcome(conn, epoch=old, signal=pending, settlement=settlement, at=AT)
@@ -79,7 +80,7 @@ async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothin
         await move_capital(conn, epoch=epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=AT,
                            note="top-up")
         decision = decide_stored(pending, stale, config)
-        settlement = settle(decision, execute_paper(decision, config), stale, config)
+        settlement = settle(decision, paper_fills(decision, config), stale, config)
         with pytest.raises(StaleBook, match="version 1, the facts are at version 2"):
             await commit_outcome(conn, epoch=epoch, signal=pending, settlement=settlement, at=AT)
         assert await conn.fetchval("SELECT outcome FROM signals") == "pending"
@@ -91,7 +92,7 @@ async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothin
         fresh = await load_book(conn, config)
         decision = decide_stored(pending, fresh, config)
         assert decision.record["lots"] == 2
-        settlement = settle(decision, execute_paper(decision, config), fresh, config)
+        settlement = settle(decision, paper_fills(decision, config), fresh, config)
         await commit_outcome(conn, epoch=epoch, signal=pending, settlement=settlement, at=AT)
         assert await conn.fetchval("SELECT book_version FROM controls") == 3
     finally:
