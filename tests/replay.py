@@ -11,9 +11,15 @@ from basso.book import Book
 from basso.config import Config
 from basso.paper import paper_fills
 from basso.processing import decide_stored
-from basso.settlement import settle
+from basso.settlement import Settlement, settle
 from basso.store.book import load_book
 from basso.store.outcomes import PendingSignal
+
+
+def settled(pending: PendingSignal, book: Book, config: Config) -> Settlement:
+    """What the pipeline makes of `pending` against `book`: its decision, paper fills and money."""
+    decision = decide_stored(pending, book, config)
+    return settle(decision, paper_fills(decision, config), book, config)
 
 
 async def replayed_book(pool: asyncpg.Pool, config: Config) -> tuple[Book, list[str], int]:
@@ -26,10 +32,9 @@ async def replayed_book(pool: asyncpg.Pool, config: Config) -> tuple[Book, list[
                             " AND reason NOT LIKE 'timestamp %' ORDER BY id")
     for row in rows:
         pending = PendingSignal(id=row["id"], key=row["key"], payload=orjson.loads(row["payload"]))
-        decision = decide_stored(pending, book, config)
-        settlement = settle(decision, paper_fills(decision, config), book, config)
+        settlement = settled(pending, book, config)
         book = settlement.book
-        outcomes.append(decision.outcome.value)
+        outcomes.append(settlement.decision.outcome.value)
         fills += len(settlement.fills)
     return book, outcomes, fills
 

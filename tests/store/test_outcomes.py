@@ -10,40 +10,35 @@ import pytest
 
 from basso.config import Config
 from basso.enums import LedgerKind
-from basso.paper import paper_fills
-from basso.processing import decide_stored
-from basso.settlement import settle
 from basso.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal
 from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook, commit_outcome, next_pending
+from tests.replay import settled
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 ENTRY = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 52000, "stop": 51650,
          "lots": 5, "atr": 350, "er": 0.82, "supertrend": 51650, "timestamp": "2026-11-25T10:30:00"}
 
 
-async def stored_entry(conn: asyncpg.Connection, config: Config) -> PendingSignal:
-    """Store the Bank Nifty base entry; it is the pending signal."""
-    signal = signal_from_object(ENTRY, config)
-    await store_signal(conn, signal)
+async def leader_with_an_entry(conn: asyncpg.Connection, config: Config, holder: str) -> tuple[int, PendingSignal]:
+    """Take the fence as `holder`, deposit ₹50 L and store the Bank Nifty base entry: the epoch and the entry."""
+    epoch = await take_fence(conn, holder, "startup")
+    await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=AT)
+    await store_signal(conn, signal_from_object(ENTRY, config))
     pending = await next_pending(conn)
     assert pending is not None
-    return pending
+    return epoch, pending
 
 
 async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_nothing(
         migrated_database: str, config: Config) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
-        old = await take_fence(conn, "old", "startup")
-        await deposit_if_empty(conn, epoch=old, amount=Decimal(5_000_000), at=AT)
-        pending = await stored_entry(conn, config)
-        book = await load_book(conn, config)
-        decision = decide_stored(pending, book, config)
-        settlement = settle(decision, paper_fills(decision, config), book, config)
+        old, pending = await leader_with_an_entry(conn, config, "old")
+        settlement = settled(pending, await load_book(conn, config), config)
         new = await take_fence(conn, "new", "takeover")
         with pytest.raises(FenceLost):
             await commit_outcome(conn, epoch=old, signal=pending, settlement=settlement, at=AT)
@@ -72,15 +67,12 @@ async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothin
         migrated_database: str, config: Config) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
-        epoch = await take_fence(conn, "solo", "startup")
-        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=AT)
-        pending = await stored_entry(conn, config)
+        epoch, pending = await leader_with_an_entry(conn, config, "solo")
         stale = await load_book(conn, config)
         # The facts change after the book was read: ₹10 L more capital would size the entry differently.
         await move_capital(conn, epoch=epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=AT,
                            note="top-up")
-        decision = decide_stored(pending, stale, config)
-        settlement = settle(decision, paper_fills(decision, config), stale, config)
+        settlement = settled(pending, stale, config)
         with pytest.raises(StaleBook, match="version 1, the facts are at version 2"):
             await commit_outcome(conn, epoch=epoch, signal=pending, settlement=settlement, at=AT)
         assert await conn.fetchval("SELECT outcome FROM signals") == "pending"
@@ -89,10 +81,8 @@ async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothin
         assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("6000000.00")
         # Decided again against the facts, it commits: equity ₹60 L gives Lot-R = 60,00,000 × 0.5 % ÷ (350 × 30)
         # × 0.82 = 2.34 ⇒ 2 lots (Lot-V = 30,000 ÷ 10,500 = 2.86).
-        fresh = await load_book(conn, config)
-        decision = decide_stored(pending, fresh, config)
-        assert decision.record["lots"] == 2
-        settlement = settle(decision, paper_fills(decision, config), fresh, config)
+        settlement = settled(pending, await load_book(conn, config), config)
+        assert settlement.decision.record["lots"] == 2
         await commit_outcome(conn, epoch=epoch, signal=pending, settlement=settlement, at=AT)
         assert await conn.fetchval("SELECT book_version FROM controls") == 3
     finally:
