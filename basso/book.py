@@ -8,13 +8,14 @@ includes every earlier signal. Pure: no I/O, no clock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field
 from decimal import Decimal
 
 from basso.config import Config
-from basso.equity import drawdown, equity_view, unrealised_pnl
+from basso.equity import drawdown, equity_in_mode, unrealised_pnl
 from basso.layers import Layer, PortfolioSnapshot
 from basso.portfolio import margin_used
+from basso.values import value_class
 
 __all__ = ["Book", "Fill", "book_order"]
 
@@ -24,7 +25,7 @@ def book_order(layer: Layer) -> tuple[str, int]:
     return layer.instrument, layer.layer
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class Fill:
     """What the broker did with one order: the layer it touched, lots, price and commission (₹, paise)."""
 
@@ -36,7 +37,7 @@ class Fill:
     opening: bool  # True for an entry, False for an exit or a peel-off
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class Book:
     """Open layers, closed equity, its high-water mark, the sizing-equity peak, marks and the kill switch."""
 
@@ -58,10 +59,9 @@ class Book:
 
     def sizing_equity(self, config: Config) -> float:
         """Equity in the configured mode (blended by default)."""
-        view = equity_view(closed=float(self.closed_equity), unrealised=self.unrealised(),
-                           high_water=float(self.high_water),
-                           blended_weight=config.portfolio.blended_unrealised_weight)
-        return view.in_mode(config.portfolio.equity_mode)
+        rules = config.portfolio
+        return equity_in_mode(rules.equity_mode, closed=float(self.closed_equity), unrealised=self.unrealised(),
+                              high_water=float(self.high_water), blended_weight=rules.blended_unrealised_weight)
 
     def drawdown_pct(self, config: Config) -> float:
         """1 − equity ÷ peak equity (same mode), in percent."""
@@ -88,13 +88,21 @@ class Book:
 
     def marked(self, instrument: str, *, price: float, atr: float) -> Book:
         """The book with a newer price and ATR for `instrument`."""
-        return replace(self, price={**self.price, instrument: price}, atr={**self.atr, instrument: atr})
+        return self._but(price={**self.price, instrument: price}, atr={**self.atr, instrument: atr})
 
     def with_layers(self, layers: Iterable[Layer]) -> Book:
         """The book holding `layers` instead of its own."""
-        return replace(self, layers=tuple(sorted(layers, key=book_order)))
+        return self._but(layers=tuple(sorted(layers, key=book_order)))
 
     def with_peak(self, config: Config) -> Book:
         """The book with its sizing-equity peak raised to the current equity if that is higher."""
         equity = self.sizing_equity(config)
-        return replace(self, equity_peak=equity) if equity > self.equity_peak else self
+        return self._but(equity_peak=equity) if equity > self.equity_peak else self
+
+    def _but(self, *, equity_peak: float | None = None, layers: tuple[Layer, ...] | None = None,
+             atr: Mapping[str, float] | None = None, price: Mapping[str, float] | None = None) -> Book:
+        # dataclasses.replace, without its field-by-field introspection: these copies are made for every signal.
+        return Book(closed_equity=self.closed_equity, high_water=self.high_water,
+                    equity_peak=self.equity_peak if equity_peak is None else equity_peak,
+                    layers=self.layers if layers is None else layers, atr=self.atr if atr is None else atr,
+                    price=self.price if price is None else price, kill_switch=self.kill_switch, version=self.version)

@@ -10,7 +10,7 @@ Exits, stops and peel-offs are never blocked by the kill switch, a zone or a dra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from basso.book import Book
@@ -23,11 +23,12 @@ from basso.pyramid import decide_pyramid
 from basso.signals import MarketData, Signal, SignalType, TradingSignal
 from basso.sizing import entry_stop, size_base_entry
 from basso.stops import emergency_exits, peel_off, trail
+from basso.values import value_class
 
 __all__ = ["Decision", "Entry", "Exit", "StopMove", "decide"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class Entry:
     """Open a new layer."""
 
@@ -41,7 +42,7 @@ class Entry:
     margin_per_lot: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class Exit:
     """Close `lots` of an open layer (all of them, or part for a peel-off)."""
 
@@ -53,7 +54,7 @@ class Exit:
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class StopMove:
     """A layer's trailed stop and highest close after a bar."""
 
@@ -63,7 +64,7 @@ class StopMove:
     highest_close: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class Decision:
     """The outcome of one signal and everything needed to carry it out and explain it."""
 
@@ -104,7 +105,7 @@ def _blocked(reason: str, record: dict[str, Any]) -> Decision:
     return Decision(outcome=SignalOutcome.BLOCKED, reason=reason, record=record)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class _Allowed:
     """The portfolio's figures and what the drawdown rules allow, for a signal that would add exposure."""
 

@@ -8,18 +8,19 @@ peel-offs and rolls are never blocked, and `DrawdownRules` says so in its API so
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Literal
 
 from basso.config import DrawdownRules, EquityMode
 from basso.layers import Layer
 from basso.portfolio import above, at_least
+from basso.values import value_class
 
 __all__ = [
     "DrawdownAllowance",
     "EquityView",
     "drawdown",
     "drawdown_allowance",
+    "equity_in_mode",
     "equity_view",
     "layer_unrealised_pnl",
     "unrealised_pnl",
@@ -42,7 +43,7 @@ def unrealised_pnl(layers: Iterable[Layer], marks: Mapping[str, float]) -> float
     return total
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class EquityView:
     """Equity in every mode at one moment (SPEC §2)."""
 
@@ -58,19 +59,30 @@ class EquityView:
         return value
 
 
+def equity_in_mode(mode: EquityMode, *, closed: float, unrealised: float, high_water: float,
+                   blended_weight: float) -> float:
+    """The equity of `mode` (closed | open | blended | high_water): what every sizing decision reads.
+
+    `high_water` is the highest *closed* equity ever; a stale value below today's closed equity is lifted to it.
+    """
+    if mode == "blended":
+        return closed + blended_weight * unrealised
+    if mode == "open":
+        return closed + unrealised
+    if mode == "high_water":
+        return high_water if high_water > closed else closed
+    return closed
+
+
 def equity_view(*, closed: float, unrealised: float, high_water: float, blended_weight: float) -> EquityView:
     """Equity in every mode from the ledger sum, the open P&L and the highest closed equity reached.
 
     `high_water` is the highest *closed* equity ever; it can only be at least today's closed equity, so
     a stale value passed in is lifted to it.
     """
-    return EquityView(
-        closed=closed,
-        unrealised=unrealised,
-        open=closed + unrealised,
-        blended=closed + blended_weight * unrealised,
-        high_water=max(high_water, closed),
-    )
+    figures = {"closed": closed, "unrealised": unrealised, "high_water": high_water, "blended_weight": blended_weight}
+    return EquityView(closed=closed, unrealised=unrealised, open=equity_in_mode("open", **figures),
+                      blended=equity_in_mode("blended", **figures), high_water=equity_in_mode("high_water", **figures))
 
 
 def drawdown(equity: float, peak: float) -> float:
@@ -83,7 +95,7 @@ def drawdown(equity: float, peak: float) -> float:
     return max(0.0, (peak - equity) / peak)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class DrawdownAllowance:
     """What the drawdown rules allow at a drawdown: a risk-% multiplier and which new entries may open.
 

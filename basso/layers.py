@@ -8,14 +8,16 @@ layers, not on positions. Everything here is float-based: these values sit on th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
+
+from basso.values import value_class
 
 __all__ = ["BASE_LAYER", "Layer", "PortfolioSnapshot"]
 
 BASE_LAYER = 1  # Long_1, the base entry; pyramids are 2, 3, …
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class Layer:
     """One open layer: what the sizing, risk, stop and peel-off rules need to know about it.
 
@@ -48,7 +50,7 @@ class Layer:
         return replace(self, lots=lots)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class PortfolioSnapshot:
     """What the portfolio looks like when a rule is asked a question.
 

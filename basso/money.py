@@ -38,7 +38,7 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
         if not math.isfinite(value):
             raise ValueError(f"amount must be finite, got {value!r}")
         return Decimal(repr(value))
-    result = Decimal(value)
+    result = value if isinstance(value, Decimal) else Decimal(value)  # a Decimal is immutable: no copy needed
     if not result.is_finite():
         raise ValueError(f"amount must be finite, got {value!r}")
     return result

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
+from functools import cache
 
 from basso.config import Config, Instrument, PortfolioRules, Zones
 from basso.layers import Layer, PortfolioSnapshot
+from basso.values import value_class
 
 __all__ = [
     "PCT_TOLERANCE",
@@ -71,7 +73,7 @@ def zone_for(pct: float, zones: Zones) -> Zone:
     return Zone.RED
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class ZonePermissions:
     """What the risk and volatility zones permit (SPEC §4).
 
@@ -87,6 +89,7 @@ class ZonePermissions:
     peel_off_pressure: bool
 
 
+@cache  # pure, and asked for every entry and pyramid: there are only 16 pairs of zones
 def zone_permissions(risk_zone: Zone, vol_zone: Zone, *, size_factor: float) -> ZonePermissions:
     """What the zones permit; `size_factor` is the configured "halved" factor of the yellow zones."""
     return ZonePermissions(
@@ -145,7 +148,7 @@ def pct_of_equity(amount: float, equity: float) -> float:
     return amount / equity * 100.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class PortfolioMeasures:
     """The portfolio's open risk, volatility and margin in ₹ and as % of equity, with their zones."""
 

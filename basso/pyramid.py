@@ -7,7 +7,6 @@ system assumed a fixed 5 lots there).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from basso.config import Instrument, PortfolioRules, PyramidRules
@@ -15,6 +14,7 @@ from basso.equity import unrealised_pnl
 from basso.layers import Layer, PortfolioSnapshot
 from basso.portfolio import Zone, at_least, open_risk, pct_of_equity, volatility, zone_for
 from basso.sizing import lot_m, whole_lots
+from basso.values import value_class
 
 __all__ = ["Gate", "GateName", "PyramidDecision", "PyramidLimiter", "PyramidSize", "decide_pyramid", "size_pyramid"]
 
@@ -22,7 +22,7 @@ GateName = Literal["base_open", "pyramid_count", "one_r", "atr_spacing", "profit
 PyramidLimiter = Literal["margin", "discipline", "profit_budget", "headroom"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class Gate:
     """One gate's verdict and the reason, in numbers."""
 
@@ -31,7 +31,7 @@ class Gate:
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class PyramidSize:
     """The A/B/C/D constraints and the lots: floor(min), then × the zone factor."""
 
@@ -44,7 +44,7 @@ class PyramidSize:
     limiter: PyramidLimiter
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class PyramidDecision:
     """Whether a pyramid is added, how many lots, and every gate that was checked (in order)."""
 

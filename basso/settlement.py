@@ -6,7 +6,7 @@ amounts: realised P&L = (exit − entry) × lots × pv and every commission, in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 
 from basso.book import Book, Fill, book_order
@@ -15,11 +15,12 @@ from basso.decisions import Decision
 from basso.enums import LedgerKind
 from basso.layers import Layer
 from basso.money import ledger_amount, realised_pnl
+from basso.values import value_class
 
 __all__ = ["Closing", "LedgerEntry", "Settlement", "settle"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class LedgerEntry:
     """One signed ledger amount and the layer it belongs to."""
 
@@ -30,7 +31,7 @@ class LedgerEntry:
     note: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class Closing:
     """Lots of a layer closed at a price: the whole layer, or a part (a peel-off)."""
 
@@ -44,7 +45,7 @@ class Closing:
     whole: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class Settlement:
     """Everything a decision changes, ready to be written in one transaction."""
 

@@ -41,7 +41,7 @@ import hmac
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -50,6 +50,7 @@ import orjson
 
 from basso.config import Config
 from basso.timeutil import IST_OFFSET, as_exchange_time, require_aware, utc_whole_seconds
+from basso.values import value_class
 
 __all__ = [
     "LARGEST_NUMBER",
@@ -105,7 +106,7 @@ class SignalError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class TradingSignal:
     """A validated BASE_ENTRY, PYRAMID or EXIT.
 
@@ -143,7 +144,7 @@ class TradingSignal:
         return self.type is not SignalType.EXIT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class MarketData:
     """A validated bar close for one instrument: it marks positions and trails their stops."""
 
@@ -174,7 +175,7 @@ class MarketData:
 Signal = TradingSignal | MarketData
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class ParsedWebhook:
     """A parsed body: the signal, and the shared secret it carried (kept out of the signal and its repr)."""
 

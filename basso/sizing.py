@@ -8,10 +8,10 @@ explicit inputs (`risk_multiplier`, `size_factor`), never looked up behind the c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal
 
 from basso.config import Instrument, PortfolioRules
+from basso.values import value_class
 
 __all__ = [
     "LOTS_EPSILON",
@@ -97,7 +97,7 @@ def entry_stop(*, price: float, signal_stop: float | None, atr: float, instrumen
     return signal_stop
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class SizingDecision:
     """A base entry's size and why: the three constraints, the lots, the binding limiter and the stop.
 

@@ -7,13 +7,14 @@ floats); `trail_layer` wraps it for code that holds `Layer` values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from basso.config import Instrument, PortfolioRules
 from basso.equity import layer_unrealised_pnl
 from basso.layers import Layer, PortfolioSnapshot
 from basso.portfolio import above, at_least, layer_open_risk, open_risk, pct_of_equity
 from basso.sizing import lots_to_cover
+from basso.values import value_class
 
 __all__ = [
     "EmergencyPlan",
@@ -51,7 +52,7 @@ def stop_hit(close: float, stop: float) -> bool:
     return close < stop
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class TrailedLayer:
     """A layer after one bar: its new stop and highest close, and whether the bar's close exits it."""
 
@@ -83,7 +84,7 @@ def peel_off_lots(*, lots: int, risk_per_lot: float, vol_per_lot: float, equity:
     return min(lots, max(peel_r, peel_v))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class PeelOff:
     """A peel-off decision for one layer: how many lots to shed and why."""
 
@@ -108,7 +109,7 @@ def peel_off(layer: Layer, *, atr: float, equity: float, instrument: Instrument)
     return PeelOff(layer=layer, lots=lots, risk_pct=risk_pct, vol_pct=vol_pct, reason=reason)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class EmergencyPlan:
     """The emergency exits (SPEC §6): layers to close, in order, and portfolio risk before and after."""
 

@@ -12,7 +12,6 @@ produces the same value.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
@@ -20,13 +19,14 @@ from typing import Literal
 from basso.backtest.tradingview import ExportedTrade
 from basso.config import Config
 from basso.money import commission, realised_pnl, to_decimal, to_money
+from basso.values import value_class
 
 __all__ = ["ClosedTrade", "OpenTrade", "PnlSource", "ReplayResult", "commission_pct", "replay_fixed"]
 
 PnlSource = Literal["formula", "export"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class ClosedTrade:
     """One closed layer (or part of one): what it earned, net of commission."""
 
@@ -44,7 +44,7 @@ class ClosedTrade:
     trade: int = 0  # the export's Trade # (0 when the layer was not a trade of the export)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class OpenTrade:
     """A layer still open at the end of the replay, marked at the last price known."""
 
@@ -60,7 +60,7 @@ class OpenTrade:
     trade: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class ReplayResult:
     """What a replay produced: closed trades in exit-time order and the layers still open."""
 

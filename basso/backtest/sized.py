@@ -158,7 +158,7 @@ def _walk(run: _Run, signals: Sequence[ReplaySignal], progress: Progress | None)
                 next_signal += 1
                 upcoming = stamps[next_signal] if next_signal < len(stamps) else math.inf
             if run.mirror:
-                _bar(run, k, i)
+                _bar(run, k, i, bar_closes[i], bar_atrs[i])
                 i += 1
                 continue
             # Nothing open: until the next signal, a bar only becomes the newest mark (stored form applied in
@@ -186,10 +186,9 @@ def _segments(all_bars: Sequence[Bars]) -> list[tuple[int, int, int]]:
     return [(k, i, i + 1) for _, k, i in order]
 
 
-def _bar(run: _Run, k: int, i: int) -> None:
-    """One bar while layers are open: trail the mirror, or hand the bar to the live code if a rule may act."""
-    close = run.bars[k].closes[i]
-    atr = run.atrs[k][i]
+def _bar(run: _Run, k: int, i: int, close: float, atr: float) -> None:
+    """Bar `i` of instrument `k` while layers are open: trail the mirror, or hand the bar to the live code if a
+    rule may act. Every check here only decides whether to ask the live code, so it may err towards asking."""
     run.atr_now[k] = atr  # raw; rounded as stored where the book would hold it
     run.closes[k] = close  # `decide` marks the bar's own close as sent; the settled book keeps it as stored
     if atr != atr or not run.fast:  # atr != atr: no ATR yet (NaN)
@@ -205,16 +204,14 @@ def _bar(run: _Run, k: int, i: int) -> None:
                 _decide_bar(run, k, i)
                 return
             trailed.append((layer, stop, highest))
-    if not trailed:
-        return
     equity = _sizing_equity(run)
     if equity <= 0:
         _decide_bar(run, k, i)
         return
     for layer, stop, _ in trailed:
-        per_point = layer.lots * layer.point_value * 100.0 / equity
-        risk = layer.entry - stop
-        if (risk > 0 and risk * per_point > risk_limit) or atr * per_point > vol_limit:
+        # Peel-off: risk or volatility above its ongoing % of equity (multiplied out, not divided).
+        exposure = layer.lots * layer.point_value * 100.0
+        if (layer.entry - stop) * exposure > risk_limit * equity or atr * exposure > vol_limit * equity:
             _decide_bar(run, k, i)
             return
     stored = stored_price(close)
@@ -226,11 +223,10 @@ def _bar(run: _Run, k: int, i: int) -> None:
     if stored != close:
         run.closes[k] = stored
         equity = _sizing_equity(run)
-    if _open_risk_pct(run, equity) > run.emergency_pct:
+    if _open_risk(run) * 100.0 > run.emergency_pct * equity:
         # The mirror is already trailed by this bar; trailing it again by the same close changes nothing.
         _decide_bar(run, k, i)
         return
-    run.closes[k] = stored
     if equity > run.peak:
         run.peak = equity
 
@@ -251,12 +247,12 @@ def _sizing_equity(run: _Run) -> float:
     return closed
 
 
-def _open_risk_pct(run: _Run, equity: float) -> float:
+def _open_risk(run: _Run) -> float:
     risk = 0.0
     for x in run.mirror:
         if x.entry > x.stop:
             risk += (x.entry - x.stop) * x.lots * x.point_value
-    return risk / equity * 100.0
+    return risk
 
 
 # --- handing events to the live code ------------------------------------------------------------------------

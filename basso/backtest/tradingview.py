@@ -20,7 +20,6 @@ import io
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 from basso.backtest.errors import FileLineError
 from basso.signals import SignalType
 from basso.timeutil import IST
+from basso.values import value_class
 
 __all__ = [
     "COLUMNS",
@@ -58,7 +58,7 @@ class TradeListError(FileLineError):
     """A trade-list export that cannot be replayed; the message names the file, the line and the problem."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class ExportedTrade:
     """One trade of an export: one layer's entry and its exit (or its mark, while still open)."""
 
@@ -77,7 +77,7 @@ class ExportedTrade:
     line: int  # line of the exit row, for messages
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@value_class
 class ReplaySignal:
     """A signal implied by an export: a base entry, a pyramid, or the exit of (part of) one layer."""
 
