@@ -210,7 +210,7 @@ def _bar(bar: MarketData, book: Book, config: Config) -> Decision:
     """A bar close: trail every layer's stop, exit the ones it hits, peel off the ones too large."""
     instrument = config.instrument(bar.instrument)
     book = book.marked(instrument.name, price=bar.price, atr=bar.atr)
-    equity = book.sizing_equity(config)
+    equity: float | None = None  # computed once, and only if a layer survives its stop
     moves: list[StopMove] = []
     exits: list[Exit] = []
     kept: list[Layer] = [x for x in book.layers if x.instrument != instrument.name]
@@ -228,19 +228,22 @@ def _bar(bar: MarketData, book: Book, config: Config) -> Decision:
         trailed = Layer(instrument=layer.instrument, layer=layer.layer, lots=layer.lots,
                         entry_price=layer.entry_price, initial_stop=layer.initial_stop, stop=stop,
                         highest_close=highest, point_value=layer.point_value)
+        if equity is None:
+            equity = book.sizing_equity(config)
         peel = peel_off(trailed, atr=bar.atr, equity=equity, instrument=instrument)
         if peel.lots:
             exits.append(Exit(instrument=instrument.name, layer=layer.layer, lots=peel.lots, price=bar.price,
                               point_value=layer.point_value, reason=peel.reason))
         if peel.lots < layer.lots:
             kept.append(trailed.with_lots(layer.lots - peel.lots))
-    plan = emergency_exits(book.with_layers(kept).snapshot(config), config.portfolio)
-    for layer in plan.exits:
-        price = book.price.get(layer.instrument, layer.entry_price)
-        reason = (f"emergency: portfolio risk {plan.risk_pct_before:.2f}% above "
-                  f"{config.portfolio.emergency_risk_pct:g}%")
-        exits.append(Exit(instrument=layer.instrument, layer=layer.layer, lots=layer.lots, price=price,
-                          point_value=layer.point_value, reason=reason))
+    if kept:  # with nothing left open, an emergency has nothing to close
+        plan = emergency_exits(book.with_layers(kept).snapshot(config), config.portfolio)
+        for layer in plan.exits:
+            price = book.price.get(layer.instrument, layer.entry_price)
+            reason = (f"emergency: portfolio risk {plan.risk_pct_before:.2f}% above "
+                      f"{config.portfolio.emergency_risk_pct:g}%")
+            exits.append(Exit(instrument=layer.instrument, layer=layer.layer, lots=layer.lots, price=price,
+                              point_value=layer.point_value, reason=reason))
     reason = "; ".join(e.reason for e in exits) or f"bar applied: {len(moves)} stop(s) trailed"
     return Decision(outcome=SignalOutcome.EXECUTED, reason=reason,
                     record={"stops_trailed": len(moves), "exits": len(exits)},

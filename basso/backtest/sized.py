@@ -34,9 +34,10 @@ from basso.backtest.bars import Bars
 from basso.backtest.replay import ClosedTrade, OpenTrade, ReplayResult
 from basso.backtest.tradingview import ReplaySignal
 from basso.book import Book, Fill
-from basso.config import Config
+from basso.config import Config, EquityMode
 from basso.decisions import Decision, decide
 from basso.enums import SignalOutcome
+from basso.equity import equity_in_mode
 from basso.layers import Layer
 from basso.money import realised_pnl, to_money
 from basso.paper import paper_fills
@@ -90,7 +91,7 @@ class _Run:
     on_decision: DecisionHook | None
     limits: list[tuple[float, float, float]]  # per instrument: trailing multiple, peel-off risk/vol % less margin
     emergency_pct: float  # the emergency risk % less the margin
-    equity_mode: str
+    equity_mode: EquityMode
     blended_weight: float
     closed_equity: float = 0.0  # the book's, as a float (set by `_sync`)
     high_water: float = 0.0
@@ -187,25 +188,32 @@ def _segments(all_bars: Sequence[Bars]) -> list[tuple[int, int, int]]:
 
 
 def _bar(run: _Run, k: int, i: int, close: float, atr: float) -> None:
-    """Bar `i` of instrument `k` while layers are open: trail the mirror, or hand the bar to the live code if a
-    rule may act. Every check here only decides whether to ask the live code, so it may err towards asking."""
+    """Bar `i` of instrument `k` while layers are open: trail the mirror, or hand the bar to the live code (with
+    the book as it stood before the bar) if a rule may act. The checks only decide whether to ask the live code,
+    on the figures it would compute: the bar's close as sent, the stops as trailed before they are stored."""
     run.atr_now[k] = atr  # raw; rounded as stored where the book would hold it
-    run.closes[k] = close  # `decide` marks the bar's own close as sent; the settled book keeps it as stored
+    closes = run.closes
+    closes[k] = close
     if atr != atr or not run.fast:  # atr != atr: no ATR yet (NaN)
         if atr == atr:
             _decide_bar(run, k, i)
         return
     multiple, risk_limit, vol_limit = run.limits[k]
     trailed: list[tuple[_Open, float, float]] = []
+    unrealised = risk = 0.0  # the book's own arithmetic (Book.unrealised) in its layer order
     for layer in run.mirror:
+        stop = layer.stop
         if layer.instrument == k:
-            stop, highest, hit = trail(layer.stop, layer.highest, close, atr, multiple)
+            stop, highest, hit = trail(stop, layer.highest, close, atr, multiple)
             if hit:
                 _decide_bar(run, k, i)
                 return
             trailed.append((layer, stop, highest))
-    equity = _sizing_equity(run)
-    if equity <= 0:
+        unrealised += (closes[layer.instrument] - layer.entry) * layer.lots * layer.point_value
+        if stop < layer.entry:
+            risk += (layer.entry - stop) * layer.lots * layer.point_value
+    equity = _equity(run, unrealised)
+    if equity <= 0 or risk * 100.0 > run.emergency_pct * equity:
         _decide_bar(run, k, i)
         return
     for layer, stop, _ in trailed:
@@ -221,38 +229,16 @@ def _bar(run: _Run, k: int, i: int, close: float, atr: float) -> None:
             layer.stop = stored_price(stop)
         layer.highest = stored if highest == close else highest
     if stored != close:
-        run.closes[k] = stored
-        equity = _sizing_equity(run)
-    if _open_risk(run) * 100.0 > run.emergency_pct * equity:
-        # The mirror is already trailed by this bar; trailing it again by the same close changes nothing.
-        _decide_bar(run, k, i)
-        return
+        closes[k] = stored
+        equity = _equity(run, sum((closes[x.instrument] - x.entry) * x.lots * x.point_value for x in run.mirror))
     if equity > run.peak:
         run.peak = equity
 
 
-def _sizing_equity(run: _Run) -> float:
-    # The book's own arithmetic (Book.unrealised, equity_view) on the mirror, in the book's layer order.
-    unrealised = 0.0
-    closes = run.closes
-    for layer in run.mirror:
-        unrealised += (closes[layer.instrument] - layer.entry) * layer.lots * layer.point_value
-    closed, weight, mode = run.closed_equity, run.blended_weight, run.equity_mode
-    if mode == "blended":
-        return closed + weight * unrealised
-    if mode == "open":
-        return closed + unrealised
-    if mode == "high_water":
-        return max(run.high_water, closed)
-    return closed
-
-
-def _open_risk(run: _Run) -> float:
-    risk = 0.0
-    for x in run.mirror:
-        if x.entry > x.stop:
-            risk += (x.entry - x.stop) * x.lots * x.point_value
-    return risk
+def _equity(run: _Run, unrealised: float) -> float:
+    """The sizing equity with the mirror's `unrealised` P&L, as the book computes it."""
+    return equity_in_mode(run.equity_mode, closed=run.closed_equity, unrealised=unrealised,
+                          high_water=run.high_water, blended_weight=run.blended_weight)
 
 
 # --- handing events to the live code ------------------------------------------------------------------------
