@@ -148,7 +148,7 @@ def main() -> None:
 
     fixed_s = best_of(args.repeat, lambda: fixed_replay(config))
     bars = random_walk_bars("GOLD_MINI", args.bars, start=datetime(2000, 1, 3, 9, 0, tzinfo=IST), **SERIES)
-    basso_s = best_of(max(1, args.repeat // 2), lambda: basso_run(bars, config))
+    basso_s = best_of(args.repeat, lambda: basso_run(bars, config))
     stats = portfolio_stats(basso_run(bars, config))
     plain_s = best_of(args.repeat, lambda: plain_loop(bars, multiple))
     strategy_trades = plain_loop(bars, multiple)

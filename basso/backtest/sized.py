@@ -159,8 +159,7 @@ def _walk(run: _Run, signals: Sequence[ReplaySignal], progress: Progress | None)
                 next_signal += 1
                 upcoming = stamps[next_signal] if next_signal < len(stamps) else math.inf
             if run.mirror:
-                _bar(run, k, i, bar_closes[i], bar_atrs[i])
-                i += 1
+                i = _trail(run, k, i, bisect_left(times, upcoming, i + 1, stop))
                 continue
             # Nothing open: until the next signal, a bar only becomes the newest mark (stored form applied in
             # `_book_now`), so the run of bars before it collapses to its last one.
@@ -187,52 +186,61 @@ def _segments(all_bars: Sequence[Bars]) -> list[tuple[int, int, int]]:
     return [(k, i, i + 1) for _, k, i in order]
 
 
-def _bar(run: _Run, k: int, i: int, close: float, atr: float) -> None:
-    """Bar `i` of instrument `k` while layers are open: trail the mirror, or hand the bar to the live code (with
-    the book as it stood before the bar) if a rule may act. The checks only decide whether to ask the live code,
-    on the figures it would compute: the bar's close as sent, the stops as trailed before they are stored."""
-    run.atr_now[k] = atr  # raw; rounded as stored where the book would hold it
-    closes = run.closes
-    closes[k] = close
-    if atr != atr or not run.fast:  # atr != atr: no ATR yet (NaN)
-        if atr == atr:
-            _decide_bar(run, k, i)
-        return
+def _trail(run: _Run, k: int, i: int, end: int) -> int:
+    """Bars `i` … `end` − 1 of instrument `k`, before its next signal, while layers are open: trail the mirror
+    bar by bar until a bar on which a rule may act. That bar goes to the live code, with the book as it stood
+    before it, and the walk resumes after it; the next bar to walk is returned. The checks only decide whether
+    to ask the live code, on the figures it would compute: the close as sent, the stops as trailed, not stored."""
+    bar_closes, bar_atrs = run.bars[k].closes, run.atrs[k]
+    closes, atr_now, mirror = run.closes, run.atr_now, run.mirror
     multiple, risk_limit, vol_limit = run.limits[k]
-    trailed: list[tuple[_Open, float, float]] = []
-    unrealised = risk = 0.0  # the book's own arithmetic (Book.unrealised) in its layer order
-    for layer in run.mirror:
-        stop = layer.stop
-        if layer.instrument == k:
-            stop, highest, hit = trail(stop, layer.highest, close, atr, multiple)
-            if hit:
-                _decide_bar(run, k, i)
-                return
-            trailed.append((layer, stop, highest))
-        unrealised += (closes[layer.instrument] - layer.entry) * layer.lots * layer.point_value
-        if stop < layer.entry:
-            risk += (layer.entry - stop) * layer.lots * layer.point_value
-    equity = _equity(run, unrealised)
-    if equity <= 0 or risk * 100.0 > run.emergency_pct * equity:
-        _decide_bar(run, k, i)
-        return
-    for layer, stop, _ in trailed:
-        # Peel-off: risk or volatility above its ongoing % of equity (multiplied out, not divided).
-        exposure = layer.lots * layer.point_value * 100.0
-        if (layer.entry - stop) * exposure > risk_limit * equity or atr * exposure > vol_limit * equity:
+    emergency_pct = run.emergency_pct
+    while i < end:
+        close, atr = bar_closes[i], bar_atrs[i]
+        atr_now[k] = atr  # raw; rounded as stored where the book would hold it
+        closes[k] = close
+        if atr != atr:  # no ATR yet (NaN): nothing to trail by
+            i += 1
+            continue
+        if not run.fast:
             _decide_bar(run, k, i)
-            return
-    stored = stored_price(close)
-    for layer, stop, highest in trailed:
-        # Kept exactly as the settled book would keep them: stored to four decimals.
-        if stop != layer.stop:
-            layer.stop = stored_price(stop)
-        layer.highest = stored if highest == close else highest
-    if stored != close:
-        closes[k] = stored
-        equity = _equity(run, sum((closes[x.instrument] - x.entry) * x.lots * x.point_value for x in run.mirror))
-    if equity > run.peak:
-        run.peak = equity
+            return i + 1
+        trailed: list[tuple[_Open, float, float]] = []
+        unrealised = risk = 0.0  # the book's own arithmetic (Book.unrealised) in its layer order
+        for layer in mirror:
+            stop = layer.stop
+            if layer.instrument == k:
+                stop, highest, hit = trail(stop, layer.highest, close, atr, multiple)
+                if hit:
+                    _decide_bar(run, k, i)
+                    return i + 1
+                trailed.append((layer, stop, highest))
+            unrealised += (closes[layer.instrument] - layer.entry) * layer.lots * layer.point_value
+            if stop < layer.entry:
+                risk += (layer.entry - stop) * layer.lots * layer.point_value
+        equity = _equity(run, unrealised)
+        if equity <= 0 or risk * 100.0 > emergency_pct * equity:
+            _decide_bar(run, k, i)
+            return i + 1
+        for layer, stop, _ in trailed:
+            # Peel-off: risk or volatility above its ongoing % of equity (multiplied out, not divided).
+            exposure = layer.lots * layer.point_value * 100.0
+            if (layer.entry - stop) * exposure > risk_limit * equity or atr * exposure > vol_limit * equity:
+                _decide_bar(run, k, i)
+                return i + 1
+        stored = stored_price(close)
+        for layer, stop, highest in trailed:
+            # Kept exactly as the settled book would keep them: stored to four decimals.
+            if stop != layer.stop:
+                layer.stop = stored_price(stop)
+            layer.highest = stored if highest == close else highest
+        if stored != close:
+            closes[k] = stored
+            equity = _equity(run, sum((closes[x.instrument] - x.entry) * x.lots * x.point_value for x in mirror))
+        if equity > run.peak:
+            run.peak = equity
+        i += 1
+    return i
 
 
 def _equity(run: _Run, unrealised: float) -> float:
