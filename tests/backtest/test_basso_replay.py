@@ -225,6 +225,35 @@ def test_fast_path_decides_exactly_like_handing_every_bar_to_the_live_code(confi
     assert any(d.outcome is SignalOutcome.IGNORED for _, d in runs[1].seen)  # the fast path answered those alike
 
 
+@pytest.mark.parametrize("seed", [4, 5])
+def test_fast_path_decides_like_the_live_code_across_two_instruments(config: Config, seed: int) -> None:
+    # Two instruments whose bars interleave (Bank Nifty on the half hour) and an emergency limit low enough to
+    # fire: the fast path's unrealised P&L and open risk span both instruments' layers.
+    rules = replace(config, portfolio=replace(config.portfolio, emergency_risk_pct=0.6,
+                                              emergency_target_risk_pct=0.4))
+    walks = {"GOLD_MINI": random_walk_bars("GOLD_MINI", 2000, seed=seed, start=START, price=60000.0,
+                                           volatility=0.004, regime_switch=0.02, drift=0.0003),
+             "BANK_NIFTY": random_walk_bars("BANK_NIFTY", 2000, seed=seed + 100, start=START + timedelta(minutes=30),
+                                            price=48000.0, volatility=0.005, regime_switch=0.02, drift=0.0003)}
+    atrs = {name: average_true_range(b.highs, b.lows, b.closes, 10) for name, b in walks.items()}
+    signals = sorted((s for name, b in walks.items()
+                      for s in breakout_signals(b, atrs[name], lookback=20, stop_multiple=1.5, pyramids=2)),
+                     key=lambda s: s.time)
+    runs = [Decisions(), Decisions()]
+    replays = [replay_basso(signals, walks, atrs, capital=5_000_000, config=rules, fast=fast, on_decision=seen)
+               for fast, seen in zip((True, False), runs, strict=True)]
+    notes = " | ".join(replays[0].notes)
+    for happened in ("bar exits: emergency", "bar exits: stop hit", "bar exits: peel-off"):
+        assert happened in notes
+    assert {t.instrument for t in replays[0].closed} == {"GOLD_MINI", "BANK_NIFTY"}
+    assert replays[0].closed == replays[1].closed
+    assert replays[0].open == replays[1].open
+    assert replays[0].notes == replays[1].notes
+    acting = [[(s, d) for s, d in seen.seen if (not isinstance(s, MarketData) or d.exits)
+               and d.outcome is not SignalOutcome.IGNORED] for seen in runs]
+    assert acting[0] == acting[1]
+
+
 def test_same_seed_same_bars_same_result(config: Config) -> None:
     first, second = (random_walk_bars("GOLD_MINI", 500, seed=9, start=START, price=60000.0) for _ in range(2))
     assert first == second
