@@ -114,6 +114,10 @@ class LeadershipSettings:
     """Leadership timing (ARCHITECTURE "Leadership timing")."""
 
     lease_ttl_s: float  # also how long an actor may go without a heartbeat before /health/live says 503
+    renew_every_s: float  # the leader renews this often (less up to `renew_jitter_s`)
+    renew_deadline_s: float  # without a renewal sent this long ago and acknowledged, the leader pauses
+    renew_jitter_s: float
+    key: str  # the Redis key of the lease
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -501,8 +505,25 @@ def _backtest(s: _Section) -> BacktestSettings:
 
 
 def _leadership(s: _Section) -> LeadershipSettings:
-    settings = LeadershipSettings(lease_ttl_s=s.number("lease_ttl_s", positive=True, maximum=3600))
+    settings = LeadershipSettings(
+        lease_ttl_s=s.number("lease_ttl_s", positive=True, maximum=3600),
+        renew_every_s=s.number("renew_every_s", positive=True, maximum=3600),
+        renew_deadline_s=s.number("renew_deadline_s", positive=True, maximum=3600),
+        renew_jitter_s=s.number("renew_jitter_s", minimum=0.0, maximum=3600),
+        key=s.text("key"),
+    )
     s.done()
+    # The leader must pause (at the deadline) before its key can expire in Redis (the TTL), and must get more
+    # than one renewal attempt in before the deadline, or a single slow round trip would cost a failover.
+    if not settings.lease_ttl_s > settings.renew_deadline_s:
+        raise s.fail("renew_deadline_s", f"must be less than lease_ttl_s ({settings.lease_ttl_s:g}), "
+                                         f"got {settings.renew_deadline_s:g}")
+    if not settings.renew_deadline_s > 1.2 * settings.renew_every_s:
+        raise s.fail("renew_deadline_s", f"must be more than 1.2 × renew_every_s "
+                                         f"({1.2 * settings.renew_every_s:g}), got {settings.renew_deadline_s:g}")
+    if not settings.renew_jitter_s < settings.renew_every_s:
+        raise s.fail("renew_jitter_s", f"must be less than renew_every_s ({settings.renew_every_s:g}), "
+                                       f"got {settings.renew_jitter_s:g}")
     return settings
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from basso.settlement import Settlement
     from basso.store.outcomes import PendingSignal
 
-__all__ = ["Committed", "Decided", "Message", "Poll", "Settled", "new_message_id"]
+__all__ = ["Committed", "Decided", "Message", "Poll", "Rebuild", "Recover", "Settled", "new_message_id"]
 
 # A random prefix per process plus a counter: unique without uuid4's cost on the hot path.
 _PROCESS_PREFIX = secrets.token_hex(6)
@@ -92,3 +92,17 @@ class Committed(Message):
 
     signal: int
     book: Book | None
+
+
+# --- leadership: LeaderElector → Recovery → Sizer ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recover(Message):
+    """This instance has just taken the fence at `epoch`: rebuild from the facts, then open the gate."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rebuild(Message):
+    """Another instance may have changed the facts: the Sizer forgets its book and what it read ahead."""
+

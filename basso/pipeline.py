@@ -13,6 +13,16 @@ sweep also wakes it that often (`sleep` is the sweep's timer), for signals store
 another instance takes the fence, the Persister's next commit finds out and the gate closes: this pipeline
 stops trading and writes nothing more (`fence_lost`). A message that crashes its actor three times is a dead
 letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on to the next signal.
+
+Given a Redis lease, the pipeline elects its leader (ARCHITECTURE "Leadership timing" and "Recovery")::
+
+    root (rest_for_one)
+    ├── persister
+    ├── elector      the lease and the fence: leadership gained → Recovery; lost → the gate closes
+    ├── recovery     rebuild from the facts (and the first deposit), then the gate opens
+    └── trading      as above
+
+Without one it is a solo leader at `epoch`, and whoever built it opens the gate (`open()`).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -28,16 +39,19 @@ import asyncpg
 from basso.actors.base import ActorRef, no_fault
 from basso.actors.clock import Clock, SystemClock
 from basso.actors.deadletter import DeadLetter
+from basso.actors.elector import ElectorContext, LeaderElector, LeaseStatus, step_down
 from basso.actors.events import Observer
 from basso.actors.executor import Executor, ExecutorContext
 from basso.actors.gate import PauseGate
 from basso.actors.persister import Persister, PersisterContext
+from basso.actors.recovery import Recovery, RecoveryContext
 from basso.actors.risk_guard import RiskGuard, RiskGuardContext
 from basso.actors.sizer import Sizer, SizerContext
 from basso.config import Config
-from basso.messages import Committed, Message, Poll, Settled
+from basso.messages import Committed, Message, Poll, Recover, Settled
 from basso.store.deadletters import bury_signal
 from basso.store.fence import FenceLost
+from basso.store.lease import RedisLease
 from basso.store.outcomes import next_pending
 from basso.store.retry import until_available
 from basso.supervisor import Backoff, ChildSpec, RestartIntensity, Supervisor
@@ -48,7 +62,9 @@ log = logging.getLogger(__name__)
 class Pipeline:
     """Builds, starts and stops the pipeline's supervision tree; `wake()` after a signal is stored."""
 
-    def __init__(self, *, pool: asyncpg.Pool, config: Config, epoch: int, wall_clock: Callable[[], datetime],
+    def __init__(self, *, pool: asyncpg.Pool, config: Config, wall_clock: Callable[[], datetime], epoch: int = 0,
+                 lease: RedisLease | None = None, lease_status: LeaseStatus | None = None,
+                 capital: Decimal | None = None, on_leadership: Callable[[int | None], None] = lambda _e: None,
                  gate: PauseGate | None = None, clock: Clock | None = None,
                  on_commit: Callable[[Settled], None] = lambda _s: None,
                  fault: Callable[[str], None] = no_fault, intensity: RestartIntensity | None = None,
@@ -56,32 +72,52 @@ class Pipeline:
                  sweep_every_s: float | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.pool = pool
-        self.epoch = epoch
-        self.gate = gate or PauseGate(leader=True, recovered=False)
+        self.epoch = epoch  # the fence epoch this instance trades at (changes with each leadership gain)
+        self.gate = gate or PauseGate(leader=lease is None, recovered=False)
         self.clock: Clock = clock or SystemClock()  # the runtime's: heartbeats, backoff, restart intensity
         self.sizer: ActorRef[Message] = ActorRef("sizer")
         risk_guard: ActorRef[Message] = ActorRef("risk_guard")
         executor: ActorRef[Message] = ActorRef("executor")
         persister: ActorRef[Message] = ActorRef("persister")
-        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=epoch, fault=fault)
+        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=self._current_epoch,
+                                     fault=fault)
         guard_context = RiskGuardContext(pool=pool, executor=executor, fault=fault)
         executor_context = ExecutorContext(config=config, persister=persister, fault=fault)
         self.fence_lost = asyncio.Event()
+        self.halted = asyncio.Event()
+        self.halt_reason: str | None = None
+        self._on_leadership = on_leadership
         self._sweep_every_s = sweep_every_s
         self._sleep = sleep
         self._sweeper: asyncio.Task[None] | None = None
-        persister_context = PersisterContext(pool=pool, epoch=epoch, wall_clock=wall_clock, sizer=self.sizer,
-                                             on_commit=on_commit, on_fence_lost=self._lose_fence, fault=fault)
+        persister_context = PersisterContext(pool=pool, epoch=self._current_epoch, wall_clock=wall_clock,
+                                             sizer=self.sizer, on_commit=on_commit, on_fence_lost=self._lose_fence,
+                                             fault=fault)
         trading = Supervisor(name="trading", strategy="one_for_one", intensity=intensity, backoff=backoff, children=[
             ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=self.gate),
             ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=self.gate),
             ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=self.gate),
         ])
+        children = [ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister,
+                              gate=self.gate)]
+        self.elector: ElectorContext | None = None
+        if lease is not None:
+            assert lease_status is not None, "a lease needs the status it is read through"
+            recovery: ActorRef[Message] = ActorRef("recovery")
+            self._recovery = recovery
+            self.elector = ElectorContext(lease=lease, pool=pool, status=lease_status, clock=self.clock,
+                                          on_gained=self._gain, on_lost=self._lose)
+            elector, recovery_context = self.elector, RecoveryContext(
+                pool=pool, config=config, sizer=self.sizer, epoch=self._current_epoch, capital=capital,
+                wall_clock=wall_clock, on_recovered=self._recovered, halt=self._halt)
+            children += [ChildSpec(name="elector", factory=lambda: LeaderElector(elector), ref=ActorRef("elector")),
+                         ChildSpec(name="recovery", factory=lambda: Recovery(recovery_context), ref=recovery)]
         self.root = Supervisor(name="basso", strategy="rest_for_one", clock=self.clock, dead_letters=self._bury,
-                               intensity=intensity, backoff=backoff, observer=observer, children=[
-            ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister, gate=self.gate),
-            trading.as_child(),
-        ])
+                               intensity=intensity, backoff=backoff, observer=observer,
+                               children=[*children, trading.as_child()])
+
+    def _current_epoch(self) -> int:
+        return self.epoch
 
     async def start(self) -> None:
         """Start every actor; processing begins once the gate opens (`open()`)."""
@@ -107,10 +143,38 @@ class Pipeline:
             self.sizer.tell_nowait(Poll(epoch=self.epoch))
 
     async def stop(self) -> None:
-        """Stop in reverse order; a signal in flight is finished or left pending, never half-written."""
+        """Stop in reverse order; a signal in flight is finished or left pending, never half-written. Then give
+        the lease up, so a standby takes over at its next attempt instead of waiting for the key to expire."""
         if self._sweeper is not None:
             self._sweeper.cancel()
         await self.root.stop()
+        if self.elector is not None:
+            await step_down(self.elector, "released", "graceful shutdown")
+
+    async def _gain(self, epoch: int) -> None:
+        """The elector took the fence at `epoch`: trade at it once Recovery has rebuilt the state."""
+        self.epoch = epoch
+        self.gate.set_recovered(False)
+        self.gate.set_leader(True)
+        self.fence_lost.clear()
+        self._on_leadership(epoch)
+        await self._recovery.tell(Recover(epoch=epoch))
+
+    def _recovered(self, epoch: int) -> None:
+        if epoch == self.epoch and self.gate.leader:
+            self.open()
+
+    def _lose(self, reason: str) -> None:
+        """The elector is no longer sure it leads: stop trading now (in-flight work is cancelled, kept)."""
+        self.gate.set_leader(False)
+        self._on_leadership(None)
+
+    def _halt(self, reason: str) -> None:
+        """The process must not trade on (corrupt facts): stop trading and tell whoever runs the pipeline."""
+        log.critical("halting: %s", reason)
+        self.halt_reason = reason
+        self.gate.set_leader(False)
+        self.halted.set()
 
     def statistics(self) -> Mapping[str, Mapping[str, Any]]:
         """Every actor's and supervisor's snapshot, by path (for /metrics and /health/live)."""

@@ -31,7 +31,7 @@ class PersisterContext:
     """The pool, the epoch that fences every write, the wall clock, the Sizer and an outcome callback."""
 
     pool: asyncpg.Pool
-    epoch: int
+    epoch: Callable[[], int]  # the epoch this instance trades at now
     wall_clock: Callable[[], datetime]
     sizer: ActorRef[Message]
     on_commit: Callable[[Settled], None]
@@ -52,10 +52,17 @@ class Persister(DatabaseActor):
             raise TypeError(f"the Persister does not take {type(message).__name__}")
         context = self.context
         try:
-            await self.db.run(lambda conn: commit_outcome(conn, epoch=context.epoch, signal=message.pending,
+            # Fenced by the epoch the decision was made under: a decision from an earlier term never commits.
+            await self.db.run(lambda conn: commit_outcome(conn, epoch=message.epoch, signal=message.pending,
                                                           settlement=message.settlement, at=context.wall_clock()),
                               what="persister: commit")
         except FenceLost as exc:
+            if message.epoch != context.epoch():
+                # Decided before this instance last took the lead: decide it again against the facts as they are.
+                log.warning("decision for signal %s made at epoch %d, now %d: deciding it again",
+                            message.pending.id, message.epoch, context.epoch())
+                await self.send(context.sizer, Committed.following(message, signal=message.pending.id, book=None))
+                return
             self.context.on_fence_lost(exc)  # closes the gate: this message is kept, not acknowledged
             return
         except (AlreadyProcessed, StaleBook) as exc:

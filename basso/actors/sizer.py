@@ -20,7 +20,7 @@ from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
 from basso.book import Book
 from basso.config import Config
-from basso.messages import Committed, Decided, Message, Poll
+from basso.messages import Committed, Decided, Message, Poll, Rebuild
 from basso.processing import decide_stored
 from basso.store.book import load_book
 from basso.store.outcomes import PendingSignal, pending_signals
@@ -35,7 +35,7 @@ class SizerContext:
     pool: asyncpg.Pool
     config: Config
     risk_guard: ActorRef[Message]
-    epoch: int
+    epoch: Callable[[], int]  # the epoch this instance trades at now
     fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
@@ -51,7 +51,7 @@ class Sizer(DatabaseActor):
 
     async def on_start(self) -> None:
         # A restart may have lost a Committed reply: whatever was in flight is found pending again (or done).
-        await self.ref.tell(Poll(epoch=self.context.epoch))
+        await self.ref.tell(Poll(epoch=self.context.epoch()))
 
     async def handle(self, message: Message) -> None:
         self.context.fault(self.name)
@@ -62,6 +62,9 @@ class Sizer(DatabaseActor):
                 self.ahead.clear()  # our view of what is pending may be stale too
             if ours:
                 self.in_flight = None
+        elif isinstance(message, Rebuild):
+            self.book = None  # another leader may have changed the facts since this book was read
+            self.ahead.clear()
         elif not isinstance(message, Poll):
             raise TypeError(f"the Sizer does not take {type(message).__name__}")
         if self.in_flight is None:
@@ -77,7 +80,7 @@ class Sizer(DatabaseActor):
         decision = decide_stored(pending, self.book, self.context.config)
         self.in_flight = pending.id
         await self.send(self.context.risk_guard, Decided(pending=pending, decision=decision, book=self.book,
-                                                         epoch=self.context.epoch))
+                                                         epoch=self.context.epoch()))
 
     async def _next_pending(self) -> PendingSignal | None:
         if not self.ahead:
