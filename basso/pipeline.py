@@ -65,6 +65,7 @@ class Pipeline:
     def __init__(self, *, pool: asyncpg.Pool, config: Config, wall_clock: Callable[[], datetime], epoch: int = 0,
                  lease: RedisLease | None = None, lease_status: LeaseStatus | None = None,
                  capital: Decimal | None = None, on_leadership: Callable[[int | None], None] = lambda _e: None,
+                 on_renewed: Callable[[float], None] = lambda _s: None,
                  gate: PauseGate | None = None, clock: Clock | None = None,
                  on_commit: Callable[[Settled], None] = lambda _s: None,
                  fault: Callable[[str], None] = no_fault, intensity: RestartIntensity | None = None,
@@ -106,7 +107,7 @@ class Pipeline:
             recovery: ActorRef[Message] = ActorRef("recovery")
             self._recovery = recovery
             self.elector = ElectorContext(lease=lease, pool=pool, status=lease_status, clock=self.clock,
-                                          on_gained=self._gain, on_lost=self._lose)
+                                          on_gained=self._gain, on_lost=self._lose, on_renewed=on_renewed)
             elector, recovery_context = self.elector, RecoveryContext(
                 pool=pool, config=config, sizer=self.sizer, epoch=self._current_epoch, capital=capital,
                 wall_clock=wall_clock, on_recovered=self._recovered, halt=self._halt)

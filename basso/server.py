@@ -1,7 +1,10 @@
-"""`basso run`: storage (embedded or by URL), migrations, the first deposit, the pipeline and the HTTP server.
+"""`basso run`: storage (embedded or by URL), migrations, the pipeline with its leader election, and the HTTP
+server.
 
-Startup is the recovery path (crash-only design): every start migrates, takes the fence, rebuilds the
-book from the facts and processes whatever was left pending, before the gate opens.
+Every instance stores webhooks; the one holding the Redis lease trades. Startup is the recovery path
+(crash-only design): every start migrates, and every leadership gain takes the fence, rebuilds the book from
+the facts (booking the initial capital on a new database) and processes whatever was left pending, before
+the gate opens.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ import logging
 import os
 import secrets
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+import redis.asyncio as aioredis
 from aiohttp import web
 
+from basso.actors.elector import LeaseStatus
 from basso.book import Book
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -33,8 +38,7 @@ from basso.looplag import watch_loop_lag
 from basso.messages import Settled
 from basso.pipeline import Pipeline
 from basso.portfolio import measure_portfolio
-from basso.store.capital import deposit_if_empty
-from basso.store.fence import take_fence
+from basso.store.lease import RedisLease
 from basso.store.migrations import migrate
 from basso.supervisor import EXIT_ESCALATED
 
@@ -46,11 +50,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def liveness(pipeline: Pipeline, limit_s: float) -> str | None:
+def liveness(pipeline: Pipeline, status: LeaseStatus) -> str | None:
     """Why this process is not live (/health/live answers 503 with it), or None."""
     if not pipeline.root.healthy():
         return "the supervision tree is down"
-    return stale_heartbeat(pipeline.statistics(), pipeline.clock.monotonic(), limit_s)
+    now = pipeline.clock.monotonic()
+    return status.problem(now) or stale_heartbeat(pipeline.statistics(), now, status.settings.lease_ttl_s)
+
+
+def _leadership_metrics(metrics: Metrics) -> Callable[[int | None], None]:
+    def changed(epoch: int | None) -> None:
+        metrics.leader_epoch.set(epoch or 0)
+        metrics.leadership_transitions.inc()
+
+    return changed
 
 
 class OutcomeObserver:
@@ -92,14 +105,24 @@ class RunOptions:
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
 
+# The stored facts cannot be traded on (Recovery found a corrupt row): restarting would not help, so the exit
+# status says "configuration or data error" (EX_DATAERR) rather than asking the service manager to retry.
+EXIT_CORRUPT_FACTS = 65
+
+
 async def _until_stopped_or_escalated(stop: asyncio.Event, pipeline: Pipeline) -> int:
     stopped = asyncio.create_task(stop.wait())
     exited = asyncio.create_task(pipeline.root.wait_exited())
+    halted = asyncio.create_task(pipeline.halted.wait())
     try:
-        await asyncio.wait((stopped, exited), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((stopped, exited, halted), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        stopped.cancel()
-        exited.cancel()
+        for task in (stopped, exited, halted):
+            task.cancel()
+    if pipeline.halt_reason is not None:
+        log.critical("%s: exiting with status %d; fix the data before starting again", pipeline.halt_reason,
+                     EXIT_CORRUPT_FACTS)
+        return EXIT_CORRUPT_FACTS
     if stopped.done() and not stopped.cancelled():
         log.info("stopping: no new webhooks; the signal in flight is finished or left pending")
         return 0
@@ -151,44 +174,50 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with storage(options) as (database_url, _redis_url):
+    leadership = config.leadership
+    async with storage(options) as (database_url, redis_url):
         pool = await asyncpg.create_pool(database_url, min_size=4, max_size=12)
         audit_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4,
                                                server_settings={"synchronous_commit": "off"})
+        redis = aioredis.from_url(redis_url, socket_connect_timeout=leadership.renew_every_s,
+                                  socket_timeout=leadership.renew_deadline_s)
         assert pool is not None
         assert audit_pool is not None
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
-                # Solo mode until leader election lands: this process takes the fence at startup.
-                epoch = await take_fence(conn, options.instance, "startup")
-                if await deposit_if_empty(conn, epoch=epoch, amount=options.capital, at=utc_now()):
-                    log.info("deposited initial capital %s", options.capital)
             metrics = Metrics()
-            metrics.leader_epoch.set(epoch)
-            pipeline = Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=utc_now,
+            status = LeaseStatus(options.instance, leadership)
+            pipeline = Pipeline(pool=pool, config=config, wall_clock=utc_now,
+                                lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), lease_status=status,
+                                capital=options.capital, on_leadership=_leadership_metrics(metrics),
+                                on_renewed=metrics.lease_renew_latency.observe,
                                 on_commit=OutcomeObserver(metrics, config),
                                 sweep_every_s=config.server.pending_sweep_s)
+
+            def is_leader() -> bool:
+                # The lease is unexpired as far as this instance can know, and no commit has found the fence taken.
+                return status.leads(pipeline.clock.monotonic()) and pipeline.gate.leader
+
             services = Services(config=config, pool=pool, audit_pool=audit_pool, webhook_secret=options.webhook_secret,
                                 metrics=metrics,
                                 admin_token=options.admin_token, wall_clock=utc_now,
                                 limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
                                                     clock=loop.time),
-                                wake_processor=pipeline.wake, is_leader=lambda: pipeline.gate.leader,
-                                epoch=lambda: epoch if pipeline.gate.leader else None,
+                                wake_processor=pipeline.wake, is_leader=is_leader,
+                                epoch=lambda: pipeline.epoch if is_leader() else None,
                                 actor_statistics=pipeline.statistics, migrated=True,
-                                liveness=lambda: liveness(pipeline, config.leadership.lease_ttl_s))
+                                liveness=lambda: liveness(pipeline, status))
             metrics.watch_actors(pipeline.statistics)
             lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
             runner = web.AppRunner(build_app(services), access_log=None)
             await runner.setup()
             try:
                 await pipeline.start()
-                pipeline.open()  # solo mode: this process leads, and the book is rebuilt by each actor's start
-                services.recovered = True
+                services.recovered = True  # a follower is ready as it is; a leader opens its gate after Recovery
                 site = web.TCPSite(runner, options.host, options.port)
                 await site.start()
-                log.info("serving on http://%s:%s (epoch %s)", options.host, options.port, epoch)
+                log.info("serving on http://%s:%s as %s", options.host, options.port, options.instance)
                 if ready is not None:
                     ready.set()
                 return await _until_stopped_or_escalated(stop, pipeline)
@@ -198,5 +227,6 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                 await pipeline.stop()
                 log.info("stopped")
         finally:
+            await redis.aclose()
             await audit_pool.close()
             await pool.close()

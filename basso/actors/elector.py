@@ -96,6 +96,7 @@ class LeaderElector(Actor[Message]):
     def __init__(self, context: ElectorContext) -> None:
         self.context = context
         self._ticker: asyncio.Task[None] | None = None
+        self._stepped = asyncio.Event()
 
     async def on_start(self) -> None:
         self._ticker = asyncio.create_task(self._tick(), name=f"{self.name} ticker")
@@ -111,16 +112,22 @@ class LeaderElector(Actor[Message]):
             raise TypeError(f"the LeaderElector does not take {type(message).__name__}")
         status = self.context.status
         status.last_step = self.context.clock.monotonic()
-        if status.epoch is None:
-            await self._try_to_lead()
-        else:
-            await self._renew()
+        try:
+            if status.epoch is None:
+                await self._try_to_lead()
+            else:
+                await self._renew()
+        finally:
+            self._stepped.set()
 
     async def _tick(self) -> None:
+        # The next step is timed from the end of the previous one: a slow step delays the next rather than
+        # queueing more, and an injected clock only moves between steps.
         clock = self.context.clock
         while True:
-            if not self.ref.mailbox:  # one step queued is enough; a slow step must not build a backlog
-                await self.ref.tell(Tick())
+            self._stepped.clear()
+            await self.ref.tell(Tick())
+            await self._stepped.wait()
             await clock.sleep(self._next_step_in())
 
     def _next_step_in(self) -> float:

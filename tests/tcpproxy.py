@@ -1,0 +1,85 @@
+"""A TCP proxy the tests can cut: the network between Basso and a real server (Redis, PostgreSQL) failing.
+
+`cut()` drops every open connection and refuses new ones until `restore()`; the server behind it keeps
+running, as a partitioned server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:`port` to `target_port` on loopback."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.connected = True
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for pipe in list(self._pipes):
+            with contextlib.suppress(asyncio.CancelledError):
+                await pipe
+
+    def cut(self) -> None:
+        """Drop every connection now and refuse new ones."""
+        self.connected = False
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    def restore(self) -> None:
+        """Accept connections again."""
+        self.connected = True
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.connected:
+            writer.transport.abort()
+            return
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, upstream_writer}
+        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self._pipes.add(task)
+            task.add_done_callback(self._pipes.discard)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            sink.transport.abort()
+            self._writers.discard(sink)
+
+
+@asynccontextmanager
+async def proxy_to(target_port: int) -> AsyncIterator[TcpProxy]:
+    """A started proxy to `target_port`, closed afterwards."""
+    proxy = TcpProxy(target_port)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.close()
