@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -27,6 +28,23 @@ class Instance:
     url: str
     session: aiohttp.ClientSession
     log: list[str]
+    logged: asyncio.Event  # set by every line the process logs
+
+    async def wait_log(self, text: str, *, after: int = 0, limit_s: float = 30.0) -> str:
+        """The first line from index `after` on that contains `text`, waiting for the process to log it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while True:
+            for line in self.log[after:]:
+                if text in line:
+                    return line
+            if self.process.returncode is not None:
+                raise AssertionError(f"exited ({self.process.returncode}) without logging {text!r}")
+            if loop.time() > deadline:
+                raise AssertionError(f"{text!r} not logged within {limit_s} s:\n" + "".join(self.log[-20:]))
+            self.logged.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.logged.wait(), deadline - loop.time())
 
     async def post(self, body: bytes) -> tuple[int, dict[str, Any]]:
         async with self.session.post(f"{self.url}/webhook", data=body) as response:
@@ -59,10 +77,12 @@ async def _read_until_serving(process: asyncio.subprocess.Process, log: list[str
             return
 
 
-async def _drain(process: asyncio.subprocess.Process, log: list[str]) -> None:
+async def _drain(process: asyncio.subprocess.Process, log: list[str], logged: asyncio.Event) -> None:
     assert process.stderr is not None
     while line := await process.stderr.readline():
         log.append(line.decode())
+        logged.set()
+    logged.set()
 
 
 @asynccontextmanager
@@ -82,9 +102,11 @@ async def running(database_url: str, redis_url: str, data_dir: Path,
         process.kill()
         await process.wait()
         raise
-    drain = asyncio.create_task(_drain(process, log))
+    logged = asyncio.Event()
+    drain = asyncio.create_task(_drain(process, log, logged))
     async with aiohttp.ClientSession() as session:
-        instance = Instance(process=process, url=f"http://127.0.0.1:{port}", session=session, log=log)
+        instance = Instance(process=process, url=f"http://127.0.0.1:{port}", session=session, log=log,
+                            logged=logged)
         try:
             yield instance
         finally:
