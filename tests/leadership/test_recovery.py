@@ -1,0 +1,122 @@
+"""Recovery and the epoch of a decision: a pipeline that elects itself recovers before it trades, refuses
+corrupt facts, and never commits a decision made under an earlier term of its own (real PostgreSQL and Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from decimal import Decimal
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from basso.actors.base import ActorRef
+from basso.actors.elector import LeaseStatus
+from basso.actors.persister import Persister, PersisterContext
+from basso.config import Config
+from basso.messages import Committed, Message, Settled
+from basso.pipeline import Pipeline
+from basso.signals import signal_from_object
+from basso.store.book import load_book
+from basso.store.fence import FenceLost, take_fence
+from basso.store.inbox import store_signal
+from basso.store.lease import RedisLease
+from basso.supervisor import ChildSpec, Supervisor
+from tests.pipeline_support import CAPITAL, PROCESSED_AT, Outcomes
+from tests.replay import settled
+from tests.store.test_outcomes import ENTRY, leader_with_an_entry
+
+KEY = "basso:test-recovery"
+
+
+@pytest.fixture
+async def pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=6)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+def electing(pool: asyncpg.Pool, redis: aioredis.Redis, config: Config, outcomes: Outcomes) -> Pipeline:
+    settings = replace(config.leadership, key=KEY)
+    return Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
+                    lease=RedisLease(redis, KEY, settings.lease_ttl_s), lease_status=LeaseStatus("a", settings),
+                    capital=CAPITAL, on_commit=outcomes)
+
+
+async def test_a_new_leader_recovers_books_the_capital_and_then_trades_what_was_pending(
+        pool: asyncpg.Pool, redis_client: aioredis.Redis, config: Config) -> None:
+    await store_signal(pool, signal_from_object(ENTRY, config))  # stored while nobody led
+    outcomes = Outcomes()
+    pipeline = electing(pool, redis_client, config, outcomes)
+    await pipeline.start()
+    try:
+        await asyncio.wait_for(outcomes.wait_for(1), 30)
+        assert pipeline.gate.is_open
+        epoch = pipeline.epoch
+        assert await pool.fetchval("SELECT epoch FROM leader_fence") == epoch
+        row = await pool.fetchrow("SELECT outcome, epoch FROM signals")
+        assert row is not None
+        assert (row["outcome"], row["epoch"]) == ("executed", epoch)
+        # ₹50,00,000 deposited by Recovery, then 1 lot at 52,000 with ₹780 commission (as in test_outcomes).
+        assert await pool.fetchval("SELECT sum(amount) FROM ledger") == Decimal("4999220.00")
+    finally:
+        await pipeline.stop()
+    assert not pipeline.gate.is_open
+    assert await redis_client.get(KEY) is None
+    rows = await pool.fetch("SELECT epoch, holder, event FROM leadership_history ORDER BY id")
+    assert [tuple(r) for r in rows] == [(epoch, "a", "gained"), (epoch, "a", "released")]
+
+
+async def test_recovery_refuses_corrupt_facts_and_halts_before_trading(
+        pool: asyncpg.Pool, redis_client: aioredis.Redis, config: Config) -> None:
+    # A position in an instrument since removed from the configuration: Basso cannot price, stop or size it.
+    stored = await store_signal(pool, signal_from_object(ENTRY, config))
+    await pool.execute(
+        "INSERT INTO positions (instrument, layer, status, lots, entry_price, initial_stop, current_stop,"
+        " highest_close, atr, point_value, margin_per_lot, opened_at, entry_signal)"
+        " VALUES ('CRUDE_OIL', 1, 'open', 2, 6000, 5900, 5900, 6000, 50, 100, 500000, now(), $1)", stored.id)
+    pipeline = electing(pool, redis_client, config, Outcomes())
+    await pipeline.start()
+    try:
+        await asyncio.wait_for(pipeline.halted.wait(), 30)
+        assert pipeline.halt_reason is not None
+        assert "recovery refused the stored facts" in pipeline.halt_reason
+        assert "instrument 'CRUDE_OIL' is not configured" in pipeline.halt_reason
+        assert not pipeline.gate.is_open
+        assert await pool.fetchval("SELECT outcome FROM signals") == "pending"  # nothing traded on it
+    finally:
+        await pipeline.stop()
+
+
+async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
+        pool: asyncpg.Pool, config: Config) -> None:
+    # This instance led at `first`, decided the entry, then lost and regained the lead (`second`) before the
+    # Persister got the decision: it must not commit, nor take the stale epoch for a lost fence.
+    async with pool.acquire() as conn:
+        first, pending = await leader_with_an_entry(conn, config, "a")
+        settlement = settled(pending, await load_book(conn, config), config)
+        second = await take_fence(conn, "a", "lease acquired again")
+    sizer: ActorRef[Message] = ActorRef("sizer")
+    lost: list[FenceLost] = []
+    committed: list[Settled] = []
+    context = PersisterContext(pool=pool, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT, sizer=sizer,
+                               on_commit=committed.append, on_fence_lost=lost.append)
+    persister: ActorRef[Message] = ActorRef("persister")
+    async with Supervisor(name="root", children=[
+            ChildSpec(name="persister", factory=lambda: Persister(context), ref=persister)]):
+        await persister.tell(Settled(pending=pending, settlement=settlement, epoch=first))
+        reply = await asyncio.wait_for(sizer.mailbox.get(), 10)
+        assert isinstance(reply, Committed)
+        assert (reply.signal, reply.book) == (pending.id, None)  # decide it again, from the facts
+        assert await pool.fetchval("SELECT outcome FROM signals") == "pending"
+        assert lost == []  # our fence is intact: only that decision was old
+
+        await persister.tell(Settled(pending=pending, settlement=settlement, epoch=second))
+        reply = await asyncio.wait_for(sizer.mailbox.get(), 10)
+        assert isinstance(reply, Committed)
+        assert reply.book == settlement.book
+        assert await pool.fetchval("SELECT epoch FROM signals") == second
+    assert len(committed) == 1
