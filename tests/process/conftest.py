@@ -29,6 +29,7 @@ class Instance:
     session: aiohttp.ClientSession
     log: list[str]
     logged: asyncio.Event  # set by every line the process logs
+    drain: asyncio.Task[None]  # reads the log until the process closes it
 
     async def wait_log(self, text: str, *, after: int = 0, limit_s: float = 30.0) -> str:
         """The first line from index `after` on that contains `text`, waiting for the process to log it."""
@@ -39,6 +40,9 @@ class Instance:
                 if text in line:
                     return line
             if self.process.returncode is not None:
+                if not self.drain.done():
+                    await self.drain  # the last lines may still be on their way
+                    continue
                 raise AssertionError(f"exited ({self.process.returncode}) without logging {text!r}")
             if loop.time() > deadline:
                 raise AssertionError(f"{text!r} not logged within {limit_s} s:\n" + "".join(self.log[-20:]))
@@ -106,7 +110,7 @@ async def running(database_url: str, redis_url: str, data_dir: Path,
     drain = asyncio.create_task(_drain(process, log, logged))
     async with aiohttp.ClientSession() as session:
         instance = Instance(process=process, url=f"http://127.0.0.1:{port}", session=session, log=log,
-                            logged=logged)
+                            logged=logged, drain=drain)
         try:
             yield instance
         finally:
