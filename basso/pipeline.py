@@ -9,7 +9,8 @@
 
 A Persister crash restarts the trading actors after it (their books may be stale); a crash of one trading
 actor touches nothing else. A webhook stored here wakes the Sizer at once (`wake`); with `sweep_every_s` a
-sweep also wakes it that often (`sleep` is the sweep's timer), for signals stored by another instance. If
+sweep also wakes it that often (`sleep` is the sweep's timer). One stored by another instance wakes it
+through PostgreSQL's LISTEN/NOTIFY; the sweep covers a notification missed while the connection was down. If
 another instance takes the fence, the Persister's next commit finds out and the gate closes: this pipeline
 stops trading and writes nothing more (`fence_lost`). A message that crashes its actor three times is a dead
 letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on to the next signal.
@@ -28,6 +29,7 @@ Without one it is a solo leader at `epoch`, and whoever built it opens the gate 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -51,6 +53,7 @@ from basso.config import Config
 from basso.messages import Committed, Message, Poll, Recover, Settled
 from basso.store.deadletters import bury_signal
 from basso.store.fence import FenceLost
+from basso.store.inbox import listen_for_signals
 from basso.store.lease import RedisLease
 from basso.store.outcomes import next_pending
 from basso.store.retry import until_available
@@ -91,6 +94,7 @@ class Pipeline:
         self._sweep_every_s = sweep_every_s
         self._sleep = sleep
         self._sweeper: asyncio.Task[None] | None = None
+        self._stop_listening: Callable[[], Awaitable[None]] | None = None
         persister_context = PersisterContext(pool=pool, epoch=self._current_epoch, wall_clock=wall_clock,
                                              sizer=self.sizer, on_commit=on_commit, on_fence_lost=self._lose_fence,
                                              fault=fault)
@@ -123,6 +127,10 @@ class Pipeline:
     async def start(self) -> None:
         """Start every actor; processing begins once the gate opens (`open()`)."""
         await self.root.start()
+        try:
+            self._stop_listening = await listen_for_signals(self.pool, self.wake)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("not listening for signals stored by other instances (%s): the sweep finds them", exc)
         if self._sweep_every_s is not None:
             self._sweeper = asyncio.create_task(self._sweep(self._sweep_every_s), name="pending sweep")
 
@@ -148,6 +156,9 @@ class Pipeline:
         the lease up, so a standby takes over at its next attempt instead of waiting for the key to expire."""
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._stop_listening is not None:
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await self._stop_listening()
         await self.root.stop()
         if self.elector is not None:
             await step_down(self.elector, "released", "graceful shutdown")

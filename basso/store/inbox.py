@@ -1,13 +1,16 @@
 """The signal inbox: durable storage of every accepted signal, and the audit of every webhook request.
 
 Storing is not fenced: any instance, leader or not, may store signals, so a signal that arrives during a
-failover is kept. Only the leader processes them (see basso.store.outcomes).
+failover is kept. Only the leader processes them (see basso.store.outcomes); every pending signal stored
+notifies it (sql/003), and `listen_for_signals` is how it hears.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import asyncpg
 import orjson
 
 from basso.enums import SignalOutcome
@@ -16,6 +19,7 @@ from basso.store.types import Executor
 
 # Rejected bodies are kept for diagnosis, but never more than this many characters.
 AUDIT_BODY_CHARS = 2048
+SIGNAL_STORED = "basso_signal_stored"  # the channel sql/003's trigger notifies for each pending signal stored
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,3 +59,27 @@ async def audit_request(conn: Executor, *, source: str, http_status: int, verdic
         "INSERT INTO webhook_audit (source, http_status, verdict, field, error, signal, body)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         source, http_status, verdict, field, error, signal, text.replace("\x00", "\ufffd"))
+
+
+async def listen_for_signals(pool: asyncpg.Pool, on_stored: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    """Call `on_stored` whenever a pending signal is stored, by any instance; returns the coroutine function
+    that stops listening (and gives the connection back). The listening connection is held for as long."""
+    conn = await pool.acquire()
+
+    def notified(*_details: object) -> None:
+        on_stored()
+
+    try:
+        await conn.add_listener(SIGNAL_STORED, notified)
+    except BaseException:
+        await pool.release(conn)
+        raise
+
+    async def stop() -> None:
+        try:
+            await conn.remove_listener(SIGNAL_STORED, notified)
+        finally:
+            await pool.release(conn)
+
+    return stop
+

@@ -33,7 +33,7 @@ async def test_replay_and_live_pipeline_decide_every_signal_alike(migrated_datab
     executed = [d for _, d in seen if d.outcome is SignalOutcome.EXECUTED and (d.entries or d.exits)]
     assert len(executed) >= 5, "the scenario must trade"
 
-    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
+    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=8)
     assert pool is not None
     epoch = await solo_leader(pool, START)
     for n, (sent, _) in enumerate(seen):

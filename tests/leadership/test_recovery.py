@@ -33,7 +33,7 @@ KEY = "basso:test-recovery"
 
 @pytest.fixture
 async def pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=6)
+    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=8)
     assert pool is not None
     yield pool
     await pool.close()

@@ -56,7 +56,8 @@ class Webhook:
 
 @pytest.fixture
 async def webhook(migrated_database: str, config: Config) -> AsyncIterator[Webhook]:
-    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
+    # A pipeline's database actors hold a connection each and its signal listener one more; webhooks need the rest.
+    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=8)
     assert pool is not None
     clock = ManualClock()
     wakes: list[int] = []

@@ -43,7 +43,7 @@ def signal(n: int) -> bytes:
 
 async def test_webhooks_get_503_while_postgres_is_down_and_nothing_is_lost_or_doubled(
         own_postgres: EmbeddedPostgres, config: Config) -> None:
-    pool = await asyncpg.create_pool(own_postgres.url, min_size=1, max_size=4)
+    pool = await asyncpg.create_pool(own_postgres.url, min_size=1, max_size=8)
     assert pool is not None
     async with pool.acquire() as conn:
         await migrate(conn)

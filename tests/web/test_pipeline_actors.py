@@ -112,11 +112,33 @@ async def test_a_signal_stored_by_another_instance_is_found_by_the_sweep(webhook
     pipeline.open()
     try:
         signal = signal_from_object(payload("BASE_ENTRY_BANK_NIFTY", signal_id="from-another-host"), config)
-        async with pool.acquire() as conn:  # stored as a follower would: nobody wakes this pipeline
+        # Stored as a follower would, its notification missed (as while the listening connection was down).
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("ALTER TABLE signals DISABLE TRIGGER signal_stored")
             await store_signal(conn, signal)
+            await conn.execute("ALTER TABLE signals ENABLE TRIGGER signal_stored")
         assert await pool.fetchval("SELECT outcome FROM signals") == "pending"
         ticks.put_nowait(None)
         await outcomes.wait_for(1)
         assert await pool.fetchval("SELECT outcome FROM signals") == "executed"
+    finally:
+        await pipeline.stop()
+
+
+async def test_a_signal_stored_by_another_instance_wakes_the_leader_through_postgresql(webhook: Webhook) -> None:
+    # No sweep at all: only the notification of the stored signal (sql/003) can wake this pipeline.
+    pool, config = webhook.services.pool, webhook.services.config
+    epoch = await solo_leader(pool, NOW)
+    outcomes = Outcomes()
+    pipeline = pipeline_for(pool, config, epoch, outcomes)
+    await pipeline.start()
+    pipeline.open()
+    try:
+        async with pool.acquire() as follower:  # another connection, as another instance's would be
+            for n, name in enumerate(("BASE_ENTRY_BANK_NIFTY", "BASE_ENTRY_GOLD_MINI")):
+                await store_signal(follower, signal_from_object(payload(name, signal_id=f"from-host-b-{n}"), config))
+                await asyncio.wait_for(outcomes.wait_for(n + 1), 30)
+        stored = await pool.fetch("SELECT outcome FROM signals ORDER BY id")
+        assert [r["outcome"] for r in stored] == ["executed", "executed"]
     finally:
         await pipeline.stop()
