@@ -90,12 +90,13 @@ async def elector(pool: asyncpg.Pool, redis_url: str, settings: LeadershipSettin
         await redis.aclose()
 
 
-@pytest.fixture
-async def pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
-    assert pool is not None
-    yield pool
-    await pool.close()
+@asynccontextmanager
+async def leading(pool: asyncpg.Pool, redis_url: str, config: Config) -> AsyncIterator[tuple[Running, FakeClock]]:
+    """An elector with the default timings on a fake clock, once it leads and has renewed twice."""
+    clock = FakeClock()
+    async with elector(pool, redis_url, replace(config.leadership, key=KEY), instance="a", clock=clock) as running:
+        await running.watch.until(lambda: bool(running.watch.gained) and len(running.watch.renewed) >= 2)
+        yield running, clock
 
 
 def fast(config: Config) -> LeadershipSettings:
@@ -135,11 +136,9 @@ async def test_one_of_two_leads_and_the_other_takes_over_once_it_releases(
 
 async def test_a_leader_cut_off_from_redis_pauses_at_its_deadline_before_its_key_can_expire(
         pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
-    settings = replace(config.leadership, key=KEY)  # the defaults: TTL 3 s, renewal 0.5 s, deadline 2 s
-    clock = FakeClock()
+    settings = config.leadership  # the defaults: TTL 3 s, renewal 0.5 s, deadline 2 s
     async with proxy_to(redis_server.port) as proxy, \
-            elector(pool, f"redis://127.0.0.1:{proxy.port}/0", settings, instance="a", clock=clock) as a:
-        await a.watch.until(lambda: bool(a.watch.gained) and len(a.watch.renewed) >= 3)
+            leading(pool, f"redis://127.0.0.1:{proxy.port}/0", config) as (a, clock):
         epoch = a.watch.gained[0][1]
         proxy.cut()
         await a.watch.until(lambda: bool(a.watch.lost))
@@ -160,25 +159,19 @@ async def test_a_leader_cut_off_from_redis_pauses_at_its_deadline_before_its_key
 
 async def test_a_leader_whose_lease_changed_hands_steps_down_at_its_next_renewal(
         pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
-    settings = replace(config.leadership, key=KEY)
-    clock = FakeClock()
-    async with elector(pool, redis_server.url, settings, instance="a", clock=clock) as a:
-        await a.watch.until(lambda: bool(a.watch.gained) and len(a.watch.renewed) >= 2)
+    async with leading(pool, redis_server.url, config) as (a, clock):
         await redis_client.set(KEY, "intruder")
         changed_at = clock.monotonic()
         await a.watch.until(lambda: bool(a.watch.lost))
         lost_at, reason = a.watch.lost[0]
         assert reason == "the lease expired or another instance holds it"
-        assert lost_at - changed_at <= settings.renew_every_s  # at the first renewal after the change
+        assert lost_at - changed_at <= config.leadership.renew_every_s  # at the first renewal after the change
         assert await redis_client.get(KEY) == b"intruder"  # stepping down never deletes another's lease
 
 
 async def test_a_crashed_elector_goes_on_renewing_the_same_lease(
         pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
-    settings = replace(config.leadership, key=KEY)
-    clock = FakeClock()
-    async with elector(pool, redis_server.url, settings, instance="a", clock=clock) as a:
-        await a.watch.until(lambda: bool(a.watch.gained) and len(a.watch.renewed) >= 2)
+    async with leading(pool, redis_server.url, config) as (a, _clock):
         token = a.status.token
         a.supervisor.cell("elector").kill()
         renewals = len(a.watch.renewed)

@@ -4,12 +4,10 @@ corrupt facts, and never commits a decision made under an earlier term of its ow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 
 import asyncpg
-import pytest
 import redis.asyncio as aioredis
 
 from basso.actors.base import ActorRef
@@ -29,14 +27,6 @@ from tests.replay import settled
 from tests.store.test_outcomes import ENTRY, leader_with_an_entry
 
 KEY = "basso:test-recovery"
-
-
-@pytest.fixture
-async def pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=8)
-    assert pool is not None
-    yield pool
-    await pool.close()
 
 
 def electing(pool: asyncpg.Pool, redis: aioredis.Redis, config: Config, outcomes: Outcomes) -> Pipeline:
