@@ -10,7 +10,7 @@ lead while this one still trades. A renewal refused (the key expired or changed 
 
 The lease's state (`LeaseStatus`) outlives the elector's incarnations: a crashed elector is restarted and
 goes on renewing the same lease, and leadership is lost only if the deadline passes meanwhile. Graceful
-shutdown releases the key (`release`), so a standby takes over within one of its attempts.
+shutdown gives the key up (`step_down`), so a standby takes over within one of its attempts.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ class LeaseStatus:
         self.epoch: int | None = None  # the fence epoch, while leading
         self.renewed_at: float | None = None  # when the last acknowledged renewal (or the acquisition) was sent
         self.last_step: float | None = None  # when the elector last ran a step
-        self.transitions = 0
 
     def leads(self, now: float) -> bool:
         """True while this instance leads: it holds the fence and its last renewal is within the deadline."""
@@ -158,7 +157,6 @@ class LeaderElector(Actor[Message]):
                 await context.lease.release(status.token)
             return
         status.epoch, status.renewed_at = epoch, sent
-        status.transitions += 1
         log.warning("leading: lease %s taken, fence epoch %d", context.lease.key, epoch)
         await context.on_gained(epoch)
 
@@ -170,16 +168,16 @@ class LeaderElector(Actor[Message]):
         context, status = self.context, self.context.status
         assert status.renewed_at is not None
         deadline = status.renewed_at + status.settings.renew_deadline_s
+        overdue = f"no lease renewal acknowledged within {status.settings.renew_deadline_s:g} s"
         sent = context.clock.monotonic()
         if sent >= deadline:
-            await self._lose(f"no lease renewal acknowledged within {status.settings.renew_deadline_s:g} s")
+            await step_down(context, "lost", overdue)
             return
         try:
             held = await asyncio.wait_for(context.lease.renew(status.token), deadline - sent)
         except _UNAVAILABLE as exc:
             if context.clock.monotonic() >= deadline:
-                await self._lose(f"no lease renewal acknowledged within {status.settings.renew_deadline_s:g} s "
-                                 f"({type(exc).__name__}: {exc})")
+                await step_down(context, "lost", f"{overdue} ({type(exc).__name__}: {exc})")
             else:
                 log.warning("lease renewal failed (%s: %s); retrying before the deadline", type(exc).__name__, exc)
             return
@@ -187,10 +185,7 @@ class LeaderElector(Actor[Message]):
         if held:
             status.renewed_at = sent
         else:
-            await self._lose("the lease expired or another instance holds it")
-
-    async def _lose(self, reason: str) -> None:
-        await step_down(self.context, "lost", reason)
+            await step_down(context, "lost", "the lease expired or another instance holds it")
 
 
 async def step_down(context: ElectorContext, event: str, reason: str) -> None:
@@ -201,7 +196,6 @@ async def step_down(context: ElectorContext, event: str, reason: str) -> None:
     if epoch is None:
         return
     status.epoch = status.renewed_at = None
-    status.transitions += 1
     context.on_lost(reason)
     log.log(logging.CRITICAL if event == "lost" else logging.WARNING,
             "no longer leading (epoch %d, %s): %s; trading paused", epoch, event, reason)
