@@ -124,6 +124,7 @@ async def test_one_of_two_leads_and_the_other_takes_over_once_it_releases(
         assert leader.status.leads(leader.context.clock.monotonic())
         first = leader.watch.gained[0][1]
 
+        await leader.supervisor.stop()  # as Pipeline.stop does: the elector first, then the lease
         await step_down(leader.context, "released", "graceful shutdown")
         assert await redis_client.get(KEY) is None  # the key is deleted, not left to expire
         await standby.watch.until(lambda: bool(standby.watch.gained))
