@@ -1,0 +1,563 @@
+"""The OpenAlgo broker (SPEC §8): JSON POSTs with the `apikey` in the body to a self-hosted OpenAlgo gateway.
+
+Three promises shape this module:
+
+* **Chase, then take.** A leg is worked as a LIMIT at LTP ± a buffer, stepped a few times towards the market,
+  then cancelled and completed with a MARKET order for whatever did not fill (a partial fill is never bought
+  twice: the trade book says how much the cancelled limit filled).
+* **Never send an order twice.** A placement whose reply is lost (timeout, dropped connection, HTTP 5xx) may or
+  may not have reached the exchange. It is resolved by reading the order book, never by sending it again; if
+  the book cannot say, `OrderOutcomeUnknown` goes to the caller, who reconciles.
+* **Deterministic client ids.** Every order's id is a hash of the signal (or roll) id, the action and the leg.
+  It travels in OpenAlgo's `strategy` field: the only free-text field `placeorder` accepts, and OpenAlgo keeps
+  it with the order in its own order log. OpenAlgo's order book does not echo it back (its documented rows
+  carry orderid, symbol, exchange, action, quantity, price, pricetype, product, order_status, timestamp; the
+  Zerodha mapping sends the broker the fixed tag "openalgo"), so a lost order is found by what the book does
+  carry: the same symbol, exchange, action, price type and quantity, among orders that were not in the book
+  just before it was sent. Two such candidates are refused as ambiguous rather than guessed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, Literal, Self
+
+import aiohttp
+
+from basso.config import Instrument
+from basso.contracts import option_symbol
+from basso.money import to_decimal
+
+__all__ = [
+    "BrokerError", "BrokerPosition", "BrokerRefused", "BrokerUnreachable", "ChasePolicy", "Funds", "LegFill",
+    "LegIncomplete", "LegOrder", "OpenAlgoBroker", "OpenAlgoClient", "OrderOutcomeUnknown", "OrderState",
+    "PositionDifference", "Quote", "SyntheticEntry", "SyntheticOrder", "Trade", "client_order_id", "limit_price",
+    "reconcile", "synthetic_order", "tick_round",
+]
+
+Action = Literal["BUY", "SELL"]
+PriceType = Literal["LIMIT", "MARKET"]
+Sleep = Callable[[float], Awaitable[None]]
+
+# OpenAlgo's order_status values (lower case); "open" and "pending" are still working.
+_COMPLETE, _REJECTED, _CANCELLED = "complete", "rejected", "cancelled"
+# A combined average (limit part + market part) is not on the tick; four places keep it exact to 1/100 paisa.
+_AVERAGE_PLACES = Decimal("0.0001")
+
+
+class BrokerError(Exception):
+    """An OpenAlgo call failed; the message names the endpoint and gives the broker's own words."""
+
+    def __init__(self, endpoint: str, message: str) -> None:
+        super().__init__(f"OpenAlgo {endpoint}: {message}")
+        self.endpoint = endpoint
+        self.broker_message = message
+
+
+class BrokerRefused(BrokerError):
+    """The broker answered and said no ("status": "error", HTTP 4xx): the request did nothing."""
+
+
+class BrokerUnreachable(BrokerError):
+    """No usable answer (timeout, dropped connection, HTTP 5xx): the request may or may not have taken effect."""
+
+
+class OrderOutcomeUnknown(BrokerError):
+    """An order may be working or filled at the broker and the broker could not say which. It was not re-sent."""
+
+
+class LegIncomplete(BrokerError):
+    """Part of a leg filled and the rest could not be bought or sold: `part` is what the broker holds."""
+
+    def __init__(self, endpoint: str, message: str, *, part: LegFill) -> None:
+        super().__init__(endpoint, message)
+        self.part = part
+
+
+# --- values ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    """The market in one symbol."""
+
+    symbol: str
+    ltp: Decimal
+    bid: Decimal
+    ask: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderState:
+    """One order as the broker reports it (order book row or order status)."""
+
+    orderid: str
+    symbol: str
+    exchange: str
+    action: str
+    pricetype: str
+    quantity: int
+    status: str
+    average_price: Decimal  # 0 where the broker does not report one (order book rows)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trade:
+    """One execution from the trade book."""
+
+    orderid: str
+    symbol: str
+    action: str
+    quantity: int
+    average_price: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerPosition:
+    """One position book row: net quantity in units, signed (short < 0)."""
+
+    symbol: str
+    exchange: str
+    product: str
+    quantity: int
+    average_price: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Funds:
+    """The account's money as OpenAlgo reports it (₹)."""
+
+    available_cash: Decimal
+    collateral: Decimal
+    utilised: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChasePolicy:
+    """How a leg is worked: LIMIT at LTP ± buffer, stepped `modifications` times, then MARKET."""
+
+    buffer: Decimal  # price points beyond the LTP for the first limit
+    step: Decimal  # price points each modification moves the limit towards the market
+    modifications: int = 3
+    interval_s: float = 2.0  # wait before each status check
+    market_polls: int = 5  # status checks of the MARKET order before its outcome counts as unknown
+    resolve_checks: int = 3  # order book reads before a lost placement counts as unknown
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegOrder:
+    """One leg to trade: what, how much (units, not lots) and the client id that names it."""
+
+    client_id: str
+    symbol: str
+    exchange: str
+    action: Action
+    quantity: int
+    tick: Decimal
+    product: str = "NRML"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegFill:
+    """A leg done: its quantity at its average price, and every broker order that filled part of it."""
+
+    client_id: str
+    symbol: str
+    action: Action
+    quantity: int
+    average_price: Decimal
+    broker_order_ids: tuple[str, ...]
+
+    @property
+    def broker_order_id(self) -> str:
+        """The order that completed the leg (the MARKET order if the limit was not enough)."""
+        return self.broker_order_ids[-1]
+
+
+def client_order_id(origin: str, action: str, leg: str) -> str:
+    """The stable id of the order for `leg` of `action` on signal or roll `origin`: the same inputs, the same id,
+    so a restarted instance names (and finds) the very order the crashed one sent."""
+    digest = hashlib.sha256("\x1f".join((origin, action, leg)).encode()).hexdigest()
+    return f"basso-{digest[:16]}"
+
+
+def tick_round(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
+    """`price` on the tick grid, rounded up (a BUY limit is never below the price asked for) or down (a SELL)."""
+    ticks = (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
+    return max(ticks, Decimal(1)) * tick  # a limit below one tick is no price at all
+
+
+def limit_price(ltp: Decimal, buffer: Decimal, tick: Decimal, action: Action) -> Decimal:
+    """The first limit: BUY at LTP + buffer, SELL at LTP − buffer, rounded to the tick towards the aggressive side."""
+    buying = action == "BUY"
+    return tick_round(ltp + buffer if buying else ltp - buffer, tick, up=buying)
+
+
+# --- HTTP --------------------------------------------------------------------------------------------------
+
+
+def _dec(row: Mapping[str, Any], key: str) -> Decimal:
+    """A number OpenAlgo sends as a JSON number or a string ("83.74"); a garbled one is no usable answer."""
+    value = row.get(key)
+    if value in (None, ""):
+        return Decimal(0)
+    try:
+        return to_decimal(value if isinstance(value, (int, float)) else str(value))
+    except (ArithmeticError, ValueError, TypeError):
+        raise BrokerUnreachable("reply", f"{key} = {value!r} is not a number") from None
+
+
+def _int(row: Mapping[str, Any], key: str) -> int:
+    return int(_dec(row, key))
+
+
+def _order(row: Mapping[str, Any]) -> OrderState:
+    return OrderState(orderid=str(row.get("orderid", "")), symbol=str(row.get("symbol", "")),
+                      exchange=str(row.get("exchange", "")), action=str(row.get("action", "")).upper(),
+                      pricetype=str(row.get("pricetype", "")).upper(), quantity=_int(row, "quantity"),
+                      status=str(row.get("order_status", "")).lower(), average_price=_dec(row, "average_price"))
+
+
+class OpenAlgoClient:
+    """The gateway's REST endpoints, one method each; every failure is a `BrokerError` naming the endpoint."""
+
+    def __init__(self, *, base_url: str, api_key: str, timeout_s: float = 10.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, endpoint: str, **fields: str) -> dict[str, Any]:
+        """POST `fields` and the apikey to /api/v1/`endpoint`; the reply if its status is "success"."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.post(f"{self._base}/api/v1/{endpoint}",
+                                          json={"apikey": self._api_key, **fields}) as response:
+                http_status = response.status
+                try:
+                    reply: Any = await response.json(content_type=None)
+                except ValueError:
+                    reply = None
+        except TimeoutError as exc:
+            raise BrokerUnreachable(endpoint, f"no reply within {self._timeout.total} s") from exc
+        except aiohttp.ClientError as exc:
+            raise BrokerUnreachable(endpoint, f"connection failed: {exc}") from exc
+        message = str(reply.get("message", "no message")) if isinstance(reply, dict) else "reply is not JSON"
+        if http_status >= 500 or not isinstance(reply, dict):
+            raise BrokerUnreachable(endpoint, f"HTTP {http_status}: {message}")
+        if http_status >= 400 or reply.get("status") != "success":
+            raise BrokerRefused(endpoint, f"HTTP {http_status}: {message}")
+        return reply
+
+    async def quote(self, symbol: str, exchange: str) -> Quote:
+        """LTP, bid and ask (/quotes)."""
+        data = (await self.call("quotes", symbol=symbol, exchange=exchange)).get("data") or {}
+        return Quote(symbol=symbol, ltp=_dec(data, "ltp"), bid=_dec(data, "bid"), ask=_dec(data, "ask"))
+
+    async def place(self, leg: LegOrder, *, strategy: str, pricetype: PriceType, quantity: int,
+                    price: Decimal = Decimal(0)) -> str:
+        """The broker's order id for a new order (/placeorder); quantity and price go as strings."""
+        reply = await self.call("placeorder", strategy=strategy, symbol=leg.symbol, exchange=leg.exchange,
+                                action=leg.action, product=leg.product, pricetype=pricetype, quantity=str(quantity),
+                                price=str(price), trigger_price="0", disclosed_quantity="0")
+        return str(reply.get("orderid", ""))
+
+    async def modify(self, orderid: str, leg: LegOrder, *, strategy: str, price: Decimal) -> None:
+        """Move a working LIMIT order to `price` (/modifyorder)."""
+        await self.call("modifyorder", orderid=orderid, strategy=strategy, symbol=leg.symbol, exchange=leg.exchange,
+                        action=leg.action, product=leg.product, pricetype="LIMIT", quantity=str(leg.quantity),
+                        price=str(price), trigger_price="0", disclosed_quantity="0")
+
+    async def cancel(self, orderid: str, *, strategy: str) -> None:
+        """Cancel a working order (/cancelorder)."""
+        await self.call("cancelorder", orderid=orderid, strategy=strategy)
+
+    async def order_status(self, orderid: str, *, strategy: str) -> OrderState:
+        """One order's state and average price (/orderstatus)."""
+        return _order((await self.call("orderstatus", orderid=orderid, strategy=strategy)).get("data") or {})
+
+    async def order_book(self) -> list[OrderState]:
+        """Today's orders (/orderbook)."""
+        data = (await self.call("orderbook")).get("data") or {}
+        return [_order(row) for row in data.get("orders") or []]
+
+    async def trade_book(self) -> list[Trade]:
+        """Today's executions (/tradebook)."""
+        return [Trade(orderid=str(row.get("orderid", "")), symbol=str(row.get("symbol", "")),
+                      action=str(row.get("action", "")).upper(), quantity=_int(row, "quantity"),
+                      average_price=_dec(row, "average_price"))
+                for row in (await self.call("tradebook")).get("data") or []]
+
+    async def positions(self) -> list[BrokerPosition]:
+        """Net positions, closed ones included at quantity 0 (/positionbook)."""
+        return [BrokerPosition(symbol=str(row.get("symbol", "")), exchange=str(row.get("exchange", "")),
+                               product=str(row.get("product", "")), quantity=_int(row, "quantity"),
+                               average_price=_dec(row, "average_price"))
+                for row in (await self.call("positionbook")).get("data") or []]
+
+    async def funds(self) -> Funds:
+        """Cash, collateral and margin in use (/funds)."""
+        data = (await self.call("funds")).get("data") or {}
+        return Funds(available_cash=_dec(data, "availablecash"), collateral=_dec(data, "collateral"),
+                     utilised=_dec(data, "utiliseddebits"))
+
+
+# --- working one leg ---------------------------------------------------------------------------------------
+
+
+class OpenAlgoBroker:
+    """Trades legs and synthetics through an `OpenAlgoClient`; every wait goes through the injected `sleep`."""
+
+    def __init__(self, client: OpenAlgoClient, policy: ChasePolicy, *, sleep: Sleep = asyncio.sleep) -> None:
+        self.client = client
+        self.policy = policy
+        self._sleep = sleep
+
+    async def trade_leg(self, leg: LegOrder) -> LegFill:
+        """Fill `leg` completely: LIMIT at LTP ± buffer, stepped and modified, then cancel and MARKET the rest.
+
+        BrokerRefused if the broker rejects it; OrderOutcomeUnknown if an order's fate cannot be read back.
+        """
+        policy = self.policy
+        quote = await self.client.quote(leg.symbol, leg.exchange)
+        price = limit_price(quote.ltp, policy.buffer, leg.tick, leg.action)
+        orderid = await self._place(leg, strategy=leg.client_id, pricetype="LIMIT", quantity=leg.quantity, price=price)
+        for attempt in range(policy.modifications + 1):
+            await self._sleep(policy.interval_s)
+            state = await self._status(orderid, leg.client_id)
+            if state is not None and state.status == _COMPLETE:
+                return _fill(leg, state.quantity, state.average_price, (orderid,))
+            status = "unreadable" if state is None else state.status
+            if status == _REJECTED:
+                raise BrokerRefused("orderstatus", f"order {orderid} ({leg.client_id}) rejected")
+            if status == _CANCELLED or attempt == policy.modifications:
+                break
+            buying = leg.action == "BUY"
+            price = tick_round(price + policy.step if buying else price - policy.step, leg.tick, up=buying)
+            # A refused modify means filled or cancelled meanwhile (or a hiccup): the next status read says which.
+            with contextlib.suppress(BrokerError):
+                await self.client.modify(orderid, leg, strategy=leg.client_id, price=price)
+        return await self._cancel_and_take(leg, orderid)
+
+    async def _cancel_and_take(self, leg: LegOrder, orderid: str) -> LegFill:
+        """Cancel the limit, then MARKET whatever it did not fill."""
+        # A refused cancel may mean "not cancellable" because it just filled: the status read below decides.
+        with contextlib.suppress(BrokerError):
+            await self.client.cancel(orderid, strategy=leg.client_id)
+        state = await self._status(orderid, leg.client_id)
+        if state is not None and state.status == _COMPLETE:
+            return _fill(leg, state.quantity, state.average_price, (orderid,))
+        if state is None or state.status not in (_CANCELLED, _REJECTED):  # neither can fill any more
+            seen = "unreadable" if state is None else state.status
+            raise OrderOutcomeUnknown("cancelorder", f"limit order {orderid} ({leg.client_id}) is {seen} after "
+                                      "cancelling; no market order sent")
+        try:
+            trades = [t for t in await self.client.trade_book() if t.orderid == orderid]
+        except BrokerError as failed:  # how much the limit filled decides how much to buy: no guessing
+            raise OrderOutcomeUnknown("tradebook", f"fills of cancelled order {orderid} unreadable: {failed}") from None
+        filled = sum(t.quantity for t in trades)
+        value = sum((t.average_price * t.quantity for t in trades), Decimal(0))
+        if filled >= leg.quantity:
+            return _fill(leg, filled, value / filled, (orderid,))
+        try:
+            market, price = await self._take_rest(leg, leg.quantity - filled)
+        except BrokerError as failed:
+            if not filled or isinstance(failed, OrderOutcomeUnknown):
+                raise
+            part = _fill(leg, filled, value / filled, (orderid,))
+            raise LegIncomplete(failed.endpoint, f"{filled} of {leg.quantity} filled by order {orderid}, the rest "
+                                f"failed: {failed.broker_message}", part=part) from failed
+        if not filled:
+            return _fill(leg, leg.quantity, price, (market,))
+        average = (value + price * (leg.quantity - filled)) / leg.quantity
+        return _fill(leg, leg.quantity, average.quantize(_AVERAGE_PLACES), (orderid, market))
+
+    async def _take_rest(self, leg: LegOrder, quantity: int) -> tuple[str, Decimal]:
+        """A MARKET order for `quantity` of `leg`, polled until complete: its id and average price."""
+        market_id = f"{leg.client_id}-m"
+        market = await self._place(leg, strategy=market_id, pricetype="MARKET", quantity=quantity)
+        for poll in range(self.policy.market_polls):
+            if poll:
+                await self._sleep(self.policy.interval_s)
+            state = await self._status(market, market_id)
+            if state is not None and state.status == _REJECTED:
+                raise BrokerRefused("orderstatus", f"market order {market} ({market_id}) rejected")
+            if state is not None and state.status == _COMPLETE:
+                return market, state.average_price
+        raise OrderOutcomeUnknown("orderstatus", f"market order {market} ({market_id}) not complete after "
+                                  f"{self.policy.market_polls} checks")
+
+    async def _place(self, leg: LegOrder, *, strategy: str, pricetype: PriceType, quantity: int,
+                     price: Decimal = Decimal(0)) -> str:
+        """Send one order exactly once; a lost reply is resolved from the order book (read first, so nothing is
+        sent if it cannot be)."""
+        before = {order.orderid for order in await self.client.order_book()}
+        try:
+            return await self.client.place(leg, strategy=strategy, pricetype=pricetype, quantity=quantity, price=price)
+        except BrokerUnreachable as lost:
+            return await self._find_sent(leg, strategy, pricetype, quantity, before, lost)
+
+    async def _find_sent(self, leg: LegOrder, strategy: str, pricetype: PriceType, quantity: int,
+                         before: set[str], lost: BrokerUnreachable) -> str:
+        """The id of the order whose placement reply was lost: new since `before`, matching what was sent."""
+        for check in range(self.policy.resolve_checks):
+            if check:
+                await self._sleep(self.policy.interval_s)
+            try:
+                book = await self.client.order_book()
+            except BrokerError:
+                continue
+            found = [o.orderid for o in book if o.orderid not in before and o.symbol == leg.symbol
+                     and o.exchange == leg.exchange and o.action == leg.action and o.pricetype == pricetype
+                     and o.quantity == quantity]
+            if len(found) == 1:
+                return found[0]
+            if found:
+                raise OrderOutcomeUnknown("orderbook", f"{strategy}: {len(found)} new orders match ({lost}); "
+                                          "not re-sent")
+        raise OrderOutcomeUnknown("orderbook", f"{strategy}: not in the order book after {self.policy.resolve_checks}"
+                                  f" checks ({lost}); not re-sent")
+
+    async def _status(self, orderid: str, strategy: str) -> OrderState | None:
+        """The order's state, or None if unreadable (no answer, or a broker that does not list it yet): the caller
+        asks again or gives up as unknown, never acts as if it were not there."""
+        try:
+            return await self.client.order_status(orderid, strategy=strategy)
+        except BrokerError:
+            return None
+
+    # --- Bank Nifty synthetic ---------------------------------------------------------------------------
+
+    async def enter_synthetic(self, order: SyntheticOrder, on_leg_filled: Callable[[LegFill], Awaitable[None]]
+                              ) -> SyntheticEntry:
+        """SELL the ATM put, then BUY the ATM call; if the call fails, BUY the put back.
+
+        `on_leg_filled` hears every fill as it happens, before the next order is sent, so the caller can persist
+        the position as `partial` and never lose a filled leg. A failure of the first leg raises: nothing is held,
+        unless it is `LegIncomplete`, whose `part` is.
+        """
+        put = await self.trade_leg(order.leg("1", order.put_symbol, "SELL"))
+        await on_leg_filled(put)
+        try:
+            call = await self.trade_leg(order.leg("2", order.call_symbol, "BUY"))
+        except OrderOutcomeUnknown as unknown:  # the call may be filled: reversing the put could leave it naked
+            return SyntheticEntry(outcome="unresolved", put=put, reason=str(unknown))
+        except LegIncomplete as partly:  # part of the call is held: reversing all the put would not square it
+            await on_leg_filled(partly.part)
+            return SyntheticEntry(outcome="unresolved", put=put, call=partly.part, reason=str(partly))
+        except BrokerError as failed:
+            try:
+                back = await self.trade_leg(order.leg("1-reverse", order.put_symbol, "BUY"))
+            except BrokerError as stuck:
+                return SyntheticEntry(outcome="unhedged", put=put, reason=f"{failed}; reversing leg 1 failed: {stuck}")
+            await on_leg_filled(back)
+            return SyntheticEntry(outcome="reversed", put=put, reversal=back, reason=str(failed))
+        await on_leg_filled(call)
+        return SyntheticEntry(outcome="filled", put=put, call=call,
+                              entry_price=Decimal(order.strike) + call.average_price - put.average_price)
+
+
+def _fill(leg: LegOrder, quantity: int, average: Decimal, ids: tuple[str, ...]) -> LegFill:
+    return LegFill(client_id=leg.client_id, symbol=leg.symbol, action=leg.action, quantity=quantity,
+                   average_price=average, broker_order_ids=ids)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyntheticOrder:
+    """A synthetic long future to enter: the two option symbols at one strike, and the units per leg."""
+
+    origin: str  # the signal id or roll id the client ids derive from
+    action: str  # e.g. "BASE_ENTRY" or "ROLL_OPEN"
+    exchange: str
+    strike: int
+    put_symbol: str
+    call_symbol: str
+    quantity: int  # units per leg = lots × lot size
+    tick: Decimal
+
+    def leg(self, leg: str, symbol: str, action: Action) -> LegOrder:
+        """Leg `leg` of this synthetic as an order, named by its deterministic client id."""
+        return LegOrder(client_id=client_order_id(self.origin, self.action, leg), symbol=symbol,
+                        exchange=self.exchange, action=action, quantity=self.quantity, tick=self.tick)
+
+
+def synthetic_order(instrument: Instrument, *, origin: str, action: str, expiry: date, strike: int,
+                    lots: int) -> SyntheticOrder:
+    """The synthetic for `lots` of `instrument` at `strike` in the contract expiring on `expiry`."""
+    if instrument.traded_as != "synthetic":
+        raise ValueError(f"{instrument.name} is traded as {instrument.traded_as}, not as a synthetic")
+    if lots <= 0:
+        raise ValueError(f"lots must be above 0, got {lots}")
+    return SyntheticOrder(origin=origin, action=action, exchange=instrument.exchange, strike=strike,
+                          put_symbol=option_symbol(instrument.symbol_root, expiry, strike, "PE"),
+                          call_symbol=option_symbol(instrument.symbol_root, expiry, strike, "CE"),
+                          quantity=lots * instrument.lot_size, tick=to_decimal(instrument.tick))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyntheticEntry:
+    """How a synthetic entry ended, with every leg that filled.
+
+    filled: both legs, `entry_price` = strike + call premium − put premium. reversed: the call failed and the
+    put was bought back (`reversal`). unhedged: the call failed and so did the reversal — the short put is open.
+    unresolved: the call's fate is unknown, or only part of it filled (`call` is that part); nothing is reversed,
+    since a blind reversal could leave the call naked: reconcile with the broker.
+    """
+
+    outcome: Literal["filled", "reversed", "unhedged", "unresolved"]
+    put: LegFill
+    call: LegFill | None = None
+    reversal: LegFill | None = None
+    entry_price: Decimal | None = None
+    reason: str = ""
+
+
+# --- reconciliation ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionDifference:
+    """One symbol where the broker and Basso disagree (units, signed)."""
+
+    symbol: str
+    kind: Literal["missing_at_broker", "missing_here", "quantity_mismatch"]
+    expected: int
+    at_broker: int
+
+
+def reconcile(at_broker: Iterable[BrokerPosition], expected: Mapping[str, int]) -> list[PositionDifference]:
+    """Every symbol whose net quantity at the broker differs from `expected`, sorted by symbol.
+
+    Rows of one symbol are summed across products (a symbol's net is what is at risk); a closed row (0) counts as
+    nothing held.
+    """
+    held: dict[str, int] = {}
+    for position in at_broker:
+        held[position.symbol] = held.get(position.symbol, 0) + position.quantity
+    differences = []
+    for symbol in sorted(set(held) | set(expected)):
+        want, have = expected.get(symbol, 0), held.get(symbol, 0)
+        if want != have:
+            kind: Literal["missing_at_broker", "missing_here", "quantity_mismatch"] = (
+                "missing_at_broker" if have == 0 else "missing_here" if want == 0 else "quantity_mismatch")
+            differences.append(PositionDifference(symbol=symbol, kind=kind, expected=want, at_broker=have))
+    return differences
