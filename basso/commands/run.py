@@ -49,6 +49,12 @@ def options_from(args: argparse.Namespace, config: Config) -> RunOptions:
 
 def run(args: argparse.Namespace) -> int:
     config = load_user_config(args)
+    if config.server.broker != "paper":
+        # The adapter exists (basso.brokers.openalgo) but orders do not flow through it yet: starting anyway would
+        # trade on paper while the trader believes the broker is live.
+        print(f"basso run: server.broker = {config.server.broker!r} is not wired into the pipeline yet; only "
+              "'paper' runs today", file=sys.stderr)
+        return 2
     options = options_from(args, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
