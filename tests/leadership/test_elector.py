@@ -28,12 +28,12 @@ KEY = "basso:test-leader"
 class Watch:
     """What one elector reported, with the time on its clock; tests wait on it instead of sleeping."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, changed: asyncio.Event | None = None) -> None:
         self.clock = clock
         self.gained: list[tuple[float, int]] = []
         self.lost: list[tuple[float, str]] = []
         self.renewed: list[float] = []
-        self._changed = asyncio.Event()
+        self._changed = changed or asyncio.Event()  # shared by electors a test watches together
 
     async def on_gained(self, epoch: int) -> None:
         self.gained.append((self.clock.monotonic(), epoch))
@@ -73,10 +73,10 @@ class Running:
 
 @asynccontextmanager
 async def elector(pool: asyncpg.Pool, redis_url: str, settings: LeadershipSettings, *, instance: str,
-                  clock: Clock | None = None) -> AsyncIterator[Running]:
+                  clock: Clock | None = None, changed: asyncio.Event | None = None) -> AsyncIterator[Running]:
     clock = clock or SystemClock()
     redis = aioredis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=1.0)
-    watch = Watch(clock)
+    watch = Watch(clock, changed)
     context = ElectorContext(lease=RedisLease(redis, settings.key, settings.lease_ttl_s), pool=pool,
                              status=LeaseStatus(instance, settings), clock=clock, on_gained=watch.on_gained,
                              on_lost=watch.on_lost, on_renewed=watch.on_renewed)
@@ -100,9 +100,11 @@ async def leading(pool: asyncpg.Pool, redis_url: str, config: Config) -> AsyncIt
 
 
 def fast(config: Config) -> LeadershipSettings:
-    """Short real-time timings for the tests that need two electors racing on the real clock."""
-    return replace(config.leadership, lease_ttl_s=0.6, renew_every_s=0.1, renew_jitter_s=0.02,
-                   renew_deadline_s=0.4, key=KEY)
+    """Shorter real-time timings for the test of two electors racing on the real clock (a takeover after a
+    release takes one attempt, 0.2 s); the deadline stays long enough that a busy test machine's pauses do not
+    cost the leader its lease."""
+    return replace(config.leadership, lease_ttl_s=2.0, renew_every_s=0.2, renew_jitter_s=0.02,
+                   renew_deadline_s=1.2, key=KEY)
 
 
 async def history(pool: asyncpg.Pool) -> list[tuple[int, str, str]]:
@@ -112,9 +114,9 @@ async def history(pool: asyncpg.Pool) -> list[tuple[int, str, str]]:
 
 async def test_one_of_two_leads_and_the_other_takes_over_once_it_releases(
         pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
-    settings = fast(config)
-    async with elector(pool, redis_server.url, settings, instance="a") as a, \
-            elector(pool, redis_server.url, settings, instance="b") as b:
+    settings, changed = fast(config), asyncio.Event()
+    async with elector(pool, redis_server.url, settings, instance="a", changed=changed) as a, \
+            elector(pool, redis_server.url, settings, instance="b", changed=changed) as b:
         await a.watch.until(lambda: bool(a.watch.gained or b.watch.gained))
         leader, standby = (a, b) if a.watch.gained else (b, a)
         renewals = len(leader.watch.renewed)
