@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         ("volatility", f"{status['vol_pct']:.2f}% ({status['vol_zone']})"),
         ("margin used", f"{status['margin_used']:,.0f} ({status['margin_utilisation_pct']:.1f}%)"),
         ("drawdown", f"{status['drawdown_pct']:.2f}%"), ("kill switch", "ON" if status["kill_switch"] else "off"),
-        ("leader", "yes" if status["leader"] else "no"),
+        ("this instance leads", "yes" if status["leader"] else "no"),
+        ("fence", f"epoch {status['leadership']['epoch']}, {status['leadership']['holder']}"),
     ]:
         summary.add_row(label, str(value))
     console.print(summary)

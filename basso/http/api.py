@@ -90,6 +90,8 @@ async def status(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     config = services.config
     book = await load_book(services.pool, config)
+    fence = await services.pool.fetchrow("SELECT epoch, holder, changed_at FROM leader_fence WHERE id = 1")
+    assert fence is not None, "the fence row is created by the first migration"
     measures = measure_portfolio(book.snapshot(config), config.portfolio)
     view = equity_view(closed=float(book.closed_equity), unrealised=book.unrealised(),
                        high_water=float(book.high_water), blended_weight=config.portfolio.blended_unrealised_weight)
@@ -106,6 +108,8 @@ async def status(request: web.Request) -> web.Response:
         "drawdown_pct": round(book.drawdown_pct(config), 4),
         "open_layers": len(book.layers),
         "leader": services.is_leader(),
+        # Who holds the fence, as PostgreSQL says: on a follower, the instance that trades (and since when).
+        "leadership": {"epoch": fence["epoch"], "holder": fence["holder"], "since": fence["changed_at"]},
         "kill_switch": book.kill_switch,
     })
 

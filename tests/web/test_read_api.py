@@ -32,6 +32,11 @@ async def test_status_reports_equity_risk_and_zones(one_position: Webhook) -> No
     assert round(body["risk_pct"], 4) == 0.21
     assert (body["risk_zone"], body["vol_zone"], body["kill_switch"]) == ("green", "green", False)
     assert body["margin_used"] == 270000.0
+    fence = await one_position.services.pool.fetchrow("SELECT epoch, changed_at FROM leader_fence")
+    assert fence is not None
+    assert body["leader"] is True
+    assert body["leadership"] == {"epoch": fence["epoch"], "holder": "test",  # pipeline_support's solo leader
+                                  "since": fence["changed_at"].isoformat()}
 
 
 async def test_positions_lists_the_open_layer_with_its_stops(one_position: Webhook) -> None:
@@ -78,6 +83,17 @@ async def test_basso_status_prints_the_portfolio(one_position: Webhook, capsys: 
     printed = orjson.loads(capsys.readouterr().out)
     assert printed["status"]["equity"]["closed"] == "4999220.00"
     assert [p["layer"] for p in printed["positions"]] == ["Long_1"]
+
+
+async def test_basso_status_prints_a_table_with_who_leads(one_position: Webhook,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    url = str(one_position.server.make_url("/")).rstrip("/")
+    assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
+    printed = capsys.readouterr().out
+    epoch = await one_position.services.pool.fetchval("SELECT epoch FROM leader_fence")
+    assert "4999220.00" in printed
+    assert f"epoch {epoch}, test" in printed
+    assert "BANK_NIFTY" in printed
 
 
 def test_basso_status_without_a_server_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str]) -> None:
