@@ -10,11 +10,14 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from basso.config import Config
+from basso.contracts import days_to_expiry, expiry_alert_due, is_roll_candidate
 from basso.equity import equity_view
 from basso.http.state import SERVICES
 from basso.money import to_money
 from basso.portfolio import measure_portfolio
 from basso.store.book import load_book
+from basso.timeutil import as_exchange_time
 
 
 def _json(value: Any) -> Any:
@@ -111,7 +114,26 @@ async def status(request: web.Request) -> web.Response:
         # Who holds the fence, as PostgreSQL says: on a follower, the instance that trades (and since when).
         "leadership": {"epoch": fence["epoch"], "holder": fence["holder"], "since": fence["changed_at"]},
         "kill_switch": book.kill_switch,
+        "alerts": await _expiry_alerts(services.pool, config, as_exchange_time(services.wall_clock()).date()),
     })
+
+
+async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> list[dict[str, Any]]:
+    """Open layers inside their roll window (warning) or fewer than `expiry_alert_days` from expiry (critical,
+    SPEC §7). Rolling is not automated yet, so these say what the trader has to do by hand."""
+    alerts = []
+    for row in await pool.fetch("SELECT instrument, layer, contract, expiry FROM positions"
+                                " WHERE status <> 'closed' AND expiry IS NOT NULL ORDER BY expiry, instrument, layer"):
+        days = days_to_expiry(row["expiry"], today)
+        where = {"instrument": row["instrument"], "layer": f"Long_{row['layer']}", "contract": row["contract"],
+                 "expiry": row["expiry"], "days_to_expiry": days}
+        if expiry_alert_due(row["expiry"], today, rolled=False, alert_days=config.portfolio.expiry_alert_days):
+            alerts.append({**where, "level": "critical",
+                           "message": f"{days} day(s) to expiry and not rolled: roll or close it now"})
+        elif is_roll_candidate(config.instruments[row["instrument"]], row["expiry"], today):
+            alerts.append({**where, "level": "warning",
+                           "message": "inside the roll window: roll it by hand (automatic rolls are not built yet)"})
+    return alerts
 
 
 async def positions(request: web.Request) -> web.Response:
@@ -119,7 +141,7 @@ async def positions(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     rows = await services.pool.fetch(
         "SELECT p.id, p.instrument, p.layer, p.status, p.lots, p.entry_price, p.initial_stop, p.current_stop,"
-        " p.highest_close, p.point_value, p.opened_at, m.price AS mark FROM positions p"
+        " p.highest_close, p.point_value, p.contract, p.expiry, p.opened_at, m.price AS mark FROM positions p"
         " LEFT JOIN instrument_marks m USING (instrument) WHERE p.status <> 'closed' ORDER BY p.instrument, p.layer")
     result = []
     for row in rows:
@@ -129,5 +151,5 @@ async def positions(request: web.Request) -> web.Response:
                        "status": row["status"], "lots": row["lots"], "entry_price": row["entry_price"],
                        "initial_stop": row["initial_stop"], "current_stop": row["current_stop"],
                        "highest_close": row["highest_close"], "mark": mark, "unrealised_pnl": unrealised,
-                       "opened_at": row["opened_at"]})
+                       "contract": row["contract"], "expiry": row["expiry"], "opened_at": row["opened_at"]})
     return json_reply({"positions": result})

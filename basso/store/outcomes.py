@@ -71,7 +71,8 @@ def _changes(settlement: Settlement) -> dict[str, Any]:
         if fill.opening:
             entry = next(e for e in decision.entries if (e.instrument, e.layer) == (fill.instrument, fill.layer))
             row |= {"stop": _price(entry.stop), "atr": _price(entry.atr), "point_value": str(entry.point_value),
-                    "margin_per_lot": str(entry.margin_per_lot)}
+                    "margin_per_lot": str(entry.margin_per_lot), "contract": entry.contract.future_symbol,
+                    "expiry": entry.contract.expiry.isoformat()}
         else:
             closing = next(closings)
             row |= {"whole": closing.whole, "reason": closing.reason, "pnl": str(closing.realised_pnl)}

@@ -11,7 +11,7 @@ from basso.cli import main
 
 async def test_migrate_applies_then_reports_up_to_date(fresh_database: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert await asyncio.to_thread(main, ["migrate", "--database", fresh_database]) == 0
-    assert capsys.readouterr().out.strip() == "applied migrations: 1, 2, 3"
+    assert capsys.readouterr().out.strip() == "applied migrations: 1, 2, 3, 4"
     assert await asyncio.to_thread(main, ["migrate", "--database", fresh_database]) == 0
     assert capsys.readouterr().out.strip() == "schema is up to date"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -46,6 +47,25 @@ async def test_positions_lists_the_open_layer_with_its_stops(one_position: Webho
     assert (layer["instrument"], layer["layer"], layer["lots"]) == ("BANK_NIFTY", "Long_1", 1)
     assert (layer["entry_price"], layer["initial_stop"], layer["unrealised_pnl"]) == (
         "52000.0000", "51650.0000", "0.00")
+
+
+async def test_positions_name_their_contract_and_status_warns_before_expiry(one_position: Webhook) -> None:
+    # Bank Nifty expires on the last Tuesday of the month (SPEC §1). The entry on Wed 25 Nov 2026 comes after
+    # November's (Tue 24 Nov), so it goes into December's: Tue 29 Dec 2026, 34 days away (roll window: 7).
+    _, body = await one_position.get("/api/positions")
+    assert isinstance(body, dict)
+    (layer,) = body["positions"]
+    assert (layer["contract"], layer["expiry"]) == ("BANKNIFTY29DEC26FUT", "2026-12-29")
+    alerts = []
+    for moment in (datetime(2026, 11, 25, 5, tzinfo=UTC), datetime(2026, 12, 23, 5, tzinfo=UTC),
+                   datetime(2026, 12, 28, 5, tzinfo=UTC)):  # 10:30 IST each day
+        one_position.services.wall_clock = lambda moment=moment: moment
+        _, status = await one_position.get("/api/status")
+        assert isinstance(status, dict)
+        alerts.append([(a["level"], a["layer"], a["days_to_expiry"]) for a in status["alerts"]])
+    # 25 Nov: nothing. 23 Dec: 6 days, inside the 7-day window: roll it (a warning). 28 Dec: 1 day, fewer than
+    # expiry_alert_days (2) and not rolled: critical.
+    assert alerts == [[], [("warning", "Long_1", 6)], [("critical", "Long_1", 1)]]
 
 
 async def test_trades_and_an_unknown_signal(one_position: Webhook) -> None:
