@@ -15,11 +15,12 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from datetime import MAXYEAR, date, timedelta
+from datetime import MAXYEAR, date, datetime, timedelta
 from typing import Literal
 
-from basso.calendars import TradingCalendar
-from basso.config import ExpiryRule, Instrument
+from basso.calendars import TradingCalendar, calendar_for
+from basso.config import Config, ExpiryRule, Instrument
+from basso.timeutil import IST, require_aware
 
 __all__ = [
     "Contract",
@@ -30,6 +31,7 @@ __all__ = [
     "SymbolError",
     "atm_strike",
     "contract_for",
+    "contract_now",
     "days_to_expiry",
     "entry_contract",
     "expiry_alert_due",
@@ -248,6 +250,15 @@ def entry_contract(instrument: Instrument, calendar: TradingCalendar, day: date)
     return ContractChoice(contract=contract_for(instrument, expiry), nearest_expiry=nearest,
                           nearest_in_roll_window=in_roll_window(instrument, nearest, day),
                           days_to_expiry=days_to_expiry(expiry, day))
+
+
+def contract_now(config: Config, instrument: str, moment: datetime) -> Contract:
+    """The contract an order for `instrument` executed at `moment` goes into (`entry_contract` on the exchange's
+    date). Chosen when the order is executed, not when the signal was decided: an order is always for a contract
+    that trades then."""
+    traded = config.instruments[instrument]
+    day = require_aware(moment, "moment").astimezone(IST).date()  # Indian exchanges: the date in India
+    return entry_contract(traded, calendar_for(config, traded), day).contract
 
 
 def is_roll_candidate(instrument: Instrument, held_expiry: date, day: date) -> bool:

@@ -14,9 +14,7 @@ from dataclasses import field
 from typing import Any
 
 from basso.book import Book
-from basso.calendars import calendar_for
-from basso.config import Config, Instrument
-from basso.contracts import Contract, entry_contract
+from basso.config import Config
 from basso.enums import SignalOutcome
 from basso.equity import DrawdownAllowance, drawdown_allowance
 from basso.layers import BASE_LAYER, Layer
@@ -25,7 +23,6 @@ from basso.pyramid import decide_pyramid
 from basso.signals import MarketData, Signal, SignalType, TradingSignal
 from basso.sizing import entry_stop, size_base_entry
 from basso.stops import emergency_exits, peel_off, trail
-from basso.timeutil import as_exchange_time
 from basso.values import value_class
 
 __all__ = ["Decision", "Entry", "Exit", "StopMove", "decide"]
@@ -43,7 +40,6 @@ class Entry:
     atr: float
     point_value: float
     margin_per_lot: float
-    contract: Contract  # the one it goes into (SPEC §7: the nearest expiry, unless inside the roll window)
 
 
 @value_class
@@ -158,8 +154,7 @@ def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
     if sizing.lots == 0:
         return _blocked(sizing.reason, record)
     entry = Entry(instrument=instrument.name, layer=BASE_LAYER, lots=sizing.lots, price=signal.price,
-                  stop=sizing.stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot,
-                  contract=_contract(signal, instrument, config))
+                  stop=sizing.stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot)
     return Decision(outcome=SignalOutcome.EXECUTED, reason=sizing.reason, record=record, entries=(entry,))
 
 
@@ -190,14 +185,8 @@ def _pyramid(signal: TradingSignal, book: Book, config: Config) -> Decision:
     if pyramid.lots == 0:
         return _blocked(pyramid.reason, record)
     entry = Entry(instrument=instrument.name, layer=signal.layer, lots=pyramid.lots, price=signal.price,
-                  stop=stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot,
-                  contract=_contract(signal, instrument, config))
+                  stop=stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot)
     return Decision(outcome=SignalOutcome.EXECUTED, reason=pyramid.reason, record=record, entries=(entry,))
-
-
-def _contract(signal: TradingSignal, instrument: Instrument, config: Config) -> Contract:
-    day = as_exchange_time(signal.timestamp).date()
-    return entry_contract(instrument, calendar_for(config, instrument), day).contract
 
 
 def _exit(signal: TradingSignal, book: Book) -> Decision:

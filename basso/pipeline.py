@@ -95,7 +95,7 @@ class Pipeline:
         self._sleep = sleep
         self._sweeper: asyncio.Task[None] | None = None
         self._stop_listening: Callable[[], Awaitable[None]] | None = None
-        persister_context = PersisterContext(pool=pool, epoch=self._current_epoch, wall_clock=wall_clock,
+        persister_context = PersisterContext(pool=pool, config=config, epoch=self._current_epoch, wall_clock=wall_clock,
                                              sizer=self.sizer, on_commit=on_commit, on_fence_lost=self._lose_fence,
                                              fault=fault)
         trading = Supervisor(name="trading", strategy="one_for_one", intensity=intensity, backoff=backoff, children=[

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from basso.contracts import (
     SymbolError,
     atm_strike,
     contract_for,
+    contract_now,
     days_to_expiry,
     entry_contract,
     expiry_alert_due,
@@ -365,3 +366,15 @@ def test_schedule_answers_a_decade_of_days_consistently(config: Config) -> None:
     while day < date(2026, 1, 1):
         assert 7 <= entry_contract(bank_nifty, calendar, day).days_to_expiry <= 44
         day += timedelta(days=1)
+
+
+def test_an_order_goes_into_the_contract_that_trades_on_the_exchanges_date(config: Config) -> None:
+    # Bank Nifty's December 2026 contract expires Tue 29 Dec; the roll window is 7 days. On 23 Dec (IST) it is
+    # 6 days away, so an order goes into January's: last Tuesday 26 Jan 2027 is Republic Day, a holiday, so Mon
+    # 25 Jan. 19:00 UTC on 22 Dec is already 00:30 on the 23rd in India: the exchange's date decides.
+    assert contract_now(config, "BANK_NIFTY", datetime(2026, 11, 25, 5, 0, tzinfo=UTC)).future_symbol == \
+        "BANKNIFTY29DEC26FUT"
+    assert contract_now(config, "BANK_NIFTY", datetime(2026, 12, 22, 18, 29, tzinfo=UTC)).future_symbol == \
+        "BANKNIFTY29DEC26FUT"  # 23:59 IST on the 22nd: 7 days, not inside the window
+    assert contract_now(config, "BANK_NIFTY", datetime(2026, 12, 22, 19, 0, tzinfo=UTC)).future_symbol == \
+        "BANKNIFTY25JAN27FUT"

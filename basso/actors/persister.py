@@ -19,6 +19,8 @@ import asyncpg
 
 from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
+from basso.config import Config
+from basso.contracts import contract_now
 from basso.messages import Committed, Message, Settled
 from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome
@@ -31,6 +33,7 @@ class PersisterContext:
     """The pool, the epoch that fences every write, the wall clock, the Sizer and an outcome callback."""
 
     pool: asyncpg.Pool
+    config: Config  # the instruments and calendars that say which contract a new layer goes into
     epoch: Callable[[], int]  # the epoch this instance trades at now
     wall_clock: Callable[[], datetime]
     sizer: ActorRef[Message]
@@ -51,10 +54,13 @@ class Persister(DatabaseActor):
         if not isinstance(message, Settled):
             raise TypeError(f"the Persister does not take {type(message).__name__}")
         context = self.context
+        at = context.wall_clock()
+        contracts = {e.instrument: contract_now(context.config, e.instrument, at)
+                     for e in message.settlement.decision.entries}
         try:
             # Fenced by the epoch the decision was made under: a decision from an earlier term never commits.
             await self.db.run(lambda conn: commit_outcome(conn, epoch=message.epoch, signal=message.pending,
-                                                          settlement=message.settlement, at=context.wall_clock()),
+                                                          settlement=message.settlement, at=at, contracts=contracts),
                               what="persister: commit")
         except FenceLost as exc:
             if message.epoch != context.epoch():

@@ -10,12 +10,14 @@ retry is identical).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from basso.contracts import Contract
 from basso.enums import OrderSide
 from basso.money import to_decimal, to_money
 from basso.settlement import Settlement, stored_price
@@ -58,8 +60,9 @@ def _price(value: float) -> str:
     return str(to_decimal(stored_price(value)))
 
 
-def _changes(settlement: Settlement) -> dict[str, Any]:
-    """Everything the settlement writes besides the signal's own row, as the JSON the SQL function reads."""
+def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[str, Any]:
+    """Everything the settlement writes besides the signal's own row, as the JSON the SQL function reads;
+    `contracts` names the contract each instrument's new layers went into."""
     decision = settlement.decision
     closings = iter(settlement.closings)
     fills: list[dict[str, Any]] = []
@@ -71,8 +74,10 @@ def _changes(settlement: Settlement) -> dict[str, Any]:
         if fill.opening:
             entry = next(e for e in decision.entries if (e.instrument, e.layer) == (fill.instrument, fill.layer))
             row |= {"stop": _price(entry.stop), "atr": _price(entry.atr), "point_value": str(entry.point_value),
-                    "margin_per_lot": str(entry.margin_per_lot), "contract": entry.contract.future_symbol,
-                    "expiry": entry.contract.expiry.isoformat()}
+                    "margin_per_lot": str(entry.margin_per_lot)}
+            contract = contracts.get(fill.instrument)
+            if contract is not None:
+                row |= {"contract": contract.future_symbol, "expiry": contract.expiry.isoformat()}
         else:
             closing = next(closings)
             row |= {"whole": closing.whole, "reason": closing.reason, "pnl": str(closing.realised_pnl)}
@@ -95,8 +100,9 @@ def _changes(settlement: Settlement) -> dict[str, Any]:
 
 
 async def commit_outcome(conn: Connection, *, epoch: int, signal: PendingSignal, settlement: Settlement,
-                         at: datetime) -> None:
-    """Write `settlement` as the outcome of `signal` in one fenced transaction (sql/002: one round trip).
+                         at: datetime, contracts: Mapping[str, Contract] | None = None) -> None:
+    """Write `settlement` as the outcome of `signal` in one fenced transaction (sql/004: one round trip), new
+    layers recorded in the contract `contracts` names for their instrument (none recorded without it).
 
     FenceLost if a newer leader holds the fence; AlreadyProcessed if the signal has an outcome; StaleBook if
     the facts have changed since the book the decision was made against. In each case nothing was written.
@@ -105,7 +111,7 @@ async def commit_outcome(conn: Connection, *, epoch: int, signal: PendingSignal,
     result: str = await conn.fetchval(
         "SELECT basso_commit_outcome($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)",
         epoch, settlement.book.version, signal.id, signal.key, decision.outcome.value, decision.reason,
-        orjson.dumps(decision.record).decode(), at, orjson.dumps(_changes(settlement)).decode())
+        orjson.dumps(decision.record).decode(), at, orjson.dumps(_changes(settlement, contracts or {})).decode())
     if result == "processed":
         raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
     if result.startswith("stale "):

@@ -92,7 +92,7 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
     sizer: ActorRef[Message] = ActorRef("sizer")
     lost: list[FenceLost] = []
     committed: list[Settled] = []
-    context = PersisterContext(pool=pool, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT, sizer=sizer,
+    context = PersisterContext(pool=pool, config=config, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT, sizer=sizer,
                                on_commit=committed.append, on_fence_lost=lost.append)
     persister: ActorRef[Message] = ActorRef("persister")
     async with Supervisor(name="root", children=[

@@ -57,8 +57,9 @@ async def test_positions_name_their_contract_and_status_warns_before_expiry(one_
     (layer,) = body["positions"]
     assert (layer["contract"], layer["expiry"]) == ("BANKNIFTY29DEC26FUT", "2026-12-29")
     alerts = []
+    # 10:30 IST on 25 Nov and 23 Dec; 19:00 UTC on 27 Dec, which is already 00:30 on the 28th in India.
     for moment in (datetime(2026, 11, 25, 5, tzinfo=UTC), datetime(2026, 12, 23, 5, tzinfo=UTC),
-                   datetime(2026, 12, 28, 5, tzinfo=UTC)):  # 10:30 IST each day
+                   datetime(2026, 12, 27, 19, tzinfo=UTC)):
         one_position.services.wall_clock = lambda moment=moment: moment
         _, status = await one_position.get("/api/status")
         assert isinstance(status, dict)
