@@ -77,6 +77,6 @@ class Recovery(DatabaseActor):
             lambda conn: conn.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"),
             what="recovery: pending")
         await self.send(context.sizer, Rebuild(epoch=message.epoch))
-        log.warning("recovered for epoch %d: %d open layer(s), closed equity %s, %d signal(s) pending",
-                    message.epoch, len(book.layers), book.closed_equity, pending)
+        log.info("recovered for epoch %d: %d open layer(s), closed equity %s, %d signal(s) pending",
+                 message.epoch, len(book.layers), book.closed_equity, pending)
         context.on_recovered(message.epoch)
