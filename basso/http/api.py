@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 from basso.config import Config
-from basso.contracts import days_to_expiry, expiry_alert_due, is_roll_candidate
+from basso.contracts import atm_strike, contract_now, days_to_expiry, expiry_alert_due, is_roll_candidate
 from basso.equity import equity_view
 from basso.http.state import SERVICES
 from basso.money import to_money
@@ -118,12 +118,19 @@ async def status(request: web.Request) -> web.Response:
     })
 
 
+async def _dated_layers(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    """Open layers that know their contract, soonest expiry first (layers opened before sql/004 do not)."""
+    return await pool.fetch("SELECT p.instrument, p.layer, p.lots, p.contract, p.expiry, m.price AS mark"
+                            " FROM positions p LEFT JOIN instrument_marks m USING (instrument)"
+                            " WHERE p.status <> 'closed' AND p.expiry IS NOT NULL ORDER BY p.expiry, p.instrument,"
+                            " p.layer")
+
+
 async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> list[dict[str, Any]]:
     """Open layers inside their roll window (warning) or fewer than `expiry_alert_days` from expiry (critical,
     SPEC §7). Rolling is not automated yet, so these say what the trader has to do by hand."""
     alerts = []
-    for row in await pool.fetch("SELECT instrument, layer, contract, expiry FROM positions"
-                                " WHERE status <> 'closed' AND expiry IS NOT NULL ORDER BY expiry, instrument, layer"):
+    for row in await _dated_layers(pool):
         days = days_to_expiry(row["expiry"], today)
         where = {"instrument": row["instrument"], "layer": f"Long_{row['layer']}", "contract": row["contract"],
                  "expiry": row["expiry"], "days_to_expiry": days}
@@ -134,6 +141,29 @@ async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> lis
             alerts.append({**where, "level": "warning",
                            "message": "inside the roll window: roll it by hand (automatic rolls are not built yet)"})
     return alerts
+
+
+async def rollover(request: web.Request) -> web.Response:
+    """The roll candidates today (SPEC §7): open layers inside their roll window, each with the contract the
+    entry rule picks today (the one it rolls into) and, for a synthetic, the ATM strike at the latest mark."""
+    services = request.app[SERVICES]
+    config = services.config
+    now = services.wall_clock()
+    today = now.astimezone(IST).date()
+    candidates = []
+    for row in await _dated_layers(services.pool):
+        instrument = config.instruments[row["instrument"]]
+        if not is_roll_candidate(instrument, row["expiry"], today):
+            continue
+        target = contract_now(config, instrument.name, now)
+        mark = float(row["mark"]) if row["mark"] is not None else None
+        strike = (atm_strike(mark, instrument.strike_step)
+                  if instrument.strike_step is not None and mark is not None else None)
+        candidates.append({"instrument": instrument.name, "layer": f"Long_{row['layer']}", "lots": row["lots"],
+                           "contract": row["contract"], "expiry": row["expiry"],
+                           "days_to_expiry": days_to_expiry(row["expiry"], today),
+                           "roll_to": target.future_symbol, "roll_to_expiry": target.expiry, "strike": strike})
+    return json_reply({"as_of": today, "candidates": candidates})
 
 
 async def positions(request: web.Request) -> web.Response:

@@ -25,6 +25,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/api/signals/{signal_id}", api.signal)
     app.router.add_get("/api/ledger", api.ledger)
     app.router.add_get("/api/trades", api.trades)
+    app.router.add_get("/api/rollover", api.rollover)
     app.router.add_post("/api/kill-switch", controls.kill_switch)
     app.router.add_post("/api/flatten", controls.flatten)
     app.router.add_post("/api/capital", controls.capital)

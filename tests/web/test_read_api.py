@@ -69,6 +69,20 @@ async def test_positions_name_their_contract_and_status_warns_before_expiry(one_
     assert alerts == [[], [("warning", "Long_1", 6)], [("critical", "Long_1", 1)]]
 
 
+async def test_rollover_lists_the_layers_to_roll_and_what_they_roll_into(one_position: Webhook) -> None:
+    # The Long_1 in December's contract (expiry Tue 29 Dec 2026). On 25 Nov it is 34 days away: nothing to roll.
+    assert await one_position.get("/api/rollover") == (200, {"as_of": "2026-11-25", "candidates": []})
+    # On 23 Dec it is 6 days away, inside the 7-day window. Today's entry rule picks January's contract: the last
+    # Tuesday, 26 Jan 2027, is Republic Day, so Mon 25 Jan. The synthetic's new strike is ATM at the mark:
+    # 52,000 is a multiple of 500, so 52,000.
+    one_position.services.wall_clock = lambda: datetime(2026, 12, 23, 5, tzinfo=UTC)
+    status, body = await one_position.get("/api/rollover")
+    assert (status, body) == (200, {"as_of": "2026-12-23", "candidates": [{
+        "instrument": "BANK_NIFTY", "layer": "Long_1", "lots": 1, "contract": "BANKNIFTY29DEC26FUT",
+        "expiry": "2026-12-29", "days_to_expiry": 6, "roll_to": "BANKNIFTY25JAN27FUT",
+        "roll_to_expiry": "2027-01-25", "strike": 52000}]})
+
+
 async def test_trades_and_an_unknown_signal(one_position: Webhook) -> None:
     assert await one_position.get("/api/trades") == (200, {"trades": []})
     status, body = await one_position.get("/api/signals/no-such-signal")
