@@ -76,7 +76,9 @@ class Recovery(DatabaseActor):
         pending = await self.db.run(
             lambda conn: conn.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"),
             what="recovery: pending")
-        await self.send(context.sizer, Rebuild(epoch=message.epoch))
+        # Put straight into the Sizer's mailbox, not staged until this handler returns: it must be there before
+        # the gate opens below, ahead of any Poll. A redone Recover sends it twice, which is harmless.
+        await context.sizer.tell(Rebuild(epoch=message.epoch))
         log.info("recovered for epoch %d: %d open layer(s), closed equity %s, %d signal(s) pending",
                  message.epoch, len(book.layers), book.closed_equity, pending)
         context.on_recovered(message.epoch)
