@@ -34,6 +34,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -94,7 +95,8 @@ class Pipeline:
         self._sweep_every_s = sweep_every_s
         self._sleep = sleep
         self._sweeper: asyncio.Task[None] | None = None
-        self._stop_listening: Callable[[], Awaitable[None]] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.listened = asyncio.Event()  # set each time a connection starts to LISTEN for stored signals
         persister_context = PersisterContext(pool=pool, config=config, epoch=self._current_epoch, wall_clock=wall_clock,
                                              sizer=self.sizer, on_commit=on_commit, on_fence_lost=self._lose_fence,
                                              fault=fault)
@@ -127,12 +129,31 @@ class Pipeline:
     async def start(self) -> None:
         """Start every actor; processing begins once the gate opens (`open()`)."""
         await self.root.start()
-        try:
-            self._stop_listening = await listen_for_signals(self.pool, self.wake)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("not listening for signals stored by other instances (%s): the sweep finds them", exc)
+        self._listener = asyncio.create_task(self._listen(), name="signal listener")
         if self._sweep_every_s is not None:
             self._sweeper = asyncio.create_task(self._sweep(self._sweep_every_s), name="pending sweep")
+
+    async def _listen(self) -> None:
+        # Hear every pending signal stored, by any instance; listen again whenever the connection drops (a
+        # PostgreSQL restart). A notification missed meanwhile is found by the sweep.
+        try:
+            await self._listen_until_cancelled()
+        except Exception:  # not a crash of the pipeline: the sweep still finds every stored signal
+            log.exception("the signal listener stopped; stored signals are found by the sweep alone")
+
+    async def _listen_until_cancelled(self) -> None:
+        while True:
+            lost = asyncio.Event()
+            stop = await until_available(partial(listen_for_signals, self.pool, self.wake, on_lost=lost.set),
+                                         what="signal listener")
+            self.listened.set()
+            try:
+                await lost.wait()
+                log.warning("the signal listener's connection dropped; listening again")
+            finally:
+                with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await stop()
+            self.wake()  # whatever was stored while nobody listened
 
     async def _sweep(self, every_s: float) -> None:
         # A webhook stored by this process wakes the Sizer at once; one stored by another instance, or left
@@ -156,9 +177,10 @@ class Pipeline:
         the lease up, so a standby takes over at its next attempt instead of waiting for the key to expire."""
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._stop_listening is not None:
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                await self._stop_listening()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         await self.root.stop()
         if self.elector is not None:
             await step_down(self.elector, "released", "graceful shutdown")

@@ -61,9 +61,11 @@ async def audit_request(conn: Executor, *, source: str, http_status: int, verdic
         source, http_status, verdict, field, error, signal, text.replace("\x00", "\ufffd"))
 
 
-async def listen_for_signals(pool: asyncpg.Pool, on_stored: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-    """Call `on_stored` whenever a pending signal is stored, by any instance; returns the coroutine function
-    that stops listening (and gives the connection back). The listening connection is held for as long."""
+async def listen_for_signals(pool: asyncpg.Pool, on_stored: Callable[[], None],
+                             on_lost: Callable[[], None] = lambda: None) -> Callable[[], Awaitable[None]]:
+    """Call `on_stored` whenever a pending signal is stored, by any instance, and `on_lost` if the listening
+    connection (held until then) drops; returns the coroutine function that stops listening and gives the
+    connection back."""
     conn = await pool.acquire()
 
     def notified(*_details: object) -> None:
@@ -71,6 +73,7 @@ async def listen_for_signals(pool: asyncpg.Pool, on_stored: Callable[[], None]) 
 
     try:
         await conn.add_listener(SIGNAL_STORED, notified)
+        conn.add_termination_listener(lambda _conn: on_lost())
     except BaseException:
         await pool.release(conn)
         raise

@@ -17,6 +17,8 @@ from basso.embedded import EmbeddedPostgres
 from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
+from basso.signals import signal_from_object
+from basso.store.inbox import store_signal
 from basso.store.migrations import migrate
 from tests.conftest import server_directory
 from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
@@ -90,3 +92,33 @@ async def test_webhooks_get_503_while_postgres_is_down_and_nothing_is_lost_or_do
     assert await pool.fetchval("SELECT count(*) FROM orders") == 16  # 8 entries and 8 exits, none doubled
     await assert_state_equals_replay(pool, config)
     await pool.close()
+
+
+async def test_after_a_postgresql_restart_a_stored_signal_still_wakes_the_leader_at_once(
+        own_postgres: EmbeddedPostgres, config: Config) -> None:
+    # No sweep: only the LISTEN connection can wake this pipeline, and the restart kills that connection.
+    pool = await asyncpg.create_pool(own_postgres.url, min_size=1, max_size=8)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    outcomes = Outcomes()
+    pipeline = pipeline_for(pool, config, await solo_leader(pool, NOW), outcomes)
+    await pipeline.start()
+    pipeline.open()
+    try:
+        await asyncio.wait_for(pipeline.listened.wait(), 30)
+        pipeline.listened.clear()
+        await asyncio.to_thread(own_postgres.stop, mode="immediate")
+        await asyncio.to_thread(own_postgres.start)
+        await asyncio.wait_for(pipeline.listened.wait(), 30)  # a new connection listens
+        other = await asyncpg.connect(own_postgres.url)  # stored as another instance would
+        try:
+            await store_signal(other, signal_from_object(orjson.loads(signal(0)), config))
+        finally:
+            await other.close()
+        await asyncio.wait_for(outcomes.wait_for(1), 30)
+        assert await pool.fetchval("SELECT outcome FROM signals") == "executed"
+    finally:
+        await pipeline.stop()
+        await pool.close()
+
