@@ -217,8 +217,12 @@ class Pipeline:
     def _lose_fence(self, lost: FenceLost) -> None:
         """A newer epoch holds the fence: another instance leads. Stop trading here; nothing more is written."""
         if not self.fence_lost.is_set():
-            log.critical("%s: another instance took over; this one stops trading (it still stores webhooks)",
-                         lost)
+            # With an elector this instance should have lost its lease before anyone could take the fence; if it
+            # still holds it, the other instance elects itself elsewhere.
+            hint = ("; it still holds its lease: do two instances use different [leadership] key values on "
+                    "one database?" if self.elector is not None and self.elector.status.epoch is not None else "")
+            log.critical("%s: another instance took over; this one stops trading (it still stores webhooks)%s",
+                         lost, hint)
         self.fence_lost.set()
         self.gate.set_leader(False)
 

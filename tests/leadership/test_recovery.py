@@ -8,6 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 
 from basso.actors.base import ActorRef
@@ -110,3 +111,34 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
         assert reply.book == settlement.book
         assert await pool.fetchval("SELECT epoch FROM signals") == second
     assert len(committed) == 1
+
+
+async def test_an_instance_whose_fence_was_taken_while_it_holds_its_lease_stops_and_says_why(
+        pool: asyncpg.Pool, redis_client: aioredis.Redis, config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    # A misconfiguration: two instances on one database, each electing itself on its own lease key. The later
+    # one took the fence (and went away); the earlier one, still holding its own lease, may not write: its first
+    # commit finds the fence taken, it stops trading, and its log names the likely cause.
+    settings = replace(config.leadership, key=KEY)
+    outcomes = Outcomes()
+    first = Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
+                     lease=RedisLease(redis_client, KEY, settings.lease_ttl_s), lease_status=LeaseStatus("a", settings),
+                     capital=CAPITAL, on_commit=outcomes)
+    other = replace(settings, key=KEY + "-other")
+    second = Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
+                      lease=RedisLease(redis_client, other.key, other.lease_ttl_s), lease_status=LeaseStatus("b", other),
+                      capital=CAPITAL, on_commit=outcomes)
+    await first.start()
+    try:
+        await asyncio.wait_for(first.gate.wait_open(), 30)  # a's term recovered (and the capital deposited)
+        await second.start()
+        await asyncio.wait_for(second.gate.wait_open(), 30)  # b took the fence after a
+        await second.stop()
+        assert second.epoch == first.epoch + 1
+        await store_signal(pool, signal_from_object(ENTRY, config))
+        await asyncio.wait_for(first.fence_lost.wait(), 30)
+        assert not first.gate.is_open
+    finally:
+        await first.stop()
+    assert outcomes.committed == []
+    assert await pool.fetchval("SELECT outcome FROM signals") == "pending"  # for whoever rightly leads
+    assert "do two instances use different [leadership] key values on one database?" in caplog.text
