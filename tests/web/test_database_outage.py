@@ -37,6 +37,17 @@ async def own_postgres() -> AsyncIterator[EmbeddedPostgres]:
         await asyncio.to_thread(server.stop, mode="immediate")
 
 
+@pytest.fixture
+async def pool(own_postgres: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's own server, migrated."""
+    pool = await asyncpg.create_pool(own_postgres.url, min_size=1, max_size=8)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    yield pool
+    await pool.close()
+
+
 def signal(n: int) -> bytes:
     # Alternate a Bank Nifty base entry and its exit, each a distinct signal.
     name = "BASE_ENTRY_BANK_NIFTY" if n % 2 == 0 else "EXIT_STOP_LOSS"
@@ -44,11 +55,7 @@ def signal(n: int) -> bytes:
 
 
 async def test_webhooks_get_503_while_postgres_is_down_and_nothing_is_lost_or_doubled(
-        own_postgres: EmbeddedPostgres, config: Config) -> None:
-    pool = await asyncpg.create_pool(own_postgres.url, min_size=1, max_size=8)
-    assert pool is not None
-    async with pool.acquire() as conn:
-        await migrate(conn)
+        own_postgres: EmbeddedPostgres, pool: asyncpg.Pool, config: Config) -> None:
     epoch = await solo_leader(pool, NOW)
     outcomes = Outcomes()
     pipeline = pipeline_for(pool, config, epoch, outcomes)
@@ -91,16 +98,11 @@ async def test_webhooks_get_503_while_postgres_is_down_and_nothing_is_lost_or_do
     assert {r["outcome"] for r in rows} <= {"executed", "ignored"}
     assert await pool.fetchval("SELECT count(*) FROM orders") == 16  # 8 entries and 8 exits, none doubled
     await assert_state_equals_replay(pool, config)
-    await pool.close()
 
 
 async def test_after_a_postgresql_restart_a_stored_signal_still_wakes_the_leader_at_once(
-        own_postgres: EmbeddedPostgres, config: Config) -> None:
+        own_postgres: EmbeddedPostgres, pool: asyncpg.Pool, config: Config) -> None:
     # No sweep: only the LISTEN connection can wake this pipeline, and the restart kills that connection.
-    pool = await asyncpg.create_pool(own_postgres.url, min_size=1, max_size=8)
-    assert pool is not None
-    async with pool.acquire() as conn:
-        await migrate(conn)
     outcomes = Outcomes()
     pipeline = pipeline_for(pool, config, await solo_leader(pool, NOW), outcomes)
     await pipeline.start()
@@ -120,5 +122,4 @@ async def test_after_a_postgresql_restart_a_stored_signal_still_wakes_the_leader
         assert await pool.fetchval("SELECT outcome FROM signals") == "executed"
     finally:
         await pipeline.stop()
-        await pool.close()
 
