@@ -11,6 +11,7 @@ Closed equity is their sum, and nothing else stores equity.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Context, Decimal
@@ -54,15 +55,20 @@ def to_money(value: float | int | str | Decimal) -> Decimal:
     return to_decimal(value).quantize(PAISA, context=_CONTEXT)
 
 
+# Point values and commission rates are a handful of configured constants, converted on every fill: their exact
+# forms are kept (prices are not: they are all different).
+_constant = functools.lru_cache(maxsize=256)(to_decimal)
+
+
 def realised_pnl(entry: float, exit: float, lots: int, point_value: float) -> Decimal:
     """(exit − entry) × lots × point value, in paise, computed in Decimal (a long layer; costs separate)."""
-    return to_money((to_decimal(exit) - to_decimal(entry)) * lots * to_decimal(point_value))
+    return to_money((to_decimal(exit) - to_decimal(entry)) * lots * _constant(point_value))
 
 
 def commission(price: float, lots: int, point_value: float, commission_pct: float) -> Decimal:
     """The commission on one side's notional (price × lots × point value × pct ÷ 100), as a positive cost."""
-    notional = to_decimal(price) * abs(lots) * to_decimal(point_value)
-    return to_money(notional * to_decimal(commission_pct) / 100)
+    notional = to_decimal(price) * abs(lots) * _constant(point_value)
+    return to_money(notional * _constant(commission_pct) / 100)
 
 
 def ledger_amount(kind: LedgerKind, amount: Decimal) -> Decimal:
