@@ -47,10 +47,15 @@ def run(args: argparse.Namespace) -> int:
         summary.add_row(label, str(value))
     console.print(summary)
     layers = Table(title="Open layers")
-    for column in ("instrument", "layer", "lots", "entry", "stop", "mark", "unrealised P&L"):
-        layers.add_column(column)
+    for column in ("instrument", "layer", "lots", "expiry", "entry", "stop", "mark", "unrealised P&L"):
+        # On a narrow terminal the figures are shortened first; what a row is about never is.
+        layers.add_column(column, no_wrap=column in ("instrument", "layer"))
     for p in positions["positions"]:
-        layers.add_row(p["instrument"], p["layer"], str(p["lots"]), p["entry_price"], p["current_stop"], p["mark"],
-                       p["unrealised_pnl"])
+        layers.add_row(p["instrument"], p["layer"], str(p["lots"]), p["expiry"] or "-", p["entry_price"],
+                       p["current_stop"], p["mark"], p["unrealised_pnl"])
     console.print(layers)
+    for alert in status["alerts"]:  # layers to roll by hand, or about to expire
+        style = "bold red" if alert["level"] == "critical" else "yellow"
+        console.print(f"{alert['level'].upper()}: {alert['instrument']} {alert['layer']} in {alert['contract']} "
+                      f"(expires {alert['expiry']}): {alert['message']}", style=style)
     return 0

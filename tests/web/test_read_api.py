@@ -129,6 +129,14 @@ async def test_basso_status_prints_a_table_with_who_leads(one_position: Webhook,
     assert "4999220.00" in printed
     assert f"epoch {epoch}, test" in printed
     assert "BANK_NIFTY" in printed
+    assert "CRITICAL" not in printed  # 34 days from expiry on 25 Nov
+    assert "WARNING" not in printed
+    # 28 Dec (IST): 1 day before the December contract expires, not rolled.
+    one_position.services.wall_clock = lambda: datetime(2026, 12, 28, 5, tzinfo=UTC)
+    assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
+    printed = " ".join(capsys.readouterr().out.split())  # the console may wrap the long line
+    assert ("CRITICAL: BANK_NIFTY Long_1 in BANKNIFTY29DEC26FUT (expires 2026-12-29): 1 day(s) to expiry and not "
+            "rolled: roll or close it now") in printed
 
 
 def test_basso_status_without_a_server_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str]) -> None:
