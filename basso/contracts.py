@@ -20,7 +20,7 @@ from typing import Literal
 
 from basso.calendars import TradingCalendar, calendar_for
 from basso.config import Config, ExpiryRule, Instrument
-from basso.timeutil import IST, require_aware
+from basso.timeutil import exchange_date
 
 __all__ = [
     "Contract",
@@ -257,8 +257,7 @@ def contract_now(config: Config, instrument: str, moment: datetime) -> Contract:
     date). Chosen when the order is executed, not when the signal was decided: an order is always for a contract
     that trades then."""
     traded = config.instruments[instrument]
-    day = require_aware(moment, "moment").astimezone(IST).date()  # Indian exchanges: the date in India
-    return entry_contract(traded, calendar_for(config, traded), day).contract
+    return entry_contract(traded, calendar_for(config, traded), exchange_date(moment)).contract
 
 
 def is_roll_candidate(instrument: Instrument, held_expiry: date, day: date) -> bool:

@@ -23,6 +23,7 @@ from basso.pyramid import decide_pyramid
 from basso.signals import MarketData, Signal, SignalType, TradingSignal
 from basso.sizing import entry_stop, size_base_entry
 from basso.stops import emergency_exits, peel_off, trail
+from basso.timeutil import exchange_date
 from basso.values import value_class
 
 __all__ = ["Decision", "Entry", "Exit", "StopMove", "decide"]
@@ -142,7 +143,7 @@ def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
     measures, record = allowed.measures, allowed.record
     assert signal.atr is not None
     assert signal.er is not None
-    point_value = instrument.point_value_on(signal.timestamp.date())
+    point_value = instrument.point_value_on(exchange_date(signal.timestamp))
     sizing = size_base_entry(
         instrument=instrument, rules=config.portfolio, equity=measures.equity, price=signal.price,
         signal_stop=signal.stop, atr=signal.atr, er=signal.er, margin_used=measures.margin_used,
@@ -171,7 +172,7 @@ def _pyramid(signal: TradingSignal, book: Book, config: Config) -> Decision:
     record = allowed.record
     stop = entry_stop(price=signal.price, signal_stop=signal.stop, atr=signal.atr, instrument=instrument,
                       rules=config.portfolio)
-    point_value = instrument.point_value_on(signal.timestamp.date())
+    point_value = instrument.point_value_on(exchange_date(signal.timestamp))
     pyramid = decide_pyramid(snapshot=book.snapshot(config), instrument=instrument, rules=config.pyramid,
                              portfolio=config.portfolio, price=signal.price, stop=stop, atr=signal.atr,
                              point_value=point_value)

@@ -7,10 +7,10 @@ system read those as UTC and rejected real exits as "in the future".
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["IST", "IST_OFFSET", "as_exchange_time", "require_aware", "utc_whole_seconds"]
+__all__ = ["IST", "IST_OFFSET", "as_exchange_time", "exchange_date", "require_aware", "utc_whole_seconds"]
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -30,6 +30,11 @@ def as_exchange_time(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         return moment.replace(tzinfo=IST)
     return moment
+
+
+def exchange_date(moment: datetime) -> date:
+    """The trading date of an aware `moment` on an Indian exchange: its date in India (19:00 UTC is tomorrow)."""
+    return require_aware(moment, "moment").astimezone(IST).date()
 
 
 def utc_whole_seconds(moment: datetime) -> datetime:

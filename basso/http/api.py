@@ -17,7 +17,7 @@ from basso.http.state import SERVICES
 from basso.money import to_money
 from basso.portfolio import measure_portfolio
 from basso.store.book import load_book
-from basso.timeutil import IST
+from basso.timeutil import exchange_date
 
 
 def _json(value: Any) -> Any:
@@ -114,7 +114,7 @@ async def status(request: web.Request) -> web.Response:
         # Who holds the fence, as PostgreSQL says: on a follower, the instance that trades (and since when).
         "leadership": {"epoch": fence["epoch"], "holder": fence["holder"], "since": fence["changed_at"]},
         "kill_switch": book.kill_switch,
-        "alerts": await _expiry_alerts(services.pool, config, services.wall_clock().astimezone(IST).date()),
+        "alerts": await _expiry_alerts(services.pool, config, exchange_date(services.wall_clock())),
     })
 
 
@@ -149,7 +149,7 @@ async def rollover(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     config = services.config
     now = services.wall_clock()
-    today = now.astimezone(IST).date()
+    today = exchange_date(now)
     candidates = []
     for row in await _dated_layers(services.pool):
         instrument = config.instruments[row["instrument"]]
