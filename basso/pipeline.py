@@ -156,8 +156,8 @@ class Pipeline:
             self.wake()  # whatever was stored while nobody listened
 
     async def _sweep(self, every_s: float) -> None:
-        # A webhook stored by this process wakes the Sizer at once; one stored by another instance, or left
-        # pending by an outage, is found by this sweep. The Sizer's query for pending signals is cheap.
+        # Stored signals wake the Sizer at once (`wake`, and the listener for other instances'); this sweep finds
+        # whatever a missed notification or an outage left pending. The Sizer's query for pending signals is cheap.
         while True:
             await self._sleep(every_s)
             self.wake()
