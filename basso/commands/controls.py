@@ -4,10 +4,9 @@ controls, sent to the running server with the admin token."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from basso.cli import UsageError
-from basso.commands.remote import add_server_arguments, admin_token, call, refused
+from basso.commands.remote import accepted, add_server_arguments, admin_token, call
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_kill_switch(args: argparse.Namespace) -> int:
-    reply = _accepted(*call(args, "POST", "/api/kill-switch", {"on": args.state == "on", "reason": args.reason},
+    reply = accepted(*call(args, "POST", "/api/kill-switch", {"on": args.state == "on", "reason": args.reason},
                             token=admin_token(args)))
     print(f"kill switch {args.state}" + ("" if reply["changed"] else " (it already was)"))
     return 0
@@ -46,7 +45,7 @@ def run_kill_switch(args: argparse.Namespace) -> int:
 def run_flatten(args: argparse.Namespace) -> int:
     if not args.yes:
         raise UsageError("--yes: flatten closes every open position; say --yes to do it")
-    reply = _accepted(*call(args, "POST", "/api/flatten", {"confirm": True, "reason": args.reason},
+    reply = accepted(*call(args, "POST", "/api/flatten", {"confirm": True, "reason": args.reason},
                             token=admin_token(args)))
     signals = reply["signals"]
     print(f"flatten: {len(signals)} exit signal{'s' if len(signals) != 1 else ''} stored" if signals
@@ -56,13 +55,7 @@ def run_flatten(args: argparse.Namespace) -> int:
 
 def run_capital(args: argparse.Namespace) -> int:
     kind = "deposit" if args.action == "deposit" else "withdrawal"
-    reply = _accepted(*call(args, "POST", "/api/capital", {"kind": kind, "amount": args.amount, "note": args.note},
+    reply = accepted(*call(args, "POST", "/api/capital", {"kind": kind, "amount": args.amount, "note": args.note},
                             token=admin_token(args)))
     print(f"{kind} of ₹{reply['amount']}: closed equity ₹{reply['closed_equity']}")
     return 0
-
-
-def _accepted(status: int, reply: Any) -> dict[str, Any]:
-    if status != 200 or not isinstance(reply, dict):
-        raise refused(status, reply)
-    return reply

@@ -62,3 +62,10 @@ def refused(status: int, reply: Any) -> UsageError:
     if isinstance(reply, dict) and "error" in reply:
         return UsageError(f"{reply.get('field', 'server')}: {reply['error']}")
     return UsageError(f"the server answered {status}")
+
+
+def accepted(status: int, reply: Any) -> dict[str, Any]:
+    """The reply of a request the server carried out (200 and a JSON object); otherwise its refusal, one line."""
+    if status != 200 or not isinstance(reply, dict):
+        raise refused(status, reply)
+    return reply

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from basso.commands.remote import add_server_arguments, call, refused
+from basso.commands.remote import accepted, add_server_arguments, call
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,10 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _get(args: argparse.Namespace, path: str) -> dict[str, Any]:
-    code, reply = call(args, "GET", path)
-    if code != 200 or not isinstance(reply, dict):
-        raise refused(code, reply)
-    return reply
+    return accepted(*call(args, "GET", path))
 
 
 def run(args: argparse.Namespace) -> int:
