@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
-    from basso.book import Book
-    from basso.decisions import Decision
-    from basso.settlement import Settlement
+    from basso.rules.book import Book
+    from basso.rules.decisions import Decision
+    from basso.rules.settlement import Settlement
     from basso.store.outcomes import PendingSignal
 
 __all__ = ["Committed", "Decided", "Message", "Poll", "Rebuild", "Recover", "Settled", "new_message_id"]

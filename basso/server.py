@@ -26,7 +26,6 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from basso.actors.elector import LeaseStatus
-from basso.book import Book
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from basso.http.app import build_app
@@ -37,7 +36,8 @@ from basso.http.state import Services
 from basso.looplag import watch_loop_lag
 from basso.messages import Settled
 from basso.pipeline import Pipeline
-from basso.portfolio import measure_portfolio
+from basso.rules.book import Book
+from basso.rules.portfolio import measure_portfolio
 from basso.store.lease import RedisLease
 from basso.store.migrations import migrate
 from basso.supervisor import EXIT_ESCALATED

@@ -7,18 +7,18 @@ from decimal import Decimal
 import asyncpg
 import orjson
 
-from basso.book import Book
+from basso.brokers.paper import paper_fills
 from basso.config import Config
-from basso.paper import paper_fills
-from basso.processing import decide_stored
-from basso.settlement import Settlement, settle
+from basso.rules.book import Book
+from basso.rules.decisions import decide_payload
+from basso.rules.settlement import Settlement, settle
 from basso.store.book import load_book
 from basso.store.outcomes import PendingSignal
 
 
 def settled(pending: PendingSignal, book: Book, config: Config) -> Settlement:
     """What the pipeline makes of `pending` against `book`: its decision, paper fills and money."""
-    decision = decide_stored(pending, book, config)
+    decision = decide_payload(pending.payload, book, config)
     return settle(decision, paper_fills(decision, config), book, config)
 
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basso.calendars import (
+from basso.config import CalendarConfig, Config, ConfigError, load_config
+from basso.rules.calendars import (
     TradingCalendar,
     calendar_for,
     is_market_open,
@@ -20,7 +21,6 @@ from basso.calendars import (
     trading_calendar,
     us_on_daylight_time,
 )
-from basso.config import CalendarConfig, Config, ConfigError, load_config
 from basso.timeutil import IST
 
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basso.calendars import calendar_for
 from basso.config import Config, load_config
-from basso.contracts import (
+from basso.rules.calendars import calendar_for
+from basso.rules.contracts import (
     Contract,
     ParsedSymbol,
     SymbolError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from basso.config import Config
-from basso.equity import drawdown, drawdown_allowance, equity_view, layer_unrealised_pnl, unrealised_pnl
-from basso.layers import Layer
+from basso.rules.equity import drawdown, drawdown_allowance, equity_view, layer_unrealised_pnl, unrealised_pnl
+from basso.rules.layers import Layer
 
 BN = Layer(instrument="BANK_NIFTY", layer=1, lots=10, entry_price=52_000, initial_stop=51_650, stop=51_650,
            highest_close=52_000, point_value=30)

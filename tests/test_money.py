@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basso.enums import LedgerKind
-from basso.money import closed_equity, commission, ledger_amount, realised_pnl, to_money
+from basso.rules.money import closed_equity, commission, ledger_amount, realised_pnl, to_money
 
 
 def test_to_money_rounds_half_to_even_at_the_paisa() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from basso.config import Config
-from basso.layers import Layer, PortfolioSnapshot
-from basso.portfolio import (
+from basso.rules.layers import Layer, PortfolioSnapshot
+from basso.rules.portfolio import (
     Zone,
     layer_open_risk,
     layer_volatility,

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basso.config import Config
-from basso.layers import Layer, PortfolioSnapshot
-from basso.pyramid import PyramidDecision, decide_pyramid
+from basso.rules.layers import Layer, PortfolioSnapshot
+from basso.rules.pyramid import PyramidDecision, decide_pyramid
 
 # Base: 10 lots at 51,500, initial stop 51,000 ⇒ 1R = 500, base initial risk = 500 × 10 × 30 = 1,50,000.
 # At 52,500 its open profit is 1,000 × 10 × 30 = 3,00,000 ⇒ 1,50,000 after base risk (the SPEC's figure).

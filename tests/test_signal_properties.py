@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from basso.config import Config, load_config
-from basso.signals import (
+from basso.rules.signals import (
     MAX_LAYER,
     MarketData,
     SignalError,

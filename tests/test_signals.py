@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from basso.config import Config, load_config
-from basso.signals import (
+from basso.rules.signals import (
     MarketData,
     SignalError,
     SignalType,

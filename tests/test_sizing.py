@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basso.config import Config
-from basso.sizing import (
+from basso.rules.sizing import (
     SizingDecision,
     entry_stop,
     lot_r,

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basso.config import Config
-from basso.layers import Layer, PortfolioSnapshot
-from basso.stops import emergency_exits, initial_stop, peel_off, peel_off_lots, stop_hit, trail, trail_layer
+from basso.rules.layers import Layer, PortfolioSnapshot
+from basso.rules.stops import emergency_exits, initial_stop, peel_off, peel_off_lots, stop_hit, trail, trail_layer
 
 
 def gold(*, stop: float = 77_800, highest: float = 78_500, lots: int = 2) -> Layer:

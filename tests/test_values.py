@@ -1,4 +1,4 @@
-"""The rules' values (`basso.values.value_class`): immutable to the type checker, cheap at run time."""
+"""The rules' values (`basso.rules.values.value_class`): immutable to the type checker, cheap at run time."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mypy import api as mypy_api
 
-from basso.book import Book
-from basso.layers import Layer
+from basso.rules.book import Book
+from basso.rules.layers import Layer
 
 
 def _layer(**changes: object) -> Layer:
@@ -25,8 +25,8 @@ def test_the_type_checker_refuses_to_assign_a_field(tmp_path: Path) -> None:
     program = tmp_path / "mutate.py"
     program.write_text(
         "from decimal import Decimal\n"
-        "from basso.book import Book\n"
-        "from basso.layers import Layer\n"
+        "from basso.rules.book import Book\n"
+        "from basso.rules.layers import Layer\n"
         "book = Book(closed_equity=Decimal(1), high_water=Decimal(1), equity_peak=1.0)\n"
         "book.equity_peak = 2.0\n"
         "layer = Layer(instrument='X', layer=1, lots=1, entry_price=2.0, initial_stop=1.0, stop=1.0,\n"

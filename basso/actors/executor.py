@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from basso.actors.base import Actor, ActorRef, no_fault
+from basso.brokers.paper import paper_fills
 from basso.config import Config
 from basso.messages import Decided, Message, Settled
-from basso.paper import paper_fills
-from basso.settlement import settle
+from basso.rules.settlement import settle
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,8 +20,8 @@ import asyncpg
 from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.contracts import contract_now
 from basso.messages import Committed, Message, Settled
+from basso.rules.contracts import contract_now
 from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome
 

@@ -27,6 +27,7 @@ from basso.messages import Message, Rebuild, Recover
 from basso.store.book import CorruptFacts, load_book
 from basso.store.capital import deposit_if_empty
 from basso.store.fence import FenceLost
+from basso.store.reads import pending_count
 
 __all__ = ["Recovery", "RecoveryContext"]
 
@@ -74,7 +75,7 @@ class Recovery(DatabaseActor):
             log.warning("recovery for epoch %d abandoned: %s", message.epoch, exc)
             return
         pending = await self.db.run(
-            lambda conn: conn.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"),
+            pending_count,
             what="recovery: pending")
         # Put straight into the Sizer's mailbox, not staged until this handler returns: it must be there before
         # the gate opens below, ahead of any Poll. A redone Recover sends it twice, which is harmless.

@@ -13,6 +13,7 @@ from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
 from basso.enums import SignalOutcome
 from basso.messages import Decided, Message
+from basso.store.reads import kill_switch_on
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,7 +38,7 @@ class RiskGuard(DatabaseActor):
             raise TypeError(f"the RiskGuard does not take {type(message).__name__}")
         decision = message.decision
         if decision.entries and decision.outcome is SignalOutcome.EXECUTED:
-            killed = await self.db.run(lambda conn: conn.fetchval("SELECT kill_switch FROM controls WHERE id = 1"),
+            killed = await self.db.run(kill_switch_on,
                                        what="risk guard")
             if killed:
                 blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason="blocked: kill switch is on",

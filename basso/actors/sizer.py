@@ -18,10 +18,10 @@ import asyncpg
 
 from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
-from basso.book import Book
 from basso.config import Config
 from basso.messages import Committed, Decided, Message, Poll, Rebuild
-from basso.processing import decide_stored
+from basso.rules.book import Book
+from basso.rules.decisions import decide_payload
 from basso.store.book import load_book
 from basso.store.outcomes import PendingSignal, pending_signals
 
@@ -77,7 +77,7 @@ class Sizer(DatabaseActor):
         if self.book is None:
             config = self.context.config
             self.book = await self.db.run(lambda conn: load_book(conn, config), what="sizer: book")
-        decision = decide_stored(pending, self.book, self.context.config)
+        decision = decide_payload(pending.payload, self.book, self.context.config)
         self.in_flight = pending.id
         await self.send(self.context.risk_guard, Decided(pending=pending, decision=decision, book=self.book,
                                                          epoch=self.context.epoch()))

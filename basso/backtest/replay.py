@@ -2,7 +2,7 @@
 
 P&L of a trade = lots × M × (exit − entry) − c × M × lots × (entry + exit), where M is the point-value
 multiplier (by default the instrument's point value on the trade's entry date: Bank Nifty's changes with its
-lot size) and c the commission per side. The amounts are the ledger's own arithmetic (`basso.money`): Decimal
+lot size) and c the commission per side. The amounts are the ledger's own arithmetic (`basso.rules.money`): Decimal
 rupees from each price's shortest repr, rounded to paise, so a total over thousands of trades does not drift.
 
 The outcome (`ReplayResult`) is what `basso.backtest.stats` and `report` read; the Basso-sized replay
@@ -18,8 +18,8 @@ from typing import Literal
 
 from basso.backtest.tradingview import ExportedTrade
 from basso.config import Config
-from basso.money import commission, realised_pnl, to_decimal, to_money
-from basso.values import value_class
+from basso.rules.money import commission, realised_pnl, to_decimal, to_money
+from basso.rules.values import value_class
 
 __all__ = ["ClosedTrade", "OpenTrade", "PnlSource", "ReplayResult", "commission_pct", "replay_fixed"]
 

@@ -1,11 +1,11 @@
 """Basso-sized replay: the strategy's signals and the instruments' bars through the live decision code.
 
 Every entry, pyramid and exit, and every bar on which a rule acts, goes through exactly what the live
-pipeline runs for a stored signal: `basso.decisions.decide` against the `Book`, `basso.paper.paper_fills`,
-`basso.settlement.settle`. The backtest is the live logic, not a second implementation of it.
+pipeline runs for a stored signal: `basso.rules.decisions.decide` against the `Book`, `basso.brokers.paper.paper_fills`,
+`basso.rules.settlement.settle`. The backtest is the live logic, not a second implementation of it.
 
 Speed (≥ 500,000 bars a second) comes from one observation: on most bars the live rules only trail stops.
-So each bar first runs the fast path — the same `basso.stops.trail` rule on a light mirror of the open
+So each bar first runs the fast path — the same `basso.rules.stops.trail` rule on a light mirror of the open
 layers, the sizing equity in the book's own arithmetic, and the peel-off and emergency thresholds checked
 with a small margin so it can only err towards caution. When any layer's stop is hit, or a layer comes within
 that margin of its ongoing risk or volatility limit, or the portfolio of the emergency limit, the bar is
@@ -33,17 +33,17 @@ from decimal import Decimal
 from basso.backtest.bars import Bars
 from basso.backtest.replay import ClosedTrade, OpenTrade, ReplayResult
 from basso.backtest.tradingview import ReplaySignal
-from basso.book import Book, Fill
+from basso.brokers.paper import paper_fills
 from basso.config import Config, EquityMode
-from basso.decisions import Decision, decide
 from basso.enums import SignalOutcome
-from basso.equity import equity_in_mode
-from basso.layers import Layer
-from basso.money import realised_pnl, to_money
-from basso.paper import paper_fills
-from basso.settlement import Settlement, settle, stored_price
-from basso.signals import MarketData, Signal, SignalType, TradingSignal
-from basso.stops import initial_stop, trail
+from basso.rules.book import Book, Fill
+from basso.rules.decisions import Decision, decide
+from basso.rules.equity import equity_in_mode
+from basso.rules.layers import Layer
+from basso.rules.money import realised_pnl, to_money
+from basso.rules.settlement import Settlement, settle, stored_price
+from basso.rules.signals import MarketData, Signal, SignalType, TradingSignal
+from basso.rules.stops import initial_stop, trail
 
 __all__ = ["MARGIN_PCT", "DecisionHook", "Progress", "replay_basso"]
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from basso.backtest.bars import Bars
 from basso.backtest.tradingview import ReplaySignal
-from basso.signals import SignalType
+from basso.rules.signals import SignalType
 from basso.timeutil import IST
 
 __all__ = ["breakout_signals", "random_walk_bars"]

@@ -25,9 +25,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from basso.backtest.errors import FileLineError
-from basso.signals import SignalType
+from basso.rules.signals import SignalType
+from basso.rules.values import value_class
 from basso.timeutil import IST
-from basso.values import value_class
 
 __all__ = [
     "COLUMNS",

@@ -31,8 +31,8 @@ from typing import Any, Literal, Self
 import aiohttp
 
 from basso.config import Instrument
-from basso.contracts import option_symbol
-from basso.money import to_decimal
+from basso.rules.contracts import option_symbol
+from basso.rules.money import to_decimal
 
 __all__ = [
     "BrokerError", "BrokerPosition", "BrokerRefused", "BrokerUnreachable", "ChasePolicy", "Funds", "LegFill",

@@ -6,11 +6,11 @@ outcome was never committed (a crash before the commit) does exactly what the fi
 
 from __future__ import annotations
 
-from basso.book import Fill
 from basso.config import Config
-from basso.decisions import Decision
 from basso.enums import SignalOutcome
-from basso.money import commission
+from basso.rules.book import Fill
+from basso.rules.decisions import Decision
+from basso.rules.money import commission
 
 
 def paper_fills(decision: Decision, config: Config) -> list[Fill]:

@@ -7,10 +7,10 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from basso.calendars import calendar_for
 from basso.cli import UsageError
 from basso.commands.common import instrument_arg, iso_date, load_user_config
-from basso.contracts import ContractChoice, days_to_expiry, entry_contract
+from basso.rules.calendars import calendar_for
+from basso.rules.contracts import ContractChoice, days_to_expiry, entry_contract
 from basso.timeutil import IST
 
 # Fixed English names: strftime("%a") follows the process locale.

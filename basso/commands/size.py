@@ -17,7 +17,7 @@ from rich.table import Table
 
 from basso.cli import UsageError
 from basso.commands.common import instrument_arg, iso_date, load_user_config, non_negative_number, positive_number
-from basso.sizing import SizingDecision, size_base_entry
+from basso.rules.sizing import SizingDecision, size_base_entry
 
 
 def efficiency_ratio(text: str) -> float:

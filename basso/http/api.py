@@ -11,11 +11,12 @@ import orjson
 from aiohttp import web
 
 from basso.config import Config
-from basso.contracts import atm_strike, contract_now, days_to_expiry, expiry_alert_due, is_roll_candidate
-from basso.equity import equity_view
 from basso.http.state import SERVICES
-from basso.money import to_money
-from basso.portfolio import measure_portfolio
+from basso.rules.contracts import atm_strike, contract_now, days_to_expiry, expiry_alert_due, is_roll_candidate
+from basso.rules.equity import equity_view
+from basso.rules.money import to_money
+from basso.rules.portfolio import measure_portfolio
+from basso.store import reads
 from basso.store.book import load_book
 from basso.timeutil import exchange_date
 
@@ -50,21 +51,15 @@ def _signal_row(row: asyncpg.Record) -> dict[str, Any]:
             "processed_at": row["processed_at"], "payload": orjson.loads(row["payload"])}
 
 
-_SIGNAL_COLUMNS = "id, key, kind, instrument, layer, signal_time, received_at, outcome, reason, decision, " \
-                  "processed_at, payload"
-
-
 async def signals(request: web.Request) -> web.Response:
     """The newest signals (``?limit=``), each with its outcome, reason and decision."""
-    rows = await request.app[SERVICES].pool.fetch(
-        f"SELECT {_SIGNAL_COLUMNS} FROM signals ORDER BY id DESC LIMIT $1", _limit(request))
+    rows = await reads.newest_signals(request.app[SERVICES].pool, _limit(request))
     return json_reply({"signals": [_signal_row(r) for r in rows]})
 
 
 async def signal(request: web.Request) -> web.Response:
     """One signal by its idempotency key (the `signal_id` the webhook replied with)."""
-    row = await request.app[SERVICES].pool.fetchrow(
-        f"SELECT {_SIGNAL_COLUMNS} FROM signals WHERE key = $1", request.match_info["signal_id"])
+    row = await reads.signal_by_key(request.app[SERVICES].pool, request.match_info["signal_id"])
     if row is None:
         return json_reply({"status": "error", "error": "no such signal"}, status=404)
     return json_reply(_signal_row(row))
@@ -73,18 +68,14 @@ async def signal(request: web.Request) -> web.Response:
 async def ledger(request: web.Request) -> web.Response:
     """Ledger rows, newest first, and the closed equity they sum to."""
     pool = request.app[SERVICES].pool
-    rows = await pool.fetch("SELECT id, at, kind, amount, position, signal, note FROM ledger ORDER BY id DESC"
-                            " LIMIT $1", _limit(request))
-    total = await pool.fetchval("SELECT coalesce(sum(amount), 0) FROM ledger")
+    rows = await reads.newest_ledger_rows(pool, _limit(request))
+    total = await reads.closed_equity(pool)
     return json_reply({"closed_equity": total, "entries": [dict(r) for r in rows]})
 
 
 async def trades(request: web.Request) -> web.Response:
     """Closed layers, newest first, with realised P&L."""
-    rows = await request.app[SERVICES].pool.fetch(
-        "SELECT id, instrument, layer, lots, entry_price, exit_price, opened_at, closed_at, exit_reason,"
-        " realised_pnl FROM positions WHERE status = 'closed' ORDER BY closed_at DESC, id DESC LIMIT $1",
-        _limit(request))
+    rows = await reads.newest_trades(request.app[SERVICES].pool, _limit(request))
     return json_reply({"trades": [dict(r) for r in rows]})
 
 
@@ -93,8 +84,7 @@ async def status(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     config = services.config
     book = await load_book(services.pool, config)
-    fence = await services.pool.fetchrow("SELECT epoch, holder, changed_at FROM leader_fence WHERE id = 1")
-    assert fence is not None, "the fence row is created by the first migration"
+    fence = await reads.fence_holder(services.pool)
     measures = measure_portfolio(book.snapshot(config), config.portfolio)
     view = equity_view(closed=float(book.closed_equity), unrealised=book.unrealised(),
                        high_water=float(book.high_water), blended_weight=config.portfolio.blended_unrealised_weight)
@@ -118,19 +108,11 @@ async def status(request: web.Request) -> web.Response:
     })
 
 
-async def _dated_layers(pool: asyncpg.Pool) -> list[asyncpg.Record]:
-    """Open layers that know their contract, soonest expiry first (layers opened before sql/004 do not)."""
-    return await pool.fetch("SELECT p.instrument, p.layer, p.lots, p.contract, p.expiry, m.price AS mark"
-                            " FROM positions p LEFT JOIN instrument_marks m USING (instrument)"
-                            " WHERE p.status <> 'closed' AND p.expiry IS NOT NULL ORDER BY p.expiry, p.instrument,"
-                            " p.layer")
-
-
 async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> list[dict[str, Any]]:
     """Open layers inside their roll window (warning) or fewer than `expiry_alert_days` from expiry (critical,
     SPEC §7). Rolling is not automated yet, so these say what the trader has to do by hand."""
     alerts = []
-    for row in await _dated_layers(pool):
+    for row in await reads.dated_layers(pool):
         days = days_to_expiry(row["expiry"], today)
         where = {"instrument": row["instrument"], "layer": f"Long_{row['layer']}", "contract": row["contract"],
                  "expiry": row["expiry"], "days_to_expiry": days}
@@ -151,7 +133,7 @@ async def rollover(request: web.Request) -> web.Response:
     now = services.wall_clock()
     today = exchange_date(now)
     candidates = []
-    for row in await _dated_layers(services.pool):
+    for row in await reads.dated_layers(services.pool):
         instrument = config.instruments[row["instrument"]]
         if not is_roll_candidate(instrument, row["expiry"], today):
             continue
@@ -169,10 +151,7 @@ async def rollover(request: web.Request) -> web.Response:
 async def positions(request: web.Request) -> web.Response:
     """Open layers with their stops and unrealised P&L at the latest mark."""
     services = request.app[SERVICES]
-    rows = await services.pool.fetch(
-        "SELECT p.id, p.instrument, p.layer, p.status, p.lots, p.entry_price, p.initial_stop, p.current_stop,"
-        " p.highest_close, p.point_value, p.contract, p.expiry, p.opened_at, m.price AS mark FROM positions p"
-        " LEFT JOIN instrument_marks m USING (instrument) WHERE p.status <> 'closed' ORDER BY p.instrument, p.layer")
+    rows = await reads.open_layers_with_marks(services.pool)
     result = []
     for row in rows:
         mark = row["mark"] if row["mark"] is not None else row["entry_price"]

@@ -21,7 +21,7 @@ from aiohttp import web
 from basso.enums import LedgerKind
 from basso.http.api import json_reply
 from basso.http.state import SERVICES, Services
-from basso.signals import SignalError, decode_body, secret_matches
+from basso.rules.signals import SignalError, decode_body, secret_matches
 from basso.store.capital import move_capital
 from basso.store.controls import set_kill_switch, store_flatten
 from basso.store.fence import FenceLost

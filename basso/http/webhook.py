@@ -24,7 +24,7 @@ from aiohttp import web
 
 from basso.enums import SignalOutcome
 from basso.http.state import SERVICES, Services
-from basso.signals import (
+from basso.rules.signals import (
     SignalError,
     decode_body,
     read_secret,

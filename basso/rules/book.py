@@ -12,10 +12,10 @@ from dataclasses import field
 from decimal import Decimal
 
 from basso.config import Config
-from basso.equity import drawdown, equity_in_mode, unrealised_pnl
-from basso.layers import Layer, PortfolioSnapshot
-from basso.portfolio import margin_used
-from basso.values import value_class
+from basso.rules.equity import drawdown, equity_in_mode, unrealised_pnl
+from basso.rules.layers import Layer, PortfolioSnapshot
+from basso.rules.portfolio import margin_used
+from basso.rules.values import value_class
 
 __all__ = ["Book", "Fill", "book_order"]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import MAXYEAR, date, datetime, timedelta
 from typing import Literal
 
-from basso.calendars import TradingCalendar, calendar_for
 from basso.config import Config, ExpiryRule, Instrument
+from basso.rules.calendars import TradingCalendar, calendar_for
 from basso.timeutil import exchange_date
 
 __all__ = [

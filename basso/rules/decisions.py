@@ -13,18 +13,18 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Any
 
-from basso.book import Book
 from basso.config import Config
 from basso.enums import SignalOutcome
-from basso.equity import DrawdownAllowance, drawdown_allowance
-from basso.layers import BASE_LAYER, Layer
-from basso.portfolio import PortfolioMeasures, measure_portfolio
-from basso.pyramid import decide_pyramid
-from basso.signals import MarketData, Signal, SignalType, TradingSignal
-from basso.sizing import entry_stop, size_base_entry
-from basso.stops import emergency_exits, peel_off, trail
+from basso.rules.book import Book
+from basso.rules.equity import DrawdownAllowance, drawdown_allowance
+from basso.rules.layers import BASE_LAYER, Layer
+from basso.rules.portfolio import PortfolioMeasures, measure_portfolio
+from basso.rules.pyramid import decide_pyramid
+from basso.rules.signals import MarketData, Signal, SignalError, SignalType, TradingSignal, signal_from_object
+from basso.rules.sizing import entry_stop, size_base_entry
+from basso.rules.stops import emergency_exits, peel_off, trail
+from basso.rules.values import value_class
 from basso.timeutil import exchange_date
-from basso.values import value_class
 
 __all__ = ["Decision", "Entry", "Exit", "StopMove", "decide"]
 
@@ -93,6 +93,16 @@ def decide(signal: Signal, book: Book, config: Config) -> Decision:
         decision = _pyramid(signal, marked, config)
     return Decision(outcome=decision.outcome, reason=decision.reason, record=decision.record,
                     entries=decision.entries, mark=mark)
+
+
+def decide_payload(payload: dict[str, Any], book: Book, config: Config) -> Decision:
+    """The decision for a stored signal's payload, read back under the current configuration: one that the
+    configuration now refuses (an instrument removed, say) is rejected, not crashed."""
+    try:
+        signal = signal_from_object(payload, config)
+    except SignalError as exc:
+        return Decision(outcome=SignalOutcome.REJECTED, reason=f"invalid under the current configuration: {exc}")
+    return decide(signal, book, config)
 
 
 def _portfolio_record(measures: PortfolioMeasures, drawdown_pct: float) -> dict[str, Any]:

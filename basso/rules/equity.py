@@ -1,6 +1,6 @@
 """Equity in every mode, unrealised P&L, drawdown and the drawdown rules (SPEC §2).
 
-Closed equity is the ledger's sum (`basso.money.closed_equity`); here it arrives as a float because
+Closed equity is the ledger's sum (`basso.rules.money.closed_equity`); here it arrives as a float because
 sizing is float arithmetic. The drawdown rules only ever restrict *new* exposure: exits, stops,
 peel-offs and rolls are never blocked, and `DrawdownRules` says so in its API so no caller has to guess.
 """
@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from basso.config import DrawdownRules, EquityMode
-from basso.layers import Layer
-from basso.portfolio import above, at_least
-from basso.values import value_class
+from basso.rules.layers import Layer
+from basso.rules.portfolio import above, at_least
+from basso.rules.values import value_class
 
 __all__ = [
     "DrawdownAllowance",

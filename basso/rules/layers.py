@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import field, replace
 
-from basso.values import value_class
+from basso.rules.values import value_class
 
 __all__ = ["BASE_LAYER", "Layer", "PortfolioSnapshot"]
 
@@ -54,9 +54,9 @@ class Layer:
 class PortfolioSnapshot:
     """What the portfolio looks like when a rule is asked a question.
 
-    `equity` is the sizing equity in the configured mode (see `basso.equity`); `atr` and `price` hold the
+    `equity` is the sizing equity in the configured mode (see `basso.rules.equity`); `atr` and `price` hold the
     newest ATR and mark per instrument (from the newest signal or market-data bar); `margin_used` is the
-    margin the open layers hold (see `basso.portfolio.margin_used`).
+    margin the open layers hold (see `basso.rules.portfolio.margin_used`).
     """
 
     equity: float

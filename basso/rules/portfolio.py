@@ -14,8 +14,8 @@ from enum import StrEnum
 from functools import cache
 
 from basso.config import Config, Instrument, PortfolioRules, Zones
-from basso.layers import Layer, PortfolioSnapshot
-from basso.values import value_class
+from basso.rules.layers import Layer, PortfolioSnapshot
+from basso.rules.values import value_class
 
 __all__ = [
     "PCT_TOLERANCE",

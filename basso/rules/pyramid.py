@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Literal
 
 from basso.config import Instrument, PortfolioRules, PyramidRules
-from basso.equity import unrealised_pnl
-from basso.layers import Layer, PortfolioSnapshot
-from basso.portfolio import Zone, at_least, open_risk, pct_of_equity, volatility, zone_for
-from basso.sizing import lot_m, whole_lots
-from basso.values import value_class
+from basso.rules.equity import unrealised_pnl
+from basso.rules.layers import Layer, PortfolioSnapshot
+from basso.rules.portfolio import Zone, at_least, open_risk, pct_of_equity, volatility, zone_for
+from basso.rules.sizing import lot_m, whole_lots
+from basso.rules.values import value_class
 
 __all__ = ["Gate", "GateName", "PyramidDecision", "PyramidLimiter", "PyramidSize", "decide_pyramid", "size_pyramid"]
 

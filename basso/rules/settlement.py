@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from basso.book import Book, Fill, book_order
 from basso.config import Config
-from basso.decisions import Decision
 from basso.enums import LedgerKind
-from basso.layers import Layer
-from basso.money import ledger_amount, realised_pnl
-from basso.values import value_class
+from basso.rules.book import Book, Fill, book_order
+from basso.rules.decisions import Decision
+from basso.rules.layers import Layer
+from basso.rules.money import ledger_amount, realised_pnl
+from basso.rules.values import value_class
 
 __all__ = ["Closing", "LedgerEntry", "Settlement", "settle"]
 

@@ -49,8 +49,8 @@ from typing import Any, Final
 import orjson
 
 from basso.config import Config
+from basso.rules.values import value_class
 from basso.timeutil import IST_OFFSET, as_exchange_time, require_aware, utc_whole_seconds
-from basso.values import value_class
 
 __all__ = [
     "LARGEST_NUMBER",

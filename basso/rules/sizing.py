@@ -11,7 +11,7 @@ import math
 from typing import Literal
 
 from basso.config import Instrument, PortfolioRules
-from basso.values import value_class
+from basso.rules.values import value_class
 
 __all__ = [
     "LOTS_EPSILON",
@@ -142,7 +142,7 @@ def size_base_entry(
     """Size a base entry (SPEC §3), then pass it through the portfolio gate.
 
     `open_risk`, `open_volatility` and `margin_used` are the portfolio's current figures in ₹ (see
-    `basso.portfolio`). `point_value` defaults to the instrument's current one; pass
+    `basso.rules.portfolio`). `point_value` defaults to the instrument's current one; pass
     `instrument.point_value_on(day)` for a historical signal. `risk_multiplier` scales the initial risk %
     (the drawdown rules); `size_factor` scales the lots (the yellow volatility zone halves new sizes; 0
     blocks). Ties between constraints name the first of risk, volatility, margin.

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from basso.config import Instrument, PortfolioRules
-from basso.equity import layer_unrealised_pnl
-from basso.layers import Layer, PortfolioSnapshot
-from basso.portfolio import above, at_least, layer_open_risk, open_risk, pct_of_equity
-from basso.sizing import lots_to_cover
-from basso.values import value_class
+from basso.rules.equity import layer_unrealised_pnl
+from basso.rules.layers import Layer, PortfolioSnapshot
+from basso.rules.portfolio import above, at_least, layer_open_risk, open_risk, pct_of_equity
+from basso.rules.sizing import lots_to_cover
+from basso.rules.values import value_class
 
 __all__ = [
     "EmergencyPlan",

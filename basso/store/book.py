@@ -11,9 +11,9 @@ from decimal import Decimal
 
 import asyncpg
 
-from basso.book import Book
 from basso.config import Config
-from basso.layers import Layer
+from basso.rules.book import Book
+from basso.rules.layers import Layer
 from basso.store.types import Connection, Executor
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from basso.enums import LedgerKind
-from basso.money import ledger_amount
+from basso.rules.money import ledger_amount
 from basso.store.fence import fenced
 from basso.store.types import Connection
 

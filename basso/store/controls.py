@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import uuid4
 
-from basso.signals import SignalType, TradingSignal
+from basso.rules.signals import SignalType, TradingSignal
 from basso.store.inbox import store_signal
 from basso.store.types import Connection
 

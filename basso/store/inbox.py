@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from basso.enums import SignalOutcome
-from basso.signals import Signal, idempotency_key, to_payload
+from basso.rules.signals import Signal, idempotency_key, to_payload
 from basso.store.types import Executor
 
 # Rejected bodies are kept for diagnosis, but never more than this many characters.

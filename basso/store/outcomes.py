@@ -17,10 +17,10 @@ from typing import Any
 
 import orjson
 
-from basso.contracts import Contract
 from basso.enums import OrderSide
-from basso.money import to_decimal, to_money
-from basso.settlement import Settlement, stored_price
+from basso.rules.contracts import Contract
+from basso.rules.money import to_decimal, to_money
+from basso.rules.settlement import Settlement, stored_price
 from basso.store.fence import FenceLost
 from basso.store.types import Connection, Executor
 

@@ -22,9 +22,9 @@ from basso.backtest.stats import portfolio_stats
 from basso.backtest.synthetic import breakout_signals, random_walk_bars
 from basso.backtest.tradingview import ReplaySignal
 from basso.config import Config
-from basso.decisions import Decision
 from basso.enums import SignalOutcome
-from basso.signals import MarketData, Signal, SignalType, TradingSignal
+from basso.rules.decisions import Decision
+from basso.rules.signals import MarketData, Signal, SignalType, TradingSignal
 from basso.timeutil import IST
 
 START = datetime(2024, 1, 2, 9, 0, tzinfo=IST)

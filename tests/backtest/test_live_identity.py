@@ -13,9 +13,9 @@ from basso.backtest.bars import average_true_range
 from basso.backtest.sized import replay_basso
 from basso.backtest.synthetic import breakout_signals, random_walk_bars
 from basso.config import Config
-from basso.decisions import Decision
 from basso.enums import SignalOutcome
-from basso.signals import Signal, TradingSignal
+from basso.rules.decisions import Decision
+from basso.rules.signals import Signal, TradingSignal
 from basso.store.book import load_book
 from basso.store.inbox import store_signal
 from tests.backtest.test_basso_replay import START

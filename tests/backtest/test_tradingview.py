@@ -17,7 +17,7 @@ from basso.backtest.tradingview import (
     read_trade_list,
     signals_from_trades,
 )
-from basso.signals import SignalType
+from basso.rules.signals import SignalType
 from basso.timeutil import IST
 
 from .exports import BANK_NIFTY_EXPORT, GOLD_EXPORT, HEADER, export, row, trade

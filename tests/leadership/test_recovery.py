@@ -17,7 +17,7 @@ from basso.actors.persister import Persister, PersisterContext
 from basso.config import Config
 from basso.messages import Committed, Message, Settled
 from basso.pipeline import Pipeline
-from basso.signals import signal_from_object
+from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal

@@ -10,8 +10,8 @@ import redis.asyncio as aioredis
 
 from basso.config import Config
 from basso.embedded import EmbeddedRedis
+from basso.rules.signals import signal_from_object
 from basso.server import EXIT_CORRUPT_FACTS
-from basso.signals import signal_from_object
 from basso.store.inbox import store_signal
 from tests.process.conftest import running
 from tests.store.test_outcomes import ENTRY

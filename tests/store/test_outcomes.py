@@ -10,7 +10,7 @@ import pytest
 
 from basso.config import Config
 from basso.enums import LedgerKind
-from basso.signals import signal_from_object
+from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence

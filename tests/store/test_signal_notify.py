@@ -8,7 +8,7 @@ import asyncpg
 
 from basso.config import Config
 from basso.enums import SignalOutcome
-from basso.signals import signal_from_object
+from basso.rules.signals import signal_from_object
 from basso.store.inbox import SIGNAL_STORED, listen_for_signals, store_signal
 from tests.store.test_outcomes import ENTRY
 

@@ -17,7 +17,7 @@ from basso.embedded import EmbeddedPostgres
 from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
-from basso.signals import signal_from_object
+from basso.rules.signals import signal_from_object
 from basso.store.inbox import store_signal
 from basso.store.migrations import migrate
 from tests.conftest import server_directory

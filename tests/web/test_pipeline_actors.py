@@ -8,7 +8,7 @@ from decimal import Decimal
 import orjson
 
 from basso.enums import LedgerKind
-from basso.signals import signal_from_object
+from basso.rules.signals import signal_from_object
 from basso.store.capital import move_capital
 from basso.store.fence import take_fence
 from basso.store.inbox import store_signal
