@@ -60,6 +60,14 @@ class OrderStatus(StrEnum):
     UNKNOWN = "unknown"  # timed out or crashed mid-send: resolved by asking the broker, never resent
 
 
+class AlertLevel(StrEnum):
+    """How urgent an alert is (SPEC §10): `critical` needs the trader now."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
 # Lookup table name → enum, in the order `basso migrate` syncs them.
 DATABASE_ENUMS: dict[str, type[StrEnum]] = {
     "signal_outcomes": SignalOutcome,
@@ -67,4 +75,5 @@ DATABASE_ENUMS: dict[str, type[StrEnum]] = {
     "ledger_kinds": LedgerKind,
     "order_sides": OrderSide,
     "order_statuses": OrderStatus,
+    "alert_levels": AlertLevel,
 }

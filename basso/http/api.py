@@ -16,6 +16,7 @@ from basso.rules.contracts import atm_strike, contract_now, days_to_expiry, expi
 from basso.rules.equity import equity_view
 from basso.rules.money import to_money
 from basso.rules.portfolio import measure_portfolio
+from basso.store import alerts as alert_store
 from basso.store import reads
 from basso.store.book import load_book
 from basso.timeutil import exchange_date
@@ -162,3 +163,15 @@ async def positions(request: web.Request) -> web.Response:
                        "highest_close": row["highest_close"], "mark": mark, "unrealised_pnl": unrealised,
                        "contract": row["contract"], "expiry": row["expiry"], "opened_at": row["opened_at"]})
     return json_reply({"positions": result})
+
+
+async def alerts(request: web.Request) -> web.Response:
+    """The newest alerts (``?limit=``; ``?open=true`` for the unacknowledged only) and how many are open."""
+    pool = request.app[SERVICES].pool
+    open_only = request.query.get("open", "false")
+    if open_only not in ("true", "false"):
+        raise web.HTTPBadRequest(text='{"status": "error", "field": "open", "error": "open must be true or false"}',
+                                 content_type="application/json")
+    rows = await alert_store.newest_alerts(pool, limit=_limit(request), unacknowledged_only=open_only == "true")
+    return json_reply({"unacknowledged": await alert_store.unacknowledged_count(pool),
+                       "alerts": [{**dict(r), "detail": orjson.loads(r["detail"])} for r in rows]})

@@ -4,6 +4,7 @@
   pyramid; exits, stops and peel-offs are never blocked. Any instance takes it.
 * ``POST /api/flatten`` ``{"confirm": true, "reason": "…"}``: close everything — one EXIT ALL per instrument
   with open layers, at its latest mark, stored in the inbox and processed in order like any signal.
+* ``POST /api/alerts/ack`` ``{"id": 12}``: acknowledge an alert (any instance).
 * ``POST /api/capital`` ``{"kind": "deposit" | "withdrawal", "amount": "250000.00", "note": "…"}``: a
   signed ledger row, written by the leader under its fence (a follower answers 503).
 
@@ -22,6 +23,7 @@ from basso.enums import LedgerKind
 from basso.http.api import json_reply
 from basso.http.state import SERVICES, Services
 from basso.rules.signals import SignalError, decode_body, secret_matches
+from basso.store.alerts import acknowledge
 from basso.store.capital import move_capital
 from basso.store.controls import set_kill_switch, store_flatten
 from basso.store.fence import FenceLost
@@ -117,6 +119,18 @@ async def capital(request: web.Request, services: Services, body: dict[str, Any]
     except ValueError as exc:  # a withdrawal beyond the closed equity
         return _error("amount", str(exc))
     return json_reply({"kind": kind.value, "amount": amount, "closed_equity": closed})
+
+
+@admin_endpoint
+async def acknowledge_alert(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
+    """Acknowledge one alert; the reply says whether it was still open."""
+    alert_id = body.get("id")
+    if isinstance(alert_id, bool) or not isinstance(alert_id, int) or not 0 < alert_id < 2**63:
+        raise SignalError("id", "id must be the alert's id, a whole number")
+    changed = await acknowledge(services.pool, alert_id, at=services.wall_clock(), by=request.remote or "unknown")
+    if changed is None:
+        return _error("id", f"no alert {alert_id}", status=404)
+    return json_reply({"id": alert_id, "acknowledged": True, "changed": changed})
 
 
 def _amount(value: object) -> Decimal:
