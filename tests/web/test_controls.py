@@ -175,3 +175,18 @@ async def test_random_control_bodies_never_get_a_5xx(webhook: Webhook, path: str
     status, reply = await post(webhook, path, body, ADMIN)
     # This app does not lead, so a valid capital move is 503 "send it to the leader"; nothing else may be 5xx.
     assert status in (200, 400) or (status, reply.get("field")) == (503, "instance"), (status, reply)
+
+
+async def test_every_server_command_talks_to_the_port_and_data_dir_of_its_config_file(
+        trading: Trading, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    server = trading.webhook.server
+    (tmp_path / "admin-token").write_text(ADMIN_TOKEN + "\n")
+    config = tmp_path / "basso.toml"
+    config.write_text(f'[server]\nhost = "{server.host}"\nport = {server.port}\ndata_dir = "{tmp_path}"\n', "utf-8")
+    for argv, printed in [(["status", "--json"], '"kill_switch": false'),
+                          (["kill-switch", "on"], "kill switch on"),
+                          (["capital", "deposit", "100000"], "deposit of"),
+                          (["flatten", "--yes"], "flatten: nothing open")]:
+        assert await asyncio.to_thread(main, ["--config", str(config), *argv]) == 0, capsys.readouterr().err
+        assert printed in capsys.readouterr().out
+    assert await trading.webhook.services.pool.fetchval("SELECT kill_switch FROM controls") is True
