@@ -21,6 +21,7 @@ from basso.embedded import free_port
 from tests.process.test_restart import now_ist
 from tests.web.test_webhook import PAYLOADS
 
+SECRET = "wheel-secret"
 REPO = Path(__file__).resolve().parents[2]
 # Never part of a build: a stale build/ would put files removed since into the wheel.
 NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", "basso-data",
@@ -55,6 +56,35 @@ async def build_and_install(tmp_path: Path) -> Path:
     return venv / "bin"
 
 
+async def start(bin_dir: Path, port: int, data_dir: Path, *args: str) -> tuple[asyncio.subprocess.Process, list[str]]:
+    """`basso run` from the installed wheel, once it serves, and what it logged until then."""
+    process = await asyncio.create_subprocess_exec(
+        bin_dir / "basso", "run", "--port", str(port), "--data-dir", data_dir, *args, cwd=data_dir.parent,
+        env={**clean_environment(), "BASSO_WEBHOOK_SECRET": SECRET, "BASSO_ADMIN_TOKEN": "admin"},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    log: list[str] = []
+    assert process.stderr is not None
+    try:
+        async with asyncio.timeout(120):  # a first start initialises embedded PostgreSQL and Redis from scratch
+            while "serving on" not in (line := (await process.stderr.readline()).decode()):
+                assert line, "basso run exited before serving:\n" + "".join(log)
+                log.append(line)
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    return process, log
+
+
+async def stop(process: asyncio.subprocess.Process) -> int:
+    """SIGTERM, and the exit status once it has finished."""
+    assert process.stderr is not None
+    process.terminate()
+    async with asyncio.timeout(60):
+        await process.stderr.read()
+        return await process.wait()
+
+
 @pytest.mark.timeout(900)
 async def test_a_built_wheel_in_a_fresh_venv_serves_and_trades_one_signal(tmp_path: Path) -> None:
     bin_dir = await build_and_install(tmp_path)
@@ -63,22 +93,13 @@ async def test_a_built_wheel_in_a_fresh_venv_serves_and_trades_one_signal(tmp_pa
                              limit_s=60)
     assert where.strip().startswith(str(tmp_path / "venv")), where
 
-    port, secret = free_port(), "wheel-secret"
-    process = await asyncio.create_subprocess_exec(
-        bin_dir / "basso", "run", "--port", str(port), "--data-dir", tmp_path / "data", cwd=tmp_path,
-        env={**clean_environment(), "BASSO_WEBHOOK_SECRET": secret, "BASSO_ADMIN_TOKEN": "admin"},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    log: list[str] = []
+    port, data_dir = free_port(), tmp_path / "data"
+    process, _log = await start(bin_dir, port, data_dir)
     try:
-        assert process.stderr is not None
-        async with asyncio.timeout(120):  # embedded PostgreSQL and Redis are initialised from scratch
-            while "serving on" not in (line := (await process.stderr.readline()).decode()):
-                assert line, "basso run exited before serving:\n" + "".join(log)
-                log.append(line)
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
             async with http.get("/health/ready") as response:
                 assert response.status == 200, await response.text()
-            body = {**PAYLOADS["BASE_ENTRY_BANK_NIFTY"], "timestamp": now_ist(), "secret": secret,
+            body = {**PAYLOADS["BASE_ENTRY_BANK_NIFTY"], "timestamp": now_ist(), "secret": SECRET,
                     "signal_id": "wheel-1"}
             async with http.post("/webhook", data=orjson.dumps(body)) as response:
                 assert (response.status, (await response.json())["status"]) == (200, "accepted")
@@ -90,10 +111,15 @@ async def test_a_built_wheel_in_a_fresh_venv_serves_and_trades_one_signal(tmp_pa
                         break
         # The sample on ₹50,00,000 trades (the same case tests/web/test_pipeline_samples.py works out by hand).
         assert record["status"] == "executed", record
-        process.terminate()
-        async with asyncio.timeout(60):
-            await process.stderr.read()
-            assert await process.wait() == 0
+        assert await stop(process) == 0
+
+        # Started again with --capital on the embedded database it made: said to be ignored, and it serves.
+        process, log = await start(bin_dir, port, data_dir, "--capital", "7500000")
+        assert [line.split(" WARNING ", 1)[1] for line in log if " WARNING " in line] == [
+            f"basso.commands.preflight: --capital 7500000 is ignored: the database in {data_dir / 'postgres'} "
+            "already has its capital (--capital is only the first deposit); add capital with "
+            "`basso capital deposit AMOUNT` while Basso runs\n"]
+        assert await stop(process) == 0
     finally:
         if process.returncode is None:
             process.kill()
