@@ -7,6 +7,7 @@ import argparse
 
 from basso.cli import UsageError
 from basso.commands.remote import accepted, add_server_arguments, admin_token, call
+from basso.display import rupees
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,5 +58,5 @@ def run_capital(args: argparse.Namespace) -> int:
     kind = "deposit" if args.action == "deposit" else "withdrawal"
     reply = accepted(*call(args, "POST", "/api/capital", {"kind": kind, "amount": args.amount, "note": args.note},
                             token=admin_token(args)))
-    print(f"{kind} of ₹{reply['amount']}: closed equity ₹{reply['closed_equity']}")
+    print(f"{kind} of {rupees(reply['amount'])}: closed equity {rupees(reply['closed_equity'])}")
     return 0

@@ -127,7 +127,7 @@ async def test_the_cli_sends_the_controls_with_the_admin_token(trading: Trading,
     assert await asyncio.to_thread(main, ["kill-switch", "on", "--url", url, "--data-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "kill switch on\n"
     assert await asyncio.to_thread(main, ["capital", "deposit", "100000", "--url", url, "--token", ADMIN_TOKEN]) == 0
-    assert capsys.readouterr().out == "deposit of ₹100000: closed equity ₹5100000.00\n"
+    assert capsys.readouterr().out == "deposit of ₹1,00,000.00: closed equity ₹51,00,000.00\n"
     assert await asyncio.to_thread(main, ["kill-switch", "off", "--url", url, "--token", "wrong"]) == 2
     assert capsys.readouterr().err == "basso kill-switch: error: --token: the server refused the admin token\n"
     assert await asyncio.to_thread(main, ["capital", "withdraw", "1.001", "--url", url, "--token", ADMIN_TOKEN]) == 2
