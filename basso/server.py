@@ -66,6 +66,16 @@ def _leadership_metrics(metrics: Metrics) -> Callable[[int | None], None]:
     return changed
 
 
+def outcome_line(settled: Settled) -> str:
+    """One line for the log per committed outcome: the signal, what happened, the lots it moved and why."""
+    decision, payload = settled.settlement.decision, settled.pending.payload
+    lots = sum(entry.lots for entry in decision.entries) + sum(exit.lots for exit in decision.exits)
+    what = " ".join(str(payload[key]).upper() if key != "position" else str(payload[key])
+                    for key in ("type", "instrument", "position") if key in payload)
+    return (f"signal {settled.pending.key} ({what}): {decision.outcome.value}, {lots} lot{'' if lots == 1 else 's'}"
+            f" — {decision.reason}")
+
+
 class OutcomeObserver:
     """Counts outcomes as they commit and keeps the book after the latest one. The portfolio gauges are
     computed from that book when /metrics is scraped, not on every commit: the commit is the hot path."""
@@ -82,6 +92,7 @@ class OutcomeObserver:
     def __call__(self, settled: Settled) -> None:
         self.metrics.signals.labels(settled.settlement.decision.outcome.value).inc()
         self.book = settled.settlement.book
+        log.info("%s", outcome_line(settled))
 
     def _measure(self, name: str) -> float:
         if self.book is None:
