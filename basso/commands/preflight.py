@@ -97,7 +97,9 @@ def capital_to_deposit(capital: Decimal, *, given: bool, default: Decimal, data_
 
 def _existing_database(data_dir: Path, database_url: str) -> str | None:
     if not database_url:
-        # The embedded cluster exists once a first start has initialised it; that start booked the capital.
+        # The embedded cluster exists once a first start has initialised it, and that start went on to book the
+        # capital. Had it crashed before booking, [server] initial_capital is booked now: --capital is still
+        # ignored, as the warning says.
         cluster = data_dir / "postgres"
         return f"the database in {cluster}" if (cluster / "PG_VERSION").exists() else None
     try:
