@@ -126,7 +126,7 @@ async def test_basso_status_prints_a_table_with_who_leads(one_position: Webhook,
     assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
     printed = capsys.readouterr().out
     epoch = await one_position.services.pool.fetchval("SELECT epoch FROM leader_fence")
-    assert "4999220.00" in printed
+    assert "₹49,99,220.00" in printed
     assert f"epoch {epoch}, test" in printed
     assert "BANK_NIFTY" in printed
     assert "CRITICAL" not in printed  # 34 days from expiry on 25 Nov
