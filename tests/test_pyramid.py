@@ -116,7 +116,7 @@ def test_profit_gate_needs_the_instruments_unrealised_pnl_above_zero(config: Con
     decision = decide(config, snapshot(long_2, long_3))
     assert decision.gates[-1].name == "profit"
     assert not decision.gates[-1].passed
-    assert decision.reason == "blocked: BANK_NIFTY unrealised P&L ₹-135,000"
+    assert decision.reason == "blocked: BANK_NIFTY unrealised P&L −₹1,35,000.00"
 
 
 def gold(lots: int, stop: float) -> Layer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from basso.config import Instrument, PortfolioRules, PyramidRules
+from basso.display import rupees
 from basso.rules.equity import unrealised_pnl
 from basso.rules.layers import Layer, PortfolioSnapshot
 from basso.rules.portfolio import Zone, at_least, open_risk, pct_of_equity, volatility, zone_for
@@ -158,7 +159,7 @@ def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: 
                       reason=f"price {price - last:g} above the last pyramid price {last:g}, "
                              f"needs {rules.atr_spacing:g} × ATR = {spacing:g}"))
     profit = unrealised_pnl(layers, {instrument.name: price})
-    gates.append(Gate(name="profit", passed=profit > 0, reason=f"{instrument.name} unrealised P&L ₹{profit:,.0f}"))
+    gates.append(Gate(name="profit", passed=profit > 0, reason=f"{instrument.name} unrealised P&L {rupees(profit)}"))
     for index, gate in enumerate(gates):
         if not gate.passed:
             return gates[: index + 1]
