@@ -63,6 +63,17 @@ def non_negative_number(text: str) -> float:
     return value
 
 
+def port_number(text: str) -> int:
+    """A TCP port 1-65535 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number 1-65535, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 1-65535, got {value}")
+    return value
+
+
 def iso_date(text: str) -> date:
     """A calendar date YYYY-MM-DD (argparse type)."""
     try:

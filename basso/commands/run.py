@@ -10,7 +10,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from basso.commands.common import load_user_config, non_negative_number
+from basso.commands.common import load_user_config, non_negative_number, port_number
 from basso.commands.preflight import capital_to_deposit, check_port, hold_data_dir
 from basso.config import Config
 from basso.server import RunOptions, read_or_create_secret, serve
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("run", help="serve webhooks and trade (embedded PostgreSQL/Redis by default)")
     parser.add_argument("--data-dir", type=Path, help="embedded servers and generated secrets (default basso-data/)")
     parser.add_argument("--host", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="HTTP port (default 5002)")
+    parser.add_argument("--port", type=port_number, help="HTTP port (default 5002)")
     parser.add_argument("--capital", type=non_negative_number,
                         help="deposited on first start if the ledger is empty (default 5000000)")
     parser.set_defaults(run=run)

@@ -79,3 +79,9 @@ async def test_capital_given_to_a_database_that_has_its_capital_is_said_to_be_ig
         assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("5000000.00")  # the first, only
     finally:
         await conn.close()
+
+
+async def test_a_port_out_of_range_is_one_line(tmp_path: Path) -> None:
+    status, _out, err = await basso_run("--port", "70000", "--data-dir", tmp_path / "data")
+    assert (status, err) == (2, "basso run: error: argument --port: must be a port number 1-65535, got 70000\n")
+    assert not (tmp_path / "data").exists()
