@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,11 @@ def test_the_server_commands_go_to_the_configured_port(argv: list[str], tmp_path
     assert main(["--config", str(config), *argv]) == 2
     assert one_line(capsys).startswith(f"basso {argv[0]}: error: --url: no Basso server answered at "
                                        "http://127.0.0.1:1: ")
+
+
+def test_a_real_process_refuses_a_missing_config_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    done = subprocess.run([sys.executable, "-m", "basso.cli", "--config", str(missing), "status"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"basso: configuration error: {missing}: cannot read: No such file or directory\n"
