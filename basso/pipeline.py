@@ -97,6 +97,9 @@ class Pipeline:
         self._sweeper: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self.listened = asyncio.Event()  # set each time a connection starts to LISTEN for stored signals
+        # Ready (/health/ready) once the gate first opens, or once the elector finds another instance leading: a
+        # follower stores webhooks as it is. It stays set through later terms, which store webhooks meanwhile.
+        self.ready = False
         persister_context = PersisterContext(pool=pool, config=config, epoch=self._current_epoch, wall_clock=wall_clock,
                                              sizer=self.sizer, on_commit=on_commit, on_fence_lost=self._lose_fence,
                                              fault=fault)
@@ -113,7 +116,8 @@ class Pipeline:
             recovery: ActorRef[Message] = ActorRef("recovery")
             self._recovery = recovery
             self.elector = ElectorContext(lease=lease, pool=pool, status=lease_status, clock=self.clock,
-                                          on_gained=self._gain, on_lost=self._lose, on_renewed=on_renewed)
+                                          on_gained=self._gain, on_lost=self._lose, on_renewed=on_renewed,
+                                          on_following=self._follow)
             elector, recovery_context = self.elector, RecoveryContext(
                 pool=pool, config=config, sizer=self.sizer, epoch=self._current_epoch, capital=capital,
                 wall_clock=wall_clock, on_recovered=self._recovered, halt=self._halt)
@@ -165,6 +169,7 @@ class Pipeline:
     def open(self) -> None:
         """Recovery is done: let the trading actors work."""
         self.gate.set_recovered(True)
+        self.ready = self.ready or self.gate.is_open
         self.wake()
 
     def wake(self) -> None:
@@ -197,6 +202,9 @@ class Pipeline:
     def _recovered(self, epoch: int) -> None:
         if epoch == self.epoch and self.gate.leader:
             self.open()
+
+    def _follow(self) -> None:
+        self.ready = True
 
     def _lose(self, reason: str) -> None:
         """The elector is no longer sure it leads: stop trading now (in-flight work is cancelled, kept)."""

@@ -207,6 +207,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 wake_processor=pipeline.wake, is_leader=is_leader,
                                 epoch=lambda: pipeline.epoch if is_leader() else None,
                                 actor_statistics=pipeline.statistics, migrated=True,
+                                recovered=lambda: pipeline.ready,
                                 liveness=lambda: liveness(pipeline, status))
             metrics.watch_actors(pipeline.statistics)
             lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
@@ -214,7 +215,6 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
             await runner.setup()
             try:
                 await pipeline.start()
-                services.recovered = True  # a follower is ready as it is; a leader opens its gate after Recovery
                 site = web.TCPSite(runner, options.host, options.port)
                 await site.start()
                 log.info("serving on http://%s:%s as %s", options.host, options.port, options.instance)

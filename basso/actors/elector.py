@@ -85,6 +85,7 @@ class ElectorContext:
     clock: Clock
     on_gained: Callable[[int], Awaitable[None]]  # the new epoch: recover, then open the gate
     on_lost: Callable[[str], None]  # the reason: close the gate now
+    on_following: Callable[[], None] = lambda: None  # another instance holds the lease: this one follows
     on_renewed: Callable[[float], None] = lambda _seconds: None  # renewal round-trip time, for /metrics
     rng: random.Random = field(default_factory=random.Random)
 
@@ -144,6 +145,7 @@ class LeaderElector(Actor[Message]):
         sent = context.clock.monotonic()
         try:
             if not await context.lease.acquire(status.token):
+                context.on_following()
                 return
         except _UNAVAILABLE as exc:
             log.debug("cannot reach Redis to take the lease: %s", exc)
