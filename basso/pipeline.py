@@ -173,8 +173,9 @@ class Pipeline:
         self.wake()
 
     def wake(self) -> None:
-        """A signal was stored: nudge the Sizer (one queued nudge is enough)."""
-        if len(self.sizer.mailbox) == 0:
+        """A signal was stored: nudge the Sizer. One message it has not started on is enough (it looks when it
+        handles it); the one it is handling is not, as its look may have been made before the signal was stored."""
+        if self.sizer.mailbox.unhandled == 0:
             self.sizer.tell_nowait(Poll(epoch=self.epoch))
 
     async def stop(self) -> None:

@@ -387,11 +387,15 @@ class ActorCell(Generic[M]):
                     await box.wait_nonempty()
                     continue
                 self.state = ActorState.BUSY
-                await actor.handle(box.head())
-                if self._pause_pending and self._paused_by_gate():
-                    continue  # the handler swallowed the gate's cancellation: still, nothing passes
-                if not await self._commit(box):
-                    return
+                box.in_hand = True
+                try:
+                    await actor.handle(box.head())
+                    if self._pause_pending and self._paused_by_gate():
+                        continue  # the handler swallowed the gate's cancellation: still, nothing passes
+                    if not await self._commit(box):
+                        return
+                finally:
+                    box.in_hand = False
                 streak += 1
                 if streak >= _FAIR_STREAK:
                     streak = 0
