@@ -4,8 +4,10 @@ One signal at a time: after sending a decision down the pipeline it waits for th
 before it looks at the next signal, so every decision is made against a book that includes every
 earlier signal. Its book dies with it; a new incarnation rebuilds the book from the facts. It adopts the
 book a `Committed` carries only for the signal it has in flight; any other reply (a redelivery's, after a
-crash) means its view may be behind, and it rebuilds from the facts. Should a stale book slip through all
-the same, the commit refuses it (the facts' version, sql/002) and the signal is decided again.
+crash) means its view may be behind, and it rebuilds from the facts. Every leadership term starts from a
+rebuilt book: the Sizer records the epoch its book was built in and rebuilds before deciding in another (a
+Poll of the new term may reach it before Recovery's Rebuild does). Should a stale book slip through all the
+same, the commit refuses it (the facts' version, sql/002) and the signal is decided again.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Sizer(DatabaseActor):
         super().__init__(context.pool)
         self.context = context
         self.book: Book | None = None
+        self.book_epoch = 0  # the leadership term `book` (and `ahead`) was read in
         self.in_flight: int | None = None
         self.ahead: deque[PendingSignal] = deque()
 
@@ -58,6 +61,7 @@ class Sizer(DatabaseActor):
         if isinstance(message, Committed):
             ours = message.signal == self.in_flight
             self.book = message.book if ours else None
+            self.book_epoch = message.epoch
             if self.book is None:
                 self.ahead.clear()  # our view of what is pending may be stale too
             if ours:
@@ -71,6 +75,10 @@ class Sizer(DatabaseActor):
             await self._decide_next()
 
     async def _decide_next(self) -> None:
+        epoch = self.context.epoch()
+        if self.book_epoch != epoch:  # a new term: another leader may have changed the facts meanwhile
+            self.book, self.book_epoch = None, epoch
+            self.ahead.clear()
         pending = await self._next_pending()
         if pending is None:
             return
@@ -80,7 +88,7 @@ class Sizer(DatabaseActor):
         decision = decide_payload(pending.payload, self.book, self.context.config)
         self.in_flight = pending.id
         await self.send(self.context.risk_guard, Decided(pending=pending, decision=decision, book=self.book,
-                                                         epoch=self.context.epoch()))
+                                                         epoch=epoch))
 
     async def _next_pending(self) -> PendingSignal | None:
         if not self.ahead:
