@@ -30,6 +30,7 @@ async def take_fence(conn: Connection, holder: str, reason: str) -> int:
     A term whose end nobody recorded (its leader crashed) is recorded as `superseded` by this one."""
     async with conn.transaction():
         previous = await conn.fetchrow("SELECT epoch, holder FROM leader_fence WHERE id = 1 FOR UPDATE")
+        assert previous is not None  # sql/001 inserts the one row
         epoch: int = await conn.fetchval(
             "UPDATE leader_fence SET epoch = epoch + 1, holder = $1, changed_at = now() WHERE id = 1"
             " RETURNING epoch", holder)
