@@ -11,7 +11,9 @@ Every message carries
   cause a side effect (the fence refuses it anyway, this lets actors drop it early).
 
 Concrete message types subclass `Message` with their own `@dataclass(frozen=True, slots=True, kw_only=True)`;
-keyword-only fields let a subclass add required fields after the base's defaulted ones.
+keyword-only fields let a subclass add required fields after the base's defaulted ones. Each actor's mailbox
+takes only its own messages (`ActorRef[Decided]` for the RiskGuard, `ActorRef[SizerInbox]` for the Sizer), so
+the type checker refuses a message sent to the wrong actor.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 if TYPE_CHECKING:
     from basso.rules.book import Book
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from basso.rules.settlement import Settlement
     from basso.store.outcomes import PendingSignal
 
-__all__ = ["Committed", "Decided", "Message", "Poll", "Rebuild", "Recover", "Settled", "new_message_id"]
+__all__ = ["Committed", "Decided", "Message", "Poll", "Rebuild", "Recover", "Settled", "SizerInbox", "new_message_id"]
 
 # A random prefix per process plus a counter: unique without uuid4's cost on the hot path.
 _PROCESS_PREFIX = secrets.token_hex(6)
@@ -106,3 +108,7 @@ class Recover(Message):
 class Rebuild(Message):
     """Another instance may have changed the facts: the Sizer forgets its book and what it read ahead."""
 
+
+# What each actor takes: the Sizer's inbox has three kinds; the RiskGuard and the executor take `Decided`, the
+# Persister `Settled`, Recovery `Recover`.
+SizerInbox: TypeAlias = Poll | Committed | Rebuild

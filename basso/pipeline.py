@@ -51,7 +51,7 @@ from basso.actors.recovery import Recovery, RecoveryContext
 from basso.actors.risk_guard import RiskGuard, RiskGuardContext
 from basso.actors.sizer import Sizer, SizerContext
 from basso.config import Config
-from basso.messages import Committed, Message, Poll, Recover, Settled
+from basso.messages import Committed, Decided, Poll, Recover, Settled, SizerInbox
 from basso.store.deadletters import bury_signal
 from basso.store.fence import FenceLost
 from basso.store.inbox import listen_for_signals
@@ -80,10 +80,10 @@ class Pipeline:
         self.epoch = epoch  # the fence epoch this instance trades at (changes with each leadership gain)
         self.gate = gate or PauseGate(leader=lease is None, recovered=False)
         self.clock: Clock = clock or SystemClock()  # the runtime's: heartbeats, backoff, restart intensity
-        self.sizer: ActorRef[Message] = ActorRef("sizer")
-        risk_guard: ActorRef[Message] = ActorRef("risk_guard")
-        executor: ActorRef[Message] = ActorRef("executor")
-        persister: ActorRef[Message] = ActorRef("persister")
+        self.sizer: ActorRef[SizerInbox] = ActorRef("sizer")
+        risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
+        executor: ActorRef[Decided] = ActorRef("executor")
+        persister: ActorRef[Settled] = ActorRef("persister")
         sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=self._current_epoch,
                                      fault=fault)
         guard_context = RiskGuardContext(pool=pool, executor=executor, fault=fault)
@@ -108,12 +108,12 @@ class Pipeline:
             ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=self.gate),
             ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=self.gate),
         ])
-        children = [ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister,
-                              gate=self.gate)]
+        children: list[ChildSpec[Any]] = [
+            ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister, gate=self.gate)]
         self.elector: ElectorContext | None = None
         if lease is not None:
             assert lease_status is not None, "a lease needs the status it is read through"
-            recovery: ActorRef[Message] = ActorRef("recovery")
+            recovery: ActorRef[Recover] = ActorRef("recovery")
             self._recovery = recovery
             self.elector = ElectorContext(lease=lease, pool=pool, status=lease_status, clock=self.clock,
                                           on_gained=self._gain, on_lost=self._lose, on_renewed=on_renewed,

@@ -90,7 +90,7 @@ class ElectorContext:
     rng: random.Random = field(default_factory=random.Random)
 
 
-class LeaderElector(Actor[Message]):
+class LeaderElector(Actor[Tick]):
     """Takes, renews and gives up the lease; its own ticker sends it a `Tick` for every step."""
 
     def __init__(self, context: ElectorContext) -> None:
@@ -107,9 +107,7 @@ class LeaderElector(Actor[Message]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
 
-    async def handle(self, message: Message) -> None:
-        if not isinstance(message, Tick):
-            raise TypeError(f"the LeaderElector does not take {type(message).__name__}")
+    async def handle(self, message: Tick) -> None:
         status = self.context.status
         status.last_step = self.context.clock.monotonic()
         try:

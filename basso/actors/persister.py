@@ -20,7 +20,7 @@ import asyncpg
 from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Committed, Message, Settled
+from basso.messages import Committed, Settled, SizerInbox
 from basso.rules.contracts import contract_now
 from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome
@@ -36,23 +36,21 @@ class PersisterContext:
     config: Config  # the instruments and calendars that say which contract a new layer goes into
     epoch: Callable[[], int]  # the epoch this instance trades at now
     wall_clock: Callable[[], datetime]
-    sizer: ActorRef[Message]
+    sizer: ActorRef[SizerInbox]
     on_commit: Callable[[Settled], None]
     on_fence_lost: Callable[[FenceLost], None]
     fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
-class Persister(DatabaseActor):
+class Persister(DatabaseActor[Settled]):
     """Commits settled outcomes and reports back to the Sizer."""
 
     def __init__(self, context: PersisterContext) -> None:
         super().__init__(context.pool)
         self.context = context
 
-    async def handle(self, message: Message) -> None:
+    async def handle(self, message: Settled) -> None:
         self.context.fault(self.name)
-        if not isinstance(message, Settled):
-            raise TypeError(f"the Persister does not take {type(message).__name__}")
         context = self.context
         at = context.wall_clock()
         contracts = {e.instrument: contract_now(context.config, e.instrument, at)

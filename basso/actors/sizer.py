@@ -21,7 +21,7 @@ import asyncpg
 from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Committed, Decided, Message, Poll, Rebuild
+from basso.messages import Committed, Decided, Poll, Rebuild, SizerInbox
 from basso.rules.book import Book
 from basso.rules.decisions import decide_payload
 from basso.store.book import load_book
@@ -36,12 +36,12 @@ class SizerContext:
 
     pool: asyncpg.Pool
     config: Config
-    risk_guard: ActorRef[Message]
+    risk_guard: ActorRef[Decided]
     epoch: Callable[[], int]  # the epoch this instance trades at now
     fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
-class Sizer(DatabaseActor):
+class Sizer(DatabaseActor[SizerInbox]):
     """Decides stored signals, in arrival order, one in flight at a time."""
 
     def __init__(self, context: SizerContext) -> None:
@@ -56,21 +56,22 @@ class Sizer(DatabaseActor):
         # A restart may have lost a Committed reply: whatever was in flight is found pending again (or done).
         await self.ref.tell(Poll(epoch=self.context.epoch()))
 
-    async def handle(self, message: Message) -> None:
+    async def handle(self, message: SizerInbox) -> None:
         self.context.fault(self.name)
-        if isinstance(message, Committed):
-            ours = message.signal == self.in_flight
-            self.book = message.book if ours else None
-            self.book_epoch = message.epoch
-            if self.book is None:
-                self.ahead.clear()  # our view of what is pending may be stale too
-            if ours:
-                self.in_flight = None
-        elif isinstance(message, Rebuild):
-            self.book = None  # another leader may have changed the facts since this book was read
-            self.ahead.clear()
-        elif not isinstance(message, Poll):
-            raise TypeError(f"the Sizer does not take {type(message).__name__}")
+        match message:
+            case Committed(signal=signal, book=book, epoch=epoch):
+                ours = signal == self.in_flight
+                self.book = book if ours else None
+                self.book_epoch = epoch
+                if self.book is None:
+                    self.ahead.clear()  # our view of what is pending may be stale too
+                if ours:
+                    self.in_flight = None
+            case Rebuild():
+                self.book = None  # another leader may have changed the facts since this book was read
+                self.ahead.clear()
+            case Poll():
+                pass
         if self.in_flight is None:
             await self._decide_next()
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from mypy import api as mypy_api
 
 from basso.messages import Message, new_message_id
 
@@ -53,3 +55,27 @@ def test_following_carries_the_signal_id_and_epoch_down_the_chain() -> None:
     assert (decision.cause_id, decision.epoch) == (signal.id, 7)
     assert (intent.cause_id, intent.epoch) == (signal.id, 7)
     assert intent.id not in (signal.id, decision.id)
+
+
+def test_the_type_checker_refuses_a_message_sent_to_the_wrong_actor(tmp_path: Path) -> None:
+    # Each actor's mailbox is typed by what it takes: a Poll for the RiskGuard, a RiskGuard's factory in the
+    # Sizer's slot, or a Settled sent from inside the Sizer would crash an actor at run time; mypy refuses them.
+    program = tmp_path / "wrong.py"
+    program.write_text(
+        "from basso.actors.base import ActorRef\n"
+        "from basso.actors.risk_guard import RiskGuard, RiskGuardContext\n"
+        "from basso.actors.sizer import Sizer\n"
+        "from basso.messages import Decided, Poll, Settled, SizerInbox\n"
+        "from basso.supervisor import ChildSpec\n"
+        "async def wire(guard: ActorRef[Decided], sizer: ActorRef[SizerInbox], context: RiskGuardContext,\n"
+        "               actor: Sizer, settled: Settled) -> None:\n"
+        "    await guard.tell(Poll())\n"
+        "    ChildSpec(name='sizer', factory=lambda: RiskGuard(context), ref=sizer)\n"
+        "    await actor.send(actor.context.risk_guard, settled)\n"
+        "    await sizer.tell(Poll())\n")
+    report, _, status = mypy_api.run(["--strict", "--cache-dir", str(tmp_path / "cache"), str(program)])
+    assert status == 1
+    errors = [line for line in report.splitlines() if ": error:" in line]
+    assert [line.split(":")[1] for line in errors] == ["8", "9", "9", "10"], report
+    assert 'wrong.py:8: error: Argument 1 to "tell" of "ActorRef" has incompatible type "Poll"; expected "Decided"' \
+        in report
