@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -63,37 +64,65 @@ from basso.supervisor import Backoff, ChildSpec, RestartIntensity, Supervisor
 log = logging.getLogger(__name__)
 
 
+def _ignore(_value: object) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Leadership:
+    """Elect the leader through this Redis lease; without one the pipeline is a solo leader at its epoch."""
+
+    lease: RedisLease
+    status: LeaseStatus  # read by /leader, /health/live and /metrics
+    capital: Decimal | None = None  # Recovery deposits it when the ledger is empty (None: nothing)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hooks:
+    """What the pipeline tells whoever runs it (metrics, tests)."""
+
+    on_commit: Callable[[Settled], None] = _ignore  # an outcome committed
+    on_leadership: Callable[[int | None], None] = _ignore  # the epoch gained, or None when lost
+    on_renewed: Callable[[float], None] = _ignore  # a lease renewal's round trip, in seconds
+    observer: Observer | None = None  # every supervision event
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Runtime:
+    """The runtime's clocks, sweep and restart policy: tests shorten them, and chaos tests inject faults."""
+
+    clock: Clock = field(default_factory=SystemClock)  # heartbeats, backoff, restart intensity
+    intensity: RestartIntensity | None = None
+    backoff: Backoff | None = None
+    sweep_every_s: float | None = None  # look for pending signals at least this often (None: only when woken)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the sweep's timer
+    # Called before a trading actor or the Persister handles a message (each one's ChildSpec.fault): chaos tests
+    # raise there. Production never sets it.
+    fault: Callable[[str], None] = no_fault
+
+
 class Pipeline:
     """Builds, starts and stops the pipeline's supervision tree; `wake()` after a signal is stored."""
 
     def __init__(self, *, pool: asyncpg.Pool, config: Config, wall_clock: Callable[[], datetime], epoch: int = 0,
-                 lease: RedisLease | None = None, lease_status: LeaseStatus | None = None,
-                 capital: Decimal | None = None, on_leadership: Callable[[int | None], None] = lambda _e: None,
-                 on_renewed: Callable[[float], None] = lambda _s: None,
-                 gate: PauseGate | None = None, clock: Clock | None = None,
-                 on_commit: Callable[[Settled], None] = lambda _s: None,
-                 fault: Callable[[str], None] = no_fault, intensity: RestartIntensity | None = None,
-                 backoff: Backoff | None = None, observer: Observer | None = None,
-                 sweep_every_s: float | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 leadership: Leadership | None = None, hooks: Hooks = Hooks(), runtime: Runtime = Runtime()) -> None:
         self.pool = pool
         self.epoch = epoch  # the fence epoch this instance trades at (changes with each leadership gain)
-        self.gate = gate or PauseGate(leader=lease is None, recovered=False)
-        self.clock: Clock = clock or SystemClock()  # the runtime's: heartbeats, backoff, restart intensity
+        self.gate = PauseGate(leader=leadership is None, recovered=False)
+        self.clock = runtime.clock
         self.sizer: ActorRef[SizerInbox] = ActorRef("sizer")
         risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
         executor: ActorRef[Decided] = ActorRef("executor")
         persister: ActorRef[Settled] = ActorRef("persister")
-        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=self._current_epoch,
-                                     fault=fault)
-        guard_context = RiskGuardContext(pool=pool, executor=executor, fault=fault)
-        executor_context = ExecutorContext(config=config, persister=persister, fault=fault)
+        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=self._current_epoch)
+        guard_context = RiskGuardContext(pool=pool, executor=executor)
+        executor_context = ExecutorContext(config=config, persister=persister)
         self.fence_lost = asyncio.Event()
         self.halted = asyncio.Event()
         self.halt_reason: str | None = None
-        self._on_leadership = on_leadership
-        self._sweep_every_s = sweep_every_s
-        self._sleep = sleep
+        self._on_leadership = hooks.on_leadership
+        self._sweep_every_s = runtime.sweep_every_s
+        self._sleep = runtime.sleep
         self._sweeper: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
         self.listened = asyncio.Event()  # set each time a connection starts to LISTEN for stored signals
@@ -101,30 +130,33 @@ class Pipeline:
         # follower stores webhooks as it is. It stays set through later terms, which store webhooks meanwhile.
         self.ready = False
         persister_context = PersisterContext(pool=pool, config=config, epoch=self._current_epoch, wall_clock=wall_clock,
-                                             sizer=self.sizer, on_commit=on_commit, on_fence_lost=self._lose_fence,
-                                             fault=fault)
-        trading = Supervisor(name="trading", strategy="one_for_one", intensity=intensity, backoff=backoff, children=[
-            ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=self.gate),
-            ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=self.gate),
-            ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=self.gate),
+                                             sizer=self.sizer, on_commit=hooks.on_commit,
+                                             on_fence_lost=self._lose_fence)
+        gate, fault = self.gate, runtime.fault
+        trading = Supervisor(name="trading", strategy="one_for_one", intensity=runtime.intensity,
+                             backoff=runtime.backoff, children=[
+            ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=gate, fault=fault),
+            ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=gate,
+                      fault=fault),
+            ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=gate,
+                      fault=fault),
         ])
-        children: list[ChildSpec[Any]] = [
-            ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister, gate=self.gate)]
+        children: list[ChildSpec[Any]] = [ChildSpec(name="persister", factory=lambda: Persister(persister_context),
+                                                     ref=persister, gate=gate, fault=fault)]
         self.elector: ElectorContext | None = None
-        if lease is not None:
-            assert lease_status is not None, "a lease needs the status it is read through"
+        if leadership is not None:
             recovery: ActorRef[Recover] = ActorRef("recovery")
             self._recovery = recovery
-            self.elector = ElectorContext(lease=lease, pool=pool, status=lease_status, clock=self.clock,
-                                          on_gained=self._gain, on_lost=self._lose, on_renewed=on_renewed,
-                                          on_following=self._follow)
+            self.elector = ElectorContext(lease=leadership.lease, pool=pool, status=leadership.status,
+                                          clock=self.clock, on_gained=self._gain, on_lost=self._lose,
+                                          on_renewed=hooks.on_renewed, on_following=self._follow)
             elector, recovery_context = self.elector, RecoveryContext(
-                pool=pool, config=config, sizer=self.sizer, epoch=self._current_epoch, capital=capital,
+                pool=pool, config=config, sizer=self.sizer, epoch=self._current_epoch, capital=leadership.capital,
                 wall_clock=wall_clock, on_recovered=self._recovered, halt=self._halt)
             children += [ChildSpec(name="elector", factory=lambda: LeaderElector(elector), ref=ActorRef("elector")),
                          ChildSpec(name="recovery", factory=lambda: Recovery(recovery_context), ref=recovery)]
         self.root = Supervisor(name="basso", strategy="rest_for_one", clock=self.clock, dead_letters=self._bury,
-                               intensity=intensity, backoff=backoff, observer=observer,
+                               observer=hooks.observer, intensity=runtime.intensity, backoff=runtime.backoff,
                                children=[*children, trading.as_child()])
 
     def _current_epoch(self) -> int:

@@ -35,7 +35,7 @@ from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
 from basso.looplag import watch_loop_lag
 from basso.messages import Settled
-from basso.pipeline import Pipeline
+from basso.pipeline import Hooks, Leadership, Pipeline, Runtime
 from basso.rules.book import Book
 from basso.rules.portfolio import measure_portfolio
 from basso.store.lease import RedisLease
@@ -188,12 +188,13 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                 await migrate(conn)
             metrics = Metrics()
             status = LeaseStatus(options.instance, leadership)
-            pipeline = Pipeline(pool=pool, config=config, wall_clock=utc_now,
-                                lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), lease_status=status,
-                                capital=options.capital, on_leadership=_leadership_metrics(metrics),
-                                on_renewed=metrics.lease_renew_latency.observe,
-                                on_commit=OutcomeObserver(metrics, config),
-                                sweep_every_s=config.server.pending_sweep_s)
+            pipeline = Pipeline(
+                pool=pool, config=config, wall_clock=utc_now,
+                leadership=Leadership(lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), status=status,
+                                      capital=options.capital),
+                hooks=Hooks(on_leadership=_leadership_metrics(metrics), on_renewed=metrics.lease_renew_latency.observe,
+                            on_commit=OutcomeObserver(metrics, config)),
+                runtime=Runtime(sweep_every_s=config.server.pending_sweep_s))
 
             def is_leader() -> bool:
                 # The lease is unexpired as far as this instance can know, and no commit has found the fence taken.

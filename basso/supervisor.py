@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from basso.actors.base import DEFAULT_CAPACITY, Actor, ActorCell, ActorRef, ActorStatistics, ChildStartFailed
+from basso.actors.base import DEFAULT_CAPACITY, Actor, ActorCell, ActorRef, ActorStatistics, ChildStartFailed, no_fault
 from basso.actors.clock import Clock, SystemClock
 from basso.actors.deadletter import DeadLetterBox, DeadLetterSink
 from basso.actors.events import ChildExited, ChildRestarting, ChildStarted, Escalated, ExitReason, Observer
@@ -130,6 +130,9 @@ class ChildSpec(Generic[M]):
     capacity: int = DEFAULT_CAPACITY
     ref: ActorRef[M] | None = None
     gate: PauseGate | None = None
+    # Called with the actor's path before each message is handled; chaos tests raise here to crash the actor as
+    # its handler would. Production never sets it.
+    fault: Callable[[str], None] = no_fault
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:
@@ -425,7 +428,7 @@ class Supervisor:
                 assert slot.ref is not None
                 slot.child = ActorCell(path=path, factory=spec.factory, ref=slot.ref, clock=self._the_clock(),
                                        dead_letters=self._the_dead_letters(), poison_after=self.poison_after,
-                                       gate=spec.gate)
+                                       gate=spec.gate, fault=spec.fault)
         return slot.child
 
     async def _start_slot(self, slot: _Slot) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from basso.actors.base import Actor, ActorRef, no_fault
+from basso.actors.base import Actor, ActorRef
 from basso.brokers.paper import paper_fills
 from basso.config import Config
 from basso.messages import Decided, Settled
@@ -18,7 +17,6 @@ class ExecutorContext:
 
     config: Config
     persister: ActorRef[Settled]
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
 class Executor(Actor[Decided]):
@@ -28,7 +26,6 @@ class Executor(Actor[Decided]):
         self.context = context
 
     async def handle(self, message: Decided) -> None:
-        self.context.fault(self.name)
         config = self.context.config
         settlement = settle(message.decision, paper_fills(message.decision, config), message.book, config)
         await self.send(self.context.persister, Settled.following(message, pending=message.pending,

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
-from basso.actors.base import ActorRef, no_fault
+from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config
 from basso.messages import Committed, Settled, SizerInbox
@@ -39,7 +39,6 @@ class PersisterContext:
     sizer: ActorRef[SizerInbox]
     on_commit: Callable[[Settled], None]
     on_fence_lost: Callable[[FenceLost], None]
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
 class Persister(DatabaseActor[Settled]):
@@ -50,7 +49,6 @@ class Persister(DatabaseActor[Settled]):
         self.context = context
 
     async def handle(self, message: Settled) -> None:
-        self.context.fault(self.name)
         context = self.context
         at = context.wall_clock()
         contracts = {e.instrument: contract_now(context.config, e.instrument, at)

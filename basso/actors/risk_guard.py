@@ -4,12 +4,11 @@ exits, stops and peel-offs are never blocked here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import asyncpg
 
-from basso.actors.base import ActorRef, no_fault
+from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.enums import SignalOutcome
 from basso.messages import Decided
@@ -22,7 +21,6 @@ class RiskGuardContext:
 
     pool: asyncpg.Pool
     executor: ActorRef[Decided]
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
 class RiskGuard(DatabaseActor[Decided]):
@@ -33,7 +31,6 @@ class RiskGuard(DatabaseActor[Decided]):
         self.context = context
 
     async def handle(self, message: Decided) -> None:
-        self.context.fault(self.name)
         decision = message.decision
         if decision.entries and decision.outcome is SignalOutcome.EXECUTED:
             killed = await self.db.run(kill_switch_on,

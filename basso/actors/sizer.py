@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from basso.actors.base import ActorRef, no_fault
+from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config
 from basso.messages import Committed, Decided, Poll, Rebuild, SizerInbox
@@ -38,7 +38,6 @@ class SizerContext:
     config: Config
     risk_guard: ActorRef[Decided]
     epoch: Callable[[], int]  # the epoch this instance trades at now
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
 class Sizer(DatabaseActor[SizerInbox]):
@@ -57,7 +56,6 @@ class Sizer(DatabaseActor[SizerInbox]):
         await self.ref.tell(Poll(epoch=self.context.epoch()))
 
     async def handle(self, message: SizerInbox) -> None:
-        self.context.fault(self.name)
         match message:
             case Committed(signal=signal, book=book, epoch=epoch):
                 ours = signal == self.in_flight

@@ -323,6 +323,23 @@ def test_the_process_exits_non_zero_when_the_root_gives_up() -> None:
     assert "root: more than 2 restarts within 60 s; giving up" in result.stderr
 
 
+async def test_a_fault_in_the_child_spec_crashes_the_actor_before_it_handles_and_the_message_is_kept() -> None:
+    journal, log, faults = Journal(), EventLog(), [RuntimeError("injected")]
+
+    def fault(path: str) -> None:
+        journal(f"fault {path}")
+        if faults:
+            raise faults.pop()
+
+    out: ActorRef[Numbered] = ActorRef("out")
+    async with tree([ChildSpec(name="a", factory=lambda: Forwarder("a", journal, out), fault=fault)], log) as sup:
+        journal.lines.clear()
+        await sup.ref("a").tell(Numbered(seq=1))
+        assert (await asyncio.wait_for(out.mailbox.get(), 10)).seq == 1  # handled once, after the restart
+        assert journal.lines == ["fault root/a", "stop a", "start a", "fault root/a", "a 1 attempt 2"]
+        assert sup.cell("a").statistics().failed == 1
+
+
 def test_child_specs_refuse_bad_values_with_a_clear_message() -> None:
     with pytest.raises(ValueError, match="restart must be permanent, transient or temporary, got 'sometimes'"):
         ChildSpec(name="a", factory=lambda: Forwarder("a", Journal()), restart="sometimes")  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from basso.actors.elector import LeaseStatus
 from basso.actors.events import ChildStarted, EventLog, SupervisorEvent
-from basso.pipeline import Pipeline
+from basso.pipeline import Hooks, Leadership, Pipeline, Runtime
 from basso.store.lease import RedisLease
 from basso.supervisor import Backoff, RestartIntensity
 from tests.pipeline_support import CAPITAL, PROCESSED_AT, Outcomes, pipeline_for, solo_leader
@@ -108,20 +108,20 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
     config = webhook.services.config
     # Hundreds of crashes in seconds are the point here, so the restart intensity is set out of reach and the
     # backoff to nothing; the defaults (5 in 30 s) are proven by the supervisor's own tests.
-    chaos: dict[str, Any] = {"fault": fault, "intensity": RestartIntensity(max_restarts=100_000, within_s=1.0),
-                             "backoff": Backoff(base_s=0.0, max_s=0.0), "observer": events}
+    chaos = Runtime(fault=fault, intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
+                    backoff=Backoff(base_s=0.0, max_s=0.0))
     paths = PATHS
     if redis is None:
         pipeline = pipeline_for(webhook.services.pool, config, await solo_leader(webhook.services.pool, NOW),
-                                outcomes, **chaos)
+                                outcomes, events=events, runtime=chaos)
     else:
         # Short terms, so that a lease taken away is noticed (at the next renewal) and taken back quickly.
         settings = replace(config.leadership, lease_ttl_s=1.0, renew_every_s=0.05, renew_jitter_s=0.01,
                            renew_deadline_s=0.6, key=LEASE_KEY)
         pipeline = Pipeline(pool=webhook.services.pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                            lease=RedisLease(redis, LEASE_KEY, settings.lease_ttl_s),
-                            lease_status=LeaseStatus("chaos", settings), capital=CAPITAL, on_commit=outcomes,
-                            **chaos)
+                            leadership=Leadership(lease=RedisLease(redis, LEASE_KEY, settings.lease_ttl_s),
+                                                  status=LeaseStatus("chaos", settings), capital=CAPITAL),
+                            hooks=Hooks(on_commit=outcomes, observer=events), runtime=chaos)
         paths = (*PATHS, "elector", "recovery")
     webhook.services.wake_processor = pipeline.wake
     webhook.services.limiter.per_minute = 10**9
