@@ -4,6 +4,7 @@ truth about Recovery, and start-up gives back what it took when a later step fai
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -12,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 
 from basso.config import Config
@@ -87,3 +89,19 @@ async def test_a_follower_is_ready_once_it_finds_the_lease_held(
                 assert status == (503, {"status": "not ready", "waiting_for": "recovery"})
         assert await leads(session) is False
     assert await redis_client.get(config.leadership.key) == b"another-instance:0"
+
+
+async def test_a_failure_opening_the_second_pool_closes_the_first(
+        tmp_path: Path, migrated_database: str, redis_server: EmbeddedRedis, config: Config) -> None:
+    # A role allowed four connections: the main pool takes all four (min_size), so the audit pool cannot open.
+    role = f"basso_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(migrated_database)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 4")
+        limited = migrated_database.replace("://postgres@", f"://{role}@", 1)
+        with pytest.raises(asyncpg.TooManyConnectionsError):
+            await serve(config, options(tmp_path, limited, redis_server.url))
+        still_open = await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", role)
+        assert still_open == 0
+    finally:
+        await admin.close()
