@@ -5,8 +5,9 @@ Every message carries
 * `id`: unique in the process and, through a random process prefix, across restarts and hosts, so that a
   dead letter or a log line names exactly one message;
 * `at`: a monotonic timestamp taken when the message was made (latency, queue age; never wall time);
-* `cause_id`: the id of the signal that set the chain off (None on the signal itself), so every decision,
-  intent and fill can be traced back to the webhook that caused it;
+* `cause_id`: the row id of the stored signal that set the chain off (the Sizer's `Decided` starts it, every
+  message `following` it carries it on), so every decision, intent and fill can be traced back to the webhook
+  that caused it; None on messages no signal caused (a `Poll`, a `Tick`, a `Recover`);
 * `epoch`: the leader epoch current when the message was made; a message from an older epoch must not
   cause a side effect (the fence refuses it anyway, this lets actors drop it early).
 
@@ -44,22 +45,17 @@ def new_message_id() -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
-    """The base of every message: an id, a monotonic timestamp, the causing signal's id and the leader epoch."""
+    """The base of every message: an id, a monotonic timestamp, the causing signal's row and the leader epoch."""
 
     id: str = field(default_factory=new_message_id)
     at: float = field(default_factory=time.monotonic)
-    cause_id: str | None = None
+    cause_id: int | None = None  # the signals row at the root of this message's chain
     epoch: int = 0
-
-    @property
-    def signal_id(self) -> str:
-        """The id of the signal at the root of this message's chain (its own id if it is that signal)."""
-        return self.cause_id if self.cause_id is not None else self.id
 
     @classmethod
     def following(cls, cause: Message, **fields: Any) -> Self:
         """A new message of this type caused by `cause`: same signal chain, same leader epoch."""
-        return cls(cause_id=cause.signal_id, epoch=cause.epoch, **fields)
+        return cls(cause_id=cause.cause_id, epoch=cause.epoch, **fields)
 
 
 # --- the signal pipeline: Sizer → RiskGuard → executor → Persister, and back to the Sizer -------------
@@ -89,10 +85,10 @@ class Settled(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Committed(Message):
-    """The Persister committed (or found already committed) a signal's outcome; `book` is the book after
-    it, or None when the Sizer must rebuild it from the facts."""
+    """The Persister committed (or found already committed) the outcome of the signal stored in row
+    `signal_row`; `book` is the book after it, or None when the Sizer must rebuild it from the facts."""
 
-    signal: int
+    signal_row: int
     book: Book | None
 
 

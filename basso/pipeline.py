@@ -272,19 +272,19 @@ class Pipeline:
         message = letter.message
         pending = getattr(message, "pending", None)
         if pending is not None:
-            signal = int(pending.id)
+            signal_row = int(pending.id)
         else:
             # A Poll or Committed crashed the Sizer while it decided the oldest pending signal.
             found = await until_available(lambda: next_pending(self.pool), what="dead letters")
             if found is None:
                 return
-            signal = found.id
+            signal_row = found.id
         error = f"{letter.error_type}: {letter.error}"
-        log.error("dead letter: signal %s crashed %s %d times: %s", signal, letter.actor, letter.crashes, error)
+        log.error("dead letter: signal %s crashed %s %d times: %s", signal_row, letter.actor, letter.crashes, error)
 
         async def bury() -> None:
             async with self.pool.acquire() as conn:
-                await bury_signal(conn, epoch=self.epoch, signal=signal, actor=letter.actor, error=error,
+                await bury_signal(conn, epoch=self.epoch, signal_row=signal_row, actor=letter.actor, error=error,
                                   attempts=letter.crashes)
 
         try:
@@ -292,4 +292,4 @@ class Pipeline:
         except FenceLost as lost:
             self._lose_fence(lost)  # the signal stays pending for the leader to decide
             return
-        await self.sizer.tell(Committed(signal=signal, book=None, epoch=self.epoch))
+        await self.sizer.tell(Committed(signal_row=signal_row, book=None, epoch=self.epoch))

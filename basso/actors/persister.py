@@ -63,16 +63,16 @@ class Persister(DatabaseActor[Settled]):
                 # Decided before this instance last took the lead: decide it again against the facts as they are.
                 log.warning("decision for signal %s made at epoch %d, now %d: deciding it again",
                             message.pending.id, message.epoch, context.epoch())
-                await self.send(context.sizer, Committed.following(message, signal=message.pending.id, book=None))
+                await self.send(context.sizer, Committed.following(message, signal_row=message.pending.id, book=None))
                 return
             self.context.on_fence_lost(exc)  # closes the gate: this message is kept, not acknowledged
             return
         except (AlreadyProcessed, StaleBook) as exc:
             if isinstance(exc, StaleBook):
                 log.warning("%s; deciding it again", exc)
-            await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id, book=None))
+            await self.send(self.context.sizer, Committed.following(message, signal_row=message.pending.id, book=None))
             return
         self.context.on_commit(message)
-        await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id,
+        await self.send(self.context.sizer, Committed.following(message, signal_row=message.pending.id,
                                                                 book=message.settlement.book))
 

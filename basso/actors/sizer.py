@@ -48,7 +48,7 @@ class Sizer(DatabaseActor[SizerInbox]):
         self.context = context
         self.book: Book | None = None
         self.book_epoch = 0  # the leadership term `book` (and `ahead`) was read in
-        self.in_flight: int | None = None
+        self.in_flight: int | None = None  # the signals row decided and not yet committed
         self.ahead: deque[PendingSignal] = deque()
 
     async def on_start(self) -> None:
@@ -57,8 +57,8 @@ class Sizer(DatabaseActor[SizerInbox]):
 
     async def handle(self, message: SizerInbox) -> None:
         match message:
-            case Committed(signal=signal, book=book, epoch=epoch):
-                ours = signal == self.in_flight
+            case Committed(signal_row=signal_row, book=book, epoch=epoch):
+                ours = signal_row == self.in_flight
                 self.book = book if ours else None
                 self.book_epoch = epoch
                 if self.book is None:
@@ -87,7 +87,7 @@ class Sizer(DatabaseActor[SizerInbox]):
         decision = decide_payload(pending.payload, self.book, self.context.config)
         self.in_flight = pending.id
         await self.send(self.context.risk_guard, Decided(pending=pending, decision=decision, book=self.book,
-                                                         epoch=epoch))
+                                                         cause_id=pending.id, epoch=epoch))
 
     async def _next_pending(self) -> PendingSignal | None:
         if not self.ahead:

@@ -102,7 +102,7 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
         await persister.tell(Settled(pending=pending, settlement=settlement, epoch=first))
         reply = await asyncio.wait_for(sizer.mailbox.get(), 10)
         assert isinstance(reply, Committed)
-        assert (reply.signal, reply.book) == (pending.id, None)  # decide it again, from the facts
+        assert (reply.signal_row, reply.book) == (pending.id, None)  # decide it again, from the facts
         assert await pool.fetchval("SELECT outcome FROM signals") == "pending"
         assert lost == []  # our fence is intact: only that decision was old
 

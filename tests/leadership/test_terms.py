@@ -40,7 +40,7 @@ async def test_a_sizer_that_leads_again_decides_on_a_book_rebuilt_for_the_new_te
         settlement = settled(decided.pending, decided.book, config)
         async with pool.acquire() as conn:
             await commit_outcome(conn, epoch=first, signal=decided.pending, settlement=settlement, at=PROCESSED_AT)
-        await sizer.tell(Committed(signal=decided.pending.id, book=settlement.book, epoch=first))
+        await sizer.tell(Committed(signal_row=decided.pending.id, book=settlement.book, epoch=first))
         # The Sizer now holds the book after the entry, built in the first term. The lead passes to b, which
         # books a ₹10 L deposit, then comes back to a.
         async with pool.acquire() as conn:
@@ -55,6 +55,7 @@ async def test_a_sizer_that_leads_again_decides_on_a_book_rebuilt_for_the_new_te
         decided = await asyncio.wait_for(risk_guard.mailbox.get(), 10)
         assert isinstance(decided, Decided)
         assert decided.epoch == epoch[0] == first + 2
+        assert decided.cause_id == decided.pending.id  # the message chain starts at the stored signal's row
         # ₹50,00,000 − ₹780 commission on the Bank Nifty entry + ₹10,00,000 deposited while b led.
         assert decided.book.closed_equity == Decimal("5999220.00") == facts.closed_equity
         assert decided.book.version == facts.version

@@ -41,20 +41,19 @@ def test_the_timestamp_is_monotonic_time_of_creation() -> None:
     assert before <= decision.at <= time.monotonic()
 
 
-def test_a_signal_is_its_own_cause_and_carries_no_epoch_by_default() -> None:
-    signal = Message()
-    assert signal.cause_id is None
-    assert signal.signal_id == signal.id
-    assert signal.epoch == 0
+def test_a_message_no_signal_caused_has_no_cause_and_no_epoch_by_default() -> None:
+    poll = Message()
+    assert poll.cause_id is None
+    assert poll.epoch == 0
 
 
-def test_following_carries_the_signal_id_and_epoch_down_the_chain() -> None:
-    signal = Message(epoch=7)
-    decision = SizingDecision.following(signal, lots=2)
+def test_following_carries_the_stored_signals_row_and_the_epoch_down_the_chain() -> None:
+    decision = SizingDecision(lots=2, cause_id=41, epoch=7)  # as the Sizer decides the signal in row 41
     intent = SizingDecision.following(decision, lots=2)
-    assert (decision.cause_id, decision.epoch) == (signal.id, 7)
-    assert (intent.cause_id, intent.epoch) == (signal.id, 7)
-    assert intent.id not in (signal.id, decision.id)
+    fill = SizingDecision.following(intent, lots=2)
+    assert (intent.cause_id, intent.epoch) == (41, 7)
+    assert (fill.cause_id, fill.epoch) == (41, 7)
+    assert fill.id not in (decision.id, intent.id)
 
 
 def test_the_type_checker_refuses_a_message_sent_to_the_wrong_actor(tmp_path: Path) -> None:
