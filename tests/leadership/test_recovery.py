@@ -15,7 +15,7 @@ from basso.actors.base import ActorRef
 from basso.actors.elector import LeaseStatus
 from basso.actors.persister import Persister, PersisterContext
 from basso.config import Config
-from basso.messages import Committed, Message, Settled
+from basso.messages import Committed, Settled, SizerInbox
 from basso.pipeline import Hooks, Leadership, Pipeline
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
@@ -91,12 +91,12 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
         first, pending = await leader_with_an_entry(conn, config, "a")
         settlement = settled(pending, await load_book(conn, config), config)
         second = await take_fence(conn, "a", "lease acquired again")
-    sizer: ActorRef[Message] = ActorRef("sizer")
+    sizer: ActorRef[SizerInbox] = ActorRef("sizer")
     lost: list[FenceLost] = []
     committed: list[Settled] = []
     context = PersisterContext(pool=pool, config=config, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT, sizer=sizer,
                                on_commit=committed.append, on_fence_lost=lost.append)
-    persister: ActorRef[Message] = ActorRef("persister")
+    persister: ActorRef[Settled] = ActorRef("persister")
     async with Supervisor(name="root", children=[
             ChildSpec(name="persister", factory=lambda: Persister(context), ref=persister)]):
         await persister.tell(Settled(pending=pending, settlement=settlement, epoch=first))

@@ -12,7 +12,7 @@ from basso.actors.base import ActorRef
 from basso.actors.sizer import Sizer, SizerContext
 from basso.config import Config
 from basso.enums import LedgerKind
-from basso.messages import Committed, Decided, Message, Poll
+from basso.messages import Committed, Decided, Poll, SizerInbox
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.capital import move_capital
@@ -31,8 +31,8 @@ async def test_a_sizer_that_leads_again_decides_on_a_book_rebuilt_for_the_new_te
     async with pool.acquire() as conn:
         first, _entry = await leader_with_an_entry(conn, config, "a")  # ₹50 L and the Bank Nifty entry pending
     epoch = [first]
-    risk_guard: ActorRef[Message] = ActorRef("risk_guard")
-    sizer: ActorRef[Message] = ActorRef("sizer")
+    risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
+    sizer: ActorRef[SizerInbox] = ActorRef("sizer")
     context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=lambda: epoch[0])
     async with Supervisor(name="root", children=[ChildSpec(name="sizer", factory=lambda: Sizer(context), ref=sizer)]):
         decided = await asyncio.wait_for(risk_guard.mailbox.get(), 10)  # the Sizer looks as it starts

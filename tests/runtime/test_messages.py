@@ -32,7 +32,7 @@ def test_a_message_is_frozen_and_has_no_instance_dict() -> None:
 
 def test_fields_are_keyword_only() -> None:
     with pytest.raises(TypeError):
-        SizingDecision(3)  # type: ignore[misc]
+        SizingDecision(3)  # type: ignore[call-arg, arg-type]
 
 
 def test_the_timestamp_is_monotonic_time_of_creation() -> None:

@@ -44,12 +44,12 @@ def exited(path: str) -> Callable[[SupervisorEvent], bool]:
     return lambda event: isinstance(event, ChildExited) and event.path == path
 
 
-def forwarders(journal: Journal, names: str, **spec: object) -> list[ChildSpec]:
+def forwarders(journal: Journal, names: str, **spec: object) -> list[ChildSpec[Numbered]]:
     return [ChildSpec(name=name, factory=lambda name=name: Forwarder(name, journal), **spec)  # type: ignore[misc, arg-type]
             for name in names]
 
 
-def tree(children: list[ChildSpec], log: EventLog, **options: object) -> Supervisor:
+def tree(children: list[ChildSpec[Numbered]], log: EventLog, **options: object) -> Supervisor:
     options.setdefault("clock", FakeClock())
     options.setdefault("backoff", Backoff(base_s=0.01, jitter=0.0))
     return Supervisor(name="root", children=children, observer=log, **options)  # type: ignore[arg-type]

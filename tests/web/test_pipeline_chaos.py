@@ -95,12 +95,14 @@ async def test_every_acknowledged_signal_is_applied_once_while_leadership_flaps_
 
 async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None = None) -> None:
     rng = random.Random(seed)
-    faults = {"armed": set(), "raised": 0}
+    armed: set[str] = set()
+    raised = 0
 
     def fault(path: str) -> None:
-        if path.split("/")[-1] in faults["armed"]:
-            faults["armed"].discard(path.split("/")[-1])
-            faults["raised"] += 1
+        nonlocal raised
+        if path.split("/")[-1] in armed:
+            armed.discard(path.split("/")[-1])
+            raised += 1
             raise InjectedFault(f"injected into {path}")
 
     outcomes = Outcomes()
@@ -110,7 +112,7 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
     # backoff to nothing; the defaults (5 in 30 s) are proven by the supervisor's own tests.
     chaos = Runtime(fault=fault, intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
                     backoff=Backoff(base_s=0.0, max_s=0.0))
-    paths = PATHS
+    paths: tuple[str, ...] = PATHS
     if redis is None:
         pipeline = pipeline_for(webhook.services.pool, config, await solo_leader(webhook.services.pool, NOW),
                                 outcomes, events=events, runtime=chaos)
@@ -130,11 +132,11 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
         pipeline.open()
     kills = flaps = 0
     try:
-        acknowledged = []
+        acknowledged: list[str] = []
         for body in stream(rng):
             status, reply = await webhook.post(orjson.dumps(body))
             assert status == 200, (seed, reply)
-            acknowledged.append(reply["signal_id"])
+            acknowledged.append(str(reply["signal_id"]))
             # The killer: every few signals, cancel an actor's task or arm a fault inside one.
             if redis is not None and rng.random() < 0.01:
                 await redis.delete(LEASE_KEY)  # the lease gone: the leader stops at its next renewal
@@ -147,7 +149,7 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
                         task.cancel()
                         kills += 1
                 else:
-                    faults["armed"].add(path.split("/")[-1])
+                    armed.add(path.split("/")[-1])
         pool = webhook.services.pool
         await outcomes.wait_until_none_pending(pool, limit_s=60)
         async with asyncio.timeout(10):  # the last kill's restart may still be under way
@@ -155,7 +157,7 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
                 await events.wait_for(started, events.count(started) + 1)
     finally:
         await pipeline.stop()
-    assert kills + faults["raised"] >= 150, f"seed {seed}: only {kills} kills and {faults['raised']} faults"
+    assert kills + raised >= 150, f"seed {seed}: only {kills} kills and {raised} faults"
     if redis is not None:
         terms = await pool.fetchval("SELECT count(*) FROM leadership_history WHERE event = 'gained'")
         assert flaps >= 5, f"seed {seed}: the lease was taken away only {flaps} times"
