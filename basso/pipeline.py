@@ -8,14 +8,16 @@
         └── executor     approved decision → fills and money → persister → back to the sizer
 
 A Persister crash restarts the trading actors after it (their books may be stale); a crash of one trading
-actor touches nothing else. A webhook stored here wakes the Sizer at once (`wake`); with `sweep_every_s` a
-sweep also wakes it that often (`sleep` is the sweep's timer). One stored by another instance wakes it
-through PostgreSQL's LISTEN/NOTIFY; the sweep covers a notification missed while the connection was down. If
-another instance takes the fence, the Persister's next commit finds out and the gate closes: this pipeline
-stops trading and writes nothing more (`fence_lost`). A message that crashes its actor three times is a dead
-letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on to the next signal.
+actor touches nothing else. A webhook stored here wakes the Sizer at once (`wake`); with
+`Runtime.sweep_every_s` a sweep also wakes it that often (`Runtime.sleep` is the sweep's timer). One stored by
+another instance wakes it through PostgreSQL's LISTEN/NOTIFY; the sweep covers a notification missed while the
+connection was down. If another instance takes the fence, the Persister's next commit finds out and the gate
+closes: this pipeline stops trading and writes nothing more (`fence_lost`). A message that crashes its actor
+three times is a dead letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on
+to the next signal.
 
-Given a Redis lease, the pipeline elects its leader (ARCHITECTURE "Leadership timing" and "Recovery")::
+Given a `Leadership` (a Redis lease), the pipeline elects its leader (ARCHITECTURE "Leadership timing" and
+"Recovery")::
 
     root (rest_for_one)
     ├── persister
