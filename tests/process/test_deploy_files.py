@@ -20,7 +20,7 @@ EXIT_USAGE = 2  # basso.cli: a mistake in the configuration or the command line
 
 def unit_setting(name: str) -> str:
     (value,) = re.findall(rf"^{name}=(.*)$", (DEPLOY / "basso.service").read_text(), re.MULTILINE)
-    return value
+    return str(value)
 
 
 def test_systemd_restarts_after_a_crash_but_not_after_a_mistake_or_corrupt_facts() -> None:

@@ -15,7 +15,7 @@ from basso.embedded import EmbeddedRedis, free_port
 from tests.process.conftest import SECRET, running
 
 
-async def basso_run(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+async def basso_run(*args: str | int | Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """`basso run ARGS` to its end: (exit status, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "basso.cli", "run", *map(str, args),
