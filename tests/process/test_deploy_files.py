@@ -62,5 +62,10 @@ async def test_the_health_checks_pass_on_a_running_basso_and_fail_without_one(
     assert "/health/ready" in image[-1]
     assert await exit_status(image, free_port()) != 0  # nothing listens: unhealthy
     async with running(fresh_database, redis_server.url, tmp_path) as basso:
+        async with asyncio.timeout(30):
+            while True:  # ready once it has recovered as the leader; each look is an HTTP round trip
+                async with basso.session.get(f"{basso.url}/health/ready") as response:
+                    if response.status == 200:
+                        break
         assert await exit_status(image, int(basso.url.rsplit(":", 1)[1])) == 0
         assert await basso.terminate() == 0
