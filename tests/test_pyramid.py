@@ -51,7 +51,7 @@ def test_no_base_layer_blocks_at_the_first_gate(config: Config) -> None:
                               rules=config.pyramid, portfolio=config.portfolio, price=52_500, stop=52_000, atr=350)
     assert decision.lots == 0
     assert [(g.name, g.passed) for g in decision.gates] == [("base_open", False)]
-    assert decision.reason == "blocked: no open base layer (Long_1) for BANK_NIFTY"
+    assert decision.reason == "no open base layer (Long_1) for BANK_NIFTY"
 
 
 def test_max_pyramids_blocks_the_next_one(config: Config) -> None:
@@ -65,7 +65,7 @@ def test_max_pyramids_blocks_the_next_one(config: Config) -> None:
                               portfolio=config.portfolio, price=80_000, stop=79_000, atr=400)
     assert decision.gates[-1].name == "pyramid_count"
     assert not decision.gates[-1].passed
-    assert decision.reason == "blocked: 3 of 3 pyramids open"
+    assert decision.reason == "3 of 3 pyramids open"
 
 
 def test_one_r_gate_is_strict(config: Config) -> None:
@@ -116,7 +116,7 @@ def test_profit_gate_needs_the_instruments_unrealised_pnl_above_zero(config: Con
     decision = decide(config, snapshot(long_2, long_3))
     assert decision.gates[-1].name == "profit"
     assert not decision.gates[-1].passed
-    assert decision.reason == "blocked: BANK_NIFTY unrealised P&L ₹-135,000"
+    assert decision.reason == "BANK_NIFTY unrealised P&L ₹-135,000"
 
 
 def gold(lots: int, stop: float) -> Layer:
@@ -141,7 +141,7 @@ def test_portfolio_gate_blocks_when_projected_volatility_reaches_the_cap(config:
     assert decision.lots == 0
     assert decision.gates[-1].name == "portfolio"
     assert not decision.gates[-1].passed
-    assert decision.reason.startswith("blocked: with 3 lots: risk 2.95% (< 12%), vol 4.0")
+    assert decision.reason.startswith("with 3 lots: risk 2.95% (< 12%), vol 4.0")
 
 
 def test_the_signal_atr_is_the_instruments_latest_atr(config: Config) -> None:
