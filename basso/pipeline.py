@@ -15,7 +15,7 @@ another instance takes the fence, the Persister's next commit finds out and the 
 stops trading and writes nothing more (`fence_lost`). A message that crashes its actor three times is a dead
 letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on to the next signal.
 
-Given a Redis lease, the pipeline elects its leader (ARCHITECTURE "Leadership timing" and "Recovery")::
+Given a Redis lease, the pipeline elects its leader (docs/architecture.md "Leadership timing" and "Recovery")::
 
     root (rest_for_one)
     ├── persister

@@ -1,4 +1,4 @@
-"""`basso size`: the SPEC §3 vectors through the command line, and one-line errors with exit status 2."""
+"""`basso size`: the docs/rules.md §3 examples through the command line, and one-line errors with exit status 2."""
 
 from __future__ import annotations
 

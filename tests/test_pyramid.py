@@ -1,4 +1,4 @@
-"""Pyramids (SPEC §5): the six gates in order with their reasons, and the A/B/C/D size."""
+"""Pyramids (docs/rules.md §5): the six gates in order with their reasons, and the A/B/C/D size."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from basso.rules.layers import Layer, PortfolioSnapshot
 from basso.rules.pyramid import PyramidDecision, decide_pyramid
 
 # Base: 10 lots at 51,500, initial stop 51,000 ⇒ 1R = 500, base initial risk = 500 × 10 × 30 = 1,50,000.
-# At 52,500 its open profit is 1,000 × 10 × 30 = 3,00,000 ⇒ 1,50,000 after base risk (the SPEC's figure).
+# At 52,500 its open profit is 1,000 × 10 × 30 = 3,00,000 ⇒ 1,50,000 after base risk (docs/rules.md §5's figure).
 BASE = Layer(instrument="BANK_NIFTY", layer=1, lots=10, entry_price=51_500, initial_stop=51_000, stop=51_000,
              highest_close=51_500, point_value=30)
-# E ₹1 Cr with 50 L of margin used ⇒ room = 60 L − 50 L = 10 L, the SPEC's ₹10 L.
+# E ₹1 Cr with 50 L of margin used ⇒ room = 60 L − 50 L = 10 L, docs/rules.md §5's ₹10 L.
 EQUITY, MARGIN_USED = 10_000_000, 5_000_000
 
 

@@ -1,4 +1,4 @@
-"""Base-entry sizing (SPEC §3): every number of the SPEC's tables, the float guard, the portfolio gate."""
+"""Base-entry sizing (docs/rules.md §3): every number of docs/rules.md's tables, the float guard, the portfolio gate."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from basso.rules.sizing import (
 
 
 def bank_nifty_entry(config: Config, equity: float, **overrides: float) -> SizingDecision:
-    """The SPEC §3 Bank Nifty vector: price 52,000, stop 51,650, ATR 350, ER 0.82, nothing open."""
+    """The docs/rules.md §3 Bank Nifty example: price 52,000, stop 51,650, ATR 350, ER 0.82, nothing open."""
     args: dict[str, float] = {"price": 52_000, "signal_stop": 51_650, "atr": 350, "er": 0.82, **overrides}
     return size_base_entry(instrument=config.instrument("BANK_NIFTY"), rules=config.portfolio, equity=equity,
                            **args)

@@ -1,7 +1,7 @@
-"""Pyramids: the six gates and the A/B/C/D size (SPEC §5).
+"""Pyramids: the six gates and the A/B/C/D size (docs/rules.md §5).
 
-Gates run in SPEC order and stop at the first failure, which is recorded with its reason. The size comes
-before the last gate because the portfolio gate is computed with the lots actually proposed (the earlier
+Gates run in the order of docs/rules.md §5 and stop at the first failure, which is recorded with its reason. The
+size comes before the last gate because the portfolio gate is computed with the lots actually proposed (the earlier
 system assumed a fixed 5 lots there).
 """
 
@@ -81,7 +81,7 @@ class PyramidDecision:
 
 def size_pyramid(*, snapshot: PortfolioSnapshot, instrument: Instrument, rules: PyramidRules,
                  portfolio: PortfolioRules, price: float, stop: float, point_value: float) -> PyramidSize:
-    """A/B/C/D for the next pyramid of `instrument` (SPEC §5), with `snapshot` marked at `price`.
+    """A/B/C/D for the next pyramid of `instrument` (docs/rules.md §5), with `snapshot` marked at `price`.
 
     A = (E × margin budget − margin used) ÷ margin per lot; B = base lots × ratio^k for the k-th pyramid;
     C = share × max(0, instrument open profit − base initial risk) ÷ ((price − stop) × pv);
@@ -124,7 +124,7 @@ def decide_pyramid(
     point_value: float | None = None,
     last_pyramid_price: float | None = None,
 ) -> PyramidDecision:
-    """Run the six gates for a PYRAMID signal and size it (SPEC §5).
+    """Run the six gates for a PYRAMID signal and size it (docs/rules.md §5).
 
     The signal's price and ATR are the instrument's newest observations, so the snapshot is marked with
     them first. `last_pyramid_price` defaults to the entry of the newest open layer (the base entry when
@@ -157,7 +157,7 @@ def decide_pyramid(
 
 def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: PyramidRules, price: float,
                       atr: float, last_pyramid_price: float | None) -> list[Gate]:
-    """Gates 1–5 in SPEC order, cut after the first that fails (later ones were not reached)."""
+    """Gates 1–5 in the order of docs/rules.md §5, cut after the first that fails (later ones were not reached)."""
     if not layers or not layers[0].is_base:
         return [Gate(name="base_open", passed=False, reason=f"no open base layer (Long_1) for {instrument.name}")]
     base = layers[0]

@@ -1,4 +1,4 @@
-"""Sizing a base entry: Lot-R, Lot-V, Lot-M and the portfolio gate (SPEC §3).
+"""Sizing a base entry: Lot-R, Lot-V, Lot-M and the portfolio gate (docs/rules.md §3).
 
 The stop is chosen first and the size follows from it: the stop used here is the stop the new layer will
 carry. Zero lots is a normal outcome with a reason, not an error. Drawdown and zone adjustments are
@@ -139,7 +139,7 @@ def size_base_entry(
     risk_multiplier: float = 1.0,
     size_factor: float = 1.0,
 ) -> SizingDecision:
-    """Size a base entry (SPEC §3), then pass it through the portfolio gate.
+    """Size a base entry (docs/rules.md §3), then pass it through the portfolio gate.
 
     `open_risk`, `open_volatility` and `margin_used` are the portfolio's current figures in ₹ (see
     `basso.rules.portfolio`). `point_value` defaults to the instrument's current one; pass

@@ -2,7 +2,7 @@
 
 Hand-made bars have high = close + 50 and low = close − 50 and closes that move at most 50 a bar, so with
 ATR(1) every bar's ATR is exactly 100 (true range = max(100, |high − previous close|, |low − previous close|)).
-Gold Mini (SPEC §1): point value 10, margin ₹1,05,000, initial risk 0.5 %, initial vol 0.2 %, ongoing risk
+Gold Mini (docs/rules.md §1): point value 10, margin ₹1,05,000, initial risk 0.5 %, initial vol 0.2 %, ongoing risk
 1.0 %, ongoing vol 0.3 %, stops 1.0 / 2.0 × ATR. Commission is 0 so the P&L is the bare move.
 """
 
