@@ -12,13 +12,14 @@ from typing import Any
 import aiohttp
 
 from basso.cli import UsageError
-
-DEFAULT_URL = "http://127.0.0.1:5002"
+from basso.commands.common import load_user_config
+from basso.config import Config
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, *, admin: bool) -> None:
     """--url, and for write commands the admin token's sources."""
-    parser.add_argument("--url", default=DEFAULT_URL, help="the server (default %(default)s)")
+    parser.add_argument("--url", help="the server (default: http://HOST:PORT from the configuration, "
+                                      "http://127.0.0.1:5002 unless it says otherwise)")
     if admin:
         parser.add_argument("--token", help="the admin token (default: $BASSO_ADMIN_TOKEN, else the one "
                                             "`basso run` generated in DATA_DIR/admin-token)")
@@ -38,10 +39,18 @@ def admin_token(args: argparse.Namespace) -> str:
         raise UsageError(f"--token: none given, BASSO_ADMIN_TOKEN is unset and {path} cannot be read") from None
 
 
+def server_url(args: argparse.Namespace, config: Config) -> str:
+    """--url, else the configured host and port (a wildcard bind address is reached on loopback)."""
+    if args.url:
+        return str(args.url).rstrip("/")
+    host = config.server.host if config.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{host}:{config.server.port}"
+
+
 def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None,
          token: str | None = None) -> tuple[int, Any]:
     """One request to the server at --url: (status, decoded JSON reply); one line naming --url if none answers."""
-    url = args.url.rstrip("/")
+    url = server_url(args, load_user_config(args))
 
     async def request() -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
