@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_user_config(args)
     body = payload(args, datetime.now(UTC))
     body["secret"] = webhook_secret(args, config)
-    url = server_url(args, config)
+    url = server_url(args)
     try:
         status, reply, stored = asyncio.run(_send(url, body))
     except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
