@@ -44,32 +44,48 @@ class Command:
 
 
 def readme_commands(text: str) -> list[Command]:
-    """The `basso` commands of every ```sh block, in order (continuation lines joined, comments dropped)."""
+    """The `basso` commands of every ```sh block, in order (continuation lines and quotes that span lines joined,
+    comments dropped), as a shell would split them."""
     commands: list[Command] = []
     for block in _BLOCK.findall(text):
         lines = block.replace("\\\n", " ").splitlines()
+        pending = ""
         for index, line in enumerate(lines):
-            lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
-            lexer.whitespace_split = True
+            pending += line
+            try:
+                tokens = _tokens(pending)
+            except ValueError:  # a quote still open: the command goes on on the next line
+                pending += "\n"
+                continue
+            following = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            shown = following.removeprefix("# ") if following.startswith("# ") else None
             segment: list[str] = []
-            for token in [*lexer, ";"]:
+            for token in [*tokens, ";"]:
                 if token not in _SEPARATORS:
                     segment.append(token)
                     continue
                 if segment and segment[0] == "basso":
-                    following = lines[index + 1].strip() if index + 1 < len(lines) else ""
-                    shown = following.removeprefix("# ") if following.startswith("# ") else None
-                    commands.append(Command(argv=tuple(segment), shown=shown, line=" ".join(line.split())))
+                    commands.append(Command(argv=tuple(segment), shown=shown, line=" ".join(pending.split())))
                 segment = []
+            pending = ""
     return commands
+
+
+def _tokens(line: str) -> list[str]:
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    return list(lexer)
 
 
 def test_the_readme_parser_reads_what_a_shell_would() -> None:
     text = ("```sh\npython3 -m venv .venv && . .venv/bin/activate && basso run\n"
+            "curl -s localhost:5002/webhook -d '{\"type\": \"BASE_ENTRY\",\n  \"price\": 52000}'; basso status\n"
             "basso send exit --reason \"make room\"  # a comment\n# executed: closed\n"
             "basso backtest --trades A=a.csv \\\n               --json\n```\n")
     assert readme_commands(text) == [
         Command(argv=("basso", "run"), shown=None, line="python3 -m venv .venv && . .venv/bin/activate && basso run"),
+        Command(argv=("basso", "status"), shown=None,
+                line="curl -s localhost:5002/webhook -d '{\"type\": \"BASE_ENTRY\", \"price\": 52000}'; basso status"),
         Command(argv=("basso", "send", "exit", "--reason", "make room"), shown="executed: closed",
                 line='basso send exit --reason "make room" # a comment'),
         Command(argv=("basso", "backtest", "--trades", "A=a.csv", "--json"), shown=None,
