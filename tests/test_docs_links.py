@@ -27,7 +27,7 @@ _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.MULTILINE)
 _FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 _DOC_REFERENCE = re.compile(r"(docs/[\w./-]+\.md)((?:[\s,–-]*§\d+)*)"
-                            r"(?:\s*\"([^\"]+)\"(?:\s+and\s+\"([^\"]+)\")?)?")
+                            r"(?:\s+\"([^\"]+)\"(?:\s+and\s+\"([^\"]+)\")?)?")
 _ANY_MD = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)\b")
 _PRIVATE_NOTES = re.compile(r"\bSPEC\b|\bARCHITECTURE\b")
 
