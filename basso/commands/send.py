@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("send", help="send a signal to the running server's webhook and print its outcome")
     parser.add_argument("type", type=str.upper, choices=TYPES, metavar="TYPE",
                         help="base_entry, pyramid, exit or market_data (any case)")
-    parser.add_argument("instrument", type=str.upper, nargs="?", default="BANK_NIFTY",
+    parser.add_argument("instrument", type=str.upper, nargs="?", default="BANK_NIFTY", metavar="INSTRUMENT",
                         help="a configured instrument (default BANK_NIFTY)")
     parser.add_argument("--position", help="Long_1 … Long_6, or ALL for an exit (default: the sample's)")
     for name in ("price", "stop", "atr", "er"):
