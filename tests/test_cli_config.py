@@ -22,6 +22,7 @@ EVERY_COMMAND = [
      "--atr", "350"],
     ["contract", "--instrument", "BANK_NIFTY", "--on", "2025-12-24"],
     ["backtest", "--trades", "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv"],
+    ["send", "base_entry"],
 ]
 
 
