@@ -119,6 +119,8 @@ def replay_basso(
     if missing:
         raise ValueError(f"Basso sizing needs bars for {', '.join(missing)}: the exports carry no stop or ATR")
     money = to_money(capital)
+    # The fast path keeps one all-time peak; a peak window needs each day's, which the live code keeps.
+    fast = fast and not config.drawdown.peak_days
     run = _Run(config=config, names=names, bars=tuple(bars[n] for n in names), atrs=tuple(atrs[n] for n in names),
                book=Book(closed_equity=money, high_water=money, equity_peak=float(money)), peak=float(money),
                closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mirror=[], closed=[], entered={},
@@ -260,12 +262,14 @@ def _decide_bar(run: _Run, k: int, i: int) -> None:
 
 
 def _signal(run: _Run, signal: ReplaySignal, k: int) -> None:
-    if signal.type is SignalType.EXIT and run.fast and not any(x.instrument == k and x.layer == signal.layer
-                                                               for x in run.mirror):
-        # The live answer to an EXIT for a layer that is not open is "ignored", with nothing to settle (the
-        # book is unchanged, so is its peak). Most strategy exits arrive after Basso's own stop has closed the
-        # layer; answering them here halves the replay's trips into the live code. `fast=False` sends them.
+    if signal.type is SignalType.EXIT and run.fast and not any(x.instrument == k for x in run.mirror):
+        # The live answer to an EXIT with nothing of its instrument open is "ignored", and its price becomes
+        # the mark, which no open layer reads (equity and its peak are unchanged). Most strategy exits arrive
+        # after Basso's own stop has closed the layers; answering them here halves the replay's trips into the
+        # live code. `fast=False` sends them.
         run.counts["EXIT: ignored"] += 1
+        if not math.isnan(run.atr_now[k]):  # with no ATR known, the live code marks nothing either
+            run.closes[k] = signal.price
         return
     if signal.type is SignalType.EXIT:
         trading = TradingSignal(type=SignalType.EXIT, instrument=signal.instrument, layer=signal.layer,
@@ -311,7 +315,9 @@ def _book_now(run: _Run) -> Book:
     marks = {name: stored_price(run.closes[k]) for k, name in enumerate(run.names) if not math.isnan(run.closes[k])}
     atrs = {name: stored_price(run.atr_now[k]) for k, name in enumerate(run.names) if not math.isnan(run.atr_now[k])}
     return Book(closed_equity=book.closed_equity, high_water=book.high_water, equity_peak=run.peak, layers=layers,
-                atr={**book.atr, **atrs}, price={**book.price, **marks}, kill_switch=book.kill_switch)
+                atr={**book.atr, **atrs}, price={**book.price, **marks}, marked_at=book.marked_at,
+                bar_at=book.bar_at, kill_switch=book.kill_switch, day=book.day, day_peak=book.day_peak,
+                earlier_peaks=book.earlier_peaks)
 
 
 def _sync(run: _Run) -> None:

@@ -120,14 +120,17 @@ class EmergencyPlan:
     target_reached: bool  # False when the profitable layers ran out before risk got under the target
 
 
-def emergency_exits(snapshot: PortfolioSnapshot, rules: PortfolioRules) -> EmergencyPlan:
+def emergency_exits(snapshot: PortfolioSnapshot, rules: PortfolioRules, *,
+                    instrument: str | None = None) -> EmergencyPlan:
     """Above `emergency_risk_pct`, close the smallest profitable layer, again and again, until portfolio
     risk is under `emergency_target_risk_pct`.
 
-    "Smallest" is fewest lots, then least open profit (the cheapest winner to give up). Only layers that
-    still carry risk (stop below entry) are candidates: closing a layer whose stop is above its entry
-    frees no risk. If the candidates run out first, the plan closes them all and says it fell short.
-    Equity is held at the snapshot's value: the plan is made in one go, before any fill moves it.
+    "Smallest" is the least unrealised profit (the cheapest winner to give up), then fewest lots. On a bar
+    the candidates are that bar's `instrument`'s layers (SPEC §6): they close at its fresh price, never at
+    another instrument's stale mark. Only layers that still carry risk (stop below entry) are candidates:
+    closing a layer whose stop is above its entry frees no risk. If the candidates run out first, the plan
+    closes them all and says it fell short. Equity is held at the snapshot's value: the plan is made in one
+    go, before any fill moves it.
     """
     risk = open_risk(snapshot.layers)
     before = pct_of_equity(risk, snapshot.equity)
@@ -136,8 +139,9 @@ def emergency_exits(snapshot: PortfolioSnapshot, rules: PortfolioRules) -> Emerg
                              target_reached=True)
     candidates = sorted(
         (x for x in snapshot.layers
-         if layer_open_risk(x) > 0 and layer_unrealised_pnl(x, snapshot.price[x.instrument]) > 0),
-        key=lambda x: (x.lots, layer_unrealised_pnl(x, snapshot.price[x.instrument]), x.instrument, x.layer),
+         if (instrument is None or x.instrument == instrument)
+         and layer_open_risk(x) > 0 and layer_unrealised_pnl(x, snapshot.price[x.instrument]) > 0),
+        key=lambda x: (layer_unrealised_pnl(x, snapshot.price[x.instrument]), x.lots, x.instrument, x.layer),
     )
     exits: list[Layer] = []
     after = before
