@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from basso.config import Config
-from basso.rules.equity import drawdown, equity_in_mode, unrealised_pnl
+from basso.rules.equity import drawdown, equity_in_mode, peak_after_capital, unrealised_pnl
 from basso.rules.layers import Layer, PortfolioSnapshot
 from basso.rules.portfolio import margin_used
 from basso.rules.values import value_class
@@ -151,6 +151,24 @@ class Book:
         if equity <= self.day_peak and equity <= self.equity_peak:
             return self
         return self._but(equity_peak=max(equity, self.equity_peak), day_peak=max(equity, self.day_peak))
+
+    def with_capital(self, amount: Decimal, config: Config) -> tuple[Book, tuple[float, float]]:
+        """The book after a deposit (`amount` > 0) or a withdrawal (< 0), and how its peak moved, as
+        (factor, add): every day's peak becomes peak × factor + add (`peak_after_capital`)."""
+        factor, add = peak_after_capital(amount=float(amount), equity=self.sizing_equity(config))
+        closed = self.closed_equity + amount
+        book = Book(closed_equity=closed, high_water=max(self.high_water, closed),
+                    equity_peak=self.equity_peak * factor + add, layers=self.layers, atr=self.atr, price=self.price,
+                    marked_at=self.marked_at, bar_at=self.bar_at, kill_switch=self.kill_switch,
+                    version=self.version + 1, day=self.day, day_peak=self.day_peak * factor + add,
+                    earlier_peaks=tuple((d, p * factor + add) for d, p in self.earlier_peaks))
+        return book, (factor, add)
+
+    def with_peak_reset(self, config: Config) -> Book:
+        """The book after an operator resets the drawdown peak to today's equity (SPEC §2): every earlier
+        day is forgotten, and the peak starts again from the sizing equity now."""
+        equity = self.sizing_equity(config)
+        return self._but(equity_peak=equity, day_peak=equity, earlier_peaks=())
 
     def _but(self, *, equity_peak: float | None = None, layers: tuple[Layer, ...] | None = None,
              atr: Mapping[str, float] | None = None, price: Mapping[str, float] | None = None,

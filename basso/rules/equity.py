@@ -28,6 +28,7 @@ __all__ = [
     "equity_in_mode",
     "equity_view",
     "layer_unrealised_pnl",
+    "peak_after_capital",
     "unrealised_pnl",
 ]
 
@@ -184,3 +185,15 @@ def drawdown_band_alert(*, before: float, after: float, peak: float, rules: Draw
     return Alert(level=level, kind="drawdown_band", message=message,
                  detail={"from_band": was, "to_band": now, "drawdown_pct": round(after, 4),
                          "peak": round(peak, 2)})
+
+
+def peak_after_capital(*, amount: float, equity: float) -> tuple[float, float]:
+    """How a capital flow of `amount` (+ deposit, − withdrawal) moves the drawdown peak, as (factor, add): the
+    new peak is peak × factor + add (SPEC §2). A deposit of D adds D to equity and peak alike, so it never
+    fakes a recovery; a withdrawal of W scales the peak by (equity − W) ÷ equity, keeping the drawdown as it
+    was, so it never fakes a drawdown. With no positive equity left there is no peak to keep."""
+    if amount >= 0:
+        return 1.0, amount
+    if equity <= 0:
+        return 0.0, 0.0
+    return max(0.0, (equity + amount) / equity), 0.0
