@@ -26,7 +26,7 @@ from basso.rules.signals import MarketData, Signal, SignalError, SignalType, Tra
 from basso.rules.sizing import entry_stop, size_base_entry
 from basso.rules.stops import emergency_exits, peel_off, trail
 from basso.rules.values import value_class
-from basso.timeutil import exchange_date
+from basso.timeutil import IST, exchange_date
 
 __all__ = ["Alert", "Decision", "Entry", "Exit", "StopMove", "decide"]
 
@@ -265,8 +265,8 @@ def _bar(bar: MarketData, book: Book, config: Config) -> Decision:
     latest = book.bar_at.get(instrument.name)
     if latest is not None and bar.timestamp <= latest:
         return Decision(outcome=SignalOutcome.IGNORED,
-                        reason=f"late bar: stamped {bar.timestamp.isoformat()}, not after the latest bar applied "
-                               f"({latest.isoformat()}): changes nothing")
+                        reason=f"late bar: stamped {bar.timestamp.astimezone(IST).isoformat()}, not after the "
+                               f"latest bar applied ({latest.astimezone(IST).isoformat()}): changes nothing")
     outside = _outside_collar(instrument, bar.price, book.fresh_mark(instrument.name, bar.timestamp))
     alerts = () if outside is None else (Alert(
         level=AlertLevel.WARNING, kind="price_collar", instrument=instrument.name,
