@@ -255,9 +255,15 @@ def _equity(run: _Run, unrealised: float) -> float:
 
 
 def _decide_bar(run: _Run, k: int, i: int) -> None:
-    # A bar is complete (and its MARKET_DATA sent) when the next one opens; the last bar at its own time.
+    # A bar is complete (and its MARKET_DATA sent) when the next one opens; the last bar one bar's length after
+    # its open (stamped at its open, it would be no newer than the bar before and ignored as late, SPEC §9).
     bars = run.bars[k]
-    closed_at = bars.time_of(i + 1 if i + 1 < len(bars) else i)
+    if i + 1 < len(bars):
+        closed_at = bars.time_of(i + 1)
+    elif i > 0:
+        closed_at = bars.time_of(i) + (bars.time_of(i) - bars.time_of(i - 1))
+    else:
+        closed_at = bars.time_of(i)
     _apply(run, MarketData(instrument=run.names[k], timestamp=closed_at, price=bars.closes[i], atr=run.atrs[k][i]))
 
 
