@@ -6,12 +6,12 @@ pipeline runs for a stored signal: `basso.rules.decisions.decide` against the `B
 
 Speed (≥ 500,000 bars a second) comes from one observation: on most bars the live rules only trail stops.
 So each bar first runs the fast path — the same `basso.rules.stops.trail` rule on a light mirror of the open
-layers, the sizing equity in the book's own arithmetic, and the peel-off and emergency thresholds checked
-with a small margin so it can only err towards caution. When any layer's stop is hit, or a layer comes within
-that margin of its ongoing risk or volatility limit, or the portfolio of the emergency limit, the bar is
-handed to `decide` with the book as it stood before the bar, and the live code decides. The mirror is then
-rebuilt from the settled book. The sizing-equity peak (drawdown rules) is advanced on every bar, as the live
-book's is.
+layers, the sizing equity in the book's own arithmetic, and the live rules' own peel-off and emergency
+thresholds (`limit_fraction`, which `peel_off_due` and `emergency_due` compare against), less a small margin
+so the fast path can only err towards caution. When any layer's stop is hit, or a layer comes within that margin of its
+ongoing risk or volatility limit, or the portfolio of the emergency limit, the bar is handed to `decide` with
+the book as it stood before the bar, and the live code decides. The mirror is then rebuilt from the settled
+book. The sizing-equity peak (drawdown rules) is advanced on every bar, as the live book's is.
 
 The exports carry no stop, ATR or efficiency ratio, so an entry takes the ATR of the last complete bar, the
 ATR stop (price − initial multiple × ATR, the `stop_source = "atr"` rule) and an ER of 1 (no scaling). A signal
@@ -43,7 +43,7 @@ from basso.rules.layers import Layer
 from basso.rules.money import realised_pnl, to_money
 from basso.rules.settlement import Settlement, settle, stored_price
 from basso.rules.signals import MarketData, Signal, SignalType, TradingSignal
-from basso.rules.stops import initial_stop, trail
+from basso.rules.stops import initial_stop, limit_fraction, trail
 
 __all__ = ["MARGIN_PCT", "DecisionHook", "Progress", "replay_basso"]
 
@@ -89,8 +89,8 @@ class _Run:
     counts: Counter[str]
     fast: bool
     on_decision: DecisionHook | None
-    limits: list[tuple[float, float, float]]  # per instrument: trailing multiple, peel-off risk/vol % less margin
-    emergency_pct: float  # the emergency risk % less the margin
+    limits: list[tuple[float, float, float]]  # per instrument: trailing multiple, peel-off risk/vol fractions
+    emergency: float  # the emergency's fraction of equity (`limit_fraction`, less the margin)
     equity_mode: EquityMode
     blended_weight: float
     closed_equity: float = 0.0  # the book's, as a float (set by `_sync`)
@@ -126,7 +126,7 @@ def replay_basso(
                closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mirror=[], closed=[], entered={},
                counts=Counter(), fast=fast, on_decision=on_decision,
                limits=[_limits(config, name) for name in names],
-               emergency_pct=config.portfolio.emergency_risk_pct - MARGIN_PCT,
+               emergency=limit_fraction(config.portfolio.emergency_risk_pct, MARGIN_PCT),
                equity_mode=config.portfolio.equity_mode, blended_weight=config.portfolio.blended_unrealised_weight)
     _sync(run)
     _walk(run, signals, progress)
@@ -136,8 +136,8 @@ def replay_basso(
 
 def _limits(config: Config, name: str) -> tuple[float, float, float]:
     instrument = config.instruments[name]
-    return (instrument.trailing_stop_atr, instrument.ongoing_risk_pct - MARGIN_PCT,
-            instrument.ongoing_vol_pct - MARGIN_PCT)
+    return (instrument.trailing_stop_atr, limit_fraction(instrument.ongoing_risk_pct, MARGIN_PCT),
+            limit_fraction(instrument.ongoing_vol_pct, MARGIN_PCT))
 
 
 # --- the event loop -----------------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def _trail(run: _Run, k: int, i: int, end: int) -> int:
     bar_closes, bar_atrs = run.bars[k].closes, run.atrs[k]
     closes, atr_now, mirror = run.closes, run.atr_now, run.mirror
     multiple, risk_limit, vol_limit = run.limits[k]
-    emergency_pct = run.emergency_pct
+    emergency = run.emergency
     while i < end:
         close, atr = bar_closes[i], bar_atrs[i]
         atr_now[k] = atr  # raw; rounded as stored where the book would hold it
@@ -221,12 +221,13 @@ def _trail(run: _Run, k: int, i: int, end: int) -> int:
             if stop < layer.entry:
                 risk += (layer.entry - stop) * layer.lots * layer.point_value
         equity = _equity(run, unrealised)
-        if equity <= 0 or risk * 100.0 > emergency_pct * equity:
+        # `emergency_due` and `peel_off_due` (`over_limit`) written out, with the same limits: this runs for
+        # every bar in the market.
+        if equity <= 0 or risk > emergency * equity:
             _decide_bar(run, k, i)
             return i + 1
         for layer, stop, _ in trailed:
-            # Peel-off: risk or volatility above its ongoing % of equity (multiplied out, not divided).
-            exposure = layer.lots * layer.point_value * 100.0
+            exposure = layer.lots * layer.point_value
             if (layer.entry - stop) * exposure > risk_limit * equity or atr * exposure > vol_limit * equity:
                 _decide_bar(run, k, i)
                 return i + 1

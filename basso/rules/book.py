@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from basso.config import Config
-from basso.rules.equity import drawdown, equity_in_mode, peak_after_capital, unrealised_pnl
+from basso.rules.equity import drawdown, equity_in_mode, peak_after_capital
 from basso.rules.layers import Layer, PortfolioSnapshot
 from basso.rules.portfolio import margin_used
 from basso.rules.values import value_class
@@ -57,8 +57,9 @@ class Book:
     """Open layers, closed equity, its high-water mark, the drawdown peak, marks and the kill switch.
 
     The drawdown peak (SPEC §2) is the highest sizing equity of the last `drawdown.peak_days` days (0: all
-    time): `equity_peak` is the peak in force, `day_peak` the highest equity of the exchange day `day`, and
-    `earlier_peaks` each earlier day's highest inside the window (kept only when there is a window).
+    time): `equity_peak` is the peak in force. With a window the book also keeps `day` (the exchange day of
+    the newest signal), `day_peak` (that day's highest equity) and `earlier_peaks` (each earlier day's
+    highest inside the window); all time, it needs none of them.
     """
 
     closed_equity: Decimal  # exact: the ledger's sum
@@ -79,8 +80,11 @@ class Book:
 
     def unrealised(self) -> float:
         """Σ (mark − entry) × lots × pv over the open layers (a layer's own entry when no mark is known)."""
-        marks = {x.instrument: self.price.get(x.instrument, x.entry_price) for x in self.layers}
-        return unrealised_pnl(self.layers, marks)
+        # `layer_unrealised_pnl` written out: this runs several times for every signal, live and in backtests.
+        price, total = self.price, 0.0
+        for x in self.layers:
+            total += (price.get(x.instrument, x.entry_price) - x.entry_price) * x.lots * x.point_value
+        return total
 
     def sizing_equity(self, config: Config) -> float:
         """Equity in the configured mode (blended by default)."""
@@ -122,6 +126,12 @@ class Book:
             return None
         return self.price.get(instrument)
 
+    @property
+    def peak_to_store(self) -> tuple[date | None, float]:
+        """The (day, peak) the facts must keep for this book: its day's own peak when it keeps days (a window),
+        else the all-time peak (stored under the day it is committed on)."""
+        return (self.day, self.day_peak) if self.day is not None else (None, self.equity_peak)
+
     def on_day(self, day: date, peak_days: int) -> Book:
         """The book on exchange day `day`, which starts its own day's peak afresh. With a window of
         `peak_days` days, the days that left the window no longer hold the peak up.
@@ -129,11 +139,9 @@ class Book:
         A book that knew no day yet (just loaded, or a backtest's first) carries its day's peak into `day`:
         the equity it was loaded at is an equity seen that day.
         """
-        if day == self.day:
+        if day == self.day or not peak_days:  # all time, days do not matter (the peak stays): no copy to make
             return self
         carried = self.day_peak if self.day is None else 0.0
-        if not peak_days:  # all time: the peak stays
-            return self._but(day=day, day_peak=carried)
         first = day - timedelta(days=peak_days - 1)  # the window: `first` … `day`
         known = self.earlier_peaks if self.day is None else (*self.earlier_peaks, (self.day, self.day_peak))
         kept = [p for p in known if p[0] >= first]
@@ -147,7 +155,10 @@ class Book:
 
     def with_peak(self, config: Config) -> Book:
         """The book with its peak (and its day's peak) raised to the current sizing equity if that is higher."""
-        equity = self.sizing_equity(config)
+        return self.with_peak_at(self.sizing_equity(config))
+
+    def with_peak_at(self, equity: float) -> Book:
+        """`with_peak` for a sizing equity already computed."""
         if equity <= self.day_peak and equity <= self.equity_peak:
             return self
         return self._but(equity_peak=max(equity, self.equity_peak), day_peak=max(equity, self.day_peak))

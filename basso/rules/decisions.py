@@ -79,7 +79,7 @@ class Decision:
     stop_moves: tuple[StopMove, ...] = ()
     mark: Mark | None = None  # the newest observation; None for a rejected signal, which changes nothing
     alerts: tuple[Alert, ...] = ()
-    day: date | None = None  # the signal's exchange day: the drawdown window's today
+    day: date | None = None  # the signal's exchange day: the drawdown window's today (None without a window)
 
 
 def decide(signal: Signal, book: Book, config: Config) -> Decision:
@@ -88,14 +88,18 @@ def decide(signal: Signal, book: Book, config: Config) -> Decision:
     Every valid signal's price marks its instrument (an exit's too, for the layers it leaves open); a
     rejected one changes nothing, not even the mark (SPEC §2).
     """
-    day = exchange_date(signal.timestamp)
-    book = book.on_day(day, config.drawdown.peak_days)
+    peak_days = config.drawdown.peak_days
+    day = exchange_date(signal.timestamp) if peak_days else None  # only a window needs to know the day
+    if day is not None:
+        book = book.on_day(day, peak_days)
     if isinstance(signal, MarketData):
         decision = _bar(signal, book, config)
     elif signal.type is SignalType.EXIT:
         decision = _exit(signal, book)
     else:
         decision = _entry(signal, book, config)
+    if day is None:
+        return decision
     return Decision(outcome=decision.outcome, reason=decision.reason, record=decision.record,
                     entries=decision.entries, exits=decision.exits, stop_moves=decision.stop_moves,
                     mark=decision.mark, alerts=decision.alerts, day=day)

@@ -126,8 +126,10 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
     after = Book(closed_equity=closed, high_water=max(book.high_water, closed), equity_peak=book.equity_peak,
                  layers=tuple(sorted(layers.values(), key=book_order)), atr=atr, price=price, marked_at=marked_at,
                  bar_at=bar_at, kill_switch=book.kill_switch, version=book.version + 1, day=book.day,
-                 day_peak=book.day_peak, earlier_peaks=book.earlier_peaks).with_peak(config)
-    band = drawdown_band_alert(before=book.drawdown_pct(config), after=after.drawdown_pct(config),
+                 day_peak=book.day_peak, earlier_peaks=book.earlier_peaks)
+    equity = after.sizing_equity(config)
+    after = after.with_peak_at(equity)
+    band = drawdown_band_alert(before=book.drawdown_pct(config), after=after.drawdown_at(equity),
                                peak=after.equity_peak, rules=config.drawdown)
     alerts = decision.alerts if band is None else (*decision.alerts, band)
     return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),

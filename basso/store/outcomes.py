@@ -87,7 +87,7 @@ def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[
         found = decision.mark
         mark = {"instrument": found.instrument, "price": _price(found.price), "atr": _price(found.atr),
                 "at": found.at.isoformat(), "bar": found.bar}
-    book = settlement.book
+    day, peak = settlement.book.peak_to_store
     return {
         "stop_moves": [{"instrument": m.instrument, "layer": m.layer, "stop": _price(m.stop),
                         "highest": _price(m.highest_close)} for m in decision.stop_moves],
@@ -99,8 +99,8 @@ def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[
                     "detail": a.detail} for a in settlement.alerts],
         # Always sent: the day's peak a book starts from at load (its equity then) must reach the database too,
         # or a restart would forget the drawdown since. The SQL keeps the greater of the two.
-        "day": book.day.isoformat() if book.day is not None else None,
-        "day_peak": str(to_money(round(book.day_peak, 2))),
+        "day": day.isoformat() if day is not None else None,  # none: the day it is committed on
+        "day_peak": str(to_money(round(peak, 2))),
     }
 
 
