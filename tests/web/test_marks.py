@@ -4,9 +4,14 @@ latest mark is refused and alerted, a bar far from it is applied and alerted, an
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from basso.rules.decisions import decide
+from basso.rules.signals import MarketData
+from basso.store.book import load_book
+from basso.timeutil import IST
 from tests.web.conftest import SECRET, Trading
 from tests.web.test_drawdown import ENTRY, gold, send, status
 
@@ -98,6 +103,11 @@ async def test_a_bar_not_newer_than_the_latest_applied_changes_nothing(trading: 
                                                               " FROM positions")
     assert open_layer is not None
     assert tuple(open_layer) == ("open", Decimal("78400.0000"), Decimal("78600.0000"))
+    # The latest bar's stamp is a stored fact: a book rebuilt after a restart ignores the same resends.
+    rebuilt = await load_book(trading.webhook.services.pool, trading.webhook.services.config)
+    assert rebuilt.bar_at["GOLD_MINI"] == datetime(2026, 11, 25, 10, 28, tzinfo=IST)
+    assert decide(MarketData(instrument="GOLD_MINI", timestamp=datetime(2026, 11, 25, 10, 28, tzinfo=IST),
+                             price=70_000, atr=100), rebuilt, trading.webhook.services.config).outcome == "ignored"
     # The next bar, newer than 10:28, is applied as usual.
     assert (await send(trading, gold("MARKET_DATA", "10:29:00", price=78_650, atr=100)))[0] == "executed"
     assert await mark_of(trading, "GOLD_MINI") == Decimal("78650.0000")
