@@ -82,6 +82,10 @@ class _Run:
     book: Book  # as of the last decision; the mirror, marks and peak below are newer
     peak: float  # the highest sizing equity seen (drawdown rules), advanced on every bar
     closes: list[float]  # the newest mark per instrument (NaN before its first bar or signal)
+    # When each newer mark than the book's was observed (the price collar reads only a mark of the last 24 h): the
+    # bar it closed, or (-1) the ignored exit that set it at `mark_time`, or neither (-1, None) for the book's own.
+    mark_bar: list[int]
+    mark_time: list[datetime | None]
     atr_now: list[float]  # the newest ATR per instrument
     mirror: list[_Open]
     closed: list[ClosedTrade]
@@ -123,7 +127,8 @@ def replay_basso(
     fast = fast and not config.drawdown.peak_days
     run = _Run(config=config, names=names, bars=tuple(bars[n] for n in names), atrs=tuple(atrs[n] for n in names),
                book=Book(closed_equity=money, high_water=money, equity_peak=float(money)), peak=float(money),
-               closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mirror=[], closed=[], entered={},
+               closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mark_bar=[-1] * len(names),
+               mark_time=[None] * len(names), mirror=[], closed=[], entered={},
                counts=Counter(), fast=fast, on_decision=on_decision,
                limits=[_limits(config, name) for name in names],
                emergency=limit_fraction(config.portfolio.emergency_risk_pct, MARGIN_PCT),
@@ -168,6 +173,7 @@ def _walk(run: _Run, signals: Sequence[ReplaySignal], progress: Progress | None)
             last = bisect_left(times, upcoming, i + 1, stop) - 1
             closes[k] = bar_closes[last]
             atr_now[k] = bar_atrs[last]
+            run.mark_bar[k] = last
             i = last + 1
         done += stop - start
         if progress is not None:
@@ -194,13 +200,14 @@ def _trail(run: _Run, k: int, i: int, end: int) -> int:
     before it, and the walk resumes after it; the next bar to walk is returned. The checks only decide whether
     to ask the live code, on the figures it would compute: the close as sent, the stops as trailed, not stored."""
     bar_closes, bar_atrs = run.bars[k].closes, run.atrs[k]
-    closes, atr_now, mirror = run.closes, run.atr_now, run.mirror
+    closes, atr_now, mirror, mark_bar = run.closes, run.atr_now, run.mirror, run.mark_bar
     multiple, risk_limit, vol_limit = run.limits[k]
     emergency = run.emergency
     while i < end:
         close, atr = bar_closes[i], bar_atrs[i]
         atr_now[k] = atr  # raw; rounded as stored where the book would hold it
         closes[k] = close
+        mark_bar[k] = i
         if atr != atr:  # no ATR yet (NaN): nothing to trail by
             i += 1
             continue
@@ -256,16 +263,19 @@ def _equity(run: _Run, unrealised: float) -> float:
 
 
 def _decide_bar(run: _Run, k: int, i: int) -> None:
-    # A bar is complete (and its MARKET_DATA sent) when the next one opens; the last bar one bar's length after
-    # its open (stamped at its open, it would be no newer than the bar before and ignored as late, SPEC §9).
     bars = run.bars[k]
+    _apply(run, MarketData(instrument=run.names[k], timestamp=_closed_at(bars, i), price=bars.closes[i],
+                           atr=run.atrs[k][i]))
+
+
+def _closed_at(bars: Bars, i: int) -> datetime:
+    """When bar `i` is complete (and its MARKET_DATA sent): when the next one opens; the last bar one bar's length
+    after its open (stamped at its open, it would be no newer than the bar before, and ignored as late)."""
     if i + 1 < len(bars):
-        closed_at = bars.time_of(i + 1)
-    elif i > 0:
-        closed_at = bars.time_of(i) + (bars.time_of(i) - bars.time_of(i - 1))
-    else:
-        closed_at = bars.time_of(i)
-    _apply(run, MarketData(instrument=run.names[k], timestamp=closed_at, price=bars.closes[i], atr=run.atrs[k][i]))
+        return bars.time_of(i + 1)
+    if i > 0:
+        return bars.time_of(i) + (bars.time_of(i) - bars.time_of(i - 1))
+    return bars.time_of(i)
 
 
 def _signal(run: _Run, signal: ReplaySignal, k: int) -> None:
@@ -277,6 +287,7 @@ def _signal(run: _Run, signal: ReplaySignal, k: int) -> None:
         run.counts["EXIT: ignored"] += 1
         if not math.isnan(run.atr_now[k]):  # with no ATR known, the live code marks nothing either
             run.closes[k] = signal.price
+            run.mark_bar[k], run.mark_time[k] = -1, signal.time
         return
     if signal.type is SignalType.EXIT:
         trading = TradingSignal(type=SignalType.EXIT, instrument=signal.instrument, layer=signal.layer,
@@ -321,8 +332,13 @@ def _book_now(run: _Run) -> Book:
                          highest_close=x.highest, point_value=x.point_value) for x in run.mirror)
     marks = {name: stored_price(run.closes[k]) for k, name in enumerate(run.names) if not math.isnan(run.closes[k])}
     atrs = {name: stored_price(run.atr_now[k]) for k, name in enumerate(run.names) if not math.isnan(run.atr_now[k])}
+    marked_at = dict(book.marked_at)
+    for k, name in enumerate(run.names):
+        when = _closed_at(run.bars[k], run.mark_bar[k]) if run.mark_bar[k] >= 0 else run.mark_time[k]
+        if when is not None:
+            marked_at[name] = when
     return Book(closed_equity=book.closed_equity, high_water=book.high_water, equity_peak=run.peak, layers=layers,
-                atr={**book.atr, **atrs}, price={**book.price, **marks}, marked_at=book.marked_at,
+                atr={**book.atr, **atrs}, price={**book.price, **marks}, marked_at=marked_at,
                 bar_at=book.bar_at, kill_switch=book.kill_switch, day=book.day, day_peak=book.day_peak,
                 earlier_peaks=book.earlier_peaks)
 
@@ -337,6 +353,8 @@ def _sync(run: _Run) -> None:
     for name, atr in run.book.atr.items():
         run.atr_now[index[name]] = atr
     run.peak = run.book.equity_peak
+    run.mark_bar[:] = [-1] * len(run.names)  # the book's marks are the newest now, with their times
+    run.mark_time[:] = [None] * len(run.names)
     run.closed_equity = float(run.book.closed_equity)
     run.high_water = float(run.book.high_water)
 
