@@ -13,6 +13,10 @@ from basso.store.drawdown import hold_version, move_peaks, raise_alerts
 from basso.store.fence import fenced
 from basso.store.types import Connection
 
+# Every write that changes what a book is built from moves the facts' version on (sql/002), so a decision made
+# against the book before it cannot commit.
+BOOK_CHANGED = "UPDATE controls SET book_version = book_version + 1 WHERE id = 1"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeakMove:
@@ -23,10 +27,6 @@ class PeakMove:
     add: float
     version: int
     alerts: tuple[Alert, ...] = ()
-
-# Every write that changes what a book is built from moves the facts' version on (sql/002), so a decision made
-# against the book before it cannot commit.
-BOOK_CHANGED = "UPDATE controls SET book_version = book_version + 1 WHERE id = 1"
 
 
 async def move_capital(conn: Connection, *, epoch: int, kind: LedgerKind, amount: Decimal, at: datetime,
