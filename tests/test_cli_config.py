@@ -23,12 +23,13 @@ EVERY_COMMAND = [
     ["contract", "--instrument", "BANK_NIFTY", "--on", "2025-12-24"],
     ["backtest", "--trades", "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv"],
     ["send", "base_entry"],
+    ["drawdown", "reset", "--reason", "a fresh start"],
 ]
 
 
 def test_the_table_covers_every_command() -> None:
-    # `controls` registers kill-switch, flatten and capital.
-    named = {argv[0] for argv in EVERY_COMMAND} - {"kill-switch", "flatten", "capital"} | {"controls"}
+    # `controls` registers kill-switch, flatten, capital and drawdown.
+    named = {argv[0] for argv in EVERY_COMMAND} - {"kill-switch", "flatten", "capital", "drawdown"} | {"controls"}
     assert named == set(COMMANDS)
 
 

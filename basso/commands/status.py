@@ -31,6 +31,18 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=10_000)
 
 
+def _drawdown_rows(drawdown: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The drawdown band, its peak and window, the last reset and how to reset (docs/rules.md §2)."""
+    if drawdown is None:
+        return []
+    window = f"last {drawdown['peak_days']} days" if drawdown["peak_days"] else "all time"
+    reset = drawdown["last_reset"]
+    return [("drawdown band", f"{drawdown['band_name']}: {drawdown['rule']}"),
+            ("drawdown peak", f"{rupees(drawdown['peak'])} (highest equity, {window})"),
+            ("last peak reset", "never" if reset is None else f"{reset['at']} by {reset['by']}: {reset['reason']}"),
+            ("to reset the peak", drawdown["how_to_reset"])]
+
+
 def run(args: argparse.Namespace) -> int:
     status, positions = _get(args, "/api/status"), _get(args, "/api/positions")
     if args.json:
@@ -45,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         ("risk", f"{status['risk_pct']:.2f}% ({status['risk_zone']})"),
         ("volatility", f"{status['vol_pct']:.2f}% ({status['vol_zone']})"),
         ("margin used", f"{rupees(status['margin_used'])} ({status['margin_utilisation_pct']:.1f}%)"),
-        ("drawdown", f"{status['drawdown_pct']:.2f}%"), ("kill switch", "ON" if status["kill_switch"] else "off"),
+        ("drawdown", f"{status['drawdown_pct']:.2f}%"), *_drawdown_rows(status.get("drawdown")),
+        ("kill switch", "ON" if status["kill_switch"] else "off"),
         ("this instance leads", "yes" if status["leader"] else "no"),
         ("fence", f"epoch {status['leadership']['epoch']}, {status['leadership']['holder']}"),
     ]:
