@@ -29,6 +29,7 @@ from basso.actors.elector import LeaseStatus
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from basso.http.app import build_app
+from basso.http.feed import DashboardFeed
 from basso.http.health import stale_heartbeat
 from basso.http.metrics import Metrics
 from basso.http.ratelimit import RateLimiter
@@ -56,6 +57,13 @@ def liveness(pipeline: Pipeline, status: LeaseStatus) -> str | None:
         return "the supervision tree is down"
     now = pipeline.clock.monotonic()
     return status.problem(now) or stale_heartbeat(pipeline.statistics(), now, status.settings.lease_ttl_s)
+
+
+def lease_age(pipeline: Pipeline, status: LeaseStatus) -> float | None:
+    """Seconds since this instance's lease was last renewed, while it leads (the dashboard's header)."""
+    if status.renewed_at is None or status.epoch is None:
+        return None
+    return pipeline.clock.monotonic() - status.renewed_at
 
 
 def _leadership_metrics(metrics: Metrics) -> Callable[[int | None], None]:
@@ -187,12 +195,19 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
             async with pool.acquire() as conn:
                 await migrate(conn)
             metrics = Metrics()
+            feed = DashboardFeed()
+            observer = OutcomeObserver(metrics, config)
+
+            def on_commit(settled: Settled) -> None:
+                observer(settled)
+                feed.notify()  # open dashboards redraw now, not at their next poll
+
             status = LeaseStatus(options.instance, leadership)
             pipeline = Pipeline(pool=pool, config=config, wall_clock=utc_now,
                                 lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), lease_status=status,
                                 capital=options.capital, on_leadership=_leadership_metrics(metrics),
                                 on_renewed=metrics.lease_renew_latency.observe,
-                                on_commit=OutcomeObserver(metrics, config),
+                                on_commit=on_commit,
                                 sweep_every_s=config.server.pending_sweep_s)
 
             def is_leader() -> bool:
@@ -207,7 +222,8 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 wake_processor=pipeline.wake, is_leader=is_leader,
                                 epoch=lambda: pipeline.epoch if is_leader() else None,
                                 actor_statistics=pipeline.statistics, migrated=True,
-                                liveness=lambda: liveness(pipeline, status))
+                                liveness=lambda: liveness(pipeline, status), feed=feed, instance=options.instance,
+                                lease_age_s=lambda: lease_age(pipeline, status))
             metrics.watch_actors(pipeline.statistics)
             lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
             runner = web.AppRunner(build_app(services), access_log=None)
