@@ -36,6 +36,7 @@ from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
 from basso.looplag import watch_loop_lag
 from basso.messages import Settled
+from basso.notifications import Notifier, Targets
 from basso.pipeline import Pipeline
 from basso.rules.book import Book
 from basso.rules.portfolio import measure_portfolio
@@ -183,6 +184,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     leadership = config.leadership
+    targets = Targets(config.notifications.urls, config.notifications.timeout_s)  # a bad URL: refused before starting
     async with storage(options) as (database_url, redis_url):
         pool = await asyncpg.create_pool(database_url, min_size=4, max_size=12)
         audit_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4,
@@ -201,6 +203,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
             def on_commit(settled: Settled) -> None:
                 observer(settled)
                 feed.notify()  # open dashboards redraw now, not at their next poll
+                notifier.wake()  # and the phone hears of a fill now
 
             status = LeaseStatus(options.instance, leadership)
             pipeline = Pipeline(pool=pool, config=config, wall_clock=utc_now,
@@ -224,8 +227,12 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 actor_statistics=pipeline.statistics, migrated=True,
                                 liveness=lambda: liveness(pipeline, status), feed=feed, instance=options.instance,
                                 lease_age_s=lambda: lease_age(pipeline, status))
+            notifier = Notifier(pool=pool, settings=config.notifications,
+                                targets=targets,
+                                epoch=lambda: pipeline.epoch if is_leader() else None, wall_clock=utc_now)
             metrics.watch_actors(pipeline.statistics)
             lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
+            notifying = asyncio.create_task(notifier.run(), name="notifier")
             runner = web.AppRunner(build_app(services), access_log=None)
             await runner.setup()
             try:
@@ -239,6 +246,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                 return await _until_stopped_or_escalated(stop, pipeline)
             finally:
                 lag.cancel()
+                notifying.cancel()
                 await runner.cleanup()
                 await pipeline.stop()
                 log.info("stopped")

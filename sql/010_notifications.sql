@@ -14,12 +14,12 @@ CREATE TABLE notifications (
     created_at      timestamptz NOT NULL DEFAULT now(),
     state           text        NOT NULL DEFAULT 'pending' REFERENCES notification_states,
     attempts        integer     NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    next_attempt_at timestamptz,                -- NULL: due now; after a failed attempt, when to try again
     sent_at         timestamptz,
     last_error      text,
     UNIQUE (source, source_id)
 );
-CREATE INDEX notifications_due ON notifications (next_attempt_at, id) WHERE state = 'pending';
+CREATE INDEX notifications_pending ON notifications (id) WHERE state = 'pending';
 
 CREATE FUNCTION basso_notify_fill() RETURNS trigger
 LANGUAGE plpgsql AS $$

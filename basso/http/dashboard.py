@@ -25,6 +25,7 @@ import orjson
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from basso.formatting import age, decimal, number, rupees
 from basso.http.api import positions_report, rollover_report, status_report
 from basso.http.state import SERVICES, Services
 from basso.rules.contracts import days_to_expiry
@@ -53,49 +54,6 @@ def setup_dashboard(app: web.Application) -> None:
     app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
 
 
-# --- formatting (filters) ---------------------------------------------------------------------------------
-
-
-def _decimal(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-def rupees(value: Any) -> str:
-    """₹ with Indian digit grouping and paise: 5000000 → ₹50,00,000.00, −1234.5 → −₹1,234.50."""
-    amount = _decimal(value).quantize(Decimal("0.01"))
-    sign = "−" if amount < 0 else ""
-    whole, _, paise = f"{abs(amount):.2f}".partition(".")
-    head, tail = whole[:-3], whole[-3:]
-    groups: list[str] = []
-    while len(head) > 2:
-        groups.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        groups.insert(0, head)
-    return f"{sign}₹{','.join([*groups, tail])}.{paise}"
-
-
-def number(value: Any, places: int = 2) -> str:
-    """A plain number to `places` decimals (prices, percentages, R)."""
-    return f"{_decimal(value):.{places}f}".replace("-", "−")
-
-
-def age(seconds: float | None) -> str:
-    """How long ago, in the largest unit that reads well: 42 s, 7 min, 3 h 05 min, 2 d 4 h."""
-    if seconds is None:
-        return "never"
-    whole = max(0, int(seconds))
-    if whole < 120:
-        return f"{whole} s"
-    minutes = whole // 60
-    if minutes < 120:
-        return f"{minutes} min"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} h {minutes % 60:02d} min"
-    return f"{hours // 24} d {hours % 24} h"
-
-
 # --- what the page shows ----------------------------------------------------------------------------------
 
 
@@ -106,8 +64,8 @@ def _zone_light(zone: str) -> str:
 def _layer_view(position: Mapping[str, Any], today: Any) -> dict[str, Any]:
     """A layer as the table shows it: the API's numbers plus the distance to its stop in points and in R
     (R = the layer's initial risk per point, entry − initial stop) and the calendar days to its expiry."""
-    entry, stop, mark = (_decimal(position[key]) for key in ("entry_price", "current_stop", "mark"))
-    initial_risk = entry - _decimal(position["initial_stop"])
+    entry, stop, mark = (decimal(position[key]) for key in ("entry_price", "current_stop", "mark"))
+    initial_risk = entry - decimal(position["initial_stop"])
     distance = mark - stop
     expiry = position["expiry"]
     return {**position, "distance_points": distance,
@@ -120,7 +78,7 @@ def _by_instrument(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for layer in layers:
         groups.setdefault(layer["instrument"], []).append(layer)
     return [{"instrument": name, "layers": rows, "lots": sum(r["lots"] for r in rows),
-             "unrealised_pnl": sum((_decimal(r["unrealised_pnl"]) for r in rows), Decimal(0))}
+             "unrealised_pnl": sum((decimal(r["unrealised_pnl"]) for r in rows), Decimal(0))}
             for name, rows in sorted(groups.items())]
 
 

@@ -53,7 +53,7 @@ class Dashboard:
         body = {"secret": SECRET, **fields}
         async with self.session.post(self.server.make_url("/webhook"), data=orjson.dumps(body)) as response:
             reply = await response.json()
-        assert response.status == 200 and reply["status"] == "accepted", reply
+        assert (response.status, reply["status"]) == (200, "accepted"), reply
         key: str = reply["signal_id"]
         return key
 

@@ -142,7 +142,10 @@ async def test_every_panel_fits_the_viewport_and_axe_finds_nothing_serious(
     for panel in panels:
         box = await page.eval_on_selector(f"#{panel}", "e => { const r = e.getBoundingClientRect();"
                                                        " return [r.left, r.right, r.height]; }")
-        assert box[0] >= 0 and box[1] <= width and box[2] > 0, (panel, box)
+        left, right, height = box
+        assert left >= 0, (panel, box)
+        assert right <= width, (panel, box)
+        assert height > 0, (panel, box)
     widths = await page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert widths[0] <= widths[1], f"horizontal scrolling: {widths}"
     assert await page.eval_on_selector("#equity-chart canvas", "c => c.width > 0")
@@ -178,7 +181,9 @@ async def test_a_follower_shows_the_same_page_read_only_and_names_the_leader(fol
     watched = await open_page(browser, follower_dashboard.url)
     page = watched.page
     banner = await page.text_content("#follower-banner")
-    assert banner is not None and "follower-host" in banner and "leader-host trades (epoch 1" in banner
+    assert banner is not None
+    assert "follower-host" in banner
+    assert "leader-host trades (epoch 1" in banner
     assert await page.is_hidden("#panel-controls")
     assert await page.query_selector("button[data-ack]") is None
     watched.assert_clean(follower_dashboard.url.rstrip("/"))
