@@ -48,6 +48,8 @@ def setup_dashboard(app: web.Application) -> None:
                                        autoescape=jinja2.select_autoescape(default=True),
                                        undefined=jinja2.StrictUndefined)
     environment.filters.update(rupees=rupees, number=number, age=age)
+    for name in ("dashboard.html", "panels.html", "controls.html"):
+        environment.get_template(name)  # compiled now, at startup, not during a trader's first page load
     app.router.add_get("/", page)
     app.router.add_get("/dashboard/panels", panels)
     app.router.add_get("/dashboard/events", events)

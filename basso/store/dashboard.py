@@ -26,10 +26,14 @@ async def fingerprint(db: Executor) -> str:
 
 
 async def closed_equity_history(db: Executor, points: int) -> list[asyncpg.Record]:
-    """Closed equity after each of the newest `points` ledger rows, oldest first (`at`, `equity`)."""
+    """Closed equity after each of the newest `points` ledger rows, newest first (`at`, `equity`). Each is the
+    whole ledger's sum less the rows after it, so only the newest rows are read in order, however long the
+    ledger is."""
     return await db.fetch(
-        "SELECT at, equity FROM (SELECT id, at, sum(amount) OVER (ORDER BY id) AS equity FROM ledger) running"
-        " ORDER BY id DESC LIMIT $1", points)
+        "SELECT at, (SELECT coalesce(sum(amount), 0) FROM ledger)"
+        " - coalesce(sum(amount) OVER (ORDER BY id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)"
+        " AS equity FROM (SELECT id, at, amount FROM ledger ORDER BY id DESC LIMIT $1) newest ORDER BY id DESC",
+        points)
 
 
 async def last_bar_closes(db: Executor, instruments: list[str]) -> dict[str, datetime | None]:

@@ -4,6 +4,7 @@ accessibility violation. Screenshots of each viewport are kept under the test's 
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -80,6 +81,13 @@ async def test_the_page_shows_the_api_numbers_and_nothing_leaves_the_machine(das
     # the 29th: 29 − 25 + 30 (November's days) = 34 calendar days from the 25th.
     assert layer["days_to_expiry"] == "34"
     assert await page.text_content("#panel-signals tr[data-signal='bn-entry']") is not None
+    # The chart: the ledger's running sum (₹50,00,000 deposited, then the ₹780 commission), its high water, the
+    # drawdown from it (780 ÷ 50,00,000 = 0.0156 %), and a last point now with the blended equity.
+    series = json.loads(await page.text_content("#equity-data") or "{}")
+    assert series["closed"] == [5_000_000, 4_999_220, 4_999_220]
+    assert series["high_water"] == [5_000_000] * 3
+    assert series["drawdown"][:2] == [0, 0.0156]
+    assert series["blended"] == [None, None, float(status["equity"]["blended"])]
     watched.assert_clean(dashboard.url.rstrip("/"))
 
 
