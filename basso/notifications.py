@@ -136,15 +136,33 @@ class Notifier:
         self.wall_clock = wall_clock
         self._woken = asyncio.Event()
         self._tidied_epoch: int | None = None
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
 
     def wake(self, *_: object) -> None:
         """Something committed: look at the outbox now (callable as an `on_commit` observer)."""
         self._woken.set()
 
+    def start(self) -> None:
+        """Run in the background until `stop()`."""
+        self._task = asyncio.create_task(self.run(), name="notifier")
+
+    async def stop(self) -> None:
+        """Let the message in flight finish and be recorded (at most `timeout_s` more), then stop: a graceful
+        shutdown must not leave a sent message looking cut off."""
+        self._stopping = True
+        self._woken.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self._task, self.settings.timeout_s + 1)
+        except TimeoutError:
+            log.warning("notifications: stopped while a message was still on its way")
+
     async def run(self) -> None:
-        """Until cancelled: send what is due, then wait for a wake-up or `poll_s`. Never raises: a failure is
-        logged and the next round tries again."""
-        while True:
+        """Until cancelled or stopped: send what is due, then wait for a wake-up or `poll_s`. Never raises: a
+        failure is logged and the next round tries again."""
+        while not self._stopping:
             try:
                 await self.send_due()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -169,6 +187,8 @@ class Notifier:
             self._tidied_epoch = epoch
         sent = 0
         for row in await outbox.due(self.pool, self.wall_clock(), BATCH):
+            if self._stopping:
+                break
             sent += await self._send_one(row, epoch)
         return sent
 

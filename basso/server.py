@@ -227,16 +227,15 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 actor_statistics=pipeline.statistics, migrated=True,
                                 liveness=lambda: liveness(pipeline, status), feed=feed, instance=options.instance,
                                 lease_age_s=lambda: lease_age(pipeline, status))
-            notifier = Notifier(pool=pool, settings=config.notifications,
-                                targets=targets,
+            notifier = Notifier(pool=pool, settings=config.notifications, targets=targets,
                                 epoch=lambda: pipeline.epoch if is_leader() else None, wall_clock=utc_now)
             metrics.watch_actors(pipeline.statistics)
             lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
-            notifying = asyncio.create_task(notifier.run(), name="notifier")
             runner = web.AppRunner(build_app(services), access_log=None)
             await runner.setup()
             try:
                 await pipeline.start()
+                notifier.start()  # sends only while this instance leads
                 services.recovered = True  # a follower is ready as it is; a leader opens its gate after Recovery
                 site = web.TCPSite(runner, options.host, options.port)
                 await site.start()
@@ -246,7 +245,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                 return await _until_stopped_or_escalated(stop, pipeline)
             finally:
                 lag.cancel()
-                notifying.cancel()
+                await notifier.stop()
                 await runner.cleanup()
                 await pipeline.stop()
                 log.info("stopped")

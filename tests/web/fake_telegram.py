@@ -1,5 +1,6 @@
 """A fake Telegram Bot API on a real socket: `POST /bot<token>/sendMessage` answered as Telegram does, every
-message kept; it can also fail (HTTP 500) or hang (never answer) to play a service that is down or slow.
+message kept; it can also fail (HTTP 500) or hang (never answer) to play a service that is down or slow. It
+also answers apprise's generic `json://` service at `/notify`.
 
 Apprise has no setting for Telegram's host (its plugin posts to the class attribute `notify_url`,
 `https://api.telegram.org/bot`), so `point_at` sets that attribute on each of our plugin objects: the URL is
@@ -28,6 +29,7 @@ class FakeTelegram:
         self.messages: list[dict[str, Any]] = []
         self.mode = "ok"
         self.arrived = asyncio.Event()  # set on each request
+        self.requests = 0  # how many arrived, answered or not
         self._release = asyncio.Event()  # a hung request is answered (500) once this is set
         self.port = 0
 
@@ -36,6 +38,7 @@ class FakeTelegram:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         body = await request.json()
         self.arrived.set()
+        self.requests += 1
         if self.mode == "hang":
             await self._release.wait()
             return web.json_response({"ok": False, "description": "too late"}, status=500)
@@ -45,6 +48,20 @@ class FakeTelegram:
         self.messages.append(body)
         return web.json_response({"ok": True, "result": {"message_id": len(self.messages),
                                                           "chat": {"id": int(body["chat_id"])}, "text": body["text"]}})
+
+    async def _json(self, request: web.Request) -> web.Response:
+        """Apprise's generic `json://` service (for a `basso run` process, whose Telegram host cannot be
+        redirected): the same modes, messages kept as Telegram's are (`text`: title, new line, body)."""
+        body = await request.json()
+        self.arrived.set()
+        self.requests += 1
+        if self.mode == "hang":
+            await self._release.wait()
+            return web.json_response({}, status=500)
+        if self.mode == "fail":
+            return web.json_response({}, status=500)
+        self.messages.append({"text": f"{body['title']}\n{body['message']}"})
+        return web.json_response({})
 
     def texts(self) -> list[str]:
         return [m["text"] for m in self.messages]
@@ -62,6 +79,7 @@ class FakeTelegram:
     async def running(self) -> AsyncIterator[FakeTelegram]:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._method)
+        app.router.add_post("/notify", self._json)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
