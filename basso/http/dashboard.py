@@ -10,8 +10,6 @@ controls post to the same admin endpoints with the admin token as a Bearer heade
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -34,8 +32,6 @@ from basso.store import dashboard as dashboard_store
 from basso.store import reads
 from basso.timeutil import exchange_date
 
-log = logging.getLogger(__name__)
-
 HERE = Path(__file__).parent
 SIGNALS_SHOWN = 25
 ALERTS_SHOWN = 25
@@ -54,6 +50,12 @@ def setup_dashboard(app: web.Application) -> None:
     app.router.add_get("/dashboard/panels", panels)
     app.router.add_get("/dashboard/events", events)
     app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
+    app.on_shutdown.append(_end_streams)
+
+
+async def _end_streams(app: web.Application) -> None:
+    # A graceful stop waits for every open request to finish; an event stream would never finish by itself.
+    app[SERVICES].feed.close()
 
 
 # --- what the page shows ----------------------------------------------------------------------------------
@@ -230,12 +232,16 @@ async def events(request: web.Request) -> web.StreamResponse:
     shown = request.query.get("since", "")
     seen = services.feed.generation
     async with sse_response(request) as stream:
-        while stream.is_connected():
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                # The database away for a moment: the page keeps what it shows and the stream tries again.
+        while stream.is_connected() and not services.feed.closed:
+            try:
                 current = await dashboard_store.fingerprint(services.pool)
-                if current != shown:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                current = shown  # the database away for a moment: the page keeps what it shows, and asks again
+            if current != shown:
+                try:
                     await stream.send(current, event="changed")
-                    shown = current
+                except ConnectionResetError:
+                    break  # the page was closed
+                shown = current
             seen = await services.feed.wait_changed(seen, services.config.dashboard.poll_s)
     return stream

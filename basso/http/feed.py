@@ -16,7 +16,13 @@ class DashboardFeed:
 
     def __init__(self) -> None:
         self.generation = 0
+        self.closed = False  # the server is stopping: every stream ends
         self._changed = asyncio.Event()
+
+    def close(self) -> None:
+        """End every stream (the server is shutting down: it waits for open requests, and a stream never ends)."""
+        self.closed = True
+        self.notify()
 
     def notify(self, *_: object) -> None:
         """Something committed: wake every waiting stream (callable as an `on_commit` observer)."""
