@@ -23,6 +23,7 @@ from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
 from basso.pipeline import Pipeline
+from basso.store.fence import take_fence
 from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 
 SECRET = "test-secret"
@@ -108,7 +109,6 @@ async def follower_dashboard(migrated_database: str, config: Config) -> AsyncIte
     pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=10)
     assert pool is not None
     async with pool.acquire() as conn:
-        from basso.store.fence import take_fence
         await take_fence(conn, "leader-host", "elected elsewhere")
     services = _services(pool, config, "follower-host")
     try:
