@@ -45,3 +45,6 @@ CREATE TRIGGER alert_raised_notifies AFTER INSERT ON alerts
 
 -- The dashboard's "last bar close" per instrument, found without reading every stored signal.
 CREATE INDEX signals_bar_closes ON signals (instrument, signal_time) WHERE kind = 'MARKET_DATA' AND outcome = 'executed';
+
+-- The dashboard's working and unknown orders, found without reading every filled one.
+CREATE INDEX orders_not_final ON orders (id) WHERE status IN ('pending', 'sent', 'unknown');

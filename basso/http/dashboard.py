@@ -36,6 +36,7 @@ HERE = Path(__file__).parent
 SIGNALS_SHOWN = 25
 ALERTS_SHOWN = 25
 EQUITY_POINTS = 500
+ORDERS_SHOWN = 50
 
 
 def setup_dashboard(app: web.Application) -> None:
@@ -163,9 +164,10 @@ async def dashboard_context(services: Services) -> dict[str, Any]:
     status, positions, rollover, alerts, unacknowledged = await asyncio.gather(
         status_report(services), positions_report(services), rollover_report(services),
         alert_store.newest_alerts(pool, limit=ALERTS_SHOWN), alert_store.unacknowledged_count(pool))
-    signals, history, bars = await asyncio.gather(
+    signals, history, bars, orders = await asyncio.gather(
         reads.newest_signals(pool, SIGNALS_SHOWN), dashboard_store.closed_equity_history(pool, EQUITY_POINTS),
-        dashboard_store.last_bar_closes(pool, list(services.config.instruments)))
+        dashboard_store.last_bar_closes(pool, list(services.config.instruments)),
+        dashboard_store.working_orders(pool, ORDERS_SHOWN))
     layers = [_layer_view(p, today) for p in positions]
     portfolio = services.config.portfolio
     drawdown = services.config.drawdown
@@ -191,6 +193,7 @@ async def dashboard_context(services: Services) -> dict[str, Any]:
         "equity_series": orjson.dumps(_equity_series(history, status, now)).decode(),
         "instruments": _by_instrument(layers),
         "signals": [_signal_view(row) for row in signals],
+        "orders": [{**dict(row), "age_s": (now - row["created_at"]).total_seconds()} for row in orders],
         "alerts": [dict(row) for row in alerts],
         "unacknowledged": unacknowledged,
         "rollover": rollover,

@@ -44,3 +44,11 @@ async def last_bar_closes(db: Executor, instruments: list[str]) -> dict[str, dat
         " AND s.outcome = 'executed' AND s.instrument = i.name) AS at FROM unnest($1::text[]) AS i(name)",
         instruments)
     return {row["name"]: row["at"] for row in rows}
+
+
+async def working_orders(db: Executor, limit: int) -> list[asyncpg.Record]:
+    """Orders not yet final — committed but not sent, sent without an answer, or of unknown outcome — oldest
+    first. The paper broker fills in the deciding transaction, so there it is always empty."""
+    return await db.fetch(
+        "SELECT id, client_id, instrument, symbol, side, lots, quantity, price, status, created_at, updated_at"
+        " FROM orders WHERE status IN ('pending', 'sent', 'unknown') ORDER BY id LIMIT $1", limit)

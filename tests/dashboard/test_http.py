@@ -77,3 +77,24 @@ async def test_a_graceful_stop_with_a_page_open_does_not_wait_for_the_page(dashb
     async with dashboard.session.get(server.make_url("/dashboard/events")) as stream:
         await _next_event(stream.content)  # connected: the first event states the facts
         await asyncio.wait_for(server.close(), 5)  # aiohttp would wait 60 s for a stream that never ends
+
+
+async def test_an_order_without_its_answer_is_shown_and_notified_only_once_filled(dashboard: Dashboard) -> None:
+    """The order path of a real broker (issue 13) leaves orders `sent` or `unknown` for a while: the page lists
+    them, and the outbox gains a notification only when one is filled."""
+    pool = dashboard.services.pool
+    order = await pool.fetchval(
+        "INSERT INTO orders (client_id, broker, instrument, symbol, side, lots, quantity, price, status, epoch)"
+        " VALUES ('c-1', 'openalgo', 'GOLD_MINI', 'GOLDM05JAN27FUT', 'BUY', 2, 2, 78500, 'unknown', 1) RETURNING id")
+    async with dashboard.session.get(dashboard.url) as response:
+        page = await response.text()
+    row = re.search(rf'<tr data-order="{order}">(.*?)</tr>', page, re.S)
+    assert row is not None
+    assert "GOLDM05JAN27FUT" in row[1]
+    assert ">unknown<" in row[1]
+    assert await pool.fetchval("SELECT count(*) FROM notifications") == 0
+    await pool.execute("UPDATE orders SET status = 'filled', fill_price = 78510 WHERE id = $1", order)
+    await pool.execute("UPDATE orders SET updated_at = now() WHERE id = $1", order)  # not a new fill
+    assert await pool.fetch("SELECT source, source_id FROM notifications") == [("order", order)]
+    async with dashboard.session.get(dashboard.url) as response:
+        assert f'data-order="{order}"' not in await response.text()
