@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ def _zone_light(zone: str) -> str:
     return {"green": "green", "yellow": "yellow", "orange": "orange"}.get(zone, "red")
 
 
-def _layer_view(position: Mapping[str, Any], today: Any) -> dict[str, Any]:
+def _layer_view(position: Mapping[str, Any], today: date) -> dict[str, Any]:
     """A layer as the table shows it: the API's numbers plus the distance to its stop in points and in R
     (R = the layer's initial risk per point, entry − initial stop) and the calendar days to its expiry."""
     entry, stop, mark = (decimal(position[key]) for key in ("entry_price", "current_stop", "mark"))
@@ -101,8 +101,9 @@ _OUTCOME_WORDS = {"pending": "waiting to be decided", "executed": "done", "block
 
 
 def _equity_series(history: list[asyncpg.Record], status: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """Closed equity after each ledger row (oldest first) and its high-water mark and drawdown so far; the
-    last point is now, with the blended equity (closed + the configured share of unrealised)."""
+    """Closed equity after each of the newest ledger rows (oldest first), its high-water mark and its drawdown
+    from it within those rows; the last point is now, adding the blended equity (closed + the configured share
+    of unrealised). The heat panel's drawdown is the sizing mode's, over all time, as /api/status says."""
     times: list[float] = []
     closed: list[float] = []
     high: list[float] = []
@@ -120,7 +121,7 @@ def _equity_series(history: list[asyncpg.Record], status: Mapping[str, Any], now
         times.append(max(now.timestamp(), times[-1]))  # a ledger row stamped after the page's clock stays last
         closed.append(closed[-1])
         high.append(high[-1])
-        drawdown.append(float(status["drawdown_pct"]))
+        drawdown.append(drawdown[-1])
         blended.append(float(status["equity"]["blended"]))
     return {"t": times, "closed": closed, "high_water": high, "blended": blended, "drawdown": drawdown}
 
