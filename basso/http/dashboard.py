@@ -235,12 +235,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     shown = request.query.get("since", "")
     seen = services.feed.generation
+    # The first look is taken before the stream answers: once a client has the headers, any later change is
+    # one this stream will report.
+    current = await _fingerprint(services, shown)
     async with sse_response(request) as stream:
         while stream.is_connected() and not services.feed.closed:
-            try:
-                current = await dashboard_store.fingerprint(services.pool)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                current = shown  # the database away for a moment: the page keeps what it shows, and asks again
             if current != shown:
                 try:
                     await stream.send(current, event="changed")
@@ -248,4 +247,12 @@ async def events(request: web.Request) -> web.StreamResponse:
                     break  # the page was closed
                 shown = current
             seen = await services.feed.wait_changed(seen, services.config.dashboard.poll_s)
+            current = await _fingerprint(services, shown)
     return stream
+
+
+async def _fingerprint(services: Services, otherwise: str) -> str:
+    try:
+        return await dashboard_store.fingerprint(services.pool)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return otherwise  # the database away for a moment: the page keeps what it shows, and asks again
