@@ -118,7 +118,8 @@ def _equity_series(history: list[asyncpg.Record], status: Mapping[str, Any], now
         drawdown.append(round(100 * (1 - value / peak), 4) if peak > 0 else 0.0)
     blended: list[float | None] = [None] * len(times)
     if times:
-        times.append(max(now.timestamp(), times[-1]))  # a ledger row stamped after the page's clock stays last
+        # Strictly after the last ledger row (a chart's x must increase), even one stamped after the page's clock.
+        times.append(max(now.timestamp(), times[-1] + 1))
         closed.append(closed[-1])
         high.append(high[-1])
         drawdown.append(drawdown[-1])
