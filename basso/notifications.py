@@ -124,6 +124,10 @@ def _redacted(url: str) -> str:
     return f"{urlsplit(url).scheme}://…"
 
 
+class _FenceMoved(Exception):
+    """A claim found another epoch in the fence: this instance no longer leads."""
+
+
 class Notifier:
     """Sends the outbox's due rows while this instance leads; `wake()` after a commit, `run()` as a task."""
 
@@ -185,11 +189,21 @@ class Notifier:
                 log.warning("notifications: %d cut off mid-send by a crash; not sent again (they may have gone "
                             "out)", abandoned)
             self._tidied_epoch = epoch
+        if not self.targets:
+            await outbox.skip_pending(self.pool, epoch, "no [notifications] urls configured")
+            return 0
         sent = 0
-        for row in await outbox.due(self.pool, self.wall_clock(), BATCH):
-            if self._stopping:
-                break
-            sent += await self._send_one(row, epoch)
+        while not self._stopping:
+            rows = await outbox.due(self.pool, self.wall_clock(), BATCH)
+            for row in rows:
+                if self._stopping:
+                    break
+                try:
+                    sent += await self._send_one(row, epoch)
+                except _FenceMoved:
+                    return sent
+            if len(rows) < BATCH:
+                break  # every due row had its turn (a failed one waits for its next attempt)
         return sent
 
     async def _send_one(self, row: asyncpg.Record, epoch: int) -> int:
@@ -200,12 +214,11 @@ class Notifier:
                                 error=f"{row['source']} {row['source_id']} not found")
             return 0
         mode = self.settings.events.get(notification.event, "on")
-        if mode == "off" or not self.targets:
-            await outbox.finish(self.pool, row["id"], state=NotificationState.SKIPPED, at=now,
-                                error=None if self.targets else "no [notifications] urls configured")
+        if mode == "off":
+            await outbox.finish(self.pool, row["id"], state=NotificationState.SKIPPED, at=now)
             return 0
         if not await outbox.claim(self.pool, row["id"], epoch):
-            return 0  # the fence moved on: the new leader sends it
+            raise _FenceMoved  # another instance leads now: it sends this one
         attempt = row["attempts"] + 1
         error = await self._deliver(notification, silent=mode == "silent")
         now = self.wall_clock()

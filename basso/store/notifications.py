@@ -23,6 +23,14 @@ async def abandon_interrupted(db: Executor, epoch: int) -> int:
     return int(result.split()[-1])
 
 
+async def skip_pending(db: Executor, epoch: int, reason: str) -> int:
+    """Every pending row becomes 'skipped' with `reason` (nowhere to send them); how many."""
+    result: str = await db.execute(
+        f"UPDATE notifications SET state = 'skipped', last_error = $1 WHERE state = 'pending' AND {_FENCED}",
+        reason, epoch)
+    return int(result.split()[-1])
+
+
 async def due(db: Executor, now: datetime, limit: int) -> list[asyncpg.Record]:
     """Pending rows whose time has come, oldest first."""
     return await db.fetch(

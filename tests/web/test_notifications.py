@@ -17,6 +17,7 @@ from basso.enums import AlertLevel
 from basso.notifications import Notifier, Targets
 from basso.store import notifications as outbox
 from basso.store.alerts import raise_alert
+from basso.store.fence import take_fence
 from tests.web.conftest import NOW, Trading
 from tests.web.fake_telegram import CHAT, URL, FakeTelegram
 from tests.web.test_controls import ADMIN, post
@@ -204,3 +205,34 @@ async def test_the_server_notifies_from_the_leader_as_it_commits(trading: Tradin
     finally:
         running.cancel()
     assert "Entry filled" in telegram.texts()[0]
+
+
+async def test_without_urls_nothing_is_sent_and_the_outbox_does_not_grow(trading: Trading) -> None:
+    pool = trading.webhook.services.pool
+    await signal(trading, ENTRY)
+    await raise_alert(pool, at=NOW, level=AlertLevel.INFO, kind="test", message="hello")
+    settings = trading.webhook.services.config.notifications  # the default: urls = []
+    notifier = Notifier(pool=pool, settings=settings, targets=Targets(settings.urls, settings.timeout_s),
+                        epoch=trading.webhook.services.epoch, wall_clock=Clock(NOW))
+    assert await notifier.send_due() == 0
+    assert [(row["state"], row["last_error"]) for row in await outbox.states(pool)] == [
+        ("skipped", "no [notifications] urls configured")] * 2
+
+
+async def test_a_backlog_larger_than_a_batch_goes_out_in_one_round(trading: Trading, telegram: FakeTelegram) -> None:
+    pool = trading.webhook.services.pool
+    for n in range(25):  # more than the notifier's batch of 20
+        await raise_alert(pool, at=NOW, level=AlertLevel.INFO, kind="test", message=f"alert {n}")
+    assert await notifier_for(trading, telegram, Clock(NOW)).send_due() == 25
+    assert [text.rsplit(" ", 1)[-1] for text in telegram.texts()] == [str(n) for n in range(25)]
+
+
+async def test_an_instance_whose_fence_was_taken_sends_nothing_more(trading: Trading, telegram: FakeTelegram) -> None:
+    pool = trading.webhook.services.pool
+    await signal(trading, ENTRY)
+    notifier = notifier_for(trading, telegram, Clock(NOW))
+    async with pool.acquire() as conn:
+        await take_fence(conn, "another-host", "elected elsewhere")
+    assert await notifier.send_due() == 0  # it still believes it leads; the claim under the fence says no
+    assert telegram.messages == []
+    assert [row["state"] for row in await outbox.states(pool)] == ["pending"]  # for the new leader to send
