@@ -73,7 +73,9 @@ class FakeTelegram:
         return targets
 
     def release(self) -> None:
+        """Answer every hung request (HTTP 500); requests from now on hang again while `mode` is "hang"."""
         self._release.set()
+        self._release = asyncio.Event()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[FakeTelegram]:

@@ -147,31 +147,47 @@ async def test_none_is_sent_twice_across_a_crash_and_restart(trading: Trading, t
     assert "Stop hit" in telegram.messages[1]["text"]
 
 
-async def test_a_notifier_that_hangs_never_holds_the_pipeline_up_and_is_retried_with_backoff(
-        trading: Trading, telegram: FakeTelegram) -> None:
+async def test_a_notifier_that_hangs_never_holds_the_pipeline_up(trading: Trading, telegram: FakeTelegram) -> None:
+    pool = trading.webhook.services.pool
+    notifier = notifier_for(trading, telegram, Clock(NOW), timeout_s=60.0)
+    await signal(trading, ENTRY)
+    telegram.mode = "hang"
+    round_ = asyncio.create_task(notifier.send_due())
+    await asyncio.wait_for(telegram.arrived.wait(), 5)
+    # The notifier is stuck on Telegram (until released, or for a minute); the pipeline decides and commits the
+    # next signal regardless.
+    await asyncio.wait_for(signal(trading, STOP_BAR), 30)
+    assert not round_.done()
+    assert await pool.fetchval("SELECT outcome FROM signals WHERE key = 'bar-2'") == "executed"
+    telegram.release()  # Telegram answers at last, with an error: the message waits for its retry
+    assert await asyncio.wait_for(round_, 30) == 0
+    entry = (await outbox.states(pool))[0]
+    assert (entry["state"], entry["attempts"]) == ("pending", 1)
+
+
+async def test_a_send_that_times_out_is_retried_with_doubling_backoff(trading: Trading,
+                                                                       telegram: FakeTelegram) -> None:
     pool = trading.webhook.services.pool
     clock = Clock(NOW)
     notifier = notifier_for(trading, telegram, clock, timeout_s=0.5, retry_first_s=5.0, retry_max_s=600.0)
     await signal(trading, ENTRY)
     telegram.mode = "hang"
-    round_ = asyncio.create_task(notifier.send_due())
-    await asyncio.wait_for(telegram.arrived.wait(), 5)
-    # The notifier is stuck on Telegram; the pipeline decides and commits the next signal regardless.
-    await asyncio.wait_for(signal(trading, STOP_BAR), 5)
-    assert not round_.done()
-    assert await round_ == 0
-    [entry, _stop] = await outbox.states(pool)
+    assert await notifier.send_due() == 0
+    [entry] = await outbox.states(pool)
     assert (entry["state"], entry["attempts"], entry["last_error"]) == ("pending", 1, "no answer within 0.5 s")
     assert entry["next_attempt_at"] == NOW + timedelta(seconds=5)  # the first retry after retry_first_s
+    assert await notifier.send_due() == 0  # not yet due: nothing is tried
+    assert telegram.requests == 1
 
     telegram.mode = "fail"
     clock.now = NOW + timedelta(seconds=5)
     assert await notifier.send_due() == 0
-    entry = (await outbox.states(pool))[0]
+    [entry] = await outbox.states(pool)
     assert (entry["attempts"], entry["next_attempt_at"]) == (2, clock.now + timedelta(seconds=10))  # doubled
 
     telegram.mode = "ok"
     clock.now += timedelta(seconds=10)
+    await signal(trading, STOP_BAR)
     assert await notifier.send_due() == 2
     assert [("Entry filled" in t, "Stop hit" in t) for t in telegram.texts()] == [(True, False), (False, True)]
     assert [row["state"] for row in await outbox.states(pool)] == ["sent", "sent"]
