@@ -213,6 +213,10 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 on_commit=on_commit,
                                 sweep_every_s=config.server.pending_sweep_s)
 
+            def stored() -> None:
+                pipeline.wake()
+                feed.notify()  # a stored signal shows on open dashboards (pending) before it is decided
+
             def is_leader() -> bool:
                 # The lease is unexpired as far as this instance can know, and no commit has found the fence taken.
                 return status.leads(pipeline.clock.monotonic()) and pipeline.gate.leader
@@ -222,7 +226,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                 admin_token=options.admin_token, wall_clock=utc_now,
                                 limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
                                                     clock=loop.time),
-                                wake_processor=pipeline.wake, is_leader=is_leader,
+                                wake_processor=stored, is_leader=is_leader,
                                 epoch=lambda: pipeline.epoch if is_leader() else None,
                                 actor_statistics=pipeline.statistics, migrated=True,
                                 liveness=lambda: liveness(pipeline, status), feed=feed, instance=options.instance,

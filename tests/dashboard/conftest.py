@@ -89,7 +89,12 @@ async def dashboard(migrated_database: str, config: Config) -> AsyncIterator[Das
     epoch = await solo_leader(pool, NOW)
     outcomes = Outcomes()
     pipeline = pipeline_for(pool, config, epoch, outcomes, services.feed.notify)
-    services.wake_processor = pipeline.wake
+
+    def stored() -> None:  # as `basso run` wires it: the pipeline and the open pages hear of a stored signal
+        pipeline.wake()
+        services.feed.notify()
+
+    services.wake_processor = stored
     services.is_leader = lambda: pipeline.gate.leader
     services.epoch = lambda: epoch if pipeline.gate.leader else None
     services.lease_age_s = lambda: 0.4
