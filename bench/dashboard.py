@@ -40,7 +40,7 @@ from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
 from basso.messages import Settled
-from basso.pipeline import Pipeline
+from basso.pipeline import Hooks, Pipeline
 from basso.store.capital import deposit_if_empty
 from basso.store.fence import take_fence
 from basso.store.migrations import migrate
@@ -148,13 +148,13 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
             services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token="bench",
                                 wall_clock=lambda: datetime.now(UTC), instance="bench",
                                 limiter=RateLimiter(per_minute=100_000, clock=time.monotonic),
-                                migrated=True, recovered=True, is_leader=lambda: True, epoch=lambda: epoch)
+                                migrated=True, recovered=lambda: True, is_leader=lambda: True, epoch=lambda: epoch)
 
             def on_commit(_settled: Settled) -> None:
                 commits.append(time.perf_counter())
                 services.feed.notify()
 
-            pipeline = Pipeline(pool=pool, config=config, epoch=epoch, on_commit=on_commit,
+            pipeline = Pipeline(pool=pool, config=config, epoch=epoch, hooks=Hooks(on_commit=on_commit),
                                 wall_clock=lambda: datetime.now(UTC))
             services.wake_processor = pipeline.wake
             runner = web.AppRunner(build_app(services), access_log=None)

@@ -77,7 +77,7 @@ async def _serve(services: Services, outcomes: Outcomes, pipeline: Pipeline | No
 def _services(pool: asyncpg.Pool, config: Config, instance: str) -> Services:
     return Services(config=config, pool=pool, webhook_secret=SECRET, admin_token=ADMIN_TOKEN,
                     wall_clock=lambda: NOW, limiter=RateLimiter(per_minute=10_000, clock=lambda: 0.0),
-                    migrated=True, recovered=True, instance=instance)
+                    migrated=True, recovered=lambda: True, instance=instance)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from yarl import URL
@@ -53,7 +54,7 @@ async def test_only_the_vendored_assets_are_served_from_static(dashboard: Dashbo
             assert response.status in (403, 404), path
 
 
-async def _next_event(stream: asyncio.StreamReader) -> str:
+async def _next_event(stream: aiohttp.StreamReader) -> str:
     return (await asyncio.wait_for(stream.readuntil(b"\r\n\r\n"), 5)).decode()
 
 
@@ -95,6 +96,6 @@ async def test_an_order_without_its_answer_is_shown_and_notified_only_once_fille
     assert await pool.fetchval("SELECT count(*) FROM notifications") == 0
     await pool.execute("UPDATE orders SET status = 'filled', fill_price = 78510 WHERE id = $1", order)
     await pool.execute("UPDATE orders SET updated_at = now() WHERE id = $1", order)  # not a new fill
-    assert await pool.fetch("SELECT source, source_id FROM notifications") == [("order", order)]
+    assert [tuple(row) for row in await pool.fetch("SELECT source, source_id FROM notifications")] == [("order", order)]
     async with dashboard.session.get(dashboard.url) as response:
         assert f'data-order="{order}"' not in await response.text()
