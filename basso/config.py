@@ -148,7 +148,7 @@ NOTIFICATION_EVENTS = ("entry_filled", "exit_filled", "stop_hit", "peel_off", "r
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotificationSettings:
-    """Notifications (SPEC §10) through apprise: where they go, which events, and how failures are retried."""
+    """Notifications (docs/rules.md §10) through apprise: where they go, which events, and how failures are retried."""
 
     urls: tuple[str, ...]  # apprise URLs; empty: nothing is sent
     events: Mapping[str, Literal["on", "silent", "off"]]  # per event in NOTIFICATION_EVENTS

@@ -1,4 +1,4 @@
-"""Notifications (SPEC §10): the leader tells the trader's phone about fills and alerts, through apprise.
+"""Notifications (docs/rules.md §10): the leader tells the trader's phone about fills and alerts, through apprise.
 
 Why apprise: one well-kept library (BSD licence, released often) reaches Telegram and about a hundred other
 services (Discord, Slack, e-mail, ntfy, Pushover, …) behind one URL each, so a trader who does not use Telegram

@@ -1,4 +1,4 @@
--- Notifications (SPEC §10): every fill and every alert becomes one row of this outbox in the same transaction
+-- Notifications (docs/rules.md §10): every fill and every alert becomes one row of this outbox in the same transaction
 -- that commits it (the triggers below), so a decision that did not commit notifies nobody and a committed
 -- one is never forgotten. The leader's notifier sends each row through apprise: it claims the row under the
 -- fence (state 'sending', attempts + 1) before sending, marks it 'sent' after, and puts it back to 'pending'

@@ -1,4 +1,4 @@
-"""The dashboard at `/` (SPEC §10): one server-rendered page a trader keeps open all day.
+"""The dashboard at `/` (docs/rules.md §10): one server-rendered page a trader keeps open all day.
 
 The page is Jinja2 (aiohttp-jinja2); htmx swaps the panels in place when the server-sent event stream at
 `/dashboard/events` says the facts changed (aiohttp-sse); uPlot draws equity and drawdown. Every asset is

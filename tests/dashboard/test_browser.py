@@ -67,7 +67,7 @@ async def test_the_page_shows_the_api_numbers_and_nothing_leaves_the_machine(das
     for field in ("lots", "entry_price", "current_stop", "mark", "unrealised_pnl"):
         assert _same(layer[field], position[field]), (field, layer[field], position[field])
 
-    # By hand (SPEC §3, ₹50 L, risk 0.5 %, ER 0.82): Lot-R = 50,00,000 × 0.005 × 0.82 ÷ (350 × 30) = 1.95 ⇒ 1 lot.
+    # By hand (docs/rules.md §3, ₹50 L, risk 0.5 %, ER 0.82): Lot-R = 50,00,000 × 0.005 × 0.82 ÷ (350 × 30) = 1.95 ⇒ 1 lot.
     # Commission 0.05 % of 52,000 × 30 = ₹780, so closed equity is ₹49,99,220.00. The bar at 52,300 trails the stop
     # to 52,300 − 2.5 × 350 = 51,425, below 51,650, so the stop stays; unrealised (52,300 − 52,000) × 1 × 30 = ₹9,000;
     # distance to stop 52,300 − 51,650 = 650 points, R = 52,000 − 51,650 = 350 points ⇒ 650 ÷ 350 = 1.86 R.

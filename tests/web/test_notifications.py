@@ -1,4 +1,4 @@
-"""Notifications (SPEC §10) against a fake Telegram Bot API on a real socket, sent through apprise's own
+"""Notifications (docs/rules.md §10) against a fake Telegram Bot API on a real socket, sent through apprise's own
 Telegram plugin: one message per filled event with the trader's numbers, none for a decision that did not
 commit, none twice across a crash and restart, and a notifier that hangs never holds the pipeline up."""
 
@@ -71,7 +71,7 @@ async def test_one_message_per_filled_event_with_the_numbers_a_trader_wants(trad
 
     assert await notifier.send_due() == 3
     entry, stop, alert = telegram.texts()
-    # 1 lot (SPEC §3 at ₹50 L); entry commission 0.05 % × 52,000 × 30 = ₹780 ⇒ equity ₹49,99,220.00.
+    # 1 lot (docs/rules.md §3 at ₹50 L); entry commission 0.05 % × 52,000 × 30 = ₹780 ⇒ equity ₹49,99,220.00.
     assert "Entry filled: BANK_NIFTY Long_1" in entry
     assert ("Bought 1 lot of BANK_NIFTY Long_1 (BANKNIFTY29DEC26FUT) at 52000.00; stop 51650.00. "
             "Equity ₹49,99,220.00.") in entry
