@@ -190,8 +190,9 @@ async def dashboard_context(services: Services) -> dict[str, Any]:
         ],
         "drawdown_bands": {"reduce": drawdown.reduce_from_pct, "halve": drawdown.halve_from_pct,
                            "halt": drawdown.halt_from_pct},
-        "drawdown_light": _drawdown_light(status["drawdown_pct"], drawdown.reduce_from_pct,
-                                          drawdown.halve_from_pct, drawdown.halt_from_pct),
+        # The band as /api/status names it (the drawdown rules' own words), coloured by how much it restricts.
+        "drawdown_light": {"light": ("green", "yellow", "orange", "red")[status["drawdown"]["band"]],
+                           "band": f'{status["drawdown"]["band_name"]}: {status["drawdown"]["rule"]}'},
         "equity_series": orjson.dumps(_equity_series(history, status, now)).decode(),
         "instruments": _by_instrument(layers),
         "signals": [_signal_view(row) for row in signals],
@@ -200,16 +201,6 @@ async def dashboard_context(services: Services) -> dict[str, Any]:
         "unacknowledged": unacknowledged,
         "rollover": rollover,
     }
-
-
-def _drawdown_light(pct: float, reduce: float, halve: float, halt: float) -> dict[str, str]:
-    if pct >= halt:
-        return {"light": "red", "band": f"above {halt:g} %: no new entries or pyramids"}
-    if pct >= halve:
-        return {"light": "orange", "band": f"{halve:g}–{halt:g} %: risk halved, no new base entries"}
-    if pct >= reduce:
-        return {"light": "yellow", "band": f"{reduce:g}–{halve:g} %: initial risk reduced"}
-    return {"light": "green", "band": f"below {reduce:g} %: normal sizing"}
 
 
 # --- handlers -------------------------------------------------------------------------------------------
