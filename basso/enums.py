@@ -69,7 +69,7 @@ class AlertLevel(StrEnum):
 
 
 class NotificationState(StrEnum):
-    """Where a notification stands in its outbox (sql/010): sent at most once."""
+    """Where a notification stands in its outbox (sql/008): sent at most once."""
 
     PENDING = "pending"  # to send (again, after `next_attempt_at`)
     SENDING = "sending"  # claimed by the leader, being sent
