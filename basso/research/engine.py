@@ -1,0 +1,111 @@
+"""Chunks of work on Dask (`distributed`): a local cluster on this machine's cores, or an existing cluster.
+
+The inputs (trades, bars) are scattered to every worker once, not sent with every task; each task is a chunk
+of runs or configurations, so the per-task overhead (a few milliseconds) is paid per chunk. Results come
+back in chunk order, whatever order the workers finish in. Ctrl-C cancels every task still queued or running
+on the cluster and closes the local one; `Cancelled` then says how much was done.
+
+Workers must import the same `basso` as the client: on a local cluster they do (they are this Python); on
+your own cluster, install Basso in the workers' environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from distributed import Client, Future, LocalCluster, as_completed
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+__all__ = ["Cancelled", "Engine", "chunks", "open_engine"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_CONNECT_TIMEOUT = "10s"
+
+
+class Cancelled(Exception):
+    """Ctrl-C during a job: the cluster's work was cancelled."""
+
+    def __init__(self, done: int, total: int, unit: str) -> None:
+        super().__init__(f"cancelled after {done:,} of {total:,} {unit}")
+        self.done = done
+        self.total = total
+
+
+class Engine:
+    """A Dask client and the number of workers behind it."""
+
+    def __init__(self, client: Client, where: str) -> None:
+        self.client = client
+        self.where = where
+
+    @property
+    def workers(self) -> int:
+        """How many workers the scheduler has now (at least 1, to size chunks)."""
+        return max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
+
+    def map(self, task: Callable[[Any, T], R], shared: Any, parts: Sequence[T], *, sizes: Sequence[int],
+            unit: str, progress: bool) -> list[R]:
+        """`task(shared, part)` for every part on the cluster, `shared` scattered once; results in part order.
+
+        `sizes` says how many units (runs, configurations) each part is, for the progress bar."""
+        [handle] = self.client.scatter([shared], broadcast=True, hash=False)
+        futures: list[Future[Any]] = [self.client.submit(task, handle, part, pure=False) for part in parts]
+        where = {future.key: k for k, future in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
+        total, done = sum(sizes), 0
+        try:
+            with _bar(progress, unit, total) as advance:
+                for future in as_completed(futures, loop=self.client.loop):
+                    k = where[future.key]
+                    results[k] = future.result()  # a task's exception is raised here, in the client
+                    done += sizes[k]
+                    advance(sizes[k])
+        except KeyboardInterrupt:
+            self.client.cancel(futures, force=True)
+            raise Cancelled(done, total, unit) from None
+        finally:
+            self.client.cancel([handle])
+        return results
+
+
+@contextmanager
+def open_engine(scheduler: str | None, workers: int | None) -> Iterator[Engine]:
+    """An engine on the scheduler at `scheduler` (tcp://host:8786), else on a local cluster of `workers`
+    processes (default: this machine's cores), each one thread: the replay is pure Python, so processes are
+    what run it in parallel."""
+    if scheduler is not None:
+        with Client(scheduler, timeout=_CONNECT_TIMEOUT, set_as_default=False) as client:
+            yield Engine(client, f"the Dask cluster at {scheduler}")
+        return
+    count = workers or os.cpu_count() or 1
+    with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster, set_as_default=False) as client:
+        yield Engine(client, f"a local cluster of {count} worker{'s' if count > 1 else ''}")
+
+
+def chunks(count: int, *, workers: int, per_worker: int, smallest: int, largest: int) -> list[range]:
+    """`range(count)` cut into consecutive chunks: about `per_worker` per worker (so a slow worker does not hold
+    up the end), each between `smallest` and `largest` units."""
+    if count <= 0:
+        return []
+    size = max(smallest, min(largest, -(-count // (workers * per_worker))))
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+@contextmanager
+def _bar(show: bool, unit: str, total: int) -> Iterator[Callable[[int], None]]:
+    if not show:
+        yield lambda _: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(unit, total=total)
+        yield lambda n: bar.update(task, advance=n)
