@@ -23,8 +23,13 @@ def instrument_arg(config: Config, name: str, option: str = "--instrument") -> I
 
 def load_user_config(args: argparse.Namespace) -> Config:
     """The configuration named by --config or $BASSO_CONFIG, else the shipped defaults."""
+    return load_config(user_config_path(args))
+
+
+def user_config_path(args: argparse.Namespace) -> Path | None:
+    """The file named by --config or $BASSO_CONFIG, if any."""
     path = getattr(args, "config", None) or os.environ.get("BASSO_CONFIG")
-    return load_config(Path(path) if path else None)
+    return Path(path) if path else None
 
 
 def finite_number(text: str) -> float:
