@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
@@ -41,6 +41,7 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 FAN_POINTS = 200  # equity points per run kept for the fan chart: enough for a smooth band, small to gather
+FAN_RUNS = 10_000  # the fan chart's bands are drawn from the first this many runs (200 points × 4 bytes each)
 _DAY = timedelta(days=1)
 
 
@@ -72,7 +73,7 @@ class Outcomes:
     cagr_pct: Floats
     max_drawdown_pct: Floats
     longest_drawdown_days: Floats
-    fan: npt.NDArray[np.float32]  # runs × fan points, rupees
+    fan: npt.NDArray[np.float32]  # runs × fan points, rupees: only runs below FAN_RUNS
 
     @staticmethod
     def join(parts: Sequence[Outcomes]) -> Outcomes:
@@ -202,8 +203,10 @@ class Job:
 
 
 def run_chunk(job: Job, runs: range) -> Outcomes:
-    """One task: the runs `runs` of `job`."""
-    return simulate_runs(job.sequence, job.method, job.seed, runs.start, runs.stop)
+    """One task: the runs `runs` of `job` (equity paths kept for runs below FAN_RUNS only)."""
+    outcomes = simulate_runs(job.sequence, job.method, job.seed, runs.start, runs.stop)
+    keep = max(0, min(runs.stop, FAN_RUNS) - runs.start)
+    return replace(outcomes, fan=outcomes.fan[:keep])
 
 
 FIGURES: tuple[tuple[str, str, str], ...] = (

@@ -60,7 +60,8 @@ def write_montecarlo(out_dir: Path, figures: Mapping[str, Any], outcomes: Outcom
                              f"{drawdown:.4f}", f"{outcomes.longest_drawdown_days[run]:.2f}",
                              int(drawdown > ruin)])
     charts = [
-        ("fan", "Closed-trade equity: the replay and the 5–95 % and 25–75 % bands of the runs (log scale)",
+        ("fan", f"Closed-trade equity: the replay and the 5–95 % and 25–75 % bands of the first "
+                f"{len(outcomes.fan):,} runs (log scale)",
          _png(_fan_chart(outcomes, replay, sequence))),
         ("cagr", "CAGR of the runs; the line is the replay", _png(_histogram(outcomes.cagr_pct, replay.cagr_pct[0],
                                                                               "CAGR, %"))),
