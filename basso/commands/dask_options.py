@@ -47,6 +47,9 @@ def run_cancellable(job: Callable[[], int]) -> int:
     except Cancelled as stopped:
         Console(stderr=True).print(f"{stopped}; nothing written", markup=False, highlight=False)
         return EXIT_CANCELLED
+    except KeyboardInterrupt:  # while the cluster was starting or closing: the `with` blocks closed it
+        Console(stderr=True).print("cancelled before any result; nothing written", markup=False, highlight=False)
+        return EXIT_CANCELLED
 
 
 def _workers(text: str) -> int:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 from distributed import Client, Future, LocalCluster, as_completed
@@ -27,6 +29,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _CONNECT_TIMEOUT = "10s"
+# The local cluster's own logs stay silent: a task's error reaches the client as the exception it raised, and a
+# Ctrl-C would otherwise end in a page of "comm closed" messages from a scheduler being shut down on purpose.
+_QUIET = logging.CRITICAL + 10
 
 
 class Cancelled(Exception):
@@ -85,10 +90,29 @@ def open_engine(scheduler: str | None, workers: int | None) -> Iterator[Engine]:
             yield Engine(client, f"the Dask cluster at {scheduler}")
         return
     count = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster, set_as_default=False) as client:
+    with ExitStack() as stack:
+        # Ctrl-C in a terminal signals the whole process group: the workers must leave it to this process, which
+        # cancels their work and closes them. Ignored while they start, SIGINT stays ignored in them (an ignored
+        # signal is inherited, and Python keeps it so). A Ctrl-C in those few seconds is not seen: press it again.
+        ignored = _ignore_ctrl_c()
+        try:
+            cluster = stack.enter_context(LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None, silence_logs=_QUIET))
+        finally:
+            _restore_ctrl_c(ignored)
+        client = stack.enter_context(Client(cluster, set_as_default=False))
         yield Engine(client, f"a local cluster of {count} worker{'s' if count > 1 else ''}")
 
+
+def _ignore_ctrl_c() -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None  # only the main thread sets signal handlers
+    return signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _restore_ctrl_c(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
 
 def chunks(count: int, *, workers: int, per_worker: int, smallest: int, largest: int) -> list[range]:
     """`range(count)` cut into consecutive chunks: about `per_worker` per worker (so a slow worker does not hold
