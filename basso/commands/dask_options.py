@@ -28,15 +28,13 @@ def add_engine_arguments(parser: Any) -> None:
 
 
 @contextmanager
-def engine_for(args: argparse.Namespace, quiet: bool) -> Iterator[Engine]:
-    """The engine the options ask for; a note on stderr says where the work runs unless `quiet`."""
+def engine_for(args: argparse.Namespace) -> Iterator[Engine]:
+    """The engine the options ask for."""
     if args.scheduler is not None and args.workers is not None:
         from basso.cli import UsageError
 
         raise UsageError("--workers: the cluster at --scheduler has its own workers; give one or the other")
     with open_engine(args.scheduler, args.workers) as engine:
-        if not quiet:
-            Console(stderr=True).print(f"running on {engine.where}", markup=False, highlight=False)
         yield engine
 
 

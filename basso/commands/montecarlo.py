@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _resample(args: argparse.Namespace, job: Job, result: Any) -> int:
-    with engine_for(args, quiet=args.json) as engine:
+    with engine_for(args) as engine:
         parts = chunks(args.runs, workers=engine.workers, per_worker=4, smallest=50, largest=2000)
         outcomes = Outcomes.join(engine.map(run_chunk, job, parts, sizes=[len(p) for p in parts], unit="runs",
                                             progress=not args.json))

@@ -79,7 +79,7 @@ def _heat(args: argparse.Namespace, configurations: list[Configuration]) -> tupl
 
 def _sweep(args: argparse.Namespace, inputs: ReplayInputs, configurations: list[Configuration],
            heat: tuple[str, str] | None) -> int:
-    with engine_for(args, quiet=args.json) as engine:
+    with engine_for(args) as engine:
         parts = [[configurations[i] for i in part]
                  for part in chunks(len(configurations), workers=engine.workers, per_worker=4, smallest=1,
                                     largest=50)]

@@ -60,12 +60,17 @@ class Engine:
         """`task(shared, part)` for every part on the cluster, `shared` scattered once; results in part order.
 
         `sizes` says how many units (runs, configurations) each part is, for the progress bar."""
-        [handle] = self.client.scatter([shared], broadcast=True, hash=False)
-        futures: list[Future[Any]] = [self.client.submit(task, handle, part, pure=False) for part in parts]
-        where = {future.key: k for k, future in enumerate(futures)}
-        results: list[Any] = [None] * len(futures)
+        handle: Future[Any] | None = None
+        futures: list[Future[Any]] = []
+        results: list[Any] = [None] * len(parts)
         total, done = sum(sizes), 0
         try:
+            [handle] = self.client.scatter([shared], broadcast=True, hash=False)
+            futures = [self.client.submit(task, handle, part, pure=False) for part in parts]
+            where = {future.key: k for k, future in enumerate(futures)}
+            if progress:
+                Console(stderr=True).print(f"{total:,} {unit} in {len(parts)} tasks on {self.where}", markup=False,
+                                           highlight=False)
             with _bar(progress, unit, total) as advance:
                 for future in as_completed(futures, loop=self.client.loop):
                     k = where[future.key]
@@ -76,7 +81,8 @@ class Engine:
             self.client.cancel(futures, force=True)
             raise Cancelled(done, total, unit) from None
         finally:
-            self.client.cancel([handle])
+            if handle is not None:
+                self.client.cancel([handle])
         return results
 
 

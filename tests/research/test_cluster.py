@@ -131,7 +131,7 @@ def test_ctrl_c_cancels_the_clusters_work_and_leaves_no_process_behind(tmp_path:
     assert process.stderr is not None
     lines = Lines(process.stderr)
     try:
-        lines.wait_for("running on", READY_S)
+        lines.wait_for(" tasks on a local cluster", READY_S)
         group = [p for p in psutil.process_iter() if _group_of(p) == process.pid]
         assert len(group) >= 3  # the command, and at least a nanny and a worker of its local cluster
         os.killpg(process.pid, signal.SIGINT)

@@ -18,7 +18,6 @@ from basso.backtest.tradingview import read_trade_list
 from basso.cli import main
 from basso.config import load_config
 from basso.research.montecarlo import identity_order, run_orders, simulate, trade_sequence
-
 from tests.backtest.exports import BANK_NIFTY_EXPORT, GOLD_EXPORT, export, trade
 
 BOTH = ["--trades", f"GOLD_MINI={GOLD_EXPORT}", "--trades", f"BANK_NIFTY={BANK_NIFTY_EXPORT}",
