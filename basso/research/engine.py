@@ -32,6 +32,9 @@ _CONNECT_TIMEOUT = "10s"
 # The local cluster's own logs stay silent: a task's error reaches the client as the exception it raised, and a
 # Ctrl-C would otherwise end in a page of "comm closed" messages from a scheduler being shut down on purpose.
 _QUIET = logging.CRITICAL + 10
+# The scheduler serves HTTP (health, metrics) whatever its dashboard: on a free loopback port, not on 8787, which
+# another Dask on the machine may hold.
+_HTTP = "127.0.0.1:0"
 
 
 class Cancelled(Exception):
@@ -103,7 +106,7 @@ def open_engine(scheduler: str | None, workers: int | None) -> Iterator[Engine]:
         ignored = _ignore_ctrl_c()
         try:
             cluster = stack.enter_context(LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None, silence_logs=_QUIET))
+                                                       dashboard_address=_HTTP, silence_logs=_QUIET))
         finally:
             _restore_ctrl_c(ignored)
         client = stack.enter_context(Client(cluster, set_as_default=False))

@@ -11,6 +11,9 @@ import pytest
 from basso.cli import main
 from tests.research.data import basso_inputs
 
+# Each test starts a local Dask cluster (worker processes), seconds on a loaded two-core machine.
+pytestmark = pytest.mark.timeout(240)
+
 COMPARED = ("cagr_pct", "max_drawdown_pct", "profit_factor", "trades_closed", "max_lots", "max_open_lots",
             "final_equity", "net_pnl", "win_rate_pct")
 
