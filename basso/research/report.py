@@ -186,6 +186,7 @@ def _heat_map(rows: Sequence[Mapping[str, Any]], heat: tuple[str, str]) -> Figur
         i, j = ys.index(row["settings"][down]), xs.index(row["settings"][across])
         grid[i, j] = value if math.isnan(grid[i, j]) else max(grid[i, j], value)
     figure, axes = _new_figure(height=max(3.0, 0.45 * len(ys) + 1.6))
+    axes.grid(False)  # the cells are the grid
     shown = np.where(np.isfinite(grid), grid, np.nan)
     colours = LinearSegmentedColormap.from_list("mar", ["#b83232", "#f4f1de", "#2a7f3f"])
     image = axes.imshow(shown, aspect="auto", cmap=colours, origin="lower")
