@@ -1,11 +1,12 @@
 """OHLC bars for an instrument, read from CSV, and ATR(n) computed from them.
 
 The CSV has a header naming `timestamp, open, high, low, close` and optionally `volume` (any case, in that
-order), or is TradingView's "Export chart data" file as it comes: `time, open, high, low, close` followed by
-whatever the chart showed (Volume, each indicator's plots), which are ignored. A timestamp is ISO-8601
-(``2024-01-02 10:00``, ``2024-01-02T10:00:00+05:30``, ``…Z``; without an offset it is IST wall-clock time) or
-Unix seconds, as TradingView's chart export writes them. It is the bar's **open** time: a bar is complete when
-the next one starts, so a signal stamped at a bar's open is applied before that bar's close trails the stops.
+order), after any number of comment lines starting with ``#`` (a generated file says so there), or is
+TradingView's "Export chart data" file as it comes: `time, open, high, low, close` followed by whatever the
+chart showed (Volume, each indicator's plots), which are ignored. A timestamp is ISO-8601 (``2024-01-02 10:00``,
+``2024-01-02T10:00:00+05:30``, ``…Z``; without an offset it is IST wall-clock time) or Unix seconds, as
+TradingView's chart export writes them. It is the bar's **open** time: a bar is complete when the next one
+starts, so a signal stamped at a bar's open is applied before that bar's close trails the stops.
 
 Bars are held as parallel lists of floats (times as Unix seconds): the replay walks a million of them, and
 lists of floats are what a Python loop reads fastest. A malformed file is refused with a `BarsError` naming the
@@ -67,17 +68,24 @@ def read_bars(path: Path, instrument: str) -> Bars:
 
 def parse_bars(text: str, instrument: str, *, source: str = "<bars>") -> Bars:
     """The bars in CSV `text`; times must rise strictly and every bar must satisfy low ≤ open, close ≤ high."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
+    lines = io.StringIO(text.removeprefix("\ufeff"), newline="")
+    comments, start = 0, 0
+    for raw in iter(lines.readline, ""):
+        if not raw.startswith("#"):
+            break
+        comments, start = comments + 1, lines.tell()
+    lines.seek(start)  # csv reads on from the header; line numbers in messages count the comments too
+    reader = csv.reader(lines, strict=True)
     times: list[float] = []
     columns: tuple[list[float], ...] = ([], [], [], [])
     try:
         header = next(reader, None)
-        _check_header(header, source)
+        _check_header(header, source, comments + 1)
         width = len(header or ())
         for row in reader:
             if not row:
                 continue
-            line = reader.line_num
+            line = comments + reader.line_num
             if len(row) != width:
                 raise BarsError(source, line, f"expected {width} columns, got {len(row)}")
             moment = _timestamp(row[0], source, line)
@@ -89,18 +97,18 @@ def parse_bars(text: str, instrument: str, *, source: str = "<bars>") -> Bars:
             for column, price in zip(columns, prices, strict=True):
                 column.append(price)
     except csv.Error as exc:
-        raise BarsError(source, reader.line_num, f"not valid CSV: {exc}") from None
+        raise BarsError(source, comments + reader.line_num, f"not valid CSV: {exc}") from None
     if not times:
-        raise BarsError(source, 2, "no bars after the header")
+        raise BarsError(source, comments + 2, "no bars after the header")
     return Bars(instrument=instrument, times=times, opens=columns[0], highs=columns[1], lows=columns[2],
                 closes=columns[3])
 
 
-def _check_header(header: list[str] | None, source: str) -> None:
+def _check_header(header: list[str] | None, source: str, line: int) -> None:
     names = tuple(cell.strip().lower() for cell in header or ())
     # Columns after close are volume or a TradingView chart's indicator plots: read past, never used.
     if not names or names[0] not in _TIME_NAMES or names[1:5] != _COLUMNS[1:]:
-        raise BarsError(source, 1, "header must be timestamp,open,high,low,close[,volume] (or TradingView's "
+        raise BarsError(source, line, "header must be timestamp,open,high,low,close[,volume] (or TradingView's "
                         f"chart export: time,open,high,low,close,…); got {','.join(names)}")
 
 
