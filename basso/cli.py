@@ -17,7 +17,8 @@ from basso.commands.common import load_user_config
 from basso.config import ConfigError
 
 # Sub-commands in the order `basso --help` lists them; each is a module in basso.commands.
-COMMANDS = ("run", "send", "status", "controls", "migrate", "size", "contract", "backtest")
+COMMANDS = ("run", "send", "status", "controls", "migrate", "size", "contract", "backtest", "montecarlo", "sweep",
+            "bars")
 
 
 class UsageError(Exception):

@@ -28,7 +28,9 @@ __all__ = [
     "PyramidRules",
     "ServerSettings",
     "Zones",
+    "config_with",
     "load_config",
+    "load_raw_config",
 ]
 
 EquityMode = Literal["closed", "open", "blended", "high_water"]
@@ -270,6 +272,11 @@ class Config:
 
 def load_config(user_file: Path | None = None) -> Config:
     """The shipped defaults, with `user_file` merged over them, validated."""
+    return _parse(load_raw_config(user_file))
+
+
+def load_raw_config(user_file: Path | None = None) -> dict[str, Any]:
+    """The shipped defaults with `user_file` merged over them, as TOML tables, not yet validated."""
     raw = tomllib.loads(resources.files("basso").joinpath("defaults.toml").read_text("utf-8"))
     if user_file is not None:
         try:
@@ -279,7 +286,13 @@ def load_config(user_file: Path | None = None) -> Config:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{user_file}: not valid TOML: {exc}") from None
         raw = _merge(raw, user)
-    return _parse(raw)
+    return raw
+
+
+def config_with(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> Config:
+    """`raw` (from `load_raw_config`) with the tables of `overrides` merged over it key by key, validated: how
+    `basso sweep` builds each configuration it tries, through the same checks as a user's file."""
+    return _parse(_merge(dict(raw), overrides))
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

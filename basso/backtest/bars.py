@@ -1,11 +1,12 @@
 """OHLC bars for an instrument, read from CSV, and ATR(n) computed from them.
 
 The CSV has a header naming `timestamp, open, high, low, close` and optionally `volume` (any case, in that
-order), after any number of comment lines starting with ``#`` (a generated file says so there). A timestamp
-is ISO-8601 (``2024-01-02 10:00``, ``2024-01-02T10:00:00+05:30``, ``…Z``; without an offset
-it is IST wall-clock time) or Unix seconds, as TradingView's chart export writes them. It is the bar's **open**
-time: a bar is complete when the next one starts, so a signal stamped at a bar's open is applied before that
-bar's close trails the stops.
+order), after any number of comment lines starting with ``#`` (a generated file says so there), or is
+TradingView's "Export chart data" file as it comes: `time, open, high, low, close` followed by whatever the
+chart showed (Volume, each indicator's plots), which are ignored. A timestamp is ISO-8601 (``2024-01-02 10:00``,
+``2024-01-02T10:00:00+05:30``, ``…Z``; without an offset it is IST wall-clock time) or Unix seconds, as
+TradingView's chart export writes them. It is the bar's **open** time: a bar is complete when the next one
+starts, so a signal stamped at a bar's open is applied before that bar's close trails the stops.
 
 Bars are held as parallel lists of floats (times as Unix seconds): the replay walks a million of them, and
 lists of floats are what a Python loop reads fastest. A malformed file is refused with a `BarsError` naming the
@@ -24,9 +25,10 @@ from pathlib import Path
 from basso.backtest.errors import FileLineError
 from basso.timeutil import IST
 
-__all__ = ["Bars", "BarsError", "average_true_range", "parse_bars", "read_bars"]
+__all__ = ["Bars", "BarsError", "average_true_range", "bars_csv", "parse_bars", "read_bars"]
 
 _COLUMNS = ("timestamp", "open", "high", "low", "close")
+_TIME_NAMES = ("timestamp", "time")  # ours, and TradingView's chart export
 _NAMES = ("open", "high", "low", "close")
 
 
@@ -104,8 +106,10 @@ def parse_bars(text: str, instrument: str, *, source: str = "<bars>") -> Bars:
 
 def _check_header(header: list[str] | None, source: str, line: int) -> None:
     names = tuple(cell.strip().lower() for cell in header or ())
-    if names[:5] != _COLUMNS or names[5:] not in ((), ("volume",)):
-        raise BarsError(source, line, f"header must be timestamp,open,high,low,close[,volume]; got {','.join(names)}")
+    # Columns after close are volume or a TradingView chart's indicator plots: read past, never used.
+    if not names or names[0] not in _TIME_NAMES or names[1:5] != _COLUMNS[1:]:
+        raise BarsError(source, line, "header must be timestamp,open,high,low,close[,volume] (or TradingView's "
+                        f"chart export: time,open,high,low,close,…); got {','.join(names)}")
 
 
 def _timestamp(text: str, source: str, line: int) -> float:
@@ -177,3 +181,13 @@ def average_true_range(highs: list[float], lows: list[float], closes: list[float
                 atr = total / period
                 result[i] = atr
     return result
+
+
+def bars_csv(bars: Bars, volumes: list[float] | None = None) -> str:
+    """`bars` as the CSV `read_bars` reads: ISO timestamps in IST with their offset, prices as given."""
+    lines = ["timestamp,open,high,low,close" + (",volume" if volumes is not None else "")]
+    for i in range(len(bars)):
+        row = (f"{bars.time_of(i).isoformat()},{bars.opens[i]!r},{bars.highs[i]!r},{bars.lows[i]!r},"
+               f"{bars.closes[i]!r}")
+        lines.append(row + (f",{volumes[i]:g}" if volumes is not None else ""))
+    return "\n".join(lines) + "\n"

@@ -6,19 +6,20 @@ import argparse
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.progress import Progress as RichProgress
 
-from basso.backtest.bars import BarsError, average_true_range, read_bars
-from basso.backtest.replay import ReplayResult, commission_pct, replay_fixed
+from basso.backtest.bars import Bars, BarsError, average_true_range, read_bars
+from basso.backtest.replay import PnlSource, ReplayResult, commission_pct, replay_fixed
 from basso.backtest.report import stats_table, summary, write_outputs
 from basso.backtest.sized import Progress, replay_basso
 from basso.backtest.tradingview import (
     ExportedTrade,
+    ReplaySignal,
     TradeListError,
     merge_signals,
     read_trade_list,
@@ -38,6 +39,15 @@ def register(subparsers: Any) -> None:
         description="Replay TradingView 'List of trades' exports, merged in time order into one portfolio: at the "
                     "strategy's own lots (--sizing fixed) or sized, stopped and peeled by Basso's rules "
                     "(--sizing basso, which needs --bars).")
+    add_input_arguments(parser)
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="write report.html, trades.csv, equity.csv and summary.json here")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.set_defaults(run=run)
+
+
+def add_input_arguments(parser: Any) -> None:
+    """The replay's inputs and settings, shared by `basso backtest`, `montecarlo` and `sweep`."""
     parser.add_argument("--trades", action="append", required=True, type=_pair, metavar="INSTRUMENT=FILE",
                         help="a List of trades export for an instrument (repeat for more instruments)")
     parser.add_argument("--bars", action="append", default=[], type=_pair, metavar="INSTRUMENT=FILE",
@@ -55,14 +65,41 @@ def register(subparsers: Any) -> None:
                         help="fixed sizing: P&L by the formula (default) or TradingView's own Net P&L column")
     parser.add_argument("--atr-period", type=_period, metavar="N",
                         help="ATR(N) from bars (default: backtest.atr_period of the configuration)")
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="write report.html, trades.csv, equity.csv and summary.json here")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Replay, then print the figures and write the files asked for."""
+    inputs = load_inputs(args)
+    with _progress(args, inputs.bar_count) as progress:
+        result = replay(inputs, progress=progress)
+    return _show(args, result)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayInputs:
+    """Everything a replay needs, read and checked from the command line: the one loading path of
+    `basso backtest`, `basso montecarlo` and `basso sweep`."""
+
+    sizing: Literal["fixed", "basso"]
+    config: Config  # the user's configuration (Basso sizing: with the commission given applied to the paper broker)
+    capital: float
+    trades: dict[str, list[ExportedTrade]]
+    commission: float
+    commissions: dict[str, float]
+    multipliers: dict[str, float]
+    pnl: PnlSource
+    signals: tuple[ReplaySignal, ...] = ()  # Basso sizing: the exports' signals, merged in time order
+    bars: dict[str, Bars] = field(default_factory=dict)  # Basso sizing: instrument → bars
+    atr_period: int = 0
+
+    @property
+    def bar_count(self) -> int:
+        """How many bars a Basso-sized replay walks (0 for fixed sizing)."""
+        return sum(len(b) for b in self.bars.values())
+
+
+def load_inputs(args: argparse.Namespace) -> ReplayInputs:
+    """Read and check the files and settings of `add_input_arguments`; a UsageError names any mistake."""
     config = load_user_config(args)
     commission, commissions = _commissions(args.commission, config)
     capital = args.capital if args.capital is not None else config.server.initial_capital
@@ -75,13 +112,21 @@ def run(args: argparse.Namespace) -> int:
     _check_known(commissions, trades, "--commission")
     if args.bars and args.sizing != "basso":
         raise UsageError("--bars: bars drive Basso's stops and sizing; add --sizing basso")
-    if args.sizing == "basso":
-        result = _basso(args, config, trades, capital=capital, commission=commission, commissions=commissions,
-                        multipliers=multipliers)
-    else:
-        result = replay_fixed(trades, capital=capital, commission=commission, commissions=commissions,
-                              config=config, multipliers=multipliers, pnl_source=args.pnl)
-    return _show(args, result)
+    inputs = ReplayInputs(sizing=args.sizing, config=config, capital=capital, trades=trades, commission=commission,
+                          commissions=commissions, multipliers=multipliers, pnl=args.pnl)
+    return _basso(args, inputs) if args.sizing == "basso" else inputs
+
+
+def replay(inputs: ReplayInputs, *, config: Config | None = None, progress: Progress | None = None) -> ReplayResult:
+    """Replay `inputs`; Basso sizing under `config` if given (a sweep's variant of `inputs.config`)."""
+    if inputs.sizing == "fixed":
+        return replay_fixed(inputs.trades, capital=inputs.capital, commission=inputs.commission,
+                            commissions=inputs.commissions, config=inputs.config, multipliers=inputs.multipliers,
+                            pnl_source=inputs.pnl)
+    rules = config or inputs.config
+    atrs = {name: average_true_range(b.highs, b.lows, b.closes, rules.backtest.atr_period)
+            for name, b in inputs.bars.items()}
+    return replay_basso(inputs.signals, inputs.bars, atrs, capital=inputs.capital, config=rules, progress=progress)
 
 
 def _show(args: argparse.Namespace, result: ReplayResult) -> int:
@@ -99,16 +144,16 @@ def _show(args: argparse.Namespace, result: ReplayResult) -> int:
     return 0
 
 
-def _basso(args: argparse.Namespace, config: Config, trades: dict[str, list[ExportedTrade]], *, capital: float,
-           commission: float, commissions: dict[str, float], multipliers: dict[str, float]) -> ReplayResult:
-    if multipliers:
+def _basso(args: argparse.Namespace, inputs: ReplayInputs) -> ReplayInputs:
+    if inputs.multipliers:
         raise UsageError("--multiplier: Basso sizing uses the configured point values (lot_size_history); "
                          "--multiplier is for --sizing fixed")
-    if commissions:
+    if inputs.commissions:
         raise UsageError("--commission: Basso sizing fills through the paper broker, which charges one commission "
                          "for every instrument; give it as --commission C")
     if args.pnl != "formula":
         raise UsageError("--pnl export: TradingView's P&L is for the strategy's own lots; use it with --sizing fixed")
+    config, trades = inputs.config, inputs.trades
     files = _by_instrument(args.bars, "--bars", config)
     _check_known(files, trades, "--bars")
     missing = [name for name in trades if name not in files]
@@ -120,11 +165,10 @@ def _basso(args: argparse.Namespace, config: Config, trades: dict[str, list[Expo
         bars = {name: read_bars(Path(files[name]), name) for name in trades}
     except BarsError as exc:
         raise UsageError(f"--bars: {exc}") from None
-    atrs = {name: average_true_range(b.highs, b.lows, b.closes, period) for name, b in bars.items()}
     signals = merge_signals(signals_from_trades(t) for t in trades.values())
-    rules = replace(config, paper=replace(config.paper, commission_pct=commission_pct(commission)))
-    with _progress(args, sum(len(b) for b in bars.values())) as progress:
-        return replay_basso(signals, bars, atrs, capital=capital, config=rules, progress=progress)
+    rules = replace(config, paper=replace(config.paper, commission_pct=commission_pct(inputs.commission)),
+                    backtest=replace(config.backtest, atr_period=period))
+    return replace(inputs, config=rules, signals=tuple(signals), bars=bars, atr_period=period)
 
 
 @contextmanager

@@ -30,10 +30,15 @@ def load_user_config(args: argparse.Namespace) -> Config:
     """
     loaded: Config | None = getattr(args, "loaded_config", None)
     if loaded is None:
-        path = getattr(args, "config", None) or os.environ.get("BASSO_CONFIG")
-        loaded = load_config(Path(path) if path else None)
+        loaded = load_config(user_config_path(args))
         args.loaded_config = loaded
     return loaded
+
+
+def user_config_path(args: argparse.Namespace) -> Path | None:
+    """The file named by --config or $BASSO_CONFIG, if any."""
+    path = getattr(args, "config", None) or os.environ.get("BASSO_CONFIG")
+    return Path(path) if path else None
 
 
 def finite_number(text: str) -> float:

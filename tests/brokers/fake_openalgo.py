@@ -1,7 +1,8 @@
 """A fake OpenAlgo gateway: a real aiohttp server on a localhost socket that speaks OpenAlgo's REST API.
 
 Request and reply shapes follow OpenAlgo's own documentation (marketcalls/openalgo, docs/api/order-management,
-order-information, account-services, market-data) and its request schemas (restx_api/schemas.py): a JSON POST
+order-information, account-services, market-data) and its request schemas (restx_api/schemas.py,
+data_schemas.py): a JSON POST
 with "apikey" in the body; "status": "success" with "orderid" or "data", or "status": "error" with "message";
 HTTP 403 and "Invalid openalgo apikey" for a wrong key (services/place_order_service.py).
 
@@ -129,6 +130,8 @@ class FakeOpenAlgo:
         self._routes = {"placeorder": self._place, "modifyorder": self._modify, "cancelorder": self._cancel,
                         "orderstatus": self._status, "orderbook": self._order_book, "tradebook": self._trade_book,
                         "positionbook": self._position_book, "funds": self._funds, "quotes": self._quotes}
+        self.candles: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (symbol, exchange, interval)
+        self._routes["history"] = self._history
 
     async def start(self) -> str:
         """Serve on a free localhost port; the base URL."""
@@ -161,6 +164,10 @@ class FakeOpenAlgo:
         `after_processing`."""
         self._faults.setdefault(endpoint, []).append(Fault(kind=kind, after_processing=after_processing,
                                                            repeat=repeat))
+
+    def set_history(self, symbol: str, exchange: str, interval: str, candles: list[dict[str, Any]]) -> None:
+        """The candles `history` serves for `symbol` on `exchange` at `interval` (each with a Unix `timestamp`)."""
+        self.candles[(symbol, exchange, interval)] = candles
 
     def hold(self, symbol: str, quantity: int, *, exchange: str = "NFO", product: str = "NRML") -> None:
         """Start with a position the fake's own fills did not make (e.g. one opened by hand at the broker)."""
@@ -308,6 +315,26 @@ class FakeOpenAlgo:
         return 200, {"status": "success", "data": {"open": ltp, "high": ltp, "low": ltp, "ltp": ltp,
                                                    "ask": _float(market.ask), "bid": _float(market.bid),
                                                    "prev_close": ltp, "volume": 1000}}
+
+    def _history(self, body: dict[str, Any]) -> Reply:
+        # As restx_api/history.py: the schema's errors are 400 with a message per field; the service answers the
+        # candles between start_date 00:00 and end_date 23:59:59 IST with an "oi" on each, and an unknown symbol
+        # is an error the broker's module raises, answered 500 (services/history_service.py).
+        required = ("symbol", "exchange", "interval", "start_date", "end_date")
+        missing = {k: ["Missing data for required field."] for k in required if k not in body}
+        if missing:
+            return 400, {"status": "error", "message": missing}
+        try:
+            start = datetime.strptime(str(body["start_date"]), "%Y-%m-%d").replace(tzinfo=IST)
+            end = datetime.strptime(str(body["end_date"]), "%Y-%m-%d").replace(tzinfo=IST)
+        except ValueError:
+            return 400, {"status": "error", "message": {"start_date": ["Not a valid date."]}}
+        candles = self.candles.get((str(body["symbol"]), str(body["exchange"]), str(body["interval"])))
+        if candles is None:
+            return _error(f"Symbol {body['symbol']} not found for exchange {body['exchange']}", status=500)
+        first, last = start.timestamp(), end.timestamp() + 86399
+        return 200, {"status": "success", "data": [{**c, "oi": c.get("oi", 0)} for c in candles
+                                                   if first <= c["timestamp"] <= last]}
 
     # --- the market ----------------------------------------------------------------------------------------
 
