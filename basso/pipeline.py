@@ -70,6 +70,7 @@ class Pipeline:
                  lease: RedisLease | None = None, lease_status: LeaseStatus | None = None,
                  capital: Decimal | None = None, on_leadership: Callable[[int | None], None] = lambda _e: None,
                  on_renewed: Callable[[float], None] = lambda _s: None,
+                 on_recovered: Callable[[int], None] = lambda _e: None,
                  gate: PauseGate | None = None, clock: Clock | None = None,
                  on_commit: Callable[[Settled], None] = lambda _s: None,
                  fault: Callable[[str], None] = no_fault, intensity: RestartIntensity | None = None,
@@ -92,6 +93,7 @@ class Pipeline:
         self.halted = asyncio.Event()
         self.halt_reason: str | None = None
         self._on_leadership = on_leadership
+        self._on_recovered = on_recovered
         self._sweep_every_s = sweep_every_s
         self._sleep = sleep
         self._sweeper: asyncio.Task[None] | None = None
@@ -196,6 +198,7 @@ class Pipeline:
 
     def _recovered(self, epoch: int) -> None:
         if epoch == self.epoch and self.gate.leader:
+            self._on_recovered(epoch)
             self.open()
 
     def _lose(self, reason: str) -> None:
