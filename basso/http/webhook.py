@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 import asyncpg
@@ -116,12 +117,26 @@ def _bad(exc: SignalError) -> Reply:
 
 
 def client_address(request: web.Request) -> str:
-    """The sender: the first X-Forwarded-For hop when a proxy on this host relays, else the peer address."""
+    """The sender: the peer address, or, when the peer is a trusted proxy (`[server] trusted_proxies`), the
+    nearest X-Forwarded-For hop that is not itself a trusted proxy (read from the right: a sender can put
+    anything at the left of the header, but each proxy appends the address it saw)."""
     peer = request.remote or "unknown"
-    forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded and peer in ("127.0.0.1", "::1"):
-        return forwarded.split(",")[0].strip() or peer
-    return peer
+    trusted = request.app[SERVICES].config.server.trusted_proxies
+    if not _among(peer, trusted):
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _among(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _among(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False  # not an address (a Unix socket's peer, or garbage in a header): never trusted
+    return any(ip in network for network in networks)
 
 
 async def _audit(services: Services, request: web.Request, reply: Reply, body: bytes) -> None:
