@@ -28,7 +28,7 @@ from aiohttp import web
 from basso.actors.elector import LeaseStatus
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
-from basso.gcpolicy import freeze_survivors, tune_collector, watch_collections
+from basso.gcpolicy import collect_and_freeze, freeze_survivors, tune_collector, watch_collections
 from basso.http.app import build_app
 from basso.http.health import stale_heartbeat
 from basso.http.metrics import Metrics
@@ -221,12 +221,13 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
             tune_collector()
             runner = web.AppRunner(build_app(services), access_log=None)
             await runner.setup()
+            collect_and_freeze()  # start-up's objects live as long as the process (basso/gcpolicy.py)
             try:
                 await pipeline.start()
                 services.recovered = True  # a follower is ready as it is; a leader opens its gate after Recovery
                 site = web.TCPSite(runner, options.host, options.port)
                 await site.start()
-                freeze_survivors()  # what start-up made lives as long as the process (basso/gcpolicy.py)
+                freeze_survivors()
                 log.info("serving on http://%s:%s as %s", options.host, options.port, options.instance)
                 if ready is not None:
                     ready.set()

@@ -25,7 +25,7 @@ if __name__ == "__main__":
     if policy != "basso":
         # Patched before basso.server imports them by name.
         basso.gcpolicy.tune_collector = _nothing
-        basso.gcpolicy.freeze_survivors = _nothing
+        basso.gcpolicy.freeze_survivors = basso.gcpolicy.collect_and_freeze = _nothing
     if policy == "off":
         gc.disable()
     from basso.cli import main

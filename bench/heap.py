@@ -42,6 +42,7 @@ def serve_with_probes(out: Path, trace: bool, policy: str, argv: list[str]) -> i
 
     if policy != "basso":  # as bench/gcvariant.py: patched before basso.server imports them by name
         basso.gcpolicy.tune_collector = basso.gcpolicy.freeze_survivors = lambda: None
+        basso.gcpolicy.collect_and_freeze = lambda: None
     from basso.cli import main
 
     pauses: list[tuple[int, float, float]] = []  # (generation, when, seconds)
