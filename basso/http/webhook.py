@@ -57,21 +57,21 @@ async def webhook(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     started = time.perf_counter()
     body = b""
+    source = client_address(request)  # once: the rate limit and the audit both need it
     try:
-        body, reply = await _answer(request, services)
+        body, reply = await _answer(request, services, source)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # The database could not take the signal: say so with a 503 and TradingView resends it.
         log.warning("webhook: signal not stored: %s", exc)
         reply = Reply(503, {"status": "error", "error": "signal not stored, try again"}, "unavailable",
                       error=str(exc)[:200])
-    await _audit(services, request, reply, body)
+    await _audit(services, source, reply, body)
     services.metrics.webhook_requests.labels(reply.verdict).inc()
     services.metrics.webhook_latency.observe(time.perf_counter() - started)
     return web.Response(status=reply.status, body=orjson.dumps(reply.body), content_type="application/json")
 
 
-async def _answer(request: web.Request, services: Services) -> tuple[bytes, Reply]:
-    source = client_address(request)
+async def _answer(request: web.Request, services: Services, source: str) -> tuple[bytes, Reply]:
     if not services.limiter.allow(source):
         return b"", Reply(429, {"status": "error", "error": "too many requests"}, "rate_limited")
     limit = services.config.signal_max_body_bytes
@@ -139,9 +139,9 @@ def _among(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> boo
     return any(ip in network for network in networks)
 
 
-async def _audit(services: Services, request: web.Request, reply: Reply, body: bytes) -> None:
+async def _audit(services: Services, source: str, reply: Reply, body: bytes) -> None:
     try:
-        await audit_request(services.audit, source=client_address(request), http_status=reply.status,
+        await audit_request(services.audit, source=source, http_status=reply.status,
                             verdict=reply.verdict, body=_without_secret(body, services.webhook_secret),
                             field=reply.field,
                             error=reply.error, signal=reply.signal)
