@@ -57,6 +57,7 @@ class Instance:
     started: float
     log: list[tuple[float, str]] = field(default_factory=list)
     logged: asyncio.Event = field(default_factory=asyncio.Event)
+    reader: asyncio.Task[None] | None = None  # held here: the loop keeps only a weak reference to a task
 
     async def wait_log(self, text: str, limit_s: float = 120.0) -> float:
         """When (time.time()) the process logged a line containing `text`, waiting for it."""
@@ -86,7 +87,7 @@ async def start(name: str, env: dict[str, str], data_dir: Path) -> Instance:
             instance.logged.set()
         instance.logged.set()
 
-    asyncio.get_running_loop().create_task(read())
+    instance.reader = asyncio.create_task(read())
     await instance.wait_log("serving on")
     return instance
 
