@@ -1,5 +1,5 @@
 """LeaderElector: holds the Redis lease while this instance leads, and pauses trading the moment it cannot be
-sure it still does (ARCHITECTURE "Leadership timing").
+sure it still does (docs/architecture.md "Leadership timing").
 
 A follower tries to take the lease every `renew_every_s` (less a random jitter), or sooner: when the lease has
 less time left than that (its leader died and stopped renewing it), at the moment it expires. On taking it,
