@@ -93,6 +93,7 @@ class DrawdownRules:
     halve_from_pct: float
     halve_factor: float
     halt_from_pct: float
+    peak_days: int  # the peak is the highest equity of the last this many days; 0 = all time
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +137,30 @@ class ServerSettings:
     broker: Literal["paper", "openalgo"]
     # Peers whose X-Forwarded-For is believed (the reverse proxies): from anyone else the header is ignored.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DashboardSettings:
+    """The dashboard at `/` (basso/http/dashboard.py)."""
+
+    poll_s: float  # an open page's event stream looks at the facts this often (a commit here wakes it at once)
+    bar_stale_s: float  # an instrument with open layers whose last bar close is older shows yellow
+
+
+NOTIFICATION_EVENTS = ("entry_filled", "exit_filled", "stop_hit", "peel_off", "roll_done", "roll_failed", "alert")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationSettings:
+    """Notifications (docs/rules.md §10) through apprise: where they go, which events, and how failures are retried."""
+
+    urls: tuple[str, ...]  # apprise URLs; empty: nothing is sent
+    events: Mapping[str, Literal["on", "silent", "off"]]  # per event in NOTIFICATION_EVENTS
+    timeout_s: float  # one send's deadline
+    retry_first_s: float  # the first retry waits this long, each next one twice as long ...
+    retry_max_s: float  # ... up to this
+    max_attempts: int  # then the notification is given up (logged, state 'failed')
+    poll_s: float  # the leader looks for notifications to send this often (a commit here wakes it at once)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,6 +214,7 @@ class Instrument:
     initial_stop_atr: float
     trailing_stop_atr: float
     max_pyramids: int
+    price_collar_pct: float  # an entry or pyramid further than this from the latest mark is rejected
     roll_days: int
     market_open: time
     market_close: time
@@ -228,6 +254,8 @@ class Config:
     server: ServerSettings
     backtest: BacktestSettings
     leadership: LeadershipSettings
+    dashboard: DashboardSettings
+    notifications: NotificationSettings
     calendars: Mapping[str, CalendarConfig]
     instruments: Mapping[str, Instrument]
 
@@ -268,18 +296,19 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _KNOWN_TOP = {"portfolio", "pyramid", "drawdown", "paper", "signals", "server", "calendars", "instruments",
-              "backtest", "leadership"}
+              "backtest", "leadership", "dashboard", "notifications"}
 
 
 def _parse(raw: Mapping[str, Any]) -> Config:
     _refuse_unknown(raw, _KNOWN_TOP, "")
     calendars = {name: _calendar(name, _table(raw, "calendars")[name])
                  for name in _table(raw, "calendars")}
-    instruments = {name.upper(): _instrument(name, body, calendars)
+    signals = _Section(raw, "signals")
+    collar = signals.number("price_collar_pct", positive=True)
+    instruments = {name.upper(): _instrument(name, body, calendars, collar)
                    for name, body in _table(raw, "instruments").items()}
     if not instruments:
         raise ConfigError("instruments: at least one instrument is required")
-    signals = _Section(raw, "signals")
     config = Config(
         portfolio=_portfolio(_Section(raw, "portfolio")),
         pyramid=_pyramid(_Section(raw, "pyramid")),
@@ -291,6 +320,8 @@ def _parse(raw: Mapping[str, Any]) -> Config:
         server=_server(_Section(raw, "server")),
         backtest=_backtest(_Section(raw, "backtest")),
         leadership=_leadership(_Section(raw, "leadership")),
+        dashboard=_dashboard(_Section(raw, "dashboard")),
+        notifications=_notifications(_Section(raw, "notifications")),
         calendars=calendars,
         instruments=instruments,
     )
@@ -465,6 +496,7 @@ def _drawdown(s: _Section) -> DrawdownRules:
         halve_from_pct=s.number("halve_from_pct", minimum=0, maximum=100),
         halve_factor=s.number("halve_factor", minimum=0, maximum=1),
         halt_from_pct=s.number("halt_from_pct", minimum=0, maximum=100),
+        peak_days=s.integer("peak_days"),
     )
     if not rules.reduce_from_pct <= rules.halve_from_pct <= rules.halt_from_pct:
         raise ConfigError(f"{s.path}: bands must rise: reduce_from_pct <= halve_from_pct <= halt_from_pct")
@@ -514,6 +546,32 @@ def _networks(s: _Section, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
 
 def _backtest(s: _Section) -> BacktestSettings:
     settings = BacktestSettings(atr_period=s.integer("atr_period", minimum=1))
+    s.done()
+    return settings
+
+
+def _dashboard(s: _Section) -> DashboardSettings:
+    settings = DashboardSettings(poll_s=s.number("poll_s", positive=True, maximum=60),
+                                 bar_stale_s=s.number("bar_stale_s", positive=True))
+    s.done()
+    return settings
+
+
+def _notifications(s: _Section) -> NotificationSettings:
+    urls = s._get("urls")
+    if not isinstance(urls, list) or not all(isinstance(url, str) and url for url in urls):
+        raise s.fail("urls", f"must be a list of apprise URLs (strings), got {urls!r}")
+    events = s.sub("events")
+    chosen = {name: events.text(name, choices=("on", "silent", "off")) for name in NOTIFICATION_EVENTS}
+    events.done()
+    settings = NotificationSettings(
+        urls=tuple(urls), events=chosen,  # type: ignore[arg-type]
+        timeout_s=s.number("timeout_s", positive=True, maximum=600),
+        retry_first_s=s.number("retry_first_s", positive=True, maximum=86400),
+        retry_max_s=s.number("retry_max_s", positive=True, maximum=86400),
+        max_attempts=s.integer("max_attempts", minimum=1),
+        poll_s=s.number("poll_s", positive=True, maximum=3600),
+    )
     s.done()
     return settings
 
@@ -576,7 +634,7 @@ def _expiry(s: _Section) -> ExpiryRule:
     return rule
 
 
-def _instrument(name: str, raw: Any, calendars: Mapping[str, CalendarConfig]) -> Instrument:
+def _instrument(name: str, raw: Any, calendars: Mapping[str, CalendarConfig], price_collar_pct: float) -> Instrument:
     if not name.isidentifier() or name.upper() != name:
         raise ConfigError(f"instruments.{name}: names are upper case words joined by _ (e.g. GOLD_MINI)")
     s = _Section({name: raw}, name, "instruments.")
@@ -610,6 +668,7 @@ def _instrument(name: str, raw: Any, calendars: Mapping[str, CalendarConfig]) ->
         initial_stop_atr=s.number("initial_stop_atr", positive=True),
         trailing_stop_atr=s.number("trailing_stop_atr", positive=True),
         max_pyramids=s.integer("max_pyramids"),
+        price_collar_pct=s.number("price_collar_pct", positive=True, default=price_collar_pct),
         roll_days=s.integer("roll_days", minimum=1),
         market_open=s.clock("market_open"),  # type: ignore[arg-type]
         market_close=s.clock("market_close"),  # type: ignore[arg-type]

@@ -68,6 +68,17 @@ class AlertLevel(StrEnum):
     CRITICAL = "critical"
 
 
+class NotificationState(StrEnum):
+    """Where a notification stands in its outbox (sql/008): sent at most once."""
+
+    PENDING = "pending"  # to send (again, after `next_attempt_at`)
+    SENDING = "sending"  # claimed by the leader, being sent
+    SENT = "sent"
+    SKIPPED = "skipped"  # its event is off in the configuration
+    UNKNOWN = "unknown"  # cut off mid-send (a crash): never sent again, in case it went out
+    FAILED = "failed"  # the retries ran out
+
+
 # Lookup table name → enum, in the order `basso migrate` syncs them.
 DATABASE_ENUMS: dict[str, type[StrEnum]] = {
     "signal_outcomes": SignalOutcome,
@@ -76,4 +87,5 @@ DATABASE_ENUMS: dict[str, type[StrEnum]] = {
     "order_sides": OrderSide,
     "order_statuses": OrderStatus,
     "alert_levels": AlertLevel,
+    "notification_states": NotificationState,
 }

@@ -125,6 +125,7 @@ async def test_nginx_routes_webhooks_to_any_instance_and_writes_to_the_leader(
             assert status == 200
             assert b"basso_event_loop_lag_seconds_bucket" in text
             assert (await get("/nowhere"))[0] == 404
+            assert (await get("/"))[0] == 200  # the dashboard
 
             # Webhooks: nginx spreads them over both instances, round robin.
             for body in bodies[:40]:
