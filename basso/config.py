@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, time
 from importlib import resources
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -136,6 +137,8 @@ class ServerSettings:
     rate_limit_per_minute: int
     pending_sweep_s: float
     broker: Literal["paper", "openalgo"]
+    # Peers whose X-Forwarded-For is believed (the reverse proxies): from anyone else the header is ignored.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -535,12 +538,23 @@ def _server(s: _Section) -> ServerSettings:
         rate_limit_per_minute=s.integer("rate_limit_per_minute", minimum=1),
         pending_sweep_s=s.number("pending_sweep_s", positive=True, maximum=3600),
         broker=s.text("broker", choices=("paper", "openalgo")),  # type: ignore[arg-type]
+        trusted_proxies=_networks(s, "trusted_proxies"),
     )
     for key in ("database_url", "redis_url"):
         if not isinstance(getattr(settings, key), str):
             raise s.fail(key, "must be a string (empty for the embedded server)")
     s.done()
     return settings
+
+
+def _networks(s: _Section, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    value = s._get(key)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise s.fail(key, f"must be a list of addresses or networks (\"10.0.0.5\", \"10.0.0.0/24\"), got {value!r}")
+    try:
+        return tuple(ip_network(v.strip(), strict=False) for v in value)
+    except ValueError as exc:
+        raise s.fail(key, f"not an address or network: {exc}") from None
 
 
 def _backtest(s: _Section) -> BacktestSettings:

@@ -86,6 +86,7 @@ class Hooks:
     on_commit: Callable[[Settled], None] = _ignore  # an outcome committed
     on_leadership: Callable[[int | None], None] = _ignore  # the epoch gained, or None when lost
     on_renewed: Callable[[float], None] = _ignore  # a lease renewal's round trip, in seconds
+    on_recovered: Callable[[int], None] = _ignore  # Recovery rebuilt the book for this epoch; the gate opens next
     observer: Observer | None = None  # every supervision event
 
 
@@ -123,6 +124,7 @@ class Pipeline:
         self.halted = asyncio.Event()
         self.halt_reason: str | None = None
         self._on_leadership = hooks.on_leadership
+        self._on_recovered = hooks.on_recovered
         self._sweep_every_s = runtime.sweep_every_s
         self._sleep = runtime.sleep
         self._sweeper: asyncio.Task[None] | None = None
@@ -236,6 +238,7 @@ class Pipeline:
 
     def _recovered(self, epoch: int) -> None:
         if epoch == self.epoch and self.gate.leader:
+            self._on_recovered(epoch)
             self.open()
 
     def _follow(self) -> None:

@@ -28,6 +28,7 @@ from aiohttp import web
 from basso.actors.elector import LeaseStatus
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
+from basso.gcpolicy import collect_and_freeze, freeze_survivors, tune_collector, watch_collections
 from basso.http.app import build_app
 from basso.http.feed import DashboardFeed
 from basso.http.health import stale_heartbeat
@@ -124,6 +125,10 @@ class RunOptions:
     admin_token: str
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
+
+# How often the event-loop lag is sampled: often enough that a stall of a few tens of milliseconds (a long
+# collection, a blocking call) is caught rather than slept through; 20 timers a second cost nothing measurable.
+LOOP_LAG_INTERVAL_S = 0.05
 
 # The stored facts cannot be traded on (Recovery found a corrupt row): restarting would not help, so the exit
 # status says "configuration or data error" (EX_DATAERR) rather than asking the service manager to retry.
@@ -224,7 +229,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
             leadership=Leadership(lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), status=status,
                                   capital=options.capital),
             hooks=Hooks(on_leadership=_leadership_metrics(metrics), on_renewed=metrics.lease_renew_latency.observe,
-                        on_commit=on_commit),
+                        on_commit=on_commit, on_recovered=lambda _epoch: freeze_survivors()),
             runtime=Runtime(sweep_every_s=config.server.pending_sweep_s))
         resources.push_async_callback(_stop_pipeline, pipeline)
         services = _services(config, options, pool, audit_pool, metrics, pipeline, status, feed)
@@ -233,12 +238,17 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
         runner = web.AppRunner(build_app(services), access_log=None)
         await runner.setup()
         resources.push_async_callback(runner.cleanup)
-        lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
+        lag = asyncio.create_task(watch_loop_lag(metrics.loop_lagged, interval_s=LOOP_LAG_INTERVAL_S),
+                                  name="loop lag")
         resources.callback(lag.cancel)
+        resources.callback(watch_collections(metrics.collected))
+        tune_collector()
+        collect_and_freeze()  # start-up's objects live as long as the process (basso/gcpolicy.py)
         await pipeline.start()
         notifier.start()  # sends only while this instance leads
         resources.push_async_callback(notifier.stop)  # first at the exit: the message in flight is recorded
         await web.TCPSite(runner, options.host, options.port).start()
+        freeze_survivors()
         log.info("serving on http://%s:%s as %s", options.host, options.port, options.instance)
         if ready is not None:
             ready.set()

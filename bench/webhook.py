@@ -116,14 +116,16 @@ async def drained_backlog(pool: asyncpg.Pool) -> None:
     raise RuntimeError("the server did not drain its backlog within 300 s")
 
 
-async def serve(database_url: str, data_dir: Path, port: int) -> asyncio.subprocess.Process:
+async def serve(database_url: str, data_dir: Path, port: int,
+                gc_policy: str = "basso") -> asyncio.subprocess.Process:
     # All load comes from one address: lift the per-source rate limit, which would otherwise measure itself.
     config = data_dir.parent / "bench.toml"
     config.write_text("[server]\nrate_limit_per_minute = 100000000\n")
     env = {**os.environ, "BASSO_DATABASE_URL": database_url, "BASSO_WEBHOOK_SECRET": SECRET,
            "BASSO_ADMIN_TOKEN": "bench", "BASSO_CONFIG": str(config)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "basso.cli", "run", "--port", str(port), "--data-dir", str(data_dir),
+        sys.executable, str(Path(__file__).with_name("gcvariant.py")), gc_policy,
+        "run", "--port", str(port), "--data-dir", str(data_dir),
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     assert process.stderr is not None
     while b"serving on" not in (line := await process.stderr.readline()):
@@ -137,7 +139,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         postgres = EmbeddedPostgres(Path(tmp) / "pg", fsync=not args.no_fsync)
         database_url = postgres.start()
         port = free_port()
-        process = await serve(database_url, Path(tmp) / "data", port)
+        process = await serve(database_url, Path(tmp) / "data", port, args.gc)
         try:
             url = f"http://127.0.0.1:{port}/webhook"
             signals = Signals()
@@ -184,6 +186,8 @@ if __name__ == "__main__":
     parser.add_argument("--burst", type=float, default=10.0)
     parser.add_argument("--no-fsync", action="store_true",
                         help="PostgreSQL without fsync (not durable: for comparison only)")
+    parser.add_argument("--gc", choices=("basso", "cpython", "off"), default="basso",
+                        help="the server's garbage-collector policy (bench/gcvariant.py): for comparison")
     figures = asyncio.run(main(parser.parse_args()))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"acknowledgement at {parser.parse_args().rate:g}/s: p50 {figures['ack_p50_ms']} ms, "

@@ -1,9 +1,10 @@
 """LeaderElector: holds the Redis lease while this instance leads, and pauses trading the moment it cannot be
 sure it still does (docs/architecture.md "Leadership timing").
 
-A follower tries to take the lease every `renew_every_s` (less a random jitter). On taking it, the elector
-takes the PostgreSQL fence (a new epoch, recorded in `leadership_history`) and reports the gain; Recovery then
-rebuilds the state and opens the gate. The leader renews every `renew_every_s` and measures its lease from
+A follower tries to take the lease every `renew_every_s` (less a random jitter), or sooner: when the lease has
+less time left than that (its leader died and stopped renewing it), at the moment it expires. On taking it,
+the elector takes the PostgreSQL fence (a new epoch, recorded in `leadership_history`) and reports the gain;
+Recovery then rebuilds the state and opens the gate. The leader renews every `renew_every_s` and measures its lease from
 when each renewal was *sent* (monotonic clock): once `renew_deadline_s` has passed since the last renewal
 Redis acknowledged, it closes the gate — before the key can expire in Redis (`lease_ttl_s`), so no standby can
 lead while this one still trades. A renewal refused (the key expired or changed hands) closes it at once.
@@ -97,6 +98,7 @@ class LeaderElector(Actor[Tick]):
         self.context = context
         self._ticker: asyncio.Task[None] | None = None
         self._stepped = asyncio.Event()
+        self._lease_left: float | None = None  # after a failed attempt: how long the holder's lease has left
 
     async def on_start(self) -> None:
         self._ticker = asyncio.create_task(self._tick(), name=f"{self.name} ticker")
@@ -133,7 +135,10 @@ class LeaderElector(Actor[Tick]):
         settings, status = context.status.settings, context.status
         every = settings.renew_every_s - context.rng.uniform(0.0, settings.renew_jitter_s)
         if status.epoch is None or status.renewed_at is None:
-            return every
+            # A standby tries again at the lease's expiry if that comes first: after a leader's crash, the
+            # takeover then waits for the TTL alone, not the TTL and up to one more interval.
+            left, self._lease_left = self._lease_left, None
+            return every if left is None else max(0.0, min(every, left))
         # Wake at the deadline at the latest, so the gate closes on time even if every renewal fails fast.
         until_deadline = status.renewed_at + settings.renew_deadline_s - context.clock.monotonic()
         return max(0.0, min(every, until_deadline))
@@ -144,6 +149,7 @@ class LeaderElector(Actor[Tick]):
         try:
             if not await context.lease.acquire(status.token):
                 context.on_following()
+                self._lease_left = await context.lease.time_left()
                 return
         except _UNAVAILABLE as exc:
             log.debug("cannot reach Redis to take the lease: %s", exc)

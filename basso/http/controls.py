@@ -25,6 +25,7 @@ from aiohttp import web
 from basso.enums import LedgerKind
 from basso.http.api import book_today, json_reply
 from basso.http.state import SERVICES, Services
+from basso.http.webhook import client_address
 from basso.rules.equity import drawdown_band_alert
 from basso.rules.money import ledger_amount, to_money
 from basso.rules.signals import SignalError, decode_body, secret_matches
@@ -93,7 +94,7 @@ async def kill_switch(request: web.Request, services: Services, body: dict[str, 
         raise SignalError("on", "on must be true or false")
     reason = _text(body, "reason")
     async with services.pool.acquire() as conn:
-        changed = await set_kill_switch(conn, on=on, actor=request.remote or "unknown", reason=reason)
+        changed = await set_kill_switch(conn, on=on, actor=client_address(request), reason=reason)
     return json_reply({"kill_switch": on, "changed": changed})
 
 
@@ -104,7 +105,7 @@ async def flatten(request: web.Request, services: Services, body: dict[str, Any]
         raise SignalError("confirm", "flatten closes every open position: send \"confirm\": true")
     reason = _text(body, "reason")
     async with services.pool.acquire() as conn:
-        keys = await store_flatten(conn, at=services.wall_clock(), actor=request.remote or "unknown", reason=reason)
+        keys = await store_flatten(conn, at=services.wall_clock(), actor=client_address(request), reason=reason)
     services.wake_processor()
     return json_reply({"status": "accepted" if keys else "nothing open", "signals": keys})
 
@@ -158,7 +159,7 @@ async def drawdown_reset(request: web.Request, services: Services, body: dict[st
         try:
             async with services.pool.acquire() as conn:
                 await reset_peak(conn, version=book.version, day=exchange_date(now), equity=after.equity_peak,
-                                 at=now, actor=request.remote or "unknown", reason=reason,
+                                 at=now, actor=client_address(request), reason=reason,
                                  alerts=() if band is None else (band,))
         except BookMoved:
             continue
@@ -174,7 +175,7 @@ async def acknowledge_alert(request: web.Request, services: Services, body: dict
     alert_id = body.get("id")
     if isinstance(alert_id, bool) or not isinstance(alert_id, int) or not 0 < alert_id < 2**63:
         raise SignalError("id", "id must be the alert's id, a whole number")
-    changed = await acknowledge(services.pool, alert_id, at=services.wall_clock(), by=request.remote or "unknown")
+    changed = await acknowledge(services.pool, alert_id, at=services.wall_clock(), by=client_address(request))
     if changed is None:
         return _error("id", f"no alert {alert_id}", status=404)
     return json_reply({"id": alert_id, "acknowledged": True, "changed": changed})

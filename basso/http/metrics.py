@@ -40,6 +40,7 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
+        self._lag_max = 0.0
         self.webhook_requests = Counter("basso_webhook_requests", "Webhook requests by reply", ["verdict"], registry=r)
         self.webhook_latency = Histogram(
             "basso_webhook_latency_seconds", "Time from request to reply", registry=r,
@@ -55,7 +56,27 @@ class Metrics:
                                               registry=r)
         self.lease_renew_latency = Histogram("basso_lease_renew_seconds", "Redis lease renewal latency",
                                              registry=r, buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0))
-        self.event_loop_lag = Gauge("basso_event_loop_lag_seconds", "Latest measured event-loop lag", registry=r)
+        # A stall of the one event loop delays every webhook and actor: the histogram shows how often, the
+        # maximum how bad (bucket bounds from a few ms of ordinary scheduling noise up to a lost lease).
+        self.event_loop_lag = Histogram(
+            "basso_event_loop_lag_seconds", "How late the event loop ran a timer", registry=r,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+        self.event_loop_lag_max = Gauge("basso_event_loop_lag_max_seconds",
+                                        "Longest event-loop lag since the process started", registry=r)
+        self.gc_pause = Histogram(
+            "basso_gc_pause_seconds", "Garbage-collector pauses by generation", ["generation"], registry=r,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25))
+
+    def loop_lagged(self, seconds: float) -> None:
+        """Record one event-loop lag measurement."""
+        self.event_loop_lag.observe(seconds)
+        if seconds > self._lag_max:
+            self._lag_max = seconds
+            self.event_loop_lag_max.set(seconds)
+
+    def collected(self, generation: int, seconds: float) -> None:
+        """Record one garbage collection's pause."""
+        self.gc_pause.labels(str(generation)).observe(seconds)
 
     def watch_actors(self, source: Callable[[], Mapping[str, Mapping[str, Any]]]) -> None:
         """Expose per-actor statistics, read from `source` at every scrape."""

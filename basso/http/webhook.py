@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 import asyncpg
@@ -56,21 +57,21 @@ async def webhook(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     started = time.perf_counter()
     body = b""
+    source = client_address(request)  # once: the rate limit and the audit both need it
     try:
-        body, reply = await _answer(request, services)
+        body, reply = await _answer(request, services, source)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # The database could not take the signal: say so with a 503 and TradingView resends it.
         log.warning("webhook: signal not stored: %s", exc)
         reply = Reply(503, {"status": "error", "error": "signal not stored, try again"}, "unavailable",
                       error=str(exc)[:200])
-    await _audit(services, request, reply, body)
+    await _audit(services, source, reply, body)
     services.metrics.webhook_requests.labels(reply.verdict).inc()
     services.metrics.webhook_latency.observe(time.perf_counter() - started)
     return web.Response(status=reply.status, body=orjson.dumps(reply.body), content_type="application/json")
 
 
-async def _answer(request: web.Request, services: Services) -> tuple[bytes, Reply]:
-    source = client_address(request)
+async def _answer(request: web.Request, services: Services, source: str) -> tuple[bytes, Reply]:
     if not services.limiter.allow(source):
         return b"", Reply(429, {"status": "error", "error": "too many requests"}, "rate_limited")
     limit = services.config.signal_max_body_bytes
@@ -116,17 +117,31 @@ def _bad(exc: SignalError) -> Reply:
 
 
 def client_address(request: web.Request) -> str:
-    """The sender: the first X-Forwarded-For hop when a proxy on this host relays, else the peer address."""
+    """The sender: the peer address, or, when the peer is a trusted proxy (`[server] trusted_proxies`), the
+    nearest X-Forwarded-For hop that is not itself a trusted proxy (read from the right: a sender can put
+    anything at the left of the header, but each proxy appends the address it saw)."""
     peer = request.remote or "unknown"
-    forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded and peer in ("127.0.0.1", "::1"):
-        return forwarded.split(",")[0].strip() or peer
-    return peer
+    trusted = request.app[SERVICES].config.server.trusted_proxies
+    if not _among(peer, trusted):
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _among(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
 
 
-async def _audit(services: Services, request: web.Request, reply: Reply, body: bytes) -> None:
+def _among(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
     try:
-        await audit_request(services.audit, source=client_address(request), http_status=reply.status,
+        ip = ip_address(address)
+    except ValueError:
+        return False  # not an address (a Unix socket's peer, or garbage in a header): never trusted
+    return any(ip in network for network in networks)
+
+
+async def _audit(services: Services, source: str, reply: Reply, body: bytes) -> None:
+    try:
+        await audit_request(services.audit, source=source, http_status=reply.status,
                             verdict=reply.verdict, body=_without_secret(body, services.webhook_secret),
                             field=reply.field,
                             error=reply.error, signal=reply.signal_row)

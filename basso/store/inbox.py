@@ -58,7 +58,13 @@ async def audit_request(conn: Executor, *, source: str, http_status: int, verdic
     await conn.execute(
         "INSERT INTO webhook_audit (source, http_status, verdict, field, error, signal, body)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        source, http_status, verdict, field, error, signal, text.replace("\x00", "\ufffd"))
+        _storable(source), http_status, verdict, _storable(field), _storable(error), signal, _storable(text))
+
+
+def _storable(text: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL, and a sender controls every one of these strings: the field named in an
+    # error is the sender's key, the error quotes the sender's value, the source may come from X-Forwarded-For.
+    return None if text is None else text.replace("\x00", "\ufffd")
 
 
 async def listen_for_signals(pool: asyncpg.Pool, on_stored: Callable[[], None],

@@ -49,6 +49,14 @@ class RedisLease:
         """Give the lease up if `token` holds it (so a standby need not wait for it to expire)."""
         return bool(await self._release(keys=[self.key], args=[token]))
 
+    async def time_left(self) -> float | None:
+        """Seconds until the lease expires unless its holder renews it: 0.0 if nobody holds it, None if the key
+        never expires (set by hand, not by an instance)."""
+        ms = int(await self.redis.pttl(self.key))
+        if ms == -2:  # no key
+            return 0.0
+        return None if ms < 0 else ms / 1000
+
     async def holder(self) -> str | None:
         """The token holding the lease, if any."""
         value = await self.redis.get(self.key)

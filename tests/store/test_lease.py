@@ -38,3 +38,16 @@ async def test_only_the_holder_releases_and_then_anyone_may_take_it(redis_client
     assert await lease.release("a:1")
     assert await lease.holder() is None
     assert await lease.acquire("b:1")
+
+
+async def test_time_left_is_the_lease_remaining_ttl_zero_when_free_none_when_it_never_expires(
+        redis_client: aioredis.Redis) -> None:
+    lease = RedisLease(redis_client, KEY, 3.0)
+    assert await lease.time_left() == 0.0  # nobody holds it
+    assert await lease.acquire("a:1")
+    await redis_client.pexpire(KEY, 800)
+    left = await lease.time_left()
+    assert left is not None
+    assert 0.7 < left <= 0.8
+    await redis_client.persist(KEY)  # a key set by hand, without expiry
+    assert await lease.time_left() is None

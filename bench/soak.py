@@ -1,0 +1,153 @@
+"""Soak: `basso run` on a durable embedded PostgreSQL under a steady 200 signals/s for `--minutes`.
+
+The mix is realistic rather than uniform: bar closes (MARKET_DATA) for four instruments most of the time, and
+entries, pyramids and exits for Bank Nifty and Gold Mini in the proportions a trend follower's alerts have.
+Every reply's latency is the acknowledgement time; at the end, end to end (`received_at` → `processed_at`, both
+stamped by the server), the longest event-loop lag the server recorded (`basso_event_loop_lag_max_seconds` on
+/metrics) and its resident memory (from /proc) after the first minute and at the end.
+
+Prints one JSON line: ack_p50_ms, ack_p99_ms, ack_max_ms, e2e_p99_ms, loop_lag_max_ms, rss_start_mib (after the
+first minute), rss_end_mib, rss_growth_pct, signals.
+
+    python bench/soak.py [--minutes 10] [--rate 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+
+from basso.embedded import EmbeddedPostgres, free_port
+from basso.timeutil import IST
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from webhook import SECRET, percentile, serve  # a sibling script, not a package
+
+BARS = {"BANK_NIFTY": (52_000, 350), "GOLD_MINI": (78_000, 450), "SILVER_MINI": (92_000, 900),
+        "COPPER": (800, 9)}
+
+
+class Mix:
+    """Bar closes for four instruments; entries, pyramids and exits for two, in a plausible proportion."""
+
+    def __init__(self) -> None:
+        self.counter = itertools.count()
+        self.layers = {"BANK_NIFTY": 0, "GOLD_MINI": 0}
+
+    def next(self) -> bytes:
+        n = next(self.counter)
+        stamp = datetime.now(IST).replace(tzinfo=None, microsecond=0).isoformat()
+        instrument = list(BARS)[n % 4]
+        price, atr = BARS[instrument]
+        body: dict[str, Any] = {"instrument": instrument, "price": price + n % 40, "timestamp": stamp,
+                                "secret": SECRET, "signal_id": f"soak-{os.getpid()}-{n}"}
+        roll = n % 20
+        if instrument in self.layers and roll in (0, 1):
+            layers = self.layers[instrument]
+            if layers == 0:
+                self.layers[instrument] = 1
+                body |= {"type": "BASE_ENTRY", "position": "Long_1", "stop": price - 2 * atr, "lots": 1,
+                         "atr": atr, "er": 0.8, "supertrend": price - atr}
+            elif layers < 4 and roll == 0:
+                self.layers[instrument] = layers + 1
+                body |= {"type": "PYRAMID", "position": f"Long_{layers + 1}", "stop": price - 2 * atr, "lots": 1,
+                         "atr": atr, "er": 0.8, "supertrend": price - atr}
+            else:
+                self.layers[instrument] = 0
+                body |= {"type": "EXIT", "position": "ALL", "reason": "soak"}
+        else:
+            body |= {"type": "MARKET_DATA", "atr": atr}
+        return orjson.dumps(body)
+
+
+def rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    return int(found.group(1)) / 1024 if found else float("nan")
+
+
+async def load(url: str, rate: float, seconds: float, mix: Mix, latencies: list[float], pid: int,
+               rss: list[float]) -> None:
+    """`rate` requests a second for `seconds`; the RSS is sampled after the first minute."""
+    start = time.perf_counter()
+    tasks: set[asyncio.Task[None]] = set()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+
+        async def one(body: bytes) -> None:
+            sent = time.perf_counter()
+            async with session.post(url, data=body) as response:
+                await response.read()
+                if response.status == 200:
+                    latencies.append((time.perf_counter() - sent) * 1000)
+
+        for i in range(int(rate * seconds)):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing the load generator
+            if not rss and time.perf_counter() - start >= min(60.0, seconds / 2):
+                rss.append(await asyncio.to_thread(rss_mib, pid))
+            task = asyncio.create_task(one(mix.next()))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks)
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        postgres = EmbeddedPostgres(Path(tmp) / "pg")
+        database_url = postgres.start()
+        port = free_port()
+        process = await serve(database_url, Path(tmp) / "data", port)
+        try:
+            latencies: list[float] = []
+            rss: list[float] = []
+            await load(f"http://127.0.0.1:{port}/webhook", args.rate, args.minutes * 60, Mix(), latencies,
+                       process.pid, rss)
+            rss.append(await asyncio.to_thread(rss_mib, process.pid))
+            async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as r:
+                metrics = await r.text()
+            found = re.search(r"^basso_event_loop_lag_max_seconds (\S+)$", metrics, re.M)
+            lag_max = float(found.group(1)) if found else float("nan")
+            pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+            assert pool is not None
+            for _ in range(600):
+                if not await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"):
+                    break
+                await asyncio.sleep(0.1)  # the server is another process: poll, bounded
+            e2e = [float(r["ms"]) for r in await pool.fetch(
+                "SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms FROM signals")]
+            await pool.close()
+        finally:
+            process.terminate()
+            await process.wait()
+            postgres.stop()
+    return {"ack_p50_ms": round(percentile(latencies, 50), 2), "ack_p99_ms": round(percentile(latencies, 99), 2),
+            "ack_max_ms": round(max(latencies), 1), "e2e_p99_ms": round(percentile(e2e, 99), 1),
+            "loop_lag_max_ms": round(lag_max * 1000, 1), "rss_start_mib": round(rss[0], 1),
+            "rss_end_mib": round(rss[-1], 1), "rss_growth_pct": round((rss[-1] / rss[0] - 1) * 100, 1),
+            "signals": len(e2e), "minutes": args.minutes}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=200.0)
+    figures = asyncio.run(main(parser.parse_args()))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+          file=sys.stderr)
+    print(json.dumps(figures))
