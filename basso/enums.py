@@ -68,6 +68,16 @@ class AlertLevel(StrEnum):
     CRITICAL = "critical"
 
 
+class RollState(StrEnum):
+    """A roll's state machine (docs/rules.md §7): every transition is stored, with its reason, before it acts."""
+
+    PENDING = "pending"  # in the roll window, waiting for market hours and for no working order on the instrument
+    CLOSING_OLD = "closing_old"  # the old contract's legs are being closed (quantities read from the layer now)
+    OPENING_NEW = "opening_new"  # the new contract's legs are being opened, sized to what actually closed
+    DONE = "done"
+    FAILED = "failed"  # the broker refused a leg: an alert with its reason
+
+
 # Lookup table name → enum, in the order `basso migrate` syncs them.
 DATABASE_ENUMS: dict[str, type[StrEnum]] = {
     "signal_outcomes": SignalOutcome,
