@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from basso.actors.base import Actor, ActorRef, no_fault
+from basso.actors.base import Actor, ActorRef
 from basso.brokers.paper import paper_fills
 from basso.config import Config
-from basso.messages import Decided, Message, Settled
+from basso.messages import Decided, Settled
 from basso.rules.settlement import settle
 
 
@@ -17,20 +16,16 @@ class ExecutorContext:
     """The configuration (fills, costs) and the next actor."""
 
     config: Config
-    persister: ActorRef[Message]
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
+    persister: ActorRef[Settled]
 
 
-class Executor(Actor[Message]):
+class Executor(Actor[Decided]):
     """Fills every entry and exit of a decision on the paper broker and books the result."""
 
     def __init__(self, context: ExecutorContext) -> None:
         self.context = context
 
-    async def handle(self, message: Message) -> None:
-        self.context.fault(self.name)
-        if not isinstance(message, Decided):
-            raise TypeError(f"the executor does not take {type(message).__name__}")
+    async def handle(self, message: Decided) -> None:
         config = self.context.config
         settlement = settle(message.decision, paper_fills(message.decision, config), message.book, config)
         await self.send(self.context.persister, Settled.following(message, pending=message.pending,

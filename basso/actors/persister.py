@@ -17,10 +17,10 @@ from datetime import datetime
 
 import asyncpg
 
-from basso.actors.base import ActorRef, no_fault
+from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Committed, Message, Settled
+from basso.messages import Committed, Settled, SizerInbox
 from basso.rules.contracts import contract_now
 from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome
@@ -36,23 +36,19 @@ class PersisterContext:
     config: Config  # the instruments and calendars that say which contract a new layer goes into
     epoch: Callable[[], int]  # the epoch this instance trades at now
     wall_clock: Callable[[], datetime]
-    sizer: ActorRef[Message]
+    sizer: ActorRef[SizerInbox]
     on_commit: Callable[[Settled], None]
     on_fence_lost: Callable[[FenceLost], None]
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
-class Persister(DatabaseActor):
+class Persister(DatabaseActor[Settled]):
     """Commits settled outcomes and reports back to the Sizer."""
 
     def __init__(self, context: PersisterContext) -> None:
         super().__init__(context.pool)
         self.context = context
 
-    async def handle(self, message: Message) -> None:
-        self.context.fault(self.name)
-        if not isinstance(message, Settled):
-            raise TypeError(f"the Persister does not take {type(message).__name__}")
+    async def handle(self, message: Settled) -> None:
         context = self.context
         at = context.wall_clock()
         contracts = {e.instrument: contract_now(context.config, e.instrument, at)
@@ -67,16 +63,16 @@ class Persister(DatabaseActor):
                 # Decided before this instance last took the lead: decide it again against the facts as they are.
                 log.warning("decision for signal %s made at epoch %d, now %d: deciding it again",
                             message.pending.id, message.epoch, context.epoch())
-                await self.send(context.sizer, Committed.following(message, signal=message.pending.id, book=None))
+                await self.send(context.sizer, Committed.following(message, signal_row=message.pending.id, book=None))
                 return
             self.context.on_fence_lost(exc)  # closes the gate: this message is kept, not acknowledged
             return
         except (AlreadyProcessed, StaleBook) as exc:
             if isinstance(exc, StaleBook):
                 log.warning("%s; deciding it again", exc)
-            await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id, book=None))
+            await self.send(self.context.sizer, Committed.following(message, signal_row=message.pending.id, book=None))
             return
         self.context.on_commit(message)
-        await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id,
+        await self.send(self.context.sizer, Committed.following(message, signal_row=message.pending.id,
                                                                 book=message.settlement.book))
 

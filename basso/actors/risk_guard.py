@@ -4,15 +4,14 @@ exits, stops and peel-offs are never blocked here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import asyncpg
 
-from basso.actors.base import ActorRef, no_fault
+from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.enums import SignalOutcome
-from basso.messages import Decided, Message
+from basso.messages import Decided
 from basso.store.reads import kill_switch_on
 
 
@@ -21,21 +20,17 @@ class RiskGuardContext:
     """The pool (for the kill switch) and the next actor."""
 
     pool: asyncpg.Pool
-    executor: ActorRef[Message]
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
+    executor: ActorRef[Decided]
 
 
-class RiskGuard(DatabaseActor):
+class RiskGuard(DatabaseActor[Decided]):
     """Blocks new entries while the kill switch is on; lets everything else through unchanged."""
 
     def __init__(self, context: RiskGuardContext) -> None:
         super().__init__(context.pool)
         self.context = context
 
-    async def handle(self, message: Message) -> None:
-        self.context.fault(self.name)
-        if not isinstance(message, Decided):
-            raise TypeError(f"the RiskGuard does not take {type(message).__name__}")
+    async def handle(self, message: Decided) -> None:
         decision = message.decision
         if decision.entries and decision.outcome is SignalOutcome.EXECUTED:
             killed = await self.db.run(kill_switch_on,

@@ -15,8 +15,8 @@ from basso.actors.base import ActorRef
 from basso.actors.elector import LeaseStatus
 from basso.actors.persister import Persister, PersisterContext
 from basso.config import Config
-from basso.messages import Committed, Message, Settled
-from basso.pipeline import Pipeline
+from basso.messages import Committed, Settled, SizerInbox
+from basso.pipeline import Hooks, Leadership, Pipeline
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.fence import FenceLost, take_fence
@@ -33,8 +33,9 @@ KEY = "basso:test-recovery"
 def electing(pool: asyncpg.Pool, redis: aioredis.Redis, config: Config, outcomes: Outcomes) -> Pipeline:
     settings = replace(config.leadership, key=KEY)
     return Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                    lease=RedisLease(redis, KEY, settings.lease_ttl_s), lease_status=LeaseStatus("a", settings),
-                    capital=CAPITAL, on_commit=outcomes)
+                    leadership=Leadership(lease=RedisLease(redis, KEY, settings.lease_ttl_s),
+                                          status=LeaseStatus("a", settings), capital=CAPITAL),
+                    hooks=Hooks(on_commit=outcomes))
 
 
 async def test_a_new_leader_recovers_books_the_capital_and_then_trades_what_was_pending(
@@ -90,18 +91,18 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
         first, pending = await leader_with_an_entry(conn, config, "a")
         settlement = settled(pending, await load_book(conn, config), config)
         second = await take_fence(conn, "a", "lease acquired again")
-    sizer: ActorRef[Message] = ActorRef("sizer")
+    sizer: ActorRef[SizerInbox] = ActorRef("sizer")
     lost: list[FenceLost] = []
     committed: list[Settled] = []
     context = PersisterContext(pool=pool, config=config, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT, sizer=sizer,
                                on_commit=committed.append, on_fence_lost=lost.append)
-    persister: ActorRef[Message] = ActorRef("persister")
+    persister: ActorRef[Settled] = ActorRef("persister")
     async with Supervisor(name="root", children=[
             ChildSpec(name="persister", factory=lambda: Persister(context), ref=persister)]):
         await persister.tell(Settled(pending=pending, settlement=settlement, epoch=first))
         reply = await asyncio.wait_for(sizer.mailbox.get(), 10)
         assert isinstance(reply, Committed)
-        assert (reply.signal, reply.book) == (pending.id, None)  # decide it again, from the facts
+        assert (reply.signal_row, reply.book) == (pending.id, None)  # decide it again, from the facts
         assert await pool.fetchval("SELECT outcome FROM signals") == "pending"
         assert lost == []  # our fence is intact: only that decision was old
 
@@ -121,12 +122,14 @@ async def test_an_instance_whose_fence_was_taken_while_it_holds_its_lease_stops_
     settings = replace(config.leadership, key=KEY)
     outcomes = Outcomes()
     first = Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                     lease=RedisLease(redis_client, KEY, settings.lease_ttl_s), lease_status=LeaseStatus("a", settings),
-                     capital=CAPITAL, on_commit=outcomes)
+                     leadership=Leadership(lease=RedisLease(redis_client, KEY, settings.lease_ttl_s),
+                                           status=LeaseStatus("a", settings), capital=CAPITAL),
+                     hooks=Hooks(on_commit=outcomes))
     other = replace(settings, key=KEY + "-other")
     second = Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                      lease=RedisLease(redis_client, other.key, other.lease_ttl_s), lease_status=LeaseStatus("b", other),
-                      capital=CAPITAL, on_commit=outcomes)
+                      leadership=Leadership(lease=RedisLease(redis_client, other.key, other.lease_ttl_s),
+                                            status=LeaseStatus("b", other), capital=CAPITAL),
+                      hooks=Hooks(on_commit=outcomes))
     await first.start()
     try:
         await asyncio.wait_for(first.gate.wait_open(), 30)  # a's term recovered (and the capital deposited)

@@ -16,6 +16,7 @@ from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal
 from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook, commit_outcome, next_pending
+from basso.store.types import Connection
 from tests.replay import settled
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
@@ -23,7 +24,7 @@ ENTRY = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1",
          "lots": 5, "atr": 350, "er": 0.82, "supertrend": 51650, "timestamp": "2026-11-25T10:30:00"}
 
 
-async def leader_with_an_entry(conn: asyncpg.Connection, config: Config, holder: str) -> tuple[int, PendingSignal]:
+async def leader_with_an_entry(conn: Connection, config: Config, holder: str) -> tuple[int, PendingSignal]:
     """Take the fence as `holder`, deposit ₹50 L and store the Bank Nifty base entry: the epoch and the entry."""
     epoch = await take_fence(conn, holder, "startup")
     await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=AT)
