@@ -132,6 +132,7 @@ class ServerSettings:
     initial_capital: float
     rate_limit_per_minute: int
     pending_sweep_s: float
+    bar_gap_alert_s: float  # no bar close for this long in market hours, with layers open: an alert (SPEC §10)
     broker: Literal["paper", "openalgo"]
 
 
@@ -489,6 +490,7 @@ def _server(s: _Section) -> ServerSettings:
         initial_capital=s.number("initial_capital", minimum=0),
         rate_limit_per_minute=s.integer("rate_limit_per_minute", minimum=1),
         pending_sweep_s=s.number("pending_sweep_s", positive=True, maximum=3600),
+        bar_gap_alert_s=s.number("bar_gap_alert_s", positive=True, maximum=86400),
         broker=s.text("broker", choices=("paper", "openalgo")),  # type: ignore[arg-type]
     )
     for key in ("database_url", "redis_url"):

@@ -108,6 +108,7 @@ class RunOptions:
 # The stored facts cannot be traded on (Recovery found a corrupt row): restarting would not help, so the exit
 # status says "configuration or data error" (EX_DATAERR) rather than asking the service manager to retry.
 EXIT_CORRUPT_FACTS = 65
+BAR_GAP_CHECK_S = 60.0  # how often the StopTrailer looks for instruments whose bar closes stopped
 
 
 async def _until_stopped_or_escalated(stop: asyncio.Event, pipeline: Pipeline) -> int:
@@ -196,7 +197,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                   capital=options.capital),
             hooks=Hooks(on_leadership=_leadership_metrics(metrics), on_renewed=metrics.lease_renew_latency.observe,
                         on_commit=OutcomeObserver(metrics, config)),
-            runtime=Runtime(sweep_every_s=config.server.pending_sweep_s))
+            runtime=Runtime(sweep_every_s=config.server.pending_sweep_s, bar_gap_every_s=BAR_GAP_CHECK_S))
         resources.push_async_callback(_stop_pipeline, pipeline)
         services = _services(config, options, pool, audit_pool, metrics, pipeline, status)
         runner = web.AppRunner(build_app(services), access_log=None)

@@ -1,8 +1,8 @@
 """Persister: owns every write of an outcome, each in one transaction fenced by the leader epoch.
 
-After the commit it tells the Sizer, with the book after the outcome. If nothing was written because the
+After the commit it tells the SignalReceiver, with the book after the outcome. If nothing was written because the
 outcome was already committed (a redelivery after a crash) or the decision was made against a stale book,
-it tells the Sizer to rebuild its book from the facts (and so to decide a stale signal again). While
+it tells the SignalReceiver to rebuild its book from the facts (and so to decide a stale signal again). While
 PostgreSQL is unreachable it waits and retries: an outage is not the message's fault. If a newer leader
 holds the fence, nothing was written either: it reports the loss (the pipeline stops trading) and keeps the
 message, so the signal stays pending for whoever leads.
@@ -20,7 +20,7 @@ import asyncpg
 from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Committed, Settled, SizerInbox
+from basso.messages import Committed, ReceiverInbox, Settled
 from basso.rules.contracts import contract_now
 from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome
@@ -30,19 +30,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PersisterContext:
-    """The pool, the epoch that fences every write, the wall clock, the Sizer and an outcome callback."""
+    """The pool, the epoch that fences every write, the wall clock, the SignalReceiver and an outcome callback."""
 
     pool: asyncpg.Pool
     config: Config  # the instruments and calendars that say which contract a new layer goes into
     epoch: Callable[[], int]  # the epoch this instance trades at now
     wall_clock: Callable[[], datetime]
-    sizer: ActorRef[SizerInbox]
+    receiver: ActorRef[ReceiverInbox]
     on_commit: Callable[[Settled], None]
     on_fence_lost: Callable[[FenceLost], None]
 
 
 class Persister(DatabaseActor[Settled]):
-    """Commits settled outcomes and reports back to the Sizer."""
+    """Commits settled outcomes and reports back to the SignalReceiver."""
 
     def __init__(self, context: PersisterContext) -> None:
         super().__init__(context.pool)
@@ -63,16 +63,18 @@ class Persister(DatabaseActor[Settled]):
                 # Decided before this instance last took the lead: decide it again against the facts as they are.
                 log.warning("decision for signal %s made at epoch %d, now %d: deciding it again",
                             message.pending.id, message.epoch, context.epoch())
-                await self.send(context.sizer, Committed.following(message, signal_row=message.pending.id, book=None))
+                await self.send(context.receiver, Committed.following(message, signal_row=message.pending.id,
+                                                                      book=None))
                 return
             self.context.on_fence_lost(exc)  # closes the gate: this message is kept, not acknowledged
             return
         except (AlreadyProcessed, StaleBook) as exc:
             if isinstance(exc, StaleBook):
                 log.warning("%s; deciding it again", exc)
-            await self.send(self.context.sizer, Committed.following(message, signal_row=message.pending.id, book=None))
+            await self.send(self.context.receiver, Committed.following(message, signal_row=message.pending.id,
+                                                                       book=None))
             return
         self.context.on_commit(message)
-        await self.send(self.context.sizer, Committed.following(message, signal_row=message.pending.id,
+        await self.send(self.context.receiver, Committed.following(message, signal_row=message.pending.id,
                                                                 book=message.settlement.book))
 

@@ -24,7 +24,8 @@ from tests.replay import assert_state_equals_replay
 from tests.web.conftest import NOW, SECRET, Webhook
 
 SIGNALS = 2_000
-PATHS = ("trading/sizer", "trading/risk_guard", "trading/executor", "persister")
+PATHS = ("trading/receiver", "trading/sizer", "trading/stop_trailer", "trading/risk_guard", "trading/executor",
+         "persister")
 LEASE_KEY = "basso:test-chaos"
 
 

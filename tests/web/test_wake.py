@@ -48,8 +48,8 @@ async def test_a_signal_stored_while_the_sizer_runs_its_pending_query_is_decided
             since = await direct.fetchval("SELECT clock_timestamp()")
             pipeline.open()
             await the_query_has_run(direct, since)
-            while pipeline.sizer.mailbox:  # the Sizer is done with that Poll once it is acknowledged
-                await asyncio.wait_for(pipeline.sizer.mailbox.wait_room(), 30)  # returns at the next ack
+            while pipeline.receiver.mailbox:  # the SignalReceiver is done with that Poll once it is acknowledged
+                await asyncio.wait_for(pipeline.receiver.mailbox.wait_room(), 30)  # returns at the next ack
             since = await direct.fetchval("SELECT clock_timestamp()")
             proxy.hold()
             pipeline.wake()  # the Sizer looks again: PostgreSQL answers "nothing pending", held on the way back
