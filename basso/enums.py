@@ -86,4 +86,5 @@ DATABASE_ENUMS: dict[str, type[StrEnum]] = {
     "order_sides": OrderSide,
     "order_statuses": OrderStatus,
     "alert_levels": AlertLevel,
+    "roll_states": RollState,
 }

@@ -39,10 +39,14 @@ __all__ = [
     "Decide",
     "Decided",
     "Message",
+    "PersisterInbox",
     "Poll",
     "Rebuild",
     "ReceiverInbox",
     "Recover",
+    "RollSettled",
+    "RolloverInbox",
+    "Scan",
     "Settled",
     "StopTrailerInbox",
     "new_message_id",
@@ -125,6 +129,26 @@ class Committed(Message):
     book: Book | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scan(Message):
+    """The RolloverScanner looks for positions inside their roll window as of `now` (the hourly timer, the API,
+    `basso roll`) and starts their rolls."""
+
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollSettled(Message):
+    """One roll step's fills and changes (sql/007's JSON), ready for the Persister's one fenced transaction;
+    `book` is the book after it."""
+
+    pending: PendingSignal
+    reason: str
+    record: dict[str, Any]
+    changes: dict[str, Any]
+    book: Book
+
+
 # --- leadership: LeaderElector → Recovery → SignalReceiver ------------------------------------------------------------
 
 
@@ -143,3 +167,5 @@ class Rebuild(Message):
 # `Recover`.
 ReceiverInbox: TypeAlias = Poll | Committed | Rebuild
 StopTrailerInbox: TypeAlias = Decide | CheckBarGaps
+RolloverInbox: TypeAlias = Decide | Scan
+PersisterInbox: TypeAlias = Settled | RollSettled

@@ -6,6 +6,7 @@
         ├── receiver      the order: the oldest pending signal, one in flight, to the stage that decides it
         ├── sizer         entries, pyramids, exits → decision
         ├── stop_trailer  bar closes → stop moves, exits, peel-offs, emergency exits; bar-gap alerts
+        ├── rollover      scans → rolls started (roll step signals); roll steps → legs, shifted layers, costs
         ├── risk_guard    decision → approved decision (kill switch)
         └── executor      approved decision → fills and money → persister → back to the receiver
 
@@ -13,8 +14,9 @@ A Persister crash restarts the trading actors after it (their books may be stale
 actor touches nothing else. A webhook stored here wakes the SignalReceiver at once (`wake`); with
 `Runtime.sweep_every_s` a sweep also wakes it that often (`Runtime.sleep` is the sweep's timer). One stored by
 another instance wakes it through PostgreSQL's LISTEN/NOTIFY; the sweep covers a notification missed while the
-connection was down. With `Runtime.bar_gap_every_s` the StopTrailer looks for bar gaps that often (the wall
-clock says when). If another instance takes the fence, the Persister's next commit finds out and the gate
+connection was down. With `Runtime.bar_gap_every_s` the StopTrailer looks for bar gaps that often, and with
+`Runtime.roll_scan_every_s` the RolloverScanner scans for positions to roll (the wall clock says when; `scan()`
+asks for one now). If another instance takes the fence, the Persister's next commit finds out and the gate
 closes: this pipeline stops trading and writes nothing more (`fence_lost`). A message that crashes its actor
 three times is a dead letter: its signal is marked `dead` in PostgreSQL with the error, and the
 SignalReceiver moves on to the next signal.
@@ -56,6 +58,7 @@ from basso.actors.persister import Persister, PersisterContext
 from basso.actors.receiver import ReceiverContext, SignalReceiver, Stages
 from basso.actors.recovery import Recovery, RecoveryContext
 from basso.actors.risk_guard import RiskGuard, RiskGuardContext
+from basso.actors.rollover import Quote, RolloverContext, RolloverScanner, paper_quote
 from basso.actors.sizer import Sizer, SizerContext
 from basso.actors.stop_trailer import StopTrailer, StopTrailerContext
 from basso.config import Config
@@ -64,9 +67,13 @@ from basso.messages import (
     Committed,
     Decide,
     Decided,
+    PersisterInbox,
     Poll,
     ReceiverInbox,
     Recover,
+    RolloverInbox,
+    RollSettled,
+    Scan,
     Settled,
     StopTrailerInbox,
 )
@@ -99,6 +106,7 @@ class Hooks:
     """What the pipeline tells whoever runs it (metrics, tests)."""
 
     on_commit: Callable[[Settled], None] = _ignore  # an outcome committed
+    on_roll_step: Callable[[RollSettled], None] = _ignore  # a roll step committed
     on_leadership: Callable[[int | None], None] = _ignore  # the epoch gained, or None when lost
     on_renewed: Callable[[float], None] = _ignore  # a lease renewal's round trip, in seconds
     observer: Observer | None = None  # every supervision event
@@ -113,6 +121,8 @@ class Runtime:
     backoff: Backoff | None = None
     sweep_every_s: float | None = None  # look for pending signals at least this often (None: only when woken)
     bar_gap_every_s: float | None = None  # look for bar gaps this often (None: never)
+    roll_scan_every_s: float | None = None  # scan for positions to roll this often (None: only when asked)
+    roll_quote: Quote = paper_quote  # the next contract's price when a roll starts (the paper broker's by default)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the sweep's and the bar-gap watch's timer
     # Called before a trading actor or the Persister handles a message (each one's ChildSpec.fault): chaos tests
     # raise there. Production never sets it.
@@ -131,13 +141,19 @@ class Pipeline:
         self.receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
         sizer: ActorRef[Decide] = ActorRef("sizer")
         self.stop_trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
+        self.rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
         risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
         executor: ActorRef[Decided] = ActorRef("executor")
-        persister: ActorRef[Settled] = ActorRef("persister")
+        persister: ActorRef[PersisterInbox] = ActorRef("persister")
         receiver_context = ReceiverContext(pool=pool, config=config, epoch=self._current_epoch,
-                                           stages=Stages(sizer=sizer, stop_trailer=self.stop_trailer))
+                                           stages=Stages(sizer=sizer, stop_trailer=self.stop_trailer,
+                                                         rollover=self.rollover))
         sizer_context = SizerContext(config=config, risk_guard=risk_guard)
         trailer_context = StopTrailerContext(pool=pool, config=config, risk_guard=risk_guard)
+        rollover_context = RolloverContext(pool=pool, config=config, persister=persister, epoch=self._current_epoch,
+                                           quote=runtime.roll_quote, wake=self.wake)
+        self._roll_scan_every_s = runtime.roll_scan_every_s
+        self._roll_scanner: asyncio.Task[None] | None = None
         self._wall_clock = wall_clock
         self._bar_gap_every_s = runtime.bar_gap_every_s
         self._bar_gap_watch: asyncio.Task[None] | None = None
@@ -157,6 +173,7 @@ class Pipeline:
         self.ready = False
         persister_context = PersisterContext(pool=pool, config=config, epoch=self._current_epoch, wall_clock=wall_clock,
                                              receiver=self.receiver, on_commit=hooks.on_commit,
+                                             on_roll_step=hooks.on_roll_step,
                                              on_fence_lost=self._lose_fence)
         gate, fault = self.gate, runtime.fault
         trading = Supervisor(name="trading", strategy="one_for_one", intensity=runtime.intensity,
@@ -165,6 +182,8 @@ class Pipeline:
                       fault=fault),
             ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=sizer, gate=gate, fault=fault),
             ChildSpec(name="stop_trailer", factory=lambda: StopTrailer(trailer_context), ref=self.stop_trailer,
+                      gate=gate, fault=fault),
+            ChildSpec(name="rollover", factory=lambda: RolloverScanner(rollover_context), ref=self.rollover,
                       gate=gate, fault=fault),
             ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=gate,
                       fault=fault),
@@ -201,6 +220,9 @@ class Pipeline:
         if self._bar_gap_every_s is not None:
             self._bar_gap_watch = asyncio.create_task(self._watch_bar_gaps(self._bar_gap_every_s),
                                                       name="bar-gap watch")
+        if self._roll_scan_every_s is not None:
+            self._roll_scanner = asyncio.create_task(self._scan_for_rolls(self._roll_scan_every_s),
+                                                     name="roll scans")
 
     async def _listen(self) -> None:
         # Hear every pending signal stored, by any instance; listen again whenever the connection drops (a
@@ -238,6 +260,17 @@ class Pipeline:
             if self.stop_trailer.mailbox.unhandled == 0:  # one check waiting is enough
                 self.stop_trailer.tell_nowait(CheckBarGaps(now=self._wall_clock(), epoch=self.epoch))
 
+    async def _scan_for_rolls(self, every_s: float) -> None:
+        # The scanner itself skips instruments whose market is closed (SPEC §7: hourly during market hours).
+        while True:
+            await self._sleep(every_s)
+            self.scan()
+
+    def scan(self) -> None:
+        """Ask the RolloverScanner to scan now (the timer, `POST /api/rollover`, `basso roll`)."""
+        if self.rollover.mailbox.unhandled == 0:  # one scan waiting is enough
+            self.rollover.tell_nowait(Scan(now=self._wall_clock(), epoch=self.epoch))
+
     def open(self) -> None:
         """Recovery is done: let the trading actors work."""
         self.gate.set_recovered(True)
@@ -254,7 +287,7 @@ class Pipeline:
     async def stop(self) -> None:
         """Stop in reverse order; a signal in flight is finished or left pending, never half-written. Then give
         the lease up, so a standby takes over at its next attempt instead of waiting for the key to expire."""
-        for timer in (self._sweeper, self._bar_gap_watch):
+        for timer in (self._sweeper, self._bar_gap_watch, self._roll_scanner):
             if timer is not None:
                 timer.cancel()
         if self._listener is not None:
@@ -312,9 +345,9 @@ class Pipeline:
     async def _bury(self, letter: DeadLetter) -> None:
         """The dead-letter sink: mark the poison message's signal dead, then let the SignalReceiver move on."""
         message = letter.message
-        if isinstance(message, CheckBarGaps):  # no signal behind it: the next check is a fresh message
-            log.error("dead letter: a bar-gap check crashed %s %d times: %s: %s", letter.actor, letter.crashes,
-                      letter.error_type, letter.error)
+        if isinstance(message, CheckBarGaps | Scan):  # no signal behind it: the next one is a fresh message
+            log.error("dead letter: %s crashed %s %d times: %s: %s", type(message).__name__, letter.actor,
+                      letter.crashes, letter.error_type, letter.error)
             return
         pending = getattr(message, "pending", None)
         if pending is not None:

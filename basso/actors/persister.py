@@ -11,19 +11,22 @@ message, so the signal stays pending for whoever leads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import asyncpg
 
 from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Committed, ReceiverInbox, Settled
+from basso.messages import Committed, PersisterInbox, ReceiverInbox, RollSettled, Settled
 from basso.rules.contracts import contract_now
 from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome
+from basso.store.rolls import commit_roll_step
+from basso.store.types import Connection
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +41,36 @@ class PersisterContext:
     wall_clock: Callable[[], datetime]
     receiver: ActorRef[ReceiverInbox]
     on_commit: Callable[[Settled], None]
+    on_roll_step: Callable[[RollSettled], None] = lambda _step: None
     on_fence_lost: Callable[[FenceLost], None]
 
 
-class Persister(DatabaseActor[Settled]):
-    """Commits settled outcomes and reports back to the SignalReceiver."""
+class Persister(DatabaseActor[PersisterInbox]):
+    """Commits settled outcomes and roll steps, and reports back to the SignalReceiver."""
 
     def __init__(self, context: PersisterContext) -> None:
         super().__init__(context.pool)
         self.context = context
 
-    async def handle(self, message: Settled) -> None:
+    async def handle(self, message: PersisterInbox) -> None:
         context = self.context
         at = context.wall_clock()
-        contracts = {e.instrument: contract_now(context.config, e.instrument, at)
-                     for e in message.settlement.decision.entries}
+        commit: Callable[[Connection], Awaitable[None]]
+        match message:
+            case Settled(settlement=settlement):
+                contracts = {e.instrument: contract_now(context.config, e.instrument, at)
+                             for e in settlement.decision.entries}
+                # Fenced by the epoch the decision was made under: a decision from an earlier term never commits.
+                commit = partial(commit_outcome, epoch=message.epoch, signal=message.pending, settlement=settlement,
+                                 at=at, contracts=contracts)
+                book = settlement.book
+            case RollSettled():
+                commit = partial(commit_roll_step, epoch=message.epoch, version=message.book.version,
+                                 signal=message.pending, reason=message.reason, record=message.record, at=at,
+                                 changes=message.changes)
+                book = message.book
         try:
-            # Fenced by the epoch the decision was made under: a decision from an earlier term never commits.
-            await self.db.run(lambda conn: commit_outcome(conn, epoch=message.epoch, signal=message.pending,
-                                                          settlement=message.settlement, at=at, contracts=contracts),
-                              what="persister: commit")
+            await self.db.run(commit, what="persister: commit")
         except FenceLost as exc:
             if message.epoch != context.epoch():
                 # Decided before this instance last took the lead: decide it again against the facts as they are.
@@ -74,7 +87,9 @@ class Persister(DatabaseActor[Settled]):
             await self.send(self.context.receiver, Committed.following(message, signal_row=message.pending.id,
                                                                        book=None))
             return
-        self.context.on_commit(message)
+        if isinstance(message, Settled):
+            self.context.on_commit(message)
+        else:
+            self.context.on_roll_step(message)
         await self.send(self.context.receiver, Committed.following(message, signal_row=message.pending.id,
-                                                                book=message.settlement.book))
-
+                                                                book=book))

@@ -26,7 +26,7 @@ import asyncpg
 from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Committed, Decide, Poll, Rebuild, ReceiverInbox, StopTrailerInbox
+from basso.messages import Committed, Decide, Poll, Rebuild, ReceiverInbox, RolloverInbox, StopTrailerInbox
 from basso.rules.book import Book
 from basso.store.book import load_book
 from basso.store.outcomes import PendingSignal, pending_signals
@@ -42,12 +42,18 @@ class Stages:
 
     sizer: ActorRef[Decide]  # entries, pyramids, exits
     stop_trailer: ActorRef[StopTrailerInbox]  # bar closes
+    rollover: ActorRef[RolloverInbox]  # roll steps
 
 
 def stage_of(payload: dict[str, Any]) -> str:
-    """Which stage decides a stored signal: 'stop_trailer' for a bar close, else 'sizer' (which also rejects a
-    payload the configuration no longer accepts)."""
-    return "stop_trailer" if payload.get("type") == "MARKET_DATA" else "sizer"
+    """Which stage decides a stored signal: 'stop_trailer' for a bar close, 'rollover' for a roll step, else
+    'sizer' (which also rejects a payload the configuration no longer accepts)."""
+    kind = payload.get("type")
+    if kind == "MARKET_DATA":
+        return "stop_trailer"
+    if kind == "ROLL":
+        return "rollover"
+    return "sizer"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +75,7 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
         self.book: Book | None = None
         self.book_epoch = 0  # the leadership term `book` (and `ahead`) was read in
         self.in_flight: int | None = None  # the signals row handed out and not yet committed
+        self.in_flight_roll = False  # whether that is a roll step
         self.ahead: deque[PendingSignal] = deque()
 
     async def on_start(self) -> None:
@@ -80,6 +87,8 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
             case Committed(signal_row=signal_row, book=book, epoch=epoch):
                 ours = signal_row == self.in_flight
                 self.book = book if ours else None
+                if ours and self.in_flight_roll:
+                    self.ahead.clear()  # the step's commit stored the roll's next step, which goes first
                 self.book_epoch = epoch
                 if self.book is None:
                     self.ahead.clear()  # our view of what is pending may be stale too
@@ -105,11 +114,15 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
             config = self.context.config
             self.book = await self.db.run(lambda conn: load_book(conn, config), what="receiver: book")
         self.in_flight = pending.id
+        stage = stage_of(pending.payload)
+        self.in_flight_roll = stage == "rollover"
         stages = self.context.stages
         decide = Decide(pending=pending, book=self.book, cause_id=pending.id, epoch=epoch)
-        match stage_of(pending.payload):
+        match stage:
             case "stop_trailer":
                 await self.send(stages.stop_trailer, decide)
+            case "rollover":
+                await self.send(stages.rollover, decide)
             case _:
                 await self.send(stages.sizer, decide)
 

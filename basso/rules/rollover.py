@@ -12,21 +12,33 @@ the roll's costs (commissions, and whatever the fills gave away against the mark
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 
-from basso.config import Instrument
+from basso.config import Config, Instrument
 from basso.enums import OrderSide, RollState
-from basso.rules.contracts import Contract, days_to_expiry, in_roll_window
+from basso.rules.book import Book
+from basso.rules.contracts import Contract, atm_strike, contract_for, days_to_expiry, in_roll_window
 from basso.rules.layers import Layer
+from basso.rules.money import commission
 from basso.rules.values import value_class
 
 __all__ = [
     "Leg",
+    "RollFacts",
+    "RollOrder",
     "RollStep",
+    "RollStepOutcome",
+    "RollStepResult",
+    "StepKind",
     "Urgency",
+    "apply_roll_step",
     "close_legs",
+    "decide_roll_step",
+    "entry_strike",
     "next_step",
     "open_legs",
     "roll_spread",
@@ -148,3 +160,145 @@ def next_step(state: RollState, *, old_lots: int, closed_lots: int, opened_lots:
         return RollStep(state=RollState.CLOSING_OLD, close_lots=old_lots,
                         reason=f"{old_lots} lot(s) still in the old contract: close them")
     return RollStep(state=RollState.DONE, reason=f"{opened_lots} lot(s) rolled")
+
+
+# --- one step of a roll, applied to the book ---------------------------------------------------------------
+
+
+class StepKind(StrEnum):
+    """What a roll step signal does: close the old contract's legs, or open the new contract's."""
+
+    CLOSE = "close"
+    OPEN = "open"
+
+
+@value_class
+class RollOrder:
+    """One leg's fill for one layer: its order and what it cost."""
+
+    layer: int
+    lots: int
+    leg: Leg
+    price: float  # the leg's contract price (a synthetic's legs are recorded at the synthetic's price)
+    commission: Decimal
+
+
+@value_class
+class RollStepOutcome:
+    """A roll step applied: the orders filled, the roll's cost, the book after it and the lots it moved."""
+
+    kind: StepKind
+    orders: tuple[RollOrder, ...]
+    cost: Decimal  # commissions, as a positive amount (the ledger books it negative, as ROLL_COST)
+    lots: int  # closed in the old contract (CLOSE) or opened in the new one (OPEN)
+    spread: float
+    book: Book
+
+
+def apply_roll_step(*, instrument: Instrument, kind: StepKind, old: Contract, new: Contract, old_price: float,
+                    new_price: float, old_strikes: Mapping[int, int | None], new_strike: int | None, lots_to_open: int,
+                    book: Book, commission_pct: float, config: Config) -> RollStepOutcome:
+    """One roll step for every open layer of `instrument` in `book`, filled at `old_price` (CLOSE) or `new_price`
+    (OPEN, at most `lots_to_open` lots in all, layer by layer: the far legs are sized to what actually closed).
+    `old_strikes` names each layer's synthetic strike (by layer number; futures need none).
+
+    Quantities come from the layers in `book` as they are now. A CLOSE books its commissions and leaves the
+    layers as they are (the position is between contracts); an OPEN shifts each rolled layer by the spread
+    (`shifted`) and moves the instrument's mark to the new contract's price, so neither open P&L nor the risk
+    distance jumps at the roll.
+    """
+    layers = [x for x in book.layers if x.instrument == instrument.name]
+    spread = roll_spread(old_price, new_price)
+    orders: list[RollOrder] = []
+    moved = 0
+    rolled: dict[int, Layer] = {}
+    remaining = lots_to_open
+    for layer in layers:
+        lots = layer.lots if kind is StepKind.CLOSE else min(layer.lots, remaining)
+        if lots <= 0:
+            continue
+        lot_size = round(layer.point_value * instrument.quote_unit)
+        price = old_price if kind is StepKind.CLOSE else new_price
+        legs = (close_legs(instrument, old, lots=lots, lot_size=lot_size, strike=old_strikes.get(layer.layer))
+                if kind is StepKind.CLOSE
+                else open_legs(instrument, new, lots=lots, lot_size=lot_size, strike=new_strike))
+        # One commission per layer and side, on the position's notional, as entries and exits are charged.
+        cost = commission(price, lots, layer.point_value, commission_pct)
+        for n, leg in enumerate(legs):
+            orders.append(RollOrder(layer=layer.layer, lots=lots, leg=leg, price=price,
+                                    commission=cost if n == 0 else Decimal(0)))
+        moved += lots
+        if kind is StepKind.OPEN:
+            remaining -= lots
+            rolled[layer.layer] = shifted(layer, spread)
+    cost_total = sum((o.commission for o in orders), Decimal(0))
+    closed = book.closed_equity - cost_total
+    new_layers = tuple(rolled.get(x.layer, x) if x.instrument == instrument.name else x for x in book.layers)
+    price_marks = dict(book.price)
+    if kind is StepKind.OPEN and rolled:
+        price_marks[instrument.name] = new_price
+    after = Book(closed_equity=closed, high_water=max(book.high_water, closed), equity_peak=book.equity_peak,
+                 layers=new_layers, atr=book.atr, price=price_marks, kill_switch=book.kill_switch,
+                 version=book.version + 1).with_peak(config)
+    return RollStepOutcome(kind=kind, orders=tuple(orders), cost=cost_total, lots=moved, spread=spread, book=after)
+
+
+@value_class
+class RollFacts:
+    """A stored roll as the step rules need it: its state, its counters, its contracts and the quotes it fills at."""
+
+    instrument: str
+    state: RollState
+    closed_lots: int
+    opened_lots: int
+    old_expiry: date
+    new_expiry: date
+    old_price: float
+    new_price: float
+    new_strike: int | None
+
+
+@value_class
+class RollStepResult:
+    """A roll step decided and filled: what it did, the transitions it passes (each with its reason) and the
+    roll's counters after it."""
+
+    outcome: RollStepOutcome
+    transitions: tuple[tuple[RollState, RollState, str], ...]
+    closed_lots: int
+    opened_lots: int
+
+
+def entry_strike(instrument: Instrument, layer: Layer) -> int | None:
+    """A synthetic layer whose strike was not recorded: the ATM strike of its entry price (where it was opened)."""
+    if instrument.traded_as != "synthetic" or not instrument.strike_step:
+        return None
+    return atm_strike(layer.entry_price, instrument.strike_step)
+
+
+def decide_roll_step(roll: RollFacts, book: Book, config: Config, *,
+                     strikes: Mapping[int, int | None]) -> RollStepResult | None:
+    """The step the facts call for (`next_step`, quantities from `book` now), filled whole at the roll's quotes by
+    the paper broker; None when there is nothing to do. `strikes` are the layers' recorded strikes (a layer not
+    named, or None, is taken at its entry's ATM strike)."""
+    instrument = config.instrument(roll.instrument)
+    layers = [x for x in book.layers if x.instrument == roll.instrument]
+    lots = sum(x.lots for x in layers)
+    step = next_step(roll.state, old_lots=lots - roll.closed_lots, closed_lots=roll.closed_lots,
+                     opened_lots=roll.opened_lots, working=False)
+    if step.close_lots == 0 and step.open_lots == 0:
+        return None
+    kind = StepKind.CLOSE if step.close_lots else StepKind.OPEN
+    old_strikes = {x.layer: strikes.get(x.layer) or entry_strike(instrument, x) for x in layers}
+    outcome = apply_roll_step(
+        instrument=instrument, kind=kind, old=contract_for(instrument, roll.old_expiry),
+        new=contract_for(instrument, roll.new_expiry), old_price=roll.old_price, new_price=roll.new_price,
+        old_strikes=old_strikes, new_strike=roll.new_strike, lots_to_open=step.open_lots, book=book,
+        commission_pct=config.paper.commission_pct, config=config)
+    closed = roll.closed_lots + (outcome.lots if kind is StepKind.CLOSE else 0)
+    opened = roll.opened_lots + (outcome.lots if kind is StepKind.OPEN else 0)
+    transitions = [(roll.state, step.state, step.reason)]
+    after = next_step(step.state, old_lots=lots - closed, closed_lots=closed, opened_lots=opened, working=False)
+    if after.state is RollState.DONE:
+        transitions.append((step.state, RollState.DONE, after.reason))
+    return RollStepResult(outcome=outcome, transitions=tuple(transitions), closed_lots=closed, opened_lots=opened)

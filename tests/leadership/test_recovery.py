@@ -15,7 +15,7 @@ from basso.actors.base import ActorRef
 from basso.actors.elector import LeaseStatus
 from basso.actors.persister import Persister, PersisterContext
 from basso.config import Config
-from basso.messages import Committed, ReceiverInbox, Settled
+from basso.messages import Committed, PersisterInbox, ReceiverInbox, Settled
 from basso.pipeline import Hooks, Leadership, Pipeline
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
@@ -96,7 +96,7 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
     committed: list[Settled] = []
     context = PersisterContext(pool=pool, config=config, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT, receiver=receiver,
                                on_commit=committed.append, on_fence_lost=lost.append)
-    persister: ActorRef[Settled] = ActorRef("persister")
+    persister: ActorRef[PersisterInbox] = ActorRef("persister")
     async with Supervisor(name="root", children=[
             ChildSpec(name="persister", factory=lambda: Persister(context), ref=persister)]):
         await persister.tell(Settled(pending=pending, settlement=settlement, epoch=first))

@@ -12,7 +12,7 @@ from basso.actors.base import ActorRef
 from basso.actors.receiver import ReceiverContext, SignalReceiver, Stages
 from basso.config import Config
 from basso.enums import LedgerKind
-from basso.messages import Committed, Decide, Poll, ReceiverInbox, StopTrailerInbox
+from basso.messages import Committed, Decide, Poll, ReceiverInbox, RolloverInbox, StopTrailerInbox
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.capital import move_capital
@@ -33,8 +33,9 @@ async def test_a_receiver_that_leads_again_hands_out_a_book_rebuilt_for_the_new_
     epoch = [first]
     sizer: ActorRef[Decide] = ActorRef("sizer")  # the stage, read by the test
     trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
+    rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
     receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
-    context = ReceiverContext(pool=pool, config=config, stages=Stages(sizer=sizer, stop_trailer=trailer),
+    context = ReceiverContext(pool=pool, config=config, stages=Stages(sizer=sizer, stop_trailer=trailer, rollover=rollover),
                               epoch=lambda: epoch[0])
     async with Supervisor(name="root", children=[ChildSpec(name="receiver", factory=lambda: SignalReceiver(context),
                                                            ref=receiver)]):
