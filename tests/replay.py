@@ -46,16 +46,23 @@ async def stored_rolls(pool: asyncpg.Pool) -> dict[int, RollFacts]:
             for r in await pool.fetch("SELECT * FROM rolls")}
 
 
-async def replayed_book(pool: asyncpg.Pool, config: Config) -> tuple[Book, list[str], int]:
+# Every processed signal, in the order its outcome was committed (`applied`, sql/007). Rows a test seeded as facts
+# (never applied) come first and are left out when the replay starts from the seeded book.
+_PROCESSED = ("SELECT id, key, payload, outcome FROM signals WHERE outcome NOT IN ('pending', 'dead')"
+              " AND reason NOT LIKE 'timestamp %' AND (applied IS NOT NULL OR NOT $1) ORDER BY applied NULLS FIRST, id")
+
+
+async def replayed_book(pool: asyncpg.Pool, config: Config, *,
+                        seeded: Book | None = None) -> tuple[Book, list[str], int]:
     """The book and outcomes that replaying every processed signal, in the order their outcomes were committed
-    (`applied`, sql/007), from the deposits gives; roll steps are replayed with the same pure rules."""
+    (`applied`, sql/007), from the deposits (or the `seeded` book) gives; roll steps are replayed with the same
+    pure rules."""
     rolls = await stored_rolls(pool)
     deposits = await pool.fetchval("SELECT coalesce(sum(amount), 0) FROM ledger WHERE kind = 'deposit'")
-    book = Book(closed_equity=Decimal(deposits), high_water=Decimal(deposits), equity_peak=float(deposits))
+    book = seeded or Book(closed_equity=Decimal(deposits), high_water=Decimal(deposits), equity_peak=float(deposits))
     outcomes: list[str] = []
     fills = 0
-    rows = await pool.fetch("SELECT id, key, payload, outcome FROM signals WHERE outcome NOT IN ('pending', 'dead')"
-                            " AND reason NOT LIKE 'timestamp %' ORDER BY applied NULLS FIRST, id")
+    rows = await pool.fetch(_PROCESSED, seeded is not None)
     for row in rows:
         pending = PendingSignal(id=row["id"], key=row["key"], payload=orjson.loads(row["payload"]))
         if pending.payload.get("type") == "ROLL":
@@ -70,14 +77,14 @@ async def replayed_book(pool: asyncpg.Pool, config: Config) -> tuple[Book, list[
     return book, outcomes, fills
 
 
-async def assert_state_equals_replay(pool: asyncpg.Pool, config: Config) -> None:
-    """The stored positions, ledger and outcomes are exactly what a replay of the signals gives."""
+async def assert_state_equals_replay(pool: asyncpg.Pool, config: Config, *, seeded: Book | None = None) -> None:
+    """The stored positions, ledger and outcomes are exactly what a replay of the signals gives (from the book a
+    test `seeded` as facts, if it did)."""
     stored = await load_book(pool, config)
-    replay, outcomes, fills = await replayed_book(pool, config)
+    replay, outcomes, fills = await replayed_book(pool, config, seeded=seeded)
     assert stored.layers == replay.layers
     assert stored.closed_equity == replay.closed_equity
-    rows = await pool.fetch("SELECT outcome FROM signals WHERE outcome NOT IN ('pending', 'dead')"
-                            " AND reason NOT LIKE 'timestamp %' ORDER BY applied NULLS FIRST, id")
+    rows = await pool.fetch(_PROCESSED, seeded is not None)
     assert [r["outcome"] for r in rows] == outcomes
     # One order per fill, none repeated: the outbox holds exactly the replay's fills.
     assert await pool.fetchval("SELECT count(*) FROM orders") == fills

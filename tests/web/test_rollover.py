@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,8 @@ import pytest
 from basso.config import Instrument
 from basso.messages import RollSettled, Scan
 from basso.pipeline import Hooks, Pipeline, Runtime
-from basso.store.rolls import roll_transitions
+from basso.store.book import load_book
+from basso.store.rolls import NewRoll, roll_transitions, start_roll
 from tests.pipeline_support import PROCESSED_AT, Outcomes, solo_leader
 from tests.replay import assert_state_equals_replay
 from tests.web.conftest import NOW, Webhook
@@ -121,3 +122,96 @@ async def test_a_gold_mini_position_is_rolled_with_its_risk_distance_unchanged(r
     assert await pool.fetchval("SELECT price FROM instrument_marks WHERE instrument = 'GOLD_MINI'") == Decimal(
         "72450.0000")  # the mark follows the position into the new contract: open P&L does not jump
     await assert_state_equals_replay(pool, rolling.webhook.services.config)
+
+
+# Wednesday 23 Dec 2026, 10:30 IST: Bank Nifty's December contract (expiry Tue 29 Dec, 6 days away) is inside its
+# 7-day window; the next is the January contract, expiring Mon 25 Jan 2027 (26 Jan is a holiday).
+BANK_NIFTY_ROLL_DAY = datetime(2026, 12, 23, 5, 0, tzinfo=UTC)
+
+
+async def seed_bank_nifty(pool: Any) -> list[int]:
+    """Three open Bank Nifty layers in the December contract (the facts as entries and trailing left them), the
+    mark at 53,000; their position ids. Synthetic strikes were not recorded: each is its entry's ATM strike."""
+    async with pool.acquire() as conn:
+        signal = await conn.fetchval(
+            "INSERT INTO signals (key, kind, instrument, signal_time, payload, outcome, reason, processed_at)"
+            " VALUES ('seed', 'BASE_ENTRY', 'BANK_NIFTY', $1, '{}'::jsonb, 'executed', 'seeded', $1) RETURNING id",
+            PROCESSED_AT)
+        ids = []
+        for layer, lots, entry, initial, stop in ((1, 2, 52_000, 51_475, 52_100), (2, 1, 52_400, 51_875, 52_150),
+                                                  (3, 1, 52_800, 52_275, 52_275)):
+            ids.append(await conn.fetchval(
+                "INSERT INTO positions (instrument, layer, status, lots, entry_price, initial_stop, current_stop,"
+                " highest_close, atr, point_value, margin_per_lot, contract, expiry, opened_at, entry_signal)"
+                " VALUES ('BANK_NIFTY', $1, 'open', $2, $3, $4, $5, 53000, 350, 30, 270000, 'BANKNIFTY29DEC26FUT',"
+                " '2026-12-29', $6, $7) RETURNING id", layer, lots, entry, initial, stop, PROCESSED_AT, signal))
+        await conn.execute("INSERT INTO instrument_marks (instrument, price, atr, at) VALUES ('BANK_NIFTY', 53000,"
+                           " 350, $1)", PROCESSED_AT)
+    return ids
+
+
+async def test_a_bank_nifty_position_of_three_layers_rolls_both_legs_into_the_new_atm_strike(
+        rolling: Rolling) -> None:
+    pool = rolling.webhook.services.pool
+    ids = await seed_bank_nifty(pool)
+    seeded = await load_book(pool, rolling.webhook.services.config)
+    NEW_PRICES["BANK_NIFTY"] = 53_380.0  # the January future: a spread of +380 over the 53,000 mark
+    try:
+        await rolling.pipeline.rollover.tell(Scan(now=BANK_NIFTY_ROLL_DAY, epoch=rolling.pipeline.epoch))
+        await rolling.steps.wait_for(2)
+    finally:
+        del NEW_PRICES["BANK_NIFTY"]
+    rows = await pool.fetch("SELECT id, layer, lots, entry_price, initial_stop, current_stop, highest_close, contract,"
+                            " expiry, strike FROM positions WHERE status = 'open' ORDER BY layer")
+    # Every price +380; each layer keeps its row; the new ATM strike: 53,380 is 380 above 53,000 and 120 below
+    # 53,500 ⇒ 53,500.
+    assert [(r["id"], r["layer"], r["lots"], r["entry_price"], r["initial_stop"], r["current_stop"],
+             r["highest_close"], r["contract"], str(r["expiry"]), r["strike"]) for r in rows] == [
+        (ids[0], 1, 2, Decimal("52380.0000"), Decimal("51855.0000"), Decimal("52480.0000"), Decimal("53380.0000"),
+         "BANKNIFTY25JAN27FUT", "2027-01-25", 53_500),
+        (ids[1], 2, 1, Decimal("52780.0000"), Decimal("52255.0000"), Decimal("52530.0000"), Decimal("53380.0000"),
+         "BANKNIFTY25JAN27FUT", "2027-01-25", 53_500),
+        (ids[2], 3, 1, Decimal("53180.0000"), Decimal("52655.0000"), Decimal("52655.0000"), Decimal("53380.0000"),
+         "BANKNIFTY25JAN27FUT", "2027-01-25", 53_500)]
+    # Stop distances unchanged to the paisa: 52,000 − 52,100, 52,400 − 52,150, 52,800 − 52,275 before.
+    assert [r["entry_price"] - r["current_stop"] for r in rows] == [Decimal("-100"), Decimal("250"), Decimal("525")]
+    # Four legs per layer: close the December synthetic at the layer's own strike (its entry's ATM: 52,000 → 52,000;
+    # 52,400 → 52,500; 52,800 → 53,000), put first; open January's at 53,500, put first. Quantity = lots × 30.
+    orders = [(r["position"], r["symbol"], r["side"], r["quantity"]) for r in await pool.fetch(
+        "SELECT position, symbol, side, quantity FROM orders WHERE client_id LIKE 'roll:%' ORDER BY id")]
+    assert orders == [
+        (ids[0], "BANKNIFTY29DEC2652000PE", "BUY", 60), (ids[0], "BANKNIFTY29DEC2652000CE", "SELL", 60),
+        (ids[1], "BANKNIFTY29DEC2652500PE", "BUY", 30), (ids[1], "BANKNIFTY29DEC2652500CE", "SELL", 30),
+        (ids[2], "BANKNIFTY29DEC2653000PE", "BUY", 30), (ids[2], "BANKNIFTY29DEC2653000CE", "SELL", 30),
+        (ids[0], "BANKNIFTY25JAN2753500PE", "SELL", 60), (ids[0], "BANKNIFTY25JAN2753500CE", "BUY", 60),
+        (ids[1], "BANKNIFTY25JAN2753500PE", "SELL", 30), (ids[1], "BANKNIFTY25JAN2753500CE", "BUY", 30),
+        (ids[2], "BANKNIFTY25JAN2753500PE", "SELL", 30), (ids[2], "BANKNIFTY25JAN2753500CE", "BUY", 30)]
+    # Costs, 0.05 % of each layer's notional per side: closing at 53,000: (2 + 1 + 1) × 30 × 53,000 × 0.0005 =
+    # ₹3,180.00; opening at 53,380: 4 × 30 × 53,380 × 0.0005 = ₹3,202.80.
+    costs = [r["amount"] for r in await pool.fetch("SELECT amount FROM ledger WHERE kind = 'roll_cost' ORDER BY id")]
+    assert costs == [Decimal("-3180.00"), Decimal("-3202.80")]
+    assert await pool.fetchval("SELECT sum(amount) FROM ledger") == Decimal("5000000") - Decimal("6382.80")
+    await assert_state_equals_replay(pool, rolling.webhook.services.config, seeded=seeded)
+
+
+async def test_a_signal_for_the_instrument_waits_for_the_roll_and_one_for_another_does_not(rolling: Rolling) -> None:
+    pool = rolling.webhook.services.pool
+    await seed_bank_nifty(pool)
+    seeded = await load_book(pool, rolling.webhook.services.config)
+    rolling.pipeline.gate.set_recovered(False)  # hold the pipeline: the roll and two signals are stored first
+    async with pool.acquire() as conn:
+        roll = await start_roll(conn, epoch=rolling.pipeline.epoch, at=BANK_NIFTY_ROLL_DAY, roll=NewRoll(
+            instrument="BANK_NIFTY", old_contract="BANKNIFTY29DEC26FUT", old_expiry=date(2026, 12, 29),
+            new_contract="BANKNIFTY25JAN27FUT", new_expiry=date(2027, 1, 25), new_strike=53_000,
+            old_price=Decimal(53_000), new_price=Decimal(53_000), reason="test"))
+    assert roll is not None
+    for body in (payload("EXIT_STOP_LOSS", signal_id="bn-exit"), payload("BASE_ENTRY_GOLD_MINI", signal_id="gold")):
+        status, reply = await rolling.webhook.post(orjson.dumps(body))
+        assert status == 200, reply
+    rolling.pipeline.open()
+    await rolling.outcomes.wait_until_none_pending(pool)
+    applied = [r["key"] for r in await pool.fetch("SELECT key FROM signals WHERE applied IS NOT NULL ORDER BY applied")]
+    # The roll's first step (stored first) goes first; its commit stores the second step. The Gold entry, stored
+    # before that second step, keeps its place; the Bank Nifty exit, stored mid-roll, waits for the roll's step.
+    assert applied == [f"roll:{roll}:1", "gold", f"roll:{roll}:2", "bn-exit"]
+    await assert_state_equals_replay(pool, rolling.webhook.services.config, seeded=seeded)
