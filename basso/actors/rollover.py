@@ -43,6 +43,7 @@ from basso.rules.rollover import (
     StepKind,
     Urgency,
     decide_roll_step,
+    next_step,
     roll_urgency,
 )
 from basso.rules.settlement import stored_price
@@ -136,7 +137,11 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
         config = context.config
         held = await self.db.run(held_contracts, what="rollover: contracts")
         book = await self.db.run(lambda conn: load_book(conn, config), what="rollover: book")
-        for candidate in roll_candidates(config, held, message.now):
+        candidates = roll_candidates(config, held, message.now)
+        log.info("rollover scan at %s: %s", message.now.isoformat(),
+                 ", ".join(f"{c.instrument} {c.contract} {c.urgency.value}: {c.action}" for c in candidates) or
+                 "no position")
+        for candidate in candidates:
             if candidate.urgency in (Urgency.URGENT, Urgency.EXPIRED):
                 await self._escalate(candidate, message.now)
             if candidate.action != "roll":
@@ -150,7 +155,7 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
                 return
             if roll_id is not None:
                 log.info("roll %d started: %s", roll_id, new_roll.reason)
-                context.wake()
+            context.wake()  # a new roll's first step, or a retried step, may be waiting
 
     def _plan(self, candidate: RollCandidate, book: Book, now: datetime) -> NewRoll:
         config = self.context.config
@@ -192,8 +197,13 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
         filled = self._fill(roll, book, held)
         record: dict[str, Any] = {"roll": roll.id, "step": step_number}
         if filled is None:
-            changes = _changes(roll, book, None, [], next_signal=None)
-            reason = f"roll {roll.id}: nothing to do ({roll.state.value})"
+            # Nothing to close or open: the position was closed meanwhile (or the roll is over already).
+            lots = sum(x.lots for x in book.layers if x.instrument == roll.instrument)
+            step = next_step(roll.state, old_lots=lots - roll.closed_lots, closed_lots=roll.closed_lots,
+                             opened_lots=roll.opened_lots, working=False)
+            ended = [(roll.state, step.state, step.reason)] if step.state is not roll.state else []
+            changes = _changes(roll, book, None, ended, next_signal=None)
+            reason = f"roll {roll.id}: {step.reason}"
             after = replace(book, version=book.version + 1)
         else:
             result, transitions = filled.outcome, list(filled.transitions)

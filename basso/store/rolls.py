@@ -116,8 +116,9 @@ def step_payload(roll: int, instrument: str, step: int) -> dict[str, Any]:
 
 async def start_roll(conn: Connection, *, epoch: int, at: datetime, roll: NewRoll) -> int | None:
     """Store a new roll (`pending`, with its reason) and its first step signal, in one transaction fenced by
-    `epoch`; the roll's id, or None when the instrument already has a roll under way. FenceLost if a newer
-    leader holds the fence (nothing written)."""
+    `epoch`; the roll's id, or None when the instrument already has a roll under way (then, if that roll has no
+    step pending, its next step is stored: a retry). FenceLost if a newer leader holds the fence (nothing
+    written)."""
     async with conn.transaction():
         stored = await conn.fetchval("SELECT epoch FROM leader_fence WHERE id = 1 FOR SHARE")
         if stored != epoch:
@@ -130,6 +131,7 @@ async def start_roll(conn: Connection, *, epoch: int, at: datetime, roll: NewRol
             roll.instrument, roll.old_contract, roll.old_expiry, roll.new_contract, roll.new_expiry, roll.new_strike,
             roll.old_price, roll.new_price, roll.reason, at)
         if roll_id is None:
+            await _resume(conn, roll.instrument, at)
             return None
         await conn.execute("INSERT INTO roll_transitions (roll, at, from_state, to_state, reason)"
                            " VALUES ($1, $2, NULL, 'pending', $3)", roll_id, at, roll.reason)
@@ -137,6 +139,22 @@ async def start_roll(conn: Connection, *, epoch: int, at: datetime, roll: NewRol
                            " VALUES ($1, 'ROLL', $2, $3, $4::jsonb)", step_key(roll_id, 1), roll.instrument, at,
                            orjson.dumps(step_payload(roll_id, roll.instrument, 1)).decode())
         return roll_id
+
+
+async def _resume(conn: Connection, instrument: str, at: datetime) -> None:
+    """The instrument's roll under way has no step pending (its last one was a dead letter): store the next one, so
+    a roll is retried at each scan rather than forgotten."""
+    row = await conn.fetchrow(
+        "SELECT r.id, (SELECT count(*) FROM signals s WHERE s.kind = 'ROLL' AND s.payload->>'roll' = r.id::text) AS"
+        " steps, EXISTS (SELECT FROM signals s WHERE s.kind = 'ROLL' AND s.outcome = 'pending'"
+        " AND s.payload->>'roll' = r.id::text) AS waiting FROM rolls r WHERE r.instrument = $1"
+        " AND r.state NOT IN ('done', 'failed')", instrument)
+    if row is None or row["waiting"]:
+        return
+    step = int(row["steps"]) + 1
+    await conn.execute("INSERT INTO signals (key, kind, instrument, signal_time, payload) VALUES ($1, 'ROLL', $2, $3,"
+                       " $4::jsonb)", step_key(row["id"], step), instrument, at,
+                       orjson.dumps(step_payload(row["id"], instrument, step)).decode())
 
 
 async def commit_roll_step(conn: Connection, *, epoch: int, version: int, signal: PendingSignal, reason: str,
