@@ -19,6 +19,7 @@ from basso.messages import RollSettled, Scan
 from basso.pipeline import Hooks, Pipeline, Runtime
 from basso.store.book import load_book
 from basso.store.rolls import NewRoll, roll_transitions, start_roll
+from basso.supervisor import Backoff, RestartIntensity
 from tests.pipeline_support import PROCESSED_AT, Outcomes, solo_leader
 from tests.replay import assert_state_equals_replay
 from tests.web.conftest import NOW, Webhook
@@ -215,3 +216,51 @@ async def test_a_signal_for_the_instrument_waits_for_the_roll_and_one_for_anothe
     # before that second step, keeps its place; the Bank Nifty exit, stored mid-roll, waits for the roll's step.
     assert applied == [f"roll:{roll}:1", "gold", f"roll:{roll}:2", "bn-exit"]
     await assert_state_equals_replay(pool, rolling.webhook.services.config, seeded=seeded)
+
+
+async def test_a_crash_after_every_transition_resumes_the_roll_with_no_leg_twice_and_none_forgotten(
+        webhook: Webhook) -> None:
+    # Every message the receiver, the RolloverScanner and the Persister handle crashes them once before it goes
+    # through: after each committed step the receiver crashes handing out the next, the scanner crashes deciding
+    # it and the Persister crashes before committing it. Each is redelivered to a fresh incarnation.
+    seen: dict[str, int] = {}
+
+    def crash_every_first_delivery(path: str) -> None:
+        name = path.split("/")[-1]
+        if name in ("receiver", "rollover", "persister"):
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] % 2 == 1:
+                raise RuntimeError(f"injected into {path}")
+
+    pool = webhook.services.pool
+    epoch = await solo_leader(pool, NOW)
+    outcomes, steps = Outcomes(), RollSteps()
+    pipeline = Pipeline(pool=pool, config=webhook.services.config, epoch=epoch, wall_clock=lambda: PROCESSED_AT,
+                        hooks=Hooks(on_commit=outcomes, on_roll_step=steps),
+                        runtime=Runtime(roll_quote=quote, fault=crash_every_first_delivery,
+                                        intensity=RestartIntensity(max_restarts=1_000, within_s=1.0),
+                                        backoff=Backoff(base_s=0.0, max_s=0.0)))
+    webhook.services.wake_processor = pipeline.wake
+    await pipeline.start()
+    pipeline.open()
+    try:
+        status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_GOLD_MINI")))
+        assert status == 200
+        await outcomes.wait_for(1)
+        await pipeline.rollover.tell(Scan(now=ROLL_DAY, epoch=pipeline.epoch))
+        await steps.wait_for(2)
+        await outcomes.wait_until_none_pending(pool)
+    finally:
+        await pipeline.stop()
+    assert seen["persister"] >= 6  # the entry and both steps, each crashed once
+    # Exactly one close leg and one open leg, and the roll's two costs once each (see the Gold Mini test).
+    orders = [(r["symbol"], r["side"]) for r in await pool.fetch(
+        "SELECT symbol, side FROM orders WHERE client_id LIKE 'roll:%' ORDER BY id")]
+    assert orders == [("GOLDM04DEC26FUT", "SELL"), ("GOLDM05JAN27FUT", "BUY")]
+    costs = [r["amount"] for r in await pool.fetch("SELECT amount FROM ledger WHERE kind = 'roll_cost' ORDER BY id")]
+    assert costs == [Decimal("-720.00"), Decimal("-724.50")]
+    roll_id = await pool.fetchval("SELECT id FROM rolls")
+    assert [b for _a, b, _why in await roll_transitions(pool, roll_id)] == ["pending", "closing_old", "opening_new",
+                                                                           "done"]
+    assert await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'dead'") == 0
+    await assert_state_equals_replay(pool, webhook.services.config)
