@@ -34,9 +34,10 @@ from basso.config import Config, Instrument
 from basso.enums import AlertLevel, RollState
 from basso.messages import Decide, PersisterInbox, RolloverInbox, RollSettled, Scan
 from basso.rules.book import Book
-from basso.rules.calendars import calendar_for, is_market_open
+from basso.rules.calendars import calendar_for
 from basso.rules.contracts import atm_strike, entry_contract
 from basso.rules.rollover import (
+    RollCandidate,
     RollFacts,
     RollStepOutcome,
     RollStepResult,
@@ -44,7 +45,7 @@ from basso.rules.rollover import (
     Urgency,
     decide_roll_step,
     next_step,
-    roll_urgency,
+    roll_candidates,
 )
 from basso.rules.settlement import stored_price
 from basso.store.alerts import raise_alert
@@ -53,7 +54,7 @@ from basso.store.fence import FenceLost
 from basso.store.rolls import HeldContract, NewRoll, Roll, held_contracts, load_roll, start_roll, step_key, step_payload
 from basso.timeutil import exchange_date
 
-__all__ = ["Quote", "RollCandidate", "RolloverContext", "RolloverScanner", "paper_quote", "roll_candidates"]
+__all__ = ["Quote", "RolloverContext", "RolloverScanner", "paper_quote"]
 
 log = logging.getLogger(__name__)
 
@@ -78,44 +79,6 @@ class RolloverContext:
     wake: Callable[[], None] = lambda: None  # a roll's first step was stored: wake the SignalReceiver
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RollCandidate:
-    """A position's contract and what a scan does about it (also what `dry_run` lists)."""
-
-    instrument: str
-    contract: str
-    expiry: str
-    urgency: Urgency
-    action: str  # 'roll', 'wait: ...', or 'none'
-
-
-def roll_candidates(config: Config, held: list[HeldContract], now: datetime) -> list[RollCandidate]:
-    """Every instrument's held contract with its urgency on `now`'s exchange date and the action a scan takes."""
-    day = exchange_date(now)
-    seen: dict[str, HeldContract] = {}
-    for layer in held:
-        if layer.expiry is not None and layer.instrument in config.instruments:
-            known = seen.get(layer.instrument)
-            if known is None or known.expiry is None or layer.expiry < known.expiry:
-                seen[layer.instrument] = layer
-    candidates = []
-    for name, layer in sorted(seen.items()):
-        assert layer.expiry is not None
-        instrument = config.instruments[name]
-        urgency = roll_urgency(instrument, layer.expiry, day, alert_days=config.portfolio.expiry_alert_days)
-        if urgency is Urgency.NOT_DUE:
-            action = "none"
-        elif urgency is Urgency.EXPIRED:
-            action = "none: past expiry, roll by hand"
-        elif not is_market_open(instrument, calendar_for(config, instrument), now):
-            action = "wait: the market is closed"
-        else:
-            action = "roll"
-        candidates.append(RollCandidate(instrument=name, contract=layer.contract, expiry=layer.expiry.isoformat(),
-                                        urgency=urgency, action=action))
-    return candidates
-
-
 class RolloverScanner(DatabaseActor[RolloverInbox]):
     """Starts due rolls on a `Scan`; applies a roll step handed over by the SignalReceiver."""
 
@@ -137,7 +100,7 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
         config = context.config
         held = await self.db.run(held_contracts, what="rollover: contracts")
         book = await self.db.run(lambda conn: load_book(conn, config), what="rollover: book")
-        candidates = roll_candidates(config, held, message.now)
+        candidates = roll_candidates(config, [(h.instrument, h.contract, h.expiry) for h in held], message.now)
         log.info("rollover scan at %s: %s", message.now.isoformat(),
                  ", ".join(f"{c.instrument} {c.contract} {c.urgency.value}: {c.action}" for c in candidates) or
                  "no position")

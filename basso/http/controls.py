@@ -22,11 +22,13 @@ from aiohttp import web
 from basso.enums import LedgerKind
 from basso.http.api import json_reply
 from basso.http.state import SERVICES, Services
+from basso.rules.rollover import roll_candidates
 from basso.rules.signals import SignalError, decode_body, secret_matches
 from basso.store.alerts import acknowledge
 from basso.store.capital import move_capital
 from basso.store.controls import set_kill_switch, store_flatten
 from basso.store.fence import FenceLost
+from basso.store.rolls import held_contracts
 
 MAX_BODY_BYTES = 4096
 MAX_TEXT = 200
@@ -119,6 +121,25 @@ async def capital(request: web.Request, services: Services, body: dict[str, Any]
     except ValueError as exc:  # a withdrawal beyond the closed equity
         return _error("amount", str(exc))
     return json_reply({"kind": kind.value, "amount": amount, "closed_equity": closed})
+
+
+@admin_endpoint
+async def rollover(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
+    """Scan for rolls now (SPEC §7); with `"dry_run": true`, only list what a scan would do."""
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise SignalError("dry_run", "dry_run must be true or false")
+    candidates = [{"instrument": c.instrument, "contract": c.contract, "expiry": c.expiry,
+                   "urgency": c.urgency.value, "action": c.action}
+                  for c in roll_candidates(services.config, [(h.instrument, h.contract, h.expiry) for h in
+                                                             await held_contracts(services.pool)],
+                                           services.wall_clock())]
+    if dry_run:
+        return json_reply({"status": "dry run", "candidates": candidates})
+    if services.epoch() is None:
+        return _error("instance", "this instance does not lead: send it to the leader", status=503)
+    services.scan_rollover()
+    return json_reply({"status": "accepted", "candidates": candidates})
 
 
 @admin_endpoint

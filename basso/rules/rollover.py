@@ -12,22 +12,25 @@ the roll's costs (commissions, and whatever the fills gave away against the mark
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from basso.config import Config, Instrument
 from basso.enums import OrderSide, RollState
 from basso.rules.book import Book
+from basso.rules.calendars import calendar_for, is_market_open
 from basso.rules.contracts import Contract, atm_strike, contract_for, days_to_expiry, in_roll_window
 from basso.rules.layers import Layer
 from basso.rules.money import commission
 from basso.rules.values import value_class
+from basso.timeutil import exchange_date
 
 __all__ = [
     "Leg",
+    "RollCandidate",
     "RollFacts",
     "RollOrder",
     "RollStep",
@@ -41,6 +44,7 @@ __all__ = [
     "entry_strike",
     "next_step",
     "open_legs",
+    "roll_candidates",
     "roll_spread",
     "roll_urgency",
     "shifted",
@@ -66,6 +70,45 @@ def roll_urgency(instrument: Instrument, held_expiry: date, day: date, *, alert_
     if in_roll_window(instrument, held_expiry, day):
         return Urgency.DUE
     return Urgency.NOT_DUE
+
+
+@value_class
+class RollCandidate:
+    """A position's contract and what a scan does about it (also what `dry_run` lists)."""
+
+    instrument: str
+    contract: str
+    expiry: str
+    urgency: Urgency
+    action: str  # 'roll', 'wait: ...', or 'none'
+
+
+def roll_candidates(config: Config, held: Iterable[tuple[str, str, date | None]],
+                    now: datetime) -> list[RollCandidate]:
+    """Every instrument's nearest held contract (from the open layers' (instrument, contract, expiry)) with its
+    urgency on `now`'s exchange date and the action a scan takes."""
+    day = exchange_date(now)
+    nearest: dict[str, tuple[str, date]] = {}
+    for name, contract, expiry in held:
+        if expiry is not None and name in config.instruments:
+            known = nearest.get(name)
+            if known is None or expiry < known[1]:
+                nearest[name] = (contract, expiry)
+    candidates = []
+    for name, (contract, expiry) in sorted(nearest.items()):
+        instrument = config.instruments[name]
+        urgency = roll_urgency(instrument, expiry, day, alert_days=config.portfolio.expiry_alert_days)
+        if urgency is Urgency.NOT_DUE:
+            action = "none"
+        elif urgency is Urgency.EXPIRED:
+            action = "none: past expiry, roll by hand"
+        elif not is_market_open(instrument, calendar_for(config, instrument), now):
+            action = "wait: the market is closed"
+        else:
+            action = "roll"
+        candidates.append(RollCandidate(instrument=name, contract=contract, expiry=expiry.isoformat(),
+                                        urgency=urgency, action=action))
+    return candidates
 
 
 # --- legs --------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from basso.store.rolls import NewRoll, roll_transitions, start_roll
 from basso.supervisor import Backoff, RestartIntensity
 from tests.pipeline_support import PROCESSED_AT, Outcomes, solo_leader
 from tests.replay import assert_state_equals_replay
-from tests.web.conftest import NOW, Webhook
+from tests.web.conftest import ADMIN_TOKEN, NOW, Webhook
 from tests.web.test_webhook import payload
 
 # Friday 27 Nov 2026, 10:30 IST: Gold Mini's December contract (expiry Fri 4 Dec, 7 days away) is inside its
@@ -59,6 +59,7 @@ class Rolling:
     pipeline: Pipeline
     outcomes: Outcomes
     steps: RollSteps
+    now: list[datetime]
 
 
 @pytest.fixture
@@ -66,13 +67,17 @@ async def rolling(webhook: Webhook) -> AsyncIterator[Rolling]:
     pool = webhook.services.pool
     epoch = await solo_leader(pool, NOW)
     outcomes, steps = Outcomes(), RollSteps()
-    pipeline = Pipeline(pool=pool, config=webhook.services.config, epoch=epoch, wall_clock=lambda: PROCESSED_AT,
+    now = [PROCESSED_AT]  # the wall clock: a test moves it to a roll day
+    pipeline = Pipeline(pool=pool, config=webhook.services.config, epoch=epoch, wall_clock=lambda: now[0],
                         hooks=Hooks(on_commit=outcomes, on_roll_step=steps), runtime=Runtime(roll_quote=quote))
-    webhook.services.wake_processor = pipeline.wake
+    services = webhook.services
+    services.wake_processor, services.scan_rollover = pipeline.wake, pipeline.scan
+    services.epoch = lambda: epoch
+    services.wall_clock = lambda: now[0]
     await pipeline.start()
     pipeline.open()
     try:
-        yield Rolling(webhook, pipeline, outcomes, steps)
+        yield Rolling(webhook, pipeline, outcomes, steps, now)
     finally:
         await pipeline.stop()
 
@@ -264,3 +269,32 @@ async def test_a_crash_after_every_transition_resumes_the_roll_with_no_leg_twice
                                                                            "done"]
     assert await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'dead'") == 0
     await assert_state_equals_replay(pool, webhook.services.config)
+
+
+async def test_post_api_rollover_lists_with_dry_run_and_rolls_without(rolling: Rolling) -> None:
+    pool = rolling.webhook.services.pool
+    await post(rolling, payload("BASE_ENTRY_GOLD_MINI"), 1)
+    assert await admin_post(rolling, {"dry_run": True}, token="wrong") == (401, {"status": "unauthorised"})
+    status, reply = await admin_post(rolling, {"dry_run": "yes"})
+    assert status == 400
+    assert "dry_run" in str(reply)
+    # 25 Nov: the December contract is 9 days from expiry, outside Gold Mini's 8-day window.
+    assert await admin_post(rolling, {"dry_run": True}) == (200, {"status": "dry run", "candidates": [
+        {"instrument": "GOLD_MINI", "contract": "GOLDM04DEC26FUT", "expiry": "2026-12-04", "urgency": "not_due",
+         "action": "none"}]})
+    rolling.now[0] = ROLL_DAY  # 27 Nov: 7 days, inside it
+    due = {"instrument": "GOLD_MINI", "contract": "GOLDM04DEC26FUT", "expiry": "2026-12-04", "urgency": "due",
+           "action": "roll"}
+    assert await admin_post(rolling, {"dry_run": True}) == (200, {"status": "dry run", "candidates": [due]})
+    assert await pool.fetchval("SELECT count(*) FROM rolls") == 0  # a dry run changes nothing
+    assert await admin_post(rolling, {}) == (200, {"status": "accepted", "candidates": [due]})
+    await rolling.steps.wait_for(2)
+    assert await pool.fetchval("SELECT state FROM rolls") == "done"
+    assert await pool.fetchval("SELECT contract FROM positions WHERE status = 'open'") == "GOLDM05JAN27FUT"
+
+
+async def admin_post(rolling: Rolling, body: object, *, token: str = ADMIN_TOKEN) -> tuple[int, object]:
+    webhook = rolling.webhook
+    async with webhook.session.post(webhook.server.make_url("/api/rollover"), data=orjson.dumps(body),
+                                    headers={"Authorization": f"Bearer {token}"}) as response:
+        return response.status, await response.json(content_type=None)
