@@ -21,8 +21,8 @@ closes: this pipeline stops trading and writes nothing more (`fence_lost`). A me
 three times is a dead letter: its signal is marked `dead` in PostgreSQL with the error, and the
 SignalReceiver moves on to the next signal.
 
-Given a `Leadership` (a Redis lease), the pipeline elects its leader (ARCHITECTURE "Leadership timing" and
-"Recovery")::
+Given a `Leadership` (a Redis lease), the pipeline elects its leader (docs/architecture.md "Leadership timing"
+and "Recovery")::
 
     root (rest_for_one)
     ├── persister
@@ -261,7 +261,7 @@ class Pipeline:
                 self.stop_trailer.tell_nowait(CheckBarGaps(now=self._wall_clock(), epoch=self.epoch))
 
     async def _scan_for_rolls(self, every_s: float) -> None:
-        # The scanner itself skips instruments whose market is closed (SPEC §7: hourly during market hours).
+        # The scanner itself skips instruments whose market is closed (docs/rules.md §7: hourly during market hours).
         while True:
             await self._sleep(every_s)
             self.scan()

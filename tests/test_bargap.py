@@ -1,4 +1,4 @@
-"""The bar-gap rule (SPEC §10), worked out by hand on Bank Nifty's session (09:15–15:30 IST)."""
+"""The bar-gap rule (docs/rules.md §10), worked out by hand on Bank Nifty's session (09:15–15:30 IST)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SignalReceiver: owns the order in which stored signals are applied (ARCHITECTURE, the actors table).
+"""SignalReceiver: owns the order in which stored signals are applied (docs/architecture.md, the actors table).
 
 Woken by a webhook stored here, a NOTIFY of one stored by another instance, or the sweep (each a `Poll`), it
 takes the oldest pending signal and hands it to the stage that decides it: entries, pyramids and exits to the

@@ -36,7 +36,7 @@ class RiskGuard(DatabaseActor[Decided]):
             killed = await self.db.run(kill_switch_on,
                                        what="risk guard")
             if killed:
-                blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason="blocked: kill switch is on",
-                                  entries=())
+                blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason="kill switch is on",
+                                  record=decision.record | {"blocked_by": "the kill switch"}, entries=())
                 message = replace(message, decision=blocked)
         await self.send(self.context.executor, message)

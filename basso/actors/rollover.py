@@ -1,4 +1,4 @@
-"""RolloverScanner: the contract calendar and the roll state machines (SPEC §7; sql/007).
+"""RolloverScanner: the contract calendar and the roll state machines (docs/rules.md §7; sql/007).
 
 A `Scan` (the hourly timer in market hours, `POST /api/rollover`, `basso roll`) looks at every open position's
 contract: inside its roll window (and in market hours) a roll starts — a `pending` row with its reason and its

@@ -1,4 +1,4 @@
-"""Sizer: decides an entry, a pyramid or an exit against the book it is handed (SPEC §3, §5, §6).
+"""Sizer: decides an entry, a pyramid or an exit against the book it is handed (docs/rules.md §3, §5, §6).
 
 The SignalReceiver owns the order: it hands the Sizer one stored signal at a time with the book that includes
 every earlier outcome. The Sizer only sizes; it keeps no state between signals, so a restart loses nothing (the

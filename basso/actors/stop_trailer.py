@@ -1,6 +1,7 @@
 """StopTrailer: bar closes trail every layer's stop, exit the layers hit, peel off and check the emergency limit
-(SPEC §6: the rules in basso/rules/stops.py through basso/rules/decisions.py, unchanged); and the bar-gap alert
-(SPEC §10: an instrument with open layers and no bar close for longer than `bar_gap_alert_s` in market hours).
+(docs/rules.md §6: the rules in basso/rules/stops.py through basso/rules/decisions.py, unchanged); and the
+bar-gap alert (docs/rules.md §10: an instrument with open layers and no bar close for longer than
+`bar_gap_alert_s` in market hours).
 
 Bar closes come from the SignalReceiver, one at a time, with the book to trail against; the decision goes on
 through the RiskGuard and the executor to the Persister like any other. The bar-gap watch is a `CheckBarGaps`

@@ -1,4 +1,4 @@
-"""The paper broker (SPEC §8): fills every order at the signal or bar price ± slippage ticks, with commission.
+"""The paper broker (docs/rules.md §8): fills every order at the signal or bar price ± slippage ticks, with commission.
 
 Deterministic by design: the same decision always fills the same way, so re-running a signal whose
 outcome was never committed (a crash before the commit) does exactly what the first run would have done.

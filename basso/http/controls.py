@@ -125,7 +125,7 @@ async def capital(request: web.Request, services: Services, body: dict[str, Any]
 
 @admin_endpoint
 async def rollover(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
-    """Scan for rolls now (SPEC §7); with `"dry_run": true`, only list what a scan would do."""
+    """Scan for rolls now (docs/rules.md §7); with `"dry_run": true`, only list what a scan would do."""
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise SignalError("dry_run", "dry_run must be true or false")

@@ -1,5 +1,5 @@
-"""The bar-gap alert (SPEC §10): an instrument with open layers whose bar closes stopped arriving during market
-hours (a TradingView alert may have silently stopped), so its stops are no longer trailed.
+"""The bar-gap alert (docs/rules.md §10): an instrument with open layers whose bar closes stopped arriving during
+market hours (a TradingView alert may have silently stopped), so its stops are no longer trailed.
 
 Pure: the StopTrailer reads when each instrument last had a bar and asks this.
 """

@@ -1,6 +1,6 @@
 """Rolls through the running pipeline (real PostgreSQL): the RolloverScanner starts a roll, its steps go through
 the SignalReceiver's order, and the position keeps its id with its prices shifted by the roll spread. Every
-number is worked out by hand from SPEC §6–§7 and the shipped configuration (commission 0.05 % per side)."""
+number is worked out by hand from docs/rules.md §6–§7 and the shipped configuration (commission 0.05 % per side)."""
 
 from __future__ import annotations
 
