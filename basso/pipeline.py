@@ -157,7 +157,7 @@ class Pipeline:
         self._wall_clock = wall_clock
         self._bar_gap_every_s = runtime.bar_gap_every_s
         self._bar_gap_watch: asyncio.Task[None] | None = None
-        guard_context = RiskGuardContext(pool=pool, executor=executor)
+        guard_context = RiskGuardContext(pool=pool, executor=executor, wall_clock=wall_clock)
         executor_context = ExecutorContext(config=config, persister=persister)
         self.fence_lost = asyncio.Event()
         self.halted = asyncio.Event()

@@ -298,3 +298,25 @@ async def admin_post(rolling: Rolling, body: object, *, token: str = ADMIN_TOKEN
     async with webhook.session.post(webhook.server.make_url("/api/rollover"), data=orjson.dumps(body),
                                     headers={"Authorization": f"Bearer {token}"}) as response:
         return response.status, await response.json(content_type=None)
+
+
+async def test_past_expiry_a_scan_raises_a_critical_alert_and_entries_on_the_instrument_are_blocked(
+        rolling: Rolling) -> None:
+    pool = rolling.webhook.services.pool
+    await post(rolling, payload("BASE_ENTRY_GOLD_MINI"), 1)  # 2 lots in GOLDM04DEC26FUT (expiry Fri 4 Dec)
+    rolling.now[0] = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)  # Monday 7 Dec 10:30 IST: three days past expiry
+    pipeline = rolling.pipeline
+    handled = pipeline.statistics()["basso/trading/rollover"]["handled"]
+    await pipeline.rollover.tell(Scan(now=rolling.now[0], epoch=pipeline.epoch))
+    async with asyncio.timeout(10):
+        while pipeline.statistics()["basso/trading/rollover"]["handled"] == handled:
+            await pipeline.rollover.mailbox.wait_room()
+    await post(rolling, payload("BASE_ENTRY_GOLD_MINI", position="Long_2", type="PYRAMID", price=73_000,
+                                stop=72_500, timestamp="2026-12-07T10:30:00", signal_id="pyramid"), 2)
+    row = await pool.fetchrow("SELECT outcome, reason FROM signals WHERE key = 'pyramid'")
+    assert row is not None
+    assert (row["outcome"], row["reason"]) == (
+        "blocked", "blocked: GOLD_MINI GOLDM04DEC26FUT expired on 2026-12-04 and is not rolled: roll or close it first")
+    alerts = [(r["level"], r["kind"]) for r in await pool.fetch("SELECT level, kind FROM alerts ORDER BY id")]
+    assert alerts == [("critical", "roll_expired")]
+    assert await pool.fetchval("SELECT count(*) FROM rolls") == 0  # nothing is rolled past expiry by itself
