@@ -92,6 +92,7 @@ class DrawdownRules:
     halve_from_pct: float
     halve_factor: float
     halt_from_pct: float
+    peak_days: int  # the peak is the highest equity of the last this many days; 0 = all time
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,6 +188,7 @@ class Instrument:
     initial_stop_atr: float
     trailing_stop_atr: float
     max_pyramids: int
+    price_collar_pct: float  # an entry or pyramid further than this from the latest mark is rejected
     roll_days: int
     market_open: time
     market_close: time
@@ -273,11 +275,12 @@ def _parse(raw: Mapping[str, Any]) -> Config:
     _refuse_unknown(raw, _KNOWN_TOP, "")
     calendars = {name: _calendar(name, _table(raw, "calendars")[name])
                  for name in _table(raw, "calendars")}
-    instruments = {name.upper(): _instrument(name, body, calendars)
+    signals = _Section(raw, "signals")
+    collar = signals.number("price_collar_pct", positive=True)
+    instruments = {name.upper(): _instrument(name, body, calendars, collar)
                    for name, body in _table(raw, "instruments").items()}
     if not instruments:
         raise ConfigError("instruments: at least one instrument is required")
-    signals = _Section(raw, "signals")
     config = Config(
         portfolio=_portfolio(_Section(raw, "portfolio")),
         pyramid=_pyramid(_Section(raw, "pyramid")),
@@ -463,6 +466,7 @@ def _drawdown(s: _Section) -> DrawdownRules:
         halve_from_pct=s.number("halve_from_pct", minimum=0, maximum=100),
         halve_factor=s.number("halve_factor", minimum=0, maximum=1),
         halt_from_pct=s.number("halt_from_pct", minimum=0, maximum=100),
+        peak_days=s.integer("peak_days"),
     )
     if not rules.reduce_from_pct <= rules.halve_from_pct <= rules.halt_from_pct:
         raise ConfigError(f"{s.path}: bands must rise: reduce_from_pct <= halve_from_pct <= halt_from_pct")
@@ -564,7 +568,7 @@ def _expiry(s: _Section) -> ExpiryRule:
     return rule
 
 
-def _instrument(name: str, raw: Any, calendars: Mapping[str, CalendarConfig]) -> Instrument:
+def _instrument(name: str, raw: Any, calendars: Mapping[str, CalendarConfig], price_collar_pct: float) -> Instrument:
     if not name.isidentifier() or name.upper() != name:
         raise ConfigError(f"instruments.{name}: names are upper case words joined by _ (e.g. GOLD_MINI)")
     s = _Section({name: raw}, name, "instruments.")
@@ -598,6 +602,7 @@ def _instrument(name: str, raw: Any, calendars: Mapping[str, CalendarConfig]) ->
         initial_stop_atr=s.number("initial_stop_atr", positive=True),
         trailing_stop_atr=s.number("trailing_stop_atr", positive=True),
         max_pyramids=s.integer("max_pyramids"),
+        price_collar_pct=s.number("price_collar_pct", positive=True, default=price_collar_pct),
         roll_days=s.integer("roll_days", minimum=1),
         market_open=s.clock("market_open"),  # type: ignore[arg-type]
         market_close=s.clock("market_close"),  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ CREATE TABLE order_sides       (name text PRIMARY KEY);
 CREATE TABLE order_statuses    (name text PRIMARY KEY);
 
 -- The leader fence: one row. A new leader increments the epoch; every side-effecting transaction first
--- locks this row and checks the epoch is still its own (ARCHITECTURE "Fence").
+-- locks this row and checks the epoch is still its own (docs/architecture.md).
 CREATE TABLE leader_fence (
     id         smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     epoch      bigint      NOT NULL DEFAULT 0,
@@ -30,7 +30,7 @@ CREATE TABLE leadership_history (
 -- The inbox: every accepted webhook signal, acknowledged only once this row is committed.
 CREATE TABLE signals (
     id            bigserial PRIMARY KEY,
-    key           text        NOT NULL UNIQUE,       -- idempotency key (SPEC §9)
+    key           text        NOT NULL UNIQUE,       -- idempotency key (docs/rules.md §9)
     client_signal_id text,                           -- the sender's signal_id, if any
     kind          text        NOT NULL,              -- BASE_ENTRY | PYRAMID | EXIT | MARKET_DATA
     instrument    text        NOT NULL,

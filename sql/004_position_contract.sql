@@ -1,4 +1,4 @@
--- Every new layer records the contract it went into (SPEC §7: the nearest expiry, unless inside the roll
+-- Every new layer records the contract it went into (docs/rules.md §7: the nearest expiry, unless inside the roll
 -- window, then the next), as its future's symbol and its expiry: what /api/positions shows, what the expiry
 -- alerts read, and what rolling will start from. The commit function is sql/002's with that one change: the
 -- INSERT of an opening fill takes `contract` and `expiry` from the fill. Layers opened before this migration

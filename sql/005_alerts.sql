@@ -1,4 +1,4 @@
--- Alerts are facts (SPEC §10): a reconciliation break, an order in an unknown state, a broker session failure,
+-- Alerts are facts (docs/rules.md §10): a reconciliation break, an order in an unknown state, a broker session failure,
 -- a roll failed or overdue, a drawdown band entered or left, a dead letter, a leadership change, the kill
 -- switch, a missing bar close. Written by whoever notices (some by the leader under its fence, in the same
 -- transaction as the fact that raised them), read by the API, the dashboard and the notifier, acknowledged

@@ -31,6 +31,11 @@ def decide(config: Config, state: PortfolioSnapshot, *, price: float = 52_500, s
                           portfolio=config.portfolio, price=price, stop=stop, atr=atr)
 
 
+def failed(decision: PyramidDecision) -> list[str]:
+    """The names of the gates `decision` failed, in the order of docs/rules.md §5."""
+    return [g.name for g in decision.gates if not g.passed]
+
+
 def test_spec_vector_is_three_lots_margin_limited(config: Config) -> None:
     # A = 10 L ÷ 2,70,000 = 3.70; B = 10 × 0.5 = 5; C = 0.5 × 1,50,000 ÷ ((52,500 − 52,000) × 30) = 5;
     # D = (12 % × 1 Cr − 1,50,000) ÷ 15,000 = 70 (ample) ⇒ floor(3.70) = 3, margin-limited.
@@ -63,8 +68,8 @@ def test_max_pyramids_blocks_the_next_one(config: Config) -> None:
     state = PortfolioSnapshot(equity=EQUITY, layers=(base, *pyramids), atr={"GOLD_MINI": 400})
     decision = decide_pyramid(snapshot=state, instrument=config.instrument("GOLD_MINI"), rules=config.pyramid,
                               portfolio=config.portfolio, price=80_000, stop=79_000, atr=400)
-    assert decision.gates[-1].name == "pyramid_count"
-    assert not decision.gates[-1].passed
+    # 80,000 − 76,000 = 4,000 > 1R 1,000; 80,000 − 78,000 = 2,000 ≥ 0.5 × 400; in profit: only the count fails.
+    assert failed(decision) == ["pyramid_count"]
     assert decision.reason == "3 of 3 pyramids open"
 
 
@@ -72,8 +77,8 @@ def test_one_r_gate_is_strict(config: Config) -> None:
     # 52,000 − 51,500 = 500 = 1R: not more than 1R ⇒ blocked; 52,000.05 is more.
     at_one_r = decide(config, snapshot(), price=52_000, stop=51_800)
     beyond = decide(config, snapshot(), price=52_000.05, stop=51_800)
-    assert at_one_r.gates[-1].name == "one_r"
-    assert not at_one_r.gates[-1].passed
+    # Spacing 52,000 − 51,500 = 500 ≥ 175 and profit 500 × 10 × 30 > 0 pass: only 1R fails.
+    assert failed(at_one_r) == ["one_r"]
     assert next(g for g in beyond.gates if g.name == "one_r").passed
 
 
@@ -82,8 +87,8 @@ def test_atr_spacing_from_the_last_pyramid_price(config: Config) -> None:
     long_2 = Layer(instrument="BANK_NIFTY", layer=2, lots=2, entry_price=52_400, initial_stop=52_000, stop=52_000,
                    highest_close=52_400, point_value=30)
     decision = decide(config, snapshot(long_2))
-    assert decision.gates[-1].name == "atr_spacing"
-    assert not decision.gates[-1].passed
+    # 1R: 1,000 > 500; profit: 3,00,000 + 100 × 2 × 30 > 0: only spacing fails.
+    assert failed(decision) == ["atr_spacing"]
 
 
 def test_atr_spacing_of_exactly_half_an_atr_passes(config: Config) -> None:
@@ -100,8 +105,7 @@ def test_atr_spacing_starts_at_the_base_entry(config: Config) -> None:
     decision = decide_pyramid(snapshot=snapshot(), instrument=config.instrument("BANK_NIFTY"), rules=config.pyramid,
                               portfolio=config.portfolio, price=52_500, stop=52_000, atr=350,
                               last_pyramid_price=52_400)
-    assert decision.gates[-1].name == "atr_spacing"
-    assert not decision.gates[-1].passed
+    assert failed(decision) == ["atr_spacing"]
     default = decide(config, snapshot())
     assert "last pyramid price 51500" in next(g for g in default.gates if g.name == "atr_spacing").reason
 
@@ -114,9 +118,24 @@ def test_profit_gate_needs_the_instruments_unrealised_pnl_above_zero(config: Con
     long_3 = Layer(instrument="BANK_NIFTY", layer=3, lots=1, entry_price=52_000, initial_stop=51_600, stop=51_600,
                    highest_close=52_000, point_value=30)
     decision = decide(config, snapshot(long_2, long_3))
-    assert decision.gates[-1].name == "profit"
-    assert not decision.gates[-1].passed
+    assert failed(decision) == ["profit"]
     assert decision.reason == "BANK_NIFTY unrealised P&L ₹-135,000"
+
+
+def test_every_failed_gate_is_recorded_not_only_the_first(config: Config) -> None:
+    # Base 10 lots at 52,000, initial stop 51,500 (1R = 500); a pyramid at 51,000, ATR 350:
+    # 1R: 51,000 − 52,000 = −1,000, not more than 500 ⇒ fails;
+    # spacing: 51,000 − 52,000 (the base entry is the last pyramid price) = −1,000 < 0.5 × 350 = 175 ⇒ fails;
+    # profit: (51,000 − 52,000) × 10 × 30 = −3,00,000, not above 0 ⇒ fails. The count (0 of 5) passes.
+    base = Layer(instrument="BANK_NIFTY", layer=1, lots=10, entry_price=52_000, initial_stop=51_500, stop=51_500,
+                 highest_close=52_000, point_value=30)
+    decision = decide(config, snapshot(base=base), price=51_000, stop=50_500)
+    assert [(g.name, g.passed) for g in decision.gates] == [
+        ("base_open", True), ("pyramid_count", True), ("one_r", False), ("atr_spacing", False), ("profit", False)]
+    assert decision.lots == 0
+    assert decision.reason == ("price 1000 points below the base entry 52000; it must be more than 1R = 500 points "
+                               "above; price 1000 points below the last pyramid price 52000; it must be at least "
+                               "0.5 × ATR = 175 points above; BANK_NIFTY unrealised P&L ₹-300,000")
 
 
 def gold(lots: int, stop: float) -> Layer:

@@ -139,8 +139,7 @@ BAD_BODIES = [
     pytest.param(padded(ENTRY, 10241), "body", id="one byte over the 10 KiB limit"),
     # each required field missing, per type
     *(pytest.param(without(ENTRY, name), name, id=f"BASE_ENTRY without {name}")
-      for name in ("type", "instrument", "position", "price", "stop", "lots", "atr", "er", "supertrend",
-                   "timestamp")),
+      for name in ("type", "instrument", "position", "price", "stop", "lots", "atr", "er", "timestamp")),
     pytest.param(without(PYRAMID, "stop"), "stop", id="PYRAMID without stop"),
     pytest.param(without(PYRAMID, "atr"), "atr", id="PYRAMID without atr"),
     *(pytest.param(without(EXIT, name), name, id=f"EXIT without {name}")
@@ -273,6 +272,23 @@ def test_exit_needs_only_its_own_fields_and_records_what_else_it_gets(config: Co
     full = parse_signal(body(EXIT, stop=51000, lots=2, atr=0, er=0.5, supertrend=51500), config)
     assert isinstance(full, TradingSignal)
     assert (full.lots, full.stop, full.atr, full.er, full.supertrend) == (2, None, 0.0, 0.5, 51500.0)
+
+
+def test_an_entry_without_supertrend_is_valid_as_a_real_alert_sends_it(config: Config) -> None:
+    # The alert a real system sent (issue 11), with a timestamp added: no supertrend, which is only recorded.
+    sent = {"type": "PYRAMID", "instrument": "SILVER_MINI", "position": "Long_2", "price": 252900, "stop": 245000,
+            "atr": 2500, "er": 0.5, "lots": 1, "timestamp": "2025-12-01T10:30:00+05:30"}
+    signal = parse_signal(orjson.dumps(sent), config)
+    assert isinstance(signal, TradingSignal)
+    assert (signal.layer, signal.price, signal.stop, signal.supertrend) == (2, 252900.0, 245000.0, None)
+
+
+@pytest.mark.parametrize("template", [ENTRY, PYRAMID, EXIT, BAR], ids=["BASE_ENTRY", "PYRAMID", "EXIT", "MARKET_DATA"])
+def test_a_missing_timestamp_says_which_placeholder_to_add(config: Config, template: dict[str, Any]) -> None:
+    with pytest.raises(SignalError) as caught:
+        parse_signal(without(template, "timestamp"), config)
+    assert caught.value.field == "timestamp"
+    assert 'add "timestamp": "{{timenow}}" to the alert message' in caught.value.message
 
 
 def test_exit_reason_is_trimmed(config: Config) -> None:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from basso.config import Config
 from basso.rules.layers import Layer, PortfolioSnapshot
-from basso.rules.stops import emergency_exits, initial_stop, peel_off, peel_off_lots, stop_hit, trail, trail_layer
+from basso.rules.stops import (
+    emergency_due,
+    emergency_exits,
+    initial_stop,
+    limit_fraction,
+    peel_off,
+    peel_off_due,
+    peel_off_lots,
+    stop_hit,
+    trail,
+    trail_layer,
+)
 
 
 def gold(*, stop: float = 77_800, highest: float = 78_500, lots: int = 2) -> Layer:
@@ -152,3 +164,18 @@ def test_emergency_skips_a_profitable_layer_that_carries_no_risk(config: Config)
     snapshot = PortfolioSnapshot(equity=1_000_000, layers=(free, l1, gold_losing(3), bn(2, 1, 50_500, 49_500)),
                                  price=MARKS)
     assert free not in emergency_exits(snapshot, config.portfolio).exits
+
+
+def test_the_peel_off_and_emergency_limits_have_one_definition(config: Config) -> None:
+    # E ₹10 L: 18 % is ₹1,80,000, not above the emergency limit; a rupee more is. The backtest's fast path
+    # compares against the same `limit_fraction` (less its margin), so it asks the live rules no later.
+    rules = config.portfolio
+    assert not emergency_due(risk=180_000, equity=1_000_000, rules=rules)
+    assert emergency_due(risk=180_001, equity=1_000_000, rules=rules)
+    assert emergency_due(risk=1, equity=0, rules=rules)  # no equity: any risk is too much
+    # Gold's ongoing limits are 1 % risk and 0.3 % volatility: ₹10,000 and ₹3,000 of ₹10 L.
+    gold_limits = {"ongoing_risk_pct": 1.0, "ongoing_vol_pct": 0.3}
+    assert not peel_off_due(risk=10_000, vol=3_000, equity=1_000_000, **gold_limits)
+    assert peel_off_due(risk=10_001, vol=0, equity=1_000_000, **gold_limits)
+    assert peel_off_due(risk=0, vol=3_001, equity=1_000_000, **gold_limits)
+    assert limit_fraction(18.0, 1e-6) < limit_fraction(18.0) == pytest.approx(0.18)

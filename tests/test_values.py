@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -54,8 +55,10 @@ def test_the_books_copies_keep_every_field_they_do_not_change() -> None:
     # Book copies itself without dataclasses.replace (it is on every signal's path); a field added to Book
     # and forgotten there would be dropped silently. Every field here differs from its default.
     book = Book(closed_equity=Decimal("5000000.00"), high_water=Decimal("5100000.00"), equity_peak=5_200_000.0,
-                layers=(_layer(),), atr={"GOLD_MINI": 120.0}, price={"GOLD_MINI": 70500.0}, kill_switch=True,
-                version=7)
+                layers=(_layer(),), atr={"GOLD_MINI": 120.0}, price={"GOLD_MINI": 70500.0},
+                marked_at={"GOLD_MINI": datetime(2026, 1, 5, 10, tzinfo=UTC)},
+                bar_at={"GOLD_MINI": datetime(2026, 1, 5, 9, tzinfo=UTC)}, kill_switch=True, version=7,
+                day=date(2026, 1, 5), day_peak=5_150_000.0, earlier_peaks=((date(2026, 1, 2), 5_200_000.0),))
     defaults = Book(closed_equity=Decimal(0), high_water=Decimal(0), equity_peak=0.0)
     for field in dataclasses.fields(Book):
         assert getattr(book, field.name) != getattr(defaults, field.name), field.name

@@ -56,6 +56,6 @@ class RiskGuard(DatabaseActor[Decided]):
         today = exchange_date(self.context.wall_clock())
         for layer in held:
             if layer.instrument == instrument and layer.expiry is not None and today > layer.expiry:
-                return (f"blocked: {instrument} {layer.contract} expired on {layer.expiry.isoformat()} and is not "
+                return (f"{instrument} {layer.contract} expired on {layer.expiry.isoformat()} and is not "
                         "rolled: roll or close it first")
         return None

@@ -1,4 +1,4 @@
-"""RolloverScanner: the contract calendar and the roll state machines (docs/rules.md §7; sql/007).
+"""RolloverScanner: the contract calendar and the roll state machines (docs/rules.md §7; sql/008).
 
 A `Scan` (the hourly timer in market hours, `POST /api/rollover`, `basso roll`) looks at every open position's
 contract: inside its roll window (and in market hours) a roll starts — a `pending` row with its reason and its
@@ -36,6 +36,7 @@ from basso.messages import Decide, PersisterInbox, RolloverInbox, RollSettled, S
 from basso.rules.book import Book
 from basso.rules.calendars import calendar_for
 from basso.rules.contracts import atm_strike, entry_contract
+from basso.rules.money import to_money
 from basso.rules.rollover import (
     RollCandidate,
     RollFacts,
@@ -199,7 +200,7 @@ def _price(value: float) -> str:
 def _changes(roll: Roll, book: Book, result: RollStepOutcome | None,
              transitions: list[tuple[RollState, RollState, str]], *, next_signal: dict[str, Any] | None,
              step: tuple[int, int] | None = None) -> dict[str, Any]:
-    """The JSON basso_commit_roll_step (sql/007) reads."""
+    """The JSON basso_commit_roll_step (sql/008) reads."""
     closed, opened = step if step is not None else (roll.closed_lots, roll.opened_lots)
     state = transitions[-1][1] if transitions else roll.state
     changes: dict[str, Any] = {
@@ -207,8 +208,10 @@ def _changes(roll: Roll, book: Book, result: RollStepOutcome | None,
         "opened_lots": opened, "reason": transitions[-1][2] if transitions else roll.reason,
         "transitions": [{"from": a.value, "to": b.value, "reason": why} for a, b, why in transitions],
         "layers": [], "orders": [], "cost": "0", "cost_note": "", "mark": None, "next_signal": next_signal,
-        "peak": str(round(Decimal(str((result.book if result else book).equity_peak)), 2)),
+        "day": None, "day_peak": "0",
     }
+    day, peak = (result.book if result else book).peak_to_store
+    changes |= {"day": day.isoformat() if day is not None else None, "day_peak": str(to_money(round(peak, 2)))}
     if result is None:
         return changes
     changes["orders"] = [{"layer": o.layer, "symbol": o.leg.symbol, "side": o.leg.side.value, "lots": o.lots,

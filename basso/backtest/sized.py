@@ -6,12 +6,12 @@ pipeline runs for a stored signal: `basso.rules.decisions.decide` against the `B
 
 Speed (≥ 500,000 bars a second) comes from one observation: on most bars the live rules only trail stops.
 So each bar first runs the fast path — the same `basso.rules.stops.trail` rule on a light mirror of the open
-layers, the sizing equity in the book's own arithmetic, and the peel-off and emergency thresholds checked
-with a small margin so it can only err towards caution. When any layer's stop is hit, or a layer comes within
-that margin of its ongoing risk or volatility limit, or the portfolio of the emergency limit, the bar is
-handed to `decide` with the book as it stood before the bar, and the live code decides. The mirror is then
-rebuilt from the settled book. The sizing-equity peak (drawdown rules) is advanced on every bar, as the live
-book's is.
+layers, the sizing equity in the book's own arithmetic, and the live rules' own peel-off and emergency
+thresholds (`limit_fraction`, which `peel_off_due` and `emergency_due` compare against), less a small margin
+so the fast path can only err towards caution. When any layer's stop is hit, or a layer comes within that margin of its
+ongoing risk or volatility limit, or the portfolio of the emergency limit, the bar is handed to `decide` with
+the book as it stood before the bar, and the live code decides. The mirror is then rebuilt from the settled
+book. The sizing-equity peak (drawdown rules) is advanced on every bar, as the live book's is.
 
 The exports carry no stop, ATR or efficiency ratio, so an entry takes the ATR of the last complete bar, the
 ATR stop (price − initial multiple × ATR, the `stop_source = "atr"` rule) and an ER of 1 (no scaling). A signal
@@ -43,7 +43,7 @@ from basso.rules.layers import Layer
 from basso.rules.money import realised_pnl, to_money
 from basso.rules.settlement import Settlement, settle, stored_price
 from basso.rules.signals import MarketData, Signal, SignalType, TradingSignal
-from basso.rules.stops import initial_stop, trail
+from basso.rules.stops import initial_stop, limit_fraction, trail
 from basso.timeutil import IST
 
 __all__ = ["MARGIN_PCT", "DecisionHook", "Progress", "replay_basso"]
@@ -82,6 +82,10 @@ class _Run:
     book: Book  # as of the last decision; the mirror, marks and peak below are newer
     peak: float  # the highest sizing equity seen (drawdown rules), advanced on every bar
     closes: list[float]  # the newest mark per instrument (NaN before its first bar or signal)
+    # When each newer mark than the book's was observed (the price collar reads only a mark of the last 24 h): the
+    # bar it closed, or (-1) the ignored exit that set it at `mark_time`, or neither (-1, None) for the book's own.
+    mark_bar: list[int]
+    mark_time: list[datetime | None]
     atr_now: list[float]  # the newest ATR per instrument
     mirror: list[_Open]
     closed: list[ClosedTrade]
@@ -90,8 +94,8 @@ class _Run:
     firsts: dict[str, str]  # note → its first occurrence in words, with the real numbers
     fast: bool
     on_decision: DecisionHook | None
-    limits: list[tuple[float, float, float]]  # per instrument: trailing multiple, peel-off risk/vol % less margin
-    emergency_pct: float  # the emergency risk % less the margin
+    limits: list[tuple[float, float, float]]  # per instrument: trailing multiple, peel-off risk/vol fractions
+    emergency: float  # the emergency's fraction of equity (`limit_fraction`, less the margin)
     equity_mode: EquityMode
     blended_weight: float
     closed_equity: float = 0.0  # the book's, as a float (set by `_sync`)
@@ -120,12 +124,15 @@ def replay_basso(
     if missing:
         raise ValueError(f"Basso sizing needs bars for {', '.join(missing)}: the exports carry no stop or ATR")
     money = to_money(capital)
+    # The fast path keeps one all-time peak; a peak window needs each day's, which the live code keeps.
+    fast = fast and not config.drawdown.peak_days
     run = _Run(config=config, names=names, bars=tuple(bars[n] for n in names), atrs=tuple(atrs[n] for n in names),
                book=Book(closed_equity=money, high_water=money, equity_peak=float(money)), peak=float(money),
-               closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mirror=[], closed=[], entered={},
+               closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mark_bar=[-1] * len(names),
+               mark_time=[None] * len(names), mirror=[], closed=[], entered={},
                counts=Counter(), firsts={}, fast=fast, on_decision=on_decision,
                limits=[_limits(config, name) for name in names],
-               emergency_pct=config.portfolio.emergency_risk_pct - MARGIN_PCT,
+               emergency=limit_fraction(config.portfolio.emergency_risk_pct, MARGIN_PCT),
                equity_mode=config.portfolio.equity_mode, blended_weight=config.portfolio.blended_unrealised_weight)
     _sync(run)
     _walk(run, signals, progress)
@@ -135,8 +142,8 @@ def replay_basso(
 
 def _limits(config: Config, name: str) -> tuple[float, float, float]:
     instrument = config.instruments[name]
-    return (instrument.trailing_stop_atr, instrument.ongoing_risk_pct - MARGIN_PCT,
-            instrument.ongoing_vol_pct - MARGIN_PCT)
+    return (instrument.trailing_stop_atr, limit_fraction(instrument.ongoing_risk_pct, MARGIN_PCT),
+            limit_fraction(instrument.ongoing_vol_pct, MARGIN_PCT))
 
 
 # --- the event loop -----------------------------------------------------------------------------------------
@@ -167,6 +174,7 @@ def _walk(run: _Run, signals: Sequence[ReplaySignal], progress: Progress | None)
             last = bisect_left(times, upcoming, i + 1, stop) - 1
             closes[k] = bar_closes[last]
             atr_now[k] = bar_atrs[last]
+            run.mark_bar[k] = last
             i = last + 1
         done += stop - start
         if progress is not None:
@@ -193,13 +201,14 @@ def _trail(run: _Run, k: int, i: int, end: int) -> int:
     before it, and the walk resumes after it; the next bar to walk is returned. The checks only decide whether
     to ask the live code, on the figures it would compute: the close as sent, the stops as trailed, not stored."""
     bar_closes, bar_atrs = run.bars[k].closes, run.atrs[k]
-    closes, atr_now, mirror = run.closes, run.atr_now, run.mirror
+    closes, atr_now, mirror, mark_bar = run.closes, run.atr_now, run.mirror, run.mark_bar
     multiple, risk_limit, vol_limit = run.limits[k]
-    emergency_pct = run.emergency_pct
+    emergency = run.emergency
     while i < end:
         close, atr = bar_closes[i], bar_atrs[i]
         atr_now[k] = atr  # raw; rounded as stored where the book would hold it
         closes[k] = close
+        mark_bar[k] = i
         if atr != atr:  # no ATR yet (NaN): nothing to trail by
             i += 1
             continue
@@ -220,12 +229,13 @@ def _trail(run: _Run, k: int, i: int, end: int) -> int:
             if stop < layer.entry:
                 risk += (layer.entry - stop) * layer.lots * layer.point_value
         equity = _equity(run, unrealised)
-        if equity <= 0 or risk * 100.0 > emergency_pct * equity:
+        # `emergency_due` and `peel_off_due` (`over_limit`) written out, with the same limits: this runs for
+        # every bar in the market.
+        if equity <= 0 or risk > emergency * equity:
             _decide_bar(run, k, i)
             return i + 1
         for layer, stop, _ in trailed:
-            # Peel-off: risk or volatility above its ongoing % of equity (multiplied out, not divided).
-            exposure = layer.lots * layer.point_value * 100.0
+            exposure = layer.lots * layer.point_value
             if (layer.entry - stop) * exposure > risk_limit * equity or atr * exposure > vol_limit * equity:
                 _decide_bar(run, k, i)
                 return i + 1
@@ -254,19 +264,31 @@ def _equity(run: _Run, unrealised: float) -> float:
 
 
 def _decide_bar(run: _Run, k: int, i: int) -> None:
-    # A bar is complete (and its MARKET_DATA sent) when the next one opens; the last bar at its own time.
     bars = run.bars[k]
-    closed_at = bars.time_of(i + 1 if i + 1 < len(bars) else i)
-    _apply(run, MarketData(instrument=run.names[k], timestamp=closed_at, price=bars.closes[i], atr=run.atrs[k][i]))
+    _apply(run, MarketData(instrument=run.names[k], timestamp=_closed_at(bars, i), price=bars.closes[i],
+                           atr=run.atrs[k][i]))
+
+
+def _closed_at(bars: Bars, i: int) -> datetime:
+    """When bar `i` is complete (and its MARKET_DATA sent): when the next one opens; the last bar one bar's length
+    after its open (stamped at its open, it would be no newer than the bar before, and ignored as late)."""
+    if i + 1 < len(bars):
+        return bars.time_of(i + 1)
+    if i > 0:
+        return bars.time_of(i) + (bars.time_of(i) - bars.time_of(i - 1))
+    return bars.time_of(i)
 
 
 def _signal(run: _Run, signal: ReplaySignal, k: int) -> None:
-    if signal.type is SignalType.EXIT and run.fast and not any(x.instrument == k and x.layer == signal.layer
-                                                               for x in run.mirror):
-        # The live answer to an EXIT for a layer that is not open is "ignored", with nothing to settle (the
-        # book is unchanged, so is its peak). Most strategy exits arrive after Basso's own stop has closed the
-        # layer; answering them here halves the replay's trips into the live code. `fast=False` sends them.
+    if signal.type is SignalType.EXIT and run.fast and not any(x.instrument == k for x in run.mirror):
+        # The live answer to an EXIT with nothing of its instrument open is "ignored", and its price becomes
+        # the mark, which no open layer reads (equity and its peak are unchanged). Most strategy exits arrive
+        # after Basso's own stop has closed the layers; answering them here halves the replay's trips into the
+        # live code. `fast=False` sends them.
         run.counts["EXIT: ignored"] += 1
+        if not math.isnan(run.atr_now[k]):  # with no ATR known, the live code marks nothing either
+            run.closes[k] = signal.price
+            run.mark_bar[k], run.mark_time[k] = -1, signal.time
         return
     if signal.type is SignalType.EXIT:
         trading = TradingSignal(type=SignalType.EXIT, instrument=signal.instrument, layer=signal.layer,
@@ -311,8 +333,15 @@ def _book_now(run: _Run) -> Book:
                          highest_close=x.highest, point_value=x.point_value) for x in run.mirror)
     marks = {name: stored_price(run.closes[k]) for k, name in enumerate(run.names) if not math.isnan(run.closes[k])}
     atrs = {name: stored_price(run.atr_now[k]) for k, name in enumerate(run.names) if not math.isnan(run.atr_now[k])}
+    marked_at = dict(book.marked_at)
+    for k, name in enumerate(run.names):
+        when = _closed_at(run.bars[k], run.mark_bar[k]) if run.mark_bar[k] >= 0 else run.mark_time[k]
+        if when is not None:
+            marked_at[name] = when
     return Book(closed_equity=book.closed_equity, high_water=book.high_water, equity_peak=run.peak, layers=layers,
-                atr={**book.atr, **atrs}, price={**book.price, **marks}, kill_switch=book.kill_switch)
+                atr={**book.atr, **atrs}, price={**book.price, **marks}, marked_at=marked_at,
+                bar_at=book.bar_at, kill_switch=book.kill_switch, day=book.day, day_peak=book.day_peak,
+                earlier_peaks=book.earlier_peaks)
 
 
 def _sync(run: _Run) -> None:
@@ -325,6 +354,8 @@ def _sync(run: _Run) -> None:
     for name, atr in run.book.atr.items():
         run.atr_now[index[name]] = atr
     run.peak = run.book.equity_peak
+    run.mark_bar[:] = [-1] * len(run.names)  # the book's marks are the newest now, with their times
+    run.mark_time[:] = [None] * len(run.names)
     run.closed_equity = float(run.book.closed_equity)
     run.high_water = float(run.book.high_water)
 

@@ -1,5 +1,6 @@
-"""`basso kill-switch on|off`, `basso flatten --yes`, `basso capital deposit|withdraw AMOUNT` and
-`basso roll [--dry-run]`: the operator's controls, sent to the running server with the admin token."""
+"""`basso kill-switch on|off`, `basso flatten --yes`, `basso capital deposit|withdraw AMOUNT`, `basso drawdown
+reset --reason …` and `basso roll [--dry-run]`: the operator's controls, sent to the running server with the
+admin token."""
 
 from __future__ import annotations
 
@@ -42,6 +43,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_server_arguments(roll, admin=True)
     roll.set_defaults(run=run_roll)
 
+    drawdown = sub.add_parser("drawdown", help="reset the drawdown peak to today's equity",
+                              description="The drawdown rules measure equity against its peak. With nothing open "
+                                          "equity cannot recover by itself: `drawdown reset` makes today's equity "
+                                          "the peak, so new entries are sized as if from a fresh start. Audited.")
+    actions = drawdown.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reset = actions.add_parser("reset", help="make today's equity the drawdown peak (needs --reason)")
+    reset.add_argument("--reason", required=True, help="why, for the audit trail (required)")
+    add_server_arguments(reset, admin=True)
+    reset.set_defaults(run=run_drawdown_reset)
+
 
 def run_kill_switch(args: argparse.Namespace) -> int:
     reply = accepted(*call(args, "POST", "/api/kill-switch", {"on": args.state == "on", "reason": args.reason},
@@ -78,4 +89,11 @@ def run_roll(args: argparse.Namespace) -> int:
         print("no open position holds a contract")
     if not args.dry_run:
         print("scan requested: rolls due start now; their progress is in /api/rollover and the alerts")
+    return 0
+
+
+def run_drawdown_reset(args: argparse.Namespace) -> int:
+    reply = accepted(*call(args, "POST", "/api/drawdown/reset", {"reason": args.reason}, token=admin_token(args)))
+    print(f"drawdown peak reset from ₹{reply['peak_before']} to ₹{reply['peak']} "
+          f"(drawdown was {reply['drawdown_pct_before']:.2f}%)")
     return 0

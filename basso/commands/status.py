@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -23,6 +24,18 @@ def _get(args: argparse.Namespace, path: str) -> dict[str, Any]:
     return accepted(*call(args, "GET", path))
 
 
+def _drawdown_rows(drawdown: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The drawdown band, its peak and window, the last reset and how to reset (docs/rules.md §2)."""
+    if drawdown is None:
+        return []
+    window = f"last {drawdown['peak_days']} days" if drawdown["peak_days"] else "all time"
+    reset = drawdown["last_reset"]
+    return [("drawdown band", f"{drawdown['band_name']}: {drawdown['rule']}"),
+            ("drawdown peak", f"{drawdown['peak']} (highest equity, {window})"),
+            ("last peak reset", "never" if reset is None else f"{reset['at']} by {reset['by']}: {reset['reason']}"),
+            ("to reset the peak", drawdown["how_to_reset"])]
+
+
 def run(args: argparse.Namespace) -> int:
     status, positions = _get(args, "/api/status"), _get(args, "/api/positions")
     if args.json:
@@ -36,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
         ("high water", equity["high_water"]),
         ("risk", f"{status['risk_pct']:.2f}% ({status['risk_zone']})"),
         ("volatility", f"{status['vol_pct']:.2f}% ({status['vol_zone']})"),
-        ("margin used", f"{status['margin_used']:,.0f} ({status['margin_utilisation_pct']:.1f}%)"),
-        ("drawdown", f"{status['drawdown_pct']:.2f}%"), ("kill switch", "ON" if status["kill_switch"] else "off"),
+        ("margin used", f"{Decimal(status['margin_used']):,.0f} ({status['margin_utilisation_pct']:.1f}%)"),
+        ("drawdown", f"{status['drawdown_pct']:.2f}%"), *_drawdown_rows(status.get("drawdown")),
+        ("kill switch", "ON" if status["kill_switch"] else "off"),
         ("this instance leads", "yes" if status["leader"] else "no"),
         ("fence", f"epoch {status['leadership']['epoch']}, {status['leadership']['holder']}"),
     ]:

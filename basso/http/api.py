@@ -11,14 +11,16 @@ import orjson
 from aiohttp import web
 
 from basso.config import Config
-from basso.http.state import SERVICES
+from basso.http.state import SERVICES, Services
+from basso.rules.book import Book
 from basso.rules.contracts import atm_strike, contract_now, days_to_expiry, expiry_alert_due, is_roll_candidate
-from basso.rules.equity import equity_view
+from basso.rules.equity import drawdown_allowance, drawdown_band, drawdown_band_name, equity_view
 from basso.rules.money import to_money
 from basso.rules.portfolio import measure_portfolio
 from basso.store import alerts as alert_store
 from basso.store import reads
 from basso.store.book import load_book
+from basso.store.drawdown import last_reset
 from basso.timeutil import exchange_date
 
 
@@ -80,26 +82,54 @@ async def trades(request: web.Request) -> web.Response:
     return json_reply({"trades": [dict(r) for r in rows]})
 
 
+async def book_today(services: Services) -> Book:
+    """The book as the facts say it is, on today's exchange day (the drawdown window's today)."""
+    book = await load_book(services.pool, services.config)
+    return book.on_day(exchange_date(services.wall_clock()), services.config.drawdown.peak_days)
+
+
+def money(value: float) -> Decimal:
+    """A float amount as the exact decimal rupees and paise it is shown as (a string on the wire)."""
+    return to_money(round(value, 2))
+
+
+async def _drawdown(services: Services, book: Book) -> dict[str, Any]:
+    """The drawdown, its band, the peak it is measured from, the window, the last reset and how to reset."""
+    config = services.config
+    pct = book.drawdown_pct(config)
+    band = drawdown_band(pct, config.drawdown)
+    reset = await last_reset(services.pool)
+    return {"pct": round(pct, 4), "band": band, "band_name": drawdown_band_name(band, config.drawdown),
+            "rule": drawdown_allowance(pct, config.drawdown).reason,
+            "peak": money(max(book.equity_peak, book.sizing_equity(config))),
+            "peak_days": config.drawdown.peak_days,
+            "last_reset": None if reset is None else {"at": reset["at"], "by": reset["by"], "reason": reset["reason"]},
+            "how_to_reset": 'basso drawdown reset --reason "…" (or POST /api/drawdown/reset with the admin token)'}
+
+
 async def status(request: web.Request) -> web.Response:
-    """Equity in every mode, risk/vol/margin and their zones, drawdown, leadership and the kill switch."""
+    """Equity in every mode, risk/vol/margin and their zones, drawdown, leadership and the kill switch. Every
+    amount of money is an exact decimal string."""
     services = request.app[SERVICES]
     config = services.config
-    book = await load_book(services.pool, config)
+    book = await book_today(services)
     fence = await reads.fence_holder(services.pool)
     measures = measure_portfolio(book.snapshot(config), config.portfolio)
     view = equity_view(closed=float(book.closed_equity), unrealised=book.unrealised(),
                        high_water=float(book.high_water), blended_weight=config.portfolio.blended_unrealised_weight)
+    drawdown = await _drawdown(services, book)
     return json_reply({
-        "equity": {"closed": book.closed_equity, "open": round(view.open, 2), "blended": round(view.blended, 2),
+        "equity": {"closed": book.closed_equity, "open": money(view.open), "blended": money(view.blended),
                    "high_water": book.high_water, "sizing_mode": config.portfolio.equity_mode,
-                   "sizing": round(view.in_mode(config.portfolio.equity_mode), 2)},
-        "unrealised_pnl": round(view.unrealised, 2),
+                   "sizing": money(view.in_mode(config.portfolio.equity_mode))},
+        "unrealised_pnl": money(view.unrealised),
         "risk_pct": round(measures.risk_pct, 4), "vol_pct": round(measures.vol_pct, 4),
-        "margin_used": round(measures.margin_used, 2),
+        "margin_used": money(measures.margin_used),
         "margin_utilisation_pct": round(measures.margin_utilisation_pct, 4),
         "risk_zone": measures.risk_zone.value, "vol_zone": measures.vol_zone.value,
         "margin_warning": measures.margin_warning,
-        "drawdown_pct": round(book.drawdown_pct(config), 4),
+        "drawdown_pct": drawdown["pct"],
+        "drawdown": drawdown,
         "open_layers": len(book.layers),
         "leader": services.is_leader(),
         # Who holds the fence, as PostgreSQL says: on a follower, the instance that trades (and since when).

@@ -32,4 +32,5 @@ def build_app(services: Services) -> web.Application:
     app.router.add_post("/api/kill-switch", controls.kill_switch)
     app.router.add_post("/api/flatten", controls.flatten)
     app.router.add_post("/api/capital", controls.capital)
+    app.router.add_post("/api/drawdown/reset", controls.drawdown_reset)
     return app

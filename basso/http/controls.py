@@ -7,6 +7,9 @@
 * ``POST /api/alerts/ack`` ``{"id": 12}``: acknowledge an alert (any instance).
 * ``POST /api/capital`` ``{"kind": "deposit" | "withdrawal", "amount": "250000.00", "note": "…"}``: a
   signed ledger row, written by the leader under its fence (a follower answers 503).
+  The drawdown peak moves with it (docs/rules.md §2): a deposit adds to it, a withdrawal scales it.
+* ``POST /api/drawdown/reset`` ``{"reason": "…"}``: reset the drawdown peak to today's equity (a reason is
+  required; audited, shown in /api/status). Any instance takes it.
 
 Bad bodies get 400 naming the field, a wrong or missing token 401 with no detail.
 """
@@ -20,17 +23,24 @@ from typing import Any
 from aiohttp import web
 
 from basso.enums import LedgerKind
-from basso.http.api import json_reply
+from basso.http.api import book_today, json_reply
 from basso.http.state import SERVICES, Services
+from basso.rules.equity import drawdown_band_alert
+from basso.rules.money import ledger_amount, to_money
 from basso.rules.rollover import roll_candidates
 from basso.rules.signals import SignalError, decode_body, secret_matches
 from basso.store.alerts import acknowledge
-from basso.store.capital import move_capital
+from basso.store.capital import PeakMove, move_capital
 from basso.store.controls import set_kill_switch, store_flatten
+from basso.store.drawdown import BookMoved, reset_peak
 from basso.store.fence import FenceLost
 from basso.store.rolls import held_contracts
+from basso.timeutil import exchange_date
 
 MAX_BODY_BYTES = 4096
+# A peak move is computed from the book and committed only if the facts have not moved meanwhile; under a busy
+# pipeline it is computed again, this many times at most.
+PEAK_MOVE_ATTEMPTS = 5
 MAX_TEXT = 200
 _TOO_MUCH = Decimal("1e15")
 _KINDS = {"deposit": LedgerKind.DEPOSIT, "withdrawal": LedgerKind.WITHDRAWAL}
@@ -112,15 +122,52 @@ async def capital(request: web.Request, services: Services, body: dict[str, Any]
     epoch = services.epoch()
     if epoch is None:
         return _error("instance", "this instance does not lead: send it to the leader", status=503)
-    try:
-        async with services.pool.acquire() as conn:
-            closed = await move_capital(conn, epoch=epoch, kind=kind, amount=amount, at=services.wall_clock(),
-                                        note=note)
-    except FenceLost:
-        return _error("instance", "this instance no longer leads: send it to the leader", status=503)
-    except ValueError as exc:  # a withdrawal beyond the closed equity
-        return _error("amount", str(exc))
-    return json_reply({"kind": kind.value, "amount": amount, "closed_equity": closed})
+    config = services.config
+    for _ in range(PEAK_MOVE_ATTEMPTS):
+        book = await book_today(services)
+        after, (factor, add) = book.with_capital(ledger_amount(kind, amount), config)
+        band = drawdown_band_alert(before=book.drawdown_pct(config), after=after.drawdown_pct(config),
+                                   peak=after.equity_peak, rules=config.drawdown)
+        peak = PeakMove(factor=factor, add=add, version=book.version, alerts=() if band is None else (band,))
+        try:
+            async with services.pool.acquire() as conn:
+                closed = await move_capital(conn, epoch=epoch, kind=kind, amount=amount, at=services.wall_clock(),
+                                            note=note, peak=peak)
+        except FenceLost:
+            return _error("instance", "this instance no longer leads: send it to the leader", status=503)
+        except BookMoved:
+            continue
+        except ValueError as exc:  # a withdrawal beyond the closed equity
+            return _error("amount", str(exc))
+        return json_reply({"kind": kind.value, "amount": amount, "closed_equity": closed,
+                           "drawdown_peak": to_money(round(after.equity_peak, 2))})
+    return _error("book", "the portfolio kept changing while the peak was moved; send it again", status=503)
+
+
+@admin_endpoint
+async def drawdown_reset(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
+    """Reset the drawdown peak to today's sizing equity, so a drawdown band can be left with nothing open."""
+    reason = _text(body, "reason").strip()
+    if not reason:
+        raise SignalError("reason", "reason is required: say why the drawdown peak is reset (it is audited)")
+    config = services.config
+    for _ in range(PEAK_MOVE_ATTEMPTS):
+        book = await book_today(services)
+        after = book.with_peak_reset(config)
+        band = drawdown_band_alert(before=book.drawdown_pct(config), after=after.drawdown_pct(config),
+                                   peak=after.equity_peak, rules=config.drawdown)
+        now = services.wall_clock()
+        try:
+            async with services.pool.acquire() as conn:
+                await reset_peak(conn, version=book.version, day=exchange_date(now), equity=after.equity_peak,
+                                 at=now, actor=request.remote or "unknown", reason=reason,
+                                 alerts=() if band is None else (band,))
+        except BookMoved:
+            continue
+        return json_reply({"reset": True, "peak_before": to_money(round(book.equity_peak, 2)),
+                           "peak": to_money(round(after.equity_peak, 2)),
+                           "drawdown_pct_before": round(book.drawdown_pct(config), 4), "at": now, "reason": reason})
+    return _error("book", "the portfolio kept changing while the peak was reset; send it again", status=503)
 
 
 @admin_endpoint

@@ -11,22 +11,24 @@ Exits, stops and peel-offs are never blocked by the kill switch, a zone or a dra
 from __future__ import annotations
 
 from dataclasses import field
+from datetime import date
 from typing import Any
 
-from basso.config import Config
-from basso.enums import SignalOutcome
-from basso.rules.book import Book
+from basso.config import Config, Instrument
+from basso.enums import AlertLevel, SignalOutcome
+from basso.rules.alert import Alert
+from basso.rules.book import Book, Mark
 from basso.rules.equity import DrawdownAllowance, drawdown_allowance
 from basso.rules.layers import BASE_LAYER, Layer
-from basso.rules.portfolio import PortfolioMeasures, measure_portfolio
+from basso.rules.portfolio import PortfolioMeasures, above, measure_portfolio
 from basso.rules.pyramid import GATE_WORDS, decide_pyramid
 from basso.rules.signals import MarketData, Signal, SignalError, SignalType, TradingSignal, signal_from_object
 from basso.rules.sizing import entry_stop, size_base_entry
 from basso.rules.stops import emergency_exits, peel_off, trail
 from basso.rules.values import value_class
-from basso.timeutil import exchange_date
+from basso.timeutil import IST, exchange_date
 
-__all__ = ["Decision", "Entry", "Exit", "StopMove", "decide"]
+__all__ = ["Alert", "Decision", "Entry", "Exit", "StopMove", "decide"]
 
 
 @value_class
@@ -75,24 +77,67 @@ class Decision:
     entries: tuple[Entry, ...] = ()
     exits: tuple[Exit, ...] = ()
     stop_moves: tuple[StopMove, ...] = ()
-    mark: tuple[str, float, float] | None = None  # (instrument, price, atr): the newest observation
+    mark: Mark | None = None  # the newest observation; None for a rejected signal, which changes nothing
+    alerts: tuple[Alert, ...] = ()
+    day: date | None = None  # the signal's exchange day: the drawdown window's today (None without a window)
 
 
 def decide(signal: Signal, book: Book, config: Config) -> Decision:
-    """The decision for `signal` against `book` (which must include every earlier signal)."""
+    """The decision for `signal` against `book` (which must include every earlier signal).
+
+    Every valid signal's price marks its instrument (an exit's too, for the layers it leaves open); a
+    rejected one changes nothing, not even the mark (docs/rules.md §2).
+    """
+    peak_days = config.drawdown.peak_days
+    day = exchange_date(signal.timestamp) if peak_days else None  # only a window needs to know the day
+    if day is not None:
+        book = book.on_day(day, peak_days)
     if isinstance(signal, MarketData):
-        return _bar(signal, book, config)
-    if signal.type is SignalType.EXIT:
-        return _exit(signal, book)
+        decision = _bar(signal, book, config)
+    elif signal.type is SignalType.EXIT:
+        decision = _exit(signal, book)
+    else:
+        decision = _entry(signal, book, config)
+    if day is None:
+        return decision
+    return Decision(outcome=decision.outcome, reason=decision.reason, record=decision.record,
+                    entries=decision.entries, exits=decision.exits, stop_moves=decision.stop_moves,
+                    mark=decision.mark, alerts=decision.alerts, day=day)
+
+
+def _entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
+    """A base entry or a pyramid: refused outright if its layer is open or its price is outside the collar."""
     assert signal.atr is not None  # the parser guarantees an ATR on every entry
-    marked = book.marked(signal.instrument, price=signal.price, atr=signal.atr)
-    mark = (signal.instrument, signal.price, signal.atr)
+    instrument = config.instrument(signal.instrument)
+    if book.layer(instrument.name, signal.layer or 0) is not None:
+        return Decision(outcome=SignalOutcome.REJECTED,
+                        reason=f"{instrument.name} {signal.position} is already open")
+    outside = _outside_collar(instrument, signal.price, book.fresh_mark(instrument.name, signal.timestamp))
+    if outside is not None:
+        return Decision(outcome=SignalOutcome.REJECTED, reason=f"rejected: {outside}", alerts=(Alert(
+            level=AlertLevel.WARNING, kind="price_collar", instrument=instrument.name,
+            message=f"{signal.type.value} {instrument.name} {signal.position} rejected: {outside}",
+            detail={"price": signal.price, "mark": book.price[instrument.name]}),))
+    marked = book.marked(instrument.name, price=signal.price, atr=signal.atr)
     if signal.type is SignalType.BASE_ENTRY:
         decision = _base_entry(signal, marked, config)
     else:
         decision = _pyramid(signal, marked, config)
+    mark = Mark(instrument=instrument.name, price=signal.price, atr=signal.atr, at=signal.timestamp, bar=False)
     return Decision(outcome=decision.outcome, reason=decision.reason, record=decision.record,
                     entries=decision.entries, mark=mark)
+
+
+def _outside_collar(instrument: Instrument, price: float, mark: float | None) -> str | None:
+    """Why `price` is outside the instrument's price collar around `mark` (docs/rules.md §2), or None if inside it or
+    there is no recent mark to hold it against."""
+    if mark is None or mark <= 0:
+        return None
+    away = abs(price - mark) / mark * 100.0
+    if not above(away, instrument.price_collar_pct):
+        return None
+    return (f"price {price:g} is {away:.2f}% from the latest mark {mark:g}, "
+            f"outside the {instrument.price_collar_pct:g}% price collar")
 
 
 def decide_payload(payload: dict[str, Any], book: Book, config: Config) -> Decision:
@@ -147,8 +192,6 @@ def _may_add_exposure(book: Book, config: Config, *, pyramid: bool) -> _Allowed 
 
 def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
     instrument = config.instrument(signal.instrument)
-    if book.layer(instrument.name, BASE_LAYER) is not None:
-        return Decision(outcome=SignalOutcome.REJECTED, reason=f"{instrument.name} Long_1 is already open")
     allowed = _may_add_exposure(book, config, pyramid=False)
     if isinstance(allowed, Decision):
         return allowed
@@ -175,9 +218,6 @@ def _pyramid(signal: TradingSignal, book: Book, config: Config) -> Decision:
     instrument = config.instrument(signal.instrument)
     assert signal.layer is not None
     assert signal.atr is not None
-    if book.layer(instrument.name, signal.layer) is not None:
-        return Decision(outcome=SignalOutcome.REJECTED,
-                        reason=f"{instrument.name} {signal.position} is already open")
     allowed = _may_add_exposure(book, config, pyramid=True)
     if isinstance(allowed, Decision):
         return allowed
@@ -206,6 +246,11 @@ def _pyramid(signal: TradingSignal, book: Book, config: Config) -> Decision:
 
 
 def _exit(signal: TradingSignal, book: Book) -> Decision:
+    # The exit's price marks what stays open of the instrument; its ATR (optional on an exit) is the newest
+    # only when given. With no ATR known at all (nothing was ever open), there is nothing to mark.
+    atr = signal.atr if signal.atr else book.atr.get(signal.instrument)
+    mark = None if atr is None else Mark(instrument=signal.instrument, price=signal.price, atr=atr,
+                                         at=signal.timestamp, bar=False)
     if signal.layer is None:
         layers = [x for x in book.layers if x.instrument == signal.instrument]
     else:
@@ -213,18 +258,29 @@ def _exit(signal: TradingSignal, book: Book) -> Decision:
         layers = [found] if found is not None else []
     if not layers:
         return Decision(outcome=SignalOutcome.IGNORED,
-                        reason=f"{signal.instrument} {signal.position} is not open: nothing to exit")
+                        reason=f"{signal.instrument} {signal.position} is not open: nothing to exit", mark=mark)
     reason = signal.reason or "exit signal"
     exits = tuple(Exit(instrument=x.instrument, layer=x.layer, lots=x.lots, price=signal.price,
                        point_value=x.point_value, reason=reason) for x in layers)
     names = ", ".join(f"Long_{x.layer}" for x in layers)
     return Decision(outcome=SignalOutcome.EXECUTED, reason=f"closed {names}: {reason}",
-                    record={"layers": [x.layer for x in layers]}, exits=exits)
+                    record={"layers": [x.layer for x in layers]}, exits=exits, mark=mark)
 
 
 def _bar(bar: MarketData, book: Book, config: Config) -> Decision:
-    """A bar close: trail every layer's stop, exit the ones it hits, peel off the ones too large."""
+    """A bar close: trail every layer's stop, exit the ones it hits, peel off the ones too large. A bar not
+    newer than the latest one applied (a late resend) changes nothing (docs/rules.md §9)."""
     instrument = config.instrument(bar.instrument)
+    latest = book.bar_at.get(instrument.name)
+    if latest is not None and bar.timestamp <= latest:
+        return Decision(outcome=SignalOutcome.IGNORED,
+                        reason=f"late bar: stamped {bar.timestamp.astimezone(IST).isoformat()}, not after the "
+                               f"latest bar applied ({latest.astimezone(IST).isoformat()}): changes nothing")
+    outside = _outside_collar(instrument, bar.price, book.fresh_mark(instrument.name, bar.timestamp))
+    alerts = () if outside is None else (Alert(
+        level=AlertLevel.WARNING, kind="price_collar", instrument=instrument.name,
+        message=f"MARKET_DATA {instrument.name} applied, but {outside}",
+        detail={"price": bar.price, "mark": book.price[instrument.name]}),)
     book = book.marked(instrument.name, price=bar.price, atr=bar.atr)
     equity: float | None = None  # computed once, and only if a layer survives its stop
     moves: list[StopMove] = []
@@ -253,14 +309,16 @@ def _bar(bar: MarketData, book: Book, config: Config) -> Decision:
         if peel.lots < layer.lots:
             kept.append(trailed.with_lots(layer.lots - peel.lots))
     if kept:  # with nothing left open, an emergency has nothing to close
-        plan = emergency_exits(book.with_layers(kept).snapshot(config), config.portfolio)
+        plan = emergency_exits(book.with_layers(kept).snapshot(config), config.portfolio,
+                               instrument=instrument.name)
         for layer in plan.exits:
-            price = book.price.get(layer.instrument, layer.entry_price)
+            price = bar.price  # the bar's own instrument's layers only, at its fresh close
             reason = (f"emergency: portfolio risk {plan.risk_pct_before:.2f}% above "
                       f"{config.portfolio.emergency_risk_pct:g}%")
             exits.append(Exit(instrument=layer.instrument, layer=layer.layer, lots=layer.lots, price=price,
                               point_value=layer.point_value, reason=reason))
     reason = "; ".join(e.reason for e in exits) or f"bar applied: {len(moves)} stop(s) trailed"
     return Decision(outcome=SignalOutcome.EXECUTED, reason=reason,
-                    record={"stops_trailed": len(moves), "exits": len(exits)},
-                    exits=tuple(exits), stop_moves=tuple(moves), mark=(instrument.name, bar.price, bar.atr))
+                    record={"stops_trailed": len(moves), "exits": len(exits)}, exits=tuple(exits),
+                    stop_moves=tuple(moves), alerts=alerts,
+                    mark=Mark(instrument=instrument.name, price=bar.price, atr=bar.atr, at=bar.timestamp, bar=True))

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from basso.config import DrawdownRules, EquityMode
+from basso.enums import AlertLevel
+from basso.rules.alert import Alert
 from basso.rules.layers import Layer
 from basso.rules.portfolio import above, at_least
 from basso.rules.values import value_class
@@ -20,9 +22,13 @@ __all__ = [
     "EquityView",
     "drawdown",
     "drawdown_allowance",
+    "drawdown_band",
+    "drawdown_band_alert",
+    "drawdown_band_name",
     "equity_in_mode",
     "equity_view",
     "layer_unrealised_pnl",
+    "peak_after_capital",
     "unrealised_pnl",
 ]
 
@@ -143,3 +149,51 @@ def drawdown_allowance(drawdown_pct: float, rules: DrawdownRules) -> DrawdownAll
         base_entries_allowed=not at_least(drawdown_pct, rules.halve_from_pct),
         pyramids_allowed=not halted,
     )
+
+
+def drawdown_band(drawdown_pct: float, rules: DrawdownRules) -> int:
+    """Which drawdown band `drawdown_pct` is in: 0 below `reduce_from_pct`, 1 from it (risk reduced), 2 from
+    `halve_from_pct` (risk halved, no base entries), 3 above `halt_from_pct` (no new entries or pyramids),
+    on the same boundaries `drawdown_allowance` applies."""
+    if above(drawdown_pct, rules.halt_from_pct):
+        return 3
+    if at_least(drawdown_pct, rules.halve_from_pct):
+        return 2
+    return 1 if at_least(drawdown_pct, rules.reduce_from_pct) else 0
+
+
+def drawdown_band_name(band: int, rules: DrawdownRules) -> str:
+    """The band in the trader's words: "below 5%", "5–10%", "10–15%", "above 15%"."""
+    bounds = (rules.reduce_from_pct, rules.halve_from_pct, rules.halt_from_pct)
+    if band == 0:
+        return f"below {bounds[0]:g}%"
+    if band == 3:
+        return f"above {bounds[2]:g}%"
+    return f"{bounds[band - 1]:g}–{bounds[band]:g}%"
+
+
+def drawdown_band_alert(*, before: float, after: float, peak: float, rules: DrawdownRules) -> Alert | None:
+    """The alert for a drawdown band entered or left between two drawdowns (docs/rules.md §2), or None if the band is
+    the same. Deeper is a warning (critical once entries halt); shallower is news."""
+    was, now = drawdown_band(before, rules), drawdown_band(after, rules)
+    if was == now:
+        return None
+    level = AlertLevel.INFO if now < was else AlertLevel.CRITICAL if now == 3 else AlertLevel.WARNING
+    allowance = drawdown_allowance(after, rules)
+    message = (f"drawdown band {drawdown_band_name(was, rules)} → {drawdown_band_name(now, rules)}: "
+               f"{allowance.reason} (peak ₹{peak:,.2f})")
+    return Alert(level=level, kind="drawdown_band", message=message,
+                 detail={"from_band": was, "to_band": now, "drawdown_pct": round(after, 4),
+                         "peak": round(peak, 2)})
+
+
+def peak_after_capital(*, amount: float, equity: float) -> tuple[float, float]:
+    """How a capital flow of `amount` (+ deposit, − withdrawal) moves the drawdown peak, as (factor, add): the
+    new peak is peak × factor + add (docs/rules.md §2). A deposit of D adds D to equity and peak alike, so it never
+    fakes a recovery; a withdrawal of W scales the peak by (equity − W) ÷ equity, keeping the drawdown as it
+    was, so it never fakes a drawdown. With no positive equity left there is no peak to keep."""
+    if amount >= 0:
+        return 1.0, amount
+    if equity <= 0:
+        return 0.0, 0.0
+    return max(0.0, (equity + amount) / equity), 0.0

@@ -1,8 +1,9 @@
 """Pyramids: the six gates and the A/B/C/D size (docs/rules.md §5).
 
-Gates run in the order of docs/rules.md §5 and stop at the first failure, which is recorded with its reason. The
-size comes before the last gate because the portfolio gate is computed with the lots actually proposed (the earlier
-system assumed a fixed 5 lots there).
+Every gate is evaluated and recorded with its reason, so a blocked pyramid names every gate it failed, not
+only the first (with no open base there is nothing to measure the others against). The size comes before
+the last gate because the portfolio gate is computed with the lots actually proposed (the earlier system
+assumed a fixed 5 lots there), so that gate is reached only when gates 1–5 pass.
 """
 
 from __future__ import annotations
@@ -138,11 +139,11 @@ def decide_pyramid(
         return PyramidDecision(instrument=instrument.name, price=price, stop=stop, lots=lots, gates=tuple(gates),
                                size=size, reason=reason)
 
-    for gate in _instrument_gates(snapshot.layers_of(instrument.name), instrument, rules, price, atr,
-                                  last_pyramid_price):
-        gates.append(gate)
-        if not gate.passed:
-            return decision(0, None, gate.reason)
+    gates.extend(_instrument_gates(snapshot.layers_of(instrument.name), instrument, rules, price, atr,
+                                   last_pyramid_price))
+    failed = [g.reason for g in gates if not g.passed]
+    if failed:
+        return decision(0, None, '; '.join(failed))
     size = size_pyramid(snapshot=snapshot, instrument=instrument, rules=rules, portfolio=portfolio, price=price,
                         stop=stop, point_value=pv)
     if size.lots == 0:
@@ -157,7 +158,8 @@ def decide_pyramid(
 
 def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: PyramidRules, price: float,
                       atr: float, last_pyramid_price: float | None) -> list[Gate]:
-    """Gates 1–5 in the order of docs/rules.md §5, cut after the first that fails (later ones were not reached)."""
+    """Gates 1–5 in the order of docs/rules.md §5, every one evaluated (without a base layer, only the first
+    can be)."""
     if not layers or not layers[0].is_base:
         return [Gate(name="base_open", passed=False, reason=f"no open base layer (Long_1) for {instrument.name}")]
     base = layers[0]
@@ -177,9 +179,6 @@ def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: 
                              f"{rules.atr_spacing:g} × ATR = {spacing:g} points above"))
     profit = unrealised_pnl(layers, {instrument.name: price})
     gates.append(Gate(name="profit", passed=profit > 0, reason=f"{instrument.name} unrealised P&L ₹{profit:,.0f}"))
-    for index, gate in enumerate(gates):
-        if not gate.passed:
-            return gates[: index + 1]
     return gates
 
 

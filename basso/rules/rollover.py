@@ -280,9 +280,8 @@ def apply_roll_step(*, instrument: Instrument, kind: StepKind, old: Contract, ne
     price_marks = dict(book.price)
     if kind is StepKind.OPEN and rolled:
         price_marks[instrument.name] = new_price
-    after = Book(closed_equity=closed, high_water=max(book.high_water, closed), equity_peak=book.equity_peak,
-                 layers=new_layers, atr=book.atr, price=price_marks, kill_switch=book.kill_switch,
-                 version=book.version + 1).with_peak(config)
+    after = replace(book, closed_equity=closed, high_water=max(book.high_water, closed), layers=new_layers,
+                    price=price_marks, version=book.version + 1).with_peak(config)
     return RollStepOutcome(kind=kind, orders=tuple(orders), cost=cost_total, lots=moved, spread=spread, book=after)
 
 

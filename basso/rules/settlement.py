@@ -11,8 +11,10 @@ from decimal import Decimal
 
 from basso.config import Config
 from basso.enums import LedgerKind
+from basso.rules.alert import Alert
 from basso.rules.book import Book, Fill, book_order
 from basso.rules.decisions import Decision
+from basso.rules.equity import drawdown_band_alert
 from basso.rules.layers import Layer
 from basso.rules.money import ledger_amount, realised_pnl
 from basso.rules.values import value_class
@@ -54,7 +56,7 @@ class Settlement:
     closings: tuple[Closing, ...]
     ledger: tuple[LedgerEntry, ...]
     book: Book  # the book after this decision
-    mark_changed: bool  # the decision's price or ATR differs from the book's last mark for the instrument
+    alerts: tuple[Alert, ...] = ()  # the decision's, and a drawdown band entered or left
 
     @property
     def cash(self) -> Decimal:
@@ -74,6 +76,8 @@ def stored_price(value: float) -> float:
 
 def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) -> Settlement:
     """Apply `decision`'s stop moves, fills and mark to `book`, and book the money."""
+    if decision.day is not None:
+        book = book.on_day(decision.day, config.drawdown.peak_days)
     layers = {(x.instrument, x.layer): x for x in book.layers}
     for move in decision.stop_moves:
         layer = layers[(move.instrument, move.layer)]
@@ -109,17 +113,24 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
             del layers[(fill.instrument, fill.layer)]
         else:
             layers[(fill.instrument, fill.layer)] = layer.with_lots(layer.lots - fill.lots)
-    price, atr = book.price, book.atr
-    mark_changed = False
-    if decision.mark is not None:
-        instrument, mark_price, mark_atr = decision.mark
-        mark_price, mark_atr = stored_price(mark_price), stored_price(mark_atr)
-        mark_changed = (price.get(instrument), atr.get(instrument)) != (mark_price, mark_atr)
-        price, atr = {**price, instrument: mark_price}, {**atr, instrument: mark_atr}
+    price, atr, marked_at, bar_at = book.price, book.atr, book.marked_at, book.bar_at
+    mark = decision.mark
+    if mark is not None:
+        price = {**price, mark.instrument: stored_price(mark.price)}
+        atr = {**atr, mark.instrument: stored_price(mark.atr)}
+        marked_at = {**marked_at, mark.instrument: mark.at}
+        if mark.bar:
+            bar_at = {**bar_at, mark.instrument: mark.at}
     closed = book.closed_equity + sum((entry.amount for entry in ledger), Decimal(0))
     # One new book, built once: this runs for every signal, live and in every backtest.
     after = Book(closed_equity=closed, high_water=max(book.high_water, closed), equity_peak=book.equity_peak,
-                 layers=tuple(sorted(layers.values(), key=book_order)), atr=atr, price=price,
-                 kill_switch=book.kill_switch, version=book.version + 1).with_peak(config)
+                 layers=tuple(sorted(layers.values(), key=book_order)), atr=atr, price=price, marked_at=marked_at,
+                 bar_at=bar_at, kill_switch=book.kill_switch, version=book.version + 1, day=book.day,
+                 day_peak=book.day_peak, earlier_peaks=book.earlier_peaks)
+    equity = after.sizing_equity(config)
+    after = after.with_peak_at(equity)
+    band = drawdown_band_alert(before=book.drawdown_pct(config), after=after.drawdown_at(equity),
+                               peak=after.equity_peak, rules=config.drawdown)
+    alerts = decision.alerts if band is None else (*decision.alerts, band)
     return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),
-                      book=after, mark_changed=mark_changed)
+                      book=after, alerts=alerts)

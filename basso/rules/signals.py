@@ -17,11 +17,12 @@ The wire contract, where docs/rules.md §9 leaves a choice:
   literals such as 1e400 that overflow to infinity.
 * ``lots`` is a JSON integer from 0 to `MAX_LOTS`. ``2.0`` is refused: a sender that sends computed floats
   will one day send 2.4, and a template error is better found on the first alert than on a live exit.
-* Entries (BASE_ENTRY, PYRAMID) need price, stop, lots, atr, er, supertrend and timestamp, with
-  0 < stop < price and atr > 0. An EXIT needs price, timestamp and a non-empty ``reason``; its stop is ignored
-  (None in the value), and lots, atr, er and supertrend are optional (checked when present): an exit alert is
-  never refused for lacking numbers it does not use.
-* ``er`` is in [0, 1]; ``supertrend`` and ``roc`` are any numbers; ``roc`` and ``signal_id`` are optional
+* Entries (BASE_ENTRY, PYRAMID) need price, stop, lots, atr, er and timestamp, with 0 < stop < price and
+  atr > 0; ``supertrend`` is optional (real alert templates often leave it out; it is only recorded).
+  An EXIT needs price, timestamp and a non-empty ``reason``; its stop is ignored (None in the value), and
+  lots, atr, er and supertrend are optional (checked when present): an exit alert is never refused for
+  lacking numbers it does not use.
+* ``er`` is in [0, 1]; ``supertrend`` and ``roc`` are any numbers; they and ``signal_id`` are optional
   (null counts as absent). ``signal_id`` is a non-empty printable string of at most `MAX_SIGNAL_ID_CHARS`.
 * ``timestamp`` is an ISO-8601 date and time (``2025-12-01T10:30:00``, optional seconds, fraction and offset;
   ``Z`` accepted). Without an offset it is IST wall-clock time.
@@ -286,7 +287,7 @@ def _trading_signal(body: Mapping[str, Any], kind: SignalType, instrument: str) 
         lots=_lots(body, kind, required=entry),
         atr=atr,
         er=er,
-        supertrend=_required_number(body, "supertrend", kind) if entry else _optional_number(body, "supertrend"),
+        supertrend=_optional_number(body, "supertrend"),
         timestamp=_timestamp(body, kind),
         roc=_optional_number(body, "roc"),
         reason=reason,
@@ -440,7 +441,9 @@ _TIMESTAMP_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:
 def _timestamp(body: Mapping[str, Any], kind: str) -> datetime:
     value = body.get("timestamp")
     if value is None:
-        raise SignalError("timestamp", f"timestamp is required for {kind}")
+        # Without a timestamp a resend could not be told from a new signal (docs/rules.md §9): say how to add one.
+        raise SignalError("timestamp", f"timestamp is required for {kind}: add \"timestamp\": \"{{{{timenow}}}}\" "
+                                       "to the alert message")
     example = "an ISO-8601 date and time such as 2025-12-01T10:30:00+05:30"
     if not isinstance(value, str):
         raise SignalError("timestamp", f"timestamp must be {example}, got {_json_kind(value)}")

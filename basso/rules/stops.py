@@ -12,7 +12,7 @@ from dataclasses import replace
 from basso.config import Instrument, PortfolioRules
 from basso.rules.equity import layer_unrealised_pnl
 from basso.rules.layers import Layer, PortfolioSnapshot
-from basso.rules.portfolio import above, at_least, layer_open_risk, open_risk, pct_of_equity
+from basso.rules.portfolio import PCT_TOLERANCE, at_least, layer_open_risk, open_risk, pct_of_equity
 from basso.rules.sizing import lots_to_cover
 from basso.rules.values import value_class
 
@@ -20,9 +20,13 @@ __all__ = [
     "EmergencyPlan",
     "PeelOff",
     "TrailedLayer",
+    "emergency_due",
     "emergency_exits",
     "initial_stop",
+    "limit_fraction",
+    "over_limit",
     "peel_off",
+    "peel_off_due",
     "peel_off_lots",
     "stop_hit",
     "trail",
@@ -68,6 +72,38 @@ def trail_layer(layer: Layer, *, close: float, atr: float, instrument: Instrumen
     return TrailedLayer(layer=replace(layer, stop=stop, highest_close=highest), exit=exits)
 
 
+# The thresholds of peel-off and the emergency, in one place: the live rules below and the backtest's fast path
+# (basso.backtest.sized, which asks them with a small `margin_pct` so that it can only err towards handing a bar
+# to the live rules) read them from here.
+
+
+def limit_fraction(limit_pct: float, margin_pct: float = 0.0) -> float:
+    """The share of equity above which an amount is over `limit_pct` percent, less `margin_pct`, forgiving
+    float error of `PCT_TOLERANCE` as `above` does: the one definition of the peel-off and emergency limits.
+    The backtest's fast path computes it once per run and compares `amount > fraction × equity` bar by bar."""
+    return (limit_pct - margin_pct + PCT_TOLERANCE) / 100.0
+
+
+def over_limit(amount: float, equity: float, limit_pct: float, margin_pct: float = 0.0) -> bool:
+    """`amount` (₹) is more than `limit_pct` − `margin_pct` percent of `equity`; with no equity, any amount is."""
+    if equity <= 0:
+        return amount > 0
+    return amount > limit_fraction(limit_pct, margin_pct) * equity
+
+
+def peel_off_due(*, risk: float, vol: float, equity: float, ongoing_risk_pct: float, ongoing_vol_pct: float,
+                 margin_pct: float = 0.0) -> bool:
+    """Whether a layer whose open risk is `risk` and volatility `vol` (₹) must be peeled off: either above its
+    ongoing limit (docs/rules.md §6)."""
+    return (over_limit(risk, equity, ongoing_risk_pct, margin_pct)
+            or over_limit(vol, equity, ongoing_vol_pct, margin_pct))
+
+
+def emergency_due(*, risk: float, equity: float, rules: PortfolioRules, margin_pct: float = 0.0) -> bool:
+    """Whether portfolio open risk `risk` (₹) is above the emergency limit (docs/rules.md §6)."""
+    return over_limit(risk, equity, rules.emergency_risk_pct, margin_pct)
+
+
 def peel_off_lots(*, lots: int, risk_per_lot: float, vol_per_lot: float, equity: float,
                   ongoing_risk_pct: float, ongoing_vol_pct: float) -> int:
     """Lots to shed so the layer's risk and volatility fit their ongoing limits (0 if they already fit).
@@ -77,9 +113,9 @@ def peel_off_lots(*, lots: int, risk_per_lot: float, vol_per_lot: float, equity:
     """
     risk, vol = risk_per_lot * lots, vol_per_lot * lots
     peel_r = peel_v = 0
-    if risk_per_lot > 0 and above(pct_of_equity(risk, equity), ongoing_risk_pct):
+    if risk_per_lot > 0 and over_limit(risk, equity, ongoing_risk_pct):
         peel_r = lots_to_cover((risk - equity * ongoing_risk_pct / 100.0) / risk_per_lot)
-    if vol_per_lot > 0 and above(pct_of_equity(vol, equity), ongoing_vol_pct):
+    if vol_per_lot > 0 and over_limit(vol, equity, ongoing_vol_pct):
         peel_v = lots_to_cover((vol - equity * ongoing_vol_pct / 100.0) / vol_per_lot)
     return min(lots, max(peel_r, peel_v))
 
@@ -120,24 +156,28 @@ class EmergencyPlan:
     target_reached: bool  # False when the profitable layers ran out before risk got under the target
 
 
-def emergency_exits(snapshot: PortfolioSnapshot, rules: PortfolioRules) -> EmergencyPlan:
+def emergency_exits(snapshot: PortfolioSnapshot, rules: PortfolioRules, *,
+                    instrument: str | None = None) -> EmergencyPlan:
     """Above `emergency_risk_pct`, close the smallest profitable layer, again and again, until portfolio
     risk is under `emergency_target_risk_pct`.
 
-    "Smallest" is fewest lots, then least open profit (the cheapest winner to give up). Only layers that
-    still carry risk (stop below entry) are candidates: closing a layer whose stop is above its entry
-    frees no risk. If the candidates run out first, the plan closes them all and says it fell short.
-    Equity is held at the snapshot's value: the plan is made in one go, before any fill moves it.
+    "Smallest" is the least unrealised profit (the cheapest winner to give up), then fewest lots. On a bar
+    the candidates are that bar's `instrument`'s layers (docs/rules.md §6): they close at its fresh price, never at
+    another instrument's stale mark. Only layers that still carry risk (stop below entry) are candidates:
+    closing a layer whose stop is above its entry frees no risk. If the candidates run out first, the plan
+    closes them all and says it fell short. Equity is held at the snapshot's value: the plan is made in one
+    go, before any fill moves it.
     """
     risk = open_risk(snapshot.layers)
     before = pct_of_equity(risk, snapshot.equity)
-    if not above(before, rules.emergency_risk_pct):
+    if not emergency_due(risk=risk, equity=snapshot.equity, rules=rules):
         return EmergencyPlan(triggered=False, exits=(), risk_pct_before=before, risk_pct_after=before,
                              target_reached=True)
     candidates = sorted(
         (x for x in snapshot.layers
-         if layer_open_risk(x) > 0 and layer_unrealised_pnl(x, snapshot.price[x.instrument]) > 0),
-        key=lambda x: (x.lots, layer_unrealised_pnl(x, snapshot.price[x.instrument]), x.instrument, x.layer),
+         if (instrument is None or x.instrument == instrument)
+         and layer_open_risk(x) > 0 and layer_unrealised_pnl(x, snapshot.price[x.instrument]) > 0),
+        key=lambda x: (layer_unrealised_pnl(x, snapshot.price[x.instrument]), x.lots, x.instrument, x.layer),
     )
     exits: list[Layer] = []
     after = before

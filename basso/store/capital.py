@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from basso.enums import LedgerKind
+from basso.rules.alert import Alert
 from basso.rules.money import ledger_amount
+from basso.store.drawdown import hold_version, move_peaks, raise_alerts
 from basso.store.fence import fenced
 from basso.store.types import Connection
 
@@ -15,9 +18,24 @@ from basso.store.types import Connection
 BOOK_CHANGED = "UPDATE controls SET book_version = book_version + 1 WHERE id = 1"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeakMove:
+    """How a capital flow moves the drawdown peak (every day's peak × factor + add), computed from the book at
+    `version`, and the alerts it raises (a band left)."""
+
+    factor: float
+    add: float
+    version: int
+    alerts: tuple[Alert, ...] = ()
+
+
 async def move_capital(conn: Connection, *, epoch: int, kind: LedgerKind, amount: Decimal, at: datetime,
-                       note: str) -> Decimal:
-    """Book a deposit or withdrawal (`amount` as a magnitude > 0); return the closed equity after it."""
+                       note: str, peak: PeakMove | None = None) -> Decimal:
+    """Book a deposit or withdrawal (`amount` as a magnitude > 0); return the closed equity after it.
+
+    With `peak`, the drawdown peak moves with the capital in the same transaction (docs/rules.md §2), provided the
+    facts are still at the version it was computed from (BookMoved otherwise, nothing written).
+    """
     if kind not in (LedgerKind.DEPOSIT, LedgerKind.WITHDRAWAL):
         raise ValueError(f"capital moves are deposits or withdrawals, not {kind.value}")
     if amount <= 0:
@@ -27,6 +45,10 @@ async def move_capital(conn: Connection, *, epoch: int, kind: LedgerKind, amount
         signed = ledger_amount(kind, amount)
         if closed + signed < 0:
             raise ValueError(f"withdrawal of {amount} exceeds closed equity {closed}")
+        if peak is not None:
+            await hold_version(conn, peak.version)
+            await move_peaks(conn, factor=peak.factor, add=peak.add)
+            await raise_alerts(conn, peak.alerts, at=at)
         await conn.execute("INSERT INTO ledger (at, kind, amount, note) VALUES ($1, $2, $3, $4)",
                            at, kind.value, signed, note)
         await conn.execute(BOOK_CHANGED)

@@ -50,7 +50,7 @@ async def next_pending(conn: Executor, after: int = 0) -> PendingSignal | None:
 
 async def pending_signals(conn: Executor, *, after: int = 0, limit: int) -> list[PendingSignal]:
     """Up to `limit` pending signals with ids above `after`, oldest first, except that a pending roll step
-    (sql/007) comes before every other pending signal of its instrument: a roll under way is never interleaved
+    (sql/008) comes before every other pending signal of its instrument: a roll under way is never interleaved
     with a signal for the same instrument, and other instruments' signals keep their place."""
     rows = await conn.fetch(
         "SELECT s.id, s.key, s.payload FROM signals s WHERE s.outcome = 'pending' AND s.id > $1"
@@ -87,9 +87,11 @@ def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[
             row |= {"whole": closing.whole, "reason": closing.reason, "pnl": str(closing.realised_pnl)}
         fills.append(row)
     mark = None
-    if decision.mark is not None and settlement.mark_changed:
-        instrument, price, atr = decision.mark
-        mark = {"instrument": instrument, "price": _price(price), "atr": _price(atr)}
+    if decision.mark is not None:
+        found = decision.mark
+        mark = {"instrument": found.instrument, "price": _price(found.price), "atr": _price(found.atr),
+                "at": found.at.isoformat(), "bar": found.bar}
+    day, peak = settlement.book.peak_to_store
     return {
         "stop_moves": [{"instrument": m.instrument, "layer": m.layer, "stop": _price(m.stop),
                         "highest": _price(m.highest_close)} for m in decision.stop_moves],
@@ -97,9 +99,12 @@ def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[
         "ledger": [{"kind": e.kind.value, "amount": str(e.amount), "instrument": e.instrument, "layer": e.layer,
                     "note": e.note} for e in settlement.ledger],
         "mark": mark,
-        # Always sent: the peak a book starts from at load (its equity then) must reach the database too, or a
-        # restart would forget the drawdown since. The SQL keeps the greater of the two.
-        "peak": str(to_money(round(settlement.book.equity_peak, 2))),
+        "alerts": [{"level": a.level.value, "kind": a.kind, "instrument": a.instrument, "message": a.message,
+                    "detail": a.detail} for a in settlement.alerts],
+        # Always sent: the day's peak a book starts from at load (its equity then) must reach the database too,
+        # or a restart would forget the drawdown since. The SQL keeps the greater of the two.
+        "day": day.isoformat() if day is not None else None,  # none: the day it is committed on
+        "day_peak": str(to_money(round(peak, 2))),
     }
 
 

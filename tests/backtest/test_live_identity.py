@@ -15,7 +15,7 @@ from basso.backtest.synthetic import breakout_signals, random_walk_bars
 from basso.config import Config
 from basso.enums import SignalOutcome
 from basso.rules.decisions import Decision
-from basso.rules.signals import Signal, TradingSignal
+from basso.rules.signals import Signal
 from basso.store.book import load_book
 from basso.store.inbox import store_signal
 from tests.backtest.test_basso_replay import START
@@ -37,10 +37,7 @@ async def test_replay_and_live_pipeline_decide_every_signal_alike(migrated_datab
     assert pool is not None
     epoch = await solo_leader(pool, START)
     for n, (sent, _) in enumerate(seen):
-        signal = replace(sent, signal_id=f"replay-{n:05d}")
-        if isinstance(signal, TradingSignal) and signal.is_entry and signal.supertrend is None:
-            # The wire requires a supertrend on entries (docs/rules.md §9); no rule reads it, the backtest leaves it out.
-            signal = replace(signal, supertrend=signal.stop)
+        signal = replace(sent, signal_id=f"replay-{n:05d}")  # supertrend is optional (docs/rules.md §9): none is sent
         await store_signal(pool, signal)
     outcomes = Outcomes()
     pipeline = pipeline_for(pool, config, epoch, outcomes)

@@ -108,7 +108,9 @@ async def test_the_kill_switch_blocks_entries_never_exits_and_is_audited(trading
 async def test_capital_moves_are_signed_ledger_rows_and_followers_refuse_them(trading: Trading) -> None:
     status, reply = await post(trading.webhook, "/api/capital",
                                {"kind": "deposit", "amount": "250000.50", "note": "top-up"}, ADMIN)
-    assert (status, reply) == (200, {"kind": "deposit", "amount": "250000.50", "closed_equity": "5250000.50"})
+    # Nothing open, no drawdown: the peak was the ₹50 L deposited and rises by the deposit with it (docs/rules.md §2).
+    assert (status, reply) == (200, {"kind": "deposit", "amount": "250000.50", "closed_equity": "5250000.50",
+                                     "drawdown_peak": "5250000.50"})
     status, reply = await post(trading.webhook, "/api/capital", {"kind": "withdrawal", "amount": 1000}, ADMIN)
     assert (status, reply["closed_equity"]) == (200, "5249000.50")
     rows = await trading.webhook.services.pool.fetch("SELECT kind, amount, note FROM ledger ORDER BY id")

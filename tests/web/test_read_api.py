@@ -32,7 +32,7 @@ async def test_status_reports_equity_risk_and_zones(one_position: Webhook) -> No
     assert body["equity"]["high_water"] == "5000000.00"
     assert round(body["risk_pct"], 4) == 0.21
     assert (body["risk_zone"], body["vol_zone"], body["kill_switch"]) == ("green", "green", False)
-    assert body["margin_used"] == 270000.0
+    assert body["margin_used"] == "270000.00"  # money is an exact decimal string
     fence = await one_position.services.pool.fetchrow("SELECT epoch, changed_at FROM leader_fence")
     assert fence is not None
     assert body["leader"] is True

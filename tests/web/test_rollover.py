@@ -316,7 +316,7 @@ async def test_past_expiry_a_scan_raises_a_critical_alert_and_entries_on_the_ins
     row = await pool.fetchrow("SELECT outcome, reason FROM signals WHERE key = 'pyramid'")
     assert row is not None
     assert (row["outcome"], row["reason"]) == (
-        "blocked", "blocked: GOLD_MINI GOLDM04DEC26FUT expired on 2026-12-04 and is not rolled: roll or close it first")
+        "blocked", "GOLD_MINI GOLDM04DEC26FUT expired on 2026-12-04 and is not rolled: roll or close it first")
     alerts = [(r["level"], r["kind"]) for r in await pool.fetch("SELECT level, kind FROM alerts ORDER BY id")]
     assert alerts == [("critical", "roll_expired")]
     assert await pool.fetchval("SELECT count(*) FROM rolls") == 0  # nothing is rolled past expiry by itself

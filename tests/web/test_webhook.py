@@ -54,6 +54,17 @@ async def test_the_same_signal_twice_is_a_duplicate_and_changes_nothing(webhook:
     assert webhook.wakes == [1]
 
 
+async def test_an_entry_without_supertrend_is_accepted(webhook: Webhook) -> None:
+    status, reply = await webhook.post(orjson.dumps(payload(supertrend=None)))
+    assert (status, reply["status"]) == (200, "accepted")
+
+
+async def test_a_missing_timestamp_is_400_saying_to_add_timenow(webhook: Webhook) -> None:
+    status, reply = await webhook.post(orjson.dumps(payload(timestamp=None)))
+    assert (status, reply["field"]) == (400, "timestamp")
+    assert '"timestamp": "{{timenow}}"' in str(reply["error"])
+
+
 async def test_the_secret_may_travel_in_a_header(webhook: Webhook) -> None:
     status, reply = await webhook.post(orjson.dumps(payload(secret=None)), headers={"X-Basso-Secret": SECRET})
     assert (status, reply["status"]) == (200, "accepted")
@@ -126,9 +137,9 @@ BAD_REQUESTS: list[tuple[str, bytes, str]] = [
     ("secret not a string", orjson.dumps({**payload(), "secret": 5}), "secret"),
 ]
 MISSING = [("type", "type"), ("instrument", "instrument"), ("position", "position"), ("price", "price"),
-           ("stop", "stop"), ("atr", "atr"), ("er", "er"), ("timestamp", "timestamp"), ("lots", "lots"),
-           ("supertrend", "supertrend")]
-BAD_REQUESTS += [(f"missing {name}", orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY", **{name: None})), field) for name, field in MISSING]
+           ("stop", "stop"), ("atr", "atr"), ("er", "er"), ("timestamp", "timestamp"), ("lots", "lots")]
+BAD_REQUESTS += [(f"missing {name}", orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY", **{name: None})), field)
+                 for name, field in MISSING]
 BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("price as string", {"price": "52000"}, "price"),
     ("price true", {"price": True}, "price"),

@@ -106,8 +106,9 @@ BEGIN
         VALUES (p_at, 'roll_cost', -(p_changes->>'cost')::numeric, NULL, p_signal, p_changes->>'cost_note');
     END IF;
 
+    -- The mark re-based into the new contract; when it was observed is unchanged (the price collar reads it).
     IF jsonb_typeof(p_changes->'mark') = 'object' THEN
-        UPDATE instrument_marks SET price = (p_changes->'mark'->>'price')::numeric, at = p_at
+        UPDATE instrument_marks SET price = (p_changes->'mark'->>'price')::numeric
          WHERE instrument = p_changes->'mark'->>'instrument';
     END IF;
 
@@ -117,9 +118,14 @@ BEGIN
         VALUES (next_signal->>'key', 'ROLL', p_changes->>'instrument', p_at, next_signal->'payload');
     END IF;
 
-    UPDATE controls SET book_version = p_version,
-                        equity_peak = greatest(equity_peak, (p_changes->>'peak')::numeric)
-     WHERE id = 1;
+    -- The day's highest sizing equity, as basso_commit_outcome (sql/006) keeps it.
+    IF (p_changes->>'day_peak')::numeric > 0 THEN
+        INSERT INTO equity_peaks (day, peak)
+        VALUES (coalesce((p_changes->>'day')::date, (p_at AT TIME ZONE 'Asia/Kolkata')::date),
+                (p_changes->>'day_peak')::numeric)
+        ON CONFLICT (day) DO UPDATE SET peak = greatest(equity_peaks.peak, EXCLUDED.peak);
+    END IF;
+    UPDATE controls SET book_version = p_version WHERE id = 1;
     RETURN 'ok';
 END;
 $$;
