@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from basso.commands.common import load_user_config
 from basso.config import ConfigError
 
 # Sub-commands in the order `basso --help` lists them; each is a module in basso.commands.
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        load_user_config(args)  # every command reads the same configuration, and a bad one stops them all alike
         status: int = args.run(args)
     except UsageError as exc:
         print(f"basso {args.command}: error: {exc}", file=sys.stderr)

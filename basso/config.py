@@ -138,6 +138,30 @@ class ServerSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DashboardSettings:
+    """The dashboard at `/` (basso/http/dashboard.py)."""
+
+    poll_s: float  # an open page's event stream looks at the facts this often (a commit here wakes it at once)
+    bar_stale_s: float  # an instrument with open layers whose last bar close is older shows yellow
+
+
+NOTIFICATION_EVENTS = ("entry_filled", "exit_filled", "stop_hit", "peel_off", "roll_done", "roll_failed", "alert")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationSettings:
+    """Notifications (docs/rules.md §10) through apprise: where they go, which events, and how failures are retried."""
+
+    urls: tuple[str, ...]  # apprise URLs; empty: nothing is sent
+    events: Mapping[str, Literal["on", "silent", "off"]]  # per event in NOTIFICATION_EVENTS
+    timeout_s: float  # one send's deadline
+    retry_first_s: float  # the first retry waits this long, each next one twice as long ...
+    retry_max_s: float  # ... up to this
+    max_attempts: int  # then the notification is given up (logged, state 'failed')
+    poll_s: float  # the leader looks for notifications to send this often (a commit here wakes it at once)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CalendarConfig:
     """An exchange's holiday calendar: a maintained package's list corrected by explicit dates."""
 
@@ -228,6 +252,8 @@ class Config:
     server: ServerSettings
     backtest: BacktestSettings
     leadership: LeadershipSettings
+    dashboard: DashboardSettings
+    notifications: NotificationSettings
     calendars: Mapping[str, CalendarConfig]
     instruments: Mapping[str, Instrument]
 
@@ -268,7 +294,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _KNOWN_TOP = {"portfolio", "pyramid", "drawdown", "paper", "signals", "server", "calendars", "instruments",
-              "backtest", "leadership"}
+              "backtest", "leadership", "dashboard", "notifications"}
 
 
 def _parse(raw: Mapping[str, Any]) -> Config:
@@ -292,6 +318,8 @@ def _parse(raw: Mapping[str, Any]) -> Config:
         server=_server(_Section(raw, "server")),
         backtest=_backtest(_Section(raw, "backtest")),
         leadership=_leadership(_Section(raw, "leadership")),
+        dashboard=_dashboard(_Section(raw, "dashboard")),
+        notifications=_notifications(_Section(raw, "notifications")),
         calendars=calendars,
         instruments=instruments,
     )
@@ -506,6 +534,32 @@ def _server(s: _Section) -> ServerSettings:
 
 def _backtest(s: _Section) -> BacktestSettings:
     settings = BacktestSettings(atr_period=s.integer("atr_period", minimum=1))
+    s.done()
+    return settings
+
+
+def _dashboard(s: _Section) -> DashboardSettings:
+    settings = DashboardSettings(poll_s=s.number("poll_s", positive=True, maximum=60),
+                                 bar_stale_s=s.number("bar_stale_s", positive=True))
+    s.done()
+    return settings
+
+
+def _notifications(s: _Section) -> NotificationSettings:
+    urls = s._get("urls")
+    if not isinstance(urls, list) or not all(isinstance(url, str) and url for url in urls):
+        raise s.fail("urls", f"must be a list of apprise URLs (strings), got {urls!r}")
+    events = s.sub("events")
+    chosen = {name: events.text(name, choices=("on", "silent", "off")) for name in NOTIFICATION_EVENTS}
+    events.done()
+    settings = NotificationSettings(
+        urls=tuple(urls), events=chosen,  # type: ignore[arg-type]
+        timeout_s=s.number("timeout_s", positive=True, maximum=600),
+        retry_first_s=s.number("retry_first_s", positive=True, maximum=86400),
+        retry_max_s=s.number("retry_max_s", positive=True, maximum=86400),
+        max_attempts=s.integer("max_attempts", minimum=1),
+        poll_s=s.number("poll_s", positive=True, maximum=3600),
+    )
     s.done()
     return settings
 

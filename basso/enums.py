@@ -78,6 +78,17 @@ class RollState(StrEnum):
     FAILED = "failed"  # the broker refused a leg: an alert with its reason
 
 
+class NotificationState(StrEnum):
+    """Where a notification stands in its outbox (sql/009): sent at most once."""
+
+    PENDING = "pending"  # to send (again, after `next_attempt_at`)
+    SENDING = "sending"  # claimed by the leader, being sent
+    SENT = "sent"
+    SKIPPED = "skipped"  # its event is off in the configuration
+    UNKNOWN = "unknown"  # cut off mid-send (a crash): never sent again, in case it went out
+    FAILED = "failed"  # the retries ran out
+
+
 # Lookup table name → enum, in the order `basso migrate` syncs them.
 DATABASE_ENUMS: dict[str, type[StrEnum]] = {
     "signal_outcomes": SignalOutcome,
@@ -86,5 +97,6 @@ DATABASE_ENUMS: dict[str, type[StrEnum]] = {
     "order_sides": OrderSide,
     "order_statuses": OrderStatus,
     "alert_levels": AlertLevel,
+    "notification_states": NotificationState,
     "roll_states": RollState,
 }

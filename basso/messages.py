@@ -139,7 +139,7 @@ class Scan(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RollSettled(Message):
-    """One roll step's fills and changes (sql/008's JSON), ready for the Persister's one fenced transaction;
+    """One roll step's fills and changes (sql/009's JSON), ready for the Persister's one fenced transaction;
     `book` is the book after it."""
 
     pending: PendingSignal

@@ -29,12 +29,14 @@ from basso.actors.elector import LeaseStatus
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from basso.http.app import build_app
+from basso.http.feed import DashboardFeed
 from basso.http.health import stale_heartbeat
 from basso.http.metrics import Metrics
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
 from basso.looplag import watch_loop_lag
 from basso.messages import Settled
+from basso.notifications import Notifier, Targets
 from basso.pipeline import Hooks, Leadership, Pipeline, Runtime
 from basso.rules.book import Book
 from basso.rules.portfolio import measure_portfolio
@@ -58,12 +60,29 @@ def liveness(pipeline: Pipeline, status: LeaseStatus) -> str | None:
     return status.problem(now) or stale_heartbeat(pipeline.statistics(), now, status.settings.lease_ttl_s)
 
 
+def lease_age(pipeline: Pipeline, status: LeaseStatus) -> float | None:
+    """Seconds since this instance's lease was last renewed, while it leads (the dashboard's header)."""
+    if status.renewed_at is None or status.epoch is None:
+        return None
+    return pipeline.clock.monotonic() - status.renewed_at
+
+
 def _leadership_metrics(metrics: Metrics) -> Callable[[int | None], None]:
     def changed(epoch: int | None) -> None:
         metrics.leader_epoch.set(epoch or 0)
         metrics.leadership_transitions.inc()
 
     return changed
+
+
+def outcome_line(settled: Settled) -> str:
+    """One line for the log per committed outcome: the signal, what happened, the lots it moved and why."""
+    decision, payload = settled.settlement.decision, settled.pending.payload
+    lots = sum(entry.lots for entry in decision.entries) + sum(exit.lots for exit in decision.exits)
+    what = " ".join(str(payload[key]).upper() if key != "position" else str(payload[key])
+                    for key in ("type", "instrument", "position") if key in payload)
+    return (f"signal {settled.pending.key} ({what}): {decision.outcome.value}, {lots} lot{'' if lots == 1 else 's'}"
+            f" — {decision.reason}")
 
 
 class OutcomeObserver:
@@ -82,6 +101,7 @@ class OutcomeObserver:
     def __call__(self, settled: Settled) -> None:
         self.metrics.signals.labels(settled.settlement.decision.outcome.value).inc()
         self.book = settled.settlement.book
+        log.info("%s", outcome_line(settled))
 
     def _measure(self, name: str) -> float:
         if self.book is None:
@@ -177,6 +197,7 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     leadership = config.leadership
+    targets = Targets(config.notifications.urls, config.notifications.timeout_s)  # a bad URL: refused before starting
     # Everything taken is given back in reverse order, whichever step fails: the HTTP site and the loop-lag
     # watch first, then the pipeline (the signal in flight finishes or stays pending), Redis, the pools, and
     # the embedded servers last.
@@ -191,23 +212,35 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
         async with pool.acquire() as conn:
             await migrate(conn)
         metrics = Metrics()
+        feed = DashboardFeed()
+        observer = OutcomeObserver(metrics, config)
+
+        def on_commit(settled: Settled) -> None:
+            observer(settled)
+            feed.notify()  # open dashboards redraw now, not at their next poll
+            notifier.wake()  # and the phone hears of a fill now
+
         status = LeaseStatus(options.instance, leadership)
         pipeline = Pipeline(
             pool=pool, config=config, wall_clock=utc_now,
             leadership=Leadership(lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), status=status,
                                   capital=options.capital),
             hooks=Hooks(on_leadership=_leadership_metrics(metrics), on_renewed=metrics.lease_renew_latency.observe,
-                        on_commit=OutcomeObserver(metrics, config)),
+                        on_commit=on_commit),
             runtime=Runtime(sweep_every_s=config.server.pending_sweep_s, bar_gap_every_s=BAR_GAP_CHECK_S,
                             roll_scan_every_s=ROLL_SCAN_S))
         resources.push_async_callback(_stop_pipeline, pipeline)
-        services = _services(config, options, pool, audit_pool, metrics, pipeline, status)
+        services = _services(config, options, pool, audit_pool, metrics, pipeline, status, feed)
+        notifier = Notifier(pool=pool, settings=config.notifications, targets=targets, epoch=services.epoch,
+                            wall_clock=utc_now)
         runner = web.AppRunner(build_app(services), access_log=None)
         await runner.setup()
         resources.push_async_callback(runner.cleanup)
         lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
         resources.callback(lag.cancel)
         await pipeline.start()
+        notifier.start()  # sends only while this instance leads
+        resources.push_async_callback(notifier.stop)  # first at the exit: the message in flight is recorded
         await web.TCPSite(runner, options.host, options.port).start()
         log.info("serving on http://%s:%s as %s", options.host, options.port, options.instance)
         if ready is not None:
@@ -221,8 +254,12 @@ async def _stop_pipeline(pipeline: Pipeline) -> None:
 
 
 def _services(config: Config, options: RunOptions, pool: asyncpg.Pool, audit_pool: asyncpg.Pool, metrics: Metrics,
-              pipeline: Pipeline, status: LeaseStatus) -> Services:
+              pipeline: Pipeline, status: LeaseStatus, feed: DashboardFeed) -> Services:
     """What the HTTP handlers use, wired to this pipeline and its lease."""
+
+    def stored() -> None:
+        pipeline.wake()
+        feed.notify()  # a stored signal shows on open dashboards (pending) before it is decided
 
     def is_leader() -> bool:
         # The lease is unexpired as far as this instance can know, and no commit has found the fence taken.
@@ -233,7 +270,8 @@ def _services(config: Config, options: RunOptions, pool: asyncpg.Pool, audit_poo
                     metrics=metrics, admin_token=options.admin_token, wall_clock=utc_now,
                     limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
                                         clock=asyncio.get_running_loop().time),
-                    wake_processor=pipeline.wake, scan_rollover=pipeline.scan, is_leader=is_leader,
+                    wake_processor=stored, scan_rollover=pipeline.scan, is_leader=is_leader,
                     epoch=lambda: pipeline.epoch if is_leader() else None,
                     actor_statistics=pipeline.statistics, migrated=True, recovered=lambda: pipeline.ready,
-                    liveness=lambda: liveness(pipeline, status))
+                    liveness=lambda: liveness(pipeline, status), feed=feed, instance=options.instance,
+                    lease_age_s=lambda: lease_age(pipeline, status))

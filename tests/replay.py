@@ -46,7 +46,7 @@ async def stored_rolls(pool: asyncpg.Pool) -> dict[int, RollFacts]:
             for r in await pool.fetch("SELECT * FROM rolls")}
 
 
-# Every processed signal, in the order its outcome was committed (`applied`, sql/008). Rows a test seeded as facts
+# Every processed signal, in the order its outcome was committed (`applied`, sql/009). Rows a test seeded as facts
 # (never applied) come first and are left out when the replay starts from the seeded book.
 _PROCESSED = ("SELECT id, key, payload, outcome FROM signals WHERE outcome NOT IN ('pending', 'dead')"
               " AND reason NOT LIKE 'timestamp %' AND (applied IS NOT NULL OR NOT $1) ORDER BY applied NULLS FIRST, id")
@@ -55,7 +55,7 @@ _PROCESSED = ("SELECT id, key, payload, outcome FROM signals WHERE outcome NOT I
 async def replayed_book(pool: asyncpg.Pool, config: Config, *,
                         seeded: Book | None = None) -> tuple[Book, list[str], int]:
     """The book and outcomes that replaying every processed signal, in the order their outcomes were committed
-    (`applied`, sql/008), from the deposits (or the `seeded` book) gives; roll steps are replayed with the same
+    (`applied`, sql/009), from the deposits (or the `seeded` book) gives; roll steps are replayed with the same
     pure rules."""
     rolls = await stored_rolls(pool)
     deposits = await pool.fetchval("SELECT coalesce(sum(amount), 0) FROM ledger WHERE kind = 'deposit'")

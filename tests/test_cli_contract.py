@@ -33,7 +33,8 @@ def test_bank_nifty_six_days_before_december_expiry_enters_january(capsys: pytes
         "expiry": "2026-01-27",
         "symbol": "BANKNIFTY27JAN26FUT",
         "days_to_expiry": 34,
-        "in_roll_window": True,
+        "nearest_expiry": "2025-12-30",
+        "nearest_skipped": True,
     }
 
 
@@ -44,7 +45,8 @@ def test_bank_nifty_seven_days_before_expiry_stays_in_december(capsys: pytest.Ca
         "expiry": "2025-12-30",
         "symbol": "BANKNIFTY30DEC25FUT",
         "days_to_expiry": 7,
-        "in_roll_window": False,
+        "nearest_expiry": "2025-12-30",
+        "nearest_skipped": False,
     }
 
 
@@ -52,7 +54,7 @@ def test_gold_mini_on_new_years_eve_enters_the_february_contract(capsys: pytest.
     # 31 Dec 2025 → Mon 5 Jan 2026 is 5 days away, fewer than 8 → Thu 5 Feb 2026, 36 days away.
     report = run_json(capsys, ["contract", "--instrument", "GOLD_MINI", "--on", "2025-12-31", "--json"])
     assert report["symbol"] == "GOLDM05FEB26FUT"
-    assert (report["expiry"], report["days_to_expiry"], report["in_roll_window"]) == ("2026-02-05", 36, True)
+    assert (report["expiry"], report["days_to_expiry"], report["nearest_skipped"]) == ("2026-02-05", 36, True)
 
 
 def test_without_json_a_readable_table_says_why_the_next_contract_was_chosen(
@@ -65,8 +67,15 @@ def test_without_json_a_readable_table_says_why_the_next_contract_was_chosen(
         "expiry          2026-01-27 (Tue)",
         "symbol          BANKNIFTY27JAN26FUT",
         "days to expiry  34",
-        "in roll window  yes: the nearest expiry 2025-12-30 is 6 days away (roll when fewer than 7)",
+        "goes into       the next contract: the nearest expires 2025-12-30, only 6 days away, inside the 7-day roll window",
     ]
+
+
+def test_the_table_says_when_the_nearest_contract_is_the_one(capsys: pytest.CaptureFixture[str]) -> None:
+    # 23 Dec 2025 → Tue 30 Dec is 7 days away: not fewer than 7, so the nearest.
+    assert main(["contract", "--instrument", "BANK_NIFTY", "--on", "2025-12-23"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "goes into       the nearest contract: 7 days to expiry, outside the 7-day roll window")
 
 
 def test_a_users_holiday_moves_the_expiry_the_command_reports(tmp_path: Path,
@@ -76,7 +85,7 @@ def test_a_users_holiday_moves_the_expiry_the_command_reports(tmp_path: Path,
     # 30 Dec closed → Mon 29 Dec, 6 days after the 23rd → fewer than 7 → January.
     report = run_json(capsys, ["--config", str(config), "contract", "--instrument", "BANK_NIFTY",
                                "--on", "2025-12-23", "--json"])
-    assert (report["expiry"], report["in_roll_window"]) == ("2026-01-27", True)
+    assert (report["expiry"], report["nearest_skipped"]) == ("2026-01-27", True)
 
 
 def test_an_unknown_instrument_is_one_line_naming_the_argument(capsys: pytest.CaptureFixture[str]) -> None:

@@ -119,7 +119,7 @@ def test_profit_gate_needs_the_instruments_unrealised_pnl_above_zero(config: Con
                    highest_close=52_000, point_value=30)
     decision = decide(config, snapshot(long_2, long_3))
     assert failed(decision) == ["profit"]
-    assert decision.reason == "BANK_NIFTY unrealised P&L ₹-135,000"
+    assert decision.reason == "BANK_NIFTY unrealised P&L −₹1,35,000.00"
 
 
 def test_every_failed_gate_is_recorded_not_only_the_first(config: Config) -> None:
@@ -135,7 +135,7 @@ def test_every_failed_gate_is_recorded_not_only_the_first(config: Config) -> Non
     assert decision.lots == 0
     assert decision.reason == ("price 1000 points below the base entry 52000; it must be more than 1R = 500 points "
                                "above; price 1000 points below the last pyramid price 52000; it must be at least "
-                               "0.5 × ATR = 175 points above; BANK_NIFTY unrealised P&L ₹-300,000")
+                               "0.5 × ATR = 175 points above; BANK_NIFTY unrealised P&L −₹3,00,000.00")
 
 
 def gold(lots: int, stop: float) -> Layer:

@@ -218,4 +218,4 @@ def test_lots_within_is_the_largest_count_that_fits(cap: float, equity: float, c
 def test_no_equity_is_a_blocked_decision_not_a_crash(config: Config) -> None:
     decision = bank_nifty_entry(config, -250_000)
     assert (decision.lots, decision.lot_r, decision.lot_v, decision.lot_m) == (0, 0.0, 0.0, 0.0)
-    assert decision.reason == "0 lots, no equity to size from (₹-250,000)"
+    assert decision.reason == "0 lots, no equity to size from (−₹2,50,000.00)"

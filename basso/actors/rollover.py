@@ -1,4 +1,4 @@
-"""RolloverScanner: the contract calendar and the roll state machines (docs/rules.md §7; sql/008).
+"""RolloverScanner: the contract calendar and the roll state machines (docs/rules.md §7; sql/009).
 
 A `Scan` (the hourly timer in market hours, `POST /api/rollover`, `basso roll`) looks at every open position's
 contract: inside its roll window (and in market hours) a roll starts — a `pending` row with its reason and its
@@ -200,7 +200,7 @@ def _price(value: float) -> str:
 def _changes(roll: Roll, book: Book, result: RollStepOutcome | None,
              transitions: list[tuple[RollState, RollState, str]], *, next_signal: dict[str, Any] | None,
              step: tuple[int, int] | None = None) -> dict[str, Any]:
-    """The JSON basso_commit_roll_step (sql/008) reads."""
+    """The JSON basso_commit_roll_step (sql/009) reads."""
     closed, opened = step if step is not None else (roll.closed_lots, roll.opened_lots)
     state = transitions[-1][1] if transitions else roll.state
     changes: dict[str, Any] = {

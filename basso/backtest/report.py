@@ -26,6 +26,7 @@ from rich.table import Table
 from basso.backtest.charts import equity_chart, exposure_chart, figure_png
 from basso.backtest.replay import ReplayResult
 from basso.backtest.stats import EquityPoint, TradeStats, equity_curve, per_instrument_stats, portfolio_stats
+from basso.display import rupees
 
 __all__ = ["FIGURES", "indian_rupees", "monthly_returns", "stats_table", "summary", "write_outputs"]
 
@@ -107,17 +108,8 @@ def _money(amount: Decimal) -> float:
 
 
 def indian_rupees(amount: float) -> str:
-    """`amount` grouped the Indian way with a rupee sign: ₹3,06,03,208.39, −₹52,963.75."""
-    sign = "−" if amount < 0 else ""
-    whole, paise = f"{abs(amount):.2f}".split(".")
-    head, tail = whole[:-3], whole[-3:]
-    groups: list[str] = []
-    while len(head) > 2:
-        groups.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        groups.insert(0, head)
-    return f"{sign}₹{','.join([*groups, tail])}.{paise}"
+    """`amount` grouped the Indian way with a rupee sign: ₹3,06,03,208.39, −₹52,963.75 (the CLI's one format)."""
+    return rupees(amount)
 
 
 def _display(value: Any, kind: str) -> str:

@@ -22,9 +22,18 @@ def instrument_arg(config: Config, name: str, option: str = "--instrument") -> I
 
 
 def load_user_config(args: argparse.Namespace) -> Config:
-    """The configuration named by --config or $BASSO_CONFIG, else the shipped defaults."""
-    path = getattr(args, "config", None) or os.environ.get("BASSO_CONFIG")
-    return load_config(Path(path) if path else None)
+    """The configuration named by --config or $BASSO_CONFIG, else the shipped defaults.
+
+    `basso.cli.main` loads it once for every command before the command runs, so a missing file or a mistake
+    in it is refused the same way (one line, exit status 2) whichever command was asked for; the commands
+    then get that same value from here.
+    """
+    loaded: Config | None = getattr(args, "loaded_config", None)
+    if loaded is None:
+        path = getattr(args, "config", None) or os.environ.get("BASSO_CONFIG")
+        loaded = load_config(Path(path) if path else None)
+        args.loaded_config = loaded
+    return loaded
 
 
 def finite_number(text: str) -> float:
@@ -51,6 +60,17 @@ def non_negative_number(text: str) -> float:
     value = finite_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """A TCP port 1-65535 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number 1-65535, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 1-65535, got {value}")
     return value
 
 

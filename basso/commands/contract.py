@@ -46,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
         "expiry": choice.contract.expiry.isoformat(),
         "symbol": symbol,
         "days_to_expiry": choice.days_to_expiry,
-        "in_roll_window": choice.nearest_in_roll_window,
+        # Whether the nearest contract was passed over because it expires inside the roll window: the chosen
+        # contract itself never is in it (an entry never goes into a contract that would have to be rolled).
+        "nearest_expiry": choice.nearest_expiry.isoformat(),
+        "nearest_skipped": choice.nearest_in_roll_window,
     }
     if args.json:
         print(json.dumps(report))
@@ -58,16 +61,17 @@ def run(args: argparse.Namespace) -> int:
 def _table(report: dict[str, Any], choice: ContractChoice, day: date, roll_days: int) -> str:
     expiry = choice.contract.expiry
     if choice.nearest_in_roll_window:
-        why = (f"yes: the nearest expiry {choice.nearest_expiry.isoformat()} is "
-               f"{days_to_expiry(choice.nearest_expiry, day)} days away (roll when fewer than {roll_days})")
+        why = (f"the next contract: the nearest expires {choice.nearest_expiry.isoformat()}, only "
+               f"{days_to_expiry(choice.nearest_expiry, day)} days away, inside the {roll_days}-day roll window")
     else:
-        why = f"no (roll when fewer than {roll_days} days to expiry)"
+        why = (f"the nearest contract: {choice.days_to_expiry} days to expiry, outside the {roll_days}-day roll "
+               "window")
     rows = [
         ("instrument", report["instrument"]),
         ("entry on", day.isoformat()),
         ("expiry", f"{expiry.isoformat()} ({_WEEKDAYS[expiry.weekday()]})"),
         ("symbol", report["symbol"]),
         ("days to expiry", str(report["days_to_expiry"])),
-        ("in roll window", why),
+        ("goes into", why),
     ]
     return "\n".join(f"{label:<16}{value}" for label, value in rows)

@@ -8,6 +8,7 @@ import argparse
 
 from basso.cli import UsageError
 from basso.commands.remote import accepted, add_server_arguments, admin_token, call
+from basso.display import rupees
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,7 +77,7 @@ def run_capital(args: argparse.Namespace) -> int:
     kind = "deposit" if args.action == "deposit" else "withdrawal"
     reply = accepted(*call(args, "POST", "/api/capital", {"kind": kind, "amount": args.amount, "note": args.note},
                             token=admin_token(args)))
-    print(f"{kind} of ₹{reply['amount']}: closed equity ₹{reply['closed_equity']}")
+    print(f"{kind} of {rupees(reply['amount'])}: closed equity {rupees(reply['closed_equity'])}")
     return 0
 
 
@@ -94,6 +95,6 @@ def run_roll(args: argparse.Namespace) -> int:
 
 def run_drawdown_reset(args: argparse.Namespace) -> int:
     reply = accepted(*call(args, "POST", "/api/drawdown/reset", {"reason": args.reason}, token=admin_token(args)))
-    print(f"drawdown peak reset from ₹{reply['peak_before']} to ₹{reply['peak']} "
+    print(f"drawdown peak reset from {rupees(reply['peak_before'])} to {rupees(reply['peak'])} "
           f"(drawdown was {reply['drawdown_pct_before']:.2f}%)")
     return 0

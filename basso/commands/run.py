@@ -10,41 +10,52 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from basso.commands.common import load_user_config, non_negative_number
+from basso.commands.common import load_user_config, non_negative_number, port_number
+from basso.commands.preflight import capital_to_deposit, check_port, hold_data_dir
 from basso.config import Config
 from basso.server import RunOptions, read_or_create_secret, serve
+
+log = logging.getLogger("basso.run")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("run", help="serve webhooks and trade (embedded PostgreSQL/Redis by default)")
     parser.add_argument("--data-dir", type=Path, help="embedded servers and generated secrets (default basso-data/)")
     parser.add_argument("--host", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="HTTP port (default 5002)")
+    parser.add_argument("--port", type=port_number, help="HTTP port (default 5002)")
     parser.add_argument("--capital", type=non_negative_number,
                         help="deposited on first start if the ledger is empty (default 5000000)")
     parser.set_defaults(run=run)
 
 
+def _rupees(amount: float) -> Decimal:
+    return Decimal(int(amount)) if float(amount).is_integer() else Decimal(repr(amount))
+
+
+def _secret(variable: str, path: Path, what: str) -> str:
+    """$variable, else the secret kept in `path` (made on first use). The log names the file, never the secret."""
+    value = os.environ.get(variable, "")
+    if value:
+        return value
+    value, created = read_or_create_secret(path)
+    log.info("%s %s in %s", "generated the" if created else "using the", what, path)
+    return value
+
+
 def options_from(args: argparse.Namespace, config: Config) -> RunOptions:
     """Flags over environment variables over the configuration file."""
-    data_dir: Path = args.data_dir or config.server.data_dir
-    secret = os.environ.get("BASSO_WEBHOOK_SECRET", "")
-    if not secret:
-        secret, created = read_or_create_secret(data_dir / "webhook-secret")
-        if created:
-            print(f"basso: generated a webhook secret (kept in {data_dir / 'webhook-secret'}): {secret}")
-    admin = os.environ.get("BASSO_ADMIN_TOKEN", "")
-    if not admin:
-        admin, created = read_or_create_secret(data_dir / "admin-token")
-        if created:
-            print(f"basso: generated an admin token (kept in {data_dir / 'admin-token'}): {admin}")
-    capital = args.capital if args.capital is not None else config.server.initial_capital
-    amount = Decimal(int(capital)) if float(capital).is_integer() else Decimal(repr(capital))
+    data_dir: Path = (args.data_dir or config.server.data_dir).resolve()
+    database_url = os.environ.get("BASSO_DATABASE_URL", config.server.database_url)
+    default_capital = _rupees(config.server.initial_capital)
+    capital = capital_to_deposit(_rupees(args.capital) if args.capital is not None else default_capital,
+                                 given=args.capital is not None, default=default_capital, data_dir=data_dir,
+                                 database_url=database_url)
     return RunOptions(
-        host=args.host or config.server.host, port=args.port or config.server.port, data_dir=data_dir.resolve(),
-        database_url=os.environ.get("BASSO_DATABASE_URL", config.server.database_url),
-        redis_url=os.environ.get("BASSO_REDIS_URL", config.server.redis_url),
-        capital=amount, webhook_secret=secret, admin_token=admin)
+        host=args.host or config.server.host, port=args.port or config.server.port, data_dir=data_dir,
+        database_url=database_url, redis_url=os.environ.get("BASSO_REDIS_URL", config.server.redis_url),
+        capital=capital,
+        webhook_secret=_secret("BASSO_WEBHOOK_SECRET", data_dir / "webhook-secret", "webhook secret"),
+        admin_token=_secret("BASSO_ADMIN_TOKEN", data_dir / "admin-token", "admin token"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"basso run: server.broker = {config.server.broker!r} is not wired into the pipeline yet; only "
               "'paper' runs today", file=sys.stderr)
         return 2
-    options = options_from(args, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    return asyncio.run(serve(config, options))
+    # A user's mistake is one line before anything starts, not a traceback after the databases have.
+    check_port(args.host or config.server.host, args.port or config.server.port)
+    with hold_data_dir((args.data_dir or config.server.data_dir).resolve()):
+        options = options_from(args, config)
+        return asyncio.run(serve(config, options))

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from basso.cli import UsageError
 from basso.commands.common import instrument_arg, iso_date, load_user_config, non_negative_number, positive_number
+from basso.display import rupees
 from basso.rules.sizing import SizingDecision, size_base_entry
 
 
@@ -98,16 +99,6 @@ def _report(decision: SizingDecision, *, er: float, point_value: float) -> dict[
     }
 
 
-def rupees(amount: float) -> str:
-    """₹ with Indian digit grouping, whole rupees: 5000000 → ₹50,00,000 (lakhs and crores, as traders read)."""
-    sign, digits = ("-" if amount < 0 else ""), f"{abs(round(amount)):d}"
-    head, tail = digits[:-3], digits[-3:]
-    groups: list[str] = []
-    while len(head) > 2:
-        head, groups = head[:-2], [head[-2:], *groups]
-    return f"{sign}₹{','.join([g for g in [head, *groups] if g] + [tail])}"
-
-
 def _print_table(report: dict[str, Any]) -> None:
     table = Table(title=f"{report['instrument']}: base entry at {report['price']:,.2f}", show_header=False)
     table.add_column("what")
@@ -116,7 +107,7 @@ def _print_table(report: dict[str, Any]) -> None:
     table.add_row("stop", f"{report['stop']:,.2f}")
     table.add_row("ATR", f"{report['atr']:,.2f}")
     table.add_row("ER", f"{report['er']:g}")
-    table.add_row("point value", f"₹{report['point_value']:g}")
+    table.add_row("point value", f"{rupees(report['point_value'])} per point per lot")
     table.add_row("Lot-R (risk)", f"{report['lot_r']:.3f}")
     table.add_row("Lot-V (volatility)", f"{report['lot_v']:.3f}")
     table.add_row("Lot-M (margin)", f"{report['lot_m']:.3f}")

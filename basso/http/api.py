@@ -110,7 +110,11 @@ async def _drawdown(services: Services, book: Book) -> dict[str, Any]:
 async def status(request: web.Request) -> web.Response:
     """Equity in every mode, risk/vol/margin and their zones, drawdown, leadership and the kill switch. Every
     amount of money is an exact decimal string."""
-    services = request.app[SERVICES]
+    return json_reply(await status_report(request.app[SERVICES]))
+
+
+async def status_report(services: Services) -> dict[str, Any]:
+    """What /api/status answers; the dashboard shows the same numbers (one computation for both)."""
     config = services.config
     book = await book_today(services)
     fence = await reads.fence_holder(services.pool)
@@ -118,7 +122,7 @@ async def status(request: web.Request) -> web.Response:
     view = equity_view(closed=float(book.closed_equity), unrealised=book.unrealised(),
                        high_water=float(book.high_water), blended_weight=config.portfolio.blended_unrealised_weight)
     drawdown = await _drawdown(services, book)
-    return json_reply({
+    return {
         "equity": {"closed": book.closed_equity, "open": money(view.open), "blended": money(view.blended),
                    "high_water": book.high_water, "sizing_mode": config.portfolio.equity_mode,
                    "sizing": money(view.in_mode(config.portfolio.equity_mode))},
@@ -136,7 +140,7 @@ async def status(request: web.Request) -> web.Response:
         "leadership": {"epoch": fence["epoch"], "holder": fence["holder"], "since": fence["changed_at"]},
         "kill_switch": book.kill_switch,
         "alerts": await _expiry_alerts(services.pool, config, exchange_date(services.wall_clock())),
-    })
+    }
 
 
 async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> list[dict[str, Any]]:
@@ -159,7 +163,11 @@ async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> lis
 async def rollover(request: web.Request) -> web.Response:
     """The roll candidates today (docs/rules.md §7): open layers inside their roll window, each with the contract the
     entry rule picks today (the one it rolls into) and, for a synthetic, the ATM strike at the latest mark."""
-    services = request.app[SERVICES]
+    return json_reply(await rollover_report(request.app[SERVICES]))
+
+
+async def rollover_report(services: Services) -> dict[str, Any]:
+    """What /api/rollover answers (and the dashboard's rollover panel)."""
     config = services.config
     now = services.wall_clock()
     today = exchange_date(now)
@@ -176,12 +184,16 @@ async def rollover(request: web.Request) -> web.Response:
                            "contract": row["contract"], "expiry": row["expiry"],
                            "days_to_expiry": days_to_expiry(row["expiry"], today),
                            "roll_to": target.future_symbol, "roll_to_expiry": target.expiry, "strike": strike})
-    return json_reply({"as_of": today, "candidates": candidates})
+    return {"as_of": today, "candidates": candidates}
 
 
 async def positions(request: web.Request) -> web.Response:
     """Open layers with their stops and unrealised P&L at the latest mark."""
-    services = request.app[SERVICES]
+    return json_reply({"positions": await positions_report(request.app[SERVICES])})
+
+
+async def positions_report(services: Services) -> list[dict[str, Any]]:
+    """What /api/positions answers (and the dashboard's open layers)."""
     rows = await reads.open_layers_with_marks(services.pool)
     result = []
     for row in rows:
@@ -192,7 +204,7 @@ async def positions(request: web.Request) -> web.Response:
                        "initial_stop": row["initial_stop"], "current_stop": row["current_stop"],
                        "highest_close": row["highest_close"], "mark": mark, "unrealised_pnl": unrealised,
                        "contract": row["contract"], "expiry": row["expiry"], "opened_at": row["opened_at"]})
-    return json_reply({"positions": result})
+    return result
 
 
 async def alerts(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from basso.http import api, controls, health
+from basso.http.dashboard import setup_dashboard
 from basso.http.state import SERVICES, Services
 from basso.http.webhook import webhook
 
@@ -33,4 +34,5 @@ def build_app(services: Services) -> web.Application:
     app.router.add_post("/api/flatten", controls.flatten)
     app.router.add_post("/api/capital", controls.capital)
     app.router.add_post("/api/drawdown/reset", controls.drawdown_reset)
+    setup_dashboard(app)
     return app

@@ -11,6 +11,7 @@ import asyncpg
 from aiohttp import web
 
 from basso.config import Config
+from basso.http.feed import DashboardFeed
 from basso.http.metrics import Metrics
 from basso.http.ratelimit import RateLimiter
 
@@ -45,6 +46,17 @@ class Services:
     # Audit rows need not wait for the disk: the server gives them a pool with synchronous_commit off, so a
     # webhook's reply waits for one flush (its signal's), not two. A crash may lose the newest audit rows.
     audit_pool: asyncpg.Pool | None = None
+    # The dashboard (basso/http/dashboard.py): the feed its live updates wait on (the server notifies it on each
+    # committed outcome), this instance's name, and how long ago this instance's lease was renewed (None when
+    # it does not lead).
+    feed: DashboardFeed = field(default_factory=DashboardFeed)
+    instance: str = ""
+    lease_age_s: Callable[[], float | None] = lambda: None
+    # Hooks for the order-path work (issue 13): the broker session and the reconciliation, each as a traffic
+    # light ("green" | "yellow" | "red" | "grey") and a word. The paper broker has no session to lose and
+    # nothing to reconcile.
+    broker_session: Callable[[], tuple[str, str]] = lambda: ("grey", "paper")
+    reconciliation: Callable[[], tuple[str, str]] = lambda: ("grey", "n/a")
 
     @property
     def audit(self) -> asyncpg.Pool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from basso.config import Instrument, PortfolioRules, PyramidRules
+from basso.display import rupees
 from basso.rules.equity import unrealised_pnl
 from basso.rules.layers import Layer, PortfolioSnapshot
 from basso.rules.portfolio import Zone, at_least, open_risk, pct_of_equity, volatility, zone_for
@@ -178,7 +179,7 @@ def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: 
                       reason=f"price {_points(price - last)} the last pyramid price {last:g}; it must be at least "
                              f"{rules.atr_spacing:g} × ATR = {spacing:g} points above"))
     profit = unrealised_pnl(layers, {instrument.name: price})
-    gates.append(Gate(name="profit", passed=profit > 0, reason=f"{instrument.name} unrealised P&L ₹{profit:,.0f}"))
+    gates.append(Gate(name="profit", passed=profit > 0, reason=f"{instrument.name} unrealised P&L {rupees(profit)}"))
     return gates
 
 

@@ -11,6 +11,7 @@ import math
 from typing import Literal
 
 from basso.config import Instrument, PortfolioRules
+from basso.display import rupees
 from basso.rules.values import value_class
 
 __all__ = [
@@ -153,7 +154,7 @@ def size_base_entry(
         # A blown account (a long backtest can get there) sizes nothing; that is a decision, not a crash.
         return SizingDecision(instrument=instrument.name, equity=equity, price=price, stop=stop, atr=atr, lot_r=0.0,
                               lot_v=0.0, lot_m=0.0, lots_before_gate=0, lots=0, limiter="margin",
-                              reason=f"0 lots, no equity to size from (₹{equity:,.0f})")
+                              reason=f"0 lots, no equity to size from ({rupees(equity)})")
     r = lot_r(equity=equity, risk_pct=instrument.initial_risk_pct * risk_multiplier, price=price, stop=stop,
               point_value=pv, er=er if rules.er_scaling else 1.0)
     v = lot_v(equity=equity, vol_pct=instrument.initial_vol_pct, atr=atr, point_value=pv)

@@ -64,3 +64,10 @@ async def deposit_if_empty(conn: Connection, *, epoch: int, amount: Decimal, at:
                            at, LedgerKind.DEPOSIT.value, ledger_amount(LedgerKind.DEPOSIT, amount))
         await conn.execute(BOOK_CHANGED)
         return True
+
+
+async def ledger_has_rows(conn: Connection) -> bool:
+    """Whether the database already holds capital moves (False for a database not yet migrated)."""
+    if not await conn.fetchval("SELECT to_regclass('ledger') IS NOT NULL"):
+        return False
+    return bool(await conn.fetchval("SELECT exists(SELECT 1 FROM ledger)"))

@@ -1,5 +1,8 @@
 """Numbered SQL migrations from `sql/`, applied in order and recorded in `schema_migrations`.
 
+The files ship inside the package as `basso._migrations` (setup.py maps it onto `sql/`), so a wheel carries
+them and an editable install reads the repository's own.
+
 Safe to run twice and from two processes at once: a session advisory lock serialises runners, and each
 file is applied in its own transaction together with its version row.
 """
@@ -8,12 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 from basso.enums import DATABASE_ENUMS
 from basso.store.types import Connection
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+MIGRATIONS_PACKAGE = "basso._migrations"
 # An arbitrary constant naming "Basso migrations" among advisory locks.
 MIGRATION_LOCK = 0x6261_7373_6F  # "basso"
 _FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -28,15 +32,22 @@ class Migration:
     sql: str
 
 
-def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
-    """The migrations in `sql_dir`, in version order; a gap or a duplicate number is refused."""
+def shipped_migrations() -> Traversable:
+    """The folder of migrations installed with the package."""
+    return resources.files(MIGRATIONS_PACKAGE)
+
+
+def discover(sql_dir: Traversable | None = None) -> list[Migration]:
+    """The migrations in `sql_dir` (default: the shipped ones), in version order; a gap or a duplicate number
+    is refused."""
+    sql_dir = sql_dir or shipped_migrations()
     if not sql_dir.is_dir():
         raise RuntimeError(f"migrations folder not found: {sql_dir}")
     found: list[Migration] = []
-    for path in sorted(sql_dir.iterdir()):
+    for path in sorted(sql_dir.iterdir(), key=lambda entry: entry.name):
         match = _FILE.match(path.name)
         if match is None:
-            if path.suffix == ".sql":
+            if path.name.endswith(".sql"):
                 raise RuntimeError(f"{path.name}: migration files are named NNN_name.sql")
             continue
         found.append(Migration(version=int(match[1]), name=match[2], sql=path.read_text("utf-8")))
@@ -46,7 +57,7 @@ def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
     return found
 
 
-async def migrate(conn: Connection, sql_dir: Path = SQL_DIR) -> list[int]:
+async def migrate(conn: Connection, sql_dir: Traversable | None = None) -> list[int]:
     """Apply every migration not yet applied; return the versions applied now."""
     applied_now: list[int] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)

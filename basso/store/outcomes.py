@@ -50,7 +50,7 @@ async def next_pending(conn: Executor, after: int = 0) -> PendingSignal | None:
 
 async def pending_signals(conn: Executor, *, after: int = 0, limit: int) -> list[PendingSignal]:
     """Up to `limit` pending signals with ids above `after`, oldest first, except that a pending roll step
-    (sql/008) comes before every other pending signal of its instrument: a roll under way is never interleaved
+    (sql/009) comes before every other pending signal of its instrument: a roll under way is never interleaved
     with a signal for the same instrument, and other instruments' signals keep their place."""
     rows = await conn.fetch(
         "SELECT s.id, s.key, s.payload FROM signals s WHERE s.outcome = 'pending' AND s.id > $1"

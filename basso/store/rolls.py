@@ -1,4 +1,4 @@
-"""The roll state machine's facts (sql/008): rolls, their transitions, and each step's fenced commit."""
+"""The roll state machine's facts (sql/009): rolls, their transitions, and each step's fenced commit."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ async def _resume(conn: Connection, instrument: str, at: datetime) -> None:
 
 async def commit_roll_step(conn: Connection, *, epoch: int, version: int, signal: PendingSignal, reason: str,
                            record: dict[str, Any], at: datetime, changes: dict[str, Any]) -> None:
-    """Write a roll step's outcome in one fenced transaction (sql/008's basso_commit_roll_step).
+    """Write a roll step's outcome in one fenced transaction (sql/009's basso_commit_roll_step).
 
     FenceLost, AlreadyProcessed or StaleBook as `commit_outcome`; in each case nothing was written."""
     result: str = await conn.fetchval(

@@ -91,14 +91,14 @@ async def _drain(process: asyncio.subprocess.Process, log: list[str], logged: as
 
 @asynccontextmanager
 async def running(database_url: str, redis_url: str, data_dir: Path,
-                  extra_env: dict[str, str] | None = None) -> AsyncIterator[Instance]:
+                  extra_env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()) -> AsyncIterator[Instance]:
     """Start `basso run` on a free port and yield it once it serves; stop it (SIGTERM) afterwards."""
     port = free_port()
     env = {**os.environ, "BASSO_DATABASE_URL": database_url, "BASSO_REDIS_URL": redis_url,
            "BASSO_WEBHOOK_SECRET": SECRET, "BASSO_ADMIN_TOKEN": "admin", **(extra_env or {})}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "basso.cli", "run", "--port", str(port), "--data-dir", str(data_dir),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        *extra_args, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     log: list[str] = []
     try:
         await asyncio.wait_for(_read_until_serving(process, log), 60)

@@ -129,7 +129,7 @@ async def test_the_cli_sends_the_controls_with_the_admin_token(trading: Trading,
     assert await asyncio.to_thread(main, ["kill-switch", "on", "--url", url, "--data-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "kill switch on\n"
     assert await asyncio.to_thread(main, ["capital", "deposit", "100000", "--url", url, "--token", ADMIN_TOKEN]) == 0
-    assert capsys.readouterr().out == "deposit of ₹100000: closed equity ₹5100000.00\n"
+    assert capsys.readouterr().out == "deposit of ₹1,00,000.00: closed equity ₹51,00,000.00\n"
     assert await asyncio.to_thread(main, ["kill-switch", "off", "--url", url, "--token", "wrong"]) == 2
     assert capsys.readouterr().err == "basso kill-switch: error: --token: the server refused the admin token\n"
     assert await asyncio.to_thread(main, ["capital", "withdraw", "1.001", "--url", url, "--token", ADMIN_TOKEN]) == 2
@@ -177,3 +177,18 @@ async def test_random_control_bodies_never_get_a_5xx(webhook: Webhook, path: str
     status, reply = await post(webhook, path, body, ADMIN)
     # This app does not lead, so a valid capital move is 503 "send it to the leader"; nothing else may be 5xx.
     assert status in (200, 400) or (status, reply.get("field")) == (503, "instance"), (status, reply)
+
+
+async def test_every_server_command_talks_to_the_port_and_data_dir_of_its_config_file(
+        trading: Trading, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    server = trading.webhook.server
+    (tmp_path / "admin-token").write_text(ADMIN_TOKEN + "\n")
+    config = tmp_path / "basso.toml"
+    config.write_text(f'[server]\nhost = "{server.host}"\nport = {server.port}\ndata_dir = "{tmp_path}"\n', "utf-8")
+    for argv, printed in [(["status", "--json"], '"kill_switch": false'),
+                          (["kill-switch", "on"], "kill switch on"),
+                          (["capital", "deposit", "100000"], "deposit of"),
+                          (["flatten", "--yes"], "flatten: nothing open")]:
+        assert await asyncio.to_thread(main, ["--config", str(config), *argv]) == 0, capsys.readouterr().err
+        assert printed in capsys.readouterr().out
+    assert await trading.webhook.services.pool.fetchval("SELECT kill_switch FROM controls") is True

@@ -147,7 +147,7 @@ async def test_the_cli_resets_the_peak_and_status_shows_the_band_and_how_to_rese
     assert "the following arguments are required: --reason" in capsys.readouterr().err
     assert await asyncio.to_thread(main, ["drawdown", "reset", "--reason", "fresh start", "--url", url,
                                           "--token", ADMIN_TOKEN]) == 0
-    assert capsys.readouterr().out == "drawdown peak reset from ₹5000000.00 to ₹4692300.00 (drawdown was 6.15%)\n"
+    assert capsys.readouterr().out == "drawdown peak reset from ₹50,00,000.00 to ₹46,92,300.00 (drawdown was 6.15%)\n"
     assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
     shown = capsys.readouterr().out
     assert "below 5%: drawdown 0.00%: no restriction" in shown

@@ -126,7 +126,7 @@ async def test_basso_status_prints_a_table_with_who_leads(one_position: Webhook,
     assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
     printed = capsys.readouterr().out
     epoch = await one_position.services.pool.fetchval("SELECT epoch FROM leader_fence")
-    assert "4999220.00" in printed
+    assert "₹49,99,220.00" in printed
     assert f"epoch {epoch}, test" in printed
     assert "BANK_NIFTY" in printed
     assert "CRITICAL" not in printed  # 34 days from expiry on 25 Nov
@@ -158,3 +158,22 @@ def test_an_actor_silent_longer_than_the_lease_ttl_is_named_by_liveness() -> Non
     assert stale_heartbeat(statistics, now=100.0, limit_s=3.0) == (
         "basso/trading/sizer has not reported a heartbeat for 3.5 s (stuck in one message?)")
     assert stale_heartbeat(statistics, now=99.5, limit_s=3.0) is None  # 3.0 s exactly is still live
+
+
+async def test_basso_status_shows_every_amount_in_rupees_and_cuts_no_column(
+        one_position: Webhook, capsys: pytest.CaptureFixture[str]) -> None:
+    url = str(one_position.server.make_url("/")).rstrip("/")
+    assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
+    out = capsys.readouterr().out  # captured, so not a terminal: no 80-column limit to cut anything at
+    rows = {cells[0]: cells[1:] for line in out.splitlines()
+            if len(cells := [cell.strip() for cell in line.strip("│┃║ ").split("│")]) > 1}
+    # Closed equity = 50,00,000 − 780 commission (52,000 × 1 × 30 × 0.05 %); nothing unrealised at the entry
+    # price, so open and blended equity are the same; high water is the deposit.
+    assert rows["closed equity"] == ["₹49,99,220.00"]
+    assert rows["open equity"] == ["₹49,99,220.00"]
+    assert rows["blended equity"] == ["₹49,99,220.00"]
+    assert rows["high water"] == ["₹50,00,000.00"]
+    # Margin: 1 lot × Bank Nifty's margin_per_lot of ₹2,70,000 (basso/defaults.toml).
+    assert rows["margin used"][0].startswith("₹2,70,000.00 (")
+    assert rows["BANK_NIFTY"] == ["Long_1", "1", "2026-12-29", "52000.0000", "51650.0000", "52000.0000", "₹0.00"]
+    assert not [cell for cells in rows.values() for cell in cells if cell.endswith("…")]  # rich's cut mark
