@@ -136,6 +136,7 @@ class ServerSettings:
     initial_capital: float
     rate_limit_per_minute: int
     pending_sweep_s: float
+    bar_gap_alert_s: float  # no bar close for this long in market hours, with layers open: an alert (§10)
     broker: Literal["paper", "openalgo"]
     # Peers whose X-Forwarded-For is believed (the reverse proxies): from anyone else the header is ignored.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
@@ -537,6 +538,7 @@ def _server(s: _Section) -> ServerSettings:
         initial_capital=s.number("initial_capital", minimum=0),
         rate_limit_per_minute=s.integer("rate_limit_per_minute", minimum=1),
         pending_sweep_s=s.number("pending_sweep_s", positive=True, maximum=3600),
+        bar_gap_alert_s=s.number("bar_gap_alert_s", positive=True, maximum=86400),
         broker=s.text("broker", choices=("paper", "openalgo")),  # type: ignore[arg-type]
         trusted_proxies=_networks(s, "trusted_proxies"),
     )

@@ -68,8 +68,18 @@ class AlertLevel(StrEnum):
     CRITICAL = "critical"
 
 
+class RollState(StrEnum):
+    """A roll's state machine (docs/rules.md §7): every transition is stored, with its reason, before it acts."""
+
+    PENDING = "pending"  # in the roll window, waiting for market hours and for no working order on the instrument
+    CLOSING_OLD = "closing_old"  # the old contract's legs are being closed (quantities read from the layer now)
+    OPENING_NEW = "opening_new"  # the new contract's legs are being opened, sized to what actually closed
+    DONE = "done"
+    FAILED = "failed"  # the broker refused a leg: an alert with its reason
+
+
 class NotificationState(StrEnum):
-    """Where a notification stands in its outbox (sql/008): sent at most once."""
+    """Where a notification stands in its outbox (sql/009): sent at most once."""
 
     PENDING = "pending"  # to send (again, after `next_attempt_at`)
     SENDING = "sending"  # claimed by the leader, being sent
@@ -88,4 +98,5 @@ DATABASE_ENUMS: dict[str, type[StrEnum]] = {
     "order_statuses": OrderStatus,
     "alert_levels": AlertLevel,
     "notification_states": NotificationState,
+    "roll_states": RollState,
 }

@@ -5,7 +5,7 @@ Every message carries
 * `id`: unique in the process and, through a random process prefix, across restarts and hosts, so that a
   dead letter or a log line names exactly one message;
 * `at`: a monotonic timestamp taken when the message was made (latency, queue age; never wall time);
-* `cause_id`: the row id of the stored signal that set the chain off (the Sizer's `Decided` starts it, every
+* `cause_id`: the row id of the stored signal that set the chain off (the SignalReceiver's `Decide` starts it, every
   message `following` it carries it on), so every decision, intent and fill can be traced back to the webhook
   that caused it; None on messages no signal caused (a `Poll`, a `Tick`, a `Recover`);
 * `epoch`: the leader epoch current when the message was made; a message from an older epoch must not
@@ -13,8 +13,8 @@ Every message carries
 
 Concrete message types subclass `Message` with their own `@dataclass(frozen=True, slots=True, kw_only=True)`;
 keyword-only fields let a subclass add required fields after the base's defaulted ones. Each actor's mailbox
-takes only its own messages (`ActorRef[Decided]` for the RiskGuard, `ActorRef[SizerInbox]` for the Sizer), so
-the type checker refuses a message sent to the wrong actor.
+takes only its own messages (`ActorRef[Decided]` for the RiskGuard, `ActorRef[ReceiverInbox]` for the
+SignalReceiver), so the type checker refuses a message sent to the wrong actor.
 """
 
 from __future__ import annotations
@@ -26,12 +26,31 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from basso.rules.book import Book
     from basso.rules.decisions import Decision
     from basso.rules.settlement import Settlement
     from basso.store.outcomes import PendingSignal
 
-__all__ = ["Committed", "Decided", "Message", "Poll", "Rebuild", "Recover", "Settled", "SizerInbox", "new_message_id"]
+__all__ = [
+    "CheckBarGaps",
+    "Committed",
+    "Decide",
+    "Decided",
+    "Message",
+    "PersisterInbox",
+    "Poll",
+    "Rebuild",
+    "ReceiverInbox",
+    "Recover",
+    "RollSettled",
+    "RolloverInbox",
+    "Scan",
+    "Settled",
+    "StopTrailerInbox",
+    "new_message_id",
+]
 
 # A random prefix per process plus a counter: unique without uuid4's cost on the hot path.
 _PROCESS_PREFIX = secrets.token_hex(6)
@@ -58,17 +77,35 @@ class Message:
         return cls(cause_id=cause.cause_id, epoch=cause.epoch, **fields)
 
 
-# --- the signal pipeline: Sizer → RiskGuard → executor → Persister, and back to the Sizer -------------
+# --- the signal pipeline: SignalReceiver → (Sizer | StopTrailer | RolloverScanner) → RiskGuard → executor →
+# Persister, and back to the SignalReceiver --------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Poll(Message):
-    """A signal was stored (or work may be waiting): the Sizer looks for the oldest pending signal."""
+    """A signal was stored (or work may be waiting): the SignalReceiver looks for the oldest pending signal."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decide(Message):
+    """The SignalReceiver hands one stored signal to the stage that decides it, with the book to decide it
+    against (which includes every earlier signal's outcome)."""
+
+    pending: PendingSignal
+    book: Book
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckBarGaps(Message):
+    """The StopTrailer looks for instruments with open layers and no bar close for too long, as of `now`."""
+
+    now: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decided(Message):
-    """The Sizer's decision for one stored signal, made against `book` (which includes every earlier one)."""
+    """A stage's decision (the Sizer's, the StopTrailer's or the RolloverScanner's) for one stored signal, made
+    against `book` (which includes every earlier one)."""
 
     pending: PendingSignal
     decision: Decision
@@ -86,13 +123,33 @@ class Settled(Message):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Committed(Message):
     """The Persister committed (or found already committed) the outcome of the signal stored in row
-    `signal_row`; `book` is the book after it, or None when the Sizer must rebuild it from the facts."""
+    `signal_row`; `book` is the book after it, or None when the SignalReceiver must rebuild it from the facts."""
 
     signal_row: int
     book: Book | None
 
 
-# --- leadership: LeaderElector → Recovery → Sizer ------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scan(Message):
+    """The RolloverScanner looks for positions inside their roll window as of `now` (the hourly timer, the API,
+    `basso roll`) and starts their rolls."""
+
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollSettled(Message):
+    """One roll step's fills and changes (sql/009's JSON), ready for the Persister's one fenced transaction;
+    `book` is the book after it."""
+
+    pending: PendingSignal
+    reason: str
+    record: dict[str, Any]
+    changes: dict[str, Any]
+    book: Book
+
+
+# --- leadership: LeaderElector → Recovery → SignalReceiver ------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,9 +159,13 @@ class Recover(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rebuild(Message):
-    """Another instance may have changed the facts: the Sizer forgets its book and what it read ahead."""
+    """Another instance may have changed the facts: the SignalReceiver forgets its book and what it read ahead."""
 
 
-# What each actor takes: the Sizer's inbox has three kinds; the RiskGuard and the executor take `Decided`, the
-# Persister `Settled`, Recovery `Recover`.
-SizerInbox: TypeAlias = Poll | Committed | Rebuild
+# What each actor takes: the SignalReceiver's inbox has three kinds; the Sizer takes `Decide`, the StopTrailer
+# `Decide` and `CheckBarGaps`; the RiskGuard and the executor take `Decided`, the Persister `Settled`, Recovery
+# `Recover`.
+ReceiverInbox: TypeAlias = Poll | Committed | Rebuild
+StopTrailerInbox: TypeAlias = Decide | CheckBarGaps
+RolloverInbox: TypeAlias = Decide | Scan
+PersisterInbox: TypeAlias = Settled | RollSettled

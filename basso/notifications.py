@@ -5,7 +5,7 @@ services (Discord, Slack, e-mail, ntfy, Pushover, …) behind one URL each, so a
 changes a line of configuration, not the code; python-telegram-bot or aiogram would tie Basso to Telegram.
 
 How it stays out of the way of trading: every fill and every alert is a row of the notifications outbox,
-written by a trigger in the very transaction that commits it (sql/008), so only committed facts are told and
+written by a trigger in the very transaction that commits it (sql/009), so only committed facts are told and
 none is forgotten. This notifier runs beside the pipeline, not in it: it reads the outbox, claims a row under
 the fence, sends it from a worker thread with a deadline, and records the result. A service that is down or
 slow costs the notifier retries (with backoff), never the pipeline a moment. A row cut off mid-send by a crash

@@ -3,18 +3,23 @@
     root (rest_for_one)
     ├── persister                      every outcome write, fenced by the epoch
     └── trading (one_for_one, gated)
-        ├── sizer        stored signal → decision (one in flight)
-        ├── risk_guard   decision → approved decision (kill switch)
-        └── executor     approved decision → fills and money → persister → back to the sizer
+        ├── receiver      the order: the oldest pending signal, one in flight, to the stage that decides it
+        ├── sizer         entries, pyramids, exits → decision
+        ├── stop_trailer  bar closes → stop moves, exits, peel-offs, emergency exits; bar-gap alerts
+        ├── rollover      scans → rolls started (roll step signals); roll steps → legs, shifted layers, costs
+        ├── risk_guard    decision → approved decision (kill switch)
+        └── executor      approved decision → fills and money → persister → back to the receiver
 
 A Persister crash restarts the trading actors after it (their books may be stale); a crash of one trading
-actor touches nothing else. A webhook stored here wakes the Sizer at once (`wake`); with
+actor touches nothing else. A webhook stored here wakes the SignalReceiver at once (`wake`); with
 `Runtime.sweep_every_s` a sweep also wakes it that often (`Runtime.sleep` is the sweep's timer). One stored by
 another instance wakes it through PostgreSQL's LISTEN/NOTIFY; the sweep covers a notification missed while the
-connection was down. If another instance takes the fence, the Persister's next commit finds out and the gate
+connection was down. With `Runtime.bar_gap_every_s` the StopTrailer looks for bar gaps that often, and with
+`Runtime.roll_scan_every_s` the RolloverScanner scans for positions to roll (the wall clock says when; `scan()`
+asks for one now). If another instance takes the fence, the Persister's next commit finds out and the gate
 closes: this pipeline stops trading and writes nothing more (`fence_lost`). A message that crashes its actor
-three times is a dead letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on
-to the next signal.
+three times is a dead letter: its signal is marked `dead` in PostgreSQL with the error, and the
+SignalReceiver moves on to the next signal.
 
 Given a `Leadership` (a Redis lease), the pipeline elects its leader (docs/architecture.md "Leadership timing"
 and "Recovery")::
@@ -50,11 +55,28 @@ from basso.actors.events import Observer
 from basso.actors.executor import Executor, ExecutorContext
 from basso.actors.gate import PauseGate
 from basso.actors.persister import Persister, PersisterContext
+from basso.actors.receiver import ReceiverContext, SignalReceiver, Stages
 from basso.actors.recovery import Recovery, RecoveryContext
 from basso.actors.risk_guard import RiskGuard, RiskGuardContext
+from basso.actors.rollover import Quote, RolloverContext, RolloverScanner, paper_quote
 from basso.actors.sizer import Sizer, SizerContext
+from basso.actors.stop_trailer import StopTrailer, StopTrailerContext
 from basso.config import Config
-from basso.messages import Committed, Decided, Poll, Recover, Settled, SizerInbox
+from basso.messages import (
+    CheckBarGaps,
+    Committed,
+    Decide,
+    Decided,
+    PersisterInbox,
+    Poll,
+    ReceiverInbox,
+    Recover,
+    RolloverInbox,
+    RollSettled,
+    Scan,
+    Settled,
+    StopTrailerInbox,
+)
 from basso.store.deadletters import bury_signal
 from basso.store.fence import FenceLost
 from basso.store.inbox import listen_for_signals
@@ -84,6 +106,7 @@ class Hooks:
     """What the pipeline tells whoever runs it (metrics, tests)."""
 
     on_commit: Callable[[Settled], None] = _ignore  # an outcome committed
+    on_roll_step: Callable[[RollSettled], None] = _ignore  # a roll step committed
     on_leadership: Callable[[int | None], None] = _ignore  # the epoch gained, or None when lost
     on_renewed: Callable[[float], None] = _ignore  # a lease renewal's round trip, in seconds
     on_recovered: Callable[[int], None] = _ignore  # Recovery rebuilt the book for this epoch; the gate opens next
@@ -98,7 +121,10 @@ class Runtime:
     intensity: RestartIntensity | None = None
     backoff: Backoff | None = None
     sweep_every_s: float | None = None  # look for pending signals at least this often (None: only when woken)
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the sweep's timer
+    bar_gap_every_s: float | None = None  # look for bar gaps this often (None: never)
+    roll_scan_every_s: float | None = None  # scan for positions to roll this often (None: only when asked)
+    roll_quote: Quote = paper_quote  # the next contract's price when a roll starts (the paper broker's by default)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the sweep's and the bar-gap watch's timer
     # Called before a trading actor or the Persister handles a message (each one's ChildSpec.fault): chaos tests
     # raise there. Production never sets it.
     fault: Callable[[str], None] = no_fault
@@ -113,12 +139,26 @@ class Pipeline:
         self.epoch = epoch  # the fence epoch this instance trades at (changes with each leadership gain)
         self.gate = PauseGate(leader=leadership is None, recovered=False)
         self.clock = runtime.clock
-        self.sizer: ActorRef[SizerInbox] = ActorRef("sizer")
+        self.receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
+        sizer: ActorRef[Decide] = ActorRef("sizer")
+        self.stop_trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
+        self.rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
         risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
         executor: ActorRef[Decided] = ActorRef("executor")
-        persister: ActorRef[Settled] = ActorRef("persister")
-        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=self._current_epoch)
-        guard_context = RiskGuardContext(pool=pool, executor=executor)
+        persister: ActorRef[PersisterInbox] = ActorRef("persister")
+        receiver_context = ReceiverContext(pool=pool, config=config, epoch=self._current_epoch,
+                                           stages=Stages(sizer=sizer, stop_trailer=self.stop_trailer,
+                                                         rollover=self.rollover))
+        sizer_context = SizerContext(config=config, risk_guard=risk_guard)
+        trailer_context = StopTrailerContext(pool=pool, config=config, risk_guard=risk_guard)
+        rollover_context = RolloverContext(pool=pool, config=config, persister=persister, epoch=self._current_epoch,
+                                           quote=runtime.roll_quote, wake=self.wake)
+        self._roll_scan_every_s = runtime.roll_scan_every_s
+        self._roll_scanner: asyncio.Task[None] | None = None
+        self._wall_clock = wall_clock
+        self._bar_gap_every_s = runtime.bar_gap_every_s
+        self._bar_gap_watch: asyncio.Task[None] | None = None
+        guard_context = RiskGuardContext(pool=pool, executor=executor, wall_clock=wall_clock)
         executor_context = ExecutorContext(config=config, persister=persister)
         self.fence_lost = asyncio.Event()
         self.halted = asyncio.Event()
@@ -134,12 +174,19 @@ class Pipeline:
         # follower stores webhooks as it is. It stays set through later terms, which store webhooks meanwhile.
         self.ready = False
         persister_context = PersisterContext(pool=pool, config=config, epoch=self._current_epoch, wall_clock=wall_clock,
-                                             sizer=self.sizer, on_commit=hooks.on_commit,
+                                             receiver=self.receiver, on_commit=hooks.on_commit,
+                                             on_roll_step=hooks.on_roll_step,
                                              on_fence_lost=self._lose_fence)
         gate, fault = self.gate, runtime.fault
         trading = Supervisor(name="trading", strategy="one_for_one", intensity=runtime.intensity,
                              backoff=runtime.backoff, children=[
-            ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=gate, fault=fault),
+            ChildSpec(name="receiver", factory=lambda: SignalReceiver(receiver_context), ref=self.receiver, gate=gate,
+                      fault=fault),
+            ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=sizer, gate=gate, fault=fault),
+            ChildSpec(name="stop_trailer", factory=lambda: StopTrailer(trailer_context), ref=self.stop_trailer,
+                      gate=gate, fault=fault),
+            ChildSpec(name="rollover", factory=lambda: RolloverScanner(rollover_context), ref=self.rollover,
+                      gate=gate, fault=fault),
             ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=gate,
                       fault=fault),
             ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=gate,
@@ -155,7 +202,7 @@ class Pipeline:
                                           clock=self.clock, on_gained=self._gain, on_lost=self._lose,
                                           on_renewed=hooks.on_renewed, on_following=self._follow)
             elector, recovery_context = self.elector, RecoveryContext(
-                pool=pool, config=config, sizer=self.sizer, epoch=self._current_epoch, capital=leadership.capital,
+                pool=pool, config=config, receiver=self.receiver, epoch=self._current_epoch, capital=leadership.capital,
                 wall_clock=wall_clock, on_recovered=self._recovered, halt=self._halt)
             children += [ChildSpec(name="elector", factory=lambda: LeaderElector(elector), ref=ActorRef("elector")),
                          ChildSpec(name="recovery", factory=lambda: Recovery(recovery_context), ref=recovery)]
@@ -172,6 +219,12 @@ class Pipeline:
         self._listener = asyncio.create_task(self._listen(), name="signal listener")
         if self._sweep_every_s is not None:
             self._sweeper = asyncio.create_task(self._sweep(self._sweep_every_s), name="pending sweep")
+        if self._bar_gap_every_s is not None:
+            self._bar_gap_watch = asyncio.create_task(self._watch_bar_gaps(self._bar_gap_every_s),
+                                                      name="bar-gap watch")
+        if self._roll_scan_every_s is not None:
+            self._roll_scanner = asyncio.create_task(self._scan_for_rolls(self._roll_scan_every_s),
+                                                     name="roll scans")
 
     async def _listen(self) -> None:
         # Hear every pending signal stored, by any instance; listen again whenever the connection drops (a
@@ -196,11 +249,29 @@ class Pipeline:
             self.wake()  # whatever was stored while nobody listened
 
     async def _sweep(self, every_s: float) -> None:
-        # Stored signals wake the Sizer at once (`wake`, and the listener for other instances'); this sweep finds
-        # whatever a missed notification or an outage left pending. The Sizer's query for pending signals is cheap.
+        # Stored signals wake the SignalReceiver at once (`wake`, and the listener for other instances'); this
+        # sweep finds whatever a missed notification or an outage left pending. Its query for pending signals is
+        # cheap.
         while True:
             await self._sleep(every_s)
             self.wake()
+
+    async def _watch_bar_gaps(self, every_s: float) -> None:
+        while True:
+            await self._sleep(every_s)
+            if self.stop_trailer.mailbox.unhandled == 0:  # one check waiting is enough
+                self.stop_trailer.tell_nowait(CheckBarGaps(now=self._wall_clock(), epoch=self.epoch))
+
+    async def _scan_for_rolls(self, every_s: float) -> None:
+        # The scanner itself skips instruments whose market is closed (docs/rules.md §7: hourly during market hours).
+        while True:
+            await self._sleep(every_s)
+            self.scan()
+
+    def scan(self) -> None:
+        """Ask the RolloverScanner to scan now (the timer, `POST /api/rollover`, `basso roll`)."""
+        if self.rollover.mailbox.unhandled == 0:  # one scan waiting is enough
+            self.rollover.tell_nowait(Scan(now=self._wall_clock(), epoch=self.epoch))
 
     def open(self) -> None:
         """Recovery is done: let the trading actors work."""
@@ -209,16 +280,18 @@ class Pipeline:
         self.wake()
 
     def wake(self) -> None:
-        """A signal was stored: nudge the Sizer. One message it has not started on is enough (it looks when it
-        handles it); the one it is handling is not, as its look may have been made before the signal was stored."""
-        if self.sizer.mailbox.unhandled == 0:
-            self.sizer.tell_nowait(Poll(epoch=self.epoch))
+        """A signal was stored: nudge the SignalReceiver. One message it has not started on is enough (it looks
+        when it handles it); the one it is handling is not, as its look may have been made before the signal was
+        stored."""
+        if self.receiver.mailbox.unhandled == 0:
+            self.receiver.tell_nowait(Poll(epoch=self.epoch))
 
     async def stop(self) -> None:
         """Stop in reverse order; a signal in flight is finished or left pending, never half-written. Then give
         the lease up, so a standby takes over at its next attempt instead of waiting for the key to expire."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for timer in (self._sweeper, self._bar_gap_watch, self._roll_scanner):
+            if timer is not None:
+                timer.cancel()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -273,13 +346,17 @@ class Pipeline:
         self.gate.set_leader(False)
 
     async def _bury(self, letter: DeadLetter) -> None:
-        """The dead-letter sink: mark the poison message's signal dead, then let the Sizer move on."""
+        """The dead-letter sink: mark the poison message's signal dead, then let the SignalReceiver move on."""
         message = letter.message
+        if isinstance(message, CheckBarGaps | Scan):  # no signal behind it: the next one is a fresh message
+            log.error("dead letter: %s crashed %s %d times: %s: %s", type(message).__name__, letter.actor,
+                      letter.crashes, letter.error_type, letter.error)
+            return
         pending = getattr(message, "pending", None)
         if pending is not None:
             signal_row = int(pending.id)
         else:
-            # A Poll or Committed crashed the Sizer while it decided the oldest pending signal.
+            # A Poll or Committed crashed the SignalReceiver while it handed out the oldest pending signal.
             found = await until_available(lambda: next_pending(self.pool), what="dead letters")
             if found is None:
                 return
@@ -297,4 +374,4 @@ class Pipeline:
         except FenceLost as lost:
             self._lose_fence(lost)  # the signal stays pending for the leader to decide
             return
-        await self.sizer.tell(Committed(signal_row=signal_row, book=None, epoch=self.epoch))
+        await self.receiver.tell(Committed(signal_row=signal_row, book=None, epoch=self.epoch))

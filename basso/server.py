@@ -133,6 +133,8 @@ LOOP_LAG_INTERVAL_S = 0.05
 # The stored facts cannot be traded on (Recovery found a corrupt row): restarting would not help, so the exit
 # status says "configuration or data error" (EX_DATAERR) rather than asking the service manager to retry.
 EXIT_CORRUPT_FACTS = 65
+ROLL_SCAN_S = 3600.0  # the RolloverScanner's hourly scan (it skips instruments whose market is closed)
+BAR_GAP_CHECK_S = 60.0  # how often the StopTrailer looks for instruments whose bar closes stopped
 
 
 async def _until_stopped_or_escalated(stop: asyncio.Event, pipeline: Pipeline) -> int:
@@ -230,7 +232,8 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                                   capital=options.capital),
             hooks=Hooks(on_leadership=_leadership_metrics(metrics), on_renewed=metrics.lease_renew_latency.observe,
                         on_commit=on_commit, on_recovered=lambda _epoch: freeze_survivors()),
-            runtime=Runtime(sweep_every_s=config.server.pending_sweep_s))
+            runtime=Runtime(sweep_every_s=config.server.pending_sweep_s, bar_gap_every_s=BAR_GAP_CHECK_S,
+                            roll_scan_every_s=ROLL_SCAN_S))
         resources.push_async_callback(_stop_pipeline, pipeline)
         services = _services(config, options, pool, audit_pool, metrics, pipeline, status, feed)
         notifier = Notifier(pool=pool, settings=config.notifications, targets=targets, epoch=services.epoch,
@@ -277,7 +280,7 @@ def _services(config: Config, options: RunOptions, pool: asyncpg.Pool, audit_poo
                     metrics=metrics, admin_token=options.admin_token, wall_clock=utc_now,
                     limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
                                         clock=asyncio.get_running_loop().time),
-                    wake_processor=stored, is_leader=is_leader,
+                    wake_processor=stored, scan_rollover=pipeline.scan, is_leader=is_leader,
                     epoch=lambda: pipeline.epoch if is_leader() else None,
                     actor_statistics=pipeline.statistics, migrated=True, recovered=lambda: pipeline.ready,
                     liveness=lambda: liveness(pipeline, status), feed=feed, instance=options.instance,

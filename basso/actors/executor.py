@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from basso.actors.base import Actor, ActorRef
 from basso.brokers.paper import paper_fills
 from basso.config import Config
-from basso.messages import Decided, Settled
+from basso.messages import Decided, PersisterInbox, Settled
 from basso.rules.settlement import settle
 
 
@@ -16,7 +16,7 @@ class ExecutorContext:
     """The configuration (fills, costs) and the next actor."""
 
     config: Config
-    persister: ActorRef[Settled]
+    persister: ActorRef[PersisterInbox]
 
 
 class Executor(Actor[Decided]):

@@ -4,7 +4,7 @@
 It reads the book from PostgreSQL — open positions, the ledger, marks, the kill switch — which also checks
 every stored fact: a corrupt one (lots ≤ 0, an unknown instrument, a missing stop) halts the process with a
 message naming the row rather than trade on it. On a database's first leadership it books the initial
-capital. It tells the Sizer to forget what it knew (another leader may have changed the facts), counts what
+capital. It tells the SignalReceiver to forget what it knew (another leader may have changed the facts), counts what
 is still pending, and only then opens the gate. The paper broker keeps no state of its own, so there is
 nothing to reconcile with it; a real broker's open orders are reconciled here too once the OpenAlgo executor
 lands.
@@ -23,7 +23,7 @@ import asyncpg
 from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Rebuild, Recover, SizerInbox
+from basso.messages import Rebuild, ReceiverInbox, Recover
 from basso.store.book import CorruptFacts, load_book
 from basso.store.capital import deposit_if_empty
 from basso.store.fence import FenceLost
@@ -40,7 +40,7 @@ class RecoveryContext:
 
     pool: asyncpg.Pool
     config: Config
-    sizer: ActorRef[SizerInbox]
+    receiver: ActorRef[ReceiverInbox]
     epoch: Callable[[], int]  # the epoch this instance currently leads at
     capital: Decimal | None  # the initial deposit when the ledger is empty (None: deposit nothing)
     wall_clock: Callable[[], datetime]
@@ -75,9 +75,9 @@ class Recovery(DatabaseActor[Recover]):
         pending = await self.db.run(
             pending_count,
             what="recovery: pending")
-        # Put straight into the Sizer's mailbox, not staged until this handler returns: it must be there before
+        # Put straight into the SignalReceiver's mailbox, not staged until this handler returns: it must be there before
         # the gate opens below, ahead of any Poll. A redone Recover sends it twice, which is harmless.
-        await context.sizer.tell(Rebuild(epoch=message.epoch))
+        await context.receiver.tell(Rebuild(epoch=message.epoch))
         log.info("recovered for epoch %d: %d open layer(s), closed equity %s, %d signal(s) pending",
                  message.epoch, len(book.layers), book.closed_equity, pending)
         context.on_recovered(message.epoch)

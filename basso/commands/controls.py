@@ -1,5 +1,6 @@
-"""`basso kill-switch on|off`, `basso flatten --yes`, `basso capital deposit|withdraw AMOUNT` and `basso drawdown
-reset --reason …`: the operator's controls, sent to the running server with the admin token."""
+"""`basso kill-switch on|off`, `basso flatten --yes`, `basso capital deposit|withdraw AMOUNT`, `basso drawdown
+reset --reason …` and `basso roll [--dry-run]`: the operator's controls, sent to the running server with the
+admin token."""
 
 from __future__ import annotations
 
@@ -35,6 +36,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_server_arguments(capital, admin=True)
     capital.set_defaults(run=run_capital)
 
+    roll = sub.add_parser("roll", help="roll every position inside its roll window now (or --dry-run: list them)",
+                          description="Ask the leader's RolloverScanner to scan now: every open position inside its "
+                                      "contract's roll window (in market hours) starts a roll into the next "
+                                      "contract. --dry-run lists each held contract and what a scan would do.")
+    roll.add_argument("--dry-run", action="store_true", help="only list what a scan would do")
+    add_server_arguments(roll, admin=True)
+    roll.set_defaults(run=run_roll)
+
     drawdown = sub.add_parser("drawdown", help="reset the drawdown peak to today's equity",
                               description="The drawdown rules measure equity against its peak. With nothing open "
                                           "equity cannot recover by itself: `drawdown reset` makes today's equity "
@@ -69,6 +78,18 @@ def run_capital(args: argparse.Namespace) -> int:
     reply = accepted(*call(args, "POST", "/api/capital", {"kind": kind, "amount": args.amount, "note": args.note},
                             token=admin_token(args)))
     print(f"{kind} of {rupees(reply['amount'])}: closed equity {rupees(reply['closed_equity'])}")
+    return 0
+
+
+def run_roll(args: argparse.Namespace) -> int:
+    reply = accepted(*call(args, "POST", "/api/rollover", {"dry_run": args.dry_run}, token=admin_token(args)))
+    candidates = reply["candidates"]
+    for c in candidates:
+        print(f"{c['instrument']:<12} {c['contract']:<22} expires {c['expiry']}  {c['urgency']:<8} {c['action']}")
+    if not candidates:
+        print("no open position holds a contract")
+    if not args.dry_run:
+        print("scan requested: rolls due start now; their progress is in /api/rollover and the alerts")
     return 0
 
 

@@ -27,6 +27,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/api/ledger", api.ledger)
     app.router.add_get("/api/trades", api.trades)
     app.router.add_get("/api/rollover", api.rollover)
+    app.router.add_post("/api/rollover", controls.rollover)
     app.router.add_get("/api/alerts", api.alerts)
     app.router.add_post("/api/alerts/ack", controls.acknowledge_alert)
     app.router.add_post("/api/kill-switch", controls.kill_switch)

@@ -28,12 +28,14 @@ from basso.http.state import SERVICES, Services
 from basso.http.webhook import client_address
 from basso.rules.equity import drawdown_band_alert
 from basso.rules.money import ledger_amount, to_money
+from basso.rules.rollover import roll_candidates
 from basso.rules.signals import SignalError, decode_body, secret_matches
 from basso.store.alerts import acknowledge
 from basso.store.capital import PeakMove, move_capital
 from basso.store.controls import set_kill_switch, store_flatten
 from basso.store.drawdown import BookMoved, reset_peak
 from basso.store.fence import FenceLost
+from basso.store.rolls import held_contracts
 from basso.timeutil import exchange_date
 
 MAX_BODY_BYTES = 4096
@@ -167,6 +169,25 @@ async def drawdown_reset(request: web.Request, services: Services, body: dict[st
                            "peak": to_money(round(after.equity_peak, 2)),
                            "drawdown_pct_before": round(book.drawdown_pct(config), 4), "at": now, "reason": reason})
     return _error("book", "the portfolio kept changing while the peak was reset; send it again", status=503)
+
+
+@admin_endpoint
+async def rollover(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
+    """Scan for rolls now (docs/rules.md §7); with `"dry_run": true`, only list what a scan would do."""
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise SignalError("dry_run", "dry_run must be true or false")
+    candidates = [{"instrument": c.instrument, "contract": c.contract, "expiry": c.expiry,
+                   "urgency": c.urgency.value, "action": c.action}
+                  for c in roll_candidates(services.config, [(h.instrument, h.contract, h.expiry) for h in
+                                                             await held_contracts(services.pool)],
+                                           services.wall_clock())]
+    if dry_run:
+        return json_reply({"status": "dry run", "candidates": candidates})
+    if services.epoch() is None:
+        return _error("instance", "this instance does not lead: send it to the leader", status=503)
+    services.scan_rollover()
+    return json_reply({"status": "accepted", "candidates": candidates})
 
 
 @admin_endpoint

@@ -36,6 +36,7 @@ class Services:
     limiter: RateLimiter
     metrics: Metrics = field(default_factory=Metrics)
     wake_processor: Callable[[], None] = _nothing
+    scan_rollover: Callable[[], None] = _nothing  # ask the RolloverScanner to scan now
     is_leader: Callable[[], bool] = lambda: False
     epoch: Callable[[], int | None] = lambda: None  # the fence epoch while this instance leads
     actor_statistics: Callable[[], Mapping[str, Mapping[str, Any]]] = _no_actors

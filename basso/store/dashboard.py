@@ -38,7 +38,7 @@ async def closed_equity_history(db: Executor, points: int) -> list[asyncpg.Recor
 
 async def last_bar_closes(db: Executor, instruments: list[str]) -> dict[str, datetime | None]:
     """When the newest applied bar close of each instrument was stamped (None: none yet). One index probe per
-    instrument (sql/008's partial index), however many signals are stored."""
+    instrument (sql/009's partial index), however many signals are stored."""
     rows = await db.fetch(
         "SELECT i.name, (SELECT max(s.signal_time) FROM signals s WHERE s.kind = 'MARKET_DATA'"
         " AND s.outcome = 'executed' AND s.instrument = i.name) AS at FROM unnest($1::text[]) AS i(name)",

@@ -1,4 +1,4 @@
-"""The notifications outbox (sql/008): rows made by triggers in the transaction that commits a fill or an alert,
+"""The notifications outbox (sql/009): rows made by triggers in the transaction that commits a fill or an alert,
 claimed and sent by the leader's notifier. Every state change the notifier makes is fenced by its epoch, so an
 instance that lost the lead sends nothing more."""
 

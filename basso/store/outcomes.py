@@ -49,9 +49,13 @@ async def next_pending(conn: Executor, after: int = 0) -> PendingSignal | None:
 
 
 async def pending_signals(conn: Executor, *, after: int = 0, limit: int) -> list[PendingSignal]:
-    """Up to `limit` pending signals with ids above `after`, oldest first."""
-    rows = await conn.fetch("SELECT id, key, payload FROM signals WHERE outcome = 'pending' AND id > $1"
-                            " ORDER BY id LIMIT $2", after, limit)
+    """Up to `limit` pending signals with ids above `after`, oldest first, except that a pending roll step
+    (sql/009) comes before every other pending signal of its instrument: a roll under way is never interleaved
+    with a signal for the same instrument, and other instruments' signals keep their place."""
+    rows = await conn.fetch(
+        "SELECT s.id, s.key, s.payload FROM signals s WHERE s.outcome = 'pending' AND s.id > $1"
+        " ORDER BY coalesce((SELECT min(r.id) FROM signals r WHERE r.outcome = 'pending' AND r.kind = 'ROLL'"
+        " AND r.instrument = s.instrument), s.id), s.kind <> 'ROLL', s.id LIMIT $2", after, limit)
     return [PendingSignal(id=r["id"], key=r["key"], payload=orjson.loads(r["payload"])) for r in rows]
 
 

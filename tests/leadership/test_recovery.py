@@ -15,7 +15,7 @@ from basso.actors.base import ActorRef
 from basso.actors.elector import LeaseStatus
 from basso.actors.persister import Persister, PersisterContext
 from basso.config import Config
-from basso.messages import Committed, Settled, SizerInbox
+from basso.messages import Committed, PersisterInbox, ReceiverInbox, Settled
 from basso.pipeline import Hooks, Leadership, Pipeline
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
@@ -91,23 +91,23 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
         first, pending = await leader_with_an_entry(conn, config, "a")
         settlement = settled(pending, await load_book(conn, config), config)
         second = await take_fence(conn, "a", "lease acquired again")
-    sizer: ActorRef[SizerInbox] = ActorRef("sizer")
+    receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
     lost: list[FenceLost] = []
     committed: list[Settled] = []
-    context = PersisterContext(pool=pool, config=config, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT, sizer=sizer,
+    context = PersisterContext(pool=pool, config=config, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT, receiver=receiver,
                                on_commit=committed.append, on_fence_lost=lost.append)
-    persister: ActorRef[Settled] = ActorRef("persister")
+    persister: ActorRef[PersisterInbox] = ActorRef("persister")
     async with Supervisor(name="root", children=[
             ChildSpec(name="persister", factory=lambda: Persister(context), ref=persister)]):
         await persister.tell(Settled(pending=pending, settlement=settlement, epoch=first))
-        reply = await asyncio.wait_for(sizer.mailbox.get(), 10)
+        reply = await asyncio.wait_for(receiver.mailbox.get(), 10)
         assert isinstance(reply, Committed)
         assert (reply.signal_row, reply.book) == (pending.id, None)  # decide it again, from the facts
         assert await pool.fetchval("SELECT outcome FROM signals") == "pending"
         assert lost == []  # our fence is intact: only that decision was old
 
         await persister.tell(Settled(pending=pending, settlement=settlement, epoch=second))
-        reply = await asyncio.wait_for(sizer.mailbox.get(), 10)
+        reply = await asyncio.wait_for(receiver.mailbox.get(), 10)
         assert isinstance(reply, Committed)
         assert reply.book == settlement.book
         assert await pool.fetchval("SELECT epoch FROM signals") == second

@@ -1,4 +1,4 @@
-"""Every term starts from a rebuilt book: a Sizer that led, lost the lead and leads again never decides on the
+"""Every term starts from a rebuilt book: a SignalReceiver that led, lost the lead and leads again never decides on the
 book it held before (real PostgreSQL)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from decimal import Decimal
 import asyncpg
 
 from basso.actors.base import ActorRef
-from basso.actors.sizer import Sizer, SizerContext
+from basso.actors.receiver import ReceiverContext, SignalReceiver, Stages
 from basso.config import Config
 from basso.enums import LedgerKind
-from basso.messages import Committed, Decided, Poll, SizerInbox
+from basso.messages import Committed, Decide, Poll, ReceiverInbox, RolloverInbox, StopTrailerInbox
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.capital import move_capital
@@ -26,22 +26,26 @@ from tests.store.test_outcomes import leader_with_an_entry
 from tests.web.test_webhook import payload
 
 
-async def test_a_sizer_that_leads_again_decides_on_a_book_rebuilt_for_the_new_term(
+async def test_a_receiver_that_leads_again_hands_out_a_book_rebuilt_for_the_new_term(
         pool: asyncpg.Pool, config: Config) -> None:
     async with pool.acquire() as conn:
         first, _entry = await leader_with_an_entry(conn, config, "a")  # ₹50 L and the Bank Nifty entry pending
     epoch = [first]
-    risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
-    sizer: ActorRef[SizerInbox] = ActorRef("sizer")
-    context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=lambda: epoch[0])
-    async with Supervisor(name="root", children=[ChildSpec(name="sizer", factory=lambda: Sizer(context), ref=sizer)]):
-        decided = await asyncio.wait_for(risk_guard.mailbox.get(), 10)  # the Sizer looks as it starts
-        assert isinstance(decided, Decided)
+    sizer: ActorRef[Decide] = ActorRef("sizer")  # the stage, read by the test
+    trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
+    rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
+    receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
+    context = ReceiverContext(pool=pool, config=config, stages=Stages(sizer=sizer, stop_trailer=trailer, rollover=rollover),
+                              epoch=lambda: epoch[0])
+    async with Supervisor(name="root", children=[ChildSpec(name="receiver", factory=lambda: SignalReceiver(context),
+                                                           ref=receiver)]):
+        decided = await asyncio.wait_for(sizer.mailbox.get(), 10)  # the receiver looks as it starts
+        assert isinstance(decided, Decide)
         settlement = settled(decided.pending, decided.book, config)
         async with pool.acquire() as conn:
             await commit_outcome(conn, epoch=first, signal=decided.pending, settlement=settlement, at=PROCESSED_AT)
-        await sizer.tell(Committed(signal_row=decided.pending.id, book=settlement.book, epoch=first))
-        # The Sizer now holds the book after the entry, built in the first term. The lead passes to b, which
+        await receiver.tell(Committed(signal_row=decided.pending.id, book=settlement.book, epoch=first))
+        # The receiver now holds the book after the entry, built in the first term. The lead passes to b, which
         # books a ₹10 L deposit, then comes back to a.
         async with pool.acquire() as conn:
             await take_fence(conn, "b", "lease acquired")
@@ -50,10 +54,10 @@ async def test_a_sizer_that_leads_again_decides_on_a_book_rebuilt_for_the_new_te
             epoch[0] = await take_fence(conn, "a", "lease acquired again")
             await store_signal(conn, signal_from_object(payload("BASE_ENTRY_GOLD_MINI"), config))
             facts = await load_book(conn, config)
-        # The new term's first Poll reaches the Sizer before any Rebuild does.
-        await sizer.tell(Poll(epoch=epoch[0]))
-        decided = await asyncio.wait_for(risk_guard.mailbox.get(), 10)
-        assert isinstance(decided, Decided)
+        # The new term's first Poll reaches the receiver before any Rebuild does.
+        await receiver.tell(Poll(epoch=epoch[0]))
+        decided = await asyncio.wait_for(sizer.mailbox.get(), 10)
+        assert isinstance(decided, Decide)
         assert decided.epoch == epoch[0] == first + 2
         assert decided.cause_id == decided.pending.id  # the message chain starts at the stored signal's row
         # ₹50,00,000 − ₹780 commission on the Bank Nifty entry + ₹10,00,000 deposited while b led.

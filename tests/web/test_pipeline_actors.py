@@ -50,7 +50,7 @@ async def test_a_killed_actor_loses_no_signal(trading: Trading) -> None:
         status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY", signal_id=f"s{i}",
                                                             instrument="GOLD_MINI" if i == 1 else "BANK_NIFTY")))
         assert status == 200
-    for path in ("trading/sizer", "trading/executor", "persister"):
+    for path in ("trading/receiver", "trading/sizer", "trading/stop_trailer", "trading/executor", "persister"):
         task = pipe.root.cell(path).task
         assert task is not None
         task.cancel()

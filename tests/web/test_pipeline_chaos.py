@@ -1,6 +1,7 @@
-"""Chaos in process: 2,000 signals through the real webhook and pipeline while a seeded killer crashes the
-actors — raising inside them and cancelling their tasks. Afterwards every acknowledged signal has exactly
-one outcome, and positions and ledger equal a replay of the same signals through the pure rules."""
+"""Chaos in process: 2,000 signals (entries, pyramids, exits, bar closes) and a roll scan every 250 through the
+real webhook and pipeline while a seeded killer crashes the actors by name — raising inside them and cancelling
+their tasks. Afterwards every acknowledged signal has exactly one outcome, and positions and ledger equal a
+replay of the same signals and roll steps through the pure rules."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import os
 import random
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -16,6 +18,7 @@ import redis.asyncio as aioredis
 
 from basso.actors.elector import LeaseStatus
 from basso.actors.events import ChildStarted, EventLog, SupervisorEvent
+from basso.messages import Scan
 from basso.pipeline import Hooks, Leadership, Pipeline, Runtime
 from basso.store.lease import RedisLease
 from basso.supervisor import Backoff, RestartIntensity
@@ -24,7 +27,13 @@ from tests.replay import assert_state_equals_replay
 from tests.web.conftest import NOW, SECRET, Webhook
 
 SIGNALS = 2_000
-PATHS = ("trading/sizer", "trading/risk_guard", "trading/executor", "persister")
+PATHS = ("trading/receiver", "trading/sizer", "trading/stop_trailer", "trading/rollover", "trading/risk_guard",
+         "trading/executor", "persister")
+# Roll scans on days inside a roll window of the December contracts every entry goes into (the wall clock says
+# 25 Nov): Friday 27 Nov 10:30 IST rolls Gold Mini into January; Wednesday 23 Dec rolls Bank Nifty (and finds
+# Gold Mini's December contract expired: an alert). The next contract is quoted 150 above the mark.
+ROLL_DAYS = (datetime(2026, 11, 27, 5, 0, tzinfo=UTC), datetime(2026, 12, 23, 5, 0, tzinfo=UTC))
+SCAN_EVERY = 100
 LEASE_KEY = "basso:test-chaos"
 
 
@@ -111,7 +120,7 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
     # Hundreds of crashes in seconds are the point here, so the restart intensity is set out of reach and the
     # backoff to nothing; the defaults (5 in 30 s) are proven by the supervisor's own tests.
     chaos = Runtime(fault=fault, intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
-                    backoff=Backoff(base_s=0.0, max_s=0.0))
+                    backoff=Backoff(base_s=0.0, max_s=0.0), roll_quote=lambda _i, _e, mark: mark + 150)
     paths: tuple[str, ...] = PATHS
     if redis is None:
         pipeline = pipeline_for(webhook.services.pool, config, await solo_leader(webhook.services.pool, NOW),
@@ -133,7 +142,9 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
     kills = flaps = 0
     try:
         acknowledged: list[str] = []
-        for body in stream(rng):
+        for n, body in enumerate(stream(rng)):
+            if n % SCAN_EVERY == SCAN_EVERY - 1:
+                await pipeline.rollover.tell(Scan(now=ROLL_DAYS[n // SCAN_EVERY % 2], epoch=pipeline.epoch))
             status, reply = await webhook.post(orjson.dumps(body))
             assert status == 200, (seed, reply)
             acknowledged.append(str(reply["signal_id"]))
@@ -162,8 +173,9 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
         terms = await pool.fetchval("SELECT count(*) FROM leadership_history WHERE event = 'gained'")
         assert flaps >= 5, f"seed {seed}: the lease was taken away only {flaps} times"
         assert terms >= 5, f"seed {seed}: only {terms} terms"
-    rows = await pool.fetch("SELECT key, outcome, reason FROM signals ORDER BY id")
+    rows = await pool.fetch("SELECT key, outcome, reason FROM signals WHERE kind <> 'ROLL' ORDER BY id")
     assert sorted(r["key"] for r in rows) == sorted(acknowledged), f"seed {seed}"
+    assert await pool.fetchval("SELECT count(*) FROM rolls WHERE state = 'done'") >= 1, f"seed {seed}: no roll"
     assert all(r["outcome"] != "pending" for r in rows), f"seed {seed}"
     dead = [r for r in rows if r["outcome"] == "dead"]
     assert all("InjectedFault" in r["reason"] for r in dead), f"seed {seed}: {dead}"

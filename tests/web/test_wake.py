@@ -15,7 +15,7 @@ from tests.tcpproxy import proxy_to
 from tests.web.conftest import NOW
 from tests.web.test_webhook import payload
 
-PENDING_QUERY = "SELECT id, key, payload FROM signals WHERE outcome = 'pending'%"
+PENDING_QUERY = "SELECT s.id, s.key, s.payload FROM signals s WHERE s.outcome = 'pending'%"
 
 
 async def the_query_has_run(pool: asyncpg.Pool, since: datetime) -> None:
@@ -48,14 +48,14 @@ async def test_a_signal_stored_while_the_sizer_runs_its_pending_query_is_decided
             since = await direct.fetchval("SELECT clock_timestamp()")
             pipeline.open()
             await the_query_has_run(direct, since)
-            while pipeline.sizer.mailbox:  # the Sizer is done with that Poll once it is acknowledged
-                await asyncio.wait_for(pipeline.sizer.mailbox.wait_room(), 30)  # returns at the next ack
+            while pipeline.receiver.mailbox:  # the SignalReceiver is done with that Poll once it is acknowledged
+                await asyncio.wait_for(pipeline.receiver.mailbox.wait_room(), 30)  # returns at the next ack
             since = await direct.fetchval("SELECT clock_timestamp()")
             proxy.hold()
-            pipeline.wake()  # the Sizer looks again: PostgreSQL answers "nothing pending", held on the way back
+            pipeline.wake()  # the receiver looks again: PostgreSQL answers "nothing pending", held on the way back
             await the_query_has_run(direct, since)
-            # A webhook stores a signal now and wakes the pipeline, while the Sizer is still handling that Poll.
-            # Its notification is not sent (as if missed), so the wake is all the Sizer gets.
+            # A webhook stores a signal now and wakes the pipeline, while the receiver is still handling that Poll.
+            # Its notification is not sent (as if missed), so the wake is all the receiver gets.
             signal = signal_from_object(payload("BASE_ENTRY_BANK_NIFTY"), config)
             async with direct.acquire() as conn, conn.transaction():
                 await conn.execute("ALTER TABLE signals DISABLE TRIGGER signal_stored")

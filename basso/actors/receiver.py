@@ -1,0 +1,133 @@
+"""SignalReceiver: owns the order in which stored signals are applied (docs/architecture.md, the actors table).
+
+Woken by a webhook stored here, a NOTIFY of one stored by another instance, or the sweep (each a `Poll`), it
+takes the oldest pending signal and hands it to the stage that decides it: entries, pyramids and exits to the
+Sizer, bar closes to the StopTrailer, roll steps to the RolloverScanner. One signal is in flight at a time:
+it waits for the Persister's `Committed` before it looks at the next, so every decision is made against a
+book that includes every earlier signal's outcome, whichever stage made it.
+
+The book lives here, not in the stages: it is handed over with each signal (`Decide`). The receiver adopts the
+book a `Committed` carries only for the signal it has in flight; any other reply (a redelivery's, after a
+crash) means its view may be behind, and it rebuilds from the facts. Every leadership term starts from a
+rebuilt book: the receiver records the epoch its book was built in and rebuilds before handing out a signal
+in another (a Poll of the new term may reach it before Recovery's Rebuild does). Should a stale book slip
+through all the same, the commit refuses it (the facts' version, sql/002) and the signal is decided again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from basso.actors.base import ActorRef
+from basso.actors.database import DatabaseActor
+from basso.config import Config
+from basso.messages import Committed, Decide, Poll, Rebuild, ReceiverInbox, RolloverInbox, StopTrailerInbox
+from basso.rules.book import Book
+from basso.store.book import load_book
+from basso.store.outcomes import PendingSignal, pending_signals
+
+__all__ = ["READ_AHEAD", "ReceiverContext", "SignalReceiver", "Stages", "stage_of"]
+
+READ_AHEAD = 64  # pending signals read per query
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stages:
+    """The actors that decide signals, by kind."""
+
+    sizer: ActorRef[Decide]  # entries, pyramids, exits
+    stop_trailer: ActorRef[StopTrailerInbox]  # bar closes
+    rollover: ActorRef[RolloverInbox]  # roll steps
+
+
+def stage_of(payload: dict[str, Any]) -> str:
+    """Which stage decides a stored signal: 'stop_trailer' for a bar close, 'rollover' for a roll step, else
+    'sizer' (which also rejects a payload the configuration no longer accepts)."""
+    kind = payload.get("type")
+    if kind == "MARKET_DATA":
+        return "stop_trailer"
+    if kind == "ROLL":
+        return "rollover"
+    return "sizer"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceiverContext:
+    """What a SignalReceiver incarnation needs: the pool, the configuration, the stages and the epoch."""
+
+    pool: asyncpg.Pool
+    config: Config
+    stages: Stages
+    epoch: Callable[[], int]  # the epoch this instance trades at now
+
+
+class SignalReceiver(DatabaseActor[ReceiverInbox]):
+    """Hands stored signals, in arrival order, one in flight at a time, to the stage that decides each."""
+
+    def __init__(self, context: ReceiverContext) -> None:
+        super().__init__(context.pool)
+        self.context = context
+        self.book: Book | None = None
+        self.book_epoch = 0  # the leadership term `book` (and `ahead`) was read in
+        self.in_flight: int | None = None  # the signals row handed out and not yet committed
+        self.in_flight_roll = False  # whether that is a roll step
+        self.ahead: deque[PendingSignal] = deque()
+
+    async def on_start(self) -> None:
+        # A restart may have lost a Committed reply: whatever was in flight is found pending again (or done).
+        await self.ref.tell(Poll(epoch=self.context.epoch()))
+
+    async def handle(self, message: ReceiverInbox) -> None:
+        match message:
+            case Committed(signal_row=signal_row, book=book, epoch=epoch):
+                ours = signal_row == self.in_flight
+                self.book = book if ours else None
+                if ours and self.in_flight_roll:
+                    self.ahead.clear()  # the step's commit stored the roll's next step, which goes first
+                self.book_epoch = epoch
+                if self.book is None:
+                    self.ahead.clear()  # our view of what is pending may be stale too
+                if ours:
+                    self.in_flight = None
+            case Rebuild():
+                self.book = None  # another leader may have changed the facts since this book was read
+                self.ahead.clear()
+            case Poll():
+                pass
+        if self.in_flight is None:
+            await self._hand_out_next()
+
+    async def _hand_out_next(self) -> None:
+        epoch = self.context.epoch()
+        if self.book_epoch != epoch:  # a new term: another leader may have changed the facts meanwhile
+            self.book, self.book_epoch = None, epoch
+            self.ahead.clear()
+        pending = await self._next_pending()
+        if pending is None:
+            return
+        if self.book is None:
+            config = self.context.config
+            self.book = await self.db.run(lambda conn: load_book(conn, config), what="receiver: book")
+        self.in_flight = pending.id
+        stage = stage_of(pending.payload)
+        self.in_flight_roll = stage == "rollover"
+        stages = self.context.stages
+        decide = Decide(pending=pending, book=self.book, cause_id=pending.id, epoch=epoch)
+        match stage:
+            case "stop_trailer":
+                await self.send(stages.stop_trailer, decide)
+            case "rollover":
+                await self.send(stages.rollover, decide)
+            case _:
+                await self.send(stages.sizer, decide)
+
+    async def _next_pending(self) -> PendingSignal | None:
+        if not self.ahead:
+            self.ahead.extend(await self.db.run(lambda conn: pending_signals(conn, limit=READ_AHEAD),
+                                                what="receiver: next signals"))
+        return self.ahead.popleft() if self.ahead else None
