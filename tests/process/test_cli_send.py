@@ -75,11 +75,13 @@ async def test_basso_send_delivers_a_fresh_signal_and_prints_its_outcome(
         (data_dir / "webhook-secret").write_text(SECRET + "\n", encoding="utf-8")
         status, out, _ = await send("base_entry", "GOLD_MINI", "--data-dir", str(data_dir), "--id", "cli-5",
                                     "--url", instance.url, env=clean_env())
-        # The Gold Mini sample: E = 50,00,000 − 780 (the Bank Nifty fill's commission, 52,000 × 30 × 0.05 %) =
-        # 49,99,220 (that layer is marked at its entry: an exit's price marks nothing). Lot-V = 49,99,220 × 0.2 % ÷
-        # (500 × 10) = 1.9997 binds, just under 2; Lot-R = 49,99,220 × 0.5 % ÷ (500 × 10) × 0.75 = 3.75;
-        # Lot-M = (60 % × 49,99,220 − 2,70,000) ÷ 1,05,000 = 25.9953 ⇒ 1 lot.
-        assert (status, out) == (0, "cli-5: accepted, executed: 1 lot, volatility-limited (Lot-R 3.75, Lot-V 2.00, "
+        # The Gold Mini sample: closed equity 50,00,000 − 780 (the Bank Nifty fill's commission, 52,000 × 30 ×
+        # 0.05 %) = 49,99,220. The ignored EXIT cli-2 at 52,100 marked the open Bank Nifty layer (docs/rules.md §2:
+        # every valid signal's price marks, exits included): unrealised (52,100 − 52,000) × 1 × 30 = 3,000, blended
+        # half of it, so E = 50,00,720. Lot-V = 50,00,720 × 0.2 % ÷ (500 × 10) = 2.0003 binds;
+        # Lot-R = 50,00,720 × 0.5 % ÷ (500 × 10) × 0.75 = 3.75; Lot-M = (60 % × 50,00,720 − 2,70,000) ÷ 1,05,000
+        # = 26.004 ⇒ 2 lots.
+        assert (status, out) == (0, "cli-5: accepted, executed: 2 lots, volatility-limited (Lot-R 3.75, Lot-V 2.00, "
                                     "Lot-M 26.00)\n")
 
 
