@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
-    from basso.rules.book import Book
+    from basso.rules.book import Book, Fill
     from basso.rules.decisions import Decision
-    from basso.rules.settlement import Settlement
+    from basso.rules.orders import OrderTicket
     from basso.store.outcomes import PendingSignal
 
-__all__ = ["Committed", "Decided", "Message", "Poll", "Rebuild", "Recover", "Settled", "new_message_id"]
+__all__ = ["Committed", "Decided", "Filled", "Message", "Place", "Poll", "Rebuild", "Recover", "Settled", "Sweep",
+           "new_message_id"]
 
 # A random prefix per process plus a counter: unique without uuid4's cost on the hot path.
 _PROCESS_PREFIX = secrets.token_hex(6)
@@ -60,7 +61,7 @@ class Message:
         return cls(cause_id=cause.signal_id, epoch=cause.epoch, **fields)
 
 
-# --- the signal pipeline: Sizer → RiskGuard → executor → Persister, and back to the Sizer -------------
+# --- the signal pipeline: Sizer → RiskGuard → Persister → Executor → Persister, and back to the Sizer ---------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,11 +79,41 @@ class Decided(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Settled(Message):
-    """The executor's fills and the money they book, ready for the Persister's one fenced transaction."""
+class Place(Message):
+    """Committed orders for the Executor to send: `tickets` of stored signal `signal` (None: read the signal's
+    working orders from the facts, after a redelivery), `decision` (None: not known here) and `book`, the book
+    that counts them working (None: unknown)."""
 
-    pending: PendingSignal
-    settlement: Settlement
+    signal: int
+    decision: Decision | None
+    tickets: tuple[OrderTicket, ...] | None
+    book: Book | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filled(Message):
+    """The paper broker's complete fills of a signal's orders, for the Persister to record one by one; `book` is
+    the book that counted them working (None: the Sizer rebuilds from the facts)."""
+
+    signal: int
+    decision: Decision | None
+    fills: tuple[tuple[OrderTicket, Fill], ...]
+    book: Book | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sweep(Message):
+    """The Executor takes up every working order in the facts (after a restart, a recovery or a dead letter)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settled(Message):
+    """A signal's outcome is committed and, with a broker that fills at once, its fills too: what observers
+    (metrics, tests) hear. `book` is the book after it, when known."""
+
+    signal: int
+    decision: Decision
+    book: Book | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,8 +4,8 @@
     ├── persister                      every outcome write, fenced by the epoch
     └── trading (one_for_one, gated)
         ├── sizer        stored signal → decision (one in flight)
-        ├── risk_guard   decision → approved decision (kill switch)
-        └── executor     approved decision → fills and money → persister → back to the sizer
+        ├── risk_guard   decision → approved decision (kill switch) → persister (layers and orders committed)
+        └── executor     committed orders → the broker → fills → persister → back to the sizer
 
 A Persister crash restarts the trading actors after it (their books may be stale); a crash of one trading
 actor touches nothing else. A webhook stored here wakes the Sizer at once (`wake`); with `sweep_every_s` a
@@ -46,12 +46,14 @@ from basso.actors.elector import ElectorContext, LeaderElector, LeaseStatus, ste
 from basso.actors.events import Observer
 from basso.actors.executor import Executor, ExecutorContext
 from basso.actors.gate import PauseGate
+from basso.actors.order_desk import DeskContext, OrderDesk
 from basso.actors.persister import Persister, PersisterContext
 from basso.actors.recovery import Recovery, RecoveryContext
 from basso.actors.risk_guard import RiskGuard, RiskGuardContext
 from basso.actors.sizer import Sizer, SizerContext
+from basso.brokers.openalgo import OpenAlgoClient
 from basso.config import Config
-from basso.messages import Committed, Message, Poll, Recover, Settled
+from basso.messages import Committed, Message, Poll, Rebuild, Recover, Settled, Sweep
 from basso.store.deadletters import bury_signal
 from basso.store.fence import FenceLost
 from basso.store.inbox import listen_for_signals
@@ -75,7 +77,8 @@ class Pipeline:
                  fault: Callable[[str], None] = no_fault, intensity: RestartIntensity | None = None,
                  backoff: Backoff | None = None, observer: Observer | None = None,
                  sweep_every_s: float | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 broker_client: OpenAlgoClient | None = None) -> None:
         self.pool = pool
         self.epoch = epoch  # the fence epoch this instance trades at (changes with each leadership gain)
         self.gate = gate or PauseGate(leader=lease is None, recovered=False)
@@ -86,8 +89,21 @@ class Pipeline:
         persister: ActorRef[Message] = ActorRef("persister")
         sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=self._current_epoch,
                                      fault=fault)
-        guard_context = RiskGuardContext(pool=pool, executor=executor, fault=fault)
-        executor_context = ExecutorContext(config=config, persister=persister, fault=fault)
+        guard_context = RiskGuardContext(pool=pool, persister=persister, fault=fault,
+                                         unknown_checks=config.broker.unknown_checks)
+        self.desk: OrderDesk | None = None
+        if broker_client is not None:  # a real broker: orders take their time, the Sizer does not wait for fills
+            sizer = self.sizer
+
+            async def book_changed() -> None:
+                await sizer.tell(Rebuild(epoch=self.epoch))
+
+            self.desk = OrderDesk(DeskContext(pool=pool, config=config, client=broker_client,
+                                              epoch=self._current_epoch, wall_clock=wall_clock,
+                                              on_book_changed=book_changed, on_fence_lost=self._lose_fence))
+        executor_context = ExecutorContext(pool=pool, config=config, persister=persister, desk=self.desk,
+                                           fault=fault)
+        self._executor = executor
         self.fence_lost = asyncio.Event()
         self.halted = asyncio.Event()
         self.halt_reason: str | None = None
@@ -95,11 +111,15 @@ class Pipeline:
         self._sweep_every_s = sweep_every_s
         self._sleep = sleep
         self._sweeper: asyncio.Task[None] | None = None
+        self._reconciler: asyncio.Task[None] | None = None
+        self._reconcile_every_s = config.broker.reconcile_every_s
         self._listener: asyncio.Task[None] | None = None
         self.listened = asyncio.Event()  # set each time a connection starts to LISTEN for stored signals
         persister_context = PersisterContext(pool=pool, config=config, epoch=self._current_epoch, wall_clock=wall_clock,
-                                             sizer=self.sizer, on_commit=on_commit, on_fence_lost=self._lose_fence,
-                                             fault=fault)
+                                             sizer=self.sizer, executor=executor, on_commit=on_commit,
+                                             on_fence_lost=self._lose_fence, fault=fault,
+                                             broker=config.broker.kind if broker_client is not None else "paper",
+                                             fills_at_once=broker_client is None)
         trading = Supervisor(name="trading", strategy="one_for_one", intensity=intensity, backoff=backoff, children=[
             ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=self.gate),
             ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=self.gate),
@@ -132,6 +152,9 @@ class Pipeline:
         self._listener = asyncio.create_task(self._listen(), name="signal listener")
         if self._sweep_every_s is not None:
             self._sweeper = asyncio.create_task(self._sweep(self._sweep_every_s), name="pending sweep")
+        if self.desk is not None:
+            self._reconciler = asyncio.create_task(self._reconcile_every(self._reconcile_every_s),
+                                                   name="reconciliation")
 
     async def _listen(self) -> None:
         # Hear every pending signal stored, by any instance; listen again whenever the connection drops (a
@@ -177,11 +200,15 @@ class Pipeline:
         the lease up, so a standby takes over at its next attempt instead of waiting for the key to expire."""
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._reconciler is not None:
+            self._reconciler.cancel()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         await self.root.stop()
+        if self.desk is not None:
+            await self.desk.close()  # orders stay as recorded: the next leader takes them up from the facts
         if self.elector is not None:
             await step_down(self.elector, "released", "graceful shutdown")
 
@@ -196,11 +223,44 @@ class Pipeline:
 
     def _recovered(self, epoch: int) -> None:
         if epoch == self.epoch and self.gate.leader:
+            # Orders left working by an earlier term (ours or another instance's) are taken up again: resolved at
+            # the broker, never sent blindly a second time.
+            self._executor.tell_nowait(Sweep(epoch=epoch))
+            if self.desk is None:
+                self.open()
+            else:  # with a real broker, Recovery ends with a reconciliation
+                self._opening = asyncio.create_task(self._reconcile_then_open(epoch), name="reconcile, then open")
+
+    async def _reconcile_then_open(self, epoch: int) -> None:
+        assert self.desk is not None
+        try:
+            await self.desk.reconcile()
+        except FenceLost as lost:
+            self._lose_fence(lost)
+            return
+        except Exception:  # a check that failed is no reason not to trade exits: its blocks are in the facts
+            log.exception("reconciliation after recovery failed")
+        if epoch == self.epoch and self.gate.leader:
             self.open()
+
+    async def _reconcile_every(self, every_s: float) -> None:
+        assert self.desk is not None
+        while True:
+            await self._sleep(every_s)
+            if not self.gate.is_open:
+                continue  # only the leader reconciles, and Recovery does it first
+            try:
+                await self.desk.reconcile()
+            except FenceLost as lost:
+                self._lose_fence(lost)
+            except Exception:
+                log.exception("reconciliation failed; the next one is in %g s", every_s)
 
     def _lose(self, reason: str) -> None:
         """The elector is no longer sure it leads: stop trading now (in-flight work is cancelled, kept)."""
         self.gate.set_leader(False)
+        if self.desk is not None:  # no more requests to the broker from here: the next leader resolves them
+            self._closing = asyncio.create_task(self.desk.close(), name="order desk close")
         self._on_leadership(None)
 
     def _halt(self, reason: str) -> None:
@@ -230,8 +290,13 @@ class Pipeline:
         """The dead-letter sink: mark the poison message's signal dead, then let the Sizer move on."""
         message = letter.message
         pending = getattr(message, "pending", None)
+        placed = getattr(message, "signal", None) if not isinstance(message, Committed) else None
         if pending is not None:
             signal = int(pending.id)
+        elif placed is not None:
+            # Orders of a committed signal (a Place or its fills): the Executor takes them up from the facts.
+            await self._executor.tell(Sweep(epoch=self.epoch))
+            signal = int(placed)
         else:
             # A Poll or Committed crashed the Sizer while it decided the oldest pending signal.
             found = await until_available(lambda: next_pending(self.pool), what="dead letters")

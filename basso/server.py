@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from basso.actors.elector import LeaseStatus
+from basso.brokers.openalgo import OpenAlgoClient
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from basso.http.app import build_app
@@ -80,8 +81,9 @@ class OutcomeObserver:
         metrics.open_positions.set_function(lambda: len(self.book.layers) if self.book else 0)
 
     def __call__(self, settled: Settled) -> None:
-        self.metrics.signals.labels(settled.settlement.decision.outcome.value).inc()
-        self.book = settled.settlement.book
+        self.metrics.signals.labels(settled.decision.outcome.value).inc()
+        if settled.book is not None:
+            self.book = settled.book
 
     def _measure(self, name: str) -> float:
         if self.book is None:
@@ -102,6 +104,7 @@ class RunOptions:
     capital: Decimal
     webhook_secret: str
     admin_token: str
+    openalgo_api_key: str = field(default="", repr=False)  # never logged: repr leaves it out
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
 
@@ -176,7 +179,12 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
             loop.add_signal_handler(sig, stop.set)
     leadership = config.leadership
     async with storage(options) as (database_url, redis_url):
-        pool = await asyncpg.create_pool(database_url, min_size=4, max_size=12)
+        # A leader frozen inside a fenced transaction (SIGSTOP, a VM pause) holds the fence's share lock, and with
+        # it the takeover: the server ends a transaction left idle for longer than two lease terms, so a newer
+        # leader can take the fence (ours never idle that long: their statements are sent back to back).
+        idle_ms = str(int(leadership.lease_ttl_s * 2000))
+        pool = await asyncpg.create_pool(database_url, min_size=4, max_size=12,
+                                         server_settings={"idle_in_transaction_session_timeout": idle_ms})
         audit_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4,
                                                server_settings={"synchronous_commit": "off"})
         redis = aioredis.from_url(redis_url, socket_connect_timeout=leadership.renew_every_s,
@@ -188,12 +196,17 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                 await migrate(conn)
             metrics = Metrics()
             status = LeaseStatus(options.instance, leadership)
+            client = None
+            if config.broker.kind == "openalgo":
+                client = OpenAlgoClient(base_url=config.broker.url, api_key=options.openalgo_api_key,
+                                        timeout_s=config.broker.timeout_s,
+                                        orders_per_second=config.broker.orders_per_second)
             pipeline = Pipeline(pool=pool, config=config, wall_clock=utc_now,
                                 lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), lease_status=status,
                                 capital=options.capital, on_leadership=_leadership_metrics(metrics),
                                 on_renewed=metrics.lease_renew_latency.observe,
                                 on_commit=OutcomeObserver(metrics, config),
-                                sweep_every_s=config.server.pending_sweep_s)
+                                sweep_every_s=config.server.pending_sweep_s, broker_client=client)
 
             def is_leader() -> bool:
                 # The lease is unexpired as far as this instance can know, and no commit has found the fence taken.
@@ -225,6 +238,8 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
                 lag.cancel()
                 await runner.cleanup()
                 await pipeline.stop()
+                if client is not None:
+                    await client.close()
                 log.info("stopped")
         finally:
             await redis.aclose()

@@ -37,7 +37,7 @@ class Outcomes:
         self._changed = asyncio.Event()
 
     def __call__(self, settled: Settled) -> None:
-        self.committed.append(settled.pending.id)
+        self.committed.append(settled.signal)
         self._changed.set()
 
     async def wait_for(self, count: int) -> None:

@@ -1,52 +1,128 @@
-"""Replaying stored signals through the pure rules: what the database must equal after any crash."""
+"""Replaying stored signals and fills through the pure rules: what the database must equal after any crash.
+
+Orders take two steps, so the facts move on by two kinds of event: a signal's decision (its layers and orders
+committed working) and a fill. Each commit records the facts' version it produced, which is the order they
+happened in; the replay applies them in that order — every decision made against the book the events before
+it give, every fill checked against what the paper broker gives for its order — and must arrive at the very
+positions, ledger and outcomes stored.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import orjson
 
-from basso.brokers.paper import paper_fills
+from basso.brokers.paper import paper_fill, paper_fills
 from basso.config import Config
-from basso.rules.book import Book
+from basso.enums import SignalOutcome
+from basso.rules.book import Book, Fill
 from basso.rules.decisions import decide_payload
+from basso.rules.layers import Layer
+from basso.rules.orders import OrderTicket, fill_book, work
 from basso.rules.settlement import Settlement, settle
 from basso.store.book import load_book
 from basso.store.outcomes import PendingSignal
 
 
 def settled(pending: PendingSignal, book: Book, config: Config) -> Settlement:
-    """What the pipeline makes of `pending` against `book`: its decision, paper fills and money."""
+    """What the backtest's fast path makes of `pending` against `book`: its decision, paper fills and money."""
     decision = decide_payload(pending.payload, book, config)
     return settle(decision, paper_fills(decision, config), book, config)
 
 
-async def replayed_book(pool: asyncpg.Pool, config: Config) -> tuple[Book, list[str], int]:
-    """The book and outcomes that replaying every processed signal, in id order, from the deposits gives."""
+_PROCESSED = ("outcome NOT IN ('pending', 'dead') AND reason NOT LIKE 'timestamp %'")
+
+
+async def _events(pool: asyncpg.Pool) -> list[tuple[int, str, Any]]:
+    signals = await pool.fetch(f"SELECT id, key, payload, book_version, outcome FROM signals WHERE {_PROCESSED}")
+    assert all(r["book_version"] is not None for r in signals), "every decided signal records its version"
+    fills = await pool.fetch("SELECT f.book_version, o.client_id, o.signal, f.lots, f.price, f.commission"
+                             " FROM fills f JOIN orders o ON o.id = f.order_id")
+    ends = await pool.fetch("SELECT ended_version, client_id, filled_lots FROM orders WHERE ended_version IS NOT NULL")
+    events: list[tuple[int, str, Any]] = [(r["book_version"], "signal", r) for r in signals]
+    events += [(r["book_version"], "fill", r) for r in fills]
+    events += [(r["ended_version"], "end", r) for r in ends]
+    versions = [v for v, _, _ in events]
+    assert len(set(versions)) == len(versions), "no two commits produced the same version"
+    return sorted(events, key=lambda e: e[0])
+
+
+def _unfilled(book: Book, ticket: OrderTicket, config: Config) -> Book:
+    """`book` once `ticket` ended with nothing filled: an entry's layer is gone, an exit's lots are held again."""
+    layers = [x for x in book.layers if (x.instrument, x.layer) != (ticket.instrument, ticket.layer)]
+    if not ticket.opening:
+        held = book.layer(ticket.instrument, ticket.layer)
+        layers.append(held.with_lots(held.lots + ticket.lots) if held is not None else Layer(
+            instrument=ticket.instrument, layer=ticket.layer, lots=ticket.lots, entry_price=ticket.entry_price,
+            initial_stop=ticket.stop, stop=ticket.stop, highest_close=ticket.entry_price,
+            point_value=ticket.point_value))
+    return replace(book.with_layers(layers), version=book.version + 1)
+
+
+async def replayed_book(pool: asyncpg.Pool, config: Config, *, paper: bool = True) -> tuple[Book, list[str], int]:
+    """The book, outcomes (in signal id order) and number of orders that replaying every decision and fill, in
+    the order they were committed, from the deposits gives. With `paper`, each stored fill must be the paper
+    broker's for its order; otherwise the stored fills (a real broker's) are replayed as they are."""
     deposits = await pool.fetchval("SELECT coalesce(sum(amount), 0) FROM ledger WHERE kind = 'deposit'")
     book = Book(closed_equity=Decimal(deposits), high_water=Decimal(deposits), equity_peak=float(deposits))
-    outcomes: list[str] = []
-    fills = 0
-    rows = await pool.fetch("SELECT id, key, payload, outcome FROM signals WHERE outcome NOT IN ('pending', 'dead')"
-                            " AND reason NOT LIKE 'timestamp %' ORDER BY id")
-    for row in rows:
-        pending = PendingSignal(id=row["id"], key=row["key"], payload=orjson.loads(row["payload"]))
-        settlement = settled(pending, book, config)
-        book = settlement.book
-        outcomes.append(settlement.decision.outcome.value)
-        fills += len(settlement.fills)
-    return book, outcomes, fills
+    outcomes: dict[int, str] = {}
+    tickets: dict[str, OrderTicket] = {}
+    batch: list[tuple[OrderTicket, Fill]] = []  # consecutive fills of one signal: recorded from one broker reply
+
+    def flush() -> None:
+        nonlocal book
+        if batch:
+            book = fill_book(book, batch, config, version=book.version + len(batch))
+            batch.clear()
+
+    for _version, kind, row in await _events(pool):
+        if kind == "signal":
+            flush()
+            pending = PendingSignal(id=row["id"], key=row["key"], payload=orjson.loads(row["payload"]))
+            decision = decide_payload(pending.payload, book, config)
+            if decision.entries and row["outcome"] == "blocked":
+                # The RiskGuard's last word (a reconciliation break, an unknown order, the broker session): facts
+                # about the broker that the rules cannot know; the entry was blocked and nothing else changed.
+                decision = replace(decision, outcome=SignalOutcome.BLOCKED, entries=())
+            working = work(decision, book, config, key=pending.key, signal=pending.id)
+            book = working.book
+            tickets |= {t.client_id: t for t in working.tickets}
+            outcomes[pending.id] = decision.outcome.value
+            continue
+        ticket = tickets[row["client_id"]]
+        if kind == "end":  # a reject or cancel of an order nothing of which filled
+            flush()
+            assert row["filled_lots"] == 0, "the replay knows unfilled ends only"
+            book = _unfilled(book, ticket, config)
+            if ticket.opening and outcomes[ticket.signal] == "executed":
+                outcomes[ticket.signal] = "failed"
+            continue
+        if batch and batch[-1][0].signal != ticket.signal:
+            flush()
+        if paper:
+            fill = paper_fill(ticket, config)
+            # The stored fill is the paper broker's for that very order: its price, lots and commission.
+            assert (row["lots"], row["price"], row["commission"]) == (fill.lots, Decimal(repr(fill.price)).quantize(
+                Decimal("0.0001")), fill.commission), (row["client_id"], fill)
+        else:
+            fill = Fill(instrument=ticket.instrument, layer=ticket.layer, lots=row["lots"], price=float(row["price"]),
+                        commission=row["commission"], opening=ticket.opening)
+        batch.append((ticket, fill))
+    flush()
+    return book, [outcomes[k] for k in sorted(outcomes)], len(tickets)
 
 
-async def assert_state_equals_replay(pool: asyncpg.Pool, config: Config) -> None:
-    """The stored positions, ledger and outcomes are exactly what a replay of the signals gives."""
+async def assert_state_equals_replay(pool: asyncpg.Pool, config: Config, *, paper: bool = True) -> None:
+    """The stored positions, ledger and outcomes are exactly what a replay of the signals and fills gives."""
     stored = await load_book(pool, config)
-    replay, outcomes, fills = await replayed_book(pool, config)
+    replay, outcomes, orders = await replayed_book(pool, config, paper=paper)
     assert stored.layers == replay.layers
     assert stored.closed_equity == replay.closed_equity
-    rows = await pool.fetch("SELECT outcome FROM signals WHERE outcome NOT IN ('pending', 'dead')"
-                            " AND reason NOT LIKE 'timestamp %' ORDER BY id")
+    rows = await pool.fetch(f"SELECT outcome FROM signals WHERE {_PROCESSED} ORDER BY id")
     assert [r["outcome"] for r in rows] == outcomes
-    # One order per fill, none repeated: the outbox holds exactly the replay's fills.
-    assert await pool.fetchval("SELECT count(*) FROM orders") == fills
+    # One order per ticket, none repeated: the outbox holds exactly the replay's orders.
+    assert await pool.fetchval("SELECT count(*) FROM orders") == orders

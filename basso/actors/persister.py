@@ -1,11 +1,18 @@
 """Persister: owns every write of an outcome, each in one transaction fenced by the leader epoch.
 
-After the commit it tells the Sizer, with the book after the outcome. If nothing was written because the
-outcome was already committed (a redelivery after a crash) or the decision was made against a stale book,
-it tells the Sizer to rebuild its book from the facts (and so to decide a stale signal again). While
-PostgreSQL is unreachable it waits and retries: an outage is not the message's fault. If a newer leader
-holds the fence, nothing was written either: it reports the loss (the pipeline stops trading) and keeps the
-message, so the signal stays pending for whoever leads.
+Orders take two steps (ARCHITECTURE "Orders, in two steps"). A `Decided` signal is committed with its layers
+`opening` / `closing` and their orders `pending`; the orders then go to the Executor. A broker that fills at
+once (paper) answers with `Filled`, each fill its own transaction, and only then does the Sizer hear
+`Committed` with the book after the fills: so with the paper broker every decision is made against the book
+the backtest would hold. A broker that takes its time (OpenAlgo) does not hold the Sizer up: it hears
+`Committed` with the book counting the working orders, and each later fill tells it to rebuild.
+
+If nothing was written because the outcome was already committed (a redelivery after a crash) the signal's
+orders are handed to the Executor again (it reads them from the facts and does what is left to do); if the
+decision was made against a stale book, the Sizer decides the signal again. While PostgreSQL is unreachable it
+waits and retries: an outage is not the message's fault. If a newer leader holds the fence, nothing was
+written either: it reports the loss (the pipeline stops trading) and keeps the message, so the signal stays
+pending for whoever leads.
 """
 
 from __future__ import annotations
@@ -14,36 +21,46 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 
 from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Committed, Message, Settled
+from basso.messages import Committed, Decided, Filled, Message, Place, Rebuild, Settled
+from basso.rules.book import Fill
 from basso.rules.contracts import contract_now
+from basso.rules.money import to_money
+from basso.rules.orders import OrderTicket, fill_book, work
 from basso.store.fence import FenceLost
-from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_outcome
+from basso.store.orders import record_fill
+from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_decision
+from basso.store.types import Connection
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PersisterContext:
-    """The pool, the epoch that fences every write, the wall clock, the Sizer and an outcome callback."""
+    """The pool, the epoch that fences every write, the wall clock, the Sizer, the Executor and an outcome
+    callback; `broker` names the broker orders go to and `fills_at_once` says whether it fills them at once."""
 
     pool: asyncpg.Pool
     config: Config  # the instruments and calendars that say which contract a new layer goes into
     epoch: Callable[[], int]  # the epoch this instance trades at now
     wall_clock: Callable[[], datetime]
     sizer: ActorRef[Message]
+    executor: ActorRef[Message]
     on_commit: Callable[[Settled], None]
     on_fence_lost: Callable[[FenceLost], None]
+    broker: str = "paper"
+    fills_at_once: bool = True
     fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
 class Persister(DatabaseActor):
-    """Commits settled outcomes and reports back to the Sizer."""
+    """Commits decisions and fills and reports back to the Sizer."""
 
     def __init__(self, context: PersisterContext) -> None:
         super().__init__(context.pool)
@@ -51,32 +68,88 @@ class Persister(DatabaseActor):
 
     async def handle(self, message: Message) -> None:
         self.context.fault(self.name)
-        if not isinstance(message, Settled):
+        if isinstance(message, Decided):
+            await self._decided(message)
+        elif isinstance(message, Filled):
+            await self._filled(message)
+        else:
             raise TypeError(f"the Persister does not take {type(message).__name__}")
+
+    async def _decided(self, message: Decided) -> None:
         context = self.context
         at = context.wall_clock()
-        contracts = {e.instrument: contract_now(context.config, e.instrument, at)
-                     for e in message.settlement.decision.entries}
+        decision, pending = message.decision, message.pending
+        working = work(decision, message.book, context.config, key=pending.key, signal=pending.id)
+        contracts = {e.instrument: contract_now(context.config, e.instrument, at) for e in decision.entries}
         try:
             # Fenced by the epoch the decision was made under: a decision from an earlier term never commits.
-            await self.db.run(lambda conn: commit_outcome(conn, epoch=message.epoch, signal=message.pending,
-                                                          settlement=message.settlement, at=at, contracts=contracts),
+            await self.db.run(lambda conn: commit_decision(conn, epoch=message.epoch, signal=pending, working=working,
+                                                           at=at, broker=context.broker, contracts=contracts),
                               what="persister: commit")
         except FenceLost as exc:
             if message.epoch != context.epoch():
                 # Decided before this instance last took the lead: decide it again against the facts as they are.
                 log.warning("decision for signal %s made at epoch %d, now %d: deciding it again",
-                            message.pending.id, message.epoch, context.epoch())
-                await self.send(context.sizer, Committed.following(message, signal=message.pending.id, book=None))
+                            pending.id, message.epoch, context.epoch())
+                await self.send(context.sizer, Committed.following(message, signal=pending.id, book=None))
                 return
             self.context.on_fence_lost(exc)  # closes the gate: this message is kept, not acknowledged
             return
-        except (AlreadyProcessed, StaleBook) as exc:
-            if isinstance(exc, StaleBook):
-                log.warning("%s; deciding it again", exc)
-            await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id, book=None))
+        except AlreadyProcessed:
+            # Committed before a crash: its orders may not have reached the Executor. It reads them from the facts.
+            await self.send(context.executor, Place.following(message, signal=pending.id, decision=None,
+                                                              tickets=None, book=None))
+            if not context.fills_at_once:
+                await self.send(context.sizer, Committed.following(message, signal=pending.id, book=None))
             return
-        self.context.on_commit(message)
-        await self.send(self.context.sizer, Committed.following(message, signal=message.pending.id,
-                                                                book=message.settlement.book))
+        except StaleBook as exc:
+            log.warning("%s; deciding it again", exc)
+            await self.send(context.sizer, Committed.following(message, signal=pending.id, book=None))
+            return
+        if working.tickets:
+            await self.send(context.executor, Place.following(message, signal=pending.id, decision=decision,
+                                                              tickets=working.tickets, book=working.book))
+            if context.fills_at_once:
+                return  # the Sizer hears once the fills are recorded
+        context.on_commit(Settled.following(message, signal=pending.id, decision=decision, book=working.book))
+        await self.send(context.sizer, Committed.following(message, signal=pending.id, book=working.book))
 
+    async def _record(self, ticket: OrderTicket, fill: Fill, *, epoch: int, at: datetime,
+                      peak: Decimal | None) -> int | None:
+        async def write(conn: Connection) -> int | None:
+            return await record_fill(conn, epoch=epoch, client_id=ticket.client_id, lots=fill.lots, price=fill.price,
+                                     commission=fill.commission, at=at, peak=peak)
+        return await self.db.run(write, what="persister: fill")
+
+    async def _filled(self, message: Filled) -> None:
+        """Record each fill in its own transaction, at the current epoch (a fill is a fact whoever saw it)."""
+        context = self.context
+        epoch = context.epoch()
+        at = context.wall_clock()
+        expected = message.book
+        after = None
+        if expected is not None and message.fills:
+            after = fill_book(expected, message.fills, context.config,
+                              version=expected.version + len(message.fills))
+        peak = Decimal(to_money(round(after.equity_peak, 2))) if after is not None else None
+        recorded = 0
+        version: int | None = None
+        try:
+            for n, (ticket, fill) in enumerate(message.fills):
+                found = await self._record(ticket, fill, epoch=epoch, at=at,
+                                           peak=peak if n == len(message.fills) - 1 else None)
+                if found is not None:
+                    recorded += 1
+                    version = found
+        except FenceLost as exc:
+            self.context.on_fence_lost(exc)
+            return
+        if after is not None and (recorded != len(message.fills) or version != after.version):
+            after = None  # a fill recorded before, or another write between: the Sizer reads the facts
+        if not context.fills_at_once:
+            await self.send(context.sizer, Rebuild.following(message))
+            return
+        if message.decision is not None and after is not None:
+            context.on_commit(Settled.following(message, signal=message.signal, decision=message.decision,
+                                                book=after))
+        await self.send(context.sizer, Committed.following(message, signal=message.signal, book=after))

@@ -1,6 +1,7 @@
 """RiskGuard: the last word before an order — the kill switch, re-read from the facts at the moment of
-decision. The rules' own gates (zones, drawdown, portfolio caps) are already in the Sizer's decision;
-exits, stops and peel-offs are never blocked here."""
+decision, and an order of the same instrument still `unknown` at the broker after every check (a new entry
+could double a position the broker may already hold). The rules' own gates (zones, drawdown, portfolio caps)
+are already in the Sizer's decision; exits, stops and peel-offs are never blocked here."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from basso.actors.base import ActorRef, no_fault
 from basso.actors.database import DatabaseActor
 from basso.enums import SignalOutcome
 from basso.messages import Decided, Message
+from basso.store.orders import unresolved_instruments
 from basso.store.reads import kill_switch_on
+from basso.store.reconciliation import blocked_instruments
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RiskGuardContext:
-    """The pool (for the kill switch) and the next actor."""
+    """The pool (for the kill switch) and the next actor, the Persister that commits the decision."""
 
     pool: asyncpg.Pool
-    executor: ActorRef[Message]
+    persister: ActorRef[Message]
+    unknown_checks: int = 3  # an order unknown after this many checks blocks entries on its instrument
     fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
@@ -38,10 +42,21 @@ class RiskGuard(DatabaseActor):
             raise TypeError(f"the RiskGuard does not take {type(message).__name__}")
         decision = message.decision
         if decision.entries and decision.outcome is SignalOutcome.EXECUTED:
-            killed = await self.db.run(kill_switch_on,
-                                       what="risk guard")
-            if killed:
-                blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason="blocked: kill switch is on",
-                                  entries=())
+            reason = await self._block(decision.entries[0].instrument)
+            if reason is not None:
+                blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason=reason, entries=())
                 message = replace(message, decision=blocked)
-        await self.send(self.context.executor, message)
+        await self.send(self.context.persister, message)
+
+    async def _block(self, instrument: str) -> str | None:
+        """Why an entry on `instrument` must wait, or None."""
+        if await self.db.run(kill_switch_on, what="risk guard"):
+            return "blocked: kill switch is on"
+        checks = self.context.unknown_checks
+        unresolved = await self.db.run(lambda conn: unresolved_instruments(conn, checks=checks), what="risk guard")
+        if instrument in unresolved:
+            return (f"blocked: order {unresolved[instrument]} on {instrument} is in an unknown state at the broker; "
+                    "resolve it first")
+        breaks = await self.db.run(blocked_instruments, what="risk guard")
+        why = breaks.get(instrument) or breaks.get("*")
+        return f"blocked: {why}" if why is not None else None

@@ -37,7 +37,7 @@ async def _load(conn: Connection, config: Config) -> Book:
         closed, high_water = await _equity(conn)
         layers = [_layer(row, config) for row in await conn.fetch(
             "SELECT id, instrument, layer, status, lots, entry_price, initial_stop, current_stop, highest_close,"
-            " point_value FROM positions WHERE status <> 'closed' ORDER BY instrument, layer")]
+            " point_value FROM positions WHERE status IN ('opening', 'partial', 'open') ORDER BY instrument, layer")]
         marks = await conn.fetch("SELECT instrument, price, atr FROM instrument_marks")
     book = Book(closed_equity=closed, high_water=high_water, equity_peak=float(controls["equity_peak"] or 0),
                 layers=tuple(layers), atr={r["instrument"]: float(r["atr"]) for r in marks},
