@@ -5,13 +5,16 @@ Every message carries
 * `id`: unique in the process and, through a random process prefix, across restarts and hosts, so that a
   dead letter or a log line names exactly one message;
 * `at`: a monotonic timestamp taken when the message was made (latency, queue age; never wall time);
-* `cause_id`: the id of the signal that set the chain off (None on the signal itself), so every decision,
-  intent and fill can be traced back to the webhook that caused it;
+* `cause_id`: the row id of the stored signal that set the chain off (the Sizer's `Decided` starts it, every
+  message `following` it carries it on), so every decision, intent and fill can be traced back to the webhook
+  that caused it; None on messages no signal caused (a `Poll`, a `Tick`, a `Recover`);
 * `epoch`: the leader epoch current when the message was made; a message from an older epoch must not
   cause a side effect (the fence refuses it anyway, this lets actors drop it early).
 
 Concrete message types subclass `Message` with their own `@dataclass(frozen=True, slots=True, kw_only=True)`;
-keyword-only fields let a subclass add required fields after the base's defaulted ones.
+keyword-only fields let a subclass add required fields after the base's defaulted ones. Each actor's mailbox
+takes only its own messages (`ActorRef[Decided]` for the RiskGuard, `ActorRef[SizerInbox]` for the Sizer), so
+the type checker refuses a message sent to the wrong actor.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 if TYPE_CHECKING:
     from basso.rules.book import Book, Fill
@@ -28,8 +31,8 @@ if TYPE_CHECKING:
     from basso.rules.orders import OrderTicket
     from basso.store.outcomes import PendingSignal
 
-__all__ = ["Committed", "Decided", "Filled", "Message", "Place", "Poll", "Rebuild", "Recover", "Settled", "Sweep",
-           "new_message_id"]
+__all__ = ["Committed", "Decided", "ExecutorInbox", "Filled", "Message", "PersisterInbox", "Place", "Poll", "Rebuild",
+           "Recover", "Settled", "SizerInbox", "Sweep", "new_message_id"]
 
 # A random prefix per process plus a counter: unique without uuid4's cost on the hot path.
 _PROCESS_PREFIX = secrets.token_hex(6)
@@ -43,22 +46,17 @@ def new_message_id() -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
-    """The base of every message: an id, a monotonic timestamp, the causing signal's id and the leader epoch."""
+    """The base of every message: an id, a monotonic timestamp, the causing signal's row and the leader epoch."""
 
     id: str = field(default_factory=new_message_id)
     at: float = field(default_factory=time.monotonic)
-    cause_id: str | None = None
+    cause_id: int | None = None  # the signals row at the root of this message's chain
     epoch: int = 0
-
-    @property
-    def signal_id(self) -> str:
-        """The id of the signal at the root of this message's chain (its own id if it is that signal)."""
-        return self.cause_id if self.cause_id is not None else self.id
 
     @classmethod
     def following(cls, cause: Message, **fields: Any) -> Self:
         """A new message of this type caused by `cause`: same signal chain, same leader epoch."""
-        return cls(cause_id=cause.signal_id, epoch=cause.epoch, **fields)
+        return cls(cause_id=cause.cause_id, epoch=cause.epoch, **fields)
 
 
 # --- the signal pipeline: Sizer → RiskGuard → Persister → Executor → Persister, and back to the Sizer ---------
@@ -80,11 +78,11 @@ class Decided(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Place(Message):
-    """Committed orders for the Executor to send: `tickets` of stored signal `signal` (None: read the signal's
-    working orders from the facts, after a redelivery), `decision` (None: not known here) and `book`, the book
-    that counts them working (None: unknown)."""
+    """Committed orders for the Executor to send: `tickets` of the signal stored in row `signal_row` (None: read
+    the signal's working orders from the facts, after a redelivery), `decision` (None: not known here) and
+    `book`, the book that counts them working (None: unknown)."""
 
-    signal: int
+    signal_row: int
     decision: Decision | None
     tickets: tuple[OrderTicket, ...] | None
     book: Book | None
@@ -95,7 +93,7 @@ class Filled(Message):
     """The paper broker's complete fills of a signal's orders, for the Persister to record one by one; `book` is
     the book that counted them working (None: the Sizer rebuilds from the facts)."""
 
-    signal: int
+    signal_row: int
     decision: Decision | None
     fills: tuple[tuple[OrderTicket, Fill], ...]
     book: Book | None
@@ -111,17 +109,17 @@ class Settled(Message):
     """A signal's outcome is committed and, with a broker that fills at once, its fills too: what observers
     (metrics, tests) hear. `book` is the book after it, when known."""
 
-    signal: int
+    signal_row: int
     decision: Decision
     book: Book | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Committed(Message):
-    """The Persister committed (or found already committed) a signal's outcome; `book` is the book after
-    it, or None when the Sizer must rebuild it from the facts."""
+    """The Persister committed (or found already committed) the outcome of the signal stored in row
+    `signal_row`; `book` is the book after it, or None when the Sizer must rebuild it from the facts."""
 
-    signal: int
+    signal_row: int
     book: Book | None
 
 
@@ -137,3 +135,9 @@ class Recover(Message):
 class Rebuild(Message):
     """Another instance may have changed the facts: the Sizer forgets its book and what it read ahead."""
 
+
+# What each actor takes: the Sizer's inbox has three kinds; the RiskGuard takes `Decided`; the Persister commits
+# decisions and records the paper broker's fills; the Executor places orders and sweeps; Recovery takes `Recover`.
+SizerInbox: TypeAlias = Poll | Committed | Rebuild
+PersisterInbox: TypeAlias = Decided | Filled
+ExecutorInbox: TypeAlias = Place | Sweep

@@ -8,14 +8,16 @@
         └── executor     committed orders → the broker → fills → persister → back to the sizer
 
 A Persister crash restarts the trading actors after it (their books may be stale); a crash of one trading
-actor touches nothing else. A webhook stored here wakes the Sizer at once (`wake`); with `sweep_every_s` a
-sweep also wakes it that often (`sleep` is the sweep's timer). One stored by another instance wakes it
-through PostgreSQL's LISTEN/NOTIFY; the sweep covers a notification missed while the connection was down. If
-another instance takes the fence, the Persister's next commit finds out and the gate closes: this pipeline
-stops trading and writes nothing more (`fence_lost`). A message that crashes its actor three times is a dead
-letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on to the next signal.
+actor touches nothing else. A webhook stored here wakes the Sizer at once (`wake`); with
+`Runtime.sweep_every_s` a sweep also wakes it that often (`Runtime.sleep` is the sweep's timer). One stored by
+another instance wakes it through PostgreSQL's LISTEN/NOTIFY; the sweep covers a notification missed while the
+connection was down. If another instance takes the fence, the Persister's next commit finds out and the gate
+closes: this pipeline stops trading and writes nothing more (`fence_lost`). A message that crashes its actor
+three times is a dead letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on
+to the next signal.
 
-Given a Redis lease, the pipeline elects its leader (ARCHITECTURE "Leadership timing" and "Recovery")::
+Given a `Leadership` (a Redis lease), the pipeline elects its leader (ARCHITECTURE "Leadership timing" and
+"Recovery")::
 
     root (rest_for_one)
     ├── persister
@@ -31,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -53,7 +56,20 @@ from basso.actors.risk_guard import RiskGuard, RiskGuardContext
 from basso.actors.sizer import Sizer, SizerContext
 from basso.brokers.openalgo import OpenAlgoClient
 from basso.config import Config
-from basso.messages import Committed, Message, Poll, Rebuild, Recover, Settled, Sweep
+from basso.messages import (
+    Committed,
+    Decided,
+    ExecutorInbox,
+    Filled,
+    PersisterInbox,
+    Place,
+    Poll,
+    Rebuild,
+    Recover,
+    Settled,
+    SizerInbox,
+    Sweep,
+)
 from basso.store.deadletters import bury_signal
 from basso.store.fence import FenceLost
 from basso.store.inbox import listen_for_signals
@@ -65,34 +81,63 @@ from basso.supervisor import Backoff, ChildSpec, RestartIntensity, Supervisor
 log = logging.getLogger(__name__)
 
 
+def _ignore(_value: object) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Leadership:
+    """Elect the leader through this Redis lease; without one the pipeline is a solo leader at its epoch."""
+
+    lease: RedisLease
+    status: LeaseStatus  # read by /leader, /health/live and /metrics
+    capital: Decimal | None = None  # Recovery deposits it when the ledger is empty (None: nothing)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hooks:
+    """What the pipeline tells whoever runs it (metrics, tests)."""
+
+    on_commit: Callable[[Settled], None] = _ignore  # an outcome committed
+    on_leadership: Callable[[int | None], None] = _ignore  # the epoch gained, or None when lost
+    on_renewed: Callable[[float], None] = _ignore  # a lease renewal's round trip, in seconds
+    observer: Observer | None = None  # every supervision event
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Runtime:
+    """The runtime's clocks, sweep and restart policy: tests shorten them, and chaos tests inject faults."""
+
+    clock: Clock = field(default_factory=SystemClock)  # heartbeats, backoff, restart intensity
+    intensity: RestartIntensity | None = None
+    backoff: Backoff | None = None
+    sweep_every_s: float | None = None  # look for pending signals at least this often (None: only when woken)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the sweep's timer
+    # Called before a trading actor or the Persister handles a message (each one's ChildSpec.fault): chaos tests
+    # raise there. Production never sets it.
+    fault: Callable[[str], None] = no_fault
+
+
 class Pipeline:
     """Builds, starts and stops the pipeline's supervision tree; `wake()` after a signal is stored."""
 
     def __init__(self, *, pool: asyncpg.Pool, config: Config, wall_clock: Callable[[], datetime], epoch: int = 0,
-                 lease: RedisLease | None = None, lease_status: LeaseStatus | None = None,
-                 capital: Decimal | None = None, on_leadership: Callable[[int | None], None] = lambda _e: None,
-                 on_renewed: Callable[[float], None] = lambda _s: None,
-                 gate: PauseGate | None = None, clock: Clock | None = None,
-                 on_commit: Callable[[Settled], None] = lambda _s: None,
-                 fault: Callable[[str], None] = no_fault, intensity: RestartIntensity | None = None,
-                 backoff: Backoff | None = None, observer: Observer | None = None,
-                 sweep_every_s: float | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 leadership: Leadership | None = None, hooks: Hooks = Hooks(), runtime: Runtime = Runtime(),
                  broker_client: OpenAlgoClient | None = None) -> None:
         self.pool = pool
         self.epoch = epoch  # the fence epoch this instance trades at (changes with each leadership gain)
-        self.gate = gate or PauseGate(leader=lease is None, recovered=False)
-        self.clock: Clock = clock or SystemClock()  # the runtime's: heartbeats, backoff, restart intensity
-        self.sizer: ActorRef[Message] = ActorRef("sizer")
-        risk_guard: ActorRef[Message] = ActorRef("risk_guard")
-        executor: ActorRef[Message] = ActorRef("executor")
-        persister: ActorRef[Message] = ActorRef("persister")
-        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=self._current_epoch,
-                                     fault=fault)
-        guard_context = RiskGuardContext(pool=pool, persister=persister, fault=fault,
-                                         unknown_checks=config.broker.unknown_checks)
+        self.gate = PauseGate(leader=leadership is None, recovered=False)
+        self.clock = runtime.clock
+        self.sizer: ActorRef[SizerInbox] = ActorRef("sizer")
+        risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
+        executor: ActorRef[ExecutorInbox] = ActorRef("executor")
+        persister: ActorRef[PersisterInbox] = ActorRef("persister")
+        sizer_context = SizerContext(pool=pool, config=config, risk_guard=risk_guard, epoch=self._current_epoch)
+        guard_context = RiskGuardContext(pool=pool, persister=persister, unknown_checks=config.broker.unknown_checks)
+        # With a real broker (`broker_client`, OpenAlgo) orders take their time and go through the order desk; the
+        # Sizer does not wait for their fills. The paper broker fills at once.
         self.desk: OrderDesk | None = None
-        if broker_client is not None:  # a real broker: orders take their time, the Sizer does not wait for fills
+        if broker_client is not None:
             sizer = self.sizer
 
             async def book_changed() -> None:
@@ -101,46 +146,53 @@ class Pipeline:
             self.desk = OrderDesk(DeskContext(pool=pool, config=config, client=broker_client,
                                               epoch=self._current_epoch, wall_clock=wall_clock,
                                               on_book_changed=book_changed, on_fence_lost=self._lose_fence))
-        executor_context = ExecutorContext(pool=pool, config=config, persister=persister, desk=self.desk,
-                                           fault=fault)
+        executor_context = ExecutorContext(pool=pool, config=config, persister=persister, desk=self.desk)
         self._executor = executor
         self.fence_lost = asyncio.Event()
         self.halted = asyncio.Event()
         self.halt_reason: str | None = None
-        self._on_leadership = on_leadership
-        self._sweep_every_s = sweep_every_s
-        self._sleep = sleep
+        self._on_leadership = hooks.on_leadership
+        self._sweep_every_s = runtime.sweep_every_s
+        self._sleep = runtime.sleep
         self._sweeper: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
         self._reconcile_every_s = config.broker.reconcile_every_s
+        self._background: set[asyncio.Task[None]] = set()  # reconcile-then-open, desk closes: kept until done
         self._listener: asyncio.Task[None] | None = None
         self.listened = asyncio.Event()  # set each time a connection starts to LISTEN for stored signals
+        # Ready (/health/ready) once the gate first opens, or once the elector finds another instance leading: a
+        # follower stores webhooks as it is. It stays set through later terms, which store webhooks meanwhile.
+        self.ready = False
         persister_context = PersisterContext(pool=pool, config=config, epoch=self._current_epoch, wall_clock=wall_clock,
-                                             sizer=self.sizer, executor=executor, on_commit=on_commit,
-                                             on_fence_lost=self._lose_fence, fault=fault,
+                                             sizer=self.sizer, executor=executor, on_commit=hooks.on_commit,
+                                             on_fence_lost=self._lose_fence,
                                              broker=config.broker.kind if broker_client is not None else "paper",
                                              fills_at_once=broker_client is None)
-        trading = Supervisor(name="trading", strategy="one_for_one", intensity=intensity, backoff=backoff, children=[
-            ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=self.gate),
-            ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=self.gate),
-            ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=self.gate),
+        gate, fault = self.gate, runtime.fault
+        trading = Supervisor(name="trading", strategy="one_for_one", intensity=runtime.intensity,
+                             backoff=runtime.backoff, children=[
+            ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=self.sizer, gate=gate, fault=fault),
+            ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=gate,
+                      fault=fault),
+            ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=gate,
+                      fault=fault),
         ])
-        children = [ChildSpec(name="persister", factory=lambda: Persister(persister_context), ref=persister,
-                              gate=self.gate)]
+        children: list[ChildSpec[Any]] = [ChildSpec(name="persister", factory=lambda: Persister(persister_context),
+                                                     ref=persister, gate=gate, fault=fault)]
         self.elector: ElectorContext | None = None
-        if lease is not None:
-            assert lease_status is not None, "a lease needs the status it is read through"
-            recovery: ActorRef[Message] = ActorRef("recovery")
+        if leadership is not None:
+            recovery: ActorRef[Recover] = ActorRef("recovery")
             self._recovery = recovery
-            self.elector = ElectorContext(lease=lease, pool=pool, status=lease_status, clock=self.clock,
-                                          on_gained=self._gain, on_lost=self._lose, on_renewed=on_renewed)
+            self.elector = ElectorContext(lease=leadership.lease, pool=pool, status=leadership.status,
+                                          clock=self.clock, on_gained=self._gain, on_lost=self._lose,
+                                          on_renewed=hooks.on_renewed, on_following=self._follow)
             elector, recovery_context = self.elector, RecoveryContext(
-                pool=pool, config=config, sizer=self.sizer, epoch=self._current_epoch, capital=capital,
+                pool=pool, config=config, sizer=self.sizer, epoch=self._current_epoch, capital=leadership.capital,
                 wall_clock=wall_clock, on_recovered=self._recovered, halt=self._halt)
             children += [ChildSpec(name="elector", factory=lambda: LeaderElector(elector), ref=ActorRef("elector")),
                          ChildSpec(name="recovery", factory=lambda: Recovery(recovery_context), ref=recovery)]
         self.root = Supervisor(name="basso", strategy="rest_for_one", clock=self.clock, dead_letters=self._bury,
-                               intensity=intensity, backoff=backoff, observer=observer,
+                               observer=hooks.observer, intensity=runtime.intensity, backoff=runtime.backoff,
                                children=[*children, trading.as_child()])
 
     def _current_epoch(self) -> int:
@@ -188,11 +240,13 @@ class Pipeline:
     def open(self) -> None:
         """Recovery is done: let the trading actors work."""
         self.gate.set_recovered(True)
+        self.ready = self.ready or self.gate.is_open
         self.wake()
 
     def wake(self) -> None:
-        """A signal was stored: nudge the Sizer (one queued nudge is enough)."""
-        if len(self.sizer.mailbox) == 0:
+        """A signal was stored: nudge the Sizer. One message it has not started on is enough (it looks when it
+        handles it); the one it is handling is not, as its look may have been made before the signal was stored."""
+        if self.sizer.mailbox.unhandled == 0:
             self.sizer.tell_nowait(Poll(epoch=self.epoch))
 
     async def stop(self) -> None:
@@ -229,7 +283,12 @@ class Pipeline:
             if self.desk is None:
                 self.open()
             else:  # with a real broker, Recovery ends with a reconciliation
-                self._opening = asyncio.create_task(self._reconcile_then_open(epoch), name="reconcile, then open")
+                self._in_background(self._reconcile_then_open(epoch), "reconcile, then open")
+
+    def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _reconcile_then_open(self, epoch: int) -> None:
         assert self.desk is not None
@@ -256,11 +315,14 @@ class Pipeline:
             except Exception:
                 log.exception("reconciliation failed; the next one is in %g s", every_s)
 
+    def _follow(self) -> None:
+        self.ready = True
+
     def _lose(self, reason: str) -> None:
         """The elector is no longer sure it leads: stop trading now (in-flight work is cancelled, kept)."""
         self.gate.set_leader(False)
         if self.desk is not None:  # no more requests to the broker from here: the next leader resolves them
-            self._closing = asyncio.create_task(self.desk.close(), name="order desk close")
+            self._in_background(self.desk.close(), "order desk close")
         self._on_leadership(None)
 
     def _halt(self, reason: str) -> None:
@@ -290,25 +352,25 @@ class Pipeline:
         """The dead-letter sink: mark the poison message's signal dead, then let the Sizer move on."""
         message = letter.message
         pending = getattr(message, "pending", None)
-        placed = getattr(message, "signal", None) if not isinstance(message, Committed) else None
+        placed = getattr(message, "signal_row", None) if isinstance(message, (Place, Filled)) else None
         if pending is not None:
-            signal = int(pending.id)
+            signal_row = int(pending.id)
         elif placed is not None:
             # Orders of a committed signal (a Place or its fills): the Executor takes them up from the facts.
             await self._executor.tell(Sweep(epoch=self.epoch))
-            signal = int(placed)
+            signal_row = int(placed)
         else:
             # A Poll or Committed crashed the Sizer while it decided the oldest pending signal.
             found = await until_available(lambda: next_pending(self.pool), what="dead letters")
             if found is None:
                 return
-            signal = found.id
+            signal_row = found.id
         error = f"{letter.error_type}: {letter.error}"
-        log.error("dead letter: signal %s crashed %s %d times: %s", signal, letter.actor, letter.crashes, error)
+        log.error("dead letter: signal %s crashed %s %d times: %s", signal_row, letter.actor, letter.crashes, error)
 
         async def bury() -> None:
             async with self.pool.acquire() as conn:
-                await bury_signal(conn, epoch=self.epoch, signal=signal, actor=letter.actor, error=error,
+                await bury_signal(conn, epoch=self.epoch, signal_row=signal_row, actor=letter.actor, error=error,
                                   attempts=letter.crashes)
 
         try:
@@ -316,4 +378,4 @@ class Pipeline:
         except FenceLost as lost:
             self._lose_fence(lost)  # the signal stays pending for the leader to decide
             return
-        await self.sizer.tell(Committed(signal=signal, book=None, epoch=self.epoch))
+        await self.sizer.tell(Committed(signal_row=signal_row, book=None, epoch=self.epoch))

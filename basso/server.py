@@ -36,7 +36,7 @@ from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
 from basso.looplag import watch_loop_lag
 from basso.messages import Settled
-from basso.pipeline import Pipeline
+from basso.pipeline import Hooks, Leadership, Pipeline, Runtime
 from basso.rules.book import Book
 from basso.rules.portfolio import measure_portfolio
 from basso.store.lease import RedisLease
@@ -178,70 +178,73 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     leadership = config.leadership
-    async with storage(options) as (database_url, redis_url):
+    # Everything taken is given back in reverse order, whichever step fails: the HTTP site and the loop-lag
+    # watch first, then the pipeline (the signal in flight finishes or stays pending), Redis, the pools, and
+    # the embedded servers last.
+    async with contextlib.AsyncExitStack() as resources:
+        database_url, redis_url = await resources.enter_async_context(storage(options))
         # A leader frozen inside a fenced transaction (SIGSTOP, a VM pause) holds the fence's share lock, and with
         # it the takeover: the server ends a transaction left idle for longer than two lease terms, so a newer
         # leader can take the fence (ours never idle that long: their statements are sent back to back).
         idle_ms = str(int(leadership.lease_ttl_s * 2000))
-        pool = await asyncpg.create_pool(database_url, min_size=4, max_size=12,
-                                         server_settings={"idle_in_transaction_session_timeout": idle_ms})
-        audit_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4,
-                                               server_settings={"synchronous_commit": "off"})
+        pool = await resources.enter_async_context(asyncpg.create_pool(
+            database_url, min_size=4, max_size=12, server_settings={"idle_in_transaction_session_timeout": idle_ms}))
+        audit_pool = await resources.enter_async_context(asyncpg.create_pool(
+            database_url, min_size=1, max_size=4, server_settings={"synchronous_commit": "off"}))
         redis = aioredis.from_url(redis_url, socket_connect_timeout=leadership.renew_every_s,
                                   socket_timeout=leadership.renew_deadline_s)
-        assert pool is not None
-        assert audit_pool is not None
-        try:
-            async with pool.acquire() as conn:
-                await migrate(conn)
-            metrics = Metrics()
-            status = LeaseStatus(options.instance, leadership)
-            client = None
-            if config.broker.kind == "openalgo":
-                client = OpenAlgoClient(base_url=config.broker.url, api_key=options.openalgo_api_key,
-                                        timeout_s=config.broker.timeout_s,
-                                        orders_per_second=config.broker.orders_per_second)
-            pipeline = Pipeline(pool=pool, config=config, wall_clock=utc_now,
-                                lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), lease_status=status,
-                                capital=options.capital, on_leadership=_leadership_metrics(metrics),
-                                on_renewed=metrics.lease_renew_latency.observe,
-                                on_commit=OutcomeObserver(metrics, config),
-                                sweep_every_s=config.server.pending_sweep_s, broker_client=client)
+        resources.push_async_callback(redis.aclose)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        metrics = Metrics()
+        status = LeaseStatus(options.instance, leadership)
+        client = None
+        if config.broker.kind == "openalgo":  # its API key is in `options`, never in the configuration
+            client = OpenAlgoClient(base_url=config.broker.url, api_key=options.openalgo_api_key,
+                                    timeout_s=config.broker.timeout_s,
+                                    orders_per_second=config.broker.orders_per_second)
+            resources.push_async_callback(client.close)
+        pipeline = Pipeline(
+            pool=pool, config=config, wall_clock=utc_now,
+            leadership=Leadership(lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), status=status,
+                                  capital=options.capital),
+            hooks=Hooks(on_leadership=_leadership_metrics(metrics), on_renewed=metrics.lease_renew_latency.observe,
+                        on_commit=OutcomeObserver(metrics, config)),
+            runtime=Runtime(sweep_every_s=config.server.pending_sweep_s), broker_client=client)
+        resources.push_async_callback(_stop_pipeline, pipeline)
+        services = _services(config, options, pool, audit_pool, metrics, pipeline, status)
+        runner = web.AppRunner(build_app(services), access_log=None)
+        await runner.setup()
+        resources.push_async_callback(runner.cleanup)
+        lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
+        resources.callback(lag.cancel)
+        await pipeline.start()
+        await web.TCPSite(runner, options.host, options.port).start()
+        log.info("serving on http://%s:%s as %s", options.host, options.port, options.instance)
+        if ready is not None:
+            ready.set()
+        return await _until_stopped_or_escalated(stop, pipeline)
 
-            def is_leader() -> bool:
-                # The lease is unexpired as far as this instance can know, and no commit has found the fence taken.
-                return status.leads(pipeline.clock.monotonic()) and pipeline.gate.leader
 
-            services = Services(config=config, pool=pool, audit_pool=audit_pool, webhook_secret=options.webhook_secret,
-                                metrics=metrics,
-                                admin_token=options.admin_token, wall_clock=utc_now,
-                                limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
-                                                    clock=loop.time),
-                                wake_processor=pipeline.wake, is_leader=is_leader,
-                                epoch=lambda: pipeline.epoch if is_leader() else None,
-                                actor_statistics=pipeline.statistics, migrated=True,
-                                liveness=lambda: liveness(pipeline, status))
-            metrics.watch_actors(pipeline.statistics)
-            lag = asyncio.create_task(watch_loop_lag(metrics.event_loop_lag.set), name="loop lag")
-            runner = web.AppRunner(build_app(services), access_log=None)
-            await runner.setup()
-            try:
-                await pipeline.start()
-                services.recovered = True  # a follower is ready as it is; a leader opens its gate after Recovery
-                site = web.TCPSite(runner, options.host, options.port)
-                await site.start()
-                log.info("serving on http://%s:%s as %s", options.host, options.port, options.instance)
-                if ready is not None:
-                    ready.set()
-                return await _until_stopped_or_escalated(stop, pipeline)
-            finally:
-                lag.cancel()
-                await runner.cleanup()
-                await pipeline.stop()
-                if client is not None:
-                    await client.close()
-                log.info("stopped")
-        finally:
-            await redis.aclose()
-            await audit_pool.close()
-            await pool.close()
+async def _stop_pipeline(pipeline: Pipeline) -> None:
+    await pipeline.stop()
+    log.info("stopped")
+
+
+def _services(config: Config, options: RunOptions, pool: asyncpg.Pool, audit_pool: asyncpg.Pool, metrics: Metrics,
+              pipeline: Pipeline, status: LeaseStatus) -> Services:
+    """What the HTTP handlers use, wired to this pipeline and its lease."""
+
+    def is_leader() -> bool:
+        # The lease is unexpired as far as this instance can know, and no commit has found the fence taken.
+        return status.leads(pipeline.clock.monotonic()) and pipeline.gate.leader
+
+    metrics.watch_actors(pipeline.statistics)
+    return Services(config=config, pool=pool, audit_pool=audit_pool, webhook_secret=options.webhook_secret,
+                    metrics=metrics, admin_token=options.admin_token, wall_clock=utc_now,
+                    limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
+                                        clock=asyncio.get_running_loop().time),
+                    wake_processor=pipeline.wake, is_leader=is_leader,
+                    epoch=lambda: pipeline.epoch if is_leader() else None,
+                    actor_statistics=pipeline.statistics, migrated=True, recovered=lambda: pipeline.ready,
+                    liveness=lambda: liveness(pipeline, status))

@@ -43,9 +43,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from basso.actors.base import DEFAULT_CAPACITY, Actor, ActorCell, ActorRef, ActorStatistics, ChildStartFailed
+from basso.actors.base import DEFAULT_CAPACITY, Actor, ActorCell, ActorRef, ActorStatistics, ChildStartFailed, no_fault
 from basso.actors.clock import Clock, SystemClock
 from basso.actors.deadletter import DeadLetterBox, DeadLetterSink
 from basso.actors.events import ChildExited, ChildRestarting, ChildStarted, Escalated, ExitReason, Observer
@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("basso.supervisor")
+
+M = TypeVar("M")
 
 Restart = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "rest_for_one"]
@@ -116,17 +118,21 @@ class Backoff:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ChildSpec:
-    """How to run one child: an actor `factory` (called for every incarnation) or a nested `supervisor`."""
+class ChildSpec(Generic[M]):
+    """How to run one child: an actor `factory` (called for every incarnation) or a nested `supervisor`. `M` is
+    what the actor takes: its factory's actors and its `ref` must agree on it."""
 
     name: str
-    factory: Callable[[], Actor[Any]] | None = None
+    factory: Callable[[], Actor[M]] | None = None
     supervisor: Supervisor | None = None
     restart: Restart = "permanent"
     shutdown_s: float = 5.0
     capacity: int = DEFAULT_CAPACITY
-    ref: ActorRef[Any] | None = None
+    ref: ActorRef[M] | None = None
     gate: PauseGate | None = None
+    # Called with the actor's path before each message is handled; chaos tests raise here to crash the actor as
+    # its handler would. Production never sets it.
+    fault: Callable[[str], None] = no_fault
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:
@@ -180,7 +186,7 @@ class _Child(Protocol):
 class _Slot:
     """One child position: its spec, its mailbox and its current runner; outlives every restart."""
 
-    def __init__(self, spec: ChildSpec) -> None:
+    def __init__(self, spec: ChildSpec[Any]) -> None:
         self.spec = spec
         self.ref: ActorRef[Any] | None = None
         if spec.factory is not None:
@@ -203,7 +209,7 @@ class _Exit:
 class Supervisor:
     """Starts, watches and restarts its children; itself startable as a child of another supervisor."""
 
-    def __init__(self, *, name: str, children: Iterable[ChildSpec], strategy: Strategy = "one_for_one",
+    def __init__(self, *, name: str, children: Iterable[ChildSpec[Any]], strategy: Strategy = "one_for_one",
                  intensity: RestartIntensity | None = None, backoff: Backoff | None = None,
                  clock: Clock | None = None, rng: random.Random | None = None,
                  dead_letters: DeadLetterSink | None = None, observer: Observer | None = None,
@@ -242,7 +248,7 @@ class Supervisor:
     def __repr__(self) -> str:
         return f"<Supervisor {self.path} {self.strategy}>"
 
-    def as_child(self, *, restart: Restart = "permanent", shutdown_s: float = 30.0) -> ChildSpec:
+    def as_child(self, *, restart: Restart = "permanent", shutdown_s: float = 30.0) -> ChildSpec[Any]:
         """A child spec that runs this supervisor (the same object, so its mailboxes survive its restarts)."""
         return ChildSpec(name=self.name, supervisor=self, restart=restart, shutdown_s=shutdown_s)
 
@@ -422,7 +428,7 @@ class Supervisor:
                 assert slot.ref is not None
                 slot.child = ActorCell(path=path, factory=spec.factory, ref=slot.ref, clock=self._the_clock(),
                                        dead_letters=self._the_dead_letters(), poison_after=self.poison_after,
-                                       gate=spec.gate)
+                                       gate=spec.gate, fault=spec.fault)
         return slot.child
 
     async def _start_slot(self, slot: _Slot) -> None:

@@ -7,13 +7,13 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 
+from basso.actors.events import Observer
 from basso.config import Config
 from basso.messages import Settled
-from basso.pipeline import Pipeline
+from basso.pipeline import Hooks, Pipeline, Runtime
 from basso.store.capital import deposit_if_empty
 from basso.store.fence import take_fence
 
@@ -37,7 +37,7 @@ class Outcomes:
         self._changed = asyncio.Event()
 
     def __call__(self, settled: Settled) -> None:
-        self.committed.append(settled.signal)
+        self.committed.append(settled.signal_row)
         self._changed.set()
 
     async def wait_for(self, count: int) -> None:
@@ -58,12 +58,13 @@ class Outcomes:
 
 
 def pipeline_for(pool: asyncpg.Pool, config: Config, epoch: int, *observers: Callable[[Settled], None],
-                 **options: Any) -> Pipeline:
-    """A pipeline over `pool` that reports each commit to every one of `observers`."""
+                 events: Observer | None = None, runtime: Runtime | None = None) -> Pipeline:
+    """A solo leader's pipeline over `pool` that reports each commit to every one of `observers` (and each
+    supervision event to `events`)."""
 
     def on_commit(settled: Settled) -> None:
         for observer in observers:
             observer(settled)
 
-    return Pipeline(pool=pool, config=config, epoch=epoch, on_commit=on_commit, wall_clock=lambda: PROCESSED_AT,
-                    **options)
+    return Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=lambda: PROCESSED_AT,
+                    hooks=Hooks(on_commit=on_commit, observer=events), runtime=runtime or Runtime())

@@ -10,6 +10,7 @@ positions, ledger and outcomes stored.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,13 +26,28 @@ from basso.rules.layers import Layer
 from basso.rules.orders import OrderTicket, fill_book, work
 from basso.rules.settlement import Settlement, settle
 from basso.store.book import load_book
-from basso.store.outcomes import PendingSignal
+from basso.store.orders import record_fill
+from basso.store.outcomes import PendingSignal, commit_decision
+from basso.store.types import Connection
 
 
 def settled(pending: PendingSignal, book: Book, config: Config) -> Settlement:
     """What the backtest's fast path makes of `pending` against `book`: its decision, paper fills and money."""
     decision = decide_payload(pending.payload, book, config)
     return settle(decision, paper_fills(decision, config), book, config)
+
+
+async def commit_on_paper(conn: Connection, *, epoch: int, pending: PendingSignal, book: Book, config: Config,
+                          at: datetime) -> Book:
+    """What the pipeline does with `pending` on the paper broker, step by step: decide it against `book`, commit
+    the decision, then record the paper broker's fill of each order. The book after it."""
+    working = work(decide_payload(pending.payload, book, config), book, config, key=pending.key, signal=pending.id)
+    await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=at, broker="paper")
+    fills = [(ticket, paper_fill(ticket, config)) for ticket in working.tickets]
+    for ticket, fill in fills:
+        await record_fill(conn, epoch=epoch, client_id=ticket.client_id, lots=fill.lots, price=fill.price,
+                          commission=fill.commission, at=at)
+    return fill_book(working.book, fills, config, version=working.book.version + len(fills)) if fills else working.book
 
 
 _PROCESSED = ("outcome NOT IN ('pending', 'dead') AND reason NOT LIKE 'timestamp %'")

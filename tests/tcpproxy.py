@@ -1,7 +1,8 @@
 """A TCP proxy the tests can cut: the network between Basso and a real server (Redis, PostgreSQL) failing.
 
 `cut()` drops every open connection and refuses new ones until `restore()`; the server behind it keeps
-running, as a partitioned server does.
+running, as a partitioned server does. `hold()` keeps the server's replies in the proxy until `release()`: a
+slow network, with the server's work already done.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._replies = asyncio.Event()  # set while the server's replies flow
+        self._replies.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -43,6 +46,14 @@ class TcpProxy:
             writer.transport.abort()
         self._writers.clear()
 
+    def hold(self) -> None:
+        """Keep every reply from the server in the proxy (requests still reach the server)."""
+        self._replies.clear()
+
+    def release(self) -> None:
+        """Deliver the replies held, and those to come."""
+        self._replies.set()
+
     def restore(self) -> None:
         """Accept connections again."""
         self.connected = True
@@ -57,14 +68,16 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers |= {writer, upstream_writer}
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
+        for source, sink, replies in ((reader, upstream_writer, False), (upstream_reader, writer, True)):
+            task = asyncio.create_task(self._pipe(source, sink, replies))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, replies: bool) -> None:
         try:
             while data := await source.read(65536):
+                if replies:
+                    await self._replies.wait()
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):

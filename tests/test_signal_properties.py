@@ -112,7 +112,10 @@ def trading_signals(draw: st.DrawFn) -> TradingSignal:
     layer = {SignalType.BASE_ENTRY: st.just(1), SignalType.PYRAMID: st.integers(2, MAX_LAYER),
              SignalType.EXIT: st.none() | st.integers(1, MAX_LAYER)}[kind]
     entry = kind is not SignalType.EXIT
-    optional = (lambda s: s) if entry else (lambda s: st.none() | s)
+
+    def optional(floats: st.SearchStrategy[float]) -> st.SearchStrategy[float | None]:
+        return floats if entry else st.none() | floats
+
     reason = draw(maybe_text)
     reason = reason.strip() or None if reason is not None else None
     if not entry and reason is None:

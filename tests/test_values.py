@@ -45,7 +45,7 @@ def test_values_are_slotted_keyword_only_and_hash_as_they_compare() -> None:
     assert _layer(stop=69600.0) != layer
     assert {layer, _layer()} == {layer}
     with pytest.raises(TypeError):
-        Layer("GOLD_MINI", 1, 3, 70000.0, 69000.0, 69500.0, 70400.0, 10.0)  # type: ignore[misc]
+        Layer("GOLD_MINI", 1, 3, 70000.0, 69000.0, 69500.0, 70400.0, 10.0)  # type: ignore[call-arg]
     with pytest.raises(AttributeError):
         layer.note = "no such field"  # type: ignore[attr-defined]
 

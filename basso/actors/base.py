@@ -210,7 +210,8 @@ class ActorCell(Generic[M]):
     """Runs the incarnations of one actor; owns its counters. Created and driven by a supervisor."""
 
     def __init__(self, *, path: str, factory: Callable[[], Actor[M]], ref: ActorRef[M], clock: Clock,
-                 dead_letters: DeadLetterSink, poison_after: int, gate: PauseGate | None = None) -> None:
+                 dead_letters: DeadLetterSink, poison_after: int, gate: PauseGate | None = None,
+                 fault: Callable[[str], None] = no_fault) -> None:
         self.path = path
         self.ref = ref
         self.state = ActorState.STOPPED
@@ -227,6 +228,7 @@ class ActorCell(Generic[M]):
         self._dead_letters = dead_letters
         self._poison_after = poison_after
         self._gate = gate
+        self._fault = fault
         self._staged: list[tuple[Mailbox[Any], Any]] = []
         self._stop_requested = False
         self._exit_requested = False
@@ -387,11 +389,16 @@ class ActorCell(Generic[M]):
                     await box.wait_nonempty()
                     continue
                 self.state = ActorState.BUSY
-                await actor.handle(box.head())
-                if self._pause_pending and self._paused_by_gate():
-                    continue  # the handler swallowed the gate's cancellation: still, nothing passes
-                if not await self._commit(box):
-                    return
+                box.in_hand = True
+                try:
+                    self._fault(self.path)
+                    await actor.handle(box.head())
+                    if self._pause_pending and self._paused_by_gate():
+                        continue  # the handler swallowed the gate's cancellation: still, nothing passes
+                    if not await self._commit(box):
+                        return
+                finally:
+                    box.in_hand = False
                 streak += 1
                 if streak >= _FAIR_STREAK:
                     streak = 0

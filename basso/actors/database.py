@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import asyncpg
 
 from basso.actors.base import Actor
-from basso.messages import Message
 from basso.store.held import HeldConnection
 
+M = TypeVar("M")
 
-class DatabaseActor(Actor[Message]):
+
+class DatabaseActor(Actor[M]):
     """An actor with a connection of its own (`self.db`), released when the incarnation stops or crashes."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:

@@ -85,11 +85,12 @@ class ElectorContext:
     clock: Clock
     on_gained: Callable[[int], Awaitable[None]]  # the new epoch: recover, then open the gate
     on_lost: Callable[[str], None]  # the reason: close the gate now
+    on_following: Callable[[], None] = lambda: None  # another instance holds the lease: this one follows
     on_renewed: Callable[[float], None] = lambda _seconds: None  # renewal round-trip time, for /metrics
     rng: random.Random = field(default_factory=random.Random)
 
 
-class LeaderElector(Actor[Message]):
+class LeaderElector(Actor[Tick]):
     """Takes, renews and gives up the lease; its own ticker sends it a `Tick` for every step."""
 
     def __init__(self, context: ElectorContext) -> None:
@@ -106,9 +107,7 @@ class LeaderElector(Actor[Message]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
 
-    async def handle(self, message: Message) -> None:
-        if not isinstance(message, Tick):
-            raise TypeError(f"the LeaderElector does not take {type(message).__name__}")
+    async def handle(self, message: Tick) -> None:
         status = self.context.status
         status.last_step = self.context.clock.monotonic()
         try:
@@ -144,6 +143,7 @@ class LeaderElector(Actor[Message]):
         sent = context.clock.monotonic()
         try:
             if not await context.lease.acquire(status.token):
+                context.on_following()
                 return
         except _UNAVAILABLE as exc:
             log.debug("cannot reach Redis to take the lease: %s", exc)

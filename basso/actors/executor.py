@@ -10,18 +10,17 @@ works each in a task of its own and records every step as it happens.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
 
 import asyncpg
 
-from basso.actors.base import ActorRef, no_fault
+from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.actors.order_desk import OrderDesk
 from basso.brokers.paper import paper_fill
 from basso.config import Config
-from basso.messages import Filled, Message, Place, Sweep
+from basso.messages import ExecutorInbox, Filled, Message, PersisterInbox, Place, Sweep
 from basso.rules.orders import OrderTicket
 from basso.store.orders import working_orders
 
@@ -32,12 +31,11 @@ class ExecutorContext:
 
     pool: asyncpg.Pool
     config: Config
-    persister: ActorRef[Message]
+    persister: ActorRef[PersisterInbox]
     desk: OrderDesk | None = None  # a real broker's (None: the paper broker)
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
-class Executor(DatabaseActor):
+class Executor(DatabaseActor[ExecutorInbox]):
     """Fills committed orders on the paper broker."""
 
     def __init__(self, context: ExecutorContext) -> None:
@@ -48,26 +46,24 @@ class Executor(DatabaseActor):
         # A restart may have lost a Place in flight (a dead letter): whatever is still working is in the facts.
         await self.ref.tell(Sweep())
 
-    async def handle(self, message: Message) -> None:
-        self.context.fault(self.name)
-        if isinstance(message, Place):
-            await self._place(message)
-        elif isinstance(message, Sweep):
-            await self._sweep(message)
-        else:
-            raise TypeError(f"the executor does not take {type(message).__name__}")
+    async def handle(self, message: ExecutorInbox) -> None:
+        match message:
+            case Place():
+                await self._place(message)
+            case Sweep():
+                await self._sweep(message)
 
     async def _place(self, message: Place) -> None:
         desk = self.context.desk
         if desk is not None:  # the facts have every order as committed, with its contract's symbol
-            signal = message.signal
+            signal = message.signal_row
             for order in await self.db.run(lambda conn: working_orders(conn, signal=signal), what="executor: orders"):
                 desk.take_up(order)
             return
         if message.tickets is not None:
-            await self._send_fills(message, message.signal, message.tickets, place=message)
+            await self._send_fills(message, message.signal_row, message.tickets, place=message)
             return
-        signal = message.signal  # a redelivered commit: what is left of the signal's orders is in the facts
+        signal = message.signal_row  # a redelivered commit: what is left of the signal's orders is in the facts
         working = await self.db.run(lambda conn: working_orders(conn, signal=signal), what="executor: orders")
         await self._send_fills(message, signal, tuple(w.ticket for w in working))
 
@@ -87,5 +83,5 @@ class Executor(DatabaseActor):
         config = self.context.config
         fills = tuple((ticket, paper_fill(ticket, config)) for ticket in tickets)
         await self.send(self.context.persister, Filled.following(
-            cause, signal=signal, decision=place.decision if place is not None else None, fills=fills,
+            cause, signal_row=signal, decision=place.decision if place is not None else None, fills=fills,
             book=place.book if place is not None else None))

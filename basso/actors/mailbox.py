@@ -34,7 +34,7 @@ class MailboxEmpty(Exception):
 class Mailbox(Generic[M]):
     """A bounded FIFO of messages for one consumer, with peek-then-acknowledge delivery."""
 
-    __slots__ = ("_capacity", "_getter", "_items", "_putters", "head_crashes", "name")
+    __slots__ = ("_capacity", "_getter", "_items", "_putters", "head_crashes", "in_hand", "name")
 
     def __init__(self, name: str, capacity: int) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
@@ -45,12 +45,18 @@ class Mailbox(Generic[M]):
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
         self.head_crashes = 0
+        self.in_hand = False  # the owning actor is handling the head (it has not been acknowledged yet)
 
     def __repr__(self) -> str:
         return f"<Mailbox {self.name} {len(self._items)}/{self._capacity}>"
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def unhandled(self) -> int:
+        """How many messages no handler has started on (the head, while it is being handled, is not one)."""
+        return len(self._items) - self.in_hand
 
     @property
     def capacity(self) -> int:

@@ -25,10 +25,20 @@ from decimal import Decimal
 
 import asyncpg
 
-from basso.actors.base import ActorRef, no_fault
+from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Committed, Decided, Filled, Message, Place, Rebuild, Settled
+from basso.messages import (
+    Committed,
+    Decided,
+    ExecutorInbox,
+    Filled,
+    PersisterInbox,
+    Place,
+    Rebuild,
+    Settled,
+    SizerInbox,
+)
 from basso.rules.book import Fill
 from basso.rules.contracts import contract_now
 from basso.rules.money import to_money
@@ -50,30 +60,27 @@ class PersisterContext:
     config: Config  # the instruments and calendars that say which contract a new layer goes into
     epoch: Callable[[], int]  # the epoch this instance trades at now
     wall_clock: Callable[[], datetime]
-    sizer: ActorRef[Message]
-    executor: ActorRef[Message]
+    sizer: ActorRef[SizerInbox]
+    executor: ActorRef[ExecutorInbox]
     on_commit: Callable[[Settled], None]
     on_fence_lost: Callable[[FenceLost], None]
     broker: str = "paper"
     fills_at_once: bool = True
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
-class Persister(DatabaseActor):
+class Persister(DatabaseActor[PersisterInbox]):
     """Commits decisions and fills and reports back to the Sizer."""
 
     def __init__(self, context: PersisterContext) -> None:
         super().__init__(context.pool)
         self.context = context
 
-    async def handle(self, message: Message) -> None:
-        self.context.fault(self.name)
-        if isinstance(message, Decided):
-            await self._decided(message)
-        elif isinstance(message, Filled):
-            await self._filled(message)
-        else:
-            raise TypeError(f"the Persister does not take {type(message).__name__}")
+    async def handle(self, message: PersisterInbox) -> None:
+        match message:
+            case Decided():
+                await self._decided(message)
+            case Filled():
+                await self._filled(message)
 
     async def _decided(self, message: Decided) -> None:
         context = self.context
@@ -91,28 +98,28 @@ class Persister(DatabaseActor):
                 # Decided before this instance last took the lead: decide it again against the facts as they are.
                 log.warning("decision for signal %s made at epoch %d, now %d: deciding it again",
                             pending.id, message.epoch, context.epoch())
-                await self.send(context.sizer, Committed.following(message, signal=pending.id, book=None))
+                await self.send(context.sizer, Committed.following(message, signal_row=pending.id, book=None))
                 return
             self.context.on_fence_lost(exc)  # closes the gate: this message is kept, not acknowledged
             return
         except AlreadyProcessed:
             # Committed before a crash: its orders may not have reached the Executor. It reads them from the facts.
-            await self.send(context.executor, Place.following(message, signal=pending.id, decision=None,
+            await self.send(context.executor, Place.following(message, signal_row=pending.id, decision=None,
                                                               tickets=None, book=None))
             if not context.fills_at_once:
-                await self.send(context.sizer, Committed.following(message, signal=pending.id, book=None))
+                await self.send(context.sizer, Committed.following(message, signal_row=pending.id, book=None))
             return
         except StaleBook as exc:
             log.warning("%s; deciding it again", exc)
-            await self.send(context.sizer, Committed.following(message, signal=pending.id, book=None))
+            await self.send(context.sizer, Committed.following(message, signal_row=pending.id, book=None))
             return
         if working.tickets:
-            await self.send(context.executor, Place.following(message, signal=pending.id, decision=decision,
+            await self.send(context.executor, Place.following(message, signal_row=pending.id, decision=decision,
                                                               tickets=working.tickets, book=working.book))
             if context.fills_at_once:
                 return  # the Sizer hears once the fills are recorded
-        context.on_commit(Settled.following(message, signal=pending.id, decision=decision, book=working.book))
-        await self.send(context.sizer, Committed.following(message, signal=pending.id, book=working.book))
+        context.on_commit(Settled.following(message, signal_row=pending.id, decision=decision, book=working.book))
+        await self.send(context.sizer, Committed.following(message, signal_row=pending.id, book=working.book))
 
     async def _record(self, ticket: OrderTicket, fill: Fill, *, epoch: int, at: datetime,
                       peak: Decimal | None) -> int | None:
@@ -150,6 +157,6 @@ class Persister(DatabaseActor):
             await self.send(context.sizer, Rebuild.following(message))
             return
         if message.decision is not None and after is not None:
-            context.on_commit(Settled.following(message, signal=message.signal, decision=message.decision,
+            context.on_commit(Settled.following(message, signal_row=message.signal_row, decision=message.decision,
                                                 book=after))
-        await self.send(context.sizer, Committed.following(message, signal=message.signal, book=after))
+        await self.send(context.sizer, Committed.following(message, signal_row=message.signal_row, book=after))

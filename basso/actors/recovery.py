@@ -23,7 +23,7 @@ import asyncpg
 from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config
-from basso.messages import Message, Rebuild, Recover
+from basso.messages import Rebuild, Recover, SizerInbox
 from basso.store.book import CorruptFacts, load_book
 from basso.store.capital import deposit_if_empty
 from basso.store.fence import FenceLost
@@ -40,7 +40,7 @@ class RecoveryContext:
 
     pool: asyncpg.Pool
     config: Config
-    sizer: ActorRef[Message]
+    sizer: ActorRef[SizerInbox]
     epoch: Callable[[], int]  # the epoch this instance currently leads at
     capital: Decimal | None  # the initial deposit when the ledger is empty (None: deposit nothing)
     wall_clock: Callable[[], datetime]
@@ -48,16 +48,14 @@ class RecoveryContext:
     halt: Callable[[str], None]  # stop the process: the facts cannot be traded on
 
 
-class Recovery(DatabaseActor):
+class Recovery(DatabaseActor[Recover]):
     """Handles `Recover` for the epoch just taken; a `Recover` of an epoch already superseded is dropped."""
 
     def __init__(self, context: RecoveryContext) -> None:
         super().__init__(context.pool)
         self.context = context
 
-    async def handle(self, message: Message) -> None:
-        if not isinstance(message, Recover):
-            raise TypeError(f"Recovery does not take {type(message).__name__}")
+    async def handle(self, message: Recover) -> None:
         context = self.context
         if message.epoch != context.epoch():
             return  # leadership changed again meanwhile; that change brings its own Recover

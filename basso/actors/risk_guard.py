@@ -5,15 +5,14 @@ are already in the Sizer's decision; exits, stops and peel-offs are never blocke
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import asyncpg
 
-from basso.actors.base import ActorRef, no_fault
+from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.enums import SignalOutcome
-from basso.messages import Decided, Message
+from basso.messages import Decided, PersisterInbox
 from basso.store.orders import unresolved_instruments
 from basso.store.reads import kill_switch_on
 from basso.store.reconciliation import blocked_instruments
@@ -24,22 +23,18 @@ class RiskGuardContext:
     """The pool (for the kill switch) and the next actor, the Persister that commits the decision."""
 
     pool: asyncpg.Pool
-    persister: ActorRef[Message]
+    persister: ActorRef[PersisterInbox]
     unknown_checks: int = 3  # an order unknown after this many checks blocks entries on its instrument
-    fault: Callable[[str], None] = no_fault  # chaos tests raise here; production never does
 
 
-class RiskGuard(DatabaseActor):
+class RiskGuard(DatabaseActor[Decided]):
     """Blocks new entries while the kill switch is on; lets everything else through unchanged."""
 
     def __init__(self, context: RiskGuardContext) -> None:
         super().__init__(context.pool)
         self.context = context
 
-    async def handle(self, message: Message) -> None:
-        self.context.fault(self.name)
-        if not isinstance(message, Decided):
-            raise TypeError(f"the RiskGuard does not take {type(message).__name__}")
+    async def handle(self, message: Decided) -> None:
         decision = message.decision
         if decision.entries and decision.outcome is SignalOutcome.EXECUTED:
             reason = await self._block(decision.entries[0].instrument)

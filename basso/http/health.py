@@ -2,8 +2,8 @@
 
 * `/health/live`: 503 when an actor's heartbeat or the election loop is stale, or the process believes it
   leads without a recent renewal: the service manager should restart it.
-* `/health/ready`: 200 once migrations are applied and recovery has finished; a follower is ready too (it
-  stores signals).
+* `/health/ready`: 200 once migrations are applied and, on the leader, Recovery has opened the gate; a
+  follower is ready once it finds another instance holding the lease (it stores signals).
 * `/leader`: 200 only while this instance holds the lease, so a proxy can route to the leader.
 """
 
@@ -38,7 +38,7 @@ async def live(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """200 once the schema is migrated and recovery is done."""
     services = request.app[SERVICES]
-    if services.migrated and services.recovered:
+    if services.migrated and services.recovered():
         return web.json_response({"status": "ready"})
     waiting = "migrations" if not services.migrated else "recovery"
     return web.json_response({"status": "not ready", "waiting_for": waiting}, status=503)

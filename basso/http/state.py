@@ -40,7 +40,7 @@ class Services:
     actor_statistics: Callable[[], Mapping[str, Mapping[str, Any]]] = _no_actors
     liveness: Callable[[], str | None] = lambda: None  # why the process is not live, or None
     migrated: bool = False
-    recovered: bool = False
+    recovered: Callable[[], bool] = lambda: False  # Recovery has opened the gate, or this instance follows
     # Audit rows need not wait for the disk: the server gives them a pool with synchronous_commit off, so a
     # webhook's reply waits for one flush (its signal's), not two. A crash may lose the newest audit rows.
     audit_pool: asyncpg.Pool | None = None

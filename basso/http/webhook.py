@@ -48,7 +48,7 @@ class Reply:
     verdict: str
     field: str | None = None
     error: str | None = None
-    signal: int | None = None
+    signal_row: int | None = None  # the signals row stored (or found stored) for the request
 
 
 async def webhook(request: web.Request) -> web.Response:
@@ -97,12 +97,12 @@ async def _answer(request: web.Request, services: Services) -> tuple[bytes, Repl
                                 reason=problem or "")
     key = stored.key
     if stored.duplicate:
-        return body, Reply(200, {"status": "duplicate", "signal_id": key}, "duplicate", signal=stored.id)
+        return body, Reply(200, {"status": "duplicate", "signal_id": key}, "duplicate", signal_row=stored.id)
     if problem:
         return body, Reply(200, {"status": "rejected", "signal_id": key, "reason": problem}, "stale",
-                           error=problem, signal=stored.id)
+                           error=problem, signal_row=stored.id)
     services.wake_processor()
-    return body, Reply(200, {"status": "accepted", "signal_id": key}, "accepted", signal=stored.id)
+    return body, Reply(200, {"status": "accepted", "signal_id": key}, "accepted", signal_row=stored.id)
 
 
 def _too_large(size: int, limit: int) -> Reply:
@@ -129,7 +129,7 @@ async def _audit(services: Services, request: web.Request, reply: Reply, body: b
         await audit_request(services.audit, source=client_address(request), http_status=reply.status,
                             verdict=reply.verdict, body=_without_secret(body, services.webhook_secret),
                             field=reply.field,
-                            error=reply.error, signal=reply.signal)
+                            error=reply.error, signal=reply.signal_row)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # The audit is best effort: losing it must not turn a stored signal into an error reply.
         log.warning("webhook: audit not written: %s", exc)

@@ -25,17 +25,26 @@ class FenceLost(Exception):
 
 
 async def take_fence(conn: Connection, holder: str, reason: str) -> int:
-    """Increment the epoch for `holder`, record it in leadership_history, and return the new epoch."""
+    """Increment the epoch for `holder`, record it in leadership_history, and return the new epoch.
+
+    A term whose end nobody recorded (its leader crashed) is recorded as `superseded` by this one."""
     async with conn.transaction():
+        previous = await conn.fetchrow("SELECT epoch, holder FROM leader_fence WHERE id = 1 FOR UPDATE")
+        assert previous is not None  # sql/001 inserts the one row
         epoch: int = await conn.fetchval(
             "UPDATE leader_fence SET epoch = epoch + 1, holder = $1, changed_at = now() WHERE id = 1"
             " RETURNING epoch", holder)
+        ended = await conn.fetchval("SELECT true FROM leadership_history WHERE epoch = $1 AND event <> 'gained'",
+                                    previous["epoch"])
+        if previous["epoch"] > 0 and not ended:
+            await record_leadership(conn, previous["epoch"], previous["holder"], "superseded",
+                                    f"no end of term recorded; {holder} took the fence at epoch {epoch}")
         await record_leadership(conn, epoch, holder, "gained", reason)
     return epoch
 
 
 async def record_leadership(conn: Connection, epoch: int, holder: str, event: str, reason: str) -> None:
-    """Record that `holder` lost or released leadership of `epoch`."""
+    """Record that `holder` gained, lost, released or was superseded in leadership of `epoch`."""
     await conn.execute("INSERT INTO leadership_history (epoch, holder, event, reason) VALUES ($1, $2, $3, $4)",
                        epoch, holder, event, reason)
 

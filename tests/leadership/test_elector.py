@@ -127,8 +127,11 @@ async def test_one_of_two_leads_and_the_other_takes_over_once_it_releases(
         first = leader.watch.gained[0][1]
 
         await leader.supervisor.stop()  # as Pipeline.stop does: the elector first, then the lease
+        held = leader.status.token
         await step_down(leader.context, "released", "graceful shutdown")
-        assert await redis_client.get(KEY) is None  # the key is deleted, not left to expire
+        # The key is deleted, not left to expire: empty now, or already the standby's (it may try meanwhile).
+        assert await redis_client.get(KEY) in (None, standby.status.token.encode())
+        assert held != standby.status.token
         await standby.watch.until(lambda: bool(standby.watch.gained))
         assert standby.watch.gained[0][1] == first + 1
         assert await pool.fetchval("SELECT epoch FROM leader_fence") == first + 1

@@ -16,8 +16,8 @@ from basso.actors.elector import LeaseStatus
 from basso.actors.persister import Persister, PersisterContext
 from basso.brokers.paper import paper_fill
 from basso.config import Config
-from basso.messages import Committed, Decided, Filled, Message, Place, Settled
-from basso.pipeline import Pipeline
+from basso.messages import Committed, Decided, ExecutorInbox, Filled, PersisterInbox, Place, Settled, SizerInbox
+from basso.pipeline import Hooks, Leadership, Pipeline
 from basso.rules.decisions import decide_payload
 from basso.rules.orders import fill_book
 from basso.rules.signals import signal_from_object
@@ -35,8 +35,9 @@ KEY = "basso:test-recovery"
 def electing(pool: asyncpg.Pool, redis: aioredis.Redis, config: Config, outcomes: Outcomes) -> Pipeline:
     settings = replace(config.leadership, key=KEY)
     return Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                    lease=RedisLease(redis, KEY, settings.lease_ttl_s), lease_status=LeaseStatus("a", settings),
-                    capital=CAPITAL, on_commit=outcomes)
+                    leadership=Leadership(lease=RedisLease(redis, KEY, settings.lease_ttl_s),
+                                          status=LeaseStatus("a", settings), capital=CAPITAL),
+                    hooks=Hooks(on_commit=outcomes))
 
 
 async def test_a_new_leader_recovers_books_the_capital_and_then_trades_what_was_pending(
@@ -93,19 +94,19 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
         book = await load_book(conn, config)
         decision = decide_payload(pending.payload, book, config)
         second = await take_fence(conn, "a", "lease acquired again")
-    sizer: ActorRef[Message] = ActorRef("sizer")
-    executor: ActorRef[Message] = ActorRef("executor")
+    sizer: ActorRef[SizerInbox] = ActorRef("sizer")
+    executor: ActorRef[ExecutorInbox] = ActorRef("executor")
     lost: list[FenceLost] = []
     committed: list[Settled] = []
     context = PersisterContext(pool=pool, config=config, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT,
                                sizer=sizer, executor=executor, on_commit=committed.append, on_fence_lost=lost.append)
-    persister: ActorRef[Message] = ActorRef("persister")
+    persister: ActorRef[PersisterInbox] = ActorRef("persister")
     async with Supervisor(name="root", children=[
             ChildSpec(name="persister", factory=lambda: Persister(context), ref=persister)]):
         await persister.tell(Decided(pending=pending, decision=decision, book=book, epoch=first))
         reply = await asyncio.wait_for(sizer.mailbox.get(), 10)
         assert isinstance(reply, Committed)
-        assert (reply.signal, reply.book) == (pending.id, None)  # decide it again, from the facts
+        assert (reply.signal_row, reply.book) == (pending.id, None)  # decide it again, from the facts
         assert await pool.fetchval("SELECT outcome FROM signals") == "pending"
         assert lost == []  # our fence is intact: only that decision was old
         assert len(executor.mailbox) == 0  # and no order went anywhere
@@ -117,7 +118,8 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
         assert place.book is not None
         assert await pool.fetchval("SELECT epoch FROM signals") == second
         fills = tuple((ticket, paper_fill(ticket, config)) for ticket in place.tickets)
-        await persister.tell(Filled(signal=pending.id, decision=decision, fills=fills, book=place.book, epoch=second))
+        await persister.tell(Filled(signal_row=pending.id, decision=decision, fills=fills, book=place.book,
+                                    epoch=second))
         reply = await asyncio.wait_for(sizer.mailbox.get(), 10)
         assert isinstance(reply, Committed)  # the Sizer hears once the paper fill is recorded
         assert reply.book == fill_book(place.book, fills, config, version=place.book.version + 1)
@@ -133,12 +135,14 @@ async def test_an_instance_whose_fence_was_taken_while_it_holds_its_lease_stops_
     settings = replace(config.leadership, key=KEY)
     outcomes = Outcomes()
     first = Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                     lease=RedisLease(redis_client, KEY, settings.lease_ttl_s), lease_status=LeaseStatus("a", settings),
-                     capital=CAPITAL, on_commit=outcomes)
+                     leadership=Leadership(lease=RedisLease(redis_client, KEY, settings.lease_ttl_s),
+                                           status=LeaseStatus("a", settings), capital=CAPITAL),
+                     hooks=Hooks(on_commit=outcomes))
     other = replace(settings, key=KEY + "-other")
     second = Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                      lease=RedisLease(redis_client, other.key, other.lease_ttl_s), lease_status=LeaseStatus("b", other),
-                      capital=CAPITAL, on_commit=outcomes)
+                      leadership=Leadership(lease=RedisLease(redis_client, other.key, other.lease_ttl_s),
+                                            status=LeaseStatus("b", other), capital=CAPITAL),
+                      hooks=Hooks(on_commit=outcomes))
     await first.start()
     try:
         await asyncio.wait_for(first.gate.wait_open(), 30)  # a's term recovered (and the capital deposited)

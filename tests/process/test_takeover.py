@@ -75,7 +75,9 @@ async def test_the_standby_takes_over_when_the_leader_is_killed(
     assert second_epoch == first_epoch + 1
     assert signals == {"via-standby": ("executed", first_epoch), "after-failover": ("executed", second_epoch)}
     assert orders == 2
-    assert history == [(first_epoch, "gained"), (second_epoch, "gained"), (second_epoch, "released")]
+    # The killed leader recorded no end of its term: the standby records it superseded as it takes the fence.
+    assert history == [(first_epoch, "gained"), (first_epoch, "superseded"), (second_epoch, "gained"),
+                       (second_epoch, "released")]
 
 
 async def test_a_leader_paused_past_its_lease_writes_nothing_when_it_wakes(
@@ -103,8 +105,10 @@ async def test_a_leader_paused_past_its_lease_writes_nothing_when_it_wakes(
     assert signals == {"before-pause": ("executed", first_epoch), "while-paused": ("executed", second_epoch),
                        "to-the-old-leader": ("executed", second_epoch)}
     assert orders == 3
-    assert history == [(first_epoch, "gained"), (second_epoch, "gained"), (first_epoch, "lost"),
-                       (second_epoch, "released")]
+    # The paused leader's term had no end when the standby took over (superseded); on waking, the old leader
+    # records its own view of it (lost).
+    assert history == [(first_epoch, "gained"), (first_epoch, "superseded"), (second_epoch, "gained"),
+                       (first_epoch, "lost"), (second_epoch, "released")]
 
 
 async def test_a_leader_stopped_gracefully_hands_over_at_the_standbys_next_attempt(

@@ -65,7 +65,7 @@ def pipeline(chaos: Chaos, end: ActorRef[Numbered], letters: DeadLetterBox) -> S
     refs = {label: ActorRef[Numbered](label, capacity=16) for label in STAGES}
     downstream = {"a": refs["b"], "b": refs["c"], "c": refs["d"], "d": refs["e"], "e": end}
 
-    def spec(label: str) -> ChildSpec:
+    def spec(label: str) -> ChildSpec[Numbered]:
         return ChildSpec(name=label, ref=refs[label], factory=lambda: Stage(label, downstream[label], chaos))
 
     # Far more restarts than production would ever allow: the point here is what survives them.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from mypy import api as mypy_api
 
 from basso.messages import Message, new_message_id
 
@@ -30,7 +32,7 @@ def test_a_message_is_frozen_and_has_no_instance_dict() -> None:
 
 def test_fields_are_keyword_only() -> None:
     with pytest.raises(TypeError):
-        SizingDecision(3)  # type: ignore[misc]
+        SizingDecision(3)  # type: ignore[call-arg, arg-type]
 
 
 def test_the_timestamp_is_monotonic_time_of_creation() -> None:
@@ -39,17 +41,40 @@ def test_the_timestamp_is_monotonic_time_of_creation() -> None:
     assert before <= decision.at <= time.monotonic()
 
 
-def test_a_signal_is_its_own_cause_and_carries_no_epoch_by_default() -> None:
-    signal = Message()
-    assert signal.cause_id is None
-    assert signal.signal_id == signal.id
-    assert signal.epoch == 0
+def test_a_message_no_signal_caused_has_no_cause_and_no_epoch_by_default() -> None:
+    poll = Message()
+    assert poll.cause_id is None
+    assert poll.epoch == 0
 
 
-def test_following_carries_the_signal_id_and_epoch_down_the_chain() -> None:
-    signal = Message(epoch=7)
-    decision = SizingDecision.following(signal, lots=2)
+def test_following_carries_the_stored_signals_row_and_the_epoch_down_the_chain() -> None:
+    decision = SizingDecision(lots=2, cause_id=41, epoch=7)  # as the Sizer decides the signal in row 41
     intent = SizingDecision.following(decision, lots=2)
-    assert (decision.cause_id, decision.epoch) == (signal.id, 7)
-    assert (intent.cause_id, intent.epoch) == (signal.id, 7)
-    assert intent.id not in (signal.id, decision.id)
+    fill = SizingDecision.following(intent, lots=2)
+    assert (intent.cause_id, intent.epoch) == (41, 7)
+    assert (fill.cause_id, fill.epoch) == (41, 7)
+    assert fill.id not in (decision.id, intent.id)
+
+
+def test_the_type_checker_refuses_a_message_sent_to_the_wrong_actor(tmp_path: Path) -> None:
+    # Each actor's mailbox is typed by what it takes: a Poll for the RiskGuard, a RiskGuard's factory in the
+    # Sizer's slot, or a Settled sent from inside the Sizer would crash an actor at run time; mypy refuses them.
+    program = tmp_path / "wrong.py"
+    program.write_text(
+        "from basso.actors.base import ActorRef\n"
+        "from basso.actors.risk_guard import RiskGuard, RiskGuardContext\n"
+        "from basso.actors.sizer import Sizer\n"
+        "from basso.messages import Decided, Poll, Settled, SizerInbox\n"
+        "from basso.supervisor import ChildSpec\n"
+        "async def wire(guard: ActorRef[Decided], sizer: ActorRef[SizerInbox], context: RiskGuardContext,\n"
+        "               actor: Sizer, settled: Settled) -> None:\n"
+        "    await guard.tell(Poll())\n"
+        "    ChildSpec(name='sizer', factory=lambda: RiskGuard(context), ref=sizer)\n"
+        "    await actor.send(actor.context.risk_guard, settled)\n"
+        "    await sizer.tell(Poll())\n")
+    report, _, status = mypy_api.run(["--strict", "--cache-dir", str(tmp_path / "cache"), str(program)])
+    assert status == 1
+    errors = [line for line in report.splitlines() if ": error:" in line]
+    assert [line.split(":")[1] for line in errors] == ["8", "9", "9", "10"], report
+    assert 'wrong.py:8: error: Argument 1 to "tell" of "ActorRef" has incompatible type "Poll"; expected "Decided"' \
+        in report

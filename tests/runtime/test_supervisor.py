@@ -44,12 +44,12 @@ def exited(path: str) -> Callable[[SupervisorEvent], bool]:
     return lambda event: isinstance(event, ChildExited) and event.path == path
 
 
-def forwarders(journal: Journal, names: str, **spec: object) -> list[ChildSpec]:
+def forwarders(journal: Journal, names: str, **spec: object) -> list[ChildSpec[Numbered]]:
     return [ChildSpec(name=name, factory=lambda name=name: Forwarder(name, journal), **spec)  # type: ignore[misc, arg-type]
             for name in names]
 
 
-def tree(children: list[ChildSpec], log: EventLog, **options: object) -> Supervisor:
+def tree(children: list[ChildSpec[Numbered]], log: EventLog, **options: object) -> Supervisor:
     options.setdefault("clock", FakeClock())
     options.setdefault("backoff", Backoff(base_s=0.01, jitter=0.0))
     return Supervisor(name="root", children=children, observer=log, **options)  # type: ignore[arg-type]
@@ -321,6 +321,23 @@ def test_the_process_exits_non_zero_when_the_root_gives_up() -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == EXIT_ESCALATED, result.stderr
     assert "root: more than 2 restarts within 60 s; giving up" in result.stderr
+
+
+async def test_a_fault_in_the_child_spec_crashes_the_actor_before_it_handles_and_the_message_is_kept() -> None:
+    journal, log, faults = Journal(), EventLog(), [RuntimeError("injected")]
+
+    def fault(path: str) -> None:
+        journal(f"fault {path}")
+        if faults:
+            raise faults.pop()
+
+    out: ActorRef[Numbered] = ActorRef("out")
+    async with tree([ChildSpec(name="a", factory=lambda: Forwarder("a", journal, out), fault=fault)], log) as sup:
+        journal.lines.clear()
+        await sup.ref("a").tell(Numbered(seq=1))
+        assert (await asyncio.wait_for(out.mailbox.get(), 10)).seq == 1  # handled once, after the restart
+        assert journal.lines == ["fault root/a", "stop a", "start a", "fault root/a", "a 1 attempt 2"]
+        assert sup.cell("a").statistics().failed == 1
 
 
 def test_child_specs_refuse_bad_values_with_a_clear_message() -> None:

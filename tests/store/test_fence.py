@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from basso.store.fence import FenceLost, fenced, take_fence
+from basso.store.fence import FenceLost, fenced, record_leadership, take_fence
 from basso.store.migrations import migrate
 
 
@@ -25,7 +25,28 @@ async def test_each_new_leader_gets_a_higher_epoch_and_history_records_it(db: st
         assert await take_fence(conn, "host-a", "startup") == 1
         assert await take_fence(conn, "host-b", "takeover") == 2
         rows = await conn.fetch("SELECT epoch, holder, event FROM leadership_history ORDER BY id")
-        assert [tuple(r) for r in rows] == [(1, "host-a", "gained"), (2, "host-b", "gained")]
+        # host-a recorded no end of its term: host-b records it superseded as it takes over.
+        assert [tuple(r) for r in rows] == [(1, "host-a", "gained"), (1, "host-a", "superseded"),
+                                            (2, "host-b", "gained")]
+    finally:
+        await conn.close()
+
+
+async def test_a_term_that_ended_without_a_word_is_recorded_superseded_by_the_next_leader(db: str) -> None:
+    conn = await asyncpg.connect(db)
+    try:
+        assert await take_fence(conn, "host-a", "startup") == 1
+        # host-a crashes: nothing records the end of epoch 1. host-b takes over, leads and releases cleanly.
+        assert await take_fence(conn, "host-b", "lease acquired") == 2
+        await record_leadership(conn, 2, "host-b", "released", "graceful shutdown")
+        assert await take_fence(conn, "host-a", "lease acquired") == 3  # epoch 2 has its end: nothing added
+        rows = await conn.fetch("SELECT epoch, holder, event, reason FROM leadership_history ORDER BY id")
+        assert [tuple(r) for r in rows] == [
+            (1, "host-a", "gained", "startup"),
+            (1, "host-a", "superseded", "no end of term recorded; host-b took the fence at epoch 2"),
+            (2, "host-b", "gained", "lease acquired"),
+            (2, "host-b", "released", "graceful shutdown"),
+            (3, "host-a", "gained", "lease acquired")]
     finally:
         await conn.close()
 

@@ -20,6 +20,7 @@ from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal
 from basso.store.orders import end_order, record_fill, record_placement, working_orders
 from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook, commit_decision, next_pending
+from basso.store.types import Connection
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 ENTRY = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 52000, "stop": 51650,
@@ -28,7 +29,7 @@ EXIT = {"type": "EXIT", "instrument": "BANK_NIFTY", "position": "Long_1", "price
         "timestamp": "2026-11-25T11:30:00"}
 
 
-async def leader_with_an_entry(conn: asyncpg.Connection, config: Config, holder: str) -> tuple[int, PendingSignal]:
+async def leader_with_an_entry(conn: Connection, config: Config, holder: str) -> tuple[int, PendingSignal]:
     """Take the fence as `holder`, deposit ₹50 L and store the Bank Nifty base entry: the epoch and the entry."""
     epoch = await take_fence(conn, holder, "startup")
     await deposit_if_empty(conn, epoch=epoch, amount=Decimal(5_000_000), at=AT)

@@ -63,7 +63,7 @@ async def webhook(migrated_database: str, config: Config) -> AsyncIterator[Webho
     wakes: list[int] = []
     services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token=ADMIN_TOKEN,
                         wall_clock=lambda: NOW, limiter=RateLimiter(per_minute=1000, clock=clock),
-                        wake_processor=lambda: wakes.append(1), migrated=True, recovered=True)
+                        wake_processor=lambda: wakes.append(1), migrated=True, recovered=lambda: True)
     server = TestServer(build_app(services))
     await server.start_server()
     async with aiohttp.ClientSession() as session:

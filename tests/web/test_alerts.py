@@ -44,7 +44,7 @@ async def test_an_alert_raised_twice_while_open_is_one_alert_and_is_raised_again
     assert await post(webhook, "/api/alerts/ack", {"id": first}, ADMIN) == (
         200, {"id": first, "acknowledged": True, "changed": False})
     status, reply = await get(webhook, "/api/alerts?open=true")
-    assert [a["id"] for a in reply["alerts"]] == [other]  # type: ignore[union-attr]
+    assert [a["id"] for a in reply["alerts"]] == [other]  # type: ignore[attr-defined]
     # Acknowledged, the condition may be raised again as a new alert.
     assert await raise_alert(pool, at=AT, level=AlertLevel.WARNING, kind="reconciliation",
                              message="quantity mismatch", dedupe="reconciliation:GOLD_MINI") not in (None, first)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from basso.pipeline import Runtime
 from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 from tests.web.conftest import NOW, Webhook
 from tests.web.test_webhook import payload
@@ -25,7 +26,7 @@ async def test_a_poison_signal_is_buried_with_its_error_and_the_next_signal_is_p
             raise Poison("gold feed corrupt")
 
     outcomes = Outcomes()
-    pipeline = pipeline_for(pool, webhook.services.config, epoch, outcomes, fault=fault)
+    pipeline = pipeline_for(pool, webhook.services.config, epoch, outcomes, runtime=Runtime(fault=fault))
     webhook.services.wake_processor = pipeline.wake
     await pipeline.start()
     await webhook.post(orjson.dumps(payload("BASE_ENTRY_GOLD_MINI")))

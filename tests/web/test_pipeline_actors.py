@@ -8,6 +8,7 @@ from decimal import Decimal
 import orjson
 
 from basso.enums import LedgerKind
+from basso.pipeline import Runtime
 from basso.rules.signals import signal_from_object
 from basso.store.capital import move_capital
 from basso.store.fence import take_fence
@@ -107,7 +108,7 @@ async def test_a_signal_stored_by_another_instance_is_found_by_the_sweep(webhook
     async def sweep_clock(_seconds: float) -> None:
         await ticks.get()  # the test says when a sweep interval has passed
 
-    pipeline = pipeline_for(pool, config, epoch, outcomes, sweep_every_s=1.0, sleep=sweep_clock)
+    pipeline = pipeline_for(pool, config, epoch, outcomes, runtime=Runtime(sweep_every_s=1.0, sleep=sweep_clock))
     await pipeline.start()
     pipeline.open()
     try:

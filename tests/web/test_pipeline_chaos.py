@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from basso.actors.elector import LeaseStatus
 from basso.actors.events import ChildStarted, EventLog, SupervisorEvent
-from basso.pipeline import Pipeline
+from basso.pipeline import Hooks, Leadership, Pipeline, Runtime
 from basso.store.lease import RedisLease
 from basso.supervisor import Backoff, RestartIntensity
 from tests.pipeline_support import CAPITAL, PROCESSED_AT, Outcomes, pipeline_for, solo_leader
@@ -95,12 +95,14 @@ async def test_every_acknowledged_signal_is_applied_once_while_leadership_flaps_
 
 async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None = None) -> None:
     rng = random.Random(seed)
-    faults = {"armed": set(), "raised": 0}
+    armed: set[str] = set()
+    raised = 0
 
     def fault(path: str) -> None:
-        if path.split("/")[-1] in faults["armed"]:
-            faults["armed"].discard(path.split("/")[-1])
-            faults["raised"] += 1
+        nonlocal raised
+        if path.split("/")[-1] in armed:
+            armed.discard(path.split("/")[-1])
+            raised += 1
             raise InjectedFault(f"injected into {path}")
 
     outcomes = Outcomes()
@@ -108,20 +110,20 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
     config = webhook.services.config
     # Hundreds of crashes in seconds are the point here, so the restart intensity is set out of reach and the
     # backoff to nothing; the defaults (5 in 30 s) are proven by the supervisor's own tests.
-    chaos: dict[str, Any] = {"fault": fault, "intensity": RestartIntensity(max_restarts=100_000, within_s=1.0),
-                             "backoff": Backoff(base_s=0.0, max_s=0.0), "observer": events}
-    paths = PATHS
+    chaos = Runtime(fault=fault, intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
+                    backoff=Backoff(base_s=0.0, max_s=0.0))
+    paths: tuple[str, ...] = PATHS
     if redis is None:
         pipeline = pipeline_for(webhook.services.pool, config, await solo_leader(webhook.services.pool, NOW),
-                                outcomes, **chaos)
+                                outcomes, events=events, runtime=chaos)
     else:
         # Short terms, so that a lease taken away is noticed (at the next renewal) and taken back quickly.
         settings = replace(config.leadership, lease_ttl_s=1.0, renew_every_s=0.05, renew_jitter_s=0.01,
                            renew_deadline_s=0.6, key=LEASE_KEY)
         pipeline = Pipeline(pool=webhook.services.pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                            lease=RedisLease(redis, LEASE_KEY, settings.lease_ttl_s),
-                            lease_status=LeaseStatus("chaos", settings), capital=CAPITAL, on_commit=outcomes,
-                            **chaos)
+                            leadership=Leadership(lease=RedisLease(redis, LEASE_KEY, settings.lease_ttl_s),
+                                                  status=LeaseStatus("chaos", settings), capital=CAPITAL),
+                            hooks=Hooks(on_commit=outcomes, observer=events), runtime=chaos)
         paths = (*PATHS, "elector", "recovery")
     webhook.services.wake_processor = pipeline.wake
     webhook.services.limiter.per_minute = 10**9
@@ -130,11 +132,11 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
         pipeline.open()
     kills = flaps = 0
     try:
-        acknowledged = []
+        acknowledged: list[str] = []
         for body in stream(rng):
             status, reply = await webhook.post(orjson.dumps(body))
             assert status == 200, (seed, reply)
-            acknowledged.append(reply["signal_id"])
+            acknowledged.append(str(reply["signal_id"]))
             # The killer: every few signals, cancel an actor's task or arm a fault inside one.
             if redis is not None and rng.random() < 0.01:
                 await redis.delete(LEASE_KEY)  # the lease gone: the leader stops at its next renewal
@@ -147,7 +149,7 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
                         task.cancel()
                         kills += 1
                 else:
-                    faults["armed"].add(path.split("/")[-1])
+                    armed.add(path.split("/")[-1])
         pool = webhook.services.pool
         await outcomes.wait_until_none_pending(pool, limit_s=60)
         async with asyncio.timeout(10):  # the last kill's restart may still be under way
@@ -155,7 +157,7 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
                 await events.wait_for(started, events.count(started) + 1)
     finally:
         await pipeline.stop()
-    assert kills + faults["raised"] >= 150, f"seed {seed}: only {kills} kills and {faults['raised']} faults"
+    assert kills + raised >= 150, f"seed {seed}: only {kills} kills and {raised} faults"
     if redis is not None:
         terms = await pool.fetchval("SELECT count(*) FROM leadership_history WHERE event = 'gained'")
         assert flaps >= 5, f"seed {seed}: the lease was taken away only {flaps} times"

@@ -60,7 +60,7 @@ async def test_positions_name_their_contract_and_status_warns_before_expiry(one_
     # 10:30 IST on 25 Nov and 23 Dec; 19:00 UTC on 27 Dec, which is already 00:30 on the 28th in India.
     for moment in (datetime(2026, 11, 25, 5, tzinfo=UTC), datetime(2026, 12, 23, 5, tzinfo=UTC),
                    datetime(2026, 12, 27, 19, tzinfo=UTC)):
-        one_position.services.wall_clock = lambda moment=moment: moment
+        one_position.services.wall_clock = lambda moment=moment: moment  # type: ignore[misc]
         _, status = await one_position.get("/api/status")
         assert isinstance(status, dict)
         alerts.append([(a["level"], a["layer"], a["days_to_expiry"]) for a in status["alerts"]])
@@ -153,7 +153,7 @@ async def test_health_endpoints(one_position: Webhook) -> None:
 
 
 def test_an_actor_silent_longer_than_the_lease_ttl_is_named_by_liveness() -> None:
-    statistics = {"basso/persister": {"last_heartbeat": 100.0}, "basso/trading/sizer": {"last_heartbeat": 96.5},
+    statistics: dict[str, dict[str, float | None]] = {"basso/persister": {"last_heartbeat": 100.0}, "basso/trading/sizer": {"last_heartbeat": 96.5},
                   "basso/trading": {"last_heartbeat": None}}
     assert stale_heartbeat(statistics, now=100.0, limit_s=3.0) == (
         "basso/trading/sizer has not reported a heartbeat for 3.5 s (stuck in one message?)")

@@ -128,7 +128,7 @@ BAD_REQUESTS: list[tuple[str, bytes, str]] = [
 MISSING = [("type", "type"), ("instrument", "instrument"), ("position", "position"), ("price", "price"),
            ("stop", "stop"), ("atr", "atr"), ("er", "er"), ("timestamp", "timestamp"), ("lots", "lots"),
            ("supertrend", "supertrend")]
-BAD_REQUESTS += [(f"missing {name}", orjson.dumps(payload(**{name: None})), field) for name, field in MISSING]
+BAD_REQUESTS += [(f"missing {name}", orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY", **{name: None})), field) for name, field in MISSING]
 BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("price as string", {"price": "52000"}, "price"),
     ("price true", {"price": True}, "price"),
