@@ -351,6 +351,10 @@ class Pipeline:
     async def _bury(self, letter: DeadLetter) -> None:
         """The dead-letter sink: mark the poison message's signal dead, then let the Sizer move on."""
         message = letter.message
+        if isinstance(message, Sweep):  # no signal of its own: the orders wait in the facts for the next sweep
+            log.error("dead letter: a sweep of working orders crashed %s %d times: %s: %s", letter.actor,
+                      letter.crashes, letter.error_type, letter.error)
+            return
         pending = getattr(message, "pending", None)
         placed = getattr(message, "signal_row", None) if isinstance(message, (Place, Filled)) else None
         if pending is not None:
