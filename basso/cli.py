@@ -16,7 +16,7 @@ from typing import NoReturn
 from basso.config import ConfigError
 
 # Sub-commands in the order `basso --help` lists them; each is a module in basso.commands.
-COMMANDS = ("run", "status", "controls", "migrate", "size", "contract", "backtest")
+COMMANDS = ("run", "send", "status", "controls", "migrate", "size", "contract", "backtest")
 
 
 class UsageError(Exception):

@@ -54,7 +54,7 @@ class Zones:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PortfolioRules:
-    """Portfolio-wide limits (SPEC §2–§4, §6)."""
+    """Portfolio-wide limits (docs/rules.md §2–§4, §6)."""
 
     equity_mode: EquityMode
     blended_unrealised_weight: float
@@ -74,7 +74,7 @@ class PortfolioRules:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PyramidRules:
-    """Pyramid gates and sizing (SPEC §5)."""
+    """Pyramid gates and sizing (docs/rules.md §5)."""
 
     max_risk_pct: float
     max_vol_pct: float
@@ -85,7 +85,7 @@ class PyramidRules:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DrawdownRules:
-    """Drawdown bands (SPEC §2); percentages of peak equity."""
+    """Drawdown bands (docs/rules.md §2); percentages of peak equity."""
 
     reduce_from_pct: float
     reduce_factor: float
@@ -96,7 +96,7 @@ class DrawdownRules:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PaperBroker:
-    """Paper broker fills (SPEC §8)."""
+    """Paper broker fills (docs/rules.md §8)."""
 
     slippage_ticks: int
     commission_pct: float
@@ -125,14 +125,14 @@ class BrokerSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestSettings:
-    """Backtest mode (SPEC §11): how bars are read into the rules."""
+    """Backtest mode (docs/rules.md §11): how bars are read into the rules."""
 
     atr_period: int  # ATR(n) from bars, Wilder's smoothing
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LeadershipSettings:
-    """Leadership timing (ARCHITECTURE "Leadership timing")."""
+    """Leadership timing (docs/architecture.md "Leadership timing")."""
 
     lease_ttl_s: float  # also how long an actor may go without a heartbeat before /health/live says 503
     renew_every_s: float  # the leader renews this often (less up to `renew_jitter_s`)

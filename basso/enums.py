@@ -62,7 +62,7 @@ class OrderStatus(StrEnum):
 
 
 class AlertLevel(StrEnum):
-    """How urgent an alert is (SPEC §10): `critical` needs the trader now."""
+    """How urgent an alert is (docs/rules.md §10): `critical` needs the trader now."""
 
     INFO = "info"
     WARNING = "warning"

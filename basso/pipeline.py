@@ -16,8 +16,8 @@ closes: this pipeline stops trading and writes nothing more (`fence_lost`). A me
 three times is a dead letter: its signal is marked `dead` in PostgreSQL with the error, and the Sizer moves on
 to the next signal.
 
-Given a `Leadership` (a Redis lease), the pipeline elects its leader (ARCHITECTURE "Leadership timing" and
-"Recovery")::
+Given a `Leadership` (a Redis lease), the pipeline elects its leader (docs/architecture.md "Leadership timing"
+and "Recovery")::
 
     root (rest_for_one)
     ├── persister

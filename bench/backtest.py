@@ -56,7 +56,7 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
 
 
 def fixed_replay(config: Config) -> dict[str, Any]:
-    """Both bundled exports merged at their own lots, with data/README.md's multipliers and commissions."""
+    """Both bundled exports merged at their own lots, with docs/tradingview-exports.md's multipliers and commissions."""
     trades = {"GOLD_MINI": read_trade_list(DATA / "Gold_Mini_Trend_Following.csv", "GOLD_MINI"),
               "BANK_NIFTY": read_trade_list(DATA / "ITJ_BN_TF_run_1.csv", "BANK_NIFTY")}
     result = replay_fixed(trades, capital=5_000_000, commission=0.0005, commissions={"BANK_NIFTY": 0.001},

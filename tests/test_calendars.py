@@ -1,4 +1,4 @@
-"""Exchange calendars: NSE's holidays from the package, the user's corrections, and market hours (SPEC §1).
+"""Exchange calendars: NSE's holidays from the package, the user's corrections, and market hours (docs/rules.md §1).
 
 Dates checked by hand against a 2025/2026 calendar and NSE's published holiday list.
 """

@@ -1,4 +1,4 @@
-"""`basso size`: the SPEC §3 vectors through the command line, and one-line errors with exit status 2."""
+"""`basso size`: the docs/rules.md §3 examples through the command line, and one-line errors with exit status 2."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_ten_lakh_is_a_blocked_decision_not_an_error(capsys: pytest.CaptureFixtu
     argv[argv.index("5000000")] = "1000000"
     report = run_json(capsys, argv)
     assert report["lots"] == 0
-    assert report["reason"] == "blocked: 0 lots, risk-limited"
+    assert report["reason"] == "0 lots, risk-limited"
 
 
 def test_the_table_shows_the_three_constraints_and_the_limiter(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_shipped_defaults_hold_specs_instrument_table() -> None:
     config = load_config()
     bank_nifty, gold = config.instrument("BANK_NIFTY"), config.instrument("GOLD_MINI")
-    # SPEC §1: BN lot 30, point value = lot size; Gold Mini 100 g quoted per 10 g ⇒ ₹10 per point per lot.
+    # docs/rules.md §1: BN lot 30, point value = lot size; Gold Mini 100 g quoted per 10 g ⇒ ₹10 per point per lot.
     assert (bank_nifty.lot_size, bank_nifty.point_value, bank_nifty.margin_per_lot) == (30, 30.0, 270000.0)
     assert (gold.lot_size, gold.point_value, gold.margin_per_lot, gold.tick) == (100, 10.0, 105000.0, 1.0)
     assert (bank_nifty.initial_stop_atr, bank_nifty.trailing_stop_atr, bank_nifty.max_pyramids) == (1.5, 2.5, 5)

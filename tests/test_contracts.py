@@ -1,4 +1,4 @@
-"""Contracts: expiry dates, the entry/roll rule, broker symbols and the ATM strike (SPEC §1, §7).
+"""Contracts: expiry dates, the entry/roll rule, broker symbols and the ATM strike (docs/rules.md §1, §7).
 
 Every expected date is worked out by hand from a wall calendar and NSE's holiday list (MCX uses NSE's list by
 default); the working is in the comment beside it.

@@ -1,4 +1,4 @@
-"""Equity modes, drawdown and the drawdown rules (SPEC §2), at their boundaries."""
+"""Equity modes, drawdown and the drawdown rules (docs/rules.md §2), at their boundaries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The house keeps its layers: the rules are pure, and only the store talks SQL (ARCHITECTURE "Layout")."""
+"""The house keeps its layers: the rules are pure, and only the store talks SQL (docs/architecture.md "Layout")."""
 
 from __future__ import annotations
 

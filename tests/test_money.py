@@ -1,4 +1,4 @@
-"""Stored money: Decimal in paise from the floats' shortest repr, and the signed ledger (SPEC §2)."""
+"""Stored money: Decimal in paise from the floats' shortest repr, and the signed ledger (docs/rules.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Portfolio risk, volatility, margin and zones (SPEC §4), at their boundaries."""
+"""Portfolio risk, volatility, margin and zones (docs/rules.md §4), at their boundaries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pyramids (SPEC §5): the six gates in order with their reasons, and the A/B/C/D size."""
+"""Pyramids (docs/rules.md §5): the six gates in order with their reasons, and the A/B/C/D size."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from basso.rules.layers import Layer, PortfolioSnapshot
 from basso.rules.pyramid import PyramidDecision, decide_pyramid
 
 # Base: 10 lots at 51,500, initial stop 51,000 ⇒ 1R = 500, base initial risk = 500 × 10 × 30 = 1,50,000.
-# At 52,500 its open profit is 1,000 × 10 × 30 = 3,00,000 ⇒ 1,50,000 after base risk (the SPEC's figure).
+# At 52,500 its open profit is 1,000 × 10 × 30 = 3,00,000 ⇒ 1,50,000 after base risk (docs/rules.md §5's figure).
 BASE = Layer(instrument="BANK_NIFTY", layer=1, lots=10, entry_price=51_500, initial_stop=51_000, stop=51_000,
              highest_close=51_500, point_value=30)
-# E ₹1 Cr with 50 L of margin used ⇒ room = 60 L − 50 L = 10 L, the SPEC's ₹10 L.
+# E ₹1 Cr with 50 L of margin used ⇒ room = 60 L − 50 L = 10 L, docs/rules.md §5's ₹10 L.
 EQUITY, MARGIN_USED = 10_000_000, 5_000_000
 
 
@@ -51,7 +51,7 @@ def test_no_base_layer_blocks_at_the_first_gate(config: Config) -> None:
                               rules=config.pyramid, portfolio=config.portfolio, price=52_500, stop=52_000, atr=350)
     assert decision.lots == 0
     assert [(g.name, g.passed) for g in decision.gates] == [("base_open", False)]
-    assert decision.reason == "blocked: no open base layer (Long_1) for BANK_NIFTY"
+    assert decision.reason == "no open base layer (Long_1) for BANK_NIFTY"
 
 
 def test_max_pyramids_blocks_the_next_one(config: Config) -> None:
@@ -65,7 +65,7 @@ def test_max_pyramids_blocks_the_next_one(config: Config) -> None:
                               portfolio=config.portfolio, price=80_000, stop=79_000, atr=400)
     assert decision.gates[-1].name == "pyramid_count"
     assert not decision.gates[-1].passed
-    assert decision.reason == "blocked: 3 of 3 pyramids open"
+    assert decision.reason == "3 of 3 pyramids open"
 
 
 def test_one_r_gate_is_strict(config: Config) -> None:
@@ -116,7 +116,7 @@ def test_profit_gate_needs_the_instruments_unrealised_pnl_above_zero(config: Con
     decision = decide(config, snapshot(long_2, long_3))
     assert decision.gates[-1].name == "profit"
     assert not decision.gates[-1].passed
-    assert decision.reason == "blocked: BANK_NIFTY unrealised P&L ₹-135,000"
+    assert decision.reason == "BANK_NIFTY unrealised P&L ₹-135,000"
 
 
 def gold(lots: int, stop: float) -> Layer:
@@ -141,7 +141,7 @@ def test_portfolio_gate_blocks_when_projected_volatility_reaches_the_cap(config:
     assert decision.lots == 0
     assert decision.gates[-1].name == "portfolio"
     assert not decision.gates[-1].passed
-    assert decision.reason.startswith("blocked: with 3 lots: risk 2.95% (< 12%), vol 4.0")
+    assert decision.reason.startswith("with 3 lots: risk 2.95% (< 12%), vol 4.0")
 
 
 def test_the_signal_atr_is_the_instruments_latest_atr(config: Config) -> None:

@@ -1,4 +1,4 @@
-"""Webhook signal parsing (SPEC §9): the samples, the bad-input table, idempotency keys, IST and timing."""
+"""Webhook signal parsing (docs/rules.md §9): the samples, the bad-input table, idempotency keys, IST and timing."""
 
 from __future__ import annotations
 

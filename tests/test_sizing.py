@@ -1,4 +1,4 @@
-"""Base-entry sizing (SPEC §3): every number of the SPEC's tables, the float guard, the portfolio gate."""
+"""Base-entry sizing (docs/rules.md §3): every number of docs/rules.md's tables, the float guard, the portfolio gate."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from basso.rules.sizing import (
 
 
 def bank_nifty_entry(config: Config, equity: float, **overrides: float) -> SizingDecision:
-    """The SPEC §3 Bank Nifty vector: price 52,000, stop 51,650, ATR 350, ER 0.82, nothing open."""
+    """The docs/rules.md §3 Bank Nifty example: price 52,000, stop 51,650, ATR 350, ER 0.82, nothing open."""
     args: dict[str, float] = {"price": 52_000, "signal_stop": 51_650, "atr": 350, "er": 0.82, **overrides}
     return size_base_entry(instrument=config.instrument("BANK_NIFTY"), rules=config.portfolio, equity=equity,
                            **args)
@@ -52,7 +52,7 @@ def test_ten_lakh_bank_nifty_is_blocked_with_a_reason_not_an_error(config: Confi
     decision = size_base_entry(instrument=config.instrument("BANK_NIFTY"), rules=config.portfolio,
                                equity=1_000_000, price=52_000, signal_stop=51_650, atr=350, er=0.82)
     assert decision.blocked
-    assert decision.reason == "blocked: 0 lots, risk-limited"
+    assert decision.reason == "0 lots, risk-limited"
 
 
 def test_gold_mini_is_two_lots_volatility_limited(config: Config) -> None:
@@ -72,7 +72,7 @@ def test_margin_already_used_limits_lot_m(config: Config) -> None:
                                price=78_500, signal_stop=77_800, atr=450, er=0.85, margin_used=2_900_000)
     assert round(decision.lot_m, 3) == 0.952
     assert (decision.lots, decision.limiter) == (0, "margin")
-    assert decision.reason == "blocked: 0 lots, margin-limited"
+    assert decision.reason == "0 lots, margin-limited"
 
 
 def test_lot_m_never_goes_below_zero_when_margin_is_overused(config: Config) -> None:
@@ -133,7 +133,7 @@ def test_portfolio_vol_gate_can_block_with_the_reason(config: Config) -> None:
     # ₹1 Cr: cap 5 % = 5 L. Open vol 4.95 L leaves 5,000 ÷ 10,500 = 0.48 ⇒ 0 lots.
     decision = bank_nifty_entry(config, 10_000_000, open_volatility=495_000)
     assert (decision.lots, decision.limiter) == (0, "portfolio_vol")
-    assert decision.reason.startswith("blocked: 0 lots, portfolio volatility cap")
+    assert decision.reason.startswith("0 lots, portfolio volatility cap")
 
 
 def test_portfolio_gate_lets_risk_reach_the_cap_exactly(config: Config) -> None:
@@ -218,4 +218,4 @@ def test_lots_within_is_the_largest_count_that_fits(cap: float, equity: float, c
 def test_no_equity_is_a_blocked_decision_not_a_crash(config: Config) -> None:
     decision = bank_nifty_entry(config, -250_000)
     assert (decision.lots, decision.lot_r, decision.lot_v, decision.lot_m) == (0, 0.0, 0.0, 0.0)
-    assert decision.reason == "blocked: 0 lots, no equity to size from (₹-250,000)"
+    assert decision.reason == "0 lots, no equity to size from (₹-250,000)"

@@ -1,4 +1,4 @@
-"""Stops, peel-off and emergency exits (SPEC §6)."""
+"""Stops, peel-off and emergency exits (docs/rules.md §6)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """LeaderElector: holds the Redis lease while this instance leads, and pauses trading the moment it cannot be
-sure it still does (ARCHITECTURE "Leadership timing").
+sure it still does (docs/architecture.md "Leadership timing").
 
 A follower tries to take the lease every `renew_every_s` (less a random jitter). On taking it, the elector
 takes the PostgreSQL fence (a new epoch, recorded in `leadership_history`) and reports the gain; Recovery then

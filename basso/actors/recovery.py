@@ -1,4 +1,4 @@
-"""Recovery: after every leadership gain, and before the gate opens, rebuild from the facts (ARCHITECTURE
+"""Recovery: after every leadership gain, and before the gate opens, rebuild from the facts (docs/architecture.md
 "Recovery").
 
 It reads the book from PostgreSQL — open positions, the ledger, marks, the kill switch — which also checks

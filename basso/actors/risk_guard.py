@@ -28,7 +28,8 @@ class RiskGuardContext:
 
 
 class RiskGuard(DatabaseActor[Decided]):
-    """Blocks new entries while the kill switch is on; lets everything else through unchanged."""
+    """Blocks new entries while the kill switch is on, an order of theirs is unknown or the broker does not
+    reconcile; lets everything else through unchanged."""
 
     def __init__(self, context: RiskGuardContext) -> None:
         super().__init__(context.pool)
@@ -37,21 +38,23 @@ class RiskGuard(DatabaseActor[Decided]):
     async def handle(self, message: Decided) -> None:
         decision = message.decision
         if decision.entries and decision.outcome is SignalOutcome.EXECUTED:
-            reason = await self._block(decision.entries[0].instrument)
-            if reason is not None:
-                blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason=reason, entries=())
+            block = await self._block(decision.entries[0].instrument)
+            if block is not None:
+                reason, by = block
+                blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason=reason,
+                                  record=decision.record | {"blocked_by": by}, entries=())
                 message = replace(message, decision=blocked)
         await self.send(self.context.persister, message)
 
-    async def _block(self, instrument: str) -> str | None:
-        """Why an entry on `instrument` must wait, or None."""
+    async def _block(self, instrument: str) -> tuple[str, str] | None:
+        """Why an entry on `instrument` must wait, and what blocks it; None if nothing does."""
         if await self.db.run(kill_switch_on, what="risk guard"):
-            return "blocked: kill switch is on"
+            return "kill switch is on", "the kill switch"
         checks = self.context.unknown_checks
         unresolved = await self.db.run(lambda conn: unresolved_instruments(conn, checks=checks), what="risk guard")
         if instrument in unresolved:
-            return (f"blocked: order {unresolved[instrument]} on {instrument} is in an unknown state at the broker; "
-                    "resolve it first")
+            return (f"order {unresolved[instrument]} on {instrument} is in an unknown state at the broker; resolve "
+                    "it first", "an unknown order")
         breaks = await self.db.run(blocked_instruments, what="risk guard")
         why = breaks.get(instrument) or breaks.get("*")
-        return f"blocked: {why}" if why is not None else None
+        return (why, "reconciliation") if why is not None else None

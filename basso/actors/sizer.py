@@ -1,4 +1,4 @@
-"""Sizer: takes the oldest stored signal and decides it against the book (SPEC §3, §5, §6).
+"""Sizer: takes the oldest stored signal and decides it against the book (docs/rules.md §3, §5, §6).
 
 One signal at a time: after sending a decision down the pipeline it waits for the Persister's `Committed`
 before it looks at the next signal, so every decision is made against a book that includes every

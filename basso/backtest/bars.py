@@ -1,7 +1,8 @@
 """OHLC bars for an instrument, read from CSV, and ATR(n) computed from them.
 
 The CSV has a header naming `timestamp, open, high, low, close` and optionally `volume` (any case, in that
-order). A timestamp is ISO-8601 (``2024-01-02 10:00``, ``2024-01-02T10:00:00+05:30``, ``…Z``; without an offset
+order), after any number of comment lines starting with ``#`` (a generated file says so there). A timestamp
+is ISO-8601 (``2024-01-02 10:00``, ``2024-01-02T10:00:00+05:30``, ``…Z``; without an offset
 it is IST wall-clock time) or Unix seconds, as TradingView's chart export writes them. It is the bar's **open**
 time: a bar is complete when the next one starts, so a signal stamped at a bar's open is applied before that
 bar's close trails the stops.
@@ -65,17 +66,24 @@ def read_bars(path: Path, instrument: str) -> Bars:
 
 def parse_bars(text: str, instrument: str, *, source: str = "<bars>") -> Bars:
     """The bars in CSV `text`; times must rise strictly and every bar must satisfy low ≤ open, close ≤ high."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
+    lines = io.StringIO(text.removeprefix("\ufeff"), newline="")
+    comments, start = 0, 0
+    for raw in iter(lines.readline, ""):
+        if not raw.startswith("#"):
+            break
+        comments, start = comments + 1, lines.tell()
+    lines.seek(start)  # csv reads on from the header; line numbers in messages count the comments too
+    reader = csv.reader(lines, strict=True)
     times: list[float] = []
     columns: tuple[list[float], ...] = ([], [], [], [])
     try:
         header = next(reader, None)
-        _check_header(header, source)
+        _check_header(header, source, comments + 1)
         width = len(header or ())
         for row in reader:
             if not row:
                 continue
-            line = reader.line_num
+            line = comments + reader.line_num
             if len(row) != width:
                 raise BarsError(source, line, f"expected {width} columns, got {len(row)}")
             moment = _timestamp(row[0], source, line)
@@ -87,17 +95,17 @@ def parse_bars(text: str, instrument: str, *, source: str = "<bars>") -> Bars:
             for column, price in zip(columns, prices, strict=True):
                 column.append(price)
     except csv.Error as exc:
-        raise BarsError(source, reader.line_num, f"not valid CSV: {exc}") from None
+        raise BarsError(source, comments + reader.line_num, f"not valid CSV: {exc}") from None
     if not times:
-        raise BarsError(source, 2, "no bars after the header")
+        raise BarsError(source, comments + 2, "no bars after the header")
     return Bars(instrument=instrument, times=times, opens=columns[0], highs=columns[1], lows=columns[2],
                 closes=columns[3])
 
 
-def _check_header(header: list[str] | None, source: str) -> None:
+def _check_header(header: list[str] | None, source: str, line: int) -> None:
     names = tuple(cell.strip().lower() for cell in header or ())
     if names[:5] != _COLUMNS or names[5:] not in ((), ("volume",)):
-        raise BarsError(source, 1, f"header must be timestamp,open,high,low,close[,volume]; got {','.join(names)}")
+        raise BarsError(source, line, f"header must be timestamp,open,high,low,close[,volume]; got {','.join(names)}")
 
 
 def _timestamp(text: str, source: str, line: int) -> float:

@@ -4,15 +4,16 @@
 the terminal table and the HTML report display it), so the figures cannot disagree between outputs. Money is
 rounded to paise from the Decimal totals; percentages and ratios to 4 decimals.
 
-The HTML report stands alone: its charts (matplotlib, Agg) are PNGs embedded as data URIs.
+The HTML report stands alone (its charts, from `basso.backtest.charts`, are PNGs embedded as data URIs; no
+script, no CDN) and uses the page's full width: the figures, the equity curve with its drawdown underneath (linear
+or log scale, a click apart), monthly returns as a heat map, exposure by instrument, every trade, and what the
+rules did (Basso sizing's notes).
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
-import io
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -20,14 +21,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from matplotlib.dates import date2num
-from matplotlib.figure import Figure
 from rich.table import Table
 
+from basso.backtest.charts import equity_chart, exposure_chart, figure_png
 from basso.backtest.replay import ReplayResult
 from basso.backtest.stats import EquityPoint, TradeStats, equity_curve, per_instrument_stats, portfolio_stats
 
-__all__ = ["FIGURES", "indian_rupees", "stats_table", "summary", "write_outputs"]
+__all__ = ["FIGURES", "indian_rupees", "monthly_returns", "stats_table", "summary", "write_outputs"]
 
 # The figures of a summary, in display order: key, label, kind (money | pct | ratio | count | years | time).
 FIGURES: tuple[tuple[str, str, str], ...] = (
@@ -189,27 +189,35 @@ def _write_equity(path: Path, result: ReplayResult, curve: Sequence[EquityPoint]
 
 # --- HTML -------------------------------------------------------------------------------------------------------
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Above this growth (final ÷ lowest equity) the report opens on the log-scale equity chart: a linear axis would
+# flatten the early years into a line. The other scale is one click away.
+LOG_SCALE_FROM_GROWTH = 10.0
+
 
 def _html(result: ReplayResult, figures: Mapping[str, Any], curve: Sequence[EquityPoint]) -> str:
-    charts = [
-        ("equity", "Closed-trade equity", _png(_equity_chart(result, curve))),
-        ("drawdown", "Drawdown from peak", _png(_drawdown_chart(curve))),
-        ("exposure", "Exposure by instrument (open notional)", _png(_exposure_chart(result))),
-    ]
-    images = "\n".join(
-        f'<figure><img id="chart-{name}" alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(title)}</figcaption></figure>"
-        for name, title, data in charts
-    )
-    notes = "".join(f"<li>{html.escape(note)}</li>" for note in figures["notes"])
+    levels = [float(result.capital), *(float(p.equity) for p in curve)]
+    log_first = min(levels) > 0 and max(levels) / min(levels) > LOG_SCALE_FROM_GROWTH
     return _PAGE.format(
         title=html.escape(f"Basso backtest: {', '.join(result.instruments)}"),
         sizing=html.escape(result.sizing),
         capital=html.escape(indian_rupees(figures["capital"])),
         table=_html_table(figures),
-        images=images,
-        notes=f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "",
+        linear_checked="" if log_first else " checked",
+        log_checked=" checked" if log_first else "",
+        equity_linear=_image("equity", "Closed-trade equity and drawdown", equity_chart(result, curve, log=False)),
+        equity_log=_image("equity-log", "Closed-trade equity (log scale) and drawdown",
+                          equity_chart(result, curve, log=True)),
+        exposure=_image("exposure", "Open exposure by instrument", exposure_chart(result)),
+        monthly=_monthly_table(monthly_returns(result.capital, curve)),
+        trades=_trades_table(result),
+        notes=_notes_list(figures["notes"]),
     )
+
+
+def _image(name: str, title: str, figure: Any) -> str:
+    return (f'<figure id="figure-{name}"><img id="chart-{name}" alt="{html.escape(title)}" '
+            f'src="data:image/png;base64,{figure_png(figure)}"></figure>')
 
 
 def _html_table(figures: Mapping[str, Any]) -> str:
@@ -227,99 +235,150 @@ def _html_table(figures: Mapping[str, Any]) -> str:
     return f'<table id="stats"><thead><tr><th>Figure</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def _png(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+def monthly_returns(capital: Decimal, curve: Sequence[EquityPoint]) -> dict[int, list[float | None]]:
+    """Closed-trade equity's return per calendar month (IST), by year: 12 entries, None outside the run.
+
+    A month's return = equity at its end ÷ equity at the previous month's end − 1 (capital before the first
+    trade closed); a month in which nothing closed is 0 %.
+    """
+    if not curve:
+        return {}
+    first, last = curve[0].time, curve[-1].time
+    ends: dict[tuple[int, int], Decimal] = {}
+    for point in curve:  # in time order: the last point of a month is its end
+        ends[(point.time.year, point.time.month)] = point.equity
+    table: dict[int, list[float | None]] = {}
+    previous = capital
+    year, month = first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        end = ends.get((year, month), previous)
+        table.setdefault(year, [None] * 12)[month - 1] = float(end / previous - 1) * 100 if previous else None
+        previous = end
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return table
 
 
-def _new_figure() -> tuple[Figure, Any]:
-    figure = Figure(figsize=(10, 3.6), dpi=100, layout="constrained")
-    axes = figure.add_subplot()
-    axes.xaxis_date()
-    axes.grid(alpha=0.3)
-    return figure, axes
+def _monthly_table(table: Mapping[int, Sequence[float | None]]) -> str:
+    if not table:
+        return "<p>No trade closed: no monthly returns.</p>"
+    largest = max((abs(v) for row in table.values() for v in row if v is not None), default=0.0) or 1.0
+    head = "".join(f"<th>{m}</th>" for m in _MONTHS)
+    rows = []
+    for year, row in table.items():
+        growth = 1.0
+        for value in row:
+            growth *= 1 + (value or 0.0) / 100
+        cells = "".join(_return_cell(v, largest) for v in row) + _return_cell((growth - 1) * 100, None)
+        rows.append(f"<tr><th>{year}</th>{cells}</tr>")
+    return (f'<table id="monthly" class="heat"><thead><tr><th></th>{head}<th>Year</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
 
 
-def _naive(times: Sequence[datetime]) -> Any:
-    # Charts show exchange wall-clock time; matplotlib would otherwise convert to UTC.
-    # date2num has no annotations in matplotlib's stubs; it returns float day numbers.
-    return date2num([t.replace(tzinfo=None) for t in times])  # type: ignore[no-untyped-call]
+def _return_cell(value: float | None, largest: float | None) -> str:
+    if value is None:
+        return '<td class="none"></td>'
+    style = ""
+    if largest is not None:
+        strength = min(1.0, abs(value) / largest) ** 0.6 * 0.75  # small months stay visible, big ones don't shout
+        colour = "34, 139, 34" if value >= 0 else "196, 48, 48"
+        style = f' style="background: rgba({colour}, {strength:.2f})"'
+    shown = "0.0 %" if abs(value) < 0.05 else f"{value:+.1f} %".replace("-", "−")
+    return f'<td data-value="{value:.4f}"{style}>{shown}</td>'
 
 
-def _equity_chart(result: ReplayResult, curve: Sequence[EquityPoint]) -> Figure:
-    figure, axes = _new_figure()
-    if curve:
-        times = _naive([_start(result), *(p.time for p in curve)])
-        axes.step(times, [float(result.capital), *(float(p.equity) for p in curve)], where="post", color="#1f5fa8")
-    axes.set_ylabel("₹")
-    return figure
+def _trades_table(result: ReplayResult) -> str:
+    rows = []
+    for t in sorted(result.closed, key=lambda t: (t.entry_time, t.instrument, t.layer)):
+        rows.append(_trade_row(t.instrument, t.layer, t.lots, t.entry_time, t.entry_price, t.exit_time, t.exit_price,
+                               float(t.pnl), t.reason))
+    for o in sorted(result.open, key=lambda o: (o.entry_time, o.instrument, o.layer)):
+        rows.append(_trade_row(o.instrument, o.layer, o.lots, o.entry_time, o.entry_price, o.mark_time, o.mark_price,
+                               float(o.unrealised), "open: marked at the last price"))
+    head = "".join(f"<th>{h}</th>" for h in ("Instrument", "Layer", "Lots", "Entry", "Entry price", "Exit",
+                                             "Exit price", "P&amp;L", "Why it closed"))
+    return (f'<div class="scroll"><table id="trades"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
-def _drawdown_chart(curve: Sequence[EquityPoint]) -> Figure:
-    figure, axes = _new_figure()
-    if curve:
-        times = _naive([p.time for p in curve])
-        axes.fill_between(times, [-p.drawdown_pct for p in curve], step="post", color="#b83232", alpha=0.6)
-    axes.set_ylabel("% from peak")
-    return figure
+def _trade_row(instrument: str, layer: int, lots: int, entry_time: datetime, entry: float, exit_time: datetime,
+               exit_: float, pnl: float, reason: str) -> str:
+    cells = [instrument, f"Long_{layer}", str(lots), entry_time.strftime("%Y-%m-%d %H:%M"), f"{entry:,.2f}",
+             exit_time.strftime("%Y-%m-%d %H:%M"), f"{exit_:,.2f}"]
+    tone = "gain" if pnl >= 0 else "loss"
+    return ("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            + f'<td class="{tone}">{html.escape(indian_rupees(pnl))}</td>'
+            + f'<td class="reason">{html.escape(reason)}</td></tr>')
 
 
-def _exposure_chart(result: ReplayResult) -> Figure:
-    figure, axes = _new_figure()
-    for name in result.instruments:
-        times, notional = _exposure(result, name)
-        if times:
-            axes.step(_naive(times), notional, where="post", label=name)
-    if result.instruments:
-        axes.legend(loc="upper left")
-    axes.set_ylabel("₹ (lots × M × entry price)")
-    return figure
-
-
-def _exposure(result: ReplayResult, instrument: str) -> tuple[list[datetime], list[float]]:
-    events: list[tuple[datetime, int, float]] = []
-    for t in result.closed:
-        if t.instrument == instrument:
-            value = t.lots * t.multiplier * t.entry_price
-            events += [(t.entry_time, 1, value), (t.exit_time, 0, -value)]
-    for o in result.open:
-        if o.instrument == instrument:
-            value = o.lots * o.multiplier * o.entry_price
-            events += [(o.entry_time, 1, value), (o.mark_time, 0, -value)]
-    events.sort(key=lambda e: (e[0], e[1]))
-    held, times, levels = 0.0, [], []
-    for time, _, change in events:
-        held += change
-        times.append(time)
-        levels.append(max(held, 0.0))
-    return times, levels
-
-
-def _start(result: ReplayResult) -> datetime:
-    return min([t.entry_time for t in result.closed] + [o.entry_time for o in result.open])
+def _notes_list(notes: Sequence[str]) -> str:
+    if not notes:
+        return ""
+    items = []
+    for note in notes:
+        what, _, first = note.partition("; the first, ")
+        detail = f'<div class="first">The first: {html.escape(first)}</div>' if first else ""
+        items.append(f"<li><b>{html.escape(what)}</b>{detail}</li>")
+    return f'<h2>What the rules did</h2><ul id="notes">{"".join(items)}</ul>'
 
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1040px; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-th, td {{ padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: right; }}
+body {{ font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; }}
+h1 {{ margin: 0 0 0.2em; font-size: 1.6em; }}
+h2 {{ margin: 1.6em 0 0.5em; font-size: 1.25em; }}
+table {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
+th, td {{ padding: 0.25em 0.7em; border-bottom: 1px solid #e3e3e3; text-align: right; white-space: nowrap; }}
+thead th {{ background: #f4f6f8; position: sticky; top: 0; }}
 tbody th {{ text-align: left; font-weight: normal; }}
-figure {{ margin: 1.5em 0; }}
-figure img {{ max-width: 100%; }}
-figcaption {{ color: #555; }}
+.top {{ display: flex; flex-wrap: wrap; gap: 1em 2.5em; align-items: flex-start; font-size: 0.92em; }}
+.top h2 {{ margin-top: 0.4em; }}
+figure {{ margin: 0.5em 0 1em; }}
+figure img {{ width: 100%; height: auto; display: block; }}
+.scale input {{ margin-left: 1em; }}
+#scale-linear:checked ~ #figure-equity-log, #scale-log:checked ~ #figure-equity {{ display: none; }}
+.heat th, .heat td {{ padding: 0.25em 0.45em; }}
+.heat td {{ min-width: 3.6em; }}
+.heat td.none {{ background: #fafafa; }}
+.heat td:last-child {{ font-weight: 600; border-left: 2px solid #ccc; }}
+.scroll {{ max-height: 36em; overflow: auto; border: 1px solid #e3e3e3; }}
+#trades {{ width: 100%; }}
+#trades th:last-child {{ text-align: left; }}
+#trades td.reason {{ text-align: left; white-space: normal; color: #555; min-width: 20em; }}
+td.gain {{ color: #1c7a1c; }}
+td.loss {{ color: #b02a2a; }}
+#notes {{ line-height: 1.45; padding-left: 1.2em; }}
+#notes li {{ margin-bottom: 0.5em; }}
+#notes .first {{ color: #555; }}
 </style>
 </head>
 <body>
 <h1>{title}</h1>
-<p>Sizing: <b>{sizing}</b>; capital {capital}. Equity and drawdown are closed-trade equity in exit-time order.</p>
+<p>Sizing: <b>{sizing}</b>; capital {capital}. Equity and drawdown are closed-trade equity in exit-time order;
+times are IST.</p>
+<div class="top">
+<section><h2>Figures</h2>
 {table}
-{images}
+</section>
+<section><h2>Monthly returns (closed-trade equity)</h2>
+{monthly}
+</section>
+</div>
+<h2>Equity and drawdown</h2>
+<div class="scale">Scale:
+<input type="radio" name="scale" id="scale-linear"{linear_checked}><label for="scale-linear">linear</label>
+<input type="radio" name="scale" id="scale-log"{log_checked}><label for="scale-log">log</label>
+{equity_linear}
+{equity_log}
+</div>
+<h2>Exposure</h2>
+{exposure}
+<h2>Trades</h2>
+{trades}
 {notes}
 </body>
 </html>

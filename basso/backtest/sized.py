@@ -22,13 +22,13 @@ live EXIT does; an exit of a layer a stop or peel-off already closed is recorded
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from basso.backtest.bars import Bars
 from basso.backtest.replay import ClosedTrade, OpenTrade, ReplayResult
@@ -44,6 +44,7 @@ from basso.rules.money import realised_pnl, to_money
 from basso.rules.settlement import Settlement, settle, stored_price
 from basso.rules.signals import MarketData, Signal, SignalType, TradingSignal
 from basso.rules.stops import initial_stop, trail
+from basso.timeutil import IST
 
 __all__ = ["MARGIN_PCT", "DecisionHook", "Progress", "replay_basso"]
 
@@ -51,7 +52,6 @@ __all__ = ["MARGIN_PCT", "DecisionHook", "Progress", "replay_basso"]
 # limit, before the bar goes to the live code. Far above float error, far below any meaningful risk.
 MARGIN_PCT = 1e-6
 _PROGRESS_EVERY = 1 << 16
-_FIGURE = re.compile(r"\d[\d,.]*")
 
 Progress = Callable[[int, int], None]
 DecisionHook = Callable[[Signal, Decision], None]
@@ -87,6 +87,7 @@ class _Run:
     closed: list[ClosedTrade]
     entered: dict[tuple[str, int], tuple[datetime, Decimal]]  # layer → (entry time, entry commission left)
     counts: Counter[str]
+    firsts: dict[str, str]  # note → its first occurrence in words, with the real numbers
     fast: bool
     on_decision: DecisionHook | None
     limits: list[tuple[float, float, float]]  # per instrument: trailing multiple, peel-off risk/vol % less margin
@@ -122,14 +123,14 @@ def replay_basso(
     run = _Run(config=config, names=names, bars=tuple(bars[n] for n in names), atrs=tuple(atrs[n] for n in names),
                book=Book(closed_equity=money, high_water=money, equity_peak=float(money)), peak=float(money),
                closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mirror=[], closed=[], entered={},
-               counts=Counter(), fast=fast, on_decision=on_decision,
+               counts=Counter(), firsts={}, fast=fast, on_decision=on_decision,
                limits=[_limits(config, name) for name in names],
                emergency_pct=config.portfolio.emergency_risk_pct - MARGIN_PCT,
                equity_mode=config.portfolio.equity_mode, blended_weight=config.portfolio.blended_unrealised_weight)
     _sync(run)
     _walk(run, signals, progress)
     return ReplayResult(sizing="basso", capital=money, instruments=names, closed=tuple(run.closed),
-                        open=_still_open(run), notes=_notes(run.counts))
+                        open=_still_open(run), notes=_notes(run))
 
 
 def _limits(config: Config, name: str) -> tuple[float, float, float]:
@@ -332,19 +333,33 @@ def _sync(run: _Run) -> None:
 
 
 def _count(run: _Run, signal: Signal, decision: Decision) -> None:
+    when = signal.timestamp.astimezone(IST).strftime("%Y-%m-%d %H:%M")
     if isinstance(signal, MarketData):
         for exit_ in decision.exits:
             kind = "peel-off" if exit_.reason.startswith("peel") else exit_.reason.split(":")[0]
-            run.counts[f"bar exits: {kind}"] += 1
+            _tally(run, f"bar exits ({kind})", f"{exit_.instrument} Long_{exit_.layer}, {exit_.lots} lot"
+                   f"{'s' if exit_.lots != 1 else ''}, on the bar closing {when}: {exit_.reason}")
         return
     run.counts[f"{signal.type.value}: {decision.outcome.value}"] += 1
     if decision.outcome is SignalOutcome.BLOCKED:
-        run.counts[f"{signal.type.value} blocked: {_reason_kind(decision.reason)}"] += 1
+        _tally(run, f"{signal.type.value} blocked by {decision.record['blocked_by']}",
+               f"{signal.instrument} {signal.position} on {when}: {decision.reason}{_figures(decision.record)}")
 
 
-def _reason_kind(reason: str) -> str:
-    # The reason with its figures replaced by "n", so blocks of one kind count together.
-    return _FIGURE.sub("n", reason.removeprefix("blocked: "))
+def _figures(record: Mapping[str, Any]) -> str:
+    """The sizing constraints behind a 0-lot block, to follow its reason."""
+    if "lot_r" in record:
+        return f" (Lot-R {record['lot_r']:.2f}, Lot-V {record['lot_v']:.2f}, Lot-M {record['lot_m']:.2f})"
+    if "a_margin" in record and record.get("lots") == 0:
+        return (f" (A {record['a_margin']:.2f}, B {record['b_discipline']:.2f}, C {record['c_profit_budget']:.2f},"
+                f" D {record['d_headroom']:.2f})")
+    return ""
+
+
+def _tally(run: _Run, note: str, first: str) -> None:
+    """Count one more of `note`, keeping the first occurrence's words."""
+    run.counts[note] += 1
+    run.firsts.setdefault(note, first)
 
 
 def _record(run: _Run, when: datetime, settlement: Settlement) -> None:
@@ -381,6 +396,14 @@ def _still_open(run: _Run) -> tuple[OpenTrade, ...]:
     return tuple(still)
 
 
-def _notes(counts: Counter[str]) -> tuple[str, ...]:
-    return tuple(f"{what}: {count}" for what, count in sorted(counts.items()))
+def _notes(run: _Run) -> tuple[str, ...]:
+    """One sentence per kind of event: its count, and for blocks and bar exits the first one in full."""
+    return tuple(f"{what}: {count}" + (f"; the first, {run.firsts[what]}" if what in run.firsts else "")
+                 for what, count in sorted(run.counts.items(), key=_note_order))
+
+
+def _note_order(item: tuple[str, int]) -> tuple[str, bool, str]:
+    # By signal type; within one, the totals ("PYRAMID: blocked: 337") before their breakdown ("PYRAMID blocked by").
+    head = item[0].split(" ")[0]
+    return head.rstrip(":"), not head.endswith(":"), item[0]
 

@@ -1,6 +1,6 @@
 """Trade statistics of a replay: counts, win rate, profit factor, P&L, drawdown, CAGR, lots, time in market.
 
-Definitions (the ones data/README.md's figures use):
+Definitions (the ones docs/tradingview-exports.md's figures use):
 
 * A winner earned more than zero net of costs; a loser less than zero.
 * Profit factor = gross profit ÷ gross loss (None when nothing lost: it is unbounded).

@@ -1,8 +1,8 @@
 """TradingView "List of trades" exports: read, check, and turn into the signals they imply.
 
-The format (data/README.md): UTF-8 with a byte-order mark, 15 columns, each trade two rows, the exit row first
-and then the entry row; every pyramid layer is its own trade; an exit whose Signal is ``Open`` is a trade still
-open at export time. Entry labels name the layer: ``ENTRY-<n>L`` and ``EOD-ENTRY-<n>L`` are the base (Long_1),
+The format (docs/tradingview-exports.md): UTF-8 with a byte-order mark, 15 columns, each trade two rows, the exit
+row first and then the entry row; every pyramid layer is its own trade; an exit whose Signal is ``Open`` is a trade
+still open at export time. Entry labels name the layer: ``ENTRY-<n>L`` and ``EOD-ENTRY-<n>L`` are the base (Long_1),
 ``PYR<k>-<n>L`` is pyramid k (Long_<k+1>).
 
 TradingView splits a trade when part of it exits (FIFO), so one entry order can appear as several trades with

@@ -1,4 +1,4 @@
-"""The OpenAlgo broker (SPEC §8): JSON POSTs with the `apikey` in the body to a self-hosted OpenAlgo gateway.
+"""The OpenAlgo broker (docs/rules.md §8): JSON POSTs with the `apikey` in the body to a self-hosted OpenAlgo gateway.
 
 Three promises shape this module:
 

@@ -1,4 +1,4 @@
-"""The paper broker (SPEC §8): fills every order at the signal or bar price ± slippage ticks, with commission.
+"""The paper broker (docs/rules.md §8): fills every order at the signal or bar price ± slippage ticks, with commission.
 
 Deterministic by design: the same order always fills the same way, so re-sending an order whose fill was never
 committed (a crash before the commit) does exactly what the first attempt would have done. Live, it takes the

@@ -1,4 +1,4 @@
-"""`basso contract`: which contract an entry on a date goes into, and why (SPEC §7)."""
+"""`basso contract`: which contract an entry on a date goes into, and why (docs/rules.md §7)."""
 
 from __future__ import annotations
 

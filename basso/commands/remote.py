@@ -12,18 +12,31 @@ from typing import Any
 import aiohttp
 
 from basso.cli import UsageError
+from basso.commands.common import load_user_config
 
-DEFAULT_URL = "http://127.0.0.1:5002"
+# A server bound to every interface is reached on this machine through loopback.
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, *, admin: bool) -> None:
     """--url, and for write commands the admin token's sources."""
-    parser.add_argument("--url", default=DEFAULT_URL, help="the server (default %(default)s)")
+    parser.add_argument("--url", help="the server (default: [server] host and port of the configuration, "
+                                      "http://127.0.0.1:5002 unless changed)")
     if admin:
         parser.add_argument("--token", help="the admin token (default: $BASSO_ADMIN_TOKEN, else the one "
                                             "`basso run` generated in DATA_DIR/admin-token)")
-        parser.add_argument("--data-dir", type=Path, default=Path("basso-data"),
-                            help="where `basso run` keeps its generated admin token (default %(default)s)")
+        parser.add_argument("--data-dir", type=Path,
+                            help="where `basso run` keeps its generated admin token (default: [server] data_dir "
+                                 "of the configuration, basso-data unless changed)")
+
+
+def server_url(args: argparse.Namespace) -> str:
+    """--url, else the address `basso run` serves on under the same configuration."""
+    if args.url:
+        return str(args.url).rstrip("/")
+    server = load_user_config(args).server
+    host = _WILDCARDS.get(server.host, server.host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{server.port}"
 
 
 def admin_token(args: argparse.Namespace) -> str:
@@ -31,7 +44,8 @@ def admin_token(args: argparse.Namespace) -> str:
     token = str(args.token or os.environ.get("BASSO_ADMIN_TOKEN", ""))
     if token:
         return token
-    path: Path = args.data_dir / "admin-token"
+    data_dir: Path = args.data_dir or load_user_config(args).server.data_dir
+    path = data_dir / "admin-token"
     try:
         return path.read_text().strip()
     except OSError:
@@ -41,7 +55,7 @@ def admin_token(args: argparse.Namespace) -> str:
 def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None,
          token: str | None = None) -> tuple[int, Any]:
     """One request to the server at --url: (status, decoded JSON reply); one line naming --url if none answers."""
-    url = args.url.rstrip("/")
+    url = server_url(args)
 
     async def request() -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

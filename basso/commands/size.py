@@ -1,4 +1,4 @@
-"""`basso size`: size a base entry from the command line and say which constraint binds (SPEC §3).
+"""`basso size`: size a base entry from the command line and say which constraint binds (docs/rules.md §3).
 
 The same `size_base_entry` the live system and the backtest call; nothing is computed here but the
 presentation. Bad input is one line naming the argument, exit status 2.

@@ -134,7 +134,7 @@ async def reconciliation(request: web.Request) -> web.Response:
 
 async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> list[dict[str, Any]]:
     """Open layers inside their roll window (warning) or fewer than `expiry_alert_days` from expiry (critical,
-    SPEC §7). Rolling is not automated yet, so these say what the trader has to do by hand."""
+    docs/rules.md §7). Rolling is not automated yet, so these say what the trader has to do by hand."""
     alerts = []
     for row in await reads.dated_layers(pool):
         days = days_to_expiry(row["expiry"], today)
@@ -150,7 +150,7 @@ async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> lis
 
 
 async def rollover(request: web.Request) -> web.Response:
-    """The roll candidates today (SPEC §7): open layers inside their roll window, each with the contract the
+    """The roll candidates today (docs/rules.md §7): open layers inside their roll window, each with the contract the
     entry rule picks today (the one it rolls into) and, for a synthetic, the ATM strike at the latest mark."""
     services = request.app[SERVICES]
     config = services.config

@@ -1,4 +1,4 @@
-"""Health endpoints, with the semantics of Patroni and Kubernetes probes (ARCHITECTURE "HTTP health").
+"""Health endpoints, with the semantics of Patroni and Kubernetes probes (docs/architecture.md "Health").
 
 * `/health/live`: 503 when an actor's heartbeat or the election loop is stale, or the process believes it
   leads without a recent renewal: the service manager should restart it.

@@ -1,4 +1,4 @@
-"""Exchange trading calendars and market hours (SPEC §1).
+"""Exchange trading calendars and market hours (docs/rules.md §1).
 
 A calendar is the `holidays` package's list for a market (NSE: `XNSE`) corrected by the configuration's
 `extra_holidays` and `extra_trading_days`; weekends are closed unless listed as extra trading days (special

@@ -1,4 +1,5 @@
-"""Monthly contracts: expiry dates, which contract an entry goes into, rolls, broker symbols, ATM strikes (SPEC §1, §7).
+"""Monthly contracts: expiry dates, which contract an entry goes into, rolls, broker symbols, ATM strikes
+(docs/rules.md §1, §7).
 
 Pure rules: every function takes the date it reasons about and the instrument's configuration; the only state is
 a per-instrument cache of month → expiry, because backtests ask for the same months again and again.
@@ -266,7 +267,8 @@ def is_roll_candidate(instrument: Instrument, held_expiry: date, day: date) -> b
 
 
 def expiry_alert_due(held_expiry: date, day: date, *, rolled: bool, alert_days: int) -> bool:
-    """Whether a position is fewer than `alert_days` calendar days from expiry and still not rolled (SPEC §7)."""
+    """Whether a position is fewer than `alert_days` calendar days from expiry and still not rolled
+    (docs/rules.md §7)."""
     return not rolled and days_to_expiry(held_expiry, day) < alert_days
 
 

@@ -19,7 +19,7 @@ from basso.rules.book import Book
 from basso.rules.equity import DrawdownAllowance, drawdown_allowance
 from basso.rules.layers import BASE_LAYER, Layer
 from basso.rules.portfolio import PortfolioMeasures, measure_portfolio
-from basso.rules.pyramid import decide_pyramid
+from basso.rules.pyramid import GATE_WORDS, decide_pyramid
 from basso.rules.signals import MarketData, Signal, SignalError, SignalType, TradingSignal, signal_from_object
 from basso.rules.sizing import entry_stop, size_base_entry
 from basso.rules.stops import emergency_exits, peel_off, trail
@@ -112,8 +112,10 @@ def _portfolio_record(measures: PortfolioMeasures, drawdown_pct: float) -> dict[
             "drawdown_pct": round(drawdown_pct, 4)}
 
 
-def _blocked(reason: str, record: dict[str, Any]) -> Decision:
-    return Decision(outcome=SignalOutcome.BLOCKED, reason=reason, record=record)
+def _blocked(reason: str, record: dict[str, Any], by: str) -> Decision:
+    """A blocked decision; `by` names the rule that said no in words ("the 1R gate", "0 lots, risk-limited"),
+    recorded as `blocked_by` so blocks of one kind can be counted without parsing reasons."""
+    return Decision(outcome=SignalOutcome.BLOCKED, reason=reason, record=record | {"blocked_by": by})
 
 
 @value_class
@@ -132,14 +134,14 @@ def _may_add_exposure(book: Book, config: Config, *, pyramid: bool) -> _Allowed 
     allowance = drawdown_allowance(book.drawdown_at(measures.equity), config.drawdown)
     record = _portfolio_record(measures, allowance.drawdown_pct)
     if book.kill_switch:
-        return _blocked("blocked: kill switch is on", record)
+        return _blocked("kill switch is on", record, "the kill switch")
     if not (allowance.pyramids_allowed if pyramid else allowance.base_entries_allowed):
-        return _blocked(f"blocked: {allowance.reason}", record)
+        return _blocked(allowance.reason, record, "the drawdown rules")
     permitted = measures.permissions.pyramids_allowed if pyramid else measures.permissions.new_positions_allowed
     if not permitted:
         what = "pyramids" if pyramid else "positions"
-        return _blocked(f"blocked: no new {what} in the {measures.risk_zone} risk / "
-                        f"{measures.vol_zone} volatility zone", record)
+        return _blocked(f"no new {what} in the {measures.risk_zone} risk / "
+                        f"{measures.vol_zone} volatility zone", record, "the risk and volatility zones")
     return _Allowed(measures=measures, allowance=allowance, record=record)
 
 
@@ -163,7 +165,7 @@ def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
                "lots": sizing.lots, "limiter": sizing.limiter, "stop": sizing.stop, "point_value": point_value,
                "suggested_lots": signal.lots}
     if sizing.lots == 0:
-        return _blocked(sizing.reason, record)
+        return _blocked(sizing.reason, record, f"sizing ({sizing.reason.split(' (')[0]})")
     entry = Entry(instrument=instrument.name, layer=BASE_LAYER, lots=sizing.lots, price=signal.price,
                   stop=sizing.stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot)
     return Decision(outcome=SignalOutcome.EXECUTED, reason=sizing.reason, record=record, entries=(entry,))
@@ -194,7 +196,10 @@ def _pyramid(signal: TradingSignal, book: Book, config: Config) -> Decision:
                    "c_profit_budget": round(size.c_profit_budget, 4), "d_headroom": round(size.d_headroom, 4),
                    "limiter": size.limiter}
     if pyramid.lots == 0:
-        return _blocked(pyramid.reason, record)
+        failed = [GATE_WORDS[g.name] for g in pyramid.gates if not g.passed]
+        by = (f"the {' and '.join(failed)} gate{'s' if len(failed) > 1 else ''}" if failed
+              else f"sizing ({pyramid.reason.split(' (')[0]})")
+        return _blocked(pyramid.reason, record, by)
     entry = Entry(instrument=instrument.name, layer=signal.layer, lots=pyramid.lots, price=signal.price,
                   stop=stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot)
     return Decision(outcome=SignalOutcome.EXECUTED, reason=pyramid.reason, record=record, entries=(entry,))

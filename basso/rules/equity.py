@@ -1,4 +1,4 @@
-"""Equity in every mode, unrealised P&L, drawdown and the drawdown rules (SPEC §2).
+"""Equity in every mode, unrealised P&L, drawdown and the drawdown rules (docs/rules.md §2).
 
 Closed equity is the ledger's sum (`basso.rules.money.closed_equity`); here it arrives as a float because
 sizing is float arithmetic. The drawdown rules only ever restrict *new* exposure: exits, stops,
@@ -45,7 +45,7 @@ def unrealised_pnl(layers: Iterable[Layer], marks: Mapping[str, float]) -> float
 
 @value_class
 class EquityView:
-    """Equity in every mode at one moment (SPEC §2)."""
+    """Equity in every mode at one moment (docs/rules.md §2)."""
 
     closed: float
     unrealised: float

@@ -1,4 +1,4 @@
-"""Money that is stored: rupees as `Decimal` rounded to paise, and the signed ledger arithmetic (SPEC §2).
+"""Money that is stored: rupees as `Decimal` rounded to paise, and the signed ledger arithmetic (docs/rules.md §2).
 
 Prices arrive as floats. A float such as 52000.05 is really 52000.0500000000029…; multiplying that by
 lots and point value in float drifts by fractions of a paisa that then round the wrong way. So amounts

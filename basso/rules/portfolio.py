@@ -1,4 +1,4 @@
-"""Portfolio risk, volatility, margin and zones (SPEC §4).
+"""Portfolio risk, volatility, margin and zones (docs/rules.md §4).
 
 Open risk of a layer is what its stop would lose: max(0, entry − stop) × lots × pv, zero once the stop is
 above the entry. Volatility is the latest ATR of its instrument × lots × pv. Percentages are of the sizing
@@ -75,7 +75,7 @@ def zone_for(pct: float, zones: Zones) -> Zone:
 
 @value_class
 class ZonePermissions:
-    """What the risk and volatility zones permit (SPEC §4).
+    """What the risk and volatility zones permit (docs/rules.md §4).
 
     `pyramid_size_factor` multiplies pyramid sizes (halved in the yellow risk zone); `new_size_factor`
     multiplies new sizes (halved in the yellow volatility zone); `peel_off_pressure` is set in the red

@@ -1,7 +1,7 @@
-"""Pyramids: the six gates and the A/B/C/D size (SPEC §5).
+"""Pyramids: the six gates and the A/B/C/D size (docs/rules.md §5).
 
-Gates run in SPEC order and stop at the first failure, which is recorded with its reason. The size comes
-before the last gate because the portfolio gate is computed with the lots actually proposed (the earlier
+Gates run in the order of docs/rules.md §5 and stop at the first failure, which is recorded with its reason. The
+size comes before the last gate because the portfolio gate is computed with the lots actually proposed (the earlier
 system assumed a fixed 5 lots there).
 """
 
@@ -16,10 +16,27 @@ from basso.rules.portfolio import Zone, at_least, open_risk, pct_of_equity, vola
 from basso.rules.sizing import lot_m, whole_lots
 from basso.rules.values import value_class
 
-__all__ = ["Gate", "GateName", "PyramidDecision", "PyramidLimiter", "PyramidSize", "decide_pyramid", "size_pyramid"]
+__all__ = ["GATE_WORDS", "LIMITER_WORDS", "Gate", "GateName", "PyramidDecision", "PyramidLimiter", "PyramidSize",
+           "decide_pyramid", "size_pyramid"]
 
 GateName = Literal["base_open", "pyramid_count", "one_r", "atr_spacing", "profit", "portfolio"]
 PyramidLimiter = Literal["margin", "discipline", "profit_budget", "headroom"]
+
+# How a reason names the binding constraint (A, B, C, D) and a gate, in the trader's words.
+LIMITER_WORDS: dict[PyramidLimiter, str] = {
+    "margin": "margin-limited",
+    "discipline": "discipline-limited",
+    "profit_budget": "profit-budget-limited",
+    "headroom": "headroom-limited",
+}
+GATE_WORDS: dict[GateName, str] = {
+    "base_open": "open-base",
+    "pyramid_count": "pyramid-count",
+    "one_r": "1R",
+    "atr_spacing": "ATR-spacing",
+    "profit": "profit",
+    "portfolio": "portfolio",
+}
 
 
 @value_class
@@ -64,7 +81,7 @@ class PyramidDecision:
 
 def size_pyramid(*, snapshot: PortfolioSnapshot, instrument: Instrument, rules: PyramidRules,
                  portfolio: PortfolioRules, price: float, stop: float, point_value: float) -> PyramidSize:
-    """A/B/C/D for the next pyramid of `instrument` (SPEC §5), with `snapshot` marked at `price`.
+    """A/B/C/D for the next pyramid of `instrument` (docs/rules.md §5), with `snapshot` marked at `price`.
 
     A = (E × margin budget − margin used) ÷ margin per lot; B = base lots × ratio^k for the k-th pyramid;
     C = share × max(0, instrument open profit − base initial risk) ÷ ((price − stop) × pv);
@@ -107,7 +124,7 @@ def decide_pyramid(
     point_value: float | None = None,
     last_pyramid_price: float | None = None,
 ) -> PyramidDecision:
-    """Run the six gates for a PYRAMID signal and size it (SPEC §5).
+    """Run the six gates for a PYRAMID signal and size it (docs/rules.md §5).
 
     The signal's price and ATR are the instrument's newest observations, so the snapshot is marked with
     them first. `last_pyramid_price` defaults to the entry of the newest open layer (the base entry when
@@ -125,22 +142,22 @@ def decide_pyramid(
                                   last_pyramid_price):
         gates.append(gate)
         if not gate.passed:
-            return decision(0, None, f"blocked: {gate.reason}")
+            return decision(0, None, gate.reason)
     size = size_pyramid(snapshot=snapshot, instrument=instrument, rules=rules, portfolio=portfolio, price=price,
                         stop=stop, point_value=pv)
     if size.lots == 0:
-        return decision(0, size, f"blocked: 0 lots, {size.limiter}-limited")
+        return decision(0, size, f"0 lots, {LIMITER_WORDS[size.limiter]}")
     gates.append(_portfolio_gate(snapshot, rules, size.lots, (price - stop) * pv, atr * pv))
     if not gates[-1].passed:
-        return decision(0, size, f"blocked: {gates[-1].reason}")
+        return decision(0, size, gates[-1].reason)
     halved = " (halved: yellow risk zone)" if size.size_factor != 1.0 else ""
     return decision(size.lots, size, f"{size.lots} lot{'s' if size.lots != 1 else ''}, "
-                                     f"{size.limiter}-limited{halved}")
+                                     f"{LIMITER_WORDS[size.limiter]}{halved}")
 
 
 def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: PyramidRules, price: float,
                       atr: float, last_pyramid_price: float | None) -> list[Gate]:
-    """Gates 1–5 in SPEC order, cut after the first that fails (later ones were not reached)."""
+    """Gates 1–5 in the order of docs/rules.md §5, cut after the first that fails (later ones were not reached)."""
     if not layers or not layers[0].is_base:
         return [Gate(name="base_open", passed=False, reason=f"no open base layer (Long_1) for {instrument.name}")]
     base = layers[0]
@@ -151,18 +168,24 @@ def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: 
     one_r = base.entry_price - base.initial_stop
     gain = price - base.entry_price
     gates.append(Gate(name="one_r", passed=_clearly_above(gain, one_r),
-                      reason=f"price {gain:g} above base entry, 1R = {one_r:g} (must be more)"))
+                      reason=f"price {_points(gain)} the base entry {base.entry_price:g}; it must be more than "
+                             f"1R = {one_r:g} points above"))
     last = layers[-1].entry_price if last_pyramid_price is None else last_pyramid_price
     spacing = rules.atr_spacing * atr
     gates.append(Gate(name="atr_spacing", passed=not _clearly_above(spacing, price - last),
-                      reason=f"price {price - last:g} above the last pyramid price {last:g}, "
-                             f"needs {rules.atr_spacing:g} × ATR = {spacing:g}"))
+                      reason=f"price {_points(price - last)} the last pyramid price {last:g}; it must be at least "
+                             f"{rules.atr_spacing:g} × ATR = {spacing:g} points above"))
     profit = unrealised_pnl(layers, {instrument.name: price})
     gates.append(Gate(name="profit", passed=profit > 0, reason=f"{instrument.name} unrealised P&L ₹{profit:,.0f}"))
     for index, gate in enumerate(gates):
         if not gate.passed:
             return gates[: index + 1]
     return gates
+
+
+def _points(distance: float) -> str:
+    """A price distance in words: "120 points above", "35 points below"."""
+    return f"{distance:g} points above" if distance >= 0 else f"{-distance:g} points below"
 
 
 def _clearly_above(a: float, b: float) -> bool:

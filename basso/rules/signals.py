@@ -1,10 +1,10 @@
-"""Webhook signals (SPEC §9): the wire format parsed into typed values, and nothing else.
+"""Webhook signals (docs/rules.md §9): the wire format parsed into typed values, and nothing else.
 
 Pure: no I/O and no clock. The `/webhook` handler calls `parse_webhook` (or `decode_body`, `read_secret` and
 `signal_from_object` separately, to authenticate before it validates), stores the signal under
 `idempotency_key`, and asks `timing_problem` with its own clock whether the signal is stale or future-dated.
 
-The wire contract, where SPEC §9 leaves a choice:
+The wire contract, where docs/rules.md §9 leaves a choice:
 
 * The body is one JSON object (UTF-8, at most `[signals] max_body_bytes`). Arrays, scalars, an empty body and
   invalid JSON are refused with field ``body``.
@@ -78,7 +78,7 @@ __all__ = [
     "to_payload",
 ]
 
-MAX_LAYER: Final = 6  # SPEC §9: positions Long_1 … Long_6 (a base and up to five pyramids)
+MAX_LAYER: Final = 6  # docs/rules.md §9: positions Long_1 … Long_6 (a base and up to five pyramids)
 MAX_LOTS: Final = 1_000_000  # a suggestion of more lots is a template error; also fits any integer column
 LARGEST_NUMBER: Final = 1e9  # see the module docstring
 MAX_SIGNAL_ID_CHARS: Final = 128

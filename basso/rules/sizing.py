@@ -1,4 +1,4 @@
-"""Sizing a base entry: Lot-R, Lot-V, Lot-M and the portfolio gate (SPEC §3).
+"""Sizing a base entry: Lot-R, Lot-V, Lot-M and the portfolio gate (docs/rules.md §3).
 
 The stop is chosen first and the size follows from it: the stop used here is the stop the new layer will
 carry. Zero lots is a normal outcome with a reason, not an error. Drawdown and zone adjustments are
@@ -139,7 +139,7 @@ def size_base_entry(
     risk_multiplier: float = 1.0,
     size_factor: float = 1.0,
 ) -> SizingDecision:
-    """Size a base entry (SPEC §3), then pass it through the portfolio gate.
+    """Size a base entry (docs/rules.md §3), then pass it through the portfolio gate.
 
     `open_risk`, `open_volatility` and `margin_used` are the portfolio's current figures in ₹ (see
     `basso.rules.portfolio`). `point_value` defaults to the instrument's current one; pass
@@ -153,7 +153,7 @@ def size_base_entry(
         # A blown account (a long backtest can get there) sizes nothing; that is a decision, not a crash.
         return SizingDecision(instrument=instrument.name, equity=equity, price=price, stop=stop, atr=atr, lot_r=0.0,
                               lot_v=0.0, lot_m=0.0, lots_before_gate=0, lots=0, limiter="margin",
-                              reason=f"blocked: 0 lots, no equity to size from (₹{equity:,.0f})")
+                              reason=f"0 lots, no equity to size from (₹{equity:,.0f})")
     r = lot_r(equity=equity, risk_pct=instrument.initial_risk_pct * risk_multiplier, price=price, stop=stop,
               point_value=pv, er=er if rules.er_scaling else 1.0)
     v = lot_v(equity=equity, vol_pct=instrument.initial_vol_pct, atr=atr, point_value=pv)
@@ -185,5 +185,5 @@ def _reason(lots: int, before_gate: int, limiter: Limiter, risk_multiplier: floa
         notes.append(f"reduced from {before_gate} by the {words}")
     suffix = f" ({'; '.join(notes)})" if notes else ""
     if lots == 0:
-        return f"blocked: 0 lots, {words}{suffix}"
+        return f"0 lots, {words}{suffix}"
     return f"{lots} lot{'s' if lots != 1 else ''}, {words}{suffix}"

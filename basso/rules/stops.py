@@ -1,4 +1,4 @@
-"""Stops, peel-off and emergency exits (SPEC §6).
+"""Stops, peel-off and emergency exits (docs/rules.md §6).
 
 Every layer carries its own ATR trailing stop. `trail` is the bare float rule the backtest calls for every
 bar of every layer (it must run at hundreds of thousands of bars a second, so it takes and returns plain
@@ -39,7 +39,7 @@ def trail(stop: float, highest_close: float, close: float, atr: float, multiple:
     """One bar close for one layer: (new stop, new highest close, exit?).
 
     highest = max(highest, close); stop = max(stop, highest − multiple × ATR), so it only rises; the layer
-    exits when the close is strictly below the stop, checked after this bar's ratchet, in SPEC §6's order.
+    exits when the close is strictly below the stop, checked after this bar's ratchet, in the order of docs/rules.md §6.
     """
     highest = close if close > highest_close else highest_close
     trailing = highest - multiple * atr
@@ -96,7 +96,7 @@ class PeelOff:
 
 
 def peel_off(layer: Layer, *, atr: float, equity: float, instrument: Instrument) -> PeelOff:
-    """The peel-off check for one layer on a bar (SPEC §6), with its instrument's ongoing limits."""
+    """The peel-off check for one layer on a bar (docs/rules.md §6), with its instrument's ongoing limits."""
     risk_per_lot = max(0.0, layer.entry_price - layer.stop) * layer.point_value
     vol_per_lot = atr * layer.point_value
     lots = peel_off_lots(lots=layer.lots, risk_per_lot=risk_per_lot, vol_per_lot=vol_per_lot, equity=equity,
@@ -111,7 +111,7 @@ def peel_off(layer: Layer, *, atr: float, equity: float, instrument: Instrument)
 
 @value_class
 class EmergencyPlan:
-    """The emergency exits (SPEC §6): layers to close, in order, and portfolio risk before and after."""
+    """The emergency exits (docs/rules.md §6): layers to close, in order, and portfolio risk before and after."""
 
     triggered: bool
     exits: tuple[Layer, ...]

@@ -1,4 +1,4 @@
-"""Alerts (SPEC §10): raised by whoever notices, listed by the API and the dashboard, acknowledged by the
+"""Alerts (docs/rules.md §10): raised by whoever notices, listed by the API and the dashboard, acknowledged by the
 operator. An alert with a `dedupe` key is raised once while it stays unacknowledged, so a condition that
 persists (a reconciliation break seen every five minutes) is one alert, not hundreds."""
 

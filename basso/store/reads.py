@@ -28,7 +28,7 @@ async def newest_ledger_rows(db: Executor, limit: int) -> list[asyncpg.Record]:
 
 
 async def closed_equity(db: Executor) -> object:
-    """The sum of the ledger (SPEC §2: closed equity is nothing else)."""
+    """The sum of the ledger (docs/rules.md §2: closed equity is nothing else)."""
     return await db.fetchval("SELECT coalesce(sum(amount), 0) FROM ledger")
 
 

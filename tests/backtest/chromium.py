@@ -7,6 +7,7 @@ can see what a user's browser sees: whether the images decoded and what the tabl
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import re
@@ -66,6 +67,23 @@ class Browser:
         await self.call("Page.navigate", {"url": url}, session=session)
         await self.wait_event("Page.loadEventFired", session)
         return session
+
+    async def set_width(self, session: str, width: int, height: int = 900) -> None:
+        """Lay the page out in a window `width` CSS pixels wide (at one device pixel each)."""
+        await self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
+                                                               "deviceScaleFactor": 1, "mobile": False},
+                        session=session)
+
+    async def screenshot(self, session: str, path: Path) -> tuple[int, int]:
+        """Write a PNG of the whole page (beyond the window) to `path`; its (width, height) in pixels."""
+        metrics = await self.call("Page.getLayoutMetrics", session=session)
+        size = metrics["cssContentSize"]
+        width, height = int(size["width"]), int(size["height"])
+        shot = await self.call("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}, session=session)
+        await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
+        return width, height
 
     async def evaluate(self, session: str, expression: str) -> Any:
         """The value of a JavaScript expression (promises awaited) in the page of `session`."""

@@ -47,6 +47,11 @@ def test_atr_period_must_be_positive() -> None:
 HEADER = "timestamp,open,high,low,close\n"
 
 
+def test_comment_lines_before_the_header_are_skipped() -> None:
+    bars = parse_bars("# Generated, not market data\n#\n" + HEADER + "2024-01-02 09:15,100,110,95,105\n", "GOLD_MINI")
+    assert (bars.opens, bars.highs, bars.lows, bars.closes) == ([100.0], [110.0], [95.0], [105.0])
+
+
 @pytest.mark.parametrize(("text", "line", "problem"), [
     ("", 1, "header must be timestamp,open,high,low,close[,volume]"),
     ("time,o,h,l,c\n", 1, "header must be"),
@@ -59,6 +64,9 @@ HEADER = "timestamp,open,high,low,close\n"
     (HEADER + "2024-01-02 09:15,100,110,0,105\n", 2, "low must be a finite number above 0"),
     (HEADER + "2024-01-02 09:15,100,104,95,105\n", 2, "needs low ≤ open, close ≤ high"),
     (HEADER + "2024-01-02 09:15,100,110,101,105\n", 2, "needs low ≤ open, close ≤ high"),
+    # Comment lines before the header count in the line numbers, so a message points at the right line.
+    ("# generated\n# by a script\n" + HEADER + "2024-01-02 09:15,100,x,95,105\n", 4, "high must be a number"),
+    ("# only a comment\n", 2, "header must be"),
 ])
 def test_malformed_bars_are_refused_with_line_and_problem(text: str, line: int, problem: str) -> None:
     with pytest.raises(BarsError) as caught:

@@ -2,7 +2,7 @@
 
 Hand-made bars have high = close + 50 and low = close − 50 and closes that move at most 50 a bar, so with
 ATR(1) every bar's ATR is exactly 100 (true range = max(100, |high − previous close|, |low − previous close|)).
-Gold Mini (SPEC §1): point value 10, margin ₹1,05,000, initial risk 0.5 %, initial vol 0.2 %, ongoing risk
+Gold Mini (docs/rules.md §1): point value 10, margin ₹1,05,000, initial risk 0.5 %, initial vol 0.2 %, ongoing risk
 1.0 %, ongoing vol 0.3 %, stops 1.0 / 2.0 × ATR. Commission is 0 so the P&L is the bare move.
 """
 
@@ -163,7 +163,12 @@ def test_an_entry_that_would_breach_the_portfolio_volatility_cap_is_blocked(conf
     assert second.record["lot_m"] == pytest.approx(1_950_000 / 385_000, abs=1e-4)  # recorded to 4 places
     assert "volatility" in second.reason
     assert [(t.instrument, t.lots) for t in result.open] == [("GOLD_MINI", 10)]
-    assert any("BASE_ENTRY blocked" in note for note in result.notes)
+    # The note is a sentence with the real figures of the first such block, never a template with "n" in it.
+    note = next(note for note in result.notes if note.startswith("BASE_ENTRY blocked by"))
+    assert note.startswith("BASE_ENTRY blocked by sizing (0 lots, portfolio volatility cap): 1; the first, "
+                           "SILVER_MINI Long_1 on ")
+    assert note.endswith(": 0 lots, portfolio volatility cap (reduced from 5 by the portfolio volatility cap) "
+                         f"(Lot-R {second.record['lot_r']:.2f}, Lot-V {second.record['lot_v']:.2f}, Lot-M 5.06)")
 
 
 def test_a_strategy_exit_closes_the_layer_and_a_later_one_is_ignored(config: Config) -> None:
@@ -214,7 +219,7 @@ def test_fast_path_decides_exactly_like_handing_every_bar_to_the_live_code(confi
     replays = [replay_basso(signals, {"GOLD_MINI": bars}, {"GOLD_MINI": atrs}, capital=5_000_000, config=config,
                             fast=fast, on_decision=seen) for fast, seen in zip((True, False), runs, strict=True)]
     notes = " | ".join(replays[0].notes)
-    for happened in ("bar exits: peel-off", "bar exits: stop hit", "EXIT: executed", "BASE_ENTRY blocked"):
+    for happened in ("bar exits (peel-off)", "bar exits (stop hit)", "EXIT: executed", "BASE_ENTRY blocked by"):
         assert happened in notes  # the run exercises every kind of decision
     assert replays[0].closed == replays[1].closed
     assert replays[0].open == replays[1].open
@@ -243,7 +248,7 @@ def test_fast_path_decides_like_the_live_code_across_two_instruments(config: Con
     replays = [replay_basso(signals, walks, atrs, capital=5_000_000, config=rules, fast=fast, on_decision=seen)
                for fast, seen in zip((True, False), runs, strict=True)]
     notes = " | ".join(replays[0].notes)
-    for happened in ("bar exits: emergency", "bar exits: stop hit", "bar exits: peel-off"):
+    for happened in ("bar exits (emergency)", "bar exits (stop hit)", "bar exits (peel-off)"):
         assert happened in notes
     assert {t.instrument for t in replays[0].closed} == {"GOLD_MINI", "BANK_NIFTY"}
     assert replays[0].closed == replays[1].closed

@@ -1,4 +1,4 @@
-"""Fixed-lot replays reproduce data/README.md's figures, and the statistics follow their definitions."""
+"""Fixed-lot replays reproduce docs/tradingview-exports.md's figures, and the statistics follow their definitions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from basso.config import Config
 
 from .exports import BANK_NIFTY_EXPORT, GOLD_EXPORT, export, trade
 
-# data/README.md: Net P&L is the sum of the Net P&L INR column; the formula lands within about ₹25 of it.
+# docs/tradingview-exports.md: Net P&L is the sum of the Net P&L INR column; the formula lands within about ₹25 of it.
 GOLD_NET = Decimal("30603208.39")
 BANK_NIFTY_NET = Decimal("179625470.14")
 FORMULA_TOLERANCE = Decimal(25)
@@ -71,7 +71,9 @@ def test_bank_nifty_fixed_replay_reproduces_the_readme_figures(config: Config,
     assert stats.profit_factor == pytest.approx(1.933, abs=0.001)
     assert abs(stats.net_pnl - BANK_NIFTY_NET) <= FORMULA_TOLERANCE
     assert stats.max_drawdown_pct == pytest.approx(28.26, abs=0.01)
-    # prior-system.md's recomputation: CAGR 24.28 % over 16.61 years of trading.
+    # CAGR from the first entry (2009-03-24) to the last exit (2025-10-31): 16 × 365 + 4 + 221 = 6,065 days
+    # = 16.605 years of 365.25 days; equity grows from 50 L to 50 L + 17,96,25,470 = 36.925 × 50 L, and
+    # 36.925^(1 ÷ 16.605) − 1 = e^(3.6089 ÷ 16.605) − 1 = 24.28 %.
     assert stats.cagr_pct == pytest.approx(24.28, abs=0.01)
 
 

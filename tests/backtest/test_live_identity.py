@@ -39,7 +39,7 @@ async def test_replay_and_live_pipeline_decide_every_signal_alike(migrated_datab
     for n, (sent, _) in enumerate(seen):
         signal = replace(sent, signal_id=f"replay-{n:05d}")
         if isinstance(signal, TradingSignal) and signal.is_entry and signal.supertrend is None:
-            # The wire requires a supertrend on entries (SPEC §9); no rule reads it, the backtest leaves it out.
+            # The wire requires a supertrend on entries (docs/rules.md §9); no rule reads it, the backtest leaves it out.
             signal = replace(signal, supertrend=signal.stop)
         await store_signal(pool, signal)
     outcomes = Outcomes()

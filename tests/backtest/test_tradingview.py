@@ -30,7 +30,7 @@ def ist(text: str) -> datetime:
 def test_gold_export_reads_371_trades_with_their_layers_lots_and_ist_times() -> None:
     trades = read_trade_list(GOLD_EXPORT, "GOLD_MINI")
     assert len(trades) == 371
-    # data/README.md and the file itself: ENTRY labels 369, PYR1 labels 2 (trades 160 and 243).
+    # docs/tradingview-exports.md and the file itself: ENTRY labels 369, PYR1 labels 2 (trades 160 and 243).
     assert Counter(t.layer for t in trades) == {1: 369, 2: 2}
     first = trades[0]
     # Line 2: "1,Exit long,2015-03-23 10:00,EXIT - Basso Stop,26123,43,..."; line 3: the entry at 26220.

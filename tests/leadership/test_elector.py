@@ -1,5 +1,5 @@
 """The LeaderElector against real Redis and PostgreSQL: one leader, takeover on release, the renewal deadline,
-a lease that changed hands, and an elector crash that costs nothing (ARCHITECTURE "Leadership timing")."""
+a lease that changed hands, and an elector crash that costs nothing (docs/architecture.md "Leadership timing")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The network to PostgreSQL cut under `basso run` mid-backlog (a TCP proxy; ARCHITECTURE "Chaos, across
-processes"): webhooks answer 503 while it is down and the senders resend them, as TradingView does; the
+"""The network to PostgreSQL cut under `basso run` mid-backlog (a TCP proxy; docs/architecture.md "How the tests
+prove it"): webhooks answer 503 while it is down and the senders resend them, as TradingView does; the
 transactions in flight fail whole; once it is back, every acknowledged signal has exactly one outcome, one
 order per fill, and positions and ledger equal a replay through the pure rules."""
 

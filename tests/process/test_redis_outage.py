@@ -1,4 +1,4 @@
-"""Redis stopped under a running leader (ARCHITECTURE "Leadership timing"): the leader stops trading at its
+"""Redis stopped under a running leader (docs/architecture.md "Leadership timing"): the leader stops trading at its
 renewal deadline, webhooks are still stored, and when Redis is back the instance leads again under a new epoch
 and trades what was stored meanwhile. The test has a Redis server of its own, stopped and restarted on its port."""
 

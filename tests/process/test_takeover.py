@@ -1,6 +1,6 @@
 """Two `basso run` processes on one PostgreSQL and one Redis: exactly one trades, the other stores webhooks and
-takes over when the leader is killed, paused past its lease, or stopped (ARCHITECTURE "Chaos, across
-processes"). Afterwards: every acknowledged signal has exactly one outcome, one order per executed signal, and
+takes over when the leader is killed, paused past its lease, or stopped (docs/architecture.md "How the tests
+prove it"). Afterwards: every acknowledged signal has exactly one outcome, one order per executed signal, and
 nothing written under an epoch after a newer one took the fence. Bounds on takeover times are generous: they
 catch a takeover that never happens, not a slow machine."""
 

@@ -1,4 +1,4 @@
-"""Alerts (SPEC §10) over real HTTP: raised once per open condition, listed, acknowledged with the admin token."""
+"""Alerts (docs/rules.md §10) over real HTTP: raised once per open condition, listed, acknowledged with the admin token."""
 
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ async def test_the_kill_switch_blocks_entries_never_exits_and_is_audited(trading
     _, status = await webhook.get("/api/status")
     assert isinstance(status, dict)
     assert status["kill_switch"] is True
-    assert await outcome(trading, payload("BASE_ENTRY_GOLD_MINI")) == ("blocked", "blocked: kill switch is on")
+    assert await outcome(trading, payload("BASE_ENTRY_GOLD_MINI")) == ("blocked", "kill switch is on")
     exit_outcome, _ = await outcome(trading, payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
     assert exit_outcome == "executed"  # exits are never blocked
 

@@ -1,6 +1,6 @@
 """The sample payloads end to end: real HTTP in, real PostgreSQL, processing by the real pipeline steps.
 
-Hand-worked expectations (SPEC §3, §5, §6; equity ₹50 L, BN point value 30, commission 0.05 % per side):
+Hand-worked expectations (docs/rules.md §3, §5, §6; equity ₹50 L, BN point value 30, commission 0.05 % per side):
 * BASE_ENTRY BN 52,000 / stop 51,650 / ATR 350 / ER 0.82: Lot-R = 50,00,000 × 0.5 % ÷ (350 × 30) × 0.82
   = 1.952, Lot-V = 25,000 ÷ 10,500 = 2.381, Lot-M = 30,00,000 ÷ 2,70,000 = 11.11 ⇒ 1 lot, risk-limited.
   Entry commission = 52,000 × 1 × 30 × 0.0005 = ₹780.

@@ -50,7 +50,7 @@ async def test_positions_lists_the_open_layer_with_its_stops(one_position: Webho
 
 
 async def test_positions_name_their_contract_and_status_warns_before_expiry(one_position: Webhook) -> None:
-    # Bank Nifty expires on the last Tuesday of the month (SPEC §1). The entry on Wed 25 Nov 2026 comes after
+    # Bank Nifty expires on the last Tuesday of the month (docs/rules.md §1). The entry on Wed 25 Nov 2026 comes after
     # November's (Tue 24 Nov), so it goes into December's: Tue 29 Dec 2026, 34 days away (roll window: 7).
     _, body = await one_position.get("/api/positions")
     assert isinstance(body, dict)

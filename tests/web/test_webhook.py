@@ -46,7 +46,7 @@ async def test_a_valid_signal_is_stored_then_acknowledged_and_wakes_the_processo
 
 async def test_the_same_signal_twice_is_a_duplicate_and_changes_nothing(webhook: Webhook) -> None:
     first = await webhook.post(orjson.dumps(payload()))
-    # The same instant written with an offset and a fraction of a second is the same signal (SPEC §9).
+    # The same instant written with an offset and a fraction of a second is the same signal (docs/rules.md §9).
     second = await webhook.post(orjson.dumps(payload(timestamp="2026-11-25T05:00:00.400Z")))
     assert first[1]["status"] == "accepted"
     assert second == (200, {"status": "duplicate", "signal_id": first[1]["signal_id"]})
