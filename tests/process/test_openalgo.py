@@ -65,6 +65,10 @@ async def done(instance: Instance, signal_id: str) -> dict[str, Any]:
     record = await instance.wait_processed(signal_id)
     while any(o["status"] not in ("filled", "rejected", "cancelled") for o in record["orders"]):
         record = await instance.get(f"/api/signals/{signal_id}")
+    # Read once more: the signal's row was read before its orders, and a reject fails the signal in the very
+    # transaction that ends its order.
+    record = await instance.get(f"/api/signals/{signal_id}")
+    assert isinstance(record, dict)
     return record
 
 
