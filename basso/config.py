@@ -104,7 +104,7 @@ class PaperBroker:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BrokerSettings:
-    """Where orders go (SPEC §8): the paper broker, or an OpenAlgo gateway and how orders are worked there.
+    """Where orders go (docs/rules.md §8): the paper broker, or an OpenAlgo gateway and how orders are worked there.
 
     The OpenAlgo API key is not configuration: it comes from BASSO_OPENALGO_API_KEY, and is never logged or
     stored."""

@@ -1,4 +1,4 @@
--- Orders in two steps (SPEC §8, ARCHITECTURE "Orders, in two steps"). A decision commits its layers
+-- Orders in two steps (docs/rules.md §8, docs/architecture.md "Exactly once"). A decision commits its layers
 -- (`opening` / `closing`) and their orders (`pending`) in one fenced transaction; every placement result, fill,
 -- reject and cancel is then its own fenced transaction (basso/store/orders.py). Working orders count in the
 -- book: a layer `opening` at its intended lots and stop, a layer `closing` (or the peeled part of one) no more.

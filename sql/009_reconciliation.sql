@@ -1,4 +1,4 @@
--- Reconciliation with the broker (SPEC §8): at the end of Recovery and every `[broker] reconcile_every_s`, the
+-- Reconciliation with the broker (docs/rules.md §8): at the end of Recovery and every `[broker] reconcile_every_s`, the
 -- broker's position book against the layers we hold, per symbol. Each check is a row; the newest one decides
 -- which instruments take no new entries (a break: missing at the broker, missing here, a quantity mismatch, or
 -- a position book that could not be read, which blocks every instrument). Exits are never blocked.

@@ -1,5 +1,4 @@
-"""The Executor: sends committed orders to the broker and reports what became of them (ARCHITECTURE "Orders, in
-two steps").
+"""The Executor: sends committed orders to the broker and reports what became of them (docs/architecture.md "Exactly once").
 
 It sends only orders that are already committed (`Place`, from the Persister), and on a `Sweep` takes up every
 order the facts say is still working (after a restart, a takeover or a dead letter). The paper broker fills

@@ -83,7 +83,7 @@ class OrderDesk:
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def reconcile(self) -> bool:
-        """One reconciliation (SPEC §8): the broker's position book against what our layers hold, per symbol. A
+        """One reconciliation (docs/rules.md §8): the broker's position book against what our layers hold, per symbol. A
         break, or a book that cannot be read (the broker session failed, a wrong key), is recorded, alerted and
         blocks entries (the RiskGuard reads the newest check); the next check that matches lifts it. A symbol
         with an order working is not compared: its quantity is moving. True if it matched."""

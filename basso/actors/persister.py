@@ -1,6 +1,6 @@
 """Persister: owns every write of an outcome, each in one transaction fenced by the leader epoch.
 
-Orders take two steps (ARCHITECTURE "Orders, in two steps"). A `Decided` signal is committed with its layers
+Orders take two steps (docs/architecture.md "Exactly once"). A `Decided` signal is committed with its layers
 `opening` / `closing` and their orders `pending`; the orders then go to the Executor. A broker that fills at
 once (paper) answers with `Filled`, each fill its own transaction, and only then does the Sizer hear
 `Committed` with the book after the fills: so with the paper broker every decision is made against the book

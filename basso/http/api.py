@@ -110,7 +110,7 @@ async def status(request: web.Request) -> web.Response:
         # Who holds the fence, as PostgreSQL says: on a follower, the instance that trades (and since when).
         "leadership": {"epoch": fence["epoch"], "holder": fence["holder"], "since": fence["changed_at"]},
         "kill_switch": book.kill_switch,
-        # Orders not yet done, by state (ARCHITECTURE "Orders, in two steps"): none once every fill is in.
+        # Orders not yet done, by state (docs/architecture.md "Exactly once"): none once every fill is in.
         "working_orders": await reads.order_counts(services.pool),
         "broker": {"kind": config.broker.kind, "reconciliation": _reconciliation(
             await latest_reconciliation(services.pool))},
@@ -126,7 +126,7 @@ def _reconciliation(row: asyncpg.Record | None) -> dict[str, Any] | None:
 
 
 async def reconciliation(request: web.Request) -> web.Response:
-    """The newest reconciliation with the broker: when, whether it matched, and every break (SPEC §8); null
+    """The newest reconciliation with the broker: when, whether it matched, and every break (docs/rules.md §8); null
     before the first (and always with the paper broker, which holds nothing of its own)."""
     row = await latest_reconciliation(request.app[SERVICES].pool)
     return json_reply({"reconciliation": _reconciliation(row)})

@@ -1,4 +1,4 @@
-"""Orders in two steps (SPEC §8 "Working orders are part of the book"), as pure functions.
+"""Orders in two steps (docs/rules.md §8: working orders are part of the book), as pure functions.
 
 Step one, `work`: a decision commits its layers and their orders before anything is sent. New layers are
 booked `opening` at their intended lots, price and stop; layers being exited leave the book at once (the

@@ -99,7 +99,7 @@ async def test_an_entry_and_its_exit_are_placed_once_and_booked_from_the_fills(
         async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
             assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
             entry = await asyncio.wait_for(done(basso, "entry"), 60)
-            # SPEC §3's vector: ₹50 L, price 78,500, stop 77,800, ATR 450 ⇒ 2 lots, volatility-limited; 2 × 100 g.
+            # docs/rules.md §3's vector: ₹50 L, price 78,500, stop 77,800, ATR 450 ⇒ 2 lots, volatility-limited; 2 × 100 g.
             # The BUY LIMIT at 78,500 + 2 ticks crosses the ask (78,500) and fills there.
             assert [(o["side"], o["lots"], o["status"], o["fill_price"]) for o in entry["orders"]] == [
                 ("BUY", 2, "filled", "78500.0000")]
