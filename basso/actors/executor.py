@@ -1,4 +1,5 @@
-"""The Executor: sends committed orders to the broker and reports what became of them (docs/architecture.md "Exactly once").
+"""The Executor: sends committed orders to the broker and reports what became of them (two steps:
+docs/architecture.md "Exactly once").
 
 It sends only orders that are already committed (`Place`, from the Persister), and on a `Sweep` takes up every
 order the facts say is still working (after a restart, a takeover or a dead letter). The paper broker fills

@@ -1,4 +1,5 @@
-"""Step two of docs/architecture.md "Exactly once": what became of each committed order, one fenced transaction per event.
+"""Step two of an order (docs/architecture.md "Exactly once"): what became of each committed order, one fenced
+transaction per event.
 
 A placement result (`sent` with the broker's order id, or `unknown`), a fill (complete or partial), a reject
 and a cancel each commit on their own, so a crash between two of them loses nothing and repeats nothing: an
