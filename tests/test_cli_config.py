@@ -24,12 +24,19 @@ EVERY_COMMAND = [
     ["backtest", "--trades", "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv"],
     ["send", "base_entry"],
     ["drawdown", "reset", "--reason", "a fresh start"],
+    ["roll", "--dry-run"],
+    ["montecarlo", "--trades", "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv", "--runs", "10"],
+    ["sweep", "--trades", "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv", "--bars",
+     "GOLD_MINI=tests/data/Gold_Mini_daily_bars.csv", "--sizing", "basso", "--grid", "risk_pct=0.5,1"],
+    ["bars", "fetch", "--instrument", "BANK_NIFTY", "--from", "2025-01-01", "--to", "2025-01-31", "--interval", "1h",
+     "--out", "bars.csv"],
 ]
 
 
 def test_the_table_covers_every_command() -> None:
-    # `controls` registers kill-switch, flatten, capital and drawdown.
-    named = {argv[0] for argv in EVERY_COMMAND} - {"kill-switch", "flatten", "capital", "drawdown"} | {"controls"}
+    # `controls` registers kill-switch, flatten, capital, drawdown and roll.
+    named = {argv[0] for argv in EVERY_COMMAND} - {"kill-switch", "flatten", "capital", "drawdown", "roll"} | {
+        "controls"}
     assert named == set(COMMANDS)
 
 
