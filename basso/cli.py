@@ -17,8 +17,19 @@ from basso.commands.common import load_user_config
 from basso.config import ConfigError
 
 # Sub-commands in the order `basso --help` lists them; each is a module in basso.commands.
-COMMANDS = ("run", "send", "status", "controls", "migrate", "size", "contract", "backtest", "montecarlo", "sweep",
-            "bars")
+COMMANDS = (
+    "run",
+    "send",
+    "status",
+    "controls",
+    "migrate",
+    "size",
+    "contract",
+    "backtest",
+    "montecarlo",
+    "sweep",
+    "bars",
+)
 
 
 class UsageError(Exception):
@@ -34,8 +45,9 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     parser = Parser(prog="basso", description="A Tom Basso style portfolio manager for futures.")
-    parser.add_argument("--config", metavar="FILE", help="TOML file merged over the shipped defaults "
-                        "(default: $BASSO_CONFIG if set)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML file merged over the shipped defaults (default: $BASSO_CONFIG if set)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         importlib.import_module(f"basso.commands.{name}").register(sub)

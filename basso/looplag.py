@@ -8,9 +8,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 
-async def watch_loop_lag(record: Callable[[float], None], *, interval_s: float = 0.5,
-                         clock: Callable[[], float] = time.monotonic,
-                         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+async def watch_loop_lag(
+    record: Callable[[float], None],
+    *,
+    interval_s: float = 0.5,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
     """Forever: sleep `interval_s`, then `record` how much later than asked the loop woke up (seconds)."""
     while True:
         asked_at = clock()

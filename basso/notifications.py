@@ -52,15 +52,21 @@ def fill_notification(fact: Mapping[str, Any]) -> Notification:
     equity = f"Equity {rupees(fact['equity'])}."
     if fact["opening"]:
         contract = f" ({fact['contract']})" if fact["contract"] else ""
-        return Notification(event="entry_filled", title=f"Entry filled: {name}",
-                            body=f"Bought {lots} of {name}{contract} at {number(fact['price'])}; "
-                                 f"stop {number(fact['current_stop'])}. {equity}")
+        return Notification(
+            event="entry_filled",
+            title=f"Entry filled: {name}",
+            body=f"Bought {lots} of {name}{contract} at {number(fact['price'])}; "
+            f"stop {number(fact['current_stop'])}. {equity}",
+        )
     reason = fact["exit_reason"] or "exit"
     event, title = _exit_kind(reason)
     pnl = rupees(fact["realised_pnl"]) if fact["realised_pnl"] is not None else "n/a"
-    return Notification(event=event, title=f"{title}: {name}",
-                        body=f"Sold {lots} of {name} at {number(fact['price'])} (entry {number(fact['entry_price'])}):"
-                             f" P&L {pnl}. {reason}. {equity}")
+    return Notification(
+        event=event,
+        title=f"{title}: {name}",
+        body=f"Sold {lots} of {name} at {number(fact['price'])} (entry {number(fact['entry_price'])}):"
+        f" P&L {pnl}. {reason}. {equity}",
+    )
 
 
 def _exit_kind(reason: str) -> tuple[str, str]:
@@ -78,8 +84,7 @@ def alert_notification(fact: Mapping[str, Any]) -> Notification:
     """The message for an alert; a failed roll is its own event (a trader may want only those loud)."""
     where = f"{fact['instrument']}: " if fact["instrument"] else ""
     event = "roll_failed" if fact["kind"].startswith("roll") else "alert"
-    return Notification(event=event, title=f"Alert ({fact['level']}): {fact['kind']}",
-                        body=f"{where}{fact['message']}")
+    return Notification(event=event, title=f"Alert ({fact['level']}): {fact['kind']}", body=f"{where}{fact['message']}")
 
 
 class Targets:
@@ -131,8 +136,15 @@ class _FenceMoved(Exception):
 class Notifier:
     """Sends the outbox's due rows while this instance leads; `wake()` after a commit, `run()` as a task."""
 
-    def __init__(self, *, pool: asyncpg.Pool, settings: NotificationSettings, targets: Targets,
-                 epoch: Callable[[], int | None], wall_clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        settings: NotificationSettings,
+        targets: Targets,
+        epoch: Callable[[], int | None],
+        wall_clock: Callable[[], datetime],
+    ) -> None:
         self.pool = pool
         self.settings = settings
         self.targets = targets
@@ -186,8 +198,9 @@ class Notifier:
             # New to the lead (or just started): whatever was claimed and not finished was cut off mid-send.
             abandoned = await outbox.abandon_interrupted(self.pool, epoch)
             if abandoned:
-                log.warning("notifications: %d cut off mid-send by a crash; not sent again (they may have gone "
-                            "out)", abandoned)
+                log.warning(
+                    "notifications: %d cut off mid-send by a crash; not sent again (they may have gone out)", abandoned
+                )
             self._tidied_epoch = epoch
         if not self.targets:
             await outbox.skip_pending(self.pool, epoch, "no [notifications] urls configured")
@@ -210,8 +223,13 @@ class Notifier:
         notification = await self._compose(row)
         now = self.wall_clock()
         if notification is None:
-            await outbox.finish(self.pool, row["id"], state=NotificationState.FAILED, at=now,
-                                error=f"{row['source']} {row['source_id']} not found")
+            await outbox.finish(
+                self.pool,
+                row["id"],
+                state=NotificationState.FAILED,
+                at=now,
+                error=f"{row['source']} {row['source_id']} not found",
+            )
             return 0
         mode = self.settings.events.get(notification.event, "on")
         if mode == "off":
@@ -231,8 +249,14 @@ class Notifier:
             return 0
         delay = min(self.settings.retry_max_s, self.settings.retry_first_s * 2 ** (attempt - 1))
         log.warning("notifications: %s not sent (%s); retrying in %.0f s", notification.title, error, delay)
-        await outbox.finish(self.pool, row["id"], state=NotificationState.PENDING, at=now, error=error,
-                            retry_at=now + timedelta(seconds=delay))
+        await outbox.finish(
+            self.pool,
+            row["id"],
+            state=NotificationState.PENDING,
+            at=now,
+            error=error,
+            retry_at=now + timedelta(seconds=delay),
+        )
         return 0
 
     async def _deliver(self, notification: Notification, *, silent: bool) -> str | None:

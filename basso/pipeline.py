@@ -133,8 +133,17 @@ class Runtime:
 class Pipeline:
     """Builds, starts and stops the pipeline's supervision tree; `wake()` after a signal is stored."""
 
-    def __init__(self, *, pool: asyncpg.Pool, config: Config, wall_clock: Callable[[], datetime], epoch: int = 0,
-                 leadership: Leadership | None = None, hooks: Hooks = Hooks(), runtime: Runtime = Runtime()) -> None:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        config: Config,
+        wall_clock: Callable[[], datetime],
+        epoch: int = 0,
+        leadership: Leadership | None = None,
+        hooks: Hooks = Hooks(),
+        runtime: Runtime = Runtime(),
+    ) -> None:
         self.pool = pool
         self.epoch = epoch  # the fence epoch this instance trades at (changes with each leadership gain)
         self.gate = PauseGate(leader=leadership is None, recovered=False)
@@ -146,13 +155,22 @@ class Pipeline:
         risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
         executor: ActorRef[Decided] = ActorRef("executor")
         persister: ActorRef[PersisterInbox] = ActorRef("persister")
-        receiver_context = ReceiverContext(pool=pool, config=config, epoch=self._current_epoch,
-                                           stages=Stages(sizer=sizer, stop_trailer=self.stop_trailer,
-                                                         rollover=self.rollover))
+        receiver_context = ReceiverContext(
+            pool=pool,
+            config=config,
+            epoch=self._current_epoch,
+            stages=Stages(sizer=sizer, stop_trailer=self.stop_trailer, rollover=self.rollover),
+        )
         sizer_context = SizerContext(config=config, risk_guard=risk_guard)
         trailer_context = StopTrailerContext(pool=pool, config=config, risk_guard=risk_guard)
-        rollover_context = RolloverContext(pool=pool, config=config, persister=persister, epoch=self._current_epoch,
-                                           quote=runtime.roll_quote, wake=self.wake)
+        rollover_context = RolloverContext(
+            pool=pool,
+            config=config,
+            persister=persister,
+            epoch=self._current_epoch,
+            quote=runtime.roll_quote,
+            wake=self.wake,
+        )
         self._roll_scan_every_s = runtime.roll_scan_every_s
         self._roll_scanner: asyncio.Task[None] | None = None
         self._wall_clock = wall_clock
@@ -173,42 +191,99 @@ class Pipeline:
         # Ready (/health/ready) once the gate first opens, or once the elector finds another instance leading: a
         # follower stores webhooks as it is. It stays set through later terms, which store webhooks meanwhile.
         self.ready = False
-        persister_context = PersisterContext(pool=pool, config=config, epoch=self._current_epoch, wall_clock=wall_clock,
-                                             receiver=self.receiver, on_commit=hooks.on_commit,
-                                             on_roll_step=hooks.on_roll_step,
-                                             on_fence_lost=self._lose_fence)
+        persister_context = PersisterContext(
+            pool=pool,
+            config=config,
+            epoch=self._current_epoch,
+            wall_clock=wall_clock,
+            receiver=self.receiver,
+            on_commit=hooks.on_commit,
+            on_roll_step=hooks.on_roll_step,
+            on_fence_lost=self._lose_fence,
+        )
         gate, fault = self.gate, runtime.fault
-        trading = Supervisor(name="trading", strategy="one_for_one", intensity=runtime.intensity,
-                             backoff=runtime.backoff, children=[
-            ChildSpec(name="receiver", factory=lambda: SignalReceiver(receiver_context), ref=self.receiver, gate=gate,
-                      fault=fault),
-            ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=sizer, gate=gate, fault=fault),
-            ChildSpec(name="stop_trailer", factory=lambda: StopTrailer(trailer_context), ref=self.stop_trailer,
-                      gate=gate, fault=fault),
-            ChildSpec(name="rollover", factory=lambda: RolloverScanner(rollover_context), ref=self.rollover,
-                      gate=gate, fault=fault),
-            ChildSpec(name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=gate,
-                      fault=fault),
-            ChildSpec(name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=gate,
-                      fault=fault),
-        ])
-        children: list[ChildSpec[Any]] = [ChildSpec(name="persister", factory=lambda: Persister(persister_context),
-                                                     ref=persister, gate=gate, fault=fault)]
+        trading = Supervisor(
+            name="trading",
+            strategy="one_for_one",
+            intensity=runtime.intensity,
+            backoff=runtime.backoff,
+            children=[
+                ChildSpec(
+                    name="receiver",
+                    factory=lambda: SignalReceiver(receiver_context),
+                    ref=self.receiver,
+                    gate=gate,
+                    fault=fault,
+                ),
+                ChildSpec(name="sizer", factory=lambda: Sizer(sizer_context), ref=sizer, gate=gate, fault=fault),
+                ChildSpec(
+                    name="stop_trailer",
+                    factory=lambda: StopTrailer(trailer_context),
+                    ref=self.stop_trailer,
+                    gate=gate,
+                    fault=fault,
+                ),
+                ChildSpec(
+                    name="rollover",
+                    factory=lambda: RolloverScanner(rollover_context),
+                    ref=self.rollover,
+                    gate=gate,
+                    fault=fault,
+                ),
+                ChildSpec(
+                    name="risk_guard", factory=lambda: RiskGuard(guard_context), ref=risk_guard, gate=gate, fault=fault
+                ),
+                ChildSpec(
+                    name="executor", factory=lambda: Executor(executor_context), ref=executor, gate=gate, fault=fault
+                ),
+            ],
+        )
+        children: list[ChildSpec[Any]] = [
+            ChildSpec(
+                name="persister", factory=lambda: Persister(persister_context), ref=persister, gate=gate, fault=fault
+            )
+        ]
         self.elector: ElectorContext | None = None
         if leadership is not None:
             recovery: ActorRef[Recover] = ActorRef("recovery")
             self._recovery = recovery
-            self.elector = ElectorContext(lease=leadership.lease, pool=pool, status=leadership.status,
-                                          clock=self.clock, on_gained=self._gain, on_lost=self._lose,
-                                          on_renewed=hooks.on_renewed, on_following=self._follow)
-            elector, recovery_context = self.elector, RecoveryContext(
-                pool=pool, config=config, receiver=self.receiver, epoch=self._current_epoch, capital=leadership.capital,
-                wall_clock=wall_clock, on_recovered=self._recovered, halt=self._halt)
-            children += [ChildSpec(name="elector", factory=lambda: LeaderElector(elector), ref=ActorRef("elector")),
-                         ChildSpec(name="recovery", factory=lambda: Recovery(recovery_context), ref=recovery)]
-        self.root = Supervisor(name="basso", strategy="rest_for_one", clock=self.clock, dead_letters=self._bury,
-                               observer=hooks.observer, intensity=runtime.intensity, backoff=runtime.backoff,
-                               children=[*children, trading.as_child()])
+            self.elector = ElectorContext(
+                lease=leadership.lease,
+                pool=pool,
+                status=leadership.status,
+                clock=self.clock,
+                on_gained=self._gain,
+                on_lost=self._lose,
+                on_renewed=hooks.on_renewed,
+                on_following=self._follow,
+            )
+            elector, recovery_context = (
+                self.elector,
+                RecoveryContext(
+                    pool=pool,
+                    config=config,
+                    receiver=self.receiver,
+                    epoch=self._current_epoch,
+                    capital=leadership.capital,
+                    wall_clock=wall_clock,
+                    on_recovered=self._recovered,
+                    halt=self._halt,
+                ),
+            )
+            children += [
+                ChildSpec(name="elector", factory=lambda: LeaderElector(elector), ref=ActorRef("elector")),
+                ChildSpec(name="recovery", factory=lambda: Recovery(recovery_context), ref=recovery),
+            ]
+        self.root = Supervisor(
+            name="basso",
+            strategy="rest_for_one",
+            clock=self.clock,
+            dead_letters=self._bury,
+            observer=hooks.observer,
+            intensity=runtime.intensity,
+            backoff=runtime.backoff,
+            children=[*children, trading.as_child()],
+        )
 
     def _current_epoch(self) -> int:
         return self.epoch
@@ -220,11 +295,9 @@ class Pipeline:
         if self._sweep_every_s is not None:
             self._sweeper = asyncio.create_task(self._sweep(self._sweep_every_s), name="pending sweep")
         if self._bar_gap_every_s is not None:
-            self._bar_gap_watch = asyncio.create_task(self._watch_bar_gaps(self._bar_gap_every_s),
-                                                      name="bar-gap watch")
+            self._bar_gap_watch = asyncio.create_task(self._watch_bar_gaps(self._bar_gap_every_s), name="bar-gap watch")
         if self._roll_scan_every_s is not None:
-            self._roll_scanner = asyncio.create_task(self._scan_for_rolls(self._roll_scan_every_s),
-                                                     name="roll scans")
+            self._roll_scanner = asyncio.create_task(self._scan_for_rolls(self._roll_scan_every_s), name="roll scans")
 
     async def _listen(self) -> None:
         # Hear every pending signal stored, by any instance; listen again whenever the connection drops (a
@@ -237,8 +310,9 @@ class Pipeline:
     async def _listen_until_cancelled(self) -> None:
         while True:
             lost = asyncio.Event()
-            stop = await until_available(partial(listen_for_signals, self.pool, self.wake, on_lost=lost.set),
-                                         what="signal listener")
+            stop = await until_available(
+                partial(listen_for_signals, self.pool, self.wake, on_lost=lost.set), what="signal listener"
+            )
             self.listened.set()
             try:
                 await lost.wait()
@@ -338,10 +412,14 @@ class Pipeline:
         if not self.fence_lost.is_set():
             # With an elector this instance should have lost its lease before anyone could take the fence; if it
             # still holds it, the other instance elects itself elsewhere.
-            hint = ("; it still holds its lease: do two instances use different [leadership] key values on "
-                    "one database?" if self.elector is not None and self.elector.status.epoch is not None else "")
-            log.critical("%s: another instance took over; this one stops trading (it still stores webhooks)%s",
-                         lost, hint)
+            hint = (
+                "; it still holds its lease: do two instances use different [leadership] key values on one database?"
+                if self.elector is not None and self.elector.status.epoch is not None
+                else ""
+            )
+            log.critical(
+                "%s: another instance took over; this one stops trading (it still stores webhooks)%s", lost, hint
+            )
         self.fence_lost.set()
         self.gate.set_leader(False)
 
@@ -349,8 +427,14 @@ class Pipeline:
         """The dead-letter sink: mark the poison message's signal dead, then let the SignalReceiver move on."""
         message = letter.message
         if isinstance(message, CheckBarGaps | Scan):  # no signal behind it: the next one is a fresh message
-            log.error("dead letter: %s crashed %s %d times: %s: %s", type(message).__name__, letter.actor,
-                      letter.crashes, letter.error_type, letter.error)
+            log.error(
+                "dead letter: %s crashed %s %d times: %s: %s",
+                type(message).__name__,
+                letter.actor,
+                letter.crashes,
+                letter.error_type,
+                letter.error,
+            )
             return
         pending = getattr(message, "pending", None)
         if pending is not None:
@@ -366,8 +450,14 @@ class Pipeline:
 
         async def bury() -> None:
             async with self.pool.acquire() as conn:
-                await bury_signal(conn, epoch=self.epoch, signal_row=signal_row, actor=letter.actor, error=error,
-                                  attempts=letter.crashes)
+                await bury_signal(
+                    conn,
+                    epoch=self.epoch,
+                    signal_row=signal_row,
+                    actor=letter.actor,
+                    error=error,
+                    attempts=letter.crashes,
+                )
 
         try:
             await until_available(bury, what="dead letters")

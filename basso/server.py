@@ -80,10 +80,15 @@ def outcome_line(settled: Settled) -> str:
     """One line for the log per committed outcome: the signal, what happened, the lots it moved and why."""
     decision, payload = settled.settlement.decision, settled.pending.payload
     lots = sum(entry.lots for entry in decision.entries) + sum(exit.lots for exit in decision.exits)
-    what = " ".join(str(payload[key]).upper() if key != "position" else str(payload[key])
-                    for key in ("type", "instrument", "position") if key in payload)
-    return (f"signal {settled.pending.key} ({what}): {decision.outcome.value}, {lots} lot{'' if lots == 1 else 's'}"
-            f" — {decision.reason}")
+    what = " ".join(
+        str(payload[key]).upper() if key != "position" else str(payload[key])
+        for key in ("type", "instrument", "position")
+        if key in payload
+    )
+    return (
+        f"signal {settled.pending.key} ({what}): {decision.outcome.value}, {lots} lot{'' if lots == 1 else 's'}"
+        f" — {decision.reason}"
+    )
 
 
 class OutcomeObserver:
@@ -147,8 +152,9 @@ async def _until_stopped_or_escalated(stop: asyncio.Event, pipeline: Pipeline) -
         for task in (stopped, exited, halted):
             task.cancel()
     if pipeline.halt_reason is not None:
-        log.critical("%s: exiting with status %d; fix the data before starting again", pipeline.halt_reason,
-                     EXIT_CORRUPT_FACTS)
+        log.critical(
+            "%s: exiting with status %d; fix the data before starting again", pipeline.halt_reason, EXIT_CORRUPT_FACTS
+        )
         return EXIT_CORRUPT_FACTS
     if stopped.done() and not stopped.cancelled():
         log.info("stopping: no new webhooks; the signal in flight is finished or left pending")
@@ -189,8 +195,9 @@ async def storage(options: RunOptions) -> AsyncIterator[tuple[str, str]]:
             await asyncio.to_thread(server.stop)
 
 
-async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | None = None,
-                stop: asyncio.Event | None = None) -> int:
+async def serve(
+    config: Config, options: RunOptions, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
+) -> int:
     """Run until SIGTERM/SIGINT (or `stop`): the in-flight signal finishes or stays pending, never half-written.
 
     Returns the process exit status: 0 after a requested stop, `EXIT_ESCALATED` when the supervision tree
@@ -209,10 +216,12 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
     async with contextlib.AsyncExitStack() as resources:
         database_url, redis_url = await resources.enter_async_context(storage(options))
         pool = await resources.enter_async_context(asyncpg.create_pool(database_url, min_size=4, max_size=12))
-        audit_pool = await resources.enter_async_context(asyncpg.create_pool(
-            database_url, min_size=1, max_size=4, server_settings={"synchronous_commit": "off"}))
-        redis = aioredis.from_url(redis_url, socket_connect_timeout=leadership.renew_every_s,
-                                  socket_timeout=leadership.renew_deadline_s)
+        audit_pool = await resources.enter_async_context(
+            asyncpg.create_pool(database_url, min_size=1, max_size=4, server_settings={"synchronous_commit": "off"})
+        )
+        redis = aioredis.from_url(
+            redis_url, socket_connect_timeout=leadership.renew_every_s, socket_timeout=leadership.renew_deadline_s
+        )
         resources.push_async_callback(redis.aclose)
         async with pool.acquire() as conn:
             await migrate(conn)
@@ -227,22 +236,33 @@ async def serve(config: Config, options: RunOptions, *, ready: asyncio.Event | N
 
         status = LeaseStatus(options.instance, leadership)
         pipeline = Pipeline(
-            pool=pool, config=config, wall_clock=utc_now,
-            leadership=Leadership(lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), status=status,
-                                  capital=options.capital),
-            hooks=Hooks(on_leadership=_leadership_metrics(metrics), on_renewed=metrics.lease_renew_latency.observe,
-                        on_commit=on_commit, on_recovered=lambda _epoch: freeze_survivors()),
-            runtime=Runtime(sweep_every_s=config.server.pending_sweep_s, bar_gap_every_s=BAR_GAP_CHECK_S,
-                            roll_scan_every_s=ROLL_SCAN_S))
+            pool=pool,
+            config=config,
+            wall_clock=utc_now,
+            leadership=Leadership(
+                lease=RedisLease(redis, leadership.key, leadership.lease_ttl_s), status=status, capital=options.capital
+            ),
+            hooks=Hooks(
+                on_leadership=_leadership_metrics(metrics),
+                on_renewed=metrics.lease_renew_latency.observe,
+                on_commit=on_commit,
+                on_recovered=lambda _epoch: freeze_survivors(),
+            ),
+            runtime=Runtime(
+                sweep_every_s=config.server.pending_sweep_s,
+                bar_gap_every_s=BAR_GAP_CHECK_S,
+                roll_scan_every_s=ROLL_SCAN_S,
+            ),
+        )
         resources.push_async_callback(_stop_pipeline, pipeline)
         services = _services(config, options, pool, audit_pool, metrics, pipeline, status, feed)
-        notifier = Notifier(pool=pool, settings=config.notifications, targets=targets, epoch=services.epoch,
-                            wall_clock=utc_now)
+        notifier = Notifier(
+            pool=pool, settings=config.notifications, targets=targets, epoch=services.epoch, wall_clock=utc_now
+        )
         runner = web.AppRunner(build_app(services), access_log=None)
         await runner.setup()
         resources.push_async_callback(runner.cleanup)
-        lag = asyncio.create_task(watch_loop_lag(metrics.loop_lagged, interval_s=LOOP_LAG_INTERVAL_S),
-                                  name="loop lag")
+        lag = asyncio.create_task(watch_loop_lag(metrics.loop_lagged, interval_s=LOOP_LAG_INTERVAL_S), name="loop lag")
         resources.callback(lag.cancel)
         resources.callback(watch_collections(metrics.collected))
         tune_collector()
@@ -263,8 +283,16 @@ async def _stop_pipeline(pipeline: Pipeline) -> None:
     log.info("stopped")
 
 
-def _services(config: Config, options: RunOptions, pool: asyncpg.Pool, audit_pool: asyncpg.Pool, metrics: Metrics,
-              pipeline: Pipeline, status: LeaseStatus, feed: DashboardFeed) -> Services:
+def _services(
+    config: Config,
+    options: RunOptions,
+    pool: asyncpg.Pool,
+    audit_pool: asyncpg.Pool,
+    metrics: Metrics,
+    pipeline: Pipeline,
+    status: LeaseStatus,
+    feed: DashboardFeed,
+) -> Services:
     """What the HTTP handlers use, wired to this pipeline and its lease."""
 
     def stored() -> None:
@@ -276,12 +304,24 @@ def _services(config: Config, options: RunOptions, pool: asyncpg.Pool, audit_poo
         return status.leads(pipeline.clock.monotonic()) and pipeline.gate.leader
 
     metrics.watch_actors(pipeline.statistics)
-    return Services(config=config, pool=pool, audit_pool=audit_pool, webhook_secret=options.webhook_secret,
-                    metrics=metrics, admin_token=options.admin_token, wall_clock=utc_now,
-                    limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute,
-                                        clock=asyncio.get_running_loop().time),
-                    wake_processor=stored, scan_rollover=pipeline.scan, is_leader=is_leader,
-                    epoch=lambda: pipeline.epoch if is_leader() else None,
-                    actor_statistics=pipeline.statistics, migrated=True, recovered=lambda: pipeline.ready,
-                    liveness=lambda: liveness(pipeline, status), feed=feed, instance=options.instance,
-                    lease_age_s=lambda: lease_age(pipeline, status))
+    return Services(
+        config=config,
+        pool=pool,
+        audit_pool=audit_pool,
+        webhook_secret=options.webhook_secret,
+        metrics=metrics,
+        admin_token=options.admin_token,
+        wall_clock=utc_now,
+        limiter=RateLimiter(per_minute=config.server.rate_limit_per_minute, clock=asyncio.get_running_loop().time),
+        wake_processor=stored,
+        scan_rollover=pipeline.scan,
+        is_leader=is_leader,
+        epoch=lambda: pipeline.epoch if is_leader() else None,
+        actor_statistics=pipeline.statistics,
+        migrated=True,
+        recovered=lambda: pipeline.ready,
+        liveness=lambda: liveness(pipeline, status),
+        feed=feed,
+        instance=options.instance,
+        lease_age_s=lambda: lease_age(pipeline, status),
+    )

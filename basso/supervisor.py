@@ -140,8 +140,9 @@ class ChildSpec(Generic[M]):
         if (self.factory is None) == (self.supervisor is None):
             raise ValueError(f"child {self.name!r}: give exactly one of factory= and supervisor=")
         if self.restart not in ("permanent", "transient", "temporary"):
-            raise ValueError(f"child {self.name!r}: restart must be permanent, transient or temporary, "
-                             f"got {self.restart!r}")
+            raise ValueError(
+                f"child {self.name!r}: restart must be permanent, transient or temporary, got {self.restart!r}"
+            )
         if not self.shutdown_s > 0:
             raise ValueError(f"child {self.name!r}: shutdown_s must be greater than 0, got {self.shutdown_s!r}")
         if self.supervisor is not None and (self.ref is not None or self.gate is not None):
@@ -209,11 +210,21 @@ class _Exit:
 class Supervisor:
     """Starts, watches and restarts its children; itself startable as a child of another supervisor."""
 
-    def __init__(self, *, name: str, children: Iterable[ChildSpec[Any]], strategy: Strategy = "one_for_one",
-                 intensity: RestartIntensity | None = None, backoff: Backoff | None = None,
-                 clock: Clock | None = None, rng: random.Random | None = None,
-                 dead_letters: DeadLetterSink | None = None, observer: Observer | None = None,
-                 poison_after: int = 3, heartbeat_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        children: Iterable[ChildSpec[Any]],
+        strategy: Strategy = "one_for_one",
+        intensity: RestartIntensity | None = None,
+        backoff: Backoff | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        dead_letters: DeadLetterSink | None = None,
+        observer: Observer | None = None,
+        poison_after: int = 3,
+        heartbeat_s: float = 1.0,
+    ) -> None:
         if strategy not in ("one_for_one", "rest_for_one"):
             raise ValueError(f"supervisor {name!r}: strategy must be one_for_one or rest_for_one, got {strategy!r}")
         if poison_after < 1:
@@ -280,9 +291,16 @@ class Supervisor:
         """A snapshot of this supervisor and everything under it."""
         children = tuple(slot.child.statistics() for slot in self._slots if slot.child is not None)
         state = "running" if self.task is not None and not self.task.done() else "stopped"
-        return SupervisorStatistics(path=self.path, strategy=self.strategy, state=state, restarts=self.restarts,
-                                    restarts_in_window=len(self._restart_times), last_error=self.last_error,
-                                    last_heartbeat=self.last_heartbeat, children=children)
+        return SupervisorStatistics(
+            path=self.path,
+            strategy=self.strategy,
+            state=state,
+            restarts=self.restarts,
+            restarts_in_window=len(self._restart_times),
+            last_error=self.last_error,
+            last_heartbeat=self.last_heartbeat,
+            children=children,
+        )
 
     def actor_statistics(self) -> dict[str, dict[str, Any]]:
         """Every actor's and supervisor's snapshot by path, flattened (the source /metrics watches)."""
@@ -426,9 +444,16 @@ class Supervisor:
             else:
                 assert spec.factory is not None
                 assert slot.ref is not None
-                slot.child = ActorCell(path=path, factory=spec.factory, ref=slot.ref, clock=self._the_clock(),
-                                       dead_letters=self._the_dead_letters(), poison_after=self.poison_after,
-                                       gate=spec.gate, fault=spec.fault)
+                slot.child = ActorCell(
+                    path=path,
+                    factory=spec.factory,
+                    ref=slot.ref,
+                    clock=self._the_clock(),
+                    dead_letters=self._the_dead_letters(),
+                    poison_after=self.poison_after,
+                    gate=spec.gate,
+                    fault=spec.fault,
+                )
         return slot.child
 
     async def _start_slot(self, slot: _Slot) -> None:
@@ -509,12 +534,12 @@ class Supervisor:
     def _group_of(self, failed: _Slot) -> list[_Slot]:
         if self.strategy == "one_for_one":
             return [failed]
-        later = self._slots[self._slots.index(failed) + 1:]
+        later = self._slots[self._slots.index(failed) + 1 :]
         return [failed] + [slot for slot in later if slot.running and slot.spec.restart != "temporary"]
 
     async def _restart(self, group: list[_Slot]) -> None:
         """Restart `group` (in start order) after stopping its running members (in reverse order)."""
-        later = self._slots[self._slots.index(group[0]) + 1:] if self.strategy == "rest_for_one" else []
+        later = self._slots[self._slots.index(group[0]) + 1 :] if self.strategy == "rest_for_one" else []
         for slot in reversed(later):
             if slot.running:
                 await self._stop_slot(slot)
@@ -522,8 +547,14 @@ class Supervisor:
         while pending:
             self._count_restart()
             delay = self.backoff.delay(len(self._restart_times), self._the_rng())
-            self._emit(ChildRestarting(path=f"{self.path}/{pending[0].spec.name}", at=self._the_clock().monotonic(),
-                                       delay_s=delay, restarts_in_window=len(self._restart_times)))
+            self._emit(
+                ChildRestarting(
+                    path=f"{self.path}/{pending[0].spec.name}",
+                    at=self._the_clock().monotonic(),
+                    delay_s=delay,
+                    restarts_in_window=len(self._restart_times),
+                )
+            )
             await self._the_clock().sleep(delay)
             pending = await self._start_group(pending)
 
@@ -549,7 +580,8 @@ class Supervisor:
         times.append(now)
         if len(times) > self.intensity.max_restarts:
             raise RestartIntensityExceeded(
-                f"{self.path}: more than {self.intensity.max_restarts} restarts within {window:g} s; giving up")
+                f"{self.path}: more than {self.intensity.max_restarts} restarts within {window:g} s; giving up"
+            )
 
     # --- heartbeat and events ------------------------------------------------------------------------
 
@@ -577,8 +609,9 @@ class Supervisor:
         for slot in self._slots:
             if slot.spec.name == head:
                 return slot, rest
-        raise KeyError(f"{self.path}: no child named {head!r} (children: "
-                       f"{', '.join(slot.spec.name for slot in self._slots)})")
+        raise KeyError(
+            f"{self.path}: no child named {head!r} (children: {', '.join(slot.spec.name for slot in self._slots)})"
+        )
 
 
 def _should_restart(restart: Restart, reason: ExitReason) -> bool:
@@ -593,9 +626,13 @@ def _flatten(snapshot: ActorStatistics | SupervisorStatistics, into: dict[str, d
     if isinstance(snapshot, ActorStatistics):
         into[snapshot.path] = snapshot.as_dict()
         return
-    into[snapshot.path] = {"state": snapshot.state, "restarts": snapshot.restarts,
-                           "restarts_in_window": snapshot.restarts_in_window, "last_error": snapshot.last_error,
-                           "last_heartbeat": snapshot.last_heartbeat}
+    into[snapshot.path] = {
+        "state": snapshot.state,
+        "restarts": snapshot.restarts,
+        "restarts_in_window": snapshot.restarts_in_window,
+        "last_error": snapshot.last_error,
+        "last_heartbeat": snapshot.last_heartbeat,
+    }
     for child in snapshot.children:
         _flatten(child, into)
 

@@ -41,8 +41,14 @@ from basso.timeutil import IST
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 LOOKBACK = 200
 ATR_PERIOD = 10
-SERIES: dict[str, Any] = {"seed": 11, "price": 30000.0, "volatility": 0.004, "reversion": 1e-4, "drift": 0.0003,
-                          "trend_switch": 0.001}
+SERIES: dict[str, Any] = {
+    "seed": 11,
+    "price": 30000.0,
+    "volatility": 0.004,
+    "reversion": 1e-4,
+    "drift": 0.0003,
+    "trend_switch": 0.001,
+}
 
 
 def best_of(repeat: int, work: Callable[[], object]) -> float:
@@ -57,10 +63,18 @@ def best_of(repeat: int, work: Callable[[], object]) -> float:
 
 def fixed_replay(config: Config) -> dict[str, Any]:
     """Both bundled exports merged at their own lots, with docs/tradingview-exports.md's multipliers and commissions."""
-    trades = {"GOLD_MINI": read_trade_list(DATA / "Gold_Mini_Trend_Following.csv", "GOLD_MINI"),
-              "BANK_NIFTY": read_trade_list(DATA / "ITJ_BN_TF_run_1.csv", "BANK_NIFTY")}
-    result = replay_fixed(trades, capital=5_000_000, commission=0.0005, commissions={"BANK_NIFTY": 0.001},
-                          multipliers={"GOLD_MINI": 10, "BANK_NIFTY": 35}, config=config)
+    trades = {
+        "GOLD_MINI": read_trade_list(DATA / "Gold_Mini_Trend_Following.csv", "GOLD_MINI"),
+        "BANK_NIFTY": read_trade_list(DATA / "ITJ_BN_TF_run_1.csv", "BANK_NIFTY"),
+    }
+    result = replay_fixed(
+        trades,
+        capital=5_000_000,
+        commission=0.0005,
+        commissions={"BANK_NIFTY": 0.001},
+        multipliers={"GOLD_MINI": 10, "BANK_NIFTY": 35},
+        config=config,
+    )
     return summary(result)
 
 
@@ -168,8 +182,10 @@ def main() -> None:
         figures["backtrader_bars_per_s"] = round(args.bars / (time.perf_counter() - started))
         figures["backtrader_trades"] = backtrader_trades
     print(f"fixed replay of both exports: {fixed_s * 1000:.1f} ms (target ≤ 500 ms)")
-    print(f"Basso sizing over {args.bars:,} bars: {figures['basso_bars_per_s']:,} bars/s (target ≥ 500,000); "
-          f"{stats.trades_closed:,} layers closed, in the market {stats.time_in_market_pct:.1f} % of the time")
+    print(
+        f"Basso sizing over {args.bars:,} bars: {figures['basso_bars_per_s']:,} bars/s (target ≥ 500,000); "
+        f"{stats.trades_closed:,} layers closed, in the market {stats.time_in_market_pct:.1f} % of the time"
+    )
     print(f"bare Python loop of the rule: {figures['plain_loop_bars_per_s']:,} bars/s ({strategy_trades:,} trades)")
     if figures["backtrader_bars_per_s"] is not None:
         print(f"backtrader: {figures['backtrader_bars_per_s']:,} bars/s ({figures['backtrader_trades']:,} trades)")

@@ -57,8 +57,11 @@ def bench_config() -> Config:
     raw: dict[str, Any] = tomllib.loads(resources.files("basso").joinpath("defaults.toml").read_text("utf-8"))
     gold = raw["instruments"]["GOLD_MINI"]
     for index, name in enumerate(INSTRUMENTS):
-        raw["instruments"][name] = {**gold, "symbol_root": "GOLDM" + chr(ord("A") + index % 26) * (1 + index // 26),
-                                    "max_pyramids": 5}
+        raw["instruments"][name] = {
+            **gold,
+            "symbol_root": "GOLDM" + chr(ord("A") + index % 26) * (1 + index // 26),
+            "max_pyramids": 5,
+        }
     return _parse(raw)
 
 
@@ -73,29 +76,88 @@ async def fill(pool: asyncpg.Pool, now: datetime, ledger_rows: int = LEDGER_ROWS
         for n in range(SIGNALS):
             instrument = INSTRUMENTS[n % len(INSTRUMENTS)]
             at = start + timedelta(seconds=n * 300)
-            payload = orjson.dumps({"type": "MARKET_DATA", "instrument": instrument, "price": 78000 + n % 500,
-                                    "atr": 10}).decode()
-            signals.append((f"bench-{n}", "MARKET_DATA", instrument, at, at, payload, "executed",
-                            "bar applied: 0 stop(s) trailed", at, epoch))
+            payload = orjson.dumps(
+                {"type": "MARKET_DATA", "instrument": instrument, "price": 78000 + n % 500, "atr": 10}
+            ).decode()
+            signals.append(
+                (
+                    f"bench-{n}",
+                    "MARKET_DATA",
+                    instrument,
+                    at,
+                    at,
+                    payload,
+                    "executed",
+                    "bar applied: 0 stop(s) trailed",
+                    at,
+                    epoch,
+                )
+            )
         await conn.copy_records_to_table(
-            "signals", records=signals, columns=["key", "kind", "instrument", "signal_time", "received_at", "payload",
-                                                 "outcome", "reason", "processed_at", "epoch"])
-        ledger = [(start + timedelta(seconds=n * 600), "realised_pnl", Decimal(100 if n % 2 else -100), "bench")
-                  for n in range(ledger_rows)]
+            "signals",
+            records=signals,
+            columns=[
+                "key",
+                "kind",
+                "instrument",
+                "signal_time",
+                "received_at",
+                "payload",
+                "outcome",
+                "reason",
+                "processed_at",
+                "epoch",
+            ],
+        )
+        ledger = [
+            (start + timedelta(seconds=n * 600), "realised_pnl", Decimal(100 if n % 2 else -100), "bench")
+            for n in range(ledger_rows)
+        ]
         await conn.copy_records_to_table("ledger", records=ledger, columns=["at", "kind", "amount", "note"])
         entry_signal = await conn.fetchval("SELECT min(id) FROM signals")
         positions = []
         for n in range(LAYERS):
             instrument, layer = INSTRUMENTS[n // 6], n % 6 + 1
-            positions.append((instrument, layer, "open", 1, Decimal(78000), Decimal(78100), Decimal(78100),
-                              Decimal(78400), Decimal(10), Decimal(10), Decimal(105000), now - timedelta(days=3),
-                              entry_signal))
-        await conn.copy_records_to_table("positions", records=positions, columns=[
-            "instrument", "layer", "status", "lots", "entry_price", "initial_stop", "current_stop", "highest_close",
-            "atr", "point_value", "margin_per_lot", "opened_at", "entry_signal"])
+            positions.append(
+                (
+                    instrument,
+                    layer,
+                    "open",
+                    1,
+                    Decimal(78000),
+                    Decimal(78100),
+                    Decimal(78100),
+                    Decimal(78400),
+                    Decimal(10),
+                    Decimal(10),
+                    Decimal(105000),
+                    now - timedelta(days=3),
+                    entry_signal,
+                )
+            )
+        await conn.copy_records_to_table(
+            "positions",
+            records=positions,
+            columns=[
+                "instrument",
+                "layer",
+                "status",
+                "lots",
+                "entry_price",
+                "initial_stop",
+                "current_stop",
+                "highest_close",
+                "atr",
+                "point_value",
+                "margin_per_lot",
+                "opened_at",
+                "entry_signal",
+            ],
+        )
         marks = [(name, Decimal(78400), Decimal(10), now - timedelta(minutes=5)) for name in INSTRUMENTS]
-        await conn.copy_records_to_table("instrument_marks", records=marks,
-                                         columns=["instrument", "price", "atr", "at"])
+        await conn.copy_records_to_table(
+            "instrument_marks", records=marks, columns=["instrument", "price", "atr", "at"]
+        )
         await conn.execute("ANALYZE")
     return epoch
 
@@ -108,8 +170,9 @@ async def timed_get(session: aiohttp.ClientSession, url: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def live_updates(session: aiohttp.ClientSession, base: str, commits: list[float], rounds: int
-                       ) -> tuple[list[float], list[float]]:
+async def live_updates(
+    session: aiohttp.ClientSession, base: str, commits: list[float], rounds: int
+) -> tuple[list[float], list[float]]:
     """Post a bar, wait for the stream's `changed`, fetch the panels; times after each commit, in ms."""
     to_event: list[float] = []
     to_panels: list[float] = []
@@ -117,8 +180,15 @@ async def live_updates(session: aiohttp.ClientSession, base: str, commits: list[
         await stream.content.readuntil(b"\r\n\r\n")  # the first event: the page's state (no `since`)
         for n in range(rounds):
             seen = len(commits)
-            body = {"type": "MARKET_DATA", "instrument": INSTRUMENTS[n % len(INSTRUMENTS)], "price": 78400 + n,
-                    "atr": 10, "timestamp": datetime.now(UTC).isoformat(), "signal_id": f"live-{n}", "secret": SECRET}
+            body = {
+                "type": "MARKET_DATA",
+                "instrument": INSTRUMENTS[n % len(INSTRUMENTS)],
+                "price": 78400 + n,
+                "atr": 10,
+                "timestamp": datetime.now(UTC).isoformat(),
+                "signal_id": f"live-{n}",
+                "secret": SECRET,
+            }
             async with session.post(f"{base}/webhook", data=orjson.dumps(body)) as reply:
                 assert reply.status == 200, await reply.text()
             while True:
@@ -145,17 +215,31 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
                 await migrate(conn)
             epoch = await fill(pool, now, args.ledger_rows)
             commits: list[float] = []
-            services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token="bench",
-                                wall_clock=lambda: datetime.now(UTC), instance="bench",
-                                limiter=RateLimiter(per_minute=100_000, clock=time.monotonic),
-                                migrated=True, recovered=lambda: True, is_leader=lambda: True, epoch=lambda: epoch)
+            services = Services(
+                config=config,
+                pool=pool,
+                webhook_secret=SECRET,
+                admin_token="bench",
+                wall_clock=lambda: datetime.now(UTC),
+                instance="bench",
+                limiter=RateLimiter(per_minute=100_000, clock=time.monotonic),
+                migrated=True,
+                recovered=lambda: True,
+                is_leader=lambda: True,
+                epoch=lambda: epoch,
+            )
 
             def on_commit(_settled: Settled) -> None:
                 commits.append(time.perf_counter())
                 services.feed.notify()
 
-            pipeline = Pipeline(pool=pool, config=config, epoch=epoch, hooks=Hooks(on_commit=on_commit),
-                                wall_clock=lambda: datetime.now(UTC))
+            pipeline = Pipeline(
+                pool=pool,
+                config=config,
+                epoch=epoch,
+                hooks=Hooks(on_commit=on_commit),
+                wall_clock=lambda: datetime.now(UTC),
+            )
             services.wake_processor = pipeline.wake
             runner = web.AppRunner(build_app(services), access_log=None)
             await runner.setup()
@@ -184,7 +268,9 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         "sse_after_commit_max_ms": round(max(to_event), 1),
         "panels_after_commit_p50_ms": round(statistics.median(to_panels), 1),
         "panels_after_commit_max_ms": round(max(to_panels), 1),
-        "open_layers": LAYERS, "stored_signals": SIGNALS, "ledger_rows": args.ledger_rows,
+        "open_layers": LAYERS,
+        "stored_signals": SIGNALS,
+        "ledger_rows": args.ledger_rows,
     }
 
 

@@ -76,8 +76,18 @@ class Instance:
 async def start(name: str, env: dict[str, str], data_dir: Path) -> Instance:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "basso.cli", "run", "--port", str(port), "--data-dir", str(data_dir),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "basso.cli",
+        "run",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     instance = Instance(name, process, f"http://127.0.0.1:{port}", time.time())
 
     async def read() -> None:
@@ -94,8 +104,17 @@ async def start(name: str, env: dict[str, str], data_dir: Path) -> Instance:
 
 def bar(n: int) -> bytes:
     stamp = datetime.now(IST).replace(tzinfo=None, microsecond=0).isoformat()
-    return orjson.dumps({"type": "MARKET_DATA", "instrument": "GOLD_MINI", "price": 78_000 + n % 100, "atr": 450,
-                         "timestamp": stamp, "secret": SECRET, "signal_id": f"failover-{os.getpid()}-{n}"})
+    return orjson.dumps(
+        {
+            "type": "MARKET_DATA",
+            "instrument": "GOLD_MINI",
+            "price": 78_000 + n % 100,
+            "atr": 450,
+            "timestamp": stamp,
+            "secret": SECRET,
+            "signal_id": f"failover-{os.getpid()}-{n}",
+        }
+    )
 
 
 async def stream(session: aiohttp.ClientSession, instances: list[Instance], stop: asyncio.Event) -> None:
@@ -128,8 +147,7 @@ async def leader(session: aiohttp.ClientSession, instances: list[Instance]) -> I
 async def first_processed_after(pool: asyncpg.Pool, epoch: int) -> float:
     """When (epoch seconds) the first signal was processed under an epoch newer than `epoch`."""
     for _ in range(3000):
-        found = await pool.fetchval(
-            "SELECT extract(epoch FROM min(processed_at)) FROM signals WHERE epoch > $1", epoch)
+        found = await pool.fetchval("SELECT extract(epoch FROM min(processed_at)) FROM signals WHERE epoch > $1", epoch)
         if found is not None:
             return float(found)
         await asyncio.sleep(0.01)  # polling another process's commits
@@ -139,8 +157,14 @@ async def first_processed_after(pool: asyncpg.Pool, epoch: int) -> float:
 async def trials(args: argparse.Namespace, tmp: Path, database_url: str, redis_url: str) -> dict[str, list[float]]:
     config = tmp / "failover.toml"
     config.write_text(CONFIG)
-    env = {**os.environ, "BASSO_DATABASE_URL": database_url, "BASSO_REDIS_URL": redis_url,
-           "BASSO_WEBHOOK_SECRET": SECRET, "BASSO_ADMIN_TOKEN": "failover", "BASSO_CONFIG": str(config)}
+    env = {
+        **os.environ,
+        "BASSO_DATABASE_URL": database_url,
+        "BASSO_REDIS_URL": redis_url,
+        "BASSO_WEBHOOK_SECRET": SECRET,
+        "BASSO_ADMIN_TOKEN": "failover",
+        "BASSO_CONFIG": str(config),
+    }
     instances = [await start("a", env, tmp / "a"), await start("b", env, tmp / "b")]
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     assert pool is not None
@@ -206,21 +230,27 @@ async def fill(database_url: str, signals: int, layers: int) -> None:
     conn = await asyncpg.connect(database_url)
     try:
         await migrate(conn)
-        await conn.execute("""
+        await conn.execute(
+            """
             INSERT INTO signals (key, kind, instrument, layer, signal_time, received_at, payload, outcome,
                                  processed_at, epoch)
             SELECT 'bench-' || n, 'MARKET_DATA', 'GOLD_MINI', NULL, now() - make_interval(secs => $1 - n),
                    now() - make_interval(secs => $1 - n),
                    '{"type": "MARKET_DATA", "instrument": "GOLD_MINI", "price": 78000, "atr": 450}'::jsonb,
                    'ignored', now() - make_interval(secs => $1 - n), 1
-            FROM generate_series(1, $1::int) AS n""", signals)
+            FROM generate_series(1, $1::int) AS n""",
+            signals,
+        )
         await conn.execute("INSERT INTO ledger (at, kind, amount, note) VALUES (now(), 'deposit', 5000000, 'bench')")
-        await conn.execute("""
+        await conn.execute(
+            """
             INSERT INTO positions (instrument, layer, status, lots, entry_price, initial_stop, current_stop,
                                    highest_close, atr, point_value, margin_per_lot, opened_at, entry_signal)
             SELECT 'BENCH' || lpad(((n - 1) / 6)::text, 3, '0'), (n - 1) % 6 + 1, 'open', 1, 5000, 4900, 4900,
                    5000, 50, 10, 60000, now(), n
-            FROM generate_series(1, $1::int) AS n""", layers)
+            FROM generate_series(1, $1::int) AS n""",
+            layers,
+        )
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
@@ -230,8 +260,14 @@ async def recovery(tmp: Path, database_url: str, redis_url: str, signals: int, l
     config = tmp / "recovery.toml"
     config.write_text(instruments_config((layers + 5) // 6))
     await fill(database_url, signals, layers)
-    env = {**os.environ, "BASSO_DATABASE_URL": database_url, "BASSO_REDIS_URL": redis_url,
-           "BASSO_WEBHOOK_SECRET": SECRET, "BASSO_ADMIN_TOKEN": "failover", "BASSO_CONFIG": str(config)}
+    env = {
+        **os.environ,
+        "BASSO_DATABASE_URL": database_url,
+        "BASSO_REDIS_URL": redis_url,
+        "BASSO_WEBHOOK_SECRET": SECRET,
+        "BASSO_ADMIN_TOKEN": "failover",
+        "BASSO_CONFIG": str(config),
+    }
     instance = await start("recovering", env, tmp / "recovering")
     try:
         recovered = await instance.wait_log("recovered for epoch")
@@ -267,9 +303,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             redis.stop()
             postgres.stop()
-    return {"crash_failover_s": summary(results["crash"]), "graceful_handover_s": summary(results["graceful"]),
-            "recovery_s": round(recovery_s, 3), "recovery_only_s": round(recovery_only_s, 3),
-            "trials": args.trials}
+    return {
+        "crash_failover_s": summary(results["crash"]),
+        "graceful_handover_s": summary(results["graceful"]),
+        "recovery_s": round(recovery_s, 3),
+        "recovery_only_s": round(recovery_only_s, 3),
+        "trials": args.trials,
+    }
 
 
 async def redis_flush(url: str) -> None:
@@ -286,6 +326,5 @@ if __name__ == "__main__":
     parser.add_argument("--signals", type=int, default=1_000_000)
     parser.add_argument("--layers", type=int, default=1_000)
     figures = asyncio.run(main(parser.parse_args()))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-          file=sys.stderr)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", file=sys.stderr)
     print(json.dumps(figures))

@@ -43,8 +43,24 @@ from basso.rules.signals import idempotency_key, signal_from_object
 from basso.timeutil import IST
 
 SECRET = "fuzz-secret"
-FIELDS = ["type", "instrument", "position", "price", "stop", "lots", "atr", "er", "supertrend", "timestamp",
-          "roc", "reason", "signal_id", "secret", "high", "low"]
+FIELDS = [
+    "type",
+    "instrument",
+    "position",
+    "price",
+    "stop",
+    "lots",
+    "atr",
+    "er",
+    "supertrend",
+    "timestamp",
+    "roc",
+    "reason",
+    "signal_id",
+    "secret",
+    "high",
+    "low",
+]
 TYPES = ["BASE_ENTRY", "PYRAMID", "EXIT", "MARKET_DATA", "base_entry", "Exit", "ENTRY", ""]
 INSTRUMENTS = ["BANK_NIFTY", "GOLD_MINI", "gold_mini", "SILVER_MINI", "NIFTY", "", "BANK NIFTY"]
 POSITIONS = ["Long_1", "Long_2", "Long_6", "Long_7", "Long_0", "ALL", "all", "Short_1", "Long_", ""]
@@ -54,19 +70,44 @@ def _now_ist() -> str:
     return datetime.now(IST).replace(tzinfo=None, microsecond=0).isoformat()
 
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=False) | st.text(max_size=40))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=10)
-numbers = (st.integers(min_value=-10, max_value=200_000) | st.floats(min_value=-1e6, max_value=1e7)
-           | st.sampled_from([0, -0.0, 1e308, 5e-324, 2**63, "52000", "1e3", "NaN"]))
-timestamps = st.sampled_from(["now", "2025-12-01T10:30:00", "2025-12-01T05:00:00Z", "2099-01-01T00:00:00",
-                              "yesterday", "", "2025-13-40T99:99:99", "2025-12-01T10:30:00+05:30"])
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
+numbers = (
+    st.integers(min_value=-10, max_value=200_000)
+    | st.floats(min_value=-1e6, max_value=1e7)
+    | st.sampled_from([0, -0.0, 1e308, 5e-324, 2**63, "52000", "1e3", "NaN"])
+)
+timestamps = st.sampled_from(
+    [
+        "now",
+        "2025-12-01T10:30:00",
+        "2025-12-01T05:00:00Z",
+        "2099-01-01T00:00:00",
+        "yesterday",
+        "",
+        "2025-13-40T99:99:99",
+        "2025-12-01T10:30:00+05:30",
+    ]
+)
 field_values = {
-    "type": st.sampled_from(TYPES) | json_values, "instrument": st.sampled_from(INSTRUMENTS) | json_values,
-    "position": st.sampled_from(POSITIONS) | json_values, "timestamp": timestamps | json_values,
-    "reason": st.text(max_size=300) | json_values, "signal_id": st.text(max_size=200) | st.none(),
-    "secret": st.just(SECRET) | st.text(max_size=20), "lots": numbers | json_values,
+    "type": st.sampled_from(TYPES) | json_values,
+    "instrument": st.sampled_from(INSTRUMENTS) | json_values,
+    "position": st.sampled_from(POSITIONS) | json_values,
+    "timestamp": timestamps | json_values,
+    "reason": st.text(max_size=300) | json_values,
+    "signal_id": st.text(max_size=200) | st.none(),
+    "secret": st.just(SECRET) | st.text(max_size=20),
+    "lots": numbers | json_values,
 }
 
 
@@ -75,13 +116,23 @@ def grammar_bodies(draw: st.DrawFn) -> dict[str, Any]:
     """A webhook object: a plausible signal, its fields each drawn valid or not, some missing, some extra."""
     kind = draw(st.sampled_from(["BASE_ENTRY", "PYRAMID", "EXIT", "MARKET_DATA"]))
     price = draw(st.floats(min_value=1, max_value=100_000))
-    body: dict[str, Any] = {"type": kind, "instrument": draw(st.sampled_from(["BANK_NIFTY", "GOLD_MINI"])),
-                            "price": price, "timestamp": "now", "secret": SECRET}
+    body: dict[str, Any] = {
+        "type": kind,
+        "instrument": draw(st.sampled_from(["BANK_NIFTY", "GOLD_MINI"])),
+        "price": price,
+        "timestamp": "now",
+        "secret": SECRET,
+    }
     if kind != "MARKET_DATA":
         body["position"] = "ALL" if kind == "EXIT" else ("Long_1" if kind == "BASE_ENTRY" else "Long_2")
     if kind in ("BASE_ENTRY", "PYRAMID"):
-        body |= {"stop": price * 0.97, "lots": draw(st.integers(0, 5)), "atr": price * 0.006, "er": 0.8,
-                 "supertrend": price * 0.98}
+        body |= {
+            "stop": price * 0.97,
+            "lots": draw(st.integers(0, 5)),
+            "atr": price * 0.006,
+            "er": 0.8,
+            "supertrend": price * 0.98,
+        }
     if kind == "EXIT":
         body["reason"] = "fuzz"
     if kind == "MARKET_DATA":
@@ -103,8 +154,14 @@ def corpus(size: int, seed: int) -> list[bytes]:
     """`size` bodies from the strategies: grammar objects mostly, and arbitrary JSON and bytes."""
     found: list[bytes] = []
 
-    @settings(max_examples=size, database=None, deadline=None, derandomize=False, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=size,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(grammar_bodies() | grammar_bodies() | grammar_bodies() | json_values | st.binary(max_size=400))
     def collect(body: Any) -> None:
         # The standard library's encoder writes what orjson will not: integers past 64 bits, NaN, Infinity.
@@ -122,7 +179,7 @@ def mutate(body: bytes, rng: random.Random) -> bytes:
     at = rng.randrange(len(body))
     match rng.randrange(8):
         case 0:  # flip a bit
-            return body[:at] + bytes([body[at] ^ (1 << rng.randrange(8))]) + body[at + 1:]
+            return body[:at] + bytes([body[at] ^ (1 << rng.randrange(8))]) + body[at + 1 :]
         case 1:  # cut short
             return body[:at]
         case 2:  # insert random bytes
@@ -224,11 +281,27 @@ async def fuzz(args: argparse.Namespace) -> dict[str, Any]:
         config = Path(tmp) / "fuzz.toml"
         config.write_text("[server]\nrate_limit_per_minute = 100000000\n")
         port = free_port()
-        env = {**os.environ, "BASSO_DATABASE_URL": database_url, "BASSO_REDIS_URL": redis_url,
-               "BASSO_WEBHOOK_SECRET": SECRET, "BASSO_ADMIN_TOKEN": "fuzz", "BASSO_CONFIG": str(config)}
+        env = {
+            **os.environ,
+            "BASSO_DATABASE_URL": database_url,
+            "BASSO_REDIS_URL": redis_url,
+            "BASSO_WEBHOOK_SECRET": SECRET,
+            "BASSO_ADMIN_TOKEN": "fuzz",
+            "BASSO_CONFIG": str(config),
+        }
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "basso.cli", "run", "--port", str(port), "--data-dir", str(Path(tmp) / "data"),
-            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "basso.cli",
+            "run",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(Path(tmp) / "data"),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         assert process.stderr is not None
         while b"recovered for epoch" not in (line := await process.stderr.readline()):
             if not line:
@@ -244,8 +317,9 @@ async def fuzz(args: argparse.Namespace) -> dict[str, Any]:
         drain = asyncio.create_task(read_log())
         try:
             started = datetime.now(UTC)
-            statuses, acknowledged = await send_all(f"http://127.0.0.1:{port}/webhook", args.payloads, args.seed,
-                                                    args.senders)
+            statuses, acknowledged = await send_all(
+                f"http://127.0.0.1:{port}/webhook", args.payloads, args.seed, args.senders
+            )
             elapsed = (datetime.now(UTC) - started) / timedelta(seconds=1)
             async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/health/live") as r:
                 live = r.status
@@ -265,9 +339,15 @@ async def fuzz(args: argparse.Namespace) -> dict[str, Any]:
         problems.insert(0, f"{server_errors} replies were 5xx")
     if not alive or live != 200:
         problems.insert(0, f"the process alive: {alive}, /health/live: {live}")
-    return {"payloads": args.payloads, "seconds": round(elapsed, 1),
-            "replies": {str(k): v for k, v in sorted(statuses.items())}, "stored_signals": stored,
-            "violations": problems[:20], "server_warnings": len(logged), "first_warnings": logged[:3]}
+    return {
+        "payloads": args.payloads,
+        "seconds": round(elapsed, 1),
+        "replies": {str(k): v for k, v in sorted(statuses.items())},
+        "stored_signals": stored,
+        "violations": problems[:20],
+        "server_warnings": len(logged),
+        "first_warnings": logged[:3],
+    }
 
 
 if __name__ == "__main__":

@@ -48,8 +48,7 @@ def bench_config() -> Config:
     """The shipped configuration with five more Gold Mini-like instruments."""
     config = load_config()
     gold = config.instruments["GOLD_MINI"]
-    return replace(config, instruments={**config.instruments,
-                                        **{name: replace(gold, name=name) for name in COPIES}})
+    return replace(config, instruments={**config.instruments, **{name: replace(gold, name=name) for name in COPIES}})
 
 
 def layout(config: Config) -> list[tuple[str, int]]:
@@ -67,17 +66,32 @@ async def seed(pool: asyncpg.Pool, config: Config) -> tuple[int, dict[str, float
         await deposit_if_empty(conn, epoch=epoch, amount=Decimal(100_000_000_000), at=NOW)
         signal = await conn.fetchval(
             "INSERT INTO signals (key, kind, instrument, signal_time, payload, outcome, reason, processed_at)"
-            " VALUES ('seed', 'BASE_ENTRY', 'GOLD_MINI', $1, '{}'::jsonb, 'executed', 'seeded', $1) RETURNING id", NOW)
+            " VALUES ('seed', 'BASE_ENTRY', 'GOLD_MINI', $1, '{}'::jsonb, 'executed', 'seeded', $1) RETURNING id",
+            NOW,
+        )
         for name, layer in layout(config):
             price = prices[name]
             await conn.execute(
                 "INSERT INTO positions (instrument, layer, status, lots, entry_price, initial_stop, current_stop,"
                 " highest_close, atr, point_value, margin_per_lot, opened_at, entry_signal)"
-                " VALUES ($1, $2, 'open', 1, $3, $4, $4, $3, $5, $6, 1000, $7, $8)", name, layer, price,
-                price * 0.99, price * 0.01, config.instruments[name].point_value, NOW, signal)
+                " VALUES ($1, $2, 'open', 1, $3, $4, $4, $3, $5, $6, 1000, $7, $8)",
+                name,
+                layer,
+                price,
+                price * 0.99,
+                price * 0.01,
+                config.instruments[name].point_value,
+                NOW,
+                signal,
+            )
         for name, price in prices.items():
-            await conn.execute("INSERT INTO instrument_marks (instrument, price, atr, at) VALUES ($1, $2, $3, $4)",
-                               name, price, price * 0.01, NOW)
+            await conn.execute(
+                "INSERT INTO instrument_marks (instrument, price, atr, at) VALUES ($1, $2, $3, $4)",
+                name,
+                price,
+                price * 0.01,
+                NOW,
+            )
     return epoch, prices
 
 
@@ -88,8 +102,14 @@ async def store_bars(pool: asyncpg.Pool, config: Config, prices: dict[str, float
         for n in range(bars):
             name = names[n % len(names)]
             prices[name] += 1.0
-            body = {"type": "MARKET_DATA", "instrument": name, "price": prices[name], "atr": prices[name] * 0.001,
-                    "timestamp": "2026-11-25T10:30:00", "signal_id": f"bar-{n}"}
+            body = {
+                "type": "MARKET_DATA",
+                "instrument": name,
+                "price": prices[name],
+                "atr": prices[name] * 0.001,
+                "timestamp": "2026-11-25T10:30:00",
+                "signal_id": f"bar-{n}",
+            }
             await store_signal(conn, signal_from_object(body, config))
 
 
@@ -110,8 +130,7 @@ async def run(database_url: str, bars: int) -> dict[str, float]:
         if committed == bars:
             done.set()
 
-    pipeline = Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=lambda: NOW,
-                        hooks=Hooks(on_commit=on_commit))
+    pipeline = Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=lambda: NOW, hooks=Hooks(on_commit=on_commit))
     await pipeline.start()
     started = time.perf_counter()
     pipeline.open()
@@ -140,9 +159,11 @@ def main() -> None:
         finally:
             postgres.stop()
     load = os.getloadavg()[0]
-    print(f"{result['bars']} bar closes, {LAYERS} open layers trailed, each bar one fenced commit: "
-          f"{result['bars_per_s']:,.0f} bars/s ({result['seconds']} s) on {platform.processor() or platform.machine()}"
-          f" with {os.cpu_count()} cores, load {load:.1f}, fsync {'off' if args.no_fsync else 'on'}")
+    print(
+        f"{result['bars']} bar closes, {LAYERS} open layers trailed, each bar one fenced commit: "
+        f"{result['bars_per_s']:,.0f} bars/s ({result['seconds']} s) on {platform.processor() or platform.machine()}"
+        f" with {os.cpu_count()} cores, load {load:.1f}, fsync {'off' if args.no_fsync else 'on'}"
+    )
     print(json.dumps({**result, "fsync": not args.no_fsync, "load": round(load, 1)}))
 
 

@@ -40,13 +40,21 @@ from basso.research.synthetic import bars_through_trades
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 GOLD, BANK_NIFTY = DATA / "Gold_Mini_Trend_Following.csv", DATA / "ITJ_BN_TF_run_1.csv"
-GRID = ["risk_pct=0.3,0.5,0.75,1,1.25", "vol_pct=0.2,0.3,0.4,0.5,0.6", "equity_mode=closed,blended",
-        "pyramid_ratio=0.25,0.5"]
+GRID = [
+    "risk_pct=0.3,0.5,0.75,1,1.25",
+    "vol_pct=0.2,0.3,0.4,0.5,0.6",
+    "equity_mode=closed,blended",
+    "pyramid_ratio=0.25,0.5",
+]
 
 
 def montecarlo_job() -> Job:
-    args = _args(trades=[("BANK_NIFTY", str(BANK_NIFTY))], multiplier=[("BANK_NIFTY", "35")],
-                 commission=[(None, 0.001)], sizing="fixed")
+    args = _args(
+        trades=[("BANK_NIFTY", str(BANK_NIFTY))],
+        multiplier=[("BANK_NIFTY", "35")],
+        commission=[(None, 0.001)],
+        sizing="fixed",
+    )
     return Job(sequence=trade_sequence(replay(load_inputs(args))), method="shuffle", seed=1)
 
 
@@ -58,18 +66,31 @@ def sweep_job(tmp: Path, count: int) -> tuple[Any, list[Any]]:
         target = tmp / f"{name}_bars.csv"
         target.write_text(bars_csv(bars), "utf-8")
         pairs.append((name, str(target)))
-    args = _args(trades=[("GOLD_MINI", str(GOLD)), ("BANK_NIFTY", str(BANK_NIFTY))], bars=pairs,
-                 commission=[(None, 0.0005)], sizing="basso")
+    args = _args(
+        trades=[("GOLD_MINI", str(GOLD)), ("BANK_NIFTY", str(BANK_NIFTY))],
+        bars=pairs,
+        commission=[(None, 0.0005)],
+        sizing="basso",
+    )
     inputs = load_inputs(args)
-    base = {"paper.commission_pct": inputs.config.paper.commission_pct,
-            "backtest.atr_period": inputs.config.backtest.atr_period}
+    base = {
+        "paper.commission_pct": inputs.config.paper.commission_pct,
+        "backtest.atr_period": inputs.config.backtest.atr_period,
+    }
     configurations = expand(parse_grid_args(GRID), load_raw_config(), base, list(inputs.trades))[:count]
     return replace(inputs, trades={}), configurations
 
 
 def _args(**given: Any) -> Namespace:
-    defaults: dict[str, Any] = {"config": None, "capital": None, "bars": [], "multiplier": [], "commission": [],
-                                "pnl": "formula", "atr_period": None}
+    defaults: dict[str, Any] = {
+        "config": None,
+        "capital": None,
+        "bars": [],
+        "multiplier": [],
+        "commission": [],
+        "pnl": "formula",
+        "atr_period": None,
+    }
     return Namespace(**{**defaults, **given})
 
 
@@ -85,8 +106,9 @@ def timed_montecarlo(job: Job, runs: int, workers: int) -> dict[str, float]:
         engine.client.run(warm)
         up = time.perf_counter()
         parts = chunks(runs, workers=engine.workers, per_worker=4, smallest=50, largest=2000)
-        outcomes = Outcomes.join(engine.map(montecarlo.run_chunk, job, parts, sizes=[len(p) for p in parts],
-                                            unit="runs", progress=False))
+        outcomes = Outcomes.join(
+            engine.map(montecarlo.run_chunk, job, parts, sizes=[len(p) for p in parts], unit="runs", progress=False)
+        )
         done = time.perf_counter()
     assert len(outcomes.final_equity) == runs
     return {"start_s": up - started, "work_s": done - up, "rate": runs / (done - up)}
@@ -97,10 +119,17 @@ def timed_sweep(inputs: Any, configurations: list[Any], workers: int) -> dict[st
     with open_engine(None, workers) as engine:
         engine.client.run(warm)
         up = time.perf_counter()
-        parts = [[configurations[i] for i in part] for part in
-                 chunks(len(configurations), workers=engine.workers, per_worker=4, smallest=1, largest=50)]
-        rows = [row for part in engine.map(sweep.run_chunk, inputs, parts, sizes=[len(p) for p in parts],
-                                           unit="configurations", progress=False) for row in part]
+        parts = [
+            [configurations[i] for i in part]
+            for part in chunks(len(configurations), workers=engine.workers, per_worker=4, smallest=1, largest=50)
+        ]
+        rows = [
+            row
+            for part in engine.map(
+                sweep.run_chunk, inputs, parts, sizes=[len(p) for p in parts], unit="configurations", progress=False
+            )
+            for row in part
+        ]
         done = time.perf_counter()
     assert len(rows) == len(configurations)
     return {"start_s": up - started, "work_s": done - up, "rate": len(rows) / (done - up)}
@@ -117,22 +146,28 @@ def main() -> None:
     mc = {w: timed_montecarlo(job, options.runs, w) for w in (1, 2)}
     sw = {w: timed_sweep(inputs, configurations, w) for w in (1, 2)}
     for w in (1, 2):
-        print(f"{w} worker(s): Monte Carlo {options.runs:,} runs in {mc[w]['work_s']:.2f} s "
-              f"({mc[w]['rate']:,.0f} runs/s, cluster up in {mc[w]['start_s']:.1f} s); sweep "
-              f"{len(configurations)} configurations in {sw[w]['work_s']:.1f} s ({sw[w]['rate']:.2f}/s)")
-    print(json.dumps({
-        "montecarlo_runs": options.runs,
-        "montecarlo_runs_per_s": {str(w): round(mc[w]["rate"], 1) for w in (1, 2)},
-        "montecarlo_s": {str(w): round(mc[w]["work_s"], 3) for w in (1, 2)},
-        "montecarlo_scaling": round(mc[2]["rate"] / mc[1]["rate"], 3),
-        "sweep_configs": len(configurations),
-        "sweep_configs_per_s": {str(w): round(sw[w]["rate"], 3) for w in (1, 2)},
-        "sweep_s": {str(w): round(sw[w]["work_s"], 2) for w in (1, 2)},
-        "sweep_scaling": round(sw[2]["rate"] / sw[1]["rate"], 3),
-        "cluster_start_s": {str(w): round(mc[w]["start_s"], 2) for w in (1, 2)},
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }))
+        print(
+            f"{w} worker(s): Monte Carlo {options.runs:,} runs in {mc[w]['work_s']:.2f} s "
+            f"({mc[w]['rate']:,.0f} runs/s, cluster up in {mc[w]['start_s']:.1f} s); sweep "
+            f"{len(configurations)} configurations in {sw[w]['work_s']:.1f} s ({sw[w]['rate']:.2f}/s)"
+        )
+    print(
+        json.dumps(
+            {
+                "montecarlo_runs": options.runs,
+                "montecarlo_runs_per_s": {str(w): round(mc[w]["rate"], 1) for w in (1, 2)},
+                "montecarlo_s": {str(w): round(mc[w]["work_s"], 3) for w in (1, 2)},
+                "montecarlo_scaling": round(mc[2]["rate"] / mc[1]["rate"], 3),
+                "sweep_configs": len(configurations),
+                "sweep_configs_per_s": {str(w): round(sw[w]["rate"], 3) for w in (1, 2)},
+                "sweep_s": {str(w): round(sw[w]["work_s"], 2) for w in (1, 2)},
+                "sweep_scaling": round(sw[2]["rate"] / sw[1]["rate"], 3),
+                "cluster_start_s": {str(w): round(mc[w]["start_s"], 2) for w in (1, 2)},
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,7 @@ from basso.timeutil import IST
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from webhook import SECRET, percentile, serve  # a sibling script, not a package
 
-BARS = {"BANK_NIFTY": (52_000, 350), "GOLD_MINI": (78_000, 450), "SILVER_MINI": (92_000, 900),
-        "COPPER": (800, 9)}
+BARS = {"BANK_NIFTY": (52_000, 350), "GOLD_MINI": (78_000, 450), "SILVER_MINI": (92_000, 900), "COPPER": (800, 9)}
 
 
 class Mix:
@@ -54,19 +53,38 @@ class Mix:
         stamp = datetime.now(IST).replace(tzinfo=None, microsecond=0).isoformat()
         instrument = list(BARS)[n % 4]
         price, atr = BARS[instrument]
-        body: dict[str, Any] = {"instrument": instrument, "price": price + n % 40, "timestamp": stamp,
-                                "secret": SECRET, "signal_id": f"soak-{os.getpid()}-{n}"}
+        body: dict[str, Any] = {
+            "instrument": instrument,
+            "price": price + n % 40,
+            "timestamp": stamp,
+            "secret": SECRET,
+            "signal_id": f"soak-{os.getpid()}-{n}",
+        }
         roll = n % 20
         if instrument in self.layers and roll in (0, 1):
             layers = self.layers[instrument]
             if layers == 0:
                 self.layers[instrument] = 1
-                body |= {"type": "BASE_ENTRY", "position": "Long_1", "stop": price - 2 * atr, "lots": 1,
-                         "atr": atr, "er": 0.8, "supertrend": price - atr}
+                body |= {
+                    "type": "BASE_ENTRY",
+                    "position": "Long_1",
+                    "stop": price - 2 * atr,
+                    "lots": 1,
+                    "atr": atr,
+                    "er": 0.8,
+                    "supertrend": price - atr,
+                }
             elif layers < 4 and roll == 0:
                 self.layers[instrument] = layers + 1
-                body |= {"type": "PYRAMID", "position": f"Long_{layers + 1}", "stop": price - 2 * atr, "lots": 1,
-                         "atr": atr, "er": 0.8, "supertrend": price - atr}
+                body |= {
+                    "type": "PYRAMID",
+                    "position": f"Long_{layers + 1}",
+                    "stop": price - 2 * atr,
+                    "lots": 1,
+                    "atr": atr,
+                    "er": 0.8,
+                    "supertrend": price - atr,
+                }
             else:
                 self.layers[instrument] = 0
                 body |= {"type": "EXIT", "position": "ALL", "reason": "soak"}
@@ -81,8 +99,9 @@ def rss_mib(pid: int) -> float:
     return int(found.group(1)) / 1024 if found else float("nan")
 
 
-async def load(url: str, rate: float, seconds: float, mix: Mix, latencies: list[float], pid: int,
-               rss: list[float]) -> None:
+async def load(
+    url: str, rate: float, seconds: float, mix: Mix, latencies: list[float], pid: int, rss: list[float]
+) -> None:
     """`rate` requests a second for `seconds`; the RSS is sampled after the first minute."""
     start = time.perf_counter()
     tasks: set[asyncio.Task[None]] = set()
@@ -116,8 +135,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             latencies: list[float] = []
             rss: list[float] = []
-            await load(f"http://127.0.0.1:{port}/webhook", args.rate, args.minutes * 60, Mix(), latencies,
-                       process.pid, rss)
+            await load(
+                f"http://127.0.0.1:{port}/webhook", args.rate, args.minutes * 60, Mix(), latencies, process.pid, rss
+            )
             rss.append(await asyncio.to_thread(rss_mib, process.pid))
             async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as r:
                 metrics = await r.text()
@@ -129,18 +149,29 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 if not await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"):
                     break
                 await asyncio.sleep(0.1)  # the server is another process: poll, bounded
-            e2e = [float(r["ms"]) for r in await pool.fetch(
-                "SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms FROM signals")]
+            e2e = [
+                float(r["ms"])
+                for r in await pool.fetch(
+                    "SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms FROM signals"
+                )
+            ]
             await pool.close()
         finally:
             process.terminate()
             await process.wait()
             postgres.stop()
-    return {"ack_p50_ms": round(percentile(latencies, 50), 2), "ack_p99_ms": round(percentile(latencies, 99), 2),
-            "ack_max_ms": round(max(latencies), 1), "e2e_p99_ms": round(percentile(e2e, 99), 1),
-            "loop_lag_max_ms": round(lag_max * 1000, 1), "rss_start_mib": round(rss[0], 1),
-            "rss_end_mib": round(rss[-1], 1), "rss_growth_pct": round((rss[-1] / rss[0] - 1) * 100, 1),
-            "signals": len(e2e), "minutes": args.minutes}
+    return {
+        "ack_p50_ms": round(percentile(latencies, 50), 2),
+        "ack_p99_ms": round(percentile(latencies, 99), 2),
+        "ack_max_ms": round(max(latencies), 1),
+        "e2e_p99_ms": round(percentile(e2e, 99), 1),
+        "loop_lag_max_ms": round(lag_max * 1000, 1),
+        "rss_start_mib": round(rss[0], 1),
+        "rss_end_mib": round(rss[-1], 1),
+        "rss_growth_pct": round((rss[-1] / rss[0] - 1) * 100, 1),
+        "signals": len(e2e),
+        "minutes": args.minutes,
+    }
 
 
 if __name__ == "__main__":
@@ -148,6 +179,5 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=200.0)
     figures = asyncio.run(main(parser.parse_args()))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-          file=sys.stderr)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", file=sys.stderr)
     print(json.dumps(figures))

@@ -82,9 +82,13 @@ async def restart_latencies_ms(restarts: int) -> list[float]:
             if waiter and not waiter[0].done():
                 waiter[0].set_result(None)
 
-    root = Supervisor(name="bench", observer=observe, backoff=Backoff(base_s=0.0),
-                      intensity=RestartIntensity(max_restarts=restarts + 1, within_s=3600.0),
-                      children=[ChildSpec(name="crasher", factory=lambda: Crasher(crashed_at))])
+    root = Supervisor(
+        name="bench",
+        observer=observe,
+        backoff=Backoff(base_s=0.0),
+        intensity=RestartIntensity(max_restarts=restarts + 1, within_s=3600.0),
+        children=[ChildSpec(name="crasher", factory=lambda: Crasher(crashed_at))],
+    )
     async with root:
         ref = root.ref("crasher")
         for seq in range(restarts):
@@ -99,8 +103,10 @@ async def pipeline_msgs_per_s(messages: int) -> float:
     """Messages per second through five actors, producer to the last actor."""
     done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
     refs = [ActorRef[Tick](f"stage{n}") for n in range(5)]
-    children = [ChildSpec(name=f"stage{n}", ref=refs[n], factory=lambda n=n: Forward(refs[n + 1]))  # type: ignore[misc]
-                for n in range(4)]
+    children = [
+        ChildSpec(name=f"stage{n}", ref=refs[n], factory=lambda n=n: Forward(refs[n + 1]))  # type: ignore[misc]
+        for n in range(4)
+    ]
     children.append(ChildSpec(name="stage4", ref=refs[4], factory=lambda: Count(messages, done)))
     async with Supervisor(name="bench", children=children):
         began = time.perf_counter()
@@ -121,11 +127,16 @@ async def main(restarts: int, messages: int) -> None:
     latencies = await restart_latencies_ms(restarts)
     throughput = await pipeline_msgs_per_s(messages)
     p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
-    print(f"restart, crash to ready ({len(latencies)} restarts, backoff excluded): "
-          f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {max(latencies):.3f} ms")
+    print(
+        f"restart, crash to ready ({len(latencies)} restarts, backoff excluded): "
+        f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {max(latencies):.3f} ms"
+    )
     print(f"pipeline through 5 actors ({messages:,} messages): {throughput:,.0f} messages/s")
-    print(json.dumps({"restart_p50_ms": round(p50, 3), "restart_p99_ms": round(p99, 3),
-                      "pipeline_msgs_per_s": round(throughput)}))
+    print(
+        json.dumps(
+            {"restart_p50_ms": round(p50, 3), "restart_p99_ms": round(p99, 3), "pipeline_msgs_per_s": round(throughput)}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -55,13 +55,25 @@ class Signals:
     def next(self) -> bytes:
         n = next(self.counter)
         stamp = datetime.now(IST).replace(tzinfo=None, microsecond=0).isoformat()  # IST wall clock, as TradingView
-        instrument, price, atr = (("BANK_NIFTY", 52_000 + n % 50, 350) if n % 2 else ("GOLD_MINI", 78_000, 450))
+        instrument, price, atr = ("BANK_NIFTY", 52_000 + n % 50, 350) if n % 2 else ("GOLD_MINI", 78_000, 450)
         kind = n % 6
-        body: dict[str, Any] = {"instrument": instrument, "price": price, "timestamp": stamp, "secret": SECRET,
-                                "signal_id": f"bench-{os.getpid()}-{n}"}
+        body: dict[str, Any] = {
+            "instrument": instrument,
+            "price": price,
+            "timestamp": stamp,
+            "secret": SECRET,
+            "signal_id": f"bench-{os.getpid()}-{n}",
+        }
         if kind in (0, 1):
-            body |= {"type": "BASE_ENTRY", "position": "Long_1", "stop": price - 1.5 * atr, "lots": 1, "atr": atr,
-                     "er": 0.8, "supertrend": price - atr}
+            body |= {
+                "type": "BASE_ENTRY",
+                "position": "Long_1",
+                "stop": price - 1.5 * atr,
+                "lots": 1,
+                "atr": atr,
+                "er": 0.8,
+                "supertrend": price - atr,
+            }
         elif kind in (4, 5):
             body |= {"type": "EXIT", "position": "ALL", "reason": "bench"}
         else:
@@ -69,8 +81,9 @@ class Signals:
         return orjson.dumps(body)
 
 
-async def fixed_rate(session: aiohttp.ClientSession, url: str, signals: Signals, rate: float,
-                     duration: float) -> list[float]:
+async def fixed_rate(
+    session: aiohttp.ClientSession, url: str, signals: Signals, rate: float, duration: float
+) -> list[float]:
     latencies: list[float] = []
     start = time.perf_counter()
 
@@ -91,8 +104,7 @@ async def fixed_rate(session: aiohttp.ClientSession, url: str, signals: Signals,
     return latencies
 
 
-async def flat_out(session: aiohttp.ClientSession, url: str, signals: Signals, clients: int,
-                   duration: float) -> int:
+async def flat_out(session: aiohttp.ClientSession, url: str, signals: Signals, clients: int, duration: float) -> int:
     accepted = 0
     end = time.perf_counter() + duration
 
@@ -116,17 +128,30 @@ async def drained_backlog(pool: asyncpg.Pool) -> None:
     raise RuntimeError("the server did not drain its backlog within 300 s")
 
 
-async def serve(database_url: str, data_dir: Path, port: int,
-                gc_policy: str = "basso") -> asyncio.subprocess.Process:
+async def serve(database_url: str, data_dir: Path, port: int, gc_policy: str = "basso") -> asyncio.subprocess.Process:
     # All load comes from one address: lift the per-source rate limit, which would otherwise measure itself.
     config = data_dir.parent / "bench.toml"
     config.write_text("[server]\nrate_limit_per_minute = 100000000\n")
-    env = {**os.environ, "BASSO_DATABASE_URL": database_url, "BASSO_WEBHOOK_SECRET": SECRET,
-           "BASSO_ADMIN_TOKEN": "bench", "BASSO_CONFIG": str(config)}
+    env = {
+        **os.environ,
+        "BASSO_DATABASE_URL": database_url,
+        "BASSO_WEBHOOK_SECRET": SECRET,
+        "BASSO_ADMIN_TOKEN": "bench",
+        "BASSO_CONFIG": str(config),
+    }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).with_name("gcvariant.py")), gc_policy,
-        "run", "--port", str(port), "--data-dir", str(data_dir),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        str(Path(__file__).with_name("gcvariant.py")),
+        gc_policy,
+        "run",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert process.stderr is not None
     while b"serving on" not in (line := await process.stderr.readline()):
         if not line:
@@ -153,15 +178,25 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
             assert pool is not None
             await drained_backlog(pool)
             # End-to-end latency at the fixed rate (phase 1), where no backlog of phase 2 inflates it.
-            e2e = [r["ms"] for r in await pool.fetch(
-                "SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms FROM signals"
-                " WHERE received_at < to_timestamp($1)", burst_started)]
+            e2e = [
+                r["ms"]
+                for r in await pool.fetch(
+                    "SELECT extract(epoch FROM processed_at - received_at) * 1000 AS ms FROM signals"
+                    " WHERE received_at < to_timestamp($1)",
+                    burst_started,
+                )
+            ]
             drained = await pool.fetchrow(
                 "SELECT count(*) AS n, extract(epoch FROM max(processed_at)) - $1 AS s"
-                " FROM signals WHERE processed_at >= to_timestamp($1)", burst_ended)
+                " FROM signals WHERE processed_at >= to_timestamp($1)",
+                burst_ended,
+            )
             during = await pool.fetchval(
                 "SELECT count(*) FROM signals WHERE processed_at >= to_timestamp($1)"
-                " AND processed_at < to_timestamp($2)", burst_started, burst_ended)
+                " AND processed_at < to_timestamp($2)",
+                burst_started,
+                burst_ended,
+            )
             await pool.close()
         finally:
             process.terminate()
@@ -184,15 +219,24 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--burst", type=float, default=10.0)
-    parser.add_argument("--no-fsync", action="store_true",
-                        help="PostgreSQL without fsync (not durable: for comparison only)")
-    parser.add_argument("--gc", choices=("basso", "cpython", "off"), default="basso",
-                        help="the server's garbage-collector policy (bench/gcvariant.py): for comparison")
+    parser.add_argument(
+        "--no-fsync", action="store_true", help="PostgreSQL without fsync (not durable: for comparison only)"
+    )
+    parser.add_argument(
+        "--gc",
+        choices=("basso", "cpython", "off"),
+        default="basso",
+        help="the server's garbage-collector policy (bench/gcvariant.py): for comparison",
+    )
     figures = asyncio.run(main(parser.parse_args()))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"acknowledgement at {parser.parse_args().rate:g}/s: p50 {figures['ack_p50_ms']} ms, "
-          f"p99 {figures['ack_p99_ms']} ms")
+    print(
+        f"acknowledgement at {parser.parse_args().rate:g}/s: p50 {figures['ack_p50_ms']} ms, "
+        f"p99 {figures['ack_p99_ms']} ms"
+    )
     print(f"flat out: {figures['max_accepted_per_s']} accepted/s")
-    print(f"end to end: p99 {figures['e2e_p99_ms']} ms at the fixed rate; {figures['e2e_signals_per_s']} signals/s "
-          f"processed draining a backlog, {figures['e2e_signals_per_s_while_ingesting']} while still ingesting")
+    print(
+        f"end to end: p99 {figures['e2e_p99_ms']} ms at the fixed rate; {figures['e2e_signals_per_s']} signals/s "
+        f"processed draining a backlog, {figures['e2e_signals_per_s_while_ingesting']} while still ingesting"
+    )
     print(json.dumps(figures))

@@ -46,10 +46,20 @@ class Source:
 
 
 SOURCES = (
-    Source(instrument="GOLD_MINI", export="Gold_Mini_Trend_Following.csv", bars="Gold_Mini_daily_bars.csv",
-           seed=20150320, daily_volatility=0.009),
-    Source(instrument="BANK_NIFTY", export="ITJ_BN_TF_run_1.csv", bars="Bank_Nifty_daily_bars.csv",
-           seed=20090324, daily_volatility=0.013),
+    Source(
+        instrument="GOLD_MINI",
+        export="Gold_Mini_Trend_Following.csv",
+        bars="Gold_Mini_daily_bars.csv",
+        seed=20150320,
+        daily_volatility=0.009,
+    ),
+    Source(
+        instrument="BANK_NIFTY",
+        export="ITJ_BN_TF_run_1.csv",
+        bars="Bank_Nifty_daily_bars.csv",
+        seed=20090324,
+        daily_volatility=0.013,
+    ),
 )
 
 
@@ -128,9 +138,17 @@ def render(source: Source) -> str:
         "timestamp,open,high,low,close",
     ]
     for moment, open_, high, low, close in bars(source):
-        lines.append(",".join([moment.strftime("%Y-%m-%d %H:%M"), to_tick(open_, tick, ROUND_HALF_EVEN),
-                               to_tick(high, tick, ROUND_CEILING), to_tick(low, tick, ROUND_FLOOR),
-                               to_tick(close, tick, ROUND_HALF_EVEN)]))
+        lines.append(
+            ",".join(
+                [
+                    moment.strftime("%Y-%m-%d %H:%M"),
+                    to_tick(open_, tick, ROUND_HALF_EVEN),
+                    to_tick(high, tick, ROUND_CEILING),
+                    to_tick(low, tick, ROUND_FLOOR),
+                    to_tick(close, tick, ROUND_HALF_EVEN),
+                ]
+            )
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -57,8 +57,14 @@ class Outcomes:
                 await asyncio.wait_for(self.wait_for(len(self.committed) + 1), 1.0)
 
 
-def pipeline_for(pool: asyncpg.Pool, config: Config, epoch: int, *observers: Callable[[Settled], None],
-                 events: Observer | None = None, runtime: Runtime | None = None) -> Pipeline:
+def pipeline_for(
+    pool: asyncpg.Pool,
+    config: Config,
+    epoch: int,
+    *observers: Callable[[Settled], None],
+    events: Observer | None = None,
+    runtime: Runtime | None = None,
+) -> Pipeline:
     """A solo leader's pipeline over `pool` that reports each commit to every one of `observers` (and each
     supervision event to `events`)."""
 
@@ -66,5 +72,11 @@ def pipeline_for(pool: asyncpg.Pool, config: Config, epoch: int, *observers: Cal
         for observer in observers:
             observer(settled)
 
-    return Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=lambda: PROCESSED_AT,
-                    hooks=Hooks(on_commit=on_commit, observer=events), runtime=runtime or Runtime())
+    return Pipeline(
+        pool=pool,
+        config=config,
+        epoch=epoch,
+        wall_clock=lambda: PROCESSED_AT,
+        hooks=Hooks(on_commit=on_commit, observer=events),
+        runtime=runtime or Runtime(),
+    )

@@ -32,28 +32,41 @@ def rolled(pending: PendingSignal, book: Book, config: Config, rolls: dict[int, 
     result = decide_roll_step(rolls[roll_id], book, config, strikes={})
     if result is None:
         return replace(book, version=book.version + 1), 0
-    rolls[roll_id] = replace(rolls[roll_id], state=result.transitions[-1][1], closed_lots=result.closed_lots,
-                             opened_lots=result.opened_lots)
+    rolls[roll_id] = replace(
+        rolls[roll_id], state=result.transitions[-1][1], closed_lots=result.closed_lots, opened_lots=result.opened_lots
+    )
     return result.outcome.book, len(result.outcome.orders)
 
 
 async def stored_rolls(pool: asyncpg.Pool) -> dict[int, RollFacts]:
     """Every stored roll as it started (pending, nothing closed or opened), by id."""
-    return {r["id"]: RollFacts(instrument=r["instrument"], state=RollState.PENDING, closed_lots=0, opened_lots=0,
-                               old_expiry=r["old_expiry"], new_expiry=r["new_expiry"],
-                               old_price=float(r["old_price"]), new_price=float(r["new_price"]),
-                               new_strike=r["new_strike"])
-            for r in await pool.fetch("SELECT * FROM rolls")}
+    return {
+        r["id"]: RollFacts(
+            instrument=r["instrument"],
+            state=RollState.PENDING,
+            closed_lots=0,
+            opened_lots=0,
+            old_expiry=r["old_expiry"],
+            new_expiry=r["new_expiry"],
+            old_price=float(r["old_price"]),
+            new_price=float(r["new_price"]),
+            new_strike=r["new_strike"],
+        )
+        for r in await pool.fetch("SELECT * FROM rolls")
+    }
 
 
 # Every processed signal, in the order its outcome was committed (`applied`, sql/009). Rows a test seeded as facts
 # (never applied) come first and are left out when the replay starts from the seeded book.
-_PROCESSED = ("SELECT id, key, payload, outcome FROM signals WHERE outcome NOT IN ('pending', 'dead')"
-              " AND reason NOT LIKE 'timestamp %' AND (applied IS NOT NULL OR NOT $1) ORDER BY applied NULLS FIRST, id")
+_PROCESSED = (
+    "SELECT id, key, payload, outcome FROM signals WHERE outcome NOT IN ('pending', 'dead')"
+    " AND reason NOT LIKE 'timestamp %' AND (applied IS NOT NULL OR NOT $1) ORDER BY applied NULLS FIRST, id"
+)
 
 
-async def replayed_book(pool: asyncpg.Pool, config: Config, *,
-                        seeded: Book | None = None) -> tuple[Book, list[str], int]:
+async def replayed_book(
+    pool: asyncpg.Pool, config: Config, *, seeded: Book | None = None
+) -> tuple[Book, list[str], int]:
     """The book and outcomes that replaying every processed signal, in the order their outcomes were committed
     (`applied`, sql/009), from the deposits (or the `seeded` book) gives; roll steps are replayed with the same
     pure rules."""

@@ -12,9 +12,14 @@ from basso.timeutil import IST
 
 def gap(config: Config, now: str, *, last_bar: str | None, opened: str) -> float | None:
     bank_nifty = config.instruments["BANK_NIFTY"]
-    return bar_gap_s(bank_nifty, calendar_for(config, bank_nifty), now=datetime.fromisoformat(now).replace(tzinfo=IST),
-                     last_bar_at=None if last_bar is None else datetime.fromisoformat(last_bar).replace(tzinfo=IST),
-                     opened_at=datetime.fromisoformat(opened).replace(tzinfo=IST), limit_s=900)
+    return bar_gap_s(
+        bank_nifty,
+        calendar_for(config, bank_nifty),
+        now=datetime.fromisoformat(now).replace(tzinfo=IST),
+        last_bar_at=None if last_bar is None else datetime.fromisoformat(last_bar).replace(tzinfo=IST),
+        opened_at=datetime.fromisoformat(opened).replace(tzinfo=IST),
+        limit_s=900,
+    )
 
 
 def test_a_gap_counts_from_the_latest_of_the_last_bar_the_newest_layer_and_the_session_open(config: Config) -> None:

@@ -48,13 +48,13 @@ def test_nse_has_fourteen_trading_holidays_in_2025(config: Config) -> None:
 @pytest.mark.parametrize(
     ("day", "trading"),
     [
-        (date(2025, 12, 24), True),   # Wednesday
+        (date(2025, 12, 24), True),  # Wednesday
         (date(2025, 12, 25), False),  # Thursday, Christmas
         (date(2025, 12, 27), False),  # Saturday
         (date(2025, 12, 28), False),  # Sunday
-        (date(2025, 12, 29), True),   # Monday
-        (date(2026, 1, 26), False),   # Monday, Republic Day
-        (date(2026, 3, 31), False),   # Tuesday, Mahavir Jayanti
+        (date(2025, 12, 29), True),  # Monday
+        (date(2026, 1, 26), False),  # Monday, Republic Day
+        (date(2026, 3, 31), False),  # Tuesday, Mahavir Jayanti
     ],
 )
 def test_weekends_and_exchange_holidays_are_closed(config: Config, day: date, trading: bool) -> None:
@@ -68,7 +68,7 @@ def test_weekends_and_exchange_holidays_are_closed(config: Config, day: date, tr
         (date(2025, 12, 26), date(2025, 12, 24)),  # Fri → Wed over Christmas (Thu)
         (date(2025, 10, 23), date(2025, 10, 20)),  # Thu → Mon over Diwali (Tue 21, Wed 22)
         (date(2025, 12, 28), date(2025, 12, 26)),  # from a Sunday: the Friday before
-        (date(2026, 1, 1), date(2025, 12, 31)),    # across the year boundary
+        (date(2026, 1, 1), date(2025, 12, 31)),  # across the year boundary
     ],
 )
 def test_previous_trading_day_skips_weekends_and_holidays(config: Config, day: date, previous: date) -> None:
@@ -100,8 +100,12 @@ def test_mcx_defaults_to_nses_holiday_list(config: Config) -> None:
 def test_the_user_file_adds_holidays_and_trading_days_to_one_exchange(tmp_path: Path) -> None:
     # MCX trades its evening session on Christmas; suppose the user also marks Wed 24 Dec 2025 closed, and
     # NSE's special live session on Saturday 18 May 2024 as a trading day.
-    config = load_config(write(tmp_path, '[calendars.MCX]\nextra_holidays = ["2025-12-24"]\n'
-                                         'extra_trading_days = ["2025-12-25", "2024-05-18"]\n'))
+    config = load_config(
+        write(
+            tmp_path,
+            '[calendars.MCX]\nextra_holidays = ["2025-12-24"]\nextra_trading_days = ["2025-12-25", "2024-05-18"]\n',
+        )
+    )
     mcx = trading_calendar(config.calendars["MCX"])
     assert not mcx.is_trading_day(date(2025, 12, 24))
     assert mcx.is_trading_day(date(2025, 12, 25))
@@ -126,7 +130,7 @@ def test_one_calendar_object_is_shared_per_configuration(config: Config) -> None
 def test_years_before_the_packages_list_still_close_weekends(config: Config) -> None:
     calendar = nse(config)
     assert not calendar.is_trading_day(date(1999, 1, 2))  # a Saturday
-    assert calendar.is_trading_day(date(1999, 1, 4))      # a Monday
+    assert calendar.is_trading_day(date(1999, 1, 4))  # a Monday
 
 
 # --- market hours ------------------------------------------------------------------------------------------
@@ -139,15 +143,14 @@ def test_years_before_the_packages_list_still_close_weekends(config: Config) -> 
         (ist(2025, 12, 24, 9, 15), True),
         (ist(2025, 12, 24, 15, 29, 59), True),
         (ist(2025, 12, 24, 15, 30), False),  # the close itself is closed: nothing trades at or after it
-        (ist(2025, 12, 25, 11, 0), False),   # Christmas
-        (ist(2025, 12, 27, 11, 0), False),   # Saturday
+        (ist(2025, 12, 25, 11, 0), False),  # Christmas
+        (ist(2025, 12, 27, 11, 0), False),  # Saturday
         # 03:45 UTC = 09:15 IST: an aware time in another zone is judged in IST.
         (datetime(2025, 12, 24, 3, 45, tzinfo=UTC), True),
         (datetime(2025, 12, 24, 3, 44, tzinfo=UTC), False),
     ],
 )
-def test_bank_nifty_trades_from_0915_to_1530_ist_on_trading_days(config: Config, moment: datetime,
-                                                                   open_: bool) -> None:
+def test_bank_nifty_trades_from_0915_to_1530_ist_on_trading_days(config: Config, moment: datetime, open_: bool) -> None:
     bank_nifty = config.instrument("BANK_NIFTY")
     assert is_market_open(bank_nifty, nse(config), moment) is open_
 
@@ -155,11 +158,11 @@ def test_bank_nifty_trades_from_0915_to_1530_ist_on_trading_days(config: Config,
 @pytest.mark.parametrize(
     ("day", "daylight"),
     [
-        (date(2025, 3, 7), False),   # US DST 2025 starts Sun 9 Mar
+        (date(2025, 3, 7), False),  # US DST 2025 starts Sun 9 Mar
         (date(2025, 3, 10), True),
         (date(2025, 10, 31), True),  # and ends Sun 2 Nov
         (date(2025, 11, 3), False),
-        (date(2026, 3, 6), False),   # 2026 starts Sun 8 Mar
+        (date(2026, 3, 6), False),  # 2026 starts Sun 8 Mar
         (date(2026, 3, 9), True),
     ],
 )
@@ -171,7 +174,7 @@ def test_us_daylight_time_follows_new_york(day: date, daylight: bool) -> None:
     ("day", "close"),
     [
         (date(2025, 10, 31), time(23, 30)),  # US on summer time
-        (date(2025, 11, 3), time(23, 55)),   # US on standard time
+        (date(2025, 11, 3), time(23, 55)),  # US on standard time
         (date(2026, 3, 6), time(23, 55)),
         (date(2026, 3, 9), time(23, 30)),
     ],
@@ -185,7 +188,7 @@ def test_mcx_open_check_uses_the_days_closing_time(config: Config) -> None:
     mcx = trading_calendar(config.calendars["MCX"])
     assert not is_market_open(gold, mcx, ist(2025, 10, 31, 23, 45))  # summer: closed at 23:30
     assert is_market_open(gold, mcx, ist(2025, 10, 31, 23, 29))
-    assert is_market_open(gold, mcx, ist(2025, 11, 3, 23, 45))       # winter: open until 23:55
+    assert is_market_open(gold, mcx, ist(2025, 11, 3, 23, 45))  # winter: open until 23:55
     assert not is_market_open(gold, mcx, ist(2025, 11, 3, 23, 55))
     assert is_market_open(gold, mcx, ist(2025, 11, 3, 9, 0))
     assert not is_market_open(gold, mcx, ist(2025, 11, 3, 8, 59))

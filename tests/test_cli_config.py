@@ -18,25 +18,58 @@ EVERY_COMMAND = [
     ["flatten", "--yes"],
     ["capital", "deposit", "1"],
     ["migrate", "--database", "postgresql://postgres@127.0.0.1:1/none"],
-    ["size", "--instrument", "BANK_NIFTY", "--equity", "5000000", "--price", "52000", "--stop", "51650",
-     "--atr", "350"],
+    [
+        "size",
+        "--instrument",
+        "BANK_NIFTY",
+        "--equity",
+        "5000000",
+        "--price",
+        "52000",
+        "--stop",
+        "51650",
+        "--atr",
+        "350",
+    ],
     ["contract", "--instrument", "BANK_NIFTY", "--on", "2025-12-24"],
     ["backtest", "--trades", "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv"],
     ["send", "base_entry"],
     ["drawdown", "reset", "--reason", "a fresh start"],
     ["roll", "--dry-run"],
     ["montecarlo", "--trades", "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv", "--runs", "10"],
-    ["sweep", "--trades", "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv", "--bars",
-     "GOLD_MINI=tests/data/Gold_Mini_daily_bars.csv", "--sizing", "basso", "--grid", "risk_pct=0.5,1"],
-    ["bars", "fetch", "--instrument", "BANK_NIFTY", "--from", "2025-01-01", "--to", "2025-01-31", "--interval", "1h",
-     "--out", "bars.csv"],
+    [
+        "sweep",
+        "--trades",
+        "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv",
+        "--bars",
+        "GOLD_MINI=tests/data/Gold_Mini_daily_bars.csv",
+        "--sizing",
+        "basso",
+        "--grid",
+        "risk_pct=0.5,1",
+    ],
+    [
+        "bars",
+        "fetch",
+        "--instrument",
+        "BANK_NIFTY",
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2025-01-31",
+        "--interval",
+        "1h",
+        "--out",
+        "bars.csv",
+    ],
 ]
 
 
 def test_the_table_covers_every_command() -> None:
     # `controls` registers kill-switch, flatten, capital, drawdown and roll.
     named = {argv[0] for argv in EVERY_COMMAND} - {"kill-switch", "flatten", "capital", "drawdown", "roll"} | {
-        "controls"}
+        "controls"
+    }
     assert named == set(COMMANDS)
 
 
@@ -49,16 +82,18 @@ def one_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 @pytest.mark.parametrize("argv", EVERY_COMMAND, ids=lambda argv: argv[0])
-def test_a_missing_config_file_is_refused_naming_it(argv: list[str], tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_config_file_is_refused_naming_it(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "nope.toml"
     assert main(["--config", str(missing), *argv]) == 2
     assert one_line(capsys) == f"basso: configuration error: {missing}: cannot read: No such file or directory"
 
 
 @pytest.mark.parametrize("argv", EVERY_COMMAND, ids=lambda argv: argv[0])
-def test_a_config_file_that_is_not_toml_is_refused_naming_it(argv: list[str], tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_config_file_that_is_not_toml_is_refused_naming_it(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text("[server\nport = 5003\n", "utf-8")
     assert main(["--config", str(broken), *argv]) == 2
@@ -66,8 +101,9 @@ def test_a_config_file_that_is_not_toml_is_refused_naming_it(argv: list[str], tm
 
 
 @pytest.mark.parametrize("argv", EVERY_COMMAND, ids=lambda argv: argv[0])
-def test_a_wrong_key_is_refused_naming_the_key(argv: list[str], tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_wrong_key_is_refused_naming_the_key(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wrong = tmp_path / "wrong.toml"
     wrong.write_text('[server]\nport = "5003"\n', "utf-8")
     assert main(["--config", str(wrong), *argv]) == 2
@@ -76,28 +112,44 @@ def test_a_wrong_key_is_refused_naming_the_key(argv: list[str], tmp_path: Path,
 
 @pytest.mark.parametrize("argv", EVERY_COMMAND, ids=lambda argv: argv[0])
 def test_basso_config_in_the_environment_is_read_by_every_command(
-        argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = tmp_path / "from-env.toml"
     monkeypatch.setenv("BASSO_CONFIG", str(missing))
     assert main(argv) == 2
     assert one_line(capsys) == f"basso: configuration error: {missing}: cannot read: No such file or directory"
 
 
-@pytest.mark.parametrize("argv", [["status"], ["kill-switch", "on", "--token", "t"], ["flatten", "--yes", "--token", "t"],
-                                  ["capital", "deposit", "1", "--token", "t"]], ids=lambda argv: argv[0])
-def test_the_server_commands_go_to_the_configured_port(argv: list[str], tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["kill-switch", "on", "--token", "t"],
+        ["flatten", "--yes", "--token", "t"],
+        ["capital", "deposit", "1", "--token", "t"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_the_server_commands_go_to_the_configured_port(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Port 1 on loopback: nothing listens there, so the one line shows where the command went.
     config = tmp_path / "basso.toml"
     config.write_text('[server]\nhost = "0.0.0.0"\nport = 1\n', "utf-8")
     assert main(["--config", str(config), *argv]) == 2
-    assert one_line(capsys).startswith(f"basso {argv[0]}: error: --url: no Basso server answered at "
-                                       "http://127.0.0.1:1: ")
+    assert one_line(capsys).startswith(
+        f"basso {argv[0]}: error: --url: no Basso server answered at http://127.0.0.1:1: "
+    )
 
 
 def test_a_real_process_refuses_a_missing_config_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
-    done = subprocess.run([sys.executable, "-m", "basso.cli", "--config", str(missing), "status"],
-                          capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "basso.cli", "--config", str(missing), "status"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"basso: configuration error: {missing}: cannot read: No such file or directory\n"

@@ -58,7 +58,8 @@ def test_gold_mini_on_new_years_eve_enters_the_february_contract(capsys: pytest.
 
 
 def test_without_json_a_readable_table_says_why_the_next_contract_was_chosen(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["contract", "--instrument", "BANK_NIFTY", "--on", "2025-12-24"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
@@ -75,16 +76,19 @@ def test_the_table_says_when_the_nearest_contract_is_the_one(capsys: pytest.Capt
     # 23 Dec 2025 → Tue 30 Dec is 7 days away: not fewer than 7, so the nearest.
     assert main(["contract", "--instrument", "BANK_NIFTY", "--on", "2025-12-23"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        "goes into       the nearest contract: 7 days to expiry, outside the 7-day roll window")
+        "goes into       the nearest contract: 7 days to expiry, outside the 7-day roll window"
+    )
 
 
-def test_a_users_holiday_moves_the_expiry_the_command_reports(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_users_holiday_moves_the_expiry_the_command_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "basso.toml"
     config.write_text('[calendars.NSE]\nextra_holidays = ["2025-12-30"]\n', "utf-8")
     # 30 Dec closed → Mon 29 Dec, 6 days after the 23rd → fewer than 7 → January.
-    report = run_json(capsys, ["--config", str(config), "contract", "--instrument", "BANK_NIFTY",
-                               "--on", "2025-12-23", "--json"])
+    report = run_json(
+        capsys, ["--config", str(config), "contract", "--instrument", "BANK_NIFTY", "--on", "2025-12-23", "--json"]
+    )
     assert (report["expiry"], report["nearest_skipped"]) == ("2026-01-27", True)
 
 
@@ -92,8 +96,10 @@ def test_an_unknown_instrument_is_one_line_naming_the_argument(capsys: pytest.Ca
     assert main(["contract", "--instrument", "CRUDE", "--on", "2025-12-24"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == ("basso contract: error: --instrument: unknown instrument 'CRUDE' "
-                            "(known: BANK_NIFTY, COPPER, GOLD_MINI, SILVER_MINI)\n")
+    assert captured.err == (
+        "basso contract: error: --instrument: unknown instrument 'CRUDE' "
+        "(known: BANK_NIFTY, COPPER, GOLD_MINI, SILVER_MINI)\n"
+    )
 
 
 @pytest.mark.parametrize("bad", ["2025-13-01", "24-12-2025", "tomorrow", ""])
@@ -106,12 +112,12 @@ def test_a_bad_date_is_one_line_naming_the_argument(capsys: pytest.CaptureFixtur
     assert f"argument --on: must be a date YYYY-MM-DD, got {bad!r}" in err
 
 
-def test_a_date_no_broker_symbol_can_name_is_refused_naming_the_argument(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_date_no_broker_symbol_can_name_is_refused_naming_the_argument(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["contract", "--instrument", "GOLD_MINI", "--on", "2099-12-29"]) == 2
     # 29 Dec 2099 → 5 Jan 2100 is in the window, and its contract's year 2100 has no two-digit form.
-    assert capsys.readouterr().err == ("basso contract: error: --on: expiry 2100-02-05: a two-digit year only "
-                                       "names 2000-2099\n")
+    assert capsys.readouterr().err == (
+        "basso contract: error: --on: expiry 2100-02-05: a two-digit year only names 2000-2099\n"
+    )
 
 
 def test_the_last_dates_of_the_calendar_are_refused_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,17 +128,24 @@ def test_the_last_dates_of_the_calendar_are_refused_not_a_traceback(capsys: pyte
 
 
 def test_an_unknown_market_in_the_users_calendar_is_a_configuration_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "basso.toml"
     config.write_text('[calendars.NSE]\nfinancial_calendar = "XLON2"\n', "utf-8")
     assert main(["--config", str(config), "contract", "--instrument", "BANK_NIFTY", "--on", "2025-12-24"]) == 2
     assert capsys.readouterr().err.startswith(
-        "basso: configuration error: calendars.NSE.financial_calendar: the holidays package has no market 'XLON2'")
+        "basso: configuration error: calendars.NSE.financial_calendar: the holidays package has no market 'XLON2'"
+    )
 
 
 def test_a_real_process_exits_2_on_an_unknown_instrument_without_a_traceback() -> None:
-    done = subprocess.run([sys.executable, "-m", "basso.cli", "contract", "--instrument", "CRUDE", "--on",
-                           "2025-12-24"], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "basso.cli", "contract", "--instrument", "CRUDE", "--on", "2025-12-24"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("basso contract: error: --instrument: unknown instrument 'CRUDE'")
@@ -140,7 +153,12 @@ def test_a_real_process_exits_2_on_an_unknown_instrument_without_a_traceback() -
 
 
 def test_a_real_process_prints_the_json_contract() -> None:
-    done = subprocess.run([sys.executable, "-m", "basso.cli", "contract", "--instrument", "BANK_NIFTY", "--on",
-                           "2025-12-24", "--json"], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "basso.cli", "contract", "--instrument", "BANK_NIFTY", "--on", "2025-12-24", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["symbol"] == "BANKNIFTY27JAN26FUT"

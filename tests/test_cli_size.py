@@ -10,8 +10,21 @@ import pytest
 
 from basso.cli import main
 
-BN_50_LAKH = ["size", "--instrument", "BANK_NIFTY", "--equity", "5000000", "--price", "52000", "--stop", "51650",
-              "--atr", "350", "--er", "0.82"]
+BN_50_LAKH = [
+    "size",
+    "--instrument",
+    "BANK_NIFTY",
+    "--equity",
+    "5000000",
+    "--price",
+    "52000",
+    "--stop",
+    "51650",
+    "--atr",
+    "350",
+    "--er",
+    "0.82",
+]
 
 
 def run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, object]:
@@ -35,8 +48,26 @@ def test_json_for_the_fifty_lakh_bank_nifty_row(capsys: pytest.CaptureFixture[st
 
 def test_json_for_gold_mini_with_margin_used(capsys: pytest.CaptureFixture[str]) -> None:
     # E 50 L, 20 L used ⇒ M = 10 L ÷ 1,05,000 = 9.52; V = 10,000 ÷ 4,500 = 2.22 ⇒ 2 lots, volatility
-    report = run_json(capsys, ["size", "--instrument", "gold_mini", "--equity", "5000000", "--price", "78500",
-                               "--stop", "77800", "--atr", "450", "--er", "0.85", "--margin-used", "2000000"])
+    report = run_json(
+        capsys,
+        [
+            "size",
+            "--instrument",
+            "gold_mini",
+            "--equity",
+            "5000000",
+            "--price",
+            "78500",
+            "--stop",
+            "77800",
+            "--atr",
+            "450",
+            "--er",
+            "0.85",
+            "--margin-used",
+            "2000000",
+        ],
+    )
     assert (report["lots"], report["limiter"]) == (2, "volatility")
     assert round(report["lot_m"], 2) == 9.52  # type: ignore[call-overload]
 
@@ -52,7 +83,16 @@ def test_ten_lakh_is_a_blocked_decision_not_an_error(capsys: pytest.CaptureFixtu
 def test_the_table_shows_the_three_constraints_and_the_limiter(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(BN_50_LAKH) == 0
     out = capsys.readouterr().out
-    for text in ("Lot-R (risk)", "1.952", "2.381", "11.111", "risk", "₹50,00,000.00", "₹30.00 per point per lot", "1 lot, risk-limited"):
+    for text in (
+        "Lot-R (risk)",
+        "1.952",
+        "2.381",
+        "11.111",
+        "risk",
+        "₹50,00,000.00",
+        "₹30.00 per point per lot",
+        "1 lot, risk-limited",
+    ):
         assert text in out
 
 
@@ -85,8 +125,9 @@ def status_of(argv: list[str]) -> int:
         (("--margin-used", "-1"), "basso size: error: argument --margin-used: must not be negative, got -1"),
     ],
 )
-def test_bad_input_is_one_line_naming_the_argument_with_status_2(capsys: pytest.CaptureFixture[str],
-                                                                 change: tuple[str, str], message: str) -> None:
+def test_bad_input_is_one_line_naming_the_argument_with_status_2(
+    capsys: pytest.CaptureFixture[str], change: tuple[str, str], message: str
+) -> None:
     argv = [*BN_50_LAKH]
     if change[0] in argv:
         argv[argv.index(change[0]) + 1] = change[1]
@@ -107,8 +148,9 @@ def test_a_missing_stop_is_named(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_input_in_a_real_process_exits_2_without_a_traceback() -> None:
     argv = [*BN_50_LAKH]
     argv[argv.index("--stop") + 1] = "53000"
-    done = subprocess.run([sys.executable, "-m", "basso.cli", *argv], capture_output=True, text=True, timeout=30,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "basso.cli", *argv], capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode == 2
     assert done.stderr == "basso size: error: --stop: must be below --price (52000), got 53000\n"
     assert "Traceback" not in done.stderr
@@ -116,7 +158,12 @@ def test_bad_input_in_a_real_process_exits_2_without_a_traceback() -> None:
 
 
 def test_a_real_process_prints_the_json_decision() -> None:
-    done = subprocess.run([sys.executable, "-m", "basso.cli", *BN_50_LAKH, "--json"], capture_output=True, text=True,
-                          timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "basso.cli", *BN_50_LAKH, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["lots"] == 1

@@ -32,9 +32,16 @@ def test_shipped_defaults_hold_specs_instrument_table() -> None:
 @pytest.mark.parametrize(
     ("day", "lots"),
     [
-        (date(2005, 6, 13), 100), (date(2007, 2, 22), 100), (date(2007, 2, 23), 50), (date(2015, 8, 28), 30),
-        (date(2018, 10, 26), 20), (date(2023, 7, 1), 15), (date(2025, 4, 24), 30), (date(2025, 4, 25), 35),
-        (date(2025, 12, 29), 35), (date(2025, 12, 30), 30),
+        (date(2005, 6, 13), 100),
+        (date(2007, 2, 22), 100),
+        (date(2007, 2, 23), 50),
+        (date(2015, 8, 28), 30),
+        (date(2018, 10, 26), 20),
+        (date(2023, 7, 1), 15),
+        (date(2025, 4, 24), 30),
+        (date(2025, 4, 25), 35),
+        (date(2025, 12, 29), 35),
+        (date(2025, 12, 30), 30),
     ],
 )
 def test_bank_nifty_lot_size_and_point_value_follow_the_history(day: date, lots: int) -> None:
@@ -51,8 +58,9 @@ def test_instrument_lookup_is_case_insensitive_and_names_the_known_ones_when_unk
 
 
 def test_a_user_file_overrides_one_key_and_keeps_the_rest(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, "[instruments.GOLD_MINI]\nmargin_per_lot = 110000\n"
-                                         "[portfolio]\nmax_risk_pct = 12.5\n"))
+    config = load_config(
+        write(tmp_path, "[instruments.GOLD_MINI]\nmargin_per_lot = 110000\n[portfolio]\nmax_risk_pct = 12.5\n")
+    )
     assert config.instrument("GOLD_MINI").margin_per_lot == 110000.0
     assert config.instrument("GOLD_MINI").lot_size == 100
     assert config.portfolio.max_risk_pct == 12.5
@@ -60,7 +68,10 @@ def test_a_user_file_overrides_one_key_and_keeps_the_rest(tmp_path: Path) -> Non
 
 
 def test_a_new_instrument_is_configuration_only(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 [instruments.CRUDE_MINI]
 exchange = "MCX"
 calendar = "MCX"
@@ -83,7 +94,9 @@ market_close = "23:30"
 [instruments.CRUDE_MINI.expiry]
 rule = "day_of_month"
 day = 19
-"""))
+""",
+        )
+    )
     crude = config.instrument("CRUDE_MINI")
     assert crude.point_value == 10.0
     assert crude.expiry.day == 19
@@ -92,27 +105,39 @@ day = 19
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[instruments.GOLD_MINI]\nmargin_per_lot = -5\n", r"instruments\.GOLD_MINI\.margin_per_lot: must be greater than 0"),
+        (
+            "[instruments.GOLD_MINI]\nmargin_per_lot = -5\n",
+            r"instruments\.GOLD_MINI\.margin_per_lot: must be greater than 0",
+        ),
         ("[server]\npending_sweep_s = 0\n", r"server\.pending_sweep_s: must be greater than 0"),
         ("[leadership]\nlease_ttl_s = -1\n", r"leadership\.lease_ttl_s: must be greater than 0"),
-        ("[instruments.GOLD_MINI]\nlot_size = \"100\"\n", r"instruments\.GOLD_MINI\.lot_size: must be a whole number"),
+        ('[instruments.GOLD_MINI]\nlot_size = "100"\n', r"instruments\.GOLD_MINI\.lot_size: must be a whole number"),
         ("[instruments.GOLD_MINI]\nmargin_per_lt = 1\n", r"instruments\.GOLD_MINI\.margin_per_lt: unknown key"),
-        ("[instruments.GOLD_MINI]\ncalendar = \"LME\"\n", r"instruments\.GOLD_MINI\.calendar: no calendar 'LME'"),
-        ("[instruments.GOLD_MINI]\nmarket_close = \"25:99\"\n", r"instruments\.GOLD_MINI\.market_close: must be a time"),
-        ("[instruments.GOLD_MINI]\nmarket_close = \"08:00\"\n", r"instruments\.GOLD_MINI\.market_close: must be after"),
-        ("[instruments.GOLD_MINI]\nongoing_risk_pct = 0.1\n", r"instruments\.GOLD_MINI\.ongoing_risk_pct: must be at least"),
-        ("[instruments.BANK_NIFTY]\nlot_size = 35\n", r"instruments\.BANK_NIFTY\.lot_size: is 35 but lot_size_history ends at 30"),
-        ("[instruments.BANK_NIFTY.expiry]\nweekday = \"funday\"\n", r"instruments\.BANK_NIFTY\.expiry\.weekday: must be one of"),
+        ('[instruments.GOLD_MINI]\ncalendar = "LME"\n', r"instruments\.GOLD_MINI\.calendar: no calendar 'LME'"),
+        ('[instruments.GOLD_MINI]\nmarket_close = "25:99"\n', r"instruments\.GOLD_MINI\.market_close: must be a time"),
+        ('[instruments.GOLD_MINI]\nmarket_close = "08:00"\n', r"instruments\.GOLD_MINI\.market_close: must be after"),
+        (
+            "[instruments.GOLD_MINI]\nongoing_risk_pct = 0.1\n",
+            r"instruments\.GOLD_MINI\.ongoing_risk_pct: must be at least",
+        ),
+        (
+            "[instruments.BANK_NIFTY]\nlot_size = 35\n",
+            r"instruments\.BANK_NIFTY\.lot_size: is 35 but lot_size_history ends at 30",
+        ),
+        (
+            '[instruments.BANK_NIFTY.expiry]\nweekday = "funday"\n',
+            r"instruments\.BANK_NIFTY\.expiry\.weekday: must be one of",
+        ),
         ("[instruments.GOLD_MINI.expiry]\nday = 31\n", r"instruments\.GOLD_MINI\.expiry\.day: must be 1-28"),
-        ("[instruments.GOLD_MINI]\ntraded_as = \"spot\"\n", r"instruments\.GOLD_MINI\.traded_as: must be one of"),
+        ('[instruments.GOLD_MINI]\ntraded_as = "spot"\n', r"instruments\.GOLD_MINI\.traded_as: must be one of"),
         ("[instruments.gold]\nlot_size = 1\n", r"instruments\.gold: names are upper case"),
         ("[instruments.SILVER_MINI.expiry]\nmonths = [13]\n", r"instruments\.SILVER_MINI\.expiry\.months"),
-        ("[portfolio]\nequity_mode = \"best\"\n", r"portfolio\.equity_mode: must be one of closed, open, blended"),
+        ('[portfolio]\nequity_mode = "best"\n', r"portfolio\.equity_mode: must be one of closed, open, blended"),
         ("[portfolio]\ner_scaling = 1\n", r"portfolio\.er_scaling: must be true or false"),
         ("[portfolio.risk_zones]\nyellow = 20\n", r"portfolio\.risk_zones: zones must rise"),
         ("[drawdown]\nhalve_from_pct = 2\n", r"drawdown: bands must rise"),
         ("[server]\nport = 70000\n", r"server\.port: must be at most 65535"),
-        ("[calendars.NSE]\nextra_holidays = [\"2025-13-01\"]\n", r"calendars\.NSE\.extra_holidays: must be an ISO date"),
+        ('[calendars.NSE]\nextra_holidays = ["2025-13-01"]\n', r"calendars\.NSE\.extra_holidays: must be an ISO date"),
         ("[surprise]\nx = 1\n", r"surprise: unknown key"),
         ("this is = = not toml", r"not valid TOML"),
     ],

@@ -54,18 +54,18 @@ def expiry_in(config: Config, name: str, year: int, month: int) -> date | None:
     ("year", "month", "expiry"),
     [
         # Thursday rule up to Aug 2025.
-        (2025, 1, date(2025, 1, 30)),   # 31 Jan is a Friday → last Thursday 30 Jan
-        (2025, 2, date(2025, 2, 27)),   # 28 Feb Fri → Thu 27 (the Wed 26 holiday does not matter)
-        (2025, 3, date(2025, 3, 27)),   # 31 Mar Mon → Thu 27
-        (2025, 4, date(2025, 4, 24)),   # 30 Apr Wed → Thu 24
-        (2025, 8, date(2025, 8, 28)),   # 31 Aug Sun → Thu 28: still the Thursday rule
+        (2025, 1, date(2025, 1, 30)),  # 31 Jan is a Friday → last Thursday 30 Jan
+        (2025, 2, date(2025, 2, 27)),  # 28 Feb Fri → Thu 27 (the Wed 26 holiday does not matter)
+        (2025, 3, date(2025, 3, 27)),  # 31 Mar Mon → Thu 27
+        (2025, 4, date(2025, 4, 24)),  # 30 Apr Wed → Thu 24
+        (2025, 8, date(2025, 8, 28)),  # 31 Aug Sun → Thu 28: still the Thursday rule
         # Tuesday rule from Sep 2025.
-        (2025, 9, date(2025, 9, 30)),   # 30 Sep is itself a Tuesday
+        (2025, 9, date(2025, 9, 30)),  # 30 Sep is itself a Tuesday
         (2025, 10, date(2025, 10, 28)),  # 31 Oct Fri → Tue 28
         (2025, 11, date(2025, 11, 25)),  # 30 Nov Sun → Tue 25
         (2025, 12, date(2025, 12, 30)),  # 31 Dec Wed → Tue 30
-        (2026, 1, date(2026, 1, 27)),   # 31 Jan Sat → Tue 27 (the Mon 26 holiday does not matter)
-        (2026, 2, date(2026, 2, 24)),   # 28 Feb Sat → Tue 24
+        (2026, 1, date(2026, 1, 27)),  # 31 Jan Sat → Tue 27 (the Mon 26 holiday does not matter)
+        (2026, 2, date(2026, 2, 24)),  # 28 Feb Sat → Tue 24
         # Holiday-shifted: Tue 31 Mar 2026 is Mahavir Jayanti → previous trading day Mon 30 Mar.
         (2026, 3, date(2026, 3, 30)),
         # Tue 24 Nov 2026 is Guru Nanak Jayanti (30 Nov is a Monday, so 24th is the last Tuesday) → Mon 23 Nov.
@@ -73,7 +73,8 @@ def expiry_in(config: Config, name: str, year: int, month: int) -> date | None:
     ],
 )
 def test_bank_nifty_expires_on_the_last_tuesday_or_thursday_moved_back_over_holidays(
-        config: Config, year: int, month: int, expiry: date) -> None:
+    config: Config, year: int, month: int, expiry: date
+) -> None:
     assert expiry_in(config, "BANK_NIFTY", year, month) == expiry
 
 
@@ -93,32 +94,34 @@ def test_a_holiday_added_by_the_user_moves_the_expiry_back(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("year", "month", "expiry"),
     [
-        (2026, 1, date(2026, 1, 5)),    # Mon 5 Jan: a trading day, unchanged
+        (2026, 1, date(2026, 1, 5)),  # Mon 5 Jan: a trading day, unchanged
         (2025, 10, date(2025, 10, 3)),  # Sun 5 Oct → Sat 4 → Fri 3 (Thu 2 was the holiday, Fri is open)
         (2025, 11, date(2025, 11, 4)),  # Wed 5 Nov is Guru Nanak Jayanti → Tue 4 Nov
-        (2026, 4, date(2026, 4, 2)),    # Sun 5 Apr → Sat 4 → Fri 3 is Good Friday → Thu 2 Apr
-        (2026, 2, date(2026, 2, 5)),    # Thu 5 Feb: unchanged
+        (2026, 4, date(2026, 4, 2)),  # Sun 5 Apr → Sat 4 → Fri 3 is Good Friday → Thu 2 Apr
+        (2026, 2, date(2026, 2, 5)),  # Thu 5 Feb: unchanged
     ],
 )
 def test_gold_mini_expires_on_the_fifth_moved_back_over_weekends_and_holidays(
-        config: Config, year: int, month: int, expiry: date) -> None:
+    config: Config, year: int, month: int, expiry: date
+) -> None:
     assert expiry_in(config, "GOLD_MINI", year, month) == expiry
 
 
 @pytest.mark.parametrize(
     ("name", "year", "month", "expiry"),
     [
-        ("COPPER", 2025, 12, date(2025, 12, 31)),     # Wed 31 Dec
-        ("COPPER", 2025, 8, date(2025, 8, 29)),       # Sun 31 → Sat 30 → Fri 29 Aug
+        ("COPPER", 2025, 12, date(2025, 12, 31)),  # Wed 31 Dec
+        ("COPPER", 2025, 8, date(2025, 8, 29)),  # Sun 31 → Sat 30 → Fri 29 Aug
         ("SILVER_MINI", 2026, 2, date(2026, 2, 27)),  # Sat 28 Feb → Fri 27
         ("SILVER_MINI", 2025, 11, date(2025, 11, 28)),  # Sun 30 Nov → Sat 29 → Fri 28
         ("SILVER_MINI", 2026, 4, date(2026, 4, 30)),  # Thu 30 Apr
-        ("SILVER_MINI", 2026, 3, None),               # no March contract: only Feb, Apr, Jun, Aug, Nov
+        ("SILVER_MINI", 2026, 3, None),  # no March contract: only Feb, Apr, Jun, Aug, Nov
         ("SILVER_MINI", 2026, 12, None),
     ],
 )
 def test_copper_and_silver_mini_expire_on_the_last_day_of_their_months(
-        config: Config, name: str, year: int, month: int, expiry: date | None) -> None:
+    config: Config, name: str, year: int, month: int, expiry: date | None
+) -> None:
     assert expiry_in(config, name, year, month) == expiry
 
 
@@ -149,7 +152,7 @@ def test_silver_minis_nearest_expiry_skips_months_without_a_contract(config: Con
         (date(2025, 12, 30), date(2025, 12, 24), 6),
         (date(2026, 1, 27), date(2025, 12, 24), 34),  # 7 days to 31 Dec + 27
         (date(2025, 12, 30), date(2025, 12, 30), 0),
-        (date(2025, 12, 30), date(2026, 1, 2), 0),    # after expiry: never negative
+        (date(2025, 12, 30), date(2026, 1, 2), 0),  # after expiry: never negative
     ],
 )
 def test_days_to_expiry_counts_calendar_days_and_never_goes_negative(expiry: date, day: date, days: int) -> None:
@@ -189,8 +192,8 @@ def test_a_held_contract_is_a_roll_candidate_exactly_when_fewer_than_roll_days_r
     bank_nifty = config.instrument("BANK_NIFTY")
     december = date(2025, 12, 30)
     assert not is_roll_candidate(bank_nifty, december, date(2025, 12, 23))  # 7 days
-    assert is_roll_candidate(bank_nifty, december, date(2025, 12, 24))      # 6 days
-    assert is_roll_candidate(bank_nifty, december, date(2026, 1, 2))        # expired and still held
+    assert is_roll_candidate(bank_nifty, december, date(2025, 12, 24))  # 6 days
+    assert is_roll_candidate(bank_nifty, december, date(2026, 1, 2))  # expired and still held
 
 
 instrument_names = st.sampled_from(("BANK_NIFTY", "GOLD_MINI", "COPPER", "SILVER_MINI"))
@@ -213,16 +216,18 @@ def test_an_entry_never_goes_into_a_contract_the_roll_scan_would_roll(name: str,
     ("day", "rolled", "alert"),
     [
         (date(2025, 12, 28), False, False),  # 2 days: not fewer than 2
-        (date(2025, 12, 29), False, True),   # 1 day, not rolled
-        (date(2025, 12, 30), False, True),   # expiry day
-        (date(2025, 12, 29), True, False),   # rolled: nothing to say
+        (date(2025, 12, 29), False, True),  # 1 day, not rolled
+        (date(2025, 12, 30), False, True),  # expiry day
+        (date(2025, 12, 29), True, False),  # rolled: nothing to say
     ],
 )
-def test_the_expiry_alert_fires_under_two_days_when_not_rolled(config: Config, day: date, rolled: bool,
-                                                               alert: bool) -> None:
+def test_the_expiry_alert_fires_under_two_days_when_not_rolled(
+    config: Config, day: date, rolled: bool, alert: bool
+) -> None:
     assert config.portfolio.expiry_alert_days == 2
-    assert expiry_alert_due(date(2025, 12, 30), day, rolled=rolled,
-                            alert_days=config.portfolio.expiry_alert_days) is alert
+    assert (
+        expiry_alert_due(date(2025, 12, 30), day, rolled=rolled, alert_days=config.portfolio.expiry_alert_days) is alert
+    )
 
 
 # --- symbols -----------------------------------------------------------------------------------------------
@@ -241,11 +246,10 @@ def test_broker_symbols_match_specs_examples(config: Config) -> None:
     [
         ("COPPER", date(2025, 12, 1), "COPPER31DEC25FUT"),
         ("SILVER_MINI", date(2026, 1, 15), "SILVERM27FEB26FUT"),  # Sat 28 Feb → Fri 27
-        ("GOLD_MINI", date(2025, 12, 1), "GOLDM05JAN26FUT"),      # Fri 5 Dec is 4 days away → January
+        ("GOLD_MINI", date(2025, 12, 1), "GOLDM05JAN26FUT"),  # Fri 5 Dec is 4 days away → January
     ],
 )
-def test_entry_contracts_carry_the_brokers_future_symbol(config: Config, name: str, day: date,
-                                                         symbol: str) -> None:
+def test_entry_contracts_carry_the_brokers_future_symbol(config: Config, name: str, day: date, symbol: str) -> None:
     instrument = config.instrument(name)
     assert entry_contract(instrument, calendar_for(config, instrument), day).contract.future_symbol == symbol
 
@@ -314,8 +318,9 @@ def test_future_symbols_round_trip(root: str, expiry: date) -> None:
     assert parse_symbol(future_symbol(root, expiry)) == ParsedSymbol(root=root, expiry=expiry, kind="FUT")
 
 
-@given(root=roots, expiry=expiries, strike=st.integers(min_value=1, max_value=10**7),
-       kind=st.sampled_from(("CE", "PE")))
+@given(
+    root=roots, expiry=expiries, strike=st.integers(min_value=1, max_value=10**7), kind=st.sampled_from(("CE", "PE"))
+)
 def test_option_symbols_round_trip(root: str, expiry: date, strike: int, kind: str) -> None:
     symbol = option_symbol(root, expiry, strike, kind)  # type: ignore[arg-type]
     assert parse_symbol(symbol) == ParsedSymbol(root=root, expiry=expiry, kind=kind, strike=strike)  # type: ignore[arg-type]
@@ -327,17 +332,18 @@ def test_option_symbols_round_trip(root: str, expiry: date, strike: int, kind: s
 @pytest.mark.parametrize(
     ("price", "strike"),
     [
-        (50347.0, 50500),   # 153 below 50,500, 347 above 50,000
-        (50250.0, 50000),   # exact tie: 50,000 is the multiple of 1,000
-        (50750.0, 51000),   # exact tie: 51,000 is the multiple of 1,000
+        (50347.0, 50500),  # 153 below 50,500, 347 above 50,000
+        (50250.0, 50000),  # exact tie: 50,000 is the multiple of 1,000
+        (50750.0, 51000),  # exact tie: 51,000 is the multiple of 1,000
         (50000.0, 50000),
         (50249.95, 50000),  # one tick under the tie
         (50250.05, 50500),  # one tick over the tie
         (59999.0, 60000),
     ],
 )
-def test_bank_nifty_atm_strike_is_the_nearest_500_with_ties_to_the_1000(config: Config, price: float,
-                                                                        strike: int) -> None:
+def test_bank_nifty_atm_strike_is_the_nearest_500_with_ties_to_the_1000(
+    config: Config, price: float, strike: int
+) -> None:
     step = config.instrument("BANK_NIFTY").strike_step
     assert step == 500
     assert atm_strike(price, step) == strike
@@ -372,9 +378,15 @@ def test_an_order_goes_into_the_contract_that_trades_on_the_exchanges_date(confi
     # Bank Nifty's December 2026 contract expires Tue 29 Dec; the roll window is 7 days. On 23 Dec (IST) it is
     # 6 days away, so an order goes into January's: last Tuesday 26 Jan 2027 is Republic Day, a holiday, so Mon
     # 25 Jan. 19:00 UTC on 22 Dec is already 00:30 on the 23rd in India: the exchange's date decides.
-    assert contract_now(config, "BANK_NIFTY", datetime(2026, 11, 25, 5, 0, tzinfo=UTC)).future_symbol == \
-        "BANKNIFTY29DEC26FUT"
-    assert contract_now(config, "BANK_NIFTY", datetime(2026, 12, 22, 18, 29, tzinfo=UTC)).future_symbol == \
-        "BANKNIFTY29DEC26FUT"  # 23:59 IST on the 22nd: 7 days, not inside the window
-    assert contract_now(config, "BANK_NIFTY", datetime(2026, 12, 22, 19, 0, tzinfo=UTC)).future_symbol == \
-        "BANKNIFTY25JAN27FUT"
+    assert (
+        contract_now(config, "BANK_NIFTY", datetime(2026, 11, 25, 5, 0, tzinfo=UTC)).future_symbol
+        == "BANKNIFTY29DEC26FUT"
+    )
+    assert (
+        contract_now(config, "BANK_NIFTY", datetime(2026, 12, 22, 18, 29, tzinfo=UTC)).future_symbol
+        == "BANKNIFTY29DEC26FUT"
+    )  # 23:59 IST on the 22nd: 7 days, not inside the window
+    assert (
+        contract_now(config, "BANK_NIFTY", datetime(2026, 12, 22, 19, 0, tzinfo=UTC)).future_symbol
+        == "BANKNIFTY25JAN27FUT"
+    )

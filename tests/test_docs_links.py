@@ -17,17 +17,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-SOURCES = sorted(p for folder in ("basso", "tests", "bench", "scripts", "deploy")
-                 for p in (ROOT / folder).rglob("*")
-                 if p.is_file() and p.suffix in {".py", ".toml", ".md", ".sh", ".service", ".conf", ".yml", ".yaml",
-                                                 ".sql", ""}
-                 and p != Path(__file__).resolve() and "__pycache__" not in p.parts)
+SOURCES = sorted(
+    p
+    for folder in ("basso", "tests", "bench", "scripts", "deploy")
+    for p in (ROOT / folder).rglob("*")
+    if p.is_file()
+    and p.suffix in {".py", ".toml", ".md", ".sh", ".service", ".conf", ".yml", ".yaml", ".sql", ""}
+    and p != Path(__file__).resolve()
+    and "__pycache__" not in p.parts
+)
 
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.MULTILINE)
 _FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
-_DOC_REFERENCE = re.compile(r"(docs/[\w./-]+\.md)((?:[\s,–-]*§\d+)*)"
-                            r"(?:\s+\"([^\"]+)\"(?:\s+and\s+\"([^\"]+)\")?)?")
+_DOC_REFERENCE = re.compile(
+    r"(docs/[\w./-]+\.md)((?:[\s,–-]*§\d+)*)"
+    r"(?:\s+\"([^\"]+)\"(?:\s+and\s+\"([^\"]+)\")?)?"
+)
 _ANY_MD = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.md)\b")
 _PRIVATE_NOTES = re.compile(r"\bSPEC\b|\bARCHITECTURE\b")
 
@@ -89,7 +95,7 @@ def test_every_document_reference_in_the_code_exists() -> None:
             known = {" ".join(h.split()) for h in headings(doc)}
             for quoted in filter(None, match.group(3, 4)):
                 if " ".join(quoted.split()) not in known:
-                    broken.append(f"{where}: {match.group(1)} has no heading \"{quoted}\"")
+                    broken.append(f'{where}: {match.group(1)} has no heading "{quoted}"')
         for name in _ANY_MD.findall(text):
             if not (ROOT / name).exists() and not (source.parent / name).exists():
                 broken.append(f"{where}: {name} is not in the repository")
@@ -99,12 +105,15 @@ def test_every_document_reference_in_the_code_exists() -> None:
     assert broken == []
 
 
-@pytest.mark.parametrize(("heading", "anchor"), [
-    ("3. Sizing a base entry", "3-sizing-a-base-entry"),
-    ("4. Portfolio risk, volatility and zones", "4-portfolio-risk-volatility-and-zones"),
-    ("Running Basso: `basso run`", "running-basso-basso-run"),
-    ("How the tests prove it", "how-the-tests-prove-it"),
-])
+@pytest.mark.parametrize(
+    ("heading", "anchor"),
+    [
+        ("3. Sizing a base entry", "3-sizing-a-base-entry"),
+        ("4. Portfolio risk, volatility and zones", "4-portfolio-risk-volatility-and-zones"),
+        ("Running Basso: `basso run`", "running-basso-basso-run"),
+        ("How the tests prove it", "how-the-tests-prove-it"),
+    ],
+)
 def test_anchors_are_made_as_github_makes_them(heading: str, anchor: str) -> None:
     assert slug(heading) == anchor
 

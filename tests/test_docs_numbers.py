@@ -46,15 +46,18 @@ def instrument_table() -> dict[str, list[str]]:
     return rows
 
 
-@pytest.mark.parametrize(("row", "keys"), [
-    ("`margin_per_lot`", ("margin_per_lot",)),
-    ("`tick`", ("tick",)),
-    ("`initial_risk_pct` / `ongoing_risk_pct`", ("initial_risk_pct", "ongoing_risk_pct")),
-    ("`initial_vol_pct` / `ongoing_vol_pct`", ("initial_vol_pct", "ongoing_vol_pct")),
-    ("`initial_stop_atr` / `trailing_stop_atr`", ("initial_stop_atr", "trailing_stop_atr")),
-    ("`max_pyramids` (layers after the base)", ("max_pyramids",)),
-    ("`roll_days` (roll when fewer calendar days to expiry)", ("roll_days",)),
-])
+@pytest.mark.parametrize(
+    ("row", "keys"),
+    [
+        ("`margin_per_lot`", ("margin_per_lot",)),
+        ("`tick`", ("tick",)),
+        ("`initial_risk_pct` / `ongoing_risk_pct`", ("initial_risk_pct", "ongoing_risk_pct")),
+        ("`initial_vol_pct` / `ongoing_vol_pct`", ("initial_vol_pct", "ongoing_vol_pct")),
+        ("`initial_stop_atr` / `trailing_stop_atr`", ("initial_stop_atr", "trailing_stop_atr")),
+        ("`max_pyramids` (layers after the base)", ("max_pyramids",)),
+        ("`roll_days` (roll when fewer calendar days to expiry)", ("roll_days",)),
+    ],
+)
 def test_the_instrument_table_is_the_defaults(row: str, keys: tuple[str, ...]) -> None:
     cells = instrument_table()[row]
     for name, cell in zip(INSTRUMENTS, cells, strict=True):
@@ -72,8 +75,8 @@ def test_the_point_values_in_the_table_are_lot_size_over_quote_unit() -> None:
 
 def test_the_bank_nifty_lot_size_history_is_the_defaults() -> None:
     history = DEFAULTS["instruments"]["BANK_NIFTY"]["lot_size_history"]
-    paragraph = RULES[RULES.index("**Bank Nifty's lot size changes over time**"):]
-    paragraph = paragraph[:paragraph.index("\n\n")]
+    paragraph = RULES[RULES.index("**Bank Nifty's lot size changes over time**") :]
+    paragraph = paragraph[: paragraph.index("\n\n")]
     found = re.findall(r"(\d{4}-\d{2}-\d{2}) (\d+)", " ".join(paragraph.split()))
     assert found == [(str(h["from"]), str(h["lots"])) for h in history]
 
@@ -84,11 +87,19 @@ def test_every_key_quoted_with_a_value_has_that_value() -> None:
     for name, text in DOCS.items():
         for section, key, shown in _QUOTED_VALUE.findall(" ".join(text.split())):
             value = float(shown.replace(",", ""))
-            candidates = [t[key] for path, t in every if key in t and (not section or path == section)
-                          and isinstance(t[key], int | float) and not isinstance(t[key], bool)]
+            candidates = [
+                t[key]
+                for path, t in every
+                if key in t
+                and (not section or path == section)
+                and isinstance(t[key], int | float)
+                and not isinstance(t[key], bool)
+            ]
             checked += 1
             if value not in candidates:
-                wrong.append(f"{name}: `{section + ' ' if section else ''}{key}` ({shown}) but defaults.toml has "
-                             f"{candidates or 'no such key'}")
+                wrong.append(
+                    f"{name}: `{section + ' ' if section else ''}{key}` ({shown}) but defaults.toml has "
+                    f"{candidates or 'no such key'}"
+                )
     assert wrong == []
     assert checked >= 20  # the docs do quote their numbers this way: the check is not vacuous

@@ -22,10 +22,19 @@ from basso.rules.stops import emergency_exits
 DAY = date(2026, 11, 2)
 
 
-@pytest.mark.parametrize(("pct", "band", "name"), [
-    (0.0, 0, "below 5%"), (4.99, 0, "below 5%"), (5.0, 1, "5–10%"), (9.99, 1, "5–10%"), (10.0, 2, "10–15%"),
-    (15.0, 2, "10–15%"),  # at exactly 15 % pyramids are still allowed: the halt is *above* 15 %
-    (15.01, 3, "above 15%"), (60.0, 3, "above 15%")])
+@pytest.mark.parametrize(
+    ("pct", "band", "name"),
+    [
+        (0.0, 0, "below 5%"),
+        (4.99, 0, "below 5%"),
+        (5.0, 1, "5–10%"),
+        (9.99, 1, "5–10%"),
+        (10.0, 2, "10–15%"),
+        (15.0, 2, "10–15%"),  # at exactly 15 % pyramids are still allowed: the halt is *above* 15 %
+        (15.01, 3, "above 15%"),
+        (60.0, 3, "above 15%"),
+    ],
+)
 def test_bands_follow_the_drawdown_rules_boundaries(config: Config, pct: float, band: int, name: str) -> None:
     assert drawdown_band(pct, config.drawdown) == band
     assert drawdown_band_name(band, config.drawdown) == name
@@ -38,7 +47,8 @@ def test_entering_a_band_warns_halting_is_critical_leaving_is_news(config: Confi
     assert deeper is not None
     assert (deeper.level, deeper.message) == (
         AlertLevel.WARNING,
-        "drawdown band below 5% → 10–15%: drawdown 11.00%: risk × 0.5, no new base entries (peak ₹100.00)")
+        "drawdown band below 5% → 10–15%: drawdown 11.00%: risk × 0.5, no new base entries (peak ₹100.00)",
+    )
     halted = drawdown_band_alert(before=11.0, after=16.0, peak=100.0, rules=rules)
     assert halted is not None
     assert halted.level is AlertLevel.CRITICAL
@@ -69,18 +79,34 @@ def test_a_withdrawal_keeps_the_drawdown_and_a_deposit_does_not_fake_a_recovery(
 
 
 def test_a_reset_makes_todays_equity_the_peak(config: Config) -> None:
-    book = Book(closed_equity=Decimal(4_500_000), high_water=Decimal(5_000_000), equity_peak=5_000_000.0, day=DAY,
-                earlier_peaks=((DAY - timedelta(days=3), 5_000_000.0),))
+    book = Book(
+        closed_equity=Decimal(4_500_000),
+        high_water=Decimal(5_000_000),
+        equity_peak=5_000_000.0,
+        day=DAY,
+        earlier_peaks=((DAY - timedelta(days=3), 5_000_000.0),),
+    )
     reset = book.with_peak_reset(config)
     assert (reset.equity_peak, reset.day_peak, reset.earlier_peaks, reset.drawdown_pct(config)) == (
-        4_500_000.0, 4_500_000.0, (), 0.0)
+        4_500_000.0,
+        4_500_000.0,
+        (),
+        0.0,
+    )
 
 
 def test_the_peak_window_forgets_the_days_that_leave_it() -> None:
     # A 3-day window on 2 Nov holds 31 Oct, 1 Nov and 2 Nov. Peaks: 30 Oct 60 L, 31 Oct 55 L, 1 Nov 52 L.
-    book = Book(closed_equity=Decimal(5_000_000), high_water=Decimal(6_000_000), equity_peak=6_000_000.0,
-                earlier_peaks=((date(2026, 10, 30), 6_000_000.0), (date(2026, 10, 31), 5_500_000.0),
-                               (date(2026, 11, 1), 5_200_000.0)))
+    book = Book(
+        closed_equity=Decimal(5_000_000),
+        high_water=Decimal(6_000_000),
+        equity_peak=6_000_000.0,
+        earlier_peaks=(
+            (date(2026, 10, 30), 6_000_000.0),
+            (date(2026, 10, 31), 5_500_000.0),
+            (date(2026, 11, 1), 5_200_000.0),
+        ),
+    )
     on_2nd = book.on_day(DAY, 3)
     assert (on_2nd.equity_peak, on_2nd.day_peak) == (5_500_000.0, 0.0)  # 30 Oct left the window
     assert on_2nd.earlier_peaks == ((date(2026, 10, 31), 5_500_000.0), (date(2026, 11, 1), 5_200_000.0))
@@ -107,14 +133,30 @@ def test_the_collar_is_per_instrument_with_a_default(config: Config, tmp_path: P
 
 
 def entry(price: float, at: datetime) -> TradingSignal:
-    return TradingSignal(type=SignalType.BASE_ENTRY, instrument="GOLD_MINI", layer=1, price=price, stop=price - 100,
-                         lots=1, atr=100, er=1.0, supertrend=None, timestamp=at)
+    return TradingSignal(
+        type=SignalType.BASE_ENTRY,
+        instrument="GOLD_MINI",
+        layer=1,
+        price=price,
+        stop=price - 100,
+        lots=1,
+        atr=100,
+        er=1.0,
+        supertrend=None,
+        timestamp=at,
+    )
 
 
 def test_the_collar_reads_only_a_mark_of_the_last_24_hours(config: Config) -> None:
     marked = datetime(2026, 11, 2, 5, 0, tzinfo=UTC)
-    book = Book(closed_equity=Decimal(5_000_000), high_water=Decimal(5_000_000), equity_peak=5_000_000.0,
-                price={"GOLD_MINI": 78_500.0}, atr={"GOLD_MINI": 100.0}, marked_at={"GOLD_MINI": marked})
+    book = Book(
+        closed_equity=Decimal(5_000_000),
+        high_water=Decimal(5_000_000),
+        equity_peak=5_000_000.0,
+        price={"GOLD_MINI": 78_500.0},
+        atr={"GOLD_MINI": 100.0},
+        marked_at={"GOLD_MINI": marked},
+    )
     # 86,400 is 10.06 % above 78,500: rejected within 24 h of the mark, sized normally a second after them.
     assert decide(entry(86_400, marked + timedelta(hours=24)), book, config).outcome is SignalOutcome.REJECTED
     later = decide(entry(86_400, marked + timedelta(hours=24, seconds=1)), book, config)
@@ -125,13 +167,38 @@ def test_the_collar_reads_only_a_mark_of_the_last_24_hours(config: Config) -> No
 
 def test_a_rejected_entry_carries_no_mark_and_an_ignored_exit_does(config: Config) -> None:
     at = datetime(2026, 11, 2, 5, 0, tzinfo=UTC)
-    layer = Layer(instrument="GOLD_MINI", layer=1, lots=1, entry_price=78_500, initial_stop=78_400, stop=78_400,
-                  highest_close=78_500, point_value=10)
-    book = Book(closed_equity=Decimal(5_000_000), high_water=Decimal(5_000_000), equity_peak=5_000_000.0,
-                layers=(layer,), price={"GOLD_MINI": 78_500.0}, atr={"GOLD_MINI": 100.0})
+    layer = Layer(
+        instrument="GOLD_MINI",
+        layer=1,
+        lots=1,
+        entry_price=78_500,
+        initial_stop=78_400,
+        stop=78_400,
+        highest_close=78_500,
+        point_value=10,
+    )
+    book = Book(
+        closed_equity=Decimal(5_000_000),
+        high_water=Decimal(5_000_000),
+        equity_peak=5_000_000.0,
+        layers=(layer,),
+        price={"GOLD_MINI": 78_500.0},
+        atr={"GOLD_MINI": 100.0},
+    )
     assert decide(entry(78_600, at), book, config).mark is None  # Long_1 is open: rejected
-    exit_long_3 = TradingSignal(type=SignalType.EXIT, instrument="GOLD_MINI", layer=3, price=78_800, stop=None,
-                                lots=0, atr=None, er=None, supertrend=None, timestamp=at, reason="trail")
+    exit_long_3 = TradingSignal(
+        type=SignalType.EXIT,
+        instrument="GOLD_MINI",
+        layer=3,
+        price=78_800,
+        stop=None,
+        lots=0,
+        atr=None,
+        er=None,
+        supertrend=None,
+        timestamp=at,
+        reason="trail",
+    )
     ignored = decide(exit_long_3, book, config)
     assert ignored.outcome is SignalOutcome.IGNORED
     assert ignored.mark is not None
@@ -140,13 +207,20 @@ def test_a_rejected_entry_carries_no_mark_and_an_ignored_exit_does(config: Confi
 
 def test_a_bar_stamped_at_the_latest_bar_is_ignored(config: Config) -> None:
     at = datetime(2026, 11, 2, 5, 0, tzinfo=UTC)
-    book = Book(closed_equity=Decimal(5_000_000), high_water=Decimal(5_000_000), equity_peak=5_000_000.0,
-                price={"GOLD_MINI": 78_500.0}, atr={"GOLD_MINI": 100.0}, bar_at={"GOLD_MINI": at})
+    book = Book(
+        closed_equity=Decimal(5_000_000),
+        high_water=Decimal(5_000_000),
+        equity_peak=5_000_000.0,
+        price={"GOLD_MINI": 78_500.0},
+        atr={"GOLD_MINI": 100.0},
+        bar_at={"GOLD_MINI": at},
+    )
     for stamp in (at - timedelta(seconds=1), at):
         late = decide(MarketData(instrument="GOLD_MINI", timestamp=stamp, price=70_000, atr=100), book, config)
         assert (late.outcome, late.mark, late.exits) == (SignalOutcome.IGNORED, None, ())
-    newer = decide(MarketData(instrument="GOLD_MINI", timestamp=at + timedelta(seconds=1), price=78_600, atr=100),
-                   book, config)
+    newer = decide(
+        MarketData(instrument="GOLD_MINI", timestamp=at + timedelta(seconds=1), price=78_600, atr=100), book, config
+    )
     assert newer.outcome is SignalOutcome.EXECUTED
 
 
@@ -156,14 +230,39 @@ def test_the_emergency_closes_the_bars_instruments_least_profitable_layer(config
     # Gold L2 1 lot at 80,050, stop 79,050: risk 10,000 (1 %), +500. Total 24 % > 18 %.
     # On a Gold bar only Gold's layers are candidates, least profit first: L2 (+500) ⇒ 23 %, then L1
     # (+5,000) ⇒ 3 % < 15 %. BN (more profitable, and not the bar's) stays.
-    g1 = Layer(instrument="GOLD_MINI", layer=1, lots=5, entry_price=80_000, initial_stop=76_000, stop=76_000,
-               highest_close=80_100, point_value=10)
-    g2 = Layer(instrument="GOLD_MINI", layer=2, lots=1, entry_price=80_050, initial_stop=79_050, stop=79_050,
-               highest_close=80_100, point_value=10)
-    bn = Layer(instrument="BANK_NIFTY", layer=1, lots=1, entry_price=50_000, initial_stop=49_000, stop=49_000,
-               highest_close=51_000, point_value=30)
-    snapshot = PortfolioSnapshot(equity=1_000_000, layers=(bn, g1, g2),
-                                 price={"GOLD_MINI": 80_100.0, "BANK_NIFTY": 51_000.0})
+    g1 = Layer(
+        instrument="GOLD_MINI",
+        layer=1,
+        lots=5,
+        entry_price=80_000,
+        initial_stop=76_000,
+        stop=76_000,
+        highest_close=80_100,
+        point_value=10,
+    )
+    g2 = Layer(
+        instrument="GOLD_MINI",
+        layer=2,
+        lots=1,
+        entry_price=80_050,
+        initial_stop=79_050,
+        stop=79_050,
+        highest_close=80_100,
+        point_value=10,
+    )
+    bn = Layer(
+        instrument="BANK_NIFTY",
+        layer=1,
+        lots=1,
+        entry_price=50_000,
+        initial_stop=49_000,
+        stop=49_000,
+        highest_close=51_000,
+        point_value=30,
+    )
+    snapshot = PortfolioSnapshot(
+        equity=1_000_000, layers=(bn, g1, g2), price={"GOLD_MINI": 80_100.0, "BANK_NIFTY": 51_000.0}
+    )
     plan = emergency_exits(snapshot, config.portfolio, instrument="GOLD_MINI")
     assert plan.exits == (g2, g1)
     assert (round(plan.risk_pct_before, 6), round(plan.risk_pct_after, 6)) == (24.0, 3.0)

@@ -8,10 +8,26 @@ from basso.config import Config
 from basso.rules.equity import drawdown, drawdown_allowance, equity_view, layer_unrealised_pnl, unrealised_pnl
 from basso.rules.layers import Layer
 
-BN = Layer(instrument="BANK_NIFTY", layer=1, lots=10, entry_price=52_000, initial_stop=51_650, stop=51_650,
-           highest_close=52_000, point_value=30)
-GOLD = Layer(instrument="GOLD_MINI", layer=1, lots=2, entry_price=78_500, initial_stop=77_800, stop=77_800,
-             highest_close=78_500, point_value=10)
+BN = Layer(
+    instrument="BANK_NIFTY",
+    layer=1,
+    lots=10,
+    entry_price=52_000,
+    initial_stop=51_650,
+    stop=51_650,
+    highest_close=52_000,
+    point_value=30,
+)
+GOLD = Layer(
+    instrument="GOLD_MINI",
+    layer=1,
+    lots=2,
+    entry_price=78_500,
+    initial_stop=77_800,
+    stop=77_800,
+    highest_close=78_500,
+    point_value=10,
+)
 
 
 def test_unrealised_pnl_is_mark_minus_entry_times_lots_times_point_value() -> None:
@@ -27,8 +43,12 @@ def test_unrealised_pnl_without_a_mark_is_an_error() -> None:
 
 def test_every_equity_mode(config: Config) -> None:
     # closed 50 L, unrealised +2 L, highest closed 55 L, blended weight 0.5
-    view = equity_view(closed=5_000_000, unrealised=200_000, high_water=5_500_000,
-                       blended_weight=config.portfolio.blended_unrealised_weight)
+    view = equity_view(
+        closed=5_000_000,
+        unrealised=200_000,
+        high_water=5_500_000,
+        blended_weight=config.portfolio.blended_unrealised_weight,
+    )
     assert view.in_mode("closed") == 5_000_000
     assert view.in_mode("open") == 5_200_000
     assert view.in_mode("blended") == 5_100_000
@@ -40,8 +60,9 @@ def test_high_water_is_never_below_closed_equity() -> None:
     assert view.high_water == 5_000_000
 
 
-@pytest.mark.parametrize(("equity", "peak", "expected"), [(90, 100, 0.1), (100, 100, 0.0), (110, 100, 0.0),
-                                                          (85, 100, 0.15), (5, 0, 0.0)])
+@pytest.mark.parametrize(
+    ("equity", "peak", "expected"), [(90, 100, 0.1), (100, 100, 0.0), (110, 100, 0.0), (85, 100, 0.15), (5, 0, 0.0)]
+)
 def test_drawdown_is_one_minus_equity_over_peak(equity: float, peak: float, expected: float) -> None:
     assert drawdown(equity, peak) == expected
 
@@ -59,8 +80,9 @@ def test_drawdown_is_one_minus_equity_over_peak(equity: float, peak: float, expe
         (60.0, 0.5, False, False),
     ],
 )
-def test_drawdown_bands_at_their_boundaries(config: Config, dd_pct: float, multiplier: float, base_ok: bool,
-                                            pyramids_ok: bool) -> None:
+def test_drawdown_bands_at_their_boundaries(
+    config: Config, dd_pct: float, multiplier: float, base_ok: bool, pyramids_ok: bool
+) -> None:
     allowance = drawdown_allowance(dd_pct, config.drawdown)
     assert allowance.risk_multiplier == multiplier
     assert allowance.base_entries_allowed is base_ok

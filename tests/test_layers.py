@@ -13,7 +13,9 @@ import basso
 PACKAGE = Path(basso.__file__).parent
 RULES = sorted((PACKAGE / "rules").glob("*.py"))
 IO_MODULES = ("asyncio", "asyncpg", "aiohttp", "redis", "basso.store", "basso.actors", "basso.http")
-SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|LISTEN|NOTIFY|CREATE|ALTER|LOCK)\s")  # our SQL is written in capitals
+SQL = re.compile(
+    r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|LISTEN|NOTIFY|CREATE|ALTER|LOCK)\s"
+)  # our SQL is written in capitals
 QUERY_METHODS = {"fetch", "fetchrow", "fetchval", "execute", "executemany", "copy_records_to_table"}
 
 
@@ -32,9 +34,22 @@ def _forbidden(module: str) -> bool:
 
 
 def test_the_rules_are_a_folder_of_their_own() -> None:
-    assert {p.stem for p in RULES} >= {"values", "layers", "book", "money", "equity", "portfolio", "sizing",
-                                       "pyramid", "stops", "decisions", "settlement", "signals", "calendars",
-                                       "contracts"}
+    assert {p.stem for p in RULES} >= {
+        "values",
+        "layers",
+        "book",
+        "money",
+        "equity",
+        "portfolio",
+        "sizing",
+        "pyramid",
+        "stops",
+        "decisions",
+        "settlement",
+        "signals",
+        "calendars",
+        "contracts",
+    }
 
 
 def test_no_rule_imports_io_the_store_the_actors_or_the_server() -> None:
@@ -44,9 +59,11 @@ def test_no_rule_imports_io_the_store_the_actors_or_the_server() -> None:
 
 def test_importing_every_rule_loads_no_io_module_even_indirectly() -> None:
     modules = ", ".join(f"basso.rules.{p.stem}" for p in RULES if p.stem != "__init__")
-    probe = (f"import sys; import {modules}; "
-             f"print(sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'asyncpg', 'aiohttp', 'redis')"
-             f" or m.startswith(('basso.store', 'basso.actors', 'basso.http'))))")
+    probe = (
+        f"import sys; import {modules}; "
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'asyncpg', 'aiohttp', 'redis')"
+        f" or m.startswith(('basso.store', 'basso.actors', 'basso.http'))))"
+    )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
 
@@ -56,9 +73,13 @@ def _talks_sql(path: Path, root: Path = PACKAGE) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value):
             found.append(f"{path.relative_to(root)}:{node.lineno}: {node.value[:40]!r}")
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr in QUERY_METHODS and node.args
-              and isinstance(node.args[0], ast.Constant | ast.JoinedStr)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in QUERY_METHODS
+            and node.args
+            and isinstance(node.args[0], ast.Constant | ast.JoinedStr)
+        ):
             found.append(f"{path.relative_to(root)}:{node.lineno}: .{node.func.attr}(…)")
     return found
 

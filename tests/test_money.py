@@ -66,8 +66,12 @@ def test_closed_equity_is_the_sum_of_the_ledger() -> None:
     assert closed_equity(ledger) == Decimal("5077660.00")
 
 
-@given(entry=st.decimals("0.05", "200000", places=2), exit_=st.decimals("0.05", "200000", places=2),
-       lots=st.integers(0, 1000), pv=st.sampled_from([1, 5, 10, 15, 30, 2500]))
+@given(
+    entry=st.decimals("0.05", "200000", places=2),
+    exit_=st.decimals("0.05", "200000", places=2),
+    lots=st.integers(0, 1000),
+    pv=st.sampled_from([1, 5, 10, 15, 30, 2500]),
+)
 def test_realised_pnl_equals_exact_decimal_arithmetic(entry: Decimal, exit_: Decimal, lots: int, pv: int) -> None:
     # Prices given as two-decimal floats must give exactly the Decimal product of what they say.
     assert realised_pnl(float(entry), float(exit_), lots, pv) == (exit_ - entry) * lots * pv

@@ -19,13 +19,29 @@ from basso.rules.portfolio import (
 
 
 def bn_layer(*, layer: int = 1, lots: int = 10, entry: float = 52_000, stop: float = 51_600) -> Layer:
-    return Layer(instrument="BANK_NIFTY", layer=layer, lots=lots, entry_price=entry, initial_stop=stop, stop=stop,
-                 highest_close=entry, point_value=30)
+    return Layer(
+        instrument="BANK_NIFTY",
+        layer=layer,
+        lots=lots,
+        entry_price=entry,
+        initial_stop=stop,
+        stop=stop,
+        highest_close=entry,
+        point_value=30,
+    )
 
 
 def gold_layer(*, lots: int = 2, entry: float = 78_500, stop: float = 77_800) -> Layer:
-    return Layer(instrument="GOLD_MINI", layer=1, lots=lots, entry_price=entry, initial_stop=stop, stop=stop,
-                 highest_close=entry, point_value=10)
+    return Layer(
+        instrument="GOLD_MINI",
+        layer=1,
+        lots=lots,
+        entry_price=entry,
+        initial_stop=stop,
+        stop=stop,
+        highest_close=entry,
+        point_value=10,
+    )
 
 
 def test_layer_open_risk_is_entry_minus_stop_times_lots_times_point_value() -> None:
@@ -48,8 +64,12 @@ def test_margin_used_sums_lots_times_margin_per_lot(config: Config) -> None:
 
 
 def test_measures_of_a_two_instrument_portfolio(config: Config) -> None:
-    snapshot = snapshot_margin(PortfolioSnapshot(equity=5_000_000, layers=(bn_layer(), gold_layer()),
-                                                 atr={"BANK_NIFTY": 300, "GOLD_MINI": 450}), config)
+    snapshot = snapshot_margin(
+        PortfolioSnapshot(
+            equity=5_000_000, layers=(bn_layer(), gold_layer()), atr={"BANK_NIFTY": 300, "GOLD_MINI": 450}
+        ),
+        config,
+    )
     measures = measure_portfolio(snapshot, config.portfolio)
     # risk: 1,20,000 + 700 × 2 × 10 = 1,34,000 ⇒ 2.68 % of 50 L
     assert measures.open_risk == 134_000
@@ -76,8 +96,15 @@ def test_a_layer_without_a_known_atr_is_an_error_not_a_zero(config: Config) -> N
 
 @pytest.mark.parametrize(
     ("pct", "zone"),
-    [(0.0, Zone.GREEN), (9.99, Zone.GREEN), (10.0, Zone.YELLOW), (12.0, Zone.YELLOW), (12.01, Zone.ORANGE),
-     (15.0, Zone.ORANGE), (15.01, Zone.RED)],
+    [
+        (0.0, Zone.GREEN),
+        (9.99, Zone.GREEN),
+        (10.0, Zone.YELLOW),
+        (12.0, Zone.YELLOW),
+        (12.01, Zone.ORANGE),
+        (15.0, Zone.ORANGE),
+        (15.01, Zone.RED),
+    ],
 )
 def test_risk_zones_at_their_boundaries(config: Config, pct: float, zone: Zone) -> None:
     # green < 10; yellow 10–12; orange 12–15; red > 15 (the config's bounds are "up to here").
@@ -86,8 +113,14 @@ def test_risk_zones_at_their_boundaries(config: Config, pct: float, zone: Zone) 
 
 @pytest.mark.parametrize(
     ("pct", "zone"),
-    [(2.99, Zone.GREEN), (3.0, Zone.YELLOW), (4.0, Zone.YELLOW), (4.01, Zone.ORANGE), (5.0, Zone.ORANGE),
-     (5.01, Zone.RED)],
+    [
+        (2.99, Zone.GREEN),
+        (3.0, Zone.YELLOW),
+        (4.0, Zone.YELLOW),
+        (4.01, Zone.ORANGE),
+        (5.0, Zone.ORANGE),
+        (5.01, Zone.RED),
+    ],
 )
 def test_vol_zones_at_their_boundaries(config: Config, pct: float, zone: Zone) -> None:
     assert zone_for(pct, config.portfolio.vol_zones) is zone

@@ -26,15 +26,18 @@ from basso.rules.rollover import (
 )
 
 
-@pytest.mark.parametrize(("day", "urgency"), [
-    (date(2025, 12, 27), Urgency.NOT_DUE),  # 9 days before 5 Jan 2026: outside Gold Mini's 8-day window
-    (date(2025, 12, 28), Urgency.NOT_DUE),  # 8 days: not fewer than 8
-    (date(2025, 12, 29), Urgency.DUE),  # 7 days
-    (date(2026, 1, 3), Urgency.DUE),  # 2 days: not fewer than expiry_alert_days = 2
-    (date(2026, 1, 4), Urgency.URGENT),  # 1 day
-    (date(2026, 1, 5), Urgency.URGENT),  # expiry day itself: 0 days
-    (date(2026, 1, 6), Urgency.EXPIRED),  # a day past expiry
-])
+@pytest.mark.parametrize(
+    ("day", "urgency"),
+    [
+        (date(2025, 12, 27), Urgency.NOT_DUE),  # 9 days before 5 Jan 2026: outside Gold Mini's 8-day window
+        (date(2025, 12, 28), Urgency.NOT_DUE),  # 8 days: not fewer than 8
+        (date(2025, 12, 29), Urgency.DUE),  # 7 days
+        (date(2026, 1, 3), Urgency.DUE),  # 2 days: not fewer than expiry_alert_days = 2
+        (date(2026, 1, 4), Urgency.URGENT),  # 1 day
+        (date(2026, 1, 5), Urgency.URGENT),  # expiry day itself: 0 days
+        (date(2026, 1, 6), Urgency.EXPIRED),  # a day past expiry
+    ],
+)
 def test_a_gold_mini_roll_escalates_as_expiry_nears(config: Config, day: date, urgency: Urgency) -> None:
     gold = config.instruments["GOLD_MINI"]
     assert roll_urgency(gold, date(2026, 1, 5), day, alert_days=config.portfolio.expiry_alert_days) is urgency
@@ -49,18 +52,22 @@ def test_a_bank_nifty_synthetic_layer_rolls_in_four_legs_into_the_new_atm_strike
     # 3 lots × 30 = 90 units a leg; the put is bought back before the call is sold (never a naked short put).
     assert close_legs(bank_nifty, old, lots=3, lot_size=30, strike=52_000) == (
         Leg(symbol="BANKNIFTY30DEC2552000PE", side=OrderSide.BUY, quantity=90),
-        Leg(symbol="BANKNIFTY30DEC2552000CE", side=OrderSide.SELL, quantity=90))
+        Leg(symbol="BANKNIFTY30DEC2552000CE", side=OrderSide.SELL, quantity=90),
+    )
     assert open_legs(bank_nifty, new, lots=3, lot_size=30, strike=strike) == (
         Leg(symbol="BANKNIFTY27JAN2653500PE", side=OrderSide.SELL, quantity=90),
-        Leg(symbol="BANKNIFTY27JAN2653500CE", side=OrderSide.BUY, quantity=90))
+        Leg(symbol="BANKNIFTY27JAN2653500CE", side=OrderSide.BUY, quantity=90),
+    )
 
 
 def test_a_gold_mini_layer_rolls_in_one_leg_each_way(config: Config) -> None:
     gold = config.instruments["GOLD_MINI"]
     assert close_legs(gold, contract_for(gold, date(2026, 1, 5)), lots=2, lot_size=1, strike=None) == (
-        Leg(symbol="GOLDM05JAN26FUT", side=OrderSide.SELL, quantity=2),)
+        Leg(symbol="GOLDM05JAN26FUT", side=OrderSide.SELL, quantity=2),
+    )
     assert open_legs(gold, contract_for(gold, date(2026, 2, 5)), lots=2, lot_size=1, strike=None) == (
-        Leg(symbol="GOLDM05FEB26FUT", side=OrderSide.BUY, quantity=2),)
+        Leg(symbol="GOLDM05FEB26FUT", side=OrderSide.BUY, quantity=2),
+    )
 
 
 def test_the_roll_spread_shifts_entry_highest_close_and_stops_so_the_risk_is_unchanged() -> None:
@@ -71,11 +78,23 @@ def test_the_roll_spread_shifts_entry_highest_close_and_stops_so_the_risk_is_unc
     assert (old_price, new_price) == (52_230, 53_750)
     spread = roll_spread(old_price, new_price)
     assert spread == 1_520
-    layer = Layer(instrument="BANK_NIFTY", layer=2, lots=3, entry_price=52_000, initial_stop=51_475, stop=51_900,
-                  highest_close=53_000, point_value=30)
+    layer = Layer(
+        instrument="BANK_NIFTY",
+        layer=2,
+        lots=3,
+        entry_price=52_000,
+        initial_stop=51_475,
+        stop=51_900,
+        highest_close=53_000,
+        point_value=30,
+    )
     rolled = shifted(layer, spread)
     assert (rolled.entry_price, rolled.initial_stop, rolled.stop, rolled.highest_close) == (
-        53_520, 52_995, 53_420, 54_520)
+        53_520,
+        52_995,
+        53_420,
+        54_520,
+    )
     # Risk to the stop: (53,520 − 53,420) × 3 × 30 = ₹9,000, as before: (52,000 − 51,900) × 3 × 30.
     assert (rolled.entry_price - rolled.stop) * 3 * 30 == (layer.entry_price - layer.stop) * 3 * 30 == 9_000
     # Unrealised at the new contract's price equals the old contract's at its own price: (52,230 − 52,000) × 90.

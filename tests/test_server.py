@@ -22,9 +22,17 @@ from basso.server import RunOptions, serve
 
 
 def options(tmp_path: Path, database_url: str, redis_url: str) -> RunOptions:
-    return RunOptions(host="127.0.0.1", port=free_port(), data_dir=tmp_path, database_url=database_url,
-                      redis_url=redis_url, capital=Decimal(5_000_000), webhook_secret="s", admin_token="t",
-                      instance="under-test")
+    return RunOptions(
+        host="127.0.0.1",
+        port=free_port(),
+        data_dir=tmp_path,
+        database_url=database_url,
+        redis_url=redis_url,
+        capital=Decimal(5_000_000),
+        webhook_secret="s",
+        admin_token="t",
+        instance="under-test",
+    )
 
 
 @asynccontextmanager
@@ -55,7 +63,8 @@ async def leads(session: aiohttp.ClientSession) -> bool:
 
 
 async def test_a_leader_is_not_ready_until_recovery_has_opened_its_gate(
-        tmp_path: Path, migrated_database: str, redis_server: EmbeddedRedis, config: Config) -> None:
+    tmp_path: Path, migrated_database: str, redis_server: EmbeddedRedis, config: Config
+) -> None:
     # Recovery's first step books the initial capital in the ledger: a lock on it holds Recovery there.
     holder = await asyncpg.connect(migrated_database)
     try:
@@ -80,8 +89,8 @@ async def test_a_leader_is_not_ready_until_recovery_has_opened_its_gate(
 
 
 async def test_a_follower_is_ready_once_it_finds_the_lease_held(
-        tmp_path: Path, migrated_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis,
-        config: Config) -> None:
+    tmp_path: Path, migrated_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config
+) -> None:
     await redis_client.set(config.leadership.key, "another-instance:0", px=60_000)  # someone else leads
     async with serving(config, options(tmp_path, migrated_database, redis_server.url)) as session:
         async with asyncio.timeout(30):
@@ -92,7 +101,8 @@ async def test_a_follower_is_ready_once_it_finds_the_lease_held(
 
 
 async def test_a_failure_opening_the_second_pool_closes_the_first(
-        tmp_path: Path, migrated_database: str, redis_server: EmbeddedRedis, config: Config) -> None:
+    tmp_path: Path, migrated_database: str, redis_server: EmbeddedRedis, config: Config
+) -> None:
     # A role allowed four connections: the main pool takes all four (min_size), so the audit pool cannot open.
     role = f"basso_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(migrated_database)

@@ -24,16 +24,55 @@ from basso.rules.signals import (
 from basso.timeutil import IST
 
 CONFIG = load_config()  # hypothesis runs a test many times; function-scoped fixtures would be shared anyway
-FIELDS = ["type", "instrument", "position", "price", "stop", "lots", "atr", "er", "supertrend", "timestamp",
-          "roc", "reason", "signal_id", "secret", "high", "low"]
+FIELDS = [
+    "type",
+    "instrument",
+    "position",
+    "price",
+    "stop",
+    "lots",
+    "atr",
+    "er",
+    "supertrend",
+    "timestamp",
+    "roc",
+    "reason",
+    "signal_id",
+    "secret",
+    "high",
+    "low",
+]
 PROPERTY = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-           | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
-plausible = st.sampled_from(["BASE_ENTRY", "pyramid", "EXIT", "market_data", "BANK_NIFTY", "gold_mini", "Long_1",
-                             "Long_3", "ALL", "2025-12-01T10:30:00", "2025-12-01T05:00:00Z", "Stop", ""])
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+plausible = st.sampled_from(
+    [
+        "BASE_ENTRY",
+        "pyramid",
+        "EXIT",
+        "market_data",
+        "BANK_NIFTY",
+        "gold_mini",
+        "Long_1",
+        "Long_3",
+        "ALL",
+        "2025-12-01T10:30:00",
+        "2025-12-01T05:00:00Z",
+        "Stop",
+        "",
+    ]
+)
 numbers = st.integers(min_value=-10, max_value=100_000) | st.floats(min_value=-1e10, max_value=1e10)
 
 
@@ -89,9 +128,18 @@ def test_objects_made_of_signal_fields_are_a_signal_or_a_signal_error(body: dict
 @PROPERTY
 @given(st.sampled_from(FIELDS), json_values | plausible | numbers)
 def test_a_valid_entry_with_one_field_replaced_is_a_signal_or_a_signal_error(name: str, value: Any) -> None:
-    valid = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 52000,
-             "stop": 51650, "lots": 5, "atr": 350, "er": 0.82, "supertrend": 51650,
-             "timestamp": "2025-12-01T10:30:00"}
+    valid = {
+        "type": "BASE_ENTRY",
+        "instrument": "BANK_NIFTY",
+        "position": "Long_1",
+        "price": 52000,
+        "stop": 51650,
+        "lots": 5,
+        "atr": 350,
+        "er": 0.82,
+        "supertrend": 51650,
+        "timestamp": "2025-12-01T10:30:00",
+    }
     only_signal_errors(orjson.dumps({**valid, name: value}))
 
 
@@ -109,8 +157,11 @@ def trading_signals(draw: st.DrawFn) -> TradingSignal:
     """Any valid BASE_ENTRY, PYRAMID or EXIT."""
     kind = draw(st.sampled_from(SignalType))
     price = draw(prices)
-    layer = {SignalType.BASE_ENTRY: st.just(1), SignalType.PYRAMID: st.integers(2, MAX_LAYER),
-             SignalType.EXIT: st.none() | st.integers(1, MAX_LAYER)}[kind]
+    layer = {
+        SignalType.BASE_ENTRY: st.just(1),
+        SignalType.PYRAMID: st.integers(2, MAX_LAYER),
+        SignalType.EXIT: st.none() | st.integers(1, MAX_LAYER),
+    }[kind]
     entry = kind is not SignalType.EXIT
 
     def optional(floats: st.SearchStrategy[float]) -> st.SearchStrategy[float | None]:
@@ -139,10 +190,23 @@ def trading_signals(draw: st.DrawFn) -> TradingSignal:
 
 market_data = st.builds(
     lambda price, atr, up, down, moment, signal_id, high, low: MarketData(
-        instrument="GOLD_MINI", timestamp=moment, price=price, atr=atr, high=price + up if high else None,
-        low=max(price - down, price / 2) if low else None, signal_id=signal_id),
-    prices, st.floats(min_value=0.01, max_value=1e5), st.floats(0, 1e5), st.floats(0, 1e5), moments, signal_ids,
-    st.booleans(), st.booleans())
+        instrument="GOLD_MINI",
+        timestamp=moment,
+        price=price,
+        atr=atr,
+        high=price + up if high else None,
+        low=max(price - down, price / 2) if low else None,
+        signal_id=signal_id,
+    ),
+    prices,
+    st.floats(min_value=0.01, max_value=1e5),
+    st.floats(0, 1e5),
+    st.floats(0, 1e5),
+    moments,
+    signal_ids,
+    st.booleans(),
+    st.booleans(),
+)
 
 
 @PROPERTY

@@ -34,17 +34,34 @@ from basso.timeutil import IST
 DATA = Path(__file__).resolve().parent / "data"
 
 ENTRY: dict[str, Any] = {
-    "type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 52000, "stop": 51650,
-    "lots": 5, "atr": 350, "er": 0.82, "supertrend": 51650, "timestamp": "2025-12-01T10:30:00+05:30",
+    "type": "BASE_ENTRY",
+    "instrument": "BANK_NIFTY",
+    "position": "Long_1",
+    "price": 52000,
+    "stop": 51650,
+    "lots": 5,
+    "atr": 350,
+    "er": 0.82,
+    "supertrend": 51650,
+    "timestamp": "2025-12-01T10:30:00+05:30",
 }
 PYRAMID: dict[str, Any] = {**ENTRY, "type": "PYRAMID", "position": "Long_2", "price": 52500, "stop": 52000}
 EXIT: dict[str, Any] = {
-    "type": "EXIT", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 51600, "reason": "Stop Loss Hit",
+    "type": "EXIT",
+    "instrument": "BANK_NIFTY",
+    "position": "Long_1",
+    "price": 51600,
+    "reason": "Stop Loss Hit",
     "timestamp": "2025-12-01T10:30:00+05:30",
 }
 BAR: dict[str, Any] = {
-    "type": "MARKET_DATA", "instrument": "GOLD_MINI", "timestamp": "2025-12-01T10:30:00+05:30", "price": 78500,
-    "atr": 450, "high": 78600, "low": 78300,
+    "type": "MARKET_DATA",
+    "instrument": "GOLD_MINI",
+    "timestamp": "2025-12-01T10:30:00+05:30",
+    "price": 78500,
+    "atr": 450,
+    "high": 78600,
+    "low": 78300,
 }
 
 
@@ -100,8 +117,14 @@ def test_gold_base_and_bank_nifty_pyramid_samples_carry_their_numbers(config: Co
     pyramid = parse_signal(orjson.dumps(SAMPLES["PYRAMID_BANK_NIFTY_LONG_3"]), config)
     assert isinstance(gold, TradingSignal)
     assert isinstance(pyramid, TradingSignal)
-    assert (gold.instrument, gold.price, gold.stop, gold.atr, gold.er, gold.lots) == \
-        ("GOLD_MINI", 72000.0, 71500.0, 500.0, 0.75, 3)
+    assert (gold.instrument, gold.price, gold.stop, gold.atr, gold.er, gold.lots) == (
+        "GOLD_MINI",
+        72000.0,
+        71500.0,
+        500.0,
+        0.75,
+        3,
+    )
     assert (pyramid.type, pyramid.layer, pyramid.price, pyramid.stop) == (SignalType.PYRAMID, 3, 52400.0, 52000.0)
 
 
@@ -138,14 +161,20 @@ BAD_BODIES = [
     pytest.param(raw_entry("1e400"), "body", id="number overflowing to infinity"),
     pytest.param(padded(ENTRY, 10241), "body", id="one byte over the 10 KiB limit"),
     # each required field missing, per type
-    *(pytest.param(without(ENTRY, name), name, id=f"BASE_ENTRY without {name}")
-      for name in ("type", "instrument", "position", "price", "stop", "lots", "atr", "er", "timestamp")),
+    *(
+        pytest.param(without(ENTRY, name), name, id=f"BASE_ENTRY without {name}")
+        for name in ("type", "instrument", "position", "price", "stop", "lots", "atr", "er", "timestamp")
+    ),
     pytest.param(without(PYRAMID, "stop"), "stop", id="PYRAMID without stop"),
     pytest.param(without(PYRAMID, "atr"), "atr", id="PYRAMID without atr"),
-    *(pytest.param(without(EXIT, name), name, id=f"EXIT without {name}")
-      for name in ("instrument", "position", "price", "timestamp", "reason")),
-    *(pytest.param(without(BAR, name), name, id=f"MARKET_DATA without {name}")
-      for name in ("instrument", "timestamp", "price", "atr")),
+    *(
+        pytest.param(without(EXIT, name), name, id=f"EXIT without {name}")
+        for name in ("instrument", "position", "price", "timestamp", "reason")
+    ),
+    *(
+        pytest.param(without(BAR, name), name, id=f"MARKET_DATA without {name}")
+        for name in ("instrument", "timestamp", "price", "atr")
+    ),
     # wrong types
     pytest.param(body(ENTRY, price="52000"), "price", id="price as a string"),
     pytest.param(body(ENTRY, price=True), "price", id="price as true"),
@@ -164,8 +193,9 @@ BAD_BODIES = [
     pytest.param(body(ENTRY, lots=-1), "lots", id="lots negative"),
     pytest.param(body(ENTRY, lots=10_000_000), "lots", id="lots absurdly large"),
     pytest.param(body(ENTRY, price=1e12), "price", id="price beyond any market"),
-    pytest.param(body(ENTRY).replace(b'"price":52000', b'"price":' + b"9" * 30), "price",
-                 id="price integer with 30 digits"),
+    pytest.param(
+        body(ENTRY).replace(b'"price":52000', b'"price":' + b"9" * 30), "price", id="price integer with 30 digits"
+    ),
     pytest.param(body(ENTRY, type=5), "type", id="type as a number"),
     pytest.param(body(ENTRY, type="ENTRY"), "type", id="unknown type"),
     pytest.param(body(ENTRY, type=""), "type", id="empty type"),
@@ -276,8 +306,17 @@ def test_exit_needs_only_its_own_fields_and_records_what_else_it_gets(config: Co
 
 def test_an_entry_without_supertrend_is_valid_as_a_real_alert_sends_it(config: Config) -> None:
     # The alert a real system sent (issue 11), with a timestamp added: no supertrend, which is only recorded.
-    sent = {"type": "PYRAMID", "instrument": "SILVER_MINI", "position": "Long_2", "price": 252900, "stop": 245000,
-            "atr": 2500, "er": 0.5, "lots": 1, "timestamp": "2025-12-01T10:30:00+05:30"}
+    sent = {
+        "type": "PYRAMID",
+        "instrument": "SILVER_MINI",
+        "position": "Long_2",
+        "price": 252900,
+        "stop": 245000,
+        "atr": 2500,
+        "er": 0.5,
+        "lots": 1,
+        "timestamp": "2025-12-01T10:30:00+05:30",
+    }
     signal = parse_signal(orjson.dumps(sent), config)
     assert isinstance(signal, TradingSignal)
     assert (signal.layer, signal.price, signal.stop, signal.supertrend) == (2, 252900.0, 245000.0, None)
@@ -306,8 +345,14 @@ def test_er_bounds_and_lots_zero_are_accepted(config: Config) -> None:
 
 def test_market_data_parses_with_and_without_high_and_low(config: Config) -> None:
     bar = parse_signal(body(BAR, instrument="gold_mini"), config)
-    assert bar == MarketData(instrument="GOLD_MINI", timestamp=datetime(2025, 12, 1, 5, 0, tzinfo=UTC),
-                             price=78500.0, atr=450.0, high=78600.0, low=78300.0)
+    assert bar == MarketData(
+        instrument="GOLD_MINI",
+        timestamp=datetime(2025, 12, 1, 5, 0, tzinfo=UTC),
+        price=78500.0,
+        atr=450.0,
+        high=78600.0,
+        low=78300.0,
+    )
     close_only = parse_signal(without(without_dict(BAR, "high"), "low"), config)
     assert isinstance(close_only, MarketData)
     assert (close_only.high, close_only.low) == (None, None)
@@ -385,8 +430,15 @@ def key_at(config: Config, timestamp: str, **changes: Any) -> str:
 
 def test_same_instant_in_any_offset_notation_gets_the_same_key(config: Config) -> None:
     # All of these are 05:00:00 UTC on 1 Dec 2025.
-    notations = ["2025-12-01T05:00:00Z", "2025-12-01T05:00:00+00:00", "2025-12-01T10:30:00+05:30",
-                 "2025-12-01T10:30:00+0530", "2025-12-01T10:30:00", "2025-12-01 10:30", "2025-12-01T00:00:00-05:00"]
+    notations = [
+        "2025-12-01T05:00:00Z",
+        "2025-12-01T05:00:00+00:00",
+        "2025-12-01T10:30:00+05:30",
+        "2025-12-01T10:30:00+0530",
+        "2025-12-01T10:30:00",
+        "2025-12-01 10:30",
+        "2025-12-01T00:00:00-05:00",
+    ]
     assert len({key_at(config, text) for text in notations}) == 1
 
 

@@ -24,8 +24,7 @@ from basso.rules.sizing import (
 def bank_nifty_entry(config: Config, equity: float, **overrides: float) -> SizingDecision:
     """The docs/rules.md §3 Bank Nifty example: price 52,000, stop 51,650, ATR 350, ER 0.82, nothing open."""
     args: dict[str, float] = {"price": 52_000, "signal_stop": 51_650, "atr": 350, "er": 0.82, **overrides}
-    return size_base_entry(instrument=config.instrument("BANK_NIFTY"), rules=config.portfolio, equity=equity,
-                           **args)
+    return size_base_entry(instrument=config.instrument("BANK_NIFTY"), rules=config.portfolio, equity=equity, **args)
 
 
 # Risk per lot = (52,000 − 51,650) × 30 = 10,500; vol per lot = 350 × 30 = 10,500.
@@ -38,8 +37,9 @@ def bank_nifty_entry(config: Config, equity: float, **overrides: float) -> Sizin
         (10_000_000, 3.905, 4.762, 22.22, 3),  # 50,000 ÷ 10,500 × 0.82 = 3.9048; 60 L ÷ 2.7 L = 22.22
     ],
 )
-def test_bank_nifty_table_rows_size_as_in_the_spec(config: Config, equity: float, r: float, v: float, m: float,
-                                                   lots: int) -> None:
+def test_bank_nifty_table_rows_size_as_in_the_spec(
+    config: Config, equity: float, r: float, v: float, m: float, lots: int
+) -> None:
     decision = bank_nifty_entry(config, equity)
     assert round(decision.lot_r, 3) == r
     assert round(decision.lot_v, 3) == v
@@ -49,8 +49,15 @@ def test_bank_nifty_table_rows_size_as_in_the_spec(config: Config, equity: float
 
 
 def test_ten_lakh_bank_nifty_is_blocked_with_a_reason_not_an_error(config: Config) -> None:
-    decision = size_base_entry(instrument=config.instrument("BANK_NIFTY"), rules=config.portfolio,
-                               equity=1_000_000, price=52_000, signal_stop=51_650, atr=350, er=0.82)
+    decision = size_base_entry(
+        instrument=config.instrument("BANK_NIFTY"),
+        rules=config.portfolio,
+        equity=1_000_000,
+        price=52_000,
+        signal_stop=51_650,
+        atr=350,
+        er=0.82,
+    )
     assert decision.blocked
     assert decision.reason == "0 lots, risk-limited"
 
@@ -58,8 +65,15 @@ def test_ten_lakh_bank_nifty_is_blocked_with_a_reason_not_an_error(config: Confi
 def test_gold_mini_is_two_lots_volatility_limited(config: Config) -> None:
     # E 50 L, nothing used: margin room = 30 L. R = 25,000 ÷ (700 × 10) × 0.85 = 3.036;
     # V = 50 L × 0.2 % ÷ (450 × 10) = 2.222; M = 30 L ÷ 1,05,000 = 28.57 ⇒ floor(2.222) = 2.
-    decision = size_base_entry(instrument=config.instrument("GOLD_MINI"), rules=config.portfolio, equity=5_000_000,
-                               price=78_500, signal_stop=77_800, atr=450, er=0.85)
+    decision = size_base_entry(
+        instrument=config.instrument("GOLD_MINI"),
+        rules=config.portfolio,
+        equity=5_000_000,
+        price=78_500,
+        signal_stop=77_800,
+        atr=450,
+        er=0.85,
+    )
     assert (round(decision.lot_r, 3), round(decision.lot_v, 3), round(decision.lot_m, 2)) == (3.036, 2.222, 28.57)
     assert decision.lots == 2
     assert decision.limiter == "volatility"
@@ -68,16 +82,31 @@ def test_gold_mini_is_two_lots_volatility_limited(config: Config) -> None:
 
 def test_margin_already_used_limits_lot_m(config: Config) -> None:
     # Gold, E 50 L, 29 L of the 30 L budget used: M = 1 L ÷ 1,05,000 = 0.952 ⇒ 0 lots, margin-limited.
-    decision = size_base_entry(instrument=config.instrument("GOLD_MINI"), rules=config.portfolio, equity=5_000_000,
-                               price=78_500, signal_stop=77_800, atr=450, er=0.85, margin_used=2_900_000)
+    decision = size_base_entry(
+        instrument=config.instrument("GOLD_MINI"),
+        rules=config.portfolio,
+        equity=5_000_000,
+        price=78_500,
+        signal_stop=77_800,
+        atr=450,
+        er=0.85,
+        margin_used=2_900_000,
+    )
     assert round(decision.lot_m, 3) == 0.952
     assert (decision.lots, decision.limiter) == (0, "margin")
     assert decision.reason == "0 lots, margin-limited"
 
 
 def test_lot_m_never_goes_below_zero_when_margin_is_overused(config: Config) -> None:
-    decision = size_base_entry(instrument=config.instrument("GOLD_MINI"), rules=config.portfolio, equity=5_000_000,
-                               price=78_500, signal_stop=77_800, atr=450, margin_used=4_000_000)
+    decision = size_base_entry(
+        instrument=config.instrument("GOLD_MINI"),
+        rules=config.portfolio,
+        equity=5_000_000,
+        price=78_500,
+        signal_stop=77_800,
+        atr=450,
+        margin_used=4_000_000,
+    )
     assert decision.lot_m == 0.0
     assert decision.lots == 0
 
@@ -85,8 +114,15 @@ def test_lot_m_never_goes_below_zero_when_margin_is_overused(config: Config) -> 
 def test_er_scaling_off_ignores_the_efficiency_ratio(config: Config) -> None:
     # ₹1 Cr without ER: R = 50,000 ÷ 10,500 = 4.762, V = 4.762 too: a tie names risk ⇒ 4 lots.
     rules = replace(config.portfolio, er_scaling=False)
-    decision = size_base_entry(instrument=config.instrument("BANK_NIFTY"), rules=rules, equity=10_000_000,
-                               price=52_000, signal_stop=51_650, atr=350, er=0.82)
+    decision = size_base_entry(
+        instrument=config.instrument("BANK_NIFTY"),
+        rules=rules,
+        equity=10_000_000,
+        price=52_000,
+        signal_stop=51_650,
+        atr=350,
+        er=0.82,
+    )
     assert round(decision.lot_r, 3) == 4.762
     assert (decision.lots, decision.limiter) == (4, "risk")
 
@@ -94,16 +130,24 @@ def test_er_scaling_off_ignores_the_efficiency_ratio(config: Config) -> None:
 def test_atr_stop_source_sizes_from_the_stop_the_position_will_carry(config: Config) -> None:
     # Gold 78,500 with ATR 700 and initial multiple 1.0 ⇒ stop 77,800 whatever the signal said.
     rules = replace(config.portfolio, stop_source="atr")
-    decision = size_base_entry(instrument=config.instrument("GOLD_MINI"), rules=rules, equity=5_000_000,
-                               price=78_500, signal_stop=78_000, atr=700, er=0.85)
+    decision = size_base_entry(
+        instrument=config.instrument("GOLD_MINI"),
+        rules=rules,
+        equity=5_000_000,
+        price=78_500,
+        signal_stop=78_000,
+        atr=700,
+        er=0.85,
+    )
     assert decision.stop == 77_800
     # R = 25,000 ÷ (700 × 10) × 0.85 = 3.036
     assert round(decision.lot_r, 3) == 3.036
 
 
 def test_entry_stop_takes_the_signal_stop_by_default(config: Config) -> None:
-    stop = entry_stop(price=52_000, signal_stop=51_650, atr=350, instrument=config.instrument("BANK_NIFTY"),
-                      rules=config.portfolio)
+    stop = entry_stop(
+        price=52_000, signal_stop=51_650, atr=350, instrument=config.instrument("BANK_NIFTY"), rules=config.portfolio
+    )
     assert stop == 51_650
 
 
@@ -190,13 +234,28 @@ def test_historical_point_value_sizes_with_the_lot_size_of_the_day(config: Confi
     open_vol=st.floats(0, 1e8),
 )
 def test_lots_never_exceed_any_constraint_or_the_portfolio_caps(
-    config: Config, equity: float, distance: float, atr: float, er: float, margin_used: float, open_risk: float,
+    config: Config,
+    equity: float,
+    distance: float,
+    atr: float,
+    er: float,
+    margin_used: float,
+    open_risk: float,
     open_vol: float,
 ) -> None:
     price = 50_000.0
-    decision = size_base_entry(instrument=config.instrument("BANK_NIFTY"), rules=config.portfolio, equity=equity,
-                               price=price, signal_stop=price - distance, atr=atr, er=er, margin_used=margin_used,
-                               open_risk=open_risk, open_volatility=open_vol)
+    decision = size_base_entry(
+        instrument=config.instrument("BANK_NIFTY"),
+        rules=config.portfolio,
+        equity=equity,
+        price=price,
+        signal_stop=price - distance,
+        atr=atr,
+        er=er,
+        margin_used=margin_used,
+        open_risk=open_risk,
+        open_volatility=open_vol,
+    )
     slack = 1e-9 * max(1.0, decision.lots)  # the documented float guard of whole_lots
     assert decision.lots >= 0
     assert decision.lots <= min(decision.lot_r, decision.lot_v, decision.lot_m) + slack

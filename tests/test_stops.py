@@ -23,8 +23,16 @@ from basso.rules.stops import (
 
 
 def gold(*, stop: float = 77_800, highest: float = 78_500, lots: int = 2) -> Layer:
-    return Layer(instrument="GOLD_MINI", layer=1, lots=lots, entry_price=78_500, initial_stop=77_800, stop=stop,
-                 highest_close=highest, point_value=10)
+    return Layer(
+        instrument="GOLD_MINI",
+        layer=1,
+        lots=lots,
+        entry_price=78_500,
+        initial_stop=77_800,
+        stop=stop,
+        highest_close=highest,
+        point_value=10,
+    )
 
 
 def test_gold_initial_stop_is_entry_minus_one_atr(config: Config) -> None:
@@ -82,8 +90,16 @@ def test_peel_off_vector_from_the_spec(config: Config) -> None:
     # E 50 L, 10 lots, risk/lot 400 × 30 = 12,000 (2.4 %), vol/lot 300 × 30 = 9,000 (1.8 %):
     # peel_R = ceil((1,20,000 − 50,000) ÷ 12,000) = ceil(5.83) = 6; peel_V = ceil((90,000 − 35,000) ÷ 9,000) =
     # ceil(6.11) = 7 ⇒ 7 lots.
-    layer = Layer(instrument="BANK_NIFTY", layer=1, lots=10, entry_price=52_000, initial_stop=51_600, stop=51_600,
-                  highest_close=52_000, point_value=30)
+    layer = Layer(
+        instrument="BANK_NIFTY",
+        layer=1,
+        lots=10,
+        entry_price=52_000,
+        initial_stop=51_600,
+        stop=51_600,
+        highest_close=52_000,
+        point_value=30,
+    )
     decision = peel_off(layer, atr=300, equity=5_000_000, instrument=config.instrument("BANK_NIFTY"))
     assert decision.lots == 7
     assert (round(decision.risk_pct, 2), round(decision.vol_pct, 2)) == (2.4, 1.8)
@@ -92,36 +108,68 @@ def test_peel_off_vector_from_the_spec(config: Config) -> None:
 
 def test_peel_off_risk_alone_when_volatility_fits() -> None:
     # E 50 L, risk 1,20,000 (2.4 % > 1 %) ⇒ 6; vol 10 × 100 × 30 = 30,000 (0.6 % ≤ 0.7 %) ⇒ 0 ⇒ 6
-    assert peel_off_lots(lots=10, risk_per_lot=12_000, vol_per_lot=3_000, equity=5_000_000, ongoing_risk_pct=1.0,
-                         ongoing_vol_pct=0.7) == 6
+    assert (
+        peel_off_lots(
+            lots=10, risk_per_lot=12_000, vol_per_lot=3_000, equity=5_000_000, ongoing_risk_pct=1.0, ongoing_vol_pct=0.7
+        )
+        == 6
+    )
 
 
 def test_no_peel_off_at_exactly_the_ongoing_limits() -> None:
     # risk 50,000 = 1.0 % and vol 35,000 = 0.7 % of 50 L: "greater than" the limit peels, equal does not.
-    assert peel_off_lots(lots=10, risk_per_lot=5_000, vol_per_lot=3_500, equity=5_000_000, ongoing_risk_pct=1.0,
-                         ongoing_vol_pct=0.7) == 0
+    assert (
+        peel_off_lots(
+            lots=10, risk_per_lot=5_000, vol_per_lot=3_500, equity=5_000_000, ongoing_risk_pct=1.0, ongoing_vol_pct=0.7
+        )
+        == 0
+    )
 
 
 def test_peel_off_is_capped_at_the_layers_lots() -> None:
     # E 1 L, 2 lots of 30,000 risk each: excess 60,000 − 1,000 ⇒ ceil(1.97) = 2 (of 2), never 3
-    assert peel_off_lots(lots=2, risk_per_lot=30_000, vol_per_lot=1, equity=100_000, ongoing_risk_pct=1.0,
-                         ongoing_vol_pct=100) == 2
+    assert (
+        peel_off_lots(
+            lots=2, risk_per_lot=30_000, vol_per_lot=1, equity=100_000, ongoing_risk_pct=1.0, ongoing_vol_pct=100
+        )
+        == 2
+    )
 
 
 def test_a_layer_with_its_stop_above_entry_carries_no_risk_to_peel() -> None:
-    assert peel_off_lots(lots=10, risk_per_lot=0, vol_per_lot=1, equity=5_000_000, ongoing_risk_pct=1.0,
-                         ongoing_vol_pct=0.7) == 0
+    assert (
+        peel_off_lots(
+            lots=10, risk_per_lot=0, vol_per_lot=1, equity=5_000_000, ongoing_risk_pct=1.0, ongoing_vol_pct=0.7
+        )
+        == 0
+    )
 
 
 def bn(layer: int, lots: int, entry: float, stop: float) -> Layer:
-    return Layer(instrument="BANK_NIFTY", layer=layer, lots=lots, entry_price=entry, initial_stop=stop, stop=stop,
-                 highest_close=entry, point_value=30)
+    return Layer(
+        instrument="BANK_NIFTY",
+        layer=layer,
+        lots=lots,
+        entry_price=entry,
+        initial_stop=stop,
+        stop=stop,
+        highest_close=entry,
+        point_value=30,
+    )
 
 
 def gold_losing(lots: int) -> Layer:
     # entry 80,000, stop 76,000: risk 4,000 × 10 = 40,000 per lot; marked at 79,000 it is losing
-    return Layer(instrument="GOLD_MINI", layer=1, lots=lots, entry_price=80_000, initial_stop=76_000, stop=76_000,
-                 highest_close=80_000, point_value=10)
+    return Layer(
+        instrument="GOLD_MINI",
+        layer=1,
+        lots=lots,
+        entry_price=80_000,
+        initial_stop=76_000,
+        stop=76_000,
+        highest_close=80_000,
+        point_value=10,
+    )
 
 
 MARKS = {"BANK_NIFTY": 51_000.0, "GOLD_MINI": 79_000.0}
@@ -143,8 +191,9 @@ def test_emergency_exits_the_smallest_profitable_layers_until_under_the_target(c
 def test_emergency_says_when_the_profitable_layers_run_out(config: Config) -> None:
     # Gold 4 lots 1,60,000 (16 %) + BN L2 30,000 (3 %) = 19 %: exit L2 ⇒ 16 %, and nothing else is profitable.
     l2 = bn(2, 1, 50_500, 49_500)
-    plan = emergency_exits(PortfolioSnapshot(equity=1_000_000, layers=(l2, gold_losing(4)), price=MARKS),
-                           config.portfolio)
+    plan = emergency_exits(
+        PortfolioSnapshot(equity=1_000_000, layers=(l2, gold_losing(4)), price=MARKS), config.portfolio
+    )
     assert plan.exits == (l2,)
     assert not plan.target_reached
 
@@ -161,8 +210,9 @@ def test_emergency_skips_a_profitable_layer_that_carries_no_risk(config: Config)
     # BN L3 has its stop above entry: closing it frees nothing, so it is not chosen.
     free = bn(3, 1, 50_000, 50_500)
     l1 = bn(1, 2, 50_000, 49_000)
-    snapshot = PortfolioSnapshot(equity=1_000_000, layers=(free, l1, gold_losing(3), bn(2, 1, 50_500, 49_500)),
-                                 price=MARKS)
+    snapshot = PortfolioSnapshot(
+        equity=1_000_000, layers=(free, l1, gold_losing(3), bn(2, 1, 50_500, 49_500)), price=MARKS
+    )
     assert free not in emergency_exits(snapshot, config.portfolio).exits
 
 

@@ -15,9 +15,16 @@ from basso.rules.layers import Layer
 
 
 def _layer(**changes: object) -> Layer:
-    figures: dict[str, object] = {"instrument": "GOLD_MINI", "layer": 1, "lots": 3, "entry_price": 70000.0,
-                                  "initial_stop": 69000.0, "stop": 69500.0, "highest_close": 70400.0,
-                                  "point_value": 10.0}
+    figures: dict[str, object] = {
+        "instrument": "GOLD_MINI",
+        "layer": 1,
+        "lots": 3,
+        "entry_price": 70000.0,
+        "initial_stop": 69000.0,
+        "stop": 69500.0,
+        "highest_close": 70400.0,
+        "point_value": 10.0,
+    }
     return Layer(**(figures | changes))  # type: ignore[arg-type]
 
 
@@ -32,7 +39,8 @@ def test_the_type_checker_refuses_to_assign_a_field(tmp_path: Path) -> None:
         "book.equity_peak = 2.0\n"
         "layer = Layer(instrument='X', layer=1, lots=1, entry_price=2.0, initial_stop=1.0, stop=1.0,\n"
         "              highest_close=2.0, point_value=1.0)\n"
-        "layer.stop = 1.5\n")
+        "layer.stop = 1.5\n"
+    )
     report, _, status = mypy_api.run(["--strict", "--cache-dir", str(tmp_path / "cache"), str(program)])
     assert status == 1
     assert 'mutate.py:5: error: Property "equity_peak" defined in "Book" is read-only' in report
@@ -54,11 +62,21 @@ def test_values_are_slotted_keyword_only_and_hash_as_they_compare() -> None:
 def test_the_books_copies_keep_every_field_they_do_not_change() -> None:
     # Book copies itself without dataclasses.replace (it is on every signal's path); a field added to Book
     # and forgotten there would be dropped silently. Every field here differs from its default.
-    book = Book(closed_equity=Decimal("5000000.00"), high_water=Decimal("5100000.00"), equity_peak=5_200_000.0,
-                layers=(_layer(),), atr={"GOLD_MINI": 120.0}, price={"GOLD_MINI": 70500.0},
-                marked_at={"GOLD_MINI": datetime(2026, 1, 5, 10, tzinfo=UTC)},
-                bar_at={"GOLD_MINI": datetime(2026, 1, 5, 9, tzinfo=UTC)}, kill_switch=True, version=7,
-                day=date(2026, 1, 5), day_peak=5_150_000.0, earlier_peaks=((date(2026, 1, 2), 5_200_000.0),))
+    book = Book(
+        closed_equity=Decimal("5000000.00"),
+        high_water=Decimal("5100000.00"),
+        equity_peak=5_200_000.0,
+        layers=(_layer(),),
+        atr={"GOLD_MINI": 120.0},
+        price={"GOLD_MINI": 70500.0},
+        marked_at={"GOLD_MINI": datetime(2026, 1, 5, 10, tzinfo=UTC)},
+        bar_at={"GOLD_MINI": datetime(2026, 1, 5, 9, tzinfo=UTC)},
+        kill_switch=True,
+        version=7,
+        day=date(2026, 1, 5),
+        day_peak=5_150_000.0,
+        earlier_peaks=((date(2026, 1, 2), 5_200_000.0),),
+    )
     defaults = Book(closed_equity=Decimal(0), high_water=Decimal(0), equity_peak=0.0)
     for field in dataclasses.fields(Book):
         assert getattr(book, field.name) != getattr(defaults, field.name), field.name

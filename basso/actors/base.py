@@ -209,9 +209,18 @@ class Actor(Generic[M]):
 class ActorCell(Generic[M]):
     """Runs the incarnations of one actor; owns its counters. Created and driven by a supervisor."""
 
-    def __init__(self, *, path: str, factory: Callable[[], Actor[M]], ref: ActorRef[M], clock: Clock,
-                 dead_letters: DeadLetterSink, poison_after: int, gate: PauseGate | None = None,
-                 fault: Callable[[str], None] = no_fault) -> None:
+    def __init__(
+        self,
+        *,
+        path: str,
+        factory: Callable[[], Actor[M]],
+        ref: ActorRef[M],
+        clock: Clock,
+        dead_letters: DeadLetterSink,
+        poison_after: int,
+        gate: PauseGate | None = None,
+        fault: Callable[[str], None] = no_fault,
+    ) -> None:
         self.path = path
         self.ref = ref
         self.state = ActorState.STOPPED
@@ -315,26 +324,43 @@ class ActorCell(Generic[M]):
     def statistics(self) -> ActorStatistics:
         """A snapshot for /metrics and /health."""
         box = self.ref.mailbox
-        return ActorStatistics(path=self.path, state=self.state.value, queue_depth=len(box), capacity=box.capacity,
-                               waiting_senders=box.waiting_senders, handled=self.handled, failed=self.failed,
-                               restarts=self.restarts, dead_lettered=self.dead_lettered, pauses=self.pauses,
-                               last_error=self.last_error, last_heartbeat=self.last_heartbeat)
+        return ActorStatistics(
+            path=self.path,
+            state=self.state.value,
+            queue_depth=len(box),
+            capacity=box.capacity,
+            waiting_senders=box.waiting_senders,
+            handled=self.handled,
+            failed=self.failed,
+            restarts=self.restarts,
+            dead_lettered=self.dead_lettered,
+            pauses=self.pauses,
+            last_error=self.last_error,
+            last_heartbeat=self.last_heartbeat,
+        )
 
     # --- the pause gate's view (see basso.actors.gate.Pausable) ---------------------------------------
 
     def pause_work(self) -> None:
         """The gate closed: cancel the message in progress at its next await point (not a crash)."""
         task = self.task
-        if (self.state in (ActorState.BUSY, ActorState.SENDING) and task is not None and not task.done()
-                and not self._pause_pending):
+        if (
+            self.state in (ActorState.BUSY, ActorState.SENDING)
+            and task is not None
+            and not task.done()
+            and not self._pause_pending
+        ):
             self._pause_pending = True
             task.cancel()
 
     def is_paused(self) -> bool:
         """True when this actor has no work in progress."""
         state = self.state
-        return (state is ActorState.PAUSED or state is ActorState.STOPPED
-                or (state is ActorState.IDLE and not self.ref.mailbox))
+        return (
+            state is ActorState.PAUSED
+            or state is ActorState.STOPPED
+            or (state is ActorState.IDLE and not self.ref.mailbox)
+        )
 
     # --- used by Actor ------------------------------------------------------------------------------
 
@@ -344,8 +370,9 @@ class ActorCell(Generic[M]):
             raise ValueError(f"{self.path} cannot send to itself from handle()")
         staged = self._staged
         if len(staged) >= target.capacity and sum(1 for box, _ in staged if box is target) >= target.capacity:
-            raise ValueError(f"{self.path}: more messages for {target.name} in one handle() than it holds "
-                             f"({target.capacity})")
+            raise ValueError(
+                f"{self.path}: more messages for {target.name} in one handle() than it holds ({target.capacity})"
+            )
         staged.append((target, message))
 
     def request_exit(self) -> None:
@@ -461,14 +488,19 @@ class ActorCell(Generic[M]):
             await self._dead_letter(box, exc)
 
     async def _dead_letter(self, box: Mailbox[M], exc: Exception) -> None:
-        letter = DeadLetter(actor=self.path, message=box.head(), error_type=type(exc).__name__, error=str(exc),
-                            crashes=box.head_crashes, at=self._clock.monotonic())
+        letter = DeadLetter(
+            actor=self.path,
+            message=box.head(),
+            error_type=type(exc).__name__,
+            error=str(exc),
+            crashes=box.head_crashes,
+            at=self._clock.monotonic(),
+        )
         try:
             await self._dead_letters(letter)
         except Exception as sink_error:
             # Keep the message: it is offered to the sink again after its next crash.
-            logger.error("%s: the dead-letter sink failed; the message stays queued", self.path,
-                         exc_info=sink_error)
+            logger.error("%s: the dead-letter sink failed; the message stays queued", self.path, exc_info=sink_error)
             return
         box.ack()
         self.dead_lettered += 1

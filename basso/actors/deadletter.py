@@ -46,5 +46,11 @@ class DeadLetterBox:
     async def __call__(self, letter: DeadLetter) -> None:
         """Keep `letter` and log it."""
         self.letters.append(letter)
-        logger.error("dead letter from %s after %d crashes: %s: %s (message %r)",
-                     letter.actor, letter.crashes, letter.error_type, letter.error, letter.message)
+        logger.error(
+            "dead letter from %s after %d crashes: %s: %s (message %r)",
+            letter.actor,
+            letter.crashes,
+            letter.error_type,
+            letter.error,
+            letter.message,
+        )

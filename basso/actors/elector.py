@@ -62,8 +62,11 @@ class LeaseStatus:
 
     def leads(self, now: float) -> bool:
         """True while this instance leads: it holds the fence and its last renewal is within the deadline."""
-        return (self.epoch is not None and self.renewed_at is not None
-                and now - self.renewed_at < self.settings.renew_deadline_s)
+        return (
+            self.epoch is not None
+            and self.renewed_at is not None
+            and now - self.renewed_at < self.settings.renew_deadline_s
+        )
 
     def problem(self, now: float) -> str | None:
         """Why this process is not live as far as leadership goes (the election loop stalled, or it believes it
@@ -203,8 +206,13 @@ async def step_down(context: ElectorContext, event: str, reason: str) -> None:
         return
     status.epoch = status.renewed_at = None
     context.on_lost(reason)
-    log.log(logging.CRITICAL if event == "lost" else logging.WARNING,
-            "no longer leading (epoch %d, %s): %s; trading paused", epoch, event, reason)
+    log.log(
+        logging.CRITICAL if event == "lost" else logging.WARNING,
+        "no longer leading (epoch %d, %s): %s; trading paused",
+        epoch,
+        event,
+        reason,
+    )
     with contextlib.suppress(*_UNAVAILABLE):
         await asyncio.wait_for(context.lease.release(status.token), status.settings.renew_every_s)
 

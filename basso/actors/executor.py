@@ -28,5 +28,6 @@ class Executor(Actor[Decided]):
     async def handle(self, message: Decided) -> None:
         config = self.context.config
         settlement = settle(message.decision, paper_fills(message.decision, config), message.book, config)
-        await self.send(self.context.persister, Settled.following(message, pending=message.pending,
-                                                                  settlement=settlement))
+        await self.send(
+            self.context.persister, Settled.following(message, pending=message.pending, settlement=settlement)
+        )

@@ -121,9 +121,14 @@ class PauseGate:
 
     def statistics(self) -> GateStatistics:
         """A snapshot for /metrics and /health."""
-        return GateStatistics(open=self._open, leader=self._leader, recovered=self._recovered,
-                              closes=self._closes, actors=len(self._actors),
-                              paused=sum(1 for actor in self._actors if actor.is_paused()))
+        return GateStatistics(
+            open=self._open,
+            leader=self._leader,
+            recovered=self._recovered,
+            closes=self._closes,
+            actors=len(self._actors),
+            paused=sum(1 for actor in self._actors if actor.is_paused()),
+        )
 
     def _all_paused(self) -> bool:
         return all(actor.is_paused() for actor in self._actors)

@@ -58,38 +58,57 @@ class Persister(DatabaseActor[PersisterInbox]):
         commit: Callable[[Connection], Awaitable[None]]
         match message:
             case Settled(settlement=settlement):
-                contracts = {e.instrument: contract_now(context.config, e.instrument, at)
-                             for e in settlement.decision.entries}
+                contracts = {
+                    e.instrument: contract_now(context.config, e.instrument, at) for e in settlement.decision.entries
+                }
                 # Fenced by the epoch the decision was made under: a decision from an earlier term never commits.
-                commit = partial(commit_outcome, epoch=message.epoch, signal=message.pending, settlement=settlement,
-                                 at=at, contracts=contracts)
+                commit = partial(
+                    commit_outcome,
+                    epoch=message.epoch,
+                    signal=message.pending,
+                    settlement=settlement,
+                    at=at,
+                    contracts=contracts,
+                )
                 book = settlement.book
             case RollSettled():
-                commit = partial(commit_roll_step, epoch=message.epoch, version=message.book.version,
-                                 signal=message.pending, reason=message.reason, record=message.record, at=at,
-                                 changes=message.changes)
+                commit = partial(
+                    commit_roll_step,
+                    epoch=message.epoch,
+                    version=message.book.version,
+                    signal=message.pending,
+                    reason=message.reason,
+                    record=message.record,
+                    at=at,
+                    changes=message.changes,
+                )
                 book = message.book
         try:
             await self.db.run(commit, what="persister: commit")
         except FenceLost as exc:
             if message.epoch != context.epoch():
                 # Decided before this instance last took the lead: decide it again against the facts as they are.
-                log.warning("decision for signal %s made at epoch %d, now %d: deciding it again",
-                            message.pending.id, message.epoch, context.epoch())
-                await self.send(context.receiver, Committed.following(message, signal_row=message.pending.id,
-                                                                      book=None))
+                log.warning(
+                    "decision for signal %s made at epoch %d, now %d: deciding it again",
+                    message.pending.id,
+                    message.epoch,
+                    context.epoch(),
+                )
+                await self.send(
+                    context.receiver, Committed.following(message, signal_row=message.pending.id, book=None)
+                )
                 return
             self.context.on_fence_lost(exc)  # closes the gate: this message is kept, not acknowledged
             return
         except (AlreadyProcessed, StaleBook) as exc:
             if isinstance(exc, StaleBook):
                 log.warning("%s; deciding it again", exc)
-            await self.send(self.context.receiver, Committed.following(message, signal_row=message.pending.id,
-                                                                       book=None))
+            await self.send(
+                self.context.receiver, Committed.following(message, signal_row=message.pending.id, book=None)
+            )
             return
         if isinstance(message, Settled):
             self.context.on_commit(message)
         else:
             self.context.on_roll_step(message)
-        await self.send(self.context.receiver, Committed.following(message, signal_row=message.pending.id,
-                                                                book=book))
+        await self.send(self.context.receiver, Committed.following(message, signal_row=message.pending.id, book=book))

@@ -128,6 +128,7 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
 
     async def _next_pending(self) -> PendingSignal | None:
         if not self.ahead:
-            self.ahead.extend(await self.db.run(lambda conn: pending_signals(conn, limit=READ_AHEAD),
-                                                what="receiver: next signals"))
+            self.ahead.extend(
+                await self.db.run(lambda conn: pending_signals(conn, limit=READ_AHEAD), what="receiver: next signals")
+            )
         return self.ahead.popleft() if self.ahead else None

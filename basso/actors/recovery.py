@@ -62,8 +62,10 @@ class Recovery(DatabaseActor[Recover]):
         try:
             if context.capital is not None:
                 capital = context.capital
-                if await self.db.run(lambda conn: deposit_if_empty(conn, epoch=message.epoch, amount=capital,
-                                                                   at=context.wall_clock()), what="recovery: capital"):
+                if await self.db.run(
+                    lambda conn: deposit_if_empty(conn, epoch=message.epoch, amount=capital, at=context.wall_clock()),
+                    what="recovery: capital",
+                ):
                     log.info("deposited initial capital %s", capital)
             book = await self.db.run(lambda conn: load_book(conn, context.config), what="recovery: book")
         except CorruptFacts as exc:
@@ -72,12 +74,15 @@ class Recovery(DatabaseActor[Recover]):
         except FenceLost as exc:
             log.warning("recovery for epoch %d abandoned: %s", message.epoch, exc)
             return
-        pending = await self.db.run(
-            pending_count,
-            what="recovery: pending")
+        pending = await self.db.run(pending_count, what="recovery: pending")
         # Put straight into the SignalReceiver's mailbox, not staged until this handler returns: it must be there before
         # the gate opens below, ahead of any Poll. A redone Recover sends it twice, which is harmless.
         await context.receiver.tell(Rebuild(epoch=message.epoch))
-        log.info("recovered for epoch %d: %d open layer(s), closed equity %s, %d signal(s) pending",
-                 message.epoch, len(book.layers), book.closed_equity, pending)
+        log.info(
+            "recovered for epoch %d: %d open layer(s), closed equity %s, %d signal(s) pending",
+            message.epoch,
+            len(book.layers),
+            book.closed_equity,
+            pending,
+        )
         context.on_recovered(message.epoch)

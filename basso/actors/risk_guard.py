@@ -39,15 +39,24 @@ class RiskGuard(DatabaseActor[Decided]):
     async def handle(self, message: Decided) -> None:
         decision = message.decision
         if decision.entries and decision.outcome is SignalOutcome.EXECUTED:
-            killed = await self.db.run(kill_switch_on,
-                                       what="risk guard")
+            killed = await self.db.run(kill_switch_on, what="risk guard")
             if killed:
-                blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason="kill switch is on",
-                                  record=decision.record | {"blocked_by": "the kill switch"}, entries=())
+                blocked = replace(
+                    decision,
+                    outcome=SignalOutcome.BLOCKED,
+                    reason="kill switch is on",
+                    record=decision.record | {"blocked_by": "the kill switch"},
+                    entries=(),
+                )
                 message = replace(message, decision=blocked)
             elif (expired := await self._expired(decision.entries[0].instrument)) is not None:
-                blocked = replace(decision, outcome=SignalOutcome.BLOCKED, reason=expired,
-                                  record=decision.record | {"blocked_by": "an expired contract"}, entries=())
+                blocked = replace(
+                    decision,
+                    outcome=SignalOutcome.BLOCKED,
+                    reason=expired,
+                    record=decision.record | {"blocked_by": "an expired contract"},
+                    entries=(),
+                )
                 message = replace(message, decision=blocked)
         await self.send(self.context.executor, message)
 
@@ -56,6 +65,8 @@ class RiskGuard(DatabaseActor[Decided]):
         today = exchange_date(self.context.wall_clock())
         for layer in held:
             if layer.instrument == instrument and layer.expiry is not None and today > layer.expiry:
-                return (f"{instrument} {layer.contract} expired on {layer.expiry.isoformat()} and is not "
-                        "rolled: roll or close it first")
+                return (
+                    f"{instrument} {layer.contract} expired on {layer.expiry.isoformat()} and is not "
+                    "rolled: roll or close it first"
+                )
         return None

@@ -102,9 +102,12 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
         held = await self.db.run(held_contracts, what="rollover: contracts")
         book = await self.db.run(lambda conn: load_book(conn, config), what="rollover: book")
         candidates = roll_candidates(config, [(h.instrument, h.contract, h.expiry) for h in held], message.now)
-        log.info("rollover scan at %s: %s", message.now.isoformat(),
-                 ", ".join(f"{c.instrument} {c.contract} {c.urgency.value}: {c.action}" for c in candidates) or
-                 "no position")
+        log.info(
+            "rollover scan at %s: %s",
+            message.now.isoformat(),
+            ", ".join(f"{c.instrument} {c.contract} {c.urgency.value}: {c.action}" for c in candidates)
+            or "no position",
+        )
         for candidate in candidates:
             if candidate.urgency in (Urgency.URGENT, Urgency.EXPIRED):
                 await self._escalate(candidate, message.now)
@@ -112,8 +115,9 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
                 continue
             new_roll = self._plan(candidate, book, message.now)
             try:
-                roll_id = await self.db.run(partial(start_roll, epoch=message.epoch, at=message.now, roll=new_roll),
-                                            what="rollover: start")
+                roll_id = await self.db.run(
+                    partial(start_roll, epoch=message.epoch, at=message.now, roll=new_roll), what="rollover: start"
+                )
             except FenceLost as exc:
                 log.warning("rollover scan abandoned: %s", exc)
                 return
@@ -125,28 +129,50 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
         config = self.context.config
         instrument = config.instruments[candidate.instrument]
         new = entry_contract(instrument, calendar_for(config, instrument), exchange_date(now)).contract
-        mark = book.price.get(instrument.name) or next(x.entry_price for x in book.layers
-                                                       if x.instrument == instrument.name)
+        mark = book.price.get(instrument.name) or next(
+            x.entry_price for x in book.layers if x.instrument == instrument.name
+        )
         new_price = stored_price(self.context.quote(instrument, new.expiry, mark))
-        new_strike = (atm_strike(new_price, instrument.strike_step)
-                      if instrument.traded_as == "synthetic" and instrument.strike_step else None)
-        reason = (f"{candidate.contract} expires {candidate.expiry} ({candidate.urgency.value}): roll into "
-                  f"{new.future_symbol}" + (f" at strike {new_strike}" if new_strike is not None else ""))
-        return NewRoll(instrument=instrument.name, old_contract=candidate.contract,
-                       old_expiry=datetime.fromisoformat(candidate.expiry).date(), new_contract=new.future_symbol,
-                       new_expiry=new.expiry, new_strike=new_strike, old_price=Decimal(str(stored_price(mark))),
-                       new_price=Decimal(str(new_price)), reason=reason)
+        new_strike = (
+            atm_strike(new_price, instrument.strike_step)
+            if instrument.traded_as == "synthetic" and instrument.strike_step
+            else None
+        )
+        reason = (
+            f"{candidate.contract} expires {candidate.expiry} ({candidate.urgency.value}): roll into "
+            f"{new.future_symbol}" + (f" at strike {new_strike}" if new_strike is not None else "")
+        )
+        return NewRoll(
+            instrument=instrument.name,
+            old_contract=candidate.contract,
+            old_expiry=datetime.fromisoformat(candidate.expiry).date(),
+            new_contract=new.future_symbol,
+            new_expiry=new.expiry,
+            new_strike=new_strike,
+            old_price=Decimal(str(stored_price(mark))),
+            new_price=Decimal(str(new_price)),
+            reason=reason,
+        )
 
     async def _escalate(self, candidate: RollCandidate, now: datetime) -> None:
         expired = candidate.urgency is Urgency.EXPIRED
-        text = (f"{candidate.instrument} {candidate.contract} " +
-                (f"is past its expiry {candidate.expiry} and not rolled: roll or close it by hand" if expired else
-                 f"expires {candidate.expiry} and is not rolled yet: retried every scan"))
-        await self.db.run(partial(raise_alert, at=now, level=AlertLevel.CRITICAL if expired else AlertLevel.WARNING,
-                                  kind="roll_expired" if expired else "roll_due", message=text,
-                                  instrument=candidate.instrument,
-                                  detail={"contract": candidate.contract, "expiry": candidate.expiry}),
-                          what="rollover: alert")
+        text = f"{candidate.instrument} {candidate.contract} " + (
+            f"is past its expiry {candidate.expiry} and not rolled: roll or close it by hand"
+            if expired
+            else f"expires {candidate.expiry} and is not rolled yet: retried every scan"
+        )
+        await self.db.run(
+            partial(
+                raise_alert,
+                at=now,
+                level=AlertLevel.CRITICAL if expired else AlertLevel.WARNING,
+                kind="roll_expired" if expired else "roll_due",
+                message=text,
+                instrument=candidate.instrument,
+                detail={"contract": candidate.contract, "expiry": candidate.expiry},
+            ),
+            what="rollover: alert",
+        )
 
     # --- steps ---------------------------------------------------------------------------------------------
 
@@ -163,68 +189,132 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
         if filled is None:
             # Nothing to close or open: the position was closed meanwhile (or the roll is over already).
             lots = sum(x.lots for x in book.layers if x.instrument == roll.instrument)
-            step = next_step(roll.state, old_lots=lots - roll.closed_lots, closed_lots=roll.closed_lots,
-                             opened_lots=roll.opened_lots, working=False)
+            step = next_step(
+                roll.state,
+                old_lots=lots - roll.closed_lots,
+                closed_lots=roll.closed_lots,
+                opened_lots=roll.opened_lots,
+                working=False,
+            )
             ended = [(roll.state, step.state, step.reason)] if step.state is not roll.state else []
             changes = _changes(roll, book, None, ended, next_signal=None)
             reason = f"roll {roll.id}: {step.reason}"
             after = replace(book, version=book.version + 1)
         else:
             result, transitions = filled.outcome, list(filled.transitions)
-            record |= {"kind": result.kind.value, "lots": result.lots, "spread": result.spread,
-                       "cost": str(result.cost)}
+            record |= {
+                "kind": result.kind.value,
+                "lots": result.lots,
+                "spread": result.spread,
+                "cost": str(result.cost),
+            }
             more = transitions[-1][1] not in (RollState.DONE, RollState.FAILED)
-            next_signal = ({"key": step_key(roll.id, step_number + 1),
-                            "payload": step_payload(roll.id, roll.instrument, step_number + 1)} if more else None)
-            changes = _changes(roll, book, result, transitions, next_signal=next_signal,
-                               step=(filled.closed_lots, filled.opened_lots))
+            next_signal = (
+                {
+                    "key": step_key(roll.id, step_number + 1),
+                    "payload": step_payload(roll.id, roll.instrument, step_number + 1),
+                }
+                if more
+                else None
+            )
+            changes = _changes(
+                roll, book, result, transitions, next_signal=next_signal, step=(filled.closed_lots, filled.opened_lots)
+            )
             reason = "; ".join(t[2] for t in transitions)
             after = result.book
-        await self.send(self.context.persister, RollSettled.following(
-            message, pending=pending, reason=reason, record=record, changes=changes, book=after))
+        await self.send(
+            self.context.persister,
+            RollSettled.following(message, pending=pending, reason=reason, record=record, changes=changes, book=after),
+        )
 
     def _fill(self, roll: Roll, book: Book, held: list[HeldContract]) -> RollStepResult | None:
         """The step the facts call for, filled (the pure rules: the paper broker fills every leg whole at the roll's
         quotes). The one place a roll makes orders: the two-step order path replaces it."""
-        facts = RollFacts(instrument=roll.instrument, state=roll.state, closed_lots=roll.closed_lots,
-                          opened_lots=roll.opened_lots, old_expiry=roll.old_expiry, new_expiry=roll.new_expiry,
-                          old_price=float(roll.old_price), new_price=float(roll.new_price), new_strike=roll.new_strike)
-        return decide_roll_step(facts, book, self.context.config,
-                                strikes={h.layer: h.strike for h in held if h.instrument == roll.instrument})
+        facts = RollFacts(
+            instrument=roll.instrument,
+            state=roll.state,
+            closed_lots=roll.closed_lots,
+            opened_lots=roll.opened_lots,
+            old_expiry=roll.old_expiry,
+            new_expiry=roll.new_expiry,
+            old_price=float(roll.old_price),
+            new_price=float(roll.new_price),
+            new_strike=roll.new_strike,
+        )
+        return decide_roll_step(
+            facts,
+            book,
+            self.context.config,
+            strikes={h.layer: h.strike for h in held if h.instrument == roll.instrument},
+        )
 
 
 def _price(value: float) -> str:
     return str(Decimal(str(stored_price(value))))
 
 
-def _changes(roll: Roll, book: Book, result: RollStepOutcome | None,
-             transitions: list[tuple[RollState, RollState, str]], *, next_signal: dict[str, Any] | None,
-             step: tuple[int, int] | None = None) -> dict[str, Any]:
+def _changes(
+    roll: Roll,
+    book: Book,
+    result: RollStepOutcome | None,
+    transitions: list[tuple[RollState, RollState, str]],
+    *,
+    next_signal: dict[str, Any] | None,
+    step: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """The JSON basso_commit_roll_step (sql/009) reads."""
     closed, opened = step if step is not None else (roll.closed_lots, roll.opened_lots)
     state = transitions[-1][1] if transitions else roll.state
     changes: dict[str, Any] = {
-        "roll": roll.id, "instrument": roll.instrument, "state": state.value, "closed_lots": closed,
-        "opened_lots": opened, "reason": transitions[-1][2] if transitions else roll.reason,
+        "roll": roll.id,
+        "instrument": roll.instrument,
+        "state": state.value,
+        "closed_lots": closed,
+        "opened_lots": opened,
+        "reason": transitions[-1][2] if transitions else roll.reason,
         "transitions": [{"from": a.value, "to": b.value, "reason": why} for a, b, why in transitions],
-        "layers": [], "orders": [], "cost": "0", "cost_note": "", "mark": None, "next_signal": next_signal,
-        "day": None, "day_peak": "0",
+        "layers": [],
+        "orders": [],
+        "cost": "0",
+        "cost_note": "",
+        "mark": None,
+        "next_signal": next_signal,
+        "day": None,
+        "day_peak": "0",
     }
     day, peak = (result.book if result else book).peak_to_store
     changes |= {"day": day.isoformat() if day is not None else None, "day_peak": str(to_money(round(peak, 2)))}
     if result is None:
         return changes
-    changes["orders"] = [{"layer": o.layer, "symbol": o.leg.symbol, "side": o.leg.side.value, "lots": o.lots,
-                          "quantity": o.leg.quantity, "price": _price(o.price), "commission": str(o.commission)}
-                         for o in result.orders]
+    changes["orders"] = [
+        {
+            "layer": o.layer,
+            "symbol": o.leg.symbol,
+            "side": o.leg.side.value,
+            "lots": o.lots,
+            "quantity": o.leg.quantity,
+            "price": _price(o.price),
+            "commission": str(o.commission),
+        }
+        for o in result.orders
+    ]
     changes["cost"] = str(result.cost)
     changes["cost_note"] = f"roll {roll.id} of {roll.instrument}, {result.kind.value} {result.lots} lot(s)"
     if result.kind is StepKind.OPEN:
         rolled = {o.layer for o in result.orders}
-        changes["layers"] = [{"layer": x.layer, "entry": _price(x.entry_price), "initial_stop": _price(x.initial_stop),
-                              "stop": _price(x.stop), "highest": _price(x.highest_close),
-                              "contract": roll.new_contract, "expiry": roll.new_expiry.isoformat(),
-                              "strike": roll.new_strike}
-                             for x in result.book.layers if x.instrument == roll.instrument and x.layer in rolled]
+        changes["layers"] = [
+            {
+                "layer": x.layer,
+                "entry": _price(x.entry_price),
+                "initial_stop": _price(x.initial_stop),
+                "stop": _price(x.stop),
+                "highest": _price(x.highest_close),
+                "contract": roll.new_contract,
+                "expiry": roll.new_expiry.isoformat(),
+                "strike": roll.new_strike,
+            }
+            for x in result.book.layers
+            if x.instrument == roll.instrument and x.layer in rolled
+        ]
         changes["mark"] = {"instrument": roll.instrument, "price": _price(float(roll.new_price))}
     return changes

@@ -33,5 +33,7 @@ class Sizer(Actor[Decide]):
 
     async def handle(self, message: Decide) -> None:
         decision = decide_payload(message.pending.payload, message.book, self.context.config)
-        await self.send(self.context.risk_guard, Decided.following(message, pending=message.pending,
-                                                                   decision=decision, book=message.book))
+        await self.send(
+            self.context.risk_guard,
+            Decided.following(message, pending=message.pending, decision=decision, book=message.book),
+        )

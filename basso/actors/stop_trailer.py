@@ -52,8 +52,9 @@ class StopTrailer(DatabaseActor[StopTrailerInbox]):
         match message:
             case Decide(pending=pending, book=book):
                 decision = decide_payload(pending.payload, book, self.context.config)
-                await self.send(self.context.risk_guard, Decided.following(message, pending=pending,
-                                                                           decision=decision, book=book))
+                await self.send(
+                    self.context.risk_guard, Decided.following(message, pending=pending, decision=decision, book=book)
+                )
             case CheckBarGaps():
                 await self._check_bar_gaps(message)
 
@@ -64,17 +65,34 @@ class StopTrailer(DatabaseActor[StopTrailerInbox]):
             instrument = config.instruments.get(seen.instrument)
             if instrument is None:
                 continue  # an instrument removed from the configuration: Recovery names it
-            gap = bar_gap_s(instrument, calendar_for(config, instrument), now=message.now,
-                            last_bar_at=seen.last_bar_at, opened_at=seen.opened_at, limit_s=limit_s)
+            gap = bar_gap_s(
+                instrument,
+                calendar_for(config, instrument),
+                now=message.now,
+                last_bar_at=seen.last_bar_at,
+                opened_at=seen.opened_at,
+                limit_s=limit_s,
+            )
             if gap is None:
                 continue
             since = seen.last_bar_at.isoformat() if seen.last_bar_at is not None else "none"
-            text = (f"{seen.instrument}: no bar close for {gap / 60:.0f} min during market hours with layers open"
-                    f" (limit {limit_s / 60:g} min): its stops are not being trailed")
+            text = (
+                f"{seen.instrument}: no bar close for {gap / 60:.0f} min during market hours with layers open"
+                f" (limit {limit_s / 60:g} min): its stops are not being trailed"
+            )
             # One alert per gap: the dedupe key names the last bar seen, so a later gap is a new alert.
-            raised = await self.db.run(partial(
-                raise_alert, at=message.now, level=AlertLevel.WARNING, kind="bar_gap", message=text,
-                instrument=seen.instrument, detail={"last_bar_at": since, "gap_s": round(gap)},
-                dedupe=f"bar_gap:{seen.instrument}:{since}"), what="stop trailer: bar-gap alert")
+            raised = await self.db.run(
+                partial(
+                    raise_alert,
+                    at=message.now,
+                    level=AlertLevel.WARNING,
+                    kind="bar_gap",
+                    message=text,
+                    instrument=seen.instrument,
+                    detail={"last_bar_at": since, "gap_s": round(gap)},
+                    dedupe=f"bar_gap:{seen.instrument}:{since}",
+                ),
+                what="stop trailer: bar-gap alert",
+            )
             if raised is not None:
                 log.warning("%s", text)

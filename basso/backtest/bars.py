@@ -100,16 +100,21 @@ def parse_bars(text: str, instrument: str, *, source: str = "<bars>") -> Bars:
         raise BarsError(source, comments + reader.line_num, f"not valid CSV: {exc}") from None
     if not times:
         raise BarsError(source, comments + 2, "no bars after the header")
-    return Bars(instrument=instrument, times=times, opens=columns[0], highs=columns[1], lows=columns[2],
-                closes=columns[3])
+    return Bars(
+        instrument=instrument, times=times, opens=columns[0], highs=columns[1], lows=columns[2], closes=columns[3]
+    )
 
 
 def _check_header(header: list[str] | None, source: str, line: int) -> None:
     names = tuple(cell.strip().lower() for cell in header or ())
     # Columns after close are volume or a TradingView chart's indicator plots: read past, never used.
     if not names or names[0] not in _TIME_NAMES or names[1:5] != _COLUMNS[1:]:
-        raise BarsError(source, line, "header must be timestamp,open,high,low,close[,volume] (or TradingView's "
-                        f"chart export: time,open,high,low,close,…); got {','.join(names)}")
+        raise BarsError(
+            source,
+            line,
+            "header must be timestamp,open,high,low,close[,volume] (or TradingView's "
+            f"chart export: time,open,high,low,close,…); got {','.join(names)}",
+        )
 
 
 def _timestamp(text: str, source: str, line: int) -> float:
@@ -140,8 +145,11 @@ def _price(text: str, name: str, source: str, line: int) -> float:
 def _check_range(prices: list[float], source: str, line: int) -> None:
     open_, high, low, close = prices
     if not low <= min(open_, close) or not max(open_, close) <= high:
-        raise BarsError(source, line, f"needs low ≤ open, close ≤ high; got open {open_:g}, high {high:g}, "
-                        f"low {low:g}, close {close:g}")
+        raise BarsError(
+            source,
+            line,
+            f"needs low ≤ open, close ≤ high; got open {open_:g}, high {high:g}, low {low:g}, close {close:g}",
+        )
 
 
 def average_true_range(highs: list[float], lows: list[float], closes: list[float], period: int) -> list[float]:
@@ -187,7 +195,6 @@ def bars_csv(bars: Bars, volumes: list[float] | None = None) -> str:
     """`bars` as the CSV `read_bars` reads: ISO timestamps in IST with their offset, prices as given."""
     lines = ["timestamp,open,high,low,close" + (",volume" if volumes is not None else "")]
     for i in range(len(bars)):
-        row = (f"{bars.time_of(i).isoformat()},{bars.opens[i]!r},{bars.highs[i]!r},{bars.lows[i]!r},"
-               f"{bars.closes[i]!r}")
+        row = f"{bars.time_of(i).isoformat()},{bars.opens[i]!r},{bars.highs[i]!r},{bars.lows[i]!r},{bars.closes[i]!r}"
         lines.append(row + (f",{volumes[i]:g}" if volumes is not None else ""))
     return "\n".join(lines) + "\n"

@@ -84,8 +84,9 @@ def equity_chart(result: ReplayResult, curve: Sequence[EquityPoint], *, log: boo
         equity = [float(result.capital), *(float(p.equity) for p in curve)]
         top.step(times, equity, where="post", color=_BLUE, linewidth=1.3)
         top.axhline(float(result.capital), color="#888", linewidth=0.8, linestyle="--")
-        bottom.fill_between(times, [0.0, *(-p.drawdown_pct for p in curve)], step="post", color=_RED, alpha=0.55,
-                            linewidth=0)
+        bottom.fill_between(
+            times, [0.0, *(-p.drawdown_pct for p in curve)], step="post", color=_RED, alpha=0.55, linewidth=0
+        )
     top.set_title("Closed-trade equity" + (" (log scale)" if log else ""), loc="left", fontsize=12)
     rupee_axis(top, log=log)
     bottom.set_title("Drawdown from the peak", loc="left", fontsize=11)

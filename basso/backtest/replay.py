@@ -107,28 +107,49 @@ def replay_fixed(
             else:
                 closed.append(((trade.exit_time, order, trade.number), _closed(trade, multiplier, pct, pnl_source)))
     closed.sort(key=lambda item: item[0])
-    return ReplayResult(sizing="fixed", capital=to_money(capital), instruments=instruments,
-                        closed=tuple(trade for _, trade in closed), open=tuple(still_open))
+    return ReplayResult(
+        sizing="fixed",
+        capital=to_money(capital),
+        instruments=instruments,
+        closed=tuple(trade for _, trade in closed),
+        open=tuple(still_open),
+    )
 
 
 def _closed(trade: ExportedTrade, multiplier: float, pct: float, pnl_source: PnlSource) -> ClosedTrade:
-    costs = (commission(trade.entry_price, trade.lots, multiplier, pct)
-             + commission(trade.exit_price, trade.lots, multiplier, pct))
+    costs = commission(trade.entry_price, trade.lots, multiplier, pct) + commission(
+        trade.exit_price, trade.lots, multiplier, pct
+    )
     if pnl_source == "export":
         pnl = to_money(trade.net_pnl)
     else:
         pnl = realised_pnl(trade.entry_price, trade.exit_price, trade.lots, multiplier) - costs
     return ClosedTrade(
-        instrument=trade.instrument, layer=trade.layer, lots=trade.lots, entry_time=trade.entry_time,
-        entry_price=trade.entry_price, exit_time=trade.exit_time, exit_price=trade.exit_price, multiplier=multiplier,
-        commission=costs, pnl=pnl, reason=trade.exit_label, trade=trade.number,
+        instrument=trade.instrument,
+        layer=trade.layer,
+        lots=trade.lots,
+        entry_time=trade.entry_time,
+        entry_price=trade.entry_price,
+        exit_time=trade.exit_time,
+        exit_price=trade.exit_price,
+        multiplier=multiplier,
+        commission=costs,
+        pnl=pnl,
+        reason=trade.exit_label,
+        trade=trade.number,
     )
 
 
 def _open(trade: ExportedTrade, multiplier: float) -> OpenTrade:
     return OpenTrade(
-        instrument=trade.instrument, layer=trade.layer, lots=trade.lots, entry_time=trade.entry_time,
-        entry_price=trade.entry_price, mark_time=trade.exit_time, mark_price=trade.exit_price,
-        multiplier=multiplier, unrealised=realised_pnl(trade.entry_price, trade.exit_price, trade.lots, multiplier),
+        instrument=trade.instrument,
+        layer=trade.layer,
+        lots=trade.lots,
+        entry_time=trade.entry_time,
+        entry_price=trade.entry_price,
+        mark_time=trade.exit_time,
+        mark_price=trade.exit_price,
+        multiplier=multiplier,
+        unrealised=realised_pnl(trade.entry_price, trade.exit_price, trade.lots, multiplier),
         trade=trade.number,
     )

@@ -159,16 +159,59 @@ def write_outputs(out_dir: Path, result: ReplayResult, figures: Mapping[str, Any
 def _write_trades(path: Path, result: ReplayResult) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["status", "instrument", "trade", "position", "lots", "entry_time", "entry_price",
-                         "exit_time", "exit_price", "multiplier", "commission", "pnl", "reason"])
+        writer.writerow(
+            [
+                "status",
+                "instrument",
+                "trade",
+                "position",
+                "lots",
+                "entry_time",
+                "entry_price",
+                "exit_time",
+                "exit_price",
+                "multiplier",
+                "commission",
+                "pnl",
+                "reason",
+            ]
+        )
         for t in result.closed:
-            writer.writerow(["closed", t.instrument, t.trade or "", f"Long_{t.layer}", t.lots, t.entry_time.isoformat(),
-                             t.entry_price, t.exit_time.isoformat(), t.exit_price, t.multiplier, t.commission, t.pnl,
-                             t.reason])
+            writer.writerow(
+                [
+                    "closed",
+                    t.instrument,
+                    t.trade or "",
+                    f"Long_{t.layer}",
+                    t.lots,
+                    t.entry_time.isoformat(),
+                    t.entry_price,
+                    t.exit_time.isoformat(),
+                    t.exit_price,
+                    t.multiplier,
+                    t.commission,
+                    t.pnl,
+                    t.reason,
+                ]
+            )
         for o in result.open:
-            writer.writerow(["open", o.instrument, o.trade or "", f"Long_{o.layer}", o.lots, o.entry_time.isoformat(),
-                             o.entry_price, o.mark_time.isoformat(), o.mark_price, o.multiplier, "", o.unrealised,
-                             "open at the last mark"])
+            writer.writerow(
+                [
+                    "open",
+                    o.instrument,
+                    o.trade or "",
+                    f"Long_{o.layer}",
+                    o.lots,
+                    o.entry_time.isoformat(),
+                    o.entry_price,
+                    o.mark_time.isoformat(),
+                    o.mark_price,
+                    o.multiplier,
+                    "",
+                    o.unrealised,
+                    "open at the last mark",
+                ]
+            )
 
 
 def _write_equity(path: Path, result: ReplayResult, curve: Sequence[EquityPoint]) -> None:
@@ -198,8 +241,9 @@ def _html(result: ReplayResult, figures: Mapping[str, Any], curve: Sequence[Equi
         linear_checked="" if log_first else " checked",
         log_checked=" checked" if log_first else "",
         equity_linear=_image("equity", "Closed-trade equity and drawdown", equity_chart(result, curve, log=False)),
-        equity_log=_image("equity-log", "Closed-trade equity (log scale) and drawdown",
-                          equity_chart(result, curve, log=True)),
+        equity_log=_image(
+            "equity-log", "Closed-trade equity (log scale) and drawdown", equity_chart(result, curve, log=True)
+        ),
         exposure=_image("exposure", "Open exposure by instrument", exposure_chart(result)),
         monthly=_monthly_table(monthly_returns(result.capital, curve)),
         trades=_trades_table(result),
@@ -208,8 +252,10 @@ def _html(result: ReplayResult, figures: Mapping[str, Any], curve: Sequence[Equi
 
 
 def _image(name: str, title: str, figure: Any) -> str:
-    return (f'<figure id="figure-{name}"><img id="chart-{name}" alt="{html.escape(title)}" '
-            f'src="data:image/png;base64,{figure_png(figure)}"></figure>')
+    return (
+        f'<figure id="figure-{name}"><img id="chart-{name}" alt="{html.escape(title)}" '
+        f'src="data:image/png;base64,{figure_png(figure)}"></figure>'
+    )
 
 
 def _html_table(figures: Mapping[str, Any]) -> str:
@@ -262,8 +308,10 @@ def _monthly_table(table: Mapping[int, Sequence[float | None]]) -> str:
             growth *= 1 + (value or 0.0) / 100
         cells = "".join(_return_cell(v, largest) for v in row) + _return_cell((growth - 1) * 100, None)
         rows.append(f"<tr><th>{year}</th>{cells}</tr>")
-    return (f'<table id="monthly" class="heat"><thead><tr><th></th>{head}<th>Year</th></tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+    return (
+        f'<table id="monthly" class="heat"><thead><tr><th></th>{head}<th>Year</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _return_cell(value: float | None, largest: float | None) -> str:
@@ -281,25 +329,80 @@ def _return_cell(value: float | None, largest: float | None) -> str:
 def _trades_table(result: ReplayResult) -> str:
     rows = []
     for t in sorted(result.closed, key=lambda t: (t.entry_time, t.instrument, t.layer)):
-        rows.append(_trade_row(t.instrument, t.layer, t.lots, t.entry_time, t.entry_price, t.exit_time, t.exit_price,
-                               float(t.pnl), t.reason))
+        rows.append(
+            _trade_row(
+                t.instrument,
+                t.layer,
+                t.lots,
+                t.entry_time,
+                t.entry_price,
+                t.exit_time,
+                t.exit_price,
+                float(t.pnl),
+                t.reason,
+            )
+        )
     for o in sorted(result.open, key=lambda o: (o.entry_time, o.instrument, o.layer)):
-        rows.append(_trade_row(o.instrument, o.layer, o.lots, o.entry_time, o.entry_price, o.mark_time, o.mark_price,
-                               float(o.unrealised), "open: marked at the last price"))
-    head = "".join(f"<th>{h}</th>" for h in ("Instrument", "Layer", "Lots", "Entry", "Entry price", "Exit",
-                                             "Exit price", "P&amp;L", "Why it closed"))
-    return (f'<div class="scroll"><table id="trades"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
+        rows.append(
+            _trade_row(
+                o.instrument,
+                o.layer,
+                o.lots,
+                o.entry_time,
+                o.entry_price,
+                o.mark_time,
+                o.mark_price,
+                float(o.unrealised),
+                "open: marked at the last price",
+            )
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "Instrument",
+            "Layer",
+            "Lots",
+            "Entry",
+            "Entry price",
+            "Exit",
+            "Exit price",
+            "P&amp;L",
+            "Why it closed",
+        )
+    )
+    return (
+        f'<div class="scroll"><table id="trades"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
-def _trade_row(instrument: str, layer: int, lots: int, entry_time: datetime, entry: float, exit_time: datetime,
-               exit_: float, pnl: float, reason: str) -> str:
-    cells = [instrument, f"Long_{layer}", str(lots), entry_time.strftime("%Y-%m-%d %H:%M"), f"{entry:,.2f}",
-             exit_time.strftime("%Y-%m-%d %H:%M"), f"{exit_:,.2f}"]
+def _trade_row(
+    instrument: str,
+    layer: int,
+    lots: int,
+    entry_time: datetime,
+    entry: float,
+    exit_time: datetime,
+    exit_: float,
+    pnl: float,
+    reason: str,
+) -> str:
+    cells = [
+        instrument,
+        f"Long_{layer}",
+        str(lots),
+        entry_time.strftime("%Y-%m-%d %H:%M"),
+        f"{entry:,.2f}",
+        exit_time.strftime("%Y-%m-%d %H:%M"),
+        f"{exit_:,.2f}",
+    ]
     tone = "gain" if pnl >= 0 else "loss"
-    return ("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-            + f'<td class="{tone}">{html.escape(indian_rupees(pnl))}</td>'
-            + f'<td class="reason">{html.escape(reason)}</td></tr>')
+    return (
+        "<tr>"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+        + f'<td class="{tone}">{html.escape(indian_rupees(pnl))}</td>'
+        + f'<td class="reason">{html.escape(reason)}</td></tr>'
+    )
 
 
 def _notes_list(notes: Sequence[str]) -> str:

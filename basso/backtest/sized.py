@@ -126,24 +126,48 @@ def replay_basso(
     money = to_money(capital)
     # The fast path keeps one all-time peak; a peak window needs each day's, which the live code keeps.
     fast = fast and not config.drawdown.peak_days
-    run = _Run(config=config, names=names, bars=tuple(bars[n] for n in names), atrs=tuple(atrs[n] for n in names),
-               book=Book(closed_equity=money, high_water=money, equity_peak=float(money)), peak=float(money),
-               closes=[math.nan] * len(names), atr_now=[math.nan] * len(names), mark_bar=[-1] * len(names),
-               mark_time=[None] * len(names), mirror=[], closed=[], entered={},
-               counts=Counter(), firsts={}, fast=fast, on_decision=on_decision,
-               limits=[_limits(config, name) for name in names],
-               emergency=limit_fraction(config.portfolio.emergency_risk_pct, MARGIN_PCT),
-               equity_mode=config.portfolio.equity_mode, blended_weight=config.portfolio.blended_unrealised_weight)
+    run = _Run(
+        config=config,
+        names=names,
+        bars=tuple(bars[n] for n in names),
+        atrs=tuple(atrs[n] for n in names),
+        book=Book(closed_equity=money, high_water=money, equity_peak=float(money)),
+        peak=float(money),
+        closes=[math.nan] * len(names),
+        atr_now=[math.nan] * len(names),
+        mark_bar=[-1] * len(names),
+        mark_time=[None] * len(names),
+        mirror=[],
+        closed=[],
+        entered={},
+        counts=Counter(),
+        firsts={},
+        fast=fast,
+        on_decision=on_decision,
+        limits=[_limits(config, name) for name in names],
+        emergency=limit_fraction(config.portfolio.emergency_risk_pct, MARGIN_PCT),
+        equity_mode=config.portfolio.equity_mode,
+        blended_weight=config.portfolio.blended_unrealised_weight,
+    )
     _sync(run)
     _walk(run, signals, progress)
-    return ReplayResult(sizing="basso", capital=money, instruments=names, closed=tuple(run.closed),
-                        open=_still_open(run), notes=_notes(run))
+    return ReplayResult(
+        sizing="basso",
+        capital=money,
+        instruments=names,
+        closed=tuple(run.closed),
+        open=_still_open(run),
+        notes=_notes(run),
+    )
 
 
 def _limits(config: Config, name: str) -> tuple[float, float, float]:
     instrument = config.instruments[name]
-    return (instrument.trailing_stop_atr, limit_fraction(instrument.ongoing_risk_pct, MARGIN_PCT),
-            limit_fraction(instrument.ongoing_vol_pct, MARGIN_PCT))
+    return (
+        instrument.trailing_stop_atr,
+        limit_fraction(instrument.ongoing_risk_pct, MARGIN_PCT),
+        limit_fraction(instrument.ongoing_vol_pct, MARGIN_PCT),
+    )
 
 
 # --- the event loop -----------------------------------------------------------------------------------------
@@ -256,8 +280,13 @@ def _trail(run: _Run, k: int, i: int, end: int) -> int:
 
 def _equity(run: _Run, unrealised: float) -> float:
     """The sizing equity with the mirror's `unrealised` P&L, as the book computes it."""
-    return equity_in_mode(run.equity_mode, closed=run.closed_equity, unrealised=unrealised,
-                          high_water=run.high_water, blended_weight=run.blended_weight)
+    return equity_in_mode(
+        run.equity_mode,
+        closed=run.closed_equity,
+        unrealised=unrealised,
+        high_water=run.high_water,
+        blended_weight=run.blended_weight,
+    )
 
 
 # --- handing events to the live code ------------------------------------------------------------------------
@@ -265,8 +294,10 @@ def _equity(run: _Run, unrealised: float) -> float:
 
 def _decide_bar(run: _Run, k: int, i: int) -> None:
     bars = run.bars[k]
-    _apply(run, MarketData(instrument=run.names[k], timestamp=_closed_at(bars, i), price=bars.closes[i],
-                           atr=run.atrs[k][i]))
+    _apply(
+        run,
+        MarketData(instrument=run.names[k], timestamp=_closed_at(bars, i), price=bars.closes[i], atr=run.atrs[k][i]),
+    )
 
 
 def _closed_at(bars: Bars, i: int) -> datetime:
@@ -291,9 +322,19 @@ def _signal(run: _Run, signal: ReplaySignal, k: int) -> None:
             run.mark_bar[k], run.mark_time[k] = -1, signal.time
         return
     if signal.type is SignalType.EXIT:
-        trading = TradingSignal(type=SignalType.EXIT, instrument=signal.instrument, layer=signal.layer,
-                                price=signal.price, stop=None, lots=signal.lots, atr=None, er=None, supertrend=None,
-                                timestamp=signal.time, reason=f"strategy exit: {signal.reason}")
+        trading = TradingSignal(
+            type=SignalType.EXIT,
+            instrument=signal.instrument,
+            layer=signal.layer,
+            price=signal.price,
+            stop=None,
+            lots=signal.lots,
+            atr=None,
+            er=None,
+            supertrend=None,
+            timestamp=signal.time,
+            reason=f"strategy exit: {signal.reason}",
+        )
         _apply(run, trading)
         return
     atr = stored_price(run.atr_now[k])  # the book's newest ATR, as it would hold it
@@ -305,9 +346,19 @@ def _signal(run: _Run, signal: ReplaySignal, k: int) -> None:
     if not 0 < stop < signal.price:
         run.counts[f"{signal.type.value}: skipped, ATR stop not between 0 and the price"] += 1
         return
-    trading = TradingSignal(type=signal.type, instrument=signal.instrument, layer=signal.layer, price=signal.price,
-                            stop=stop, lots=signal.lots, atr=atr, er=1.0, supertrend=None, timestamp=signal.time,
-                            reason=signal.reason)
+    trading = TradingSignal(
+        type=signal.type,
+        instrument=signal.instrument,
+        layer=signal.layer,
+        price=signal.price,
+        stop=stop,
+        lots=signal.lots,
+        atr=atr,
+        er=1.0,
+        supertrend=None,
+        timestamp=signal.time,
+        reason=signal.reason,
+    )
     _apply(run, trading)
 
 
@@ -328,9 +379,19 @@ def _apply(run: _Run, signal: Signal) -> None:
 def _book_now(run: _Run) -> Book:
     # The mirror is rebuilt from the book's own (sorted) layers, so it is already in the book's order.
     book = run.book
-    layers = tuple(Layer(instrument=run.names[x.instrument], layer=x.layer, lots=x.lots, entry_price=x.entry,
-                         initial_stop=x.initial_stop, stop=x.stop,
-                         highest_close=x.highest, point_value=x.point_value) for x in run.mirror)
+    layers = tuple(
+        Layer(
+            instrument=run.names[x.instrument],
+            layer=x.layer,
+            lots=x.lots,
+            entry_price=x.entry,
+            initial_stop=x.initial_stop,
+            stop=x.stop,
+            highest_close=x.highest,
+            point_value=x.point_value,
+        )
+        for x in run.mirror
+    )
     marks = {name: stored_price(run.closes[k]) for k, name in enumerate(run.names) if not math.isnan(run.closes[k])}
     atrs = {name: stored_price(run.atr_now[k]) for k, name in enumerate(run.names) if not math.isnan(run.atr_now[k])}
     marked_at = dict(book.marked_at)
@@ -338,17 +399,37 @@ def _book_now(run: _Run) -> Book:
         when = _closed_at(run.bars[k], run.mark_bar[k]) if run.mark_bar[k] >= 0 else run.mark_time[k]
         if when is not None:
             marked_at[name] = when
-    return Book(closed_equity=book.closed_equity, high_water=book.high_water, equity_peak=run.peak, layers=layers,
-                atr={**book.atr, **atrs}, price={**book.price, **marks}, marked_at=marked_at,
-                bar_at=book.bar_at, kill_switch=book.kill_switch, day=book.day, day_peak=book.day_peak,
-                earlier_peaks=book.earlier_peaks)
+    return Book(
+        closed_equity=book.closed_equity,
+        high_water=book.high_water,
+        equity_peak=run.peak,
+        layers=layers,
+        atr={**book.atr, **atrs},
+        price={**book.price, **marks},
+        marked_at=marked_at,
+        bar_at=book.bar_at,
+        kill_switch=book.kill_switch,
+        day=book.day,
+        day_peak=book.day_peak,
+        earlier_peaks=book.earlier_peaks,
+    )
 
 
 def _sync(run: _Run) -> None:
     index = {name: k for k, name in enumerate(run.names)}
-    run.mirror = [_Open(instrument=index[x.instrument], layer=x.layer, lots=x.lots, entry=x.entry_price,
-                        initial_stop=x.initial_stop, stop=x.stop,
-                        highest=x.highest_close, point_value=x.point_value) for x in run.book.layers]
+    run.mirror = [
+        _Open(
+            instrument=index[x.instrument],
+            layer=x.layer,
+            lots=x.lots,
+            entry=x.entry_price,
+            initial_stop=x.initial_stop,
+            stop=x.stop,
+            highest=x.highest_close,
+            point_value=x.point_value,
+        )
+        for x in run.book.layers
+    ]
     for name, price in run.book.price.items():
         run.closes[index[name]] = price
     for name, atr in run.book.atr.items():
@@ -368,13 +449,20 @@ def _count(run: _Run, signal: Signal, decision: Decision) -> None:
     if isinstance(signal, MarketData):
         for exit_ in decision.exits:
             kind = "peel-off" if exit_.reason.startswith("peel") else exit_.reason.split(":")[0]
-            _tally(run, f"bar exits ({kind})", f"{exit_.instrument} Long_{exit_.layer}, {exit_.lots} lot"
-                   f"{'s' if exit_.lots != 1 else ''}, on the bar closing {when}: {exit_.reason}")
+            _tally(
+                run,
+                f"bar exits ({kind})",
+                f"{exit_.instrument} Long_{exit_.layer}, {exit_.lots} lot"
+                f"{'s' if exit_.lots != 1 else ''}, on the bar closing {when}: {exit_.reason}",
+            )
         return
     run.counts[f"{signal.type.value}: {decision.outcome.value}"] += 1
     if decision.outcome is SignalOutcome.BLOCKED:
-        _tally(run, f"{signal.type.value} blocked by {decision.record['blocked_by']}",
-               f"{signal.instrument} {signal.position} on {when}: {decision.reason}{_figures(decision.record)}")
+        _tally(
+            run,
+            f"{signal.type.value} blocked by {decision.record['blocked_by']}",
+            f"{signal.instrument} {signal.position} on {when}: {decision.reason}{_figures(decision.record)}",
+        )
 
 
 def _figures(record: Mapping[str, Any]) -> str:
@@ -382,8 +470,10 @@ def _figures(record: Mapping[str, Any]) -> str:
     if "lot_r" in record:
         return f" (Lot-R {record['lot_r']:.2f}, Lot-V {record['lot_v']:.2f}, Lot-M {record['lot_m']:.2f})"
     if "a_margin" in record and record.get("lots") == 0:
-        return (f" (A {record['a_margin']:.2f}, B {record['b_discipline']:.2f}, C {record['c_profit_budget']:.2f},"
-                f" D {record['d_headroom']:.2f})")
+        return (
+            f" (A {record['a_margin']:.2f}, B {record['b_discipline']:.2f}, C {record['c_profit_budget']:.2f},"
+            f" D {record['d_headroom']:.2f})"
+        )
     return ""
 
 
@@ -406,10 +496,21 @@ def _record(run: _Run, when: datetime, settlement: Settlement) -> None:
         share = entry_cost if closing.whole else to_money(entry_cost * closing.lots / layer.lots)
         run.entered[key] = (entry_time, entry_cost - share)
         costs = share + fill.commission
-        run.closed.append(ClosedTrade(
-            instrument=closing.instrument, layer=closing.layer, lots=closing.lots, entry_time=entry_time,
-            entry_price=closing.entry_price, exit_time=when, exit_price=closing.exit_price,
-            multiplier=layer.point_value, commission=costs, pnl=closing.realised_pnl - costs, reason=closing.reason))
+        run.closed.append(
+            ClosedTrade(
+                instrument=closing.instrument,
+                layer=closing.layer,
+                lots=closing.lots,
+                entry_time=entry_time,
+                entry_price=closing.entry_price,
+                exit_time=when,
+                exit_price=closing.exit_price,
+                multiplier=layer.point_value,
+                commission=costs,
+                pnl=closing.realised_pnl - costs,
+                reason=closing.reason,
+            )
+        )
 
 
 def _still_open(run: _Run) -> tuple[OpenTrade, ...]:
@@ -419,22 +520,31 @@ def _still_open(run: _Run) -> tuple[OpenTrade, ...]:
         mark = layer.entry_price if math.isnan(run.closes[k]) else run.closes[k]  # newer than the book's marks
         bars = run.bars[k]
         entry_time, _ = run.entered[(layer.instrument, layer.layer)]
-        still.append(OpenTrade(
-            instrument=layer.instrument, layer=layer.layer, lots=layer.lots, entry_time=entry_time,
-            entry_price=layer.entry_price, mark_time=max(entry_time, bars.time_of(len(bars) - 1)), mark_price=mark,
-            multiplier=layer.point_value,
-            unrealised=realised_pnl(layer.entry_price, mark, layer.lots, layer.point_value)))
+        still.append(
+            OpenTrade(
+                instrument=layer.instrument,
+                layer=layer.layer,
+                lots=layer.lots,
+                entry_time=entry_time,
+                entry_price=layer.entry_price,
+                mark_time=max(entry_time, bars.time_of(len(bars) - 1)),
+                mark_price=mark,
+                multiplier=layer.point_value,
+                unrealised=realised_pnl(layer.entry_price, mark, layer.lots, layer.point_value),
+            )
+        )
     return tuple(still)
 
 
 def _notes(run: _Run) -> tuple[str, ...]:
     """One sentence per kind of event: its count, and for blocks and bar exits the first one in full."""
-    return tuple(f"{what}: {count}" + (f"; the first, {run.firsts[what]}" if what in run.firsts else "")
-                 for what, count in sorted(run.counts.items(), key=_note_order))
+    return tuple(
+        f"{what}: {count}" + (f"; the first, {run.firsts[what]}" if what in run.firsts else "")
+        for what, count in sorted(run.counts.items(), key=_note_order)
+    )
 
 
 def _note_order(item: tuple[str, int]) -> tuple[str, bool, str]:
     # By signal type; within one, the totals ("PYRAMID: blocked: 337") before their breakdown ("PYRAMID blocked by").
     head = item[0].split(" ")[0]
     return head.rstrip(":"), not head.endswith(":"), item[0]
-

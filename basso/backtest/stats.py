@@ -80,8 +80,11 @@ def portfolio_stats(result: ReplayResult) -> TradeStats:
 def per_instrument_stats(result: ReplayResult) -> dict[str, TradeStats]:
     """The figures of each instrument alone, on the same capital, in the order the replay was given them."""
     return {
-        name: trade_stats([t for t in result.closed if t.instrument == name],
-                          [t for t in result.open if t.instrument == name], result.capital)
+        name: trade_stats(
+            [t for t in result.closed if t.instrument == name],
+            [t for t in result.open if t.instrument == name],
+            result.capital,
+        )
         for name in result.instruments
     }
 
@@ -176,8 +179,9 @@ def _max_open_lots(closed: Sequence[ClosedTrade], still_open: Sequence[OpenTrade
     return most
 
 
-def _time_in_market_pct(closed: Sequence[ClosedTrade], still_open: Sequence[OpenTrade], start: datetime | None,
-                        end: datetime | None) -> float:
+def _time_in_market_pct(
+    closed: Sequence[ClosedTrade], still_open: Sequence[OpenTrade], start: datetime | None, end: datetime | None
+) -> float:
     if start is None or end is None or end <= start:
         return 0.0
     held, since, invested = 0, start, timedelta(0)

@@ -24,10 +24,21 @@ __all__ = ["breakout_signals", "random_walk_bars"]
 _HOUR = 3600.0
 
 
-def random_walk_bars(instrument: str, count: int, *, seed: int, start: datetime, price: float,
-                     volatility: float = 0.004, drift: float = 0.0, step_s: float = _HOUR,
-                     regime_switch: float = 0.0, wild: float = 3.0, reversion: float = 0.0,
-                     trend_switch: float = 0.0) -> Bars:
+def random_walk_bars(
+    instrument: str,
+    count: int,
+    *,
+    seed: int,
+    start: datetime,
+    price: float,
+    volatility: float = 0.004,
+    drift: float = 0.0,
+    step_s: float = _HOUR,
+    regime_switch: float = 0.0,
+    wild: float = 3.0,
+    reversion: float = 0.0,
+    trend_switch: float = 0.0,
+) -> Bars:
     """`count` bars every `step_s` seconds from `start`: log returns ~ N(drift, σ), wicks beyond both the open
     and the close by a random share of σ. σ is `volatility`, or `wild` times it in a wild regime, which starts
     or ends on each bar with probability `regime_switch` (volatility that jumps is what makes peel-offs).
@@ -61,8 +72,9 @@ def random_walk_bars(instrument: str, count: int, *, seed: int, start: datetime,
     return Bars(instrument=instrument, times=times, opens=opens, highs=highs, lows=lows, closes=closes)
 
 
-def breakout_signals(bars: Bars, atrs: list[float], *, lookback: int, stop_multiple: float, lots: int = 1,
-                     pyramids: int = 0) -> list[ReplaySignal]:
+def breakout_signals(
+    bars: Bars, atrs: list[float], *, lookback: int, stop_multiple: float, lots: int = 1, pyramids: int = 0
+) -> list[ReplaySignal]:
     """The strategy's signals: in on a `lookback`-bar closing breakout, a pyramid on each further breakout while
     in (up to `pyramids`), all out on a close below highest close − `stop_multiple` × ATR. Each is stamped at the
     next bar's open and priced at this close."""
@@ -79,8 +91,10 @@ def breakout_signals(bars: Bars, atrs: list[float], *, lookback: int, stop_multi
             trailing = highest - stop_multiple * atr
             stop = trailing if trailing > stop else stop
             if close < stop:
-                signals += [_signal(bars, SignalType.EXIT, times[i + 1], close, lots, entered, layer)
-                            for layer, entered in enumerate(layers, 1)]
+                signals += [
+                    _signal(bars, SignalType.EXIT, times[i + 1], close, lots, entered, layer)
+                    for layer, entered in enumerate(layers, 1)
+                ]
                 layers = []
             elif breakout and len(layers) <= pyramids:
                 layers.append(times[i + 1])
@@ -98,11 +112,20 @@ def breakout_signals(bars: Bars, atrs: list[float], *, lookback: int, stop_multi
     return signals
 
 
-def _signal(bars: Bars, kind: SignalType, stamp: float, price: float, lots: int, entered: float,
-            layer: int) -> ReplaySignal:
+def _signal(
+    bars: Bars, kind: SignalType, stamp: float, price: float, lots: int, entered: float, layer: int
+) -> ReplaySignal:
     exit_ = kind is SignalType.EXIT
     time = datetime.fromtimestamp(stamp, IST)
     return ReplaySignal(
-        time=time, instrument=bars.instrument, type=kind, layer=layer, price=price, lots=lots,
-        lots_left=0 if exit_ else lots, trades=(0,), reason="EXIT - trailing stop" if exit_ else "BREAKOUT",
-        entry_time=datetime.fromtimestamp(entered, IST) if exit_ else time)
+        time=time,
+        instrument=bars.instrument,
+        type=kind,
+        layer=layer,
+        price=price,
+        lots=lots,
+        lots_left=0 if exit_ else lots,
+        trades=(0,),
+        reason="EXIT - trailing stop" if exit_ else "BREAKOUT",
+        entry_time=datetime.fromtimestamp(entered, IST) if exit_ else time,
+    )

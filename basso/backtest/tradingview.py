@@ -41,8 +41,20 @@ __all__ = [
 ]
 
 COLUMNS = (
-    "Trade #", "Type", "Date/Time", "Signal", "Price INR", "Position size (qty)", "Position size (value)",
-    "Net P&L INR", "Net P&L %", "Run-up INR", "Run-up %", "Drawdown INR", "Drawdown %", "Cumulative P&L INR",
+    "Trade #",
+    "Type",
+    "Date/Time",
+    "Signal",
+    "Price INR",
+    "Position size (qty)",
+    "Position size (value)",
+    "Net P&L INR",
+    "Net P&L %",
+    "Run-up INR",
+    "Run-up %",
+    "Drawdown INR",
+    "Drawdown %",
+    "Cumulative P&L INR",
     "Cumulative P&L %",
 )
 _TRADE, _TYPE, _TIME, _SIGNAL, _PRICE, _QTY = range(6)
@@ -138,12 +150,21 @@ def _rows(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
 
 def _check_header(header: list[str], source: str) -> None:
     if tuple(cell.strip() for cell in header) != COLUMNS:
-        raise TradeListError(source, 1, f"not a TradingView List of trades header: expected the {len(COLUMNS)} "
-                             f"columns {', '.join(COLUMNS)}; got {', '.join(header)}")
+        raise TradeListError(
+            source,
+            1,
+            f"not a TradingView List of trades header: expected the {len(COLUMNS)} "
+            f"columns {', '.join(COLUMNS)}; got {', '.join(header)}",
+        )
 
 
-def _trade(exit_row: tuple[int, list[str]], entry_row: tuple[int, list[str]], instrument: str, source: str,
-           previous: ExportedTrade | None) -> ExportedTrade:
+def _trade(
+    exit_row: tuple[int, list[str]],
+    entry_row: tuple[int, list[str]],
+    instrument: str,
+    source: str,
+    previous: ExportedTrade | None,
+) -> ExportedTrade:
     exit_line, exits = exit_row
     entry_line, entries = entry_row
     for line, row in (exit_row, entry_row):
@@ -155,8 +176,12 @@ def _trade(exit_row: tuple[int, list[str]], entry_row: tuple[int, list[str]], in
     if entries[_TYPE] != _ENTRY:
         raise TradeListError(source, entry_line, _type_problem(entries[_TYPE], _ENTRY))
     if _whole(entries[_TRADE], "Trade #", source, entry_line) != number:
-        raise TradeListError(source, entry_line, f"entry row of trade {entries[_TRADE]} follows the exit row of "
-                             f"trade {number}: each trade is its exit row then its entry row")
+        raise TradeListError(
+            source,
+            entry_line,
+            f"entry row of trade {entries[_TRADE]} follows the exit row of "
+            f"trade {number}: each trade is its exit row then its entry row",
+        )
     if previous is not None and number <= previous.number:
         raise TradeListError(source, exit_line, f"trade {number} after trade {previous.number}: Trade # must rise")
     lots = _whole(entries[_QTY], "Position size (qty)", source, entry_line)
@@ -165,14 +190,22 @@ def _trade(exit_row: tuple[int, list[str]], entry_row: tuple[int, list[str]], in
     entry_time = _time(entries[_TIME], source, entry_line)
     exit_time = _time(exits[_TIME], source, exit_line)
     if exit_time < entry_time:
-        raise TradeListError(source, exit_line, f"trade {number} exits at {exits[_TIME]}, before its entry at "
-                             f"{entries[_TIME]}")
+        raise TradeListError(
+            source, exit_line, f"trade {number} exits at {exits[_TIME]}, before its entry at {entries[_TIME]}"
+        )
     return ExportedTrade(
-        instrument=instrument, number=number, layer=_layer(entries[_SIGNAL], source, entry_line),
-        label=entries[_SIGNAL], lots=lots, entry_time=entry_time,
-        entry_price=_price(entries[_PRICE], source, entry_line), exit_time=exit_time,
-        exit_price=_price(exits[_PRICE], source, exit_line), exit_label=exits[_SIGNAL],
-        is_open=exits[_SIGNAL].strip() == _OPEN, net_pnl=_amount(exits[_NET_PNL], "Net P&L INR", source, exit_line),
+        instrument=instrument,
+        number=number,
+        layer=_layer(entries[_SIGNAL], source, entry_line),
+        label=entries[_SIGNAL],
+        lots=lots,
+        entry_time=entry_time,
+        entry_price=_price(entries[_PRICE], source, entry_line),
+        exit_time=exit_time,
+        exit_price=_price(exits[_PRICE], source, exit_line),
+        exit_label=exits[_SIGNAL],
+        is_open=exits[_SIGNAL].strip() == _OPEN,
+        net_pnl=_amount(exits[_NET_PNL], "Net P&L INR", source, exit_line),
         line=exit_line,
     )
 
@@ -228,8 +261,12 @@ def _layer(label: str, source: str, line: int) -> int:
     pyramid = _PYRAMID_LABEL.fullmatch(label)
     if pyramid and int(pyramid[1]) >= 1:
         return int(pyramid[1]) + 1
-    raise TradeListError(source, line, f"entry Signal {label!r} is not ENTRY-<n>L, EOD-ENTRY-<n>L or PYR<k>-<n>L "
-                         "(k from 1): the layer of the trade is unknown")
+    raise TradeListError(
+        source,
+        line,
+        f"entry Signal {label!r} is not ENTRY-<n>L, EOD-ENTRY-<n>L or PYR<k>-<n>L "
+        "(k from 1): the layer of the trade is unknown",
+    )
 
 
 # --- signals ------------------------------------------------------------------------------------------------
@@ -241,22 +278,39 @@ def signals_from_trades(trades: Sequence[ExportedTrade]) -> list[ReplaySignal]:
     for group in _entry_groups(trades):
         first = group[0]
         total = sum(trade.lots for trade in group)
-        signals.append(ReplaySignal(
-            time=first.entry_time, instrument=first.instrument,
-            type=SignalType.BASE_ENTRY if first.layer == 1 else SignalType.PYRAMID, layer=first.layer,
-            price=first.entry_price, lots=total, lots_left=total, trades=tuple(t.number for t in group),
-            reason=first.label, entry_time=first.entry_time,
-        ))
+        signals.append(
+            ReplaySignal(
+                time=first.entry_time,
+                instrument=first.instrument,
+                type=SignalType.BASE_ENTRY if first.layer == 1 else SignalType.PYRAMID,
+                layer=first.layer,
+                price=first.entry_price,
+                lots=total,
+                lots_left=total,
+                trades=tuple(t.number for t in group),
+                reason=first.label,
+                entry_time=first.entry_time,
+            )
+        )
         left = total
         for trade in sorted(group, key=lambda t: (t.is_open, t.exit_time, t.number)):
             if trade.is_open:
                 continue
             left -= trade.lots
-            signals.append(ReplaySignal(
-                time=trade.exit_time, instrument=trade.instrument, type=SignalType.EXIT, layer=trade.layer,
-                price=trade.exit_price, lots=trade.lots, lots_left=left, trades=(trade.number,),
-                reason=trade.exit_label, entry_time=trade.entry_time,
-            ))
+            signals.append(
+                ReplaySignal(
+                    time=trade.exit_time,
+                    instrument=trade.instrument,
+                    type=SignalType.EXIT,
+                    layer=trade.layer,
+                    price=trade.exit_price,
+                    lots=trade.lots,
+                    lots_left=left,
+                    trades=(trade.number,),
+                    reason=trade.exit_label,
+                    entry_time=trade.entry_time,
+                )
+            )
     return merge_signals([signals])
 
 

@@ -20,8 +20,31 @@ from basso.timeutil import IST
 __all__ = ["INTERVALS", "History", "HistoryError", "fetch_history"]
 
 # The intervals OpenAlgo's HistorySchema accepts (restx_api/data_schemas.py); a broker may offer fewer.
-INTERVALS = ("1s", "5s", "10s", "15s", "30s", "45s", "1m", "2m", "3m", "5m", "10m", "15m", "20m", "30m", "1h", "2h",
-             "3h", "4h", "D", "W", "M", "Q", "Y")
+INTERVALS = (
+    "1s",
+    "5s",
+    "10s",
+    "15s",
+    "30s",
+    "45s",
+    "1m",
+    "2m",
+    "3m",
+    "5m",
+    "10m",
+    "15m",
+    "20m",
+    "30m",
+    "1h",
+    "2h",
+    "3h",
+    "4h",
+    "D",
+    "W",
+    "M",
+    "Q",
+    "Y",
+)
 
 
 class HistoryError(Exception):
@@ -40,25 +63,40 @@ class History:
         return bars_csv(self.bars, self.volumes)
 
 
-async def fetch_history(client: OpenAlgoClient, *, instrument: str, symbol: str, exchange: str, interval: str,
-                        start: date, end: date) -> History:
+async def fetch_history(
+    client: OpenAlgoClient, *, instrument: str, symbol: str, exchange: str, interval: str, start: date, end: date
+) -> History:
     """The candles of `symbol` on `exchange` from `start` to `end` (inclusive) at `interval`."""
     try:
-        reply = await client.call("history", symbol=symbol, exchange=exchange, interval=interval,
-                                  start_date=start.isoformat(), end_date=end.isoformat())
+        reply = await client.call(
+            "history",
+            symbol=symbol,
+            exchange=exchange,
+            interval=interval,
+            start_date=start.isoformat(),
+            end_date=end.isoformat(),
+        )
     except BrokerError as exc:
         raise HistoryError(str(exc)) from None
     rows = reply.get("data")
     if not isinstance(rows, list):
         raise HistoryError(f"history: the reply has no list of candles (data is {type(rows).__name__})")
     if not rows:
-        raise HistoryError(f"history: no candles for {symbol} on {exchange} from {start} to {end} at {interval} "
-                           "(intraday history at most brokers goes back only 30–90 days)")
+        raise HistoryError(
+            f"history: no candles for {symbol} on {exchange} from {start} to {end} at {interval} "
+            "(intraday history at most brokers goes back only 30–90 days)"
+        )
     lines = ["timestamp,open,high,low,close,volume"]
     for number, row in enumerate(rows, 1):
-        lines.append(",".join([_timestamp(row, number), *(_field(row, key, number) for key in
-                                                         ("open", "high", "low", "close")),
-                               _field(row, "volume", number, default="0")]))
+        lines.append(
+            ",".join(
+                [
+                    _timestamp(row, number),
+                    *(_field(row, key, number) for key in ("open", "high", "low", "close")),
+                    _field(row, "volume", number, default="0"),
+                ]
+            )
+        )
     try:
         bars = parse_bars("\n".join(lines) + "\n", instrument, source="history")
     except BarsError as exc:  # line k of the text is candle k − 1 of the reply
@@ -75,8 +113,9 @@ def _timestamp(row: Any, number: int) -> str:
         return datetime.fromtimestamp(value, IST).isoformat()  # Unix seconds, shown in exchange time
     if isinstance(value, str) and value.strip():
         return value.strip()
-    raise HistoryError(f"history: candle {number} of the reply: timestamp must be Unix seconds or ISO-8601, "
-                       f"got {value!r}")
+    raise HistoryError(
+        f"history: candle {number} of the reply: timestamp must be Unix seconds or ISO-8601, got {value!r}"
+    )
 
 
 def _field(row: dict[str, Any], key: str, number: int, default: str | None = None) -> str:

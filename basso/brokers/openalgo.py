@@ -35,10 +35,29 @@ from basso.rules.contracts import option_symbol
 from basso.rules.money import to_decimal
 
 __all__ = [
-    "BrokerError", "BrokerPosition", "BrokerRefused", "BrokerUnreachable", "ChasePolicy", "Funds", "LegFill",
-    "LegIncomplete", "LegOrder", "OpenAlgoBroker", "OpenAlgoClient", "OrderOutcomeUnknown", "OrderState",
-    "PositionDifference", "Quote", "SyntheticEntry", "SyntheticOrder", "Trade", "client_order_id", "limit_price",
-    "reconcile", "synthetic_order", "tick_round",
+    "BrokerError",
+    "BrokerPosition",
+    "BrokerRefused",
+    "BrokerUnreachable",
+    "ChasePolicy",
+    "Funds",
+    "LegFill",
+    "LegIncomplete",
+    "LegOrder",
+    "OpenAlgoBroker",
+    "OpenAlgoClient",
+    "OrderOutcomeUnknown",
+    "OrderState",
+    "PositionDifference",
+    "Quote",
+    "SyntheticEntry",
+    "SyntheticOrder",
+    "Trade",
+    "client_order_id",
+    "limit_price",
+    "reconcile",
+    "synthetic_order",
+    "tick_round",
 ]
 
 Action = Literal["BUY", "SELL"]
@@ -218,10 +237,16 @@ def _int(row: Mapping[str, Any], key: str) -> int:
 
 
 def _order(row: Mapping[str, Any]) -> OrderState:
-    return OrderState(orderid=str(row.get("orderid", "")), symbol=str(row.get("symbol", "")),
-                      exchange=str(row.get("exchange", "")), action=str(row.get("action", "")).upper(),
-                      pricetype=str(row.get("pricetype", "")).upper(), quantity=_int(row, "quantity"),
-                      status=str(row.get("order_status", "")).lower(), average_price=_dec(row, "average_price"))
+    return OrderState(
+        orderid=str(row.get("orderid", "")),
+        symbol=str(row.get("symbol", "")),
+        exchange=str(row.get("exchange", "")),
+        action=str(row.get("action", "")).upper(),
+        pricetype=str(row.get("pricetype", "")).upper(),
+        quantity=_int(row, "quantity"),
+        status=str(row.get("order_status", "")).lower(),
+        average_price=_dec(row, "average_price"),
+    )
 
 
 class OpenAlgoClient:
@@ -250,8 +275,9 @@ class OpenAlgoClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
-            async with self._session.post(f"{self._base}/api/v1/{endpoint}",
-                                          json={"apikey": self._api_key, **fields}) as response:
+            async with self._session.post(
+                f"{self._base}/api/v1/{endpoint}", json={"apikey": self._api_key, **fields}
+            ) as response:
                 http_status = response.status
                 try:
                     reply: Any = await response.json(content_type=None)
@@ -273,19 +299,41 @@ class OpenAlgoClient:
         data = (await self.call("quotes", symbol=symbol, exchange=exchange)).get("data") or {}
         return Quote(symbol=symbol, ltp=_dec(data, "ltp"), bid=_dec(data, "bid"), ask=_dec(data, "ask"))
 
-    async def place(self, leg: LegOrder, *, strategy: str, pricetype: PriceType, quantity: int,
-                    price: Decimal = Decimal(0)) -> str:
+    async def place(
+        self, leg: LegOrder, *, strategy: str, pricetype: PriceType, quantity: int, price: Decimal = Decimal(0)
+    ) -> str:
         """The broker's order id for a new order (/placeorder); quantity and price go as strings."""
-        reply = await self.call("placeorder", strategy=strategy, symbol=leg.symbol, exchange=leg.exchange,
-                                action=leg.action, product=leg.product, pricetype=pricetype, quantity=str(quantity),
-                                price=str(price), trigger_price="0", disclosed_quantity="0")
+        reply = await self.call(
+            "placeorder",
+            strategy=strategy,
+            symbol=leg.symbol,
+            exchange=leg.exchange,
+            action=leg.action,
+            product=leg.product,
+            pricetype=pricetype,
+            quantity=str(quantity),
+            price=str(price),
+            trigger_price="0",
+            disclosed_quantity="0",
+        )
         return str(reply.get("orderid", ""))
 
     async def modify(self, orderid: str, leg: LegOrder, *, strategy: str, price: Decimal) -> None:
         """Move a working LIMIT order to `price` (/modifyorder)."""
-        await self.call("modifyorder", orderid=orderid, strategy=strategy, symbol=leg.symbol, exchange=leg.exchange,
-                        action=leg.action, product=leg.product, pricetype="LIMIT", quantity=str(leg.quantity),
-                        price=str(price), trigger_price="0", disclosed_quantity="0")
+        await self.call(
+            "modifyorder",
+            orderid=orderid,
+            strategy=strategy,
+            symbol=leg.symbol,
+            exchange=leg.exchange,
+            action=leg.action,
+            product=leg.product,
+            pricetype="LIMIT",
+            quantity=str(leg.quantity),
+            price=str(price),
+            trigger_price="0",
+            disclosed_quantity="0",
+        )
 
     async def cancel(self, orderid: str, *, strategy: str) -> None:
         """Cancel a working order (/cancelorder)."""
@@ -302,23 +350,38 @@ class OpenAlgoClient:
 
     async def trade_book(self) -> list[Trade]:
         """Today's executions (/tradebook)."""
-        return [Trade(orderid=str(row.get("orderid", "")), symbol=str(row.get("symbol", "")),
-                      action=str(row.get("action", "")).upper(), quantity=_int(row, "quantity"),
-                      average_price=_dec(row, "average_price"))
-                for row in (await self.call("tradebook")).get("data") or []]
+        return [
+            Trade(
+                orderid=str(row.get("orderid", "")),
+                symbol=str(row.get("symbol", "")),
+                action=str(row.get("action", "")).upper(),
+                quantity=_int(row, "quantity"),
+                average_price=_dec(row, "average_price"),
+            )
+            for row in (await self.call("tradebook")).get("data") or []
+        ]
 
     async def positions(self) -> list[BrokerPosition]:
         """Net positions, closed ones included at quantity 0 (/positionbook)."""
-        return [BrokerPosition(symbol=str(row.get("symbol", "")), exchange=str(row.get("exchange", "")),
-                               product=str(row.get("product", "")), quantity=_int(row, "quantity"),
-                               average_price=_dec(row, "average_price"))
-                for row in (await self.call("positionbook")).get("data") or []]
+        return [
+            BrokerPosition(
+                symbol=str(row.get("symbol", "")),
+                exchange=str(row.get("exchange", "")),
+                product=str(row.get("product", "")),
+                quantity=_int(row, "quantity"),
+                average_price=_dec(row, "average_price"),
+            )
+            for row in (await self.call("positionbook")).get("data") or []
+        ]
 
     async def funds(self) -> Funds:
         """Cash, collateral and margin in use (/funds)."""
         data = (await self.call("funds")).get("data") or {}
-        return Funds(available_cash=_dec(data, "availablecash"), collateral=_dec(data, "collateral"),
-                     utilised=_dec(data, "utiliseddebits"))
+        return Funds(
+            available_cash=_dec(data, "availablecash"),
+            collateral=_dec(data, "collateral"),
+            utilised=_dec(data, "utiliseddebits"),
+        )
 
 
 # --- working one leg ---------------------------------------------------------------------------------------
@@ -368,8 +431,10 @@ class OpenAlgoBroker:
             return _fill(leg, state.quantity, state.average_price, (orderid,))
         if state is None or state.status not in (_CANCELLED, _REJECTED):  # neither can fill any more
             seen = "unreadable" if state is None else state.status
-            raise OrderOutcomeUnknown("cancelorder", f"limit order {orderid} ({leg.client_id}) is {seen} after "
-                                      "cancelling; no market order sent")
+            raise OrderOutcomeUnknown(
+                "cancelorder",
+                f"limit order {orderid} ({leg.client_id}) is {seen} after cancelling; no market order sent",
+            )
         try:
             trades = [t for t in await self.client.trade_book() if t.orderid == orderid]
         except BrokerError as failed:  # how much the limit filled decides how much to buy: no guessing
@@ -384,8 +449,11 @@ class OpenAlgoBroker:
             if not filled or isinstance(failed, OrderOutcomeUnknown):
                 raise
             part = _fill(leg, filled, value / filled, (orderid,))
-            raise LegIncomplete(failed.endpoint, f"{filled} of {leg.quantity} filled by order {orderid}, the rest "
-                                f"failed: {failed.broker_message}", part=part) from failed
+            raise LegIncomplete(
+                failed.endpoint,
+                f"{filled} of {leg.quantity} filled by order {orderid}, the rest failed: {failed.broker_message}",
+                part=part,
+            ) from failed
         if not filled:
             return _fill(leg, leg.quantity, price, (market,))
         average = (value + price * (leg.quantity - filled)) / leg.quantity
@@ -403,11 +471,13 @@ class OpenAlgoBroker:
                 raise BrokerRefused("orderstatus", f"market order {market} ({market_id}) rejected")
             if state is not None and state.status == _COMPLETE:
                 return market, state.average_price
-        raise OrderOutcomeUnknown("orderstatus", f"market order {market} ({market_id}) not complete after "
-                                  f"{self.policy.market_polls} checks")
+        raise OrderOutcomeUnknown(
+            "orderstatus", f"market order {market} ({market_id}) not complete after {self.policy.market_polls} checks"
+        )
 
-    async def _place(self, leg: LegOrder, *, strategy: str, pricetype: PriceType, quantity: int,
-                     price: Decimal = Decimal(0)) -> str:
+    async def _place(
+        self, leg: LegOrder, *, strategy: str, pricetype: PriceType, quantity: int, price: Decimal = Decimal(0)
+    ) -> str:
         """Send one order exactly once; a lost reply is resolved from the order book (read first, so nothing is
         sent if it cannot be)."""
         before = {order.orderid for order in await self.client.order_book()}
@@ -416,8 +486,15 @@ class OpenAlgoBroker:
         except BrokerUnreachable as lost:
             return await self._find_sent(leg, strategy, pricetype, quantity, before, lost)
 
-    async def _find_sent(self, leg: LegOrder, strategy: str, pricetype: PriceType, quantity: int,
-                         before: set[str], lost: BrokerUnreachable) -> str:
+    async def _find_sent(
+        self,
+        leg: LegOrder,
+        strategy: str,
+        pricetype: PriceType,
+        quantity: int,
+        before: set[str],
+        lost: BrokerUnreachable,
+    ) -> str:
         """The id of the order whose placement reply was lost: new since `before`, matching what was sent."""
         for check in range(self.policy.resolve_checks):
             if check:
@@ -426,16 +503,26 @@ class OpenAlgoBroker:
                 book = await self.client.order_book()
             except BrokerError:
                 continue
-            found = [o.orderid for o in book if o.orderid not in before and o.symbol == leg.symbol
-                     and o.exchange == leg.exchange and o.action == leg.action and o.pricetype == pricetype
-                     and o.quantity == quantity]
+            found = [
+                o.orderid
+                for o in book
+                if o.orderid not in before
+                and o.symbol == leg.symbol
+                and o.exchange == leg.exchange
+                and o.action == leg.action
+                and o.pricetype == pricetype
+                and o.quantity == quantity
+            ]
             if len(found) == 1:
                 return found[0]
             if found:
-                raise OrderOutcomeUnknown("orderbook", f"{strategy}: {len(found)} new orders match ({lost}); "
-                                          "not re-sent")
-        raise OrderOutcomeUnknown("orderbook", f"{strategy}: not in the order book after {self.policy.resolve_checks}"
-                                  f" checks ({lost}); not re-sent")
+                raise OrderOutcomeUnknown(
+                    "orderbook", f"{strategy}: {len(found)} new orders match ({lost}); not re-sent"
+                )
+        raise OrderOutcomeUnknown(
+            "orderbook",
+            f"{strategy}: not in the order book after {self.policy.resolve_checks} checks ({lost}); not re-sent",
+        )
 
     async def _status(self, orderid: str, strategy: str) -> OrderState | None:
         """The order's state, or None if unreadable (no answer, or a broker that does not list it yet): the caller
@@ -447,8 +534,9 @@ class OpenAlgoBroker:
 
     # --- Bank Nifty synthetic ---------------------------------------------------------------------------
 
-    async def enter_synthetic(self, order: SyntheticOrder, on_leg_filled: Callable[[LegFill], Awaitable[None]]
-                              ) -> SyntheticEntry:
+    async def enter_synthetic(
+        self, order: SyntheticOrder, on_leg_filled: Callable[[LegFill], Awaitable[None]]
+    ) -> SyntheticEntry:
         """SELL the ATM put, then BUY the ATM call; if the call fails, BUY the put back.
 
         `on_leg_filled` hears every fill as it happens, before the next order is sent, so the caller can persist
@@ -472,13 +560,23 @@ class OpenAlgoBroker:
             await on_leg_filled(back)
             return SyntheticEntry(outcome="reversed", put=put, reversal=back, reason=str(failed))
         await on_leg_filled(call)
-        return SyntheticEntry(outcome="filled", put=put, call=call,
-                              entry_price=Decimal(order.strike) + call.average_price - put.average_price)
+        return SyntheticEntry(
+            outcome="filled",
+            put=put,
+            call=call,
+            entry_price=Decimal(order.strike) + call.average_price - put.average_price,
+        )
 
 
 def _fill(leg: LegOrder, quantity: int, average: Decimal, ids: tuple[str, ...]) -> LegFill:
-    return LegFill(client_id=leg.client_id, symbol=leg.symbol, action=leg.action, quantity=quantity,
-                   average_price=average, broker_order_ids=ids)
+    return LegFill(
+        client_id=leg.client_id,
+        symbol=leg.symbol,
+        action=leg.action,
+        quantity=quantity,
+        average_price=average,
+        broker_order_ids=ids,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -496,21 +594,34 @@ class SyntheticOrder:
 
     def leg(self, leg: str, symbol: str, action: Action) -> LegOrder:
         """Leg `leg` of this synthetic as an order, named by its deterministic client id."""
-        return LegOrder(client_id=client_order_id(self.origin, self.action, leg), symbol=symbol,
-                        exchange=self.exchange, action=action, quantity=self.quantity, tick=self.tick)
+        return LegOrder(
+            client_id=client_order_id(self.origin, self.action, leg),
+            symbol=symbol,
+            exchange=self.exchange,
+            action=action,
+            quantity=self.quantity,
+            tick=self.tick,
+        )
 
 
-def synthetic_order(instrument: Instrument, *, origin: str, action: str, expiry: date, strike: int,
-                    lots: int) -> SyntheticOrder:
+def synthetic_order(
+    instrument: Instrument, *, origin: str, action: str, expiry: date, strike: int, lots: int
+) -> SyntheticOrder:
     """The synthetic for `lots` of `instrument` at `strike` in the contract expiring on `expiry`."""
     if instrument.traded_as != "synthetic":
         raise ValueError(f"{instrument.name} is traded as {instrument.traded_as}, not as a synthetic")
     if lots <= 0:
         raise ValueError(f"lots must be above 0, got {lots}")
-    return SyntheticOrder(origin=origin, action=action, exchange=instrument.exchange, strike=strike,
-                          put_symbol=option_symbol(instrument.symbol_root, expiry, strike, "PE"),
-                          call_symbol=option_symbol(instrument.symbol_root, expiry, strike, "CE"),
-                          quantity=lots * instrument.lot_size, tick=to_decimal(instrument.tick))
+    return SyntheticOrder(
+        origin=origin,
+        action=action,
+        exchange=instrument.exchange,
+        strike=strike,
+        put_symbol=option_symbol(instrument.symbol_root, expiry, strike, "PE"),
+        call_symbol=option_symbol(instrument.symbol_root, expiry, strike, "CE"),
+        quantity=lots * instrument.lot_size,
+        tick=to_decimal(instrument.tick),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -558,6 +669,7 @@ def reconcile(at_broker: Iterable[BrokerPosition], expected: Mapping[str, int]) 
         want, have = expected.get(symbol, 0), held.get(symbol, 0)
         if want != have:
             kind: Literal["missing_at_broker", "missing_here", "quantity_mismatch"] = (
-                "missing_at_broker" if have == 0 else "missing_here" if want == 0 else "quantity_mismatch")
+                "missing_at_broker" if have == 0 else "missing_here" if want == 0 else "quantity_mismatch"
+            )
             differences.append(PositionDifference(symbol=symbol, kind=kind, expected=want, at_broker=have))
     return differences

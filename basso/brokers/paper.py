@@ -23,14 +23,27 @@ def paper_fills(decision: Decision, config: Config) -> list[Fill]:
     for exit_ in decision.exits:
         instrument = config.instrument(exit_.instrument)
         price = round(exit_.price - slippage * instrument.tick, 10)
-        fills.append(Fill(instrument=exit_.instrument, layer=exit_.layer, lots=exit_.lots, price=price,
-                          commission=commission(price, exit_.lots, exit_.point_value, config.paper.commission_pct),
-                          opening=False))
+        fills.append(
+            Fill(
+                instrument=exit_.instrument,
+                layer=exit_.layer,
+                lots=exit_.lots,
+                price=price,
+                commission=commission(price, exit_.lots, exit_.point_value, config.paper.commission_pct),
+                opening=False,
+            )
+        )
     for entry in decision.entries:
         instrument = config.instrument(entry.instrument)
         price = round(entry.price + slippage * instrument.tick, 10)
-        fills.append(Fill(instrument=entry.instrument, layer=entry.layer, lots=entry.lots, price=price,
-                          commission=commission(price, entry.lots, entry.point_value, config.paper.commission_pct),
-                          opening=True))
+        fills.append(
+            Fill(
+                instrument=entry.instrument,
+                layer=entry.layer,
+                lots=entry.lots,
+                price=price,
+                commission=commission(price, entry.lots, entry.point_value, config.paper.commission_pct),
+                opening=True,
+            )
+        )
     return fills
-

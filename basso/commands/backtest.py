@@ -35,36 +35,79 @@ _LONG_RUN_BARS = 200_000  # below this a replay takes well under a second: no pr
 def register(subparsers: Any) -> None:
     """Add the `backtest` sub-command."""
     parser = subparsers.add_parser(
-        "backtest", help="replay TradingView trade lists through the portfolio rules",
+        "backtest",
+        help="replay TradingView trade lists through the portfolio rules",
         description="Replay TradingView 'List of trades' exports, merged in time order into one portfolio: at the "
-                    "strategy's own lots (--sizing fixed) or sized, stopped and peeled by Basso's rules "
-                    "(--sizing basso, which needs --bars).")
+        "strategy's own lots (--sizing fixed) or sized, stopped and peeled by Basso's rules "
+        "(--sizing basso, which needs --bars).",
+    )
     add_input_arguments(parser)
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="write report.html, trades.csv, equity.csv and summary.json here")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="write report.html, trades.csv, equity.csv and summary.json here"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(run=run)
 
 
 def add_input_arguments(parser: Any) -> None:
     """The replay's inputs and settings, shared by `basso backtest`, `montecarlo` and `sweep`."""
-    parser.add_argument("--trades", action="append", required=True, type=_pair, metavar="INSTRUMENT=FILE",
-                        help="a List of trades export for an instrument (repeat for more instruments)")
-    parser.add_argument("--bars", action="append", default=[], type=_pair, metavar="INSTRUMENT=FILE",
-                        help="OHLC bars for an instrument: timestamp,open,high,low,close[,volume]")
-    parser.add_argument("--capital", type=positive_number, metavar="RUPEES",
-                        help="initial capital (default: server.initial_capital of the configuration)")
-    parser.add_argument("--sizing", choices=("fixed", "basso"), default="fixed",
-                        help="fixed: the strategy's own lots (default); basso: the live rules")
-    parser.add_argument("--commission", action="append", default=[], type=_commission, metavar="[INSTRUMENT=]C",
-                        help="commission per side as a fraction of notional, e.g. 0.0005 for 0.05 %%; "
-                             "INSTRUMENT=C sets one instrument's (default: paper.commission_pct of the configuration)")
-    parser.add_argument("--multiplier", action="append", default=[], type=_pair, metavar="INSTRUMENT=M",
-                        help="₹ per point per lot for an instrument (default: its point value on the trade's date)")
-    parser.add_argument("--pnl", choices=("formula", "export"), default="formula",
-                        help="fixed sizing: P&L by the formula (default) or TradingView's own Net P&L column")
-    parser.add_argument("--atr-period", type=_period, metavar="N",
-                        help="ATR(N) from bars (default: backtest.atr_period of the configuration)")
+    parser.add_argument(
+        "--trades",
+        action="append",
+        required=True,
+        type=_pair,
+        metavar="INSTRUMENT=FILE",
+        help="a List of trades export for an instrument (repeat for more instruments)",
+    )
+    parser.add_argument(
+        "--bars",
+        action="append",
+        default=[],
+        type=_pair,
+        metavar="INSTRUMENT=FILE",
+        help="OHLC bars for an instrument: timestamp,open,high,low,close[,volume]",
+    )
+    parser.add_argument(
+        "--capital",
+        type=positive_number,
+        metavar="RUPEES",
+        help="initial capital (default: server.initial_capital of the configuration)",
+    )
+    parser.add_argument(
+        "--sizing",
+        choices=("fixed", "basso"),
+        default="fixed",
+        help="fixed: the strategy's own lots (default); basso: the live rules",
+    )
+    parser.add_argument(
+        "--commission",
+        action="append",
+        default=[],
+        type=_commission,
+        metavar="[INSTRUMENT=]C",
+        help="commission per side as a fraction of notional, e.g. 0.0005 for 0.05 %%; "
+        "INSTRUMENT=C sets one instrument's (default: paper.commission_pct of the configuration)",
+    )
+    parser.add_argument(
+        "--multiplier",
+        action="append",
+        default=[],
+        type=_pair,
+        metavar="INSTRUMENT=M",
+        help="₹ per point per lot for an instrument (default: its point value on the trade's date)",
+    )
+    parser.add_argument(
+        "--pnl",
+        choices=("formula", "export"),
+        default="formula",
+        help="fixed sizing: P&L by the formula (default) or TradingView's own Net P&L column",
+    )
+    parser.add_argument(
+        "--atr-period",
+        type=_period,
+        metavar="N",
+        help="ATR(N) from bars (default: backtest.atr_period of the configuration)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,26 +149,43 @@ def load_inputs(args: argparse.Namespace) -> ReplayInputs:
     if capital <= 0:
         raise UsageError("--capital: must be greater than 0 (and server.initial_capital is not)")
     trades = _read_trades(_by_instrument(args.trades, "--trades", config))
-    multipliers = {name: _multiplier(text) for name, text in _by_instrument(args.multiplier, "--multiplier",
-                                                                            config).items()}
+    multipliers = {
+        name: _multiplier(text) for name, text in _by_instrument(args.multiplier, "--multiplier", config).items()
+    }
     _check_known(multipliers, trades, "--multiplier")
     _check_known(commissions, trades, "--commission")
     if args.bars and args.sizing != "basso":
         raise UsageError("--bars: bars drive Basso's stops and sizing; add --sizing basso")
-    inputs = ReplayInputs(sizing=args.sizing, config=config, capital=capital, trades=trades, commission=commission,
-                          commissions=commissions, multipliers=multipliers, pnl=args.pnl)
+    inputs = ReplayInputs(
+        sizing=args.sizing,
+        config=config,
+        capital=capital,
+        trades=trades,
+        commission=commission,
+        commissions=commissions,
+        multipliers=multipliers,
+        pnl=args.pnl,
+    )
     return _basso(args, inputs) if args.sizing == "basso" else inputs
 
 
 def replay(inputs: ReplayInputs, *, config: Config | None = None, progress: Progress | None = None) -> ReplayResult:
     """Replay `inputs`; Basso sizing under `config` if given (a sweep's variant of `inputs.config`)."""
     if inputs.sizing == "fixed":
-        return replay_fixed(inputs.trades, capital=inputs.capital, commission=inputs.commission,
-                            commissions=inputs.commissions, config=inputs.config, multipliers=inputs.multipliers,
-                            pnl_source=inputs.pnl)
+        return replay_fixed(
+            inputs.trades,
+            capital=inputs.capital,
+            commission=inputs.commission,
+            commissions=inputs.commissions,
+            config=inputs.config,
+            multipliers=inputs.multipliers,
+            pnl_source=inputs.pnl,
+        )
     rules = config or inputs.config
-    atrs = {name: average_true_range(b.highs, b.lows, b.closes, rules.backtest.atr_period)
-            for name, b in inputs.bars.items()}
+    atrs = {
+        name: average_true_range(b.highs, b.lows, b.closes, rules.backtest.atr_period)
+        for name, b in inputs.bars.items()
+    }
     return replay_basso(inputs.signals, inputs.bars, atrs, capital=inputs.capital, config=rules, progress=progress)
 
 
@@ -146,11 +206,15 @@ def _show(args: argparse.Namespace, result: ReplayResult) -> int:
 
 def _basso(args: argparse.Namespace, inputs: ReplayInputs) -> ReplayInputs:
     if inputs.multipliers:
-        raise UsageError("--multiplier: Basso sizing uses the configured point values (lot_size_history); "
-                         "--multiplier is for --sizing fixed")
+        raise UsageError(
+            "--multiplier: Basso sizing uses the configured point values (lot_size_history); "
+            "--multiplier is for --sizing fixed"
+        )
     if inputs.commissions:
-        raise UsageError("--commission: Basso sizing fills through the paper broker, which charges one commission "
-                         "for every instrument; give it as --commission C")
+        raise UsageError(
+            "--commission: Basso sizing fills through the paper broker, which charges one commission "
+            "for every instrument; give it as --commission C"
+        )
     if args.pnl != "formula":
         raise UsageError("--pnl export: TradingView's P&L is for the strategy's own lots; use it with --sizing fixed")
     config, trades = inputs.config, inputs.trades
@@ -158,16 +222,21 @@ def _basso(args: argparse.Namespace, inputs: ReplayInputs) -> ReplayInputs:
     _check_known(files, trades, "--bars")
     missing = [name for name in trades if name not in files]
     if missing:
-        raise UsageError(f"--sizing basso needs --bars for {', '.join(missing)}: TradingView exports carry no stop "
-                         "or ATR for entries, so Basso takes both from the bars")
+        raise UsageError(
+            f"--sizing basso needs --bars for {', '.join(missing)}: TradingView exports carry no stop "
+            "or ATR for entries, so Basso takes both from the bars"
+        )
     period = args.atr_period or config.backtest.atr_period
     try:
         bars = {name: read_bars(Path(files[name]), name) for name in trades}
     except BarsError as exc:
         raise UsageError(f"--bars: {exc}") from None
     signals = merge_signals(signals_from_trades(t) for t in trades.values())
-    rules = replace(config, paper=replace(config.paper, commission_pct=commission_pct(inputs.commission)),
-                    backtest=replace(config.backtest, atr_period=period))
+    rules = replace(
+        config,
+        paper=replace(config.paper, commission_pct=commission_pct(inputs.commission)),
+        backtest=replace(config.backtest, atr_period=period),
+    )
     return replace(inputs, config=rules, signals=tuple(signals), bars=bars, atr_period=period)
 
 

@@ -27,18 +27,27 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("bars", help="get OHLC bars for --bars (basso backtest, montecarlo, sweep)")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=type(parser))
     fetch = actions.add_parser(
-        "fetch", help="fetch bars from OpenAlgo's history endpoint into a CSV file",
+        "fetch",
+        help="fetch bars from OpenAlgo's history endpoint into a CSV file",
         description="Fetch OHLC bars from your OpenAlgo gateway (POST /api/v1/history) and write the CSV that "
-                    "--bars reads. The symbol defaults to the instrument's monthly future in force on --to "
-                    "(as `basso contract` names it); --symbol and --exchange fetch another series, e.g. "
-                    "--symbol BANKNIFTY --exchange NSE_INDEX for the index itself.")
+        "--bars reads. The symbol defaults to the instrument's monthly future in force on --to "
+        "(as `basso contract` names it); --symbol and --exchange fetch another series, e.g. "
+        "--symbol BANKNIFTY --exchange NSE_INDEX for the index itself.",
+    )
     fetch.add_argument("--instrument", required=True, help="the configured instrument, e.g. BANK_NIFTY")
-    fetch.add_argument("--from", dest="start", required=True, type=iso_date, metavar="YYYY-MM-DD",
-                       help="first day (inclusive)")
-    fetch.add_argument("--to", dest="end", required=True, type=iso_date, metavar="YYYY-MM-DD",
-                       help="last day (inclusive)")
-    fetch.add_argument("--interval", required=True, choices=INTERVALS, metavar="INTERVAL",
-                       help="bar length as OpenAlgo names it: 1m, 5m, 15m, 30m, 1h, D, …")
+    fetch.add_argument(
+        "--from", dest="start", required=True, type=iso_date, metavar="YYYY-MM-DD", help="first day (inclusive)"
+    )
+    fetch.add_argument(
+        "--to", dest="end", required=True, type=iso_date, metavar="YYYY-MM-DD", help="last day (inclusive)"
+    )
+    fetch.add_argument(
+        "--interval",
+        required=True,
+        choices=INTERVALS,
+        metavar="INTERVAL",
+        help="bar length as OpenAlgo names it: 1m, 5m, 15m, 30m, 1h, D, …",
+    )
     fetch.add_argument("--out", required=True, type=Path, metavar="FILE", help="the CSV file to write")
     fetch.add_argument("--symbol", help="the broker symbol (default: the monthly future in force on --to)")
     fetch.add_argument("--exchange", help="the exchange (default: the instrument's, e.g. NFO, MCX)")
@@ -60,22 +69,27 @@ def run(args: argparse.Namespace) -> int:
     symbol = args.symbol or _future_on(config, instrument, args.end)
     exchange = args.exchange or instrument.exchange
     try:
-        history = asyncio.run(_fetch(url, api_key, instrument.name, symbol, exchange, args.interval, args.start,
-                                     args.end))
+        history = asyncio.run(
+            _fetch(url, api_key, instrument.name, symbol, exchange, args.interval, args.start, args.end)
+        )
     except HistoryError as exc:
         raise UsageError(f"{symbol} ({exchange}): {exc}") from None
     _write(args.out, history.csv())
     bars = history.bars
-    print(f"wrote {len(bars):,} bars of {symbol} ({exchange}, {args.interval}) from "
-          f"{bars.time_of(0):%Y-%m-%d %H:%M} to {bars.time_of(len(bars) - 1):%Y-%m-%d %H:%M} to {args.out}")
+    print(
+        f"wrote {len(bars):,} bars of {symbol} ({exchange}, {args.interval}) from "
+        f"{bars.time_of(0):%Y-%m-%d %H:%M} to {bars.time_of(len(bars) - 1):%Y-%m-%d %H:%M} to {args.out}"
+    )
     return 0
 
 
-async def _fetch(url: str, api_key: str, instrument: str, symbol: str, exchange: str, interval: str, start: date,
-                 end: date) -> History:
+async def _fetch(
+    url: str, api_key: str, instrument: str, symbol: str, exchange: str, interval: str, start: date, end: date
+) -> History:
     async with OpenAlgoClient(base_url=url, api_key=api_key, timeout_s=_TIMEOUT_S) as client:
-        return await fetch_history(client, instrument=instrument, symbol=symbol, exchange=exchange,
-                                   interval=interval, start=start, end=end)
+        return await fetch_history(
+            client, instrument=instrument, symbol=symbol, exchange=exchange, interval=interval, start=start, end=end
+        )
 
 
 def _future_on(config: Config, instrument: Instrument, day: date) -> str:
@@ -94,4 +108,3 @@ def _write(path: Path, text: str) -> None:
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise UsageError(f"--out: cannot write {path}: {exc.strerror}") from None
-

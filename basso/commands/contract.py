@@ -20,12 +20,13 @@ _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 def register(subparsers: Any) -> None:
     """Add the `contract` sub-command."""
     parser = subparsers.add_parser(
-        "contract", help="the contract an entry on a date goes into",
+        "contract",
+        help="the contract an entry on a date goes into",
         description="The monthly contract an entry on a date goes into: the nearest expiry, or the next one when "
-                    "the nearest is inside the instrument's roll window.")
+        "the nearest is inside the instrument's roll window.",
+    )
     parser.add_argument("--instrument", required=True, help="instrument name, e.g. BANK_NIFTY or GOLD_MINI")
-    parser.add_argument("--on", type=iso_date, metavar="YYYY-MM-DD",
-                        help="the entry date (default: today in IST)")
+    parser.add_argument("--on", type=iso_date, metavar="YYYY-MM-DD", help="the entry date (default: today in IST)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(run=run)
 
@@ -61,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
 def _table(report: dict[str, Any], choice: ContractChoice, day: date, roll_days: int) -> str:
     expiry = choice.contract.expiry
     if choice.nearest_in_roll_window:
-        why = (f"the next contract: the nearest expires {choice.nearest_expiry.isoformat()}, only "
-               f"{days_to_expiry(choice.nearest_expiry, day)} days away, inside the {roll_days}-day roll window")
+        why = (
+            f"the next contract: the nearest expires {choice.nearest_expiry.isoformat()}, only "
+            f"{days_to_expiry(choice.nearest_expiry, day)} days away, inside the {roll_days}-day roll window"
+        )
     else:
-        why = (f"the nearest contract: {choice.days_to_expiry} days to expiry, outside the {roll_days}-day roll "
-               "window")
+        why = f"the nearest contract: {choice.days_to_expiry} days to expiry, outside the {roll_days}-day roll window"
     rows = [
         ("instrument", report["instrument"]),
         ("entry on", day.isoformat()),

@@ -12,18 +12,24 @@ from basso.display import rupees
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    kill = sub.add_parser("kill-switch", help="stop (on) or allow again (off) every new entry and pyramid",
-                          description="Stop every new entry and pyramid at once (on), or allow them again (off). "
-                                      "Exits, stops and peel-offs are never blocked.")
+    kill = sub.add_parser(
+        "kill-switch",
+        help="stop (on) or allow again (off) every new entry and pyramid",
+        description="Stop every new entry and pyramid at once (on), or allow them again (off). "
+        "Exits, stops and peel-offs are never blocked.",
+    )
     kill.add_argument("state", choices=("on", "off"))
     kill.add_argument("--reason", default="", help="why, for the audit trail")
     add_server_arguments(kill, admin=True)
     kill.set_defaults(run=run_kill_switch)
 
-    flatten = sub.add_parser("flatten", help="close every open position (needs --yes)",
-                             description="Close every open layer of every instrument at its latest mark: one EXIT "
-                                         "ALL per instrument, processed in order like any signal. Turn the kill "
-                                         "switch on first if no new entries may follow.")
+    flatten = sub.add_parser(
+        "flatten",
+        help="close every open position (needs --yes)",
+        description="Close every open layer of every instrument at its latest mark: one EXIT "
+        "ALL per instrument, processed in order like any signal. Turn the kill "
+        "switch on first if no new entries may follow.",
+    )
     flatten.add_argument("--yes", action="store_true", help="yes, close everything")
     flatten.add_argument("--reason", default="", help="why, for the audit trail")
     add_server_arguments(flatten, admin=True)
@@ -36,18 +42,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_server_arguments(capital, admin=True)
     capital.set_defaults(run=run_capital)
 
-    roll = sub.add_parser("roll", help="roll every position inside its roll window now (or --dry-run: list them)",
-                          description="Ask the leader's RolloverScanner to scan now: every open position inside its "
-                                      "contract's roll window (in market hours) starts a roll into the next "
-                                      "contract. --dry-run lists each held contract and what a scan would do.")
+    roll = sub.add_parser(
+        "roll",
+        help="roll every position inside its roll window now (or --dry-run: list them)",
+        description="Ask the leader's RolloverScanner to scan now: every open position inside its "
+        "contract's roll window (in market hours) starts a roll into the next "
+        "contract. --dry-run lists each held contract and what a scan would do.",
+    )
     roll.add_argument("--dry-run", action="store_true", help="only list what a scan would do")
     add_server_arguments(roll, admin=True)
     roll.set_defaults(run=run_roll)
 
-    drawdown = sub.add_parser("drawdown", help="reset the drawdown peak to today's equity",
-                              description="The drawdown rules measure equity against its peak. With nothing open "
-                                          "equity cannot recover by itself: `drawdown reset` makes today's equity "
-                                          "the peak, so new entries are sized as if from a fresh start. Audited.")
+    drawdown = sub.add_parser(
+        "drawdown",
+        help="reset the drawdown peak to today's equity",
+        description="The drawdown rules measure equity against its peak. With nothing open "
+        "equity cannot recover by itself: `drawdown reset` makes today's equity "
+        "the peak, so new entries are sized as if from a fresh start. Audited.",
+    )
     actions = drawdown.add_subparsers(dest="action", required=True, metavar="ACTION")
     reset = actions.add_parser("reset", help="make today's equity the drawdown peak (needs --reason)")
     reset.add_argument("--reason", required=True, help="why, for the audit trail (required)")
@@ -56,8 +68,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_kill_switch(args: argparse.Namespace) -> int:
-    reply = accepted(*call(args, "POST", "/api/kill-switch", {"on": args.state == "on", "reason": args.reason},
-                            token=admin_token(args)))
+    reply = accepted(
+        *call(
+            args, "POST", "/api/kill-switch", {"on": args.state == "on", "reason": args.reason}, token=admin_token(args)
+        )
+    )
     print(f"kill switch {args.state}" + ("" if reply["changed"] else " (it already was)"))
     return 0
 
@@ -65,18 +80,29 @@ def run_kill_switch(args: argparse.Namespace) -> int:
 def run_flatten(args: argparse.Namespace) -> int:
     if not args.yes:
         raise UsageError("--yes: flatten closes every open position; say --yes to do it")
-    reply = accepted(*call(args, "POST", "/api/flatten", {"confirm": True, "reason": args.reason},
-                            token=admin_token(args)))
+    reply = accepted(
+        *call(args, "POST", "/api/flatten", {"confirm": True, "reason": args.reason}, token=admin_token(args))
+    )
     signals = reply["signals"]
-    print(f"flatten: {len(signals)} exit signal{'s' if len(signals) != 1 else ''} stored" if signals
-          else "flatten: nothing open")
+    print(
+        f"flatten: {len(signals)} exit signal{'s' if len(signals) != 1 else ''} stored"
+        if signals
+        else "flatten: nothing open"
+    )
     return 0
 
 
 def run_capital(args: argparse.Namespace) -> int:
     kind = "deposit" if args.action == "deposit" else "withdrawal"
-    reply = accepted(*call(args, "POST", "/api/capital", {"kind": kind, "amount": args.amount, "note": args.note},
-                            token=admin_token(args)))
+    reply = accepted(
+        *call(
+            args,
+            "POST",
+            "/api/capital",
+            {"kind": kind, "amount": args.amount, "note": args.note},
+            token=admin_token(args),
+        )
+    )
     print(f"{kind} of {rupees(reply['amount'])}: closed equity {rupees(reply['closed_equity'])}")
     return 0
 
@@ -95,6 +121,8 @@ def run_roll(args: argparse.Namespace) -> int:
 
 def run_drawdown_reset(args: argparse.Namespace) -> int:
     reply = accepted(*call(args, "POST", "/api/drawdown/reset", {"reason": args.reason}, token=admin_token(args)))
-    print(f"drawdown peak reset from {rupees(reply['peak_before'])} to {rupees(reply['peak'])} "
-          f"(drawdown was {reply['drawdown_pct_before']:.2f}%)")
+    print(
+        f"drawdown peak reset from {rupees(reply['peak_before'])} to {rupees(reply['peak'])} "
+        f"(drawdown was {reply['drawdown_pct_before']:.2f}%)"
+    )
     return 0

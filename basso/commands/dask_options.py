@@ -20,11 +20,19 @@ _SCHEDULER = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
 
 def add_engine_arguments(parser: Any) -> None:
     """--workers and --scheduler."""
-    parser.add_argument("--workers", type=_workers, metavar="N",
-                        help="worker processes of the local Dask cluster (default: this machine's cores)")
-    parser.add_argument("--scheduler", type=_scheduler, metavar="ADDRESS",
-                        help="run on an existing Dask cluster instead, e.g. tcp://10.0.0.5:8786 (its workers need "
-                             "the same basso installed)")
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="worker processes of the local Dask cluster (default: this machine's cores)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        type=_scheduler,
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster instead, e.g. tcp://10.0.0.5:8786 (its workers need "
+        "the same basso installed)",
+    )
 
 
 @contextmanager

@@ -31,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_user_config(args)
     url = args.database or os.environ.get("BASSO_DATABASE_URL") or config.server.database_url
     if not url:
-        raise UsageError("--database: no PostgreSQL URL given (set --database or BASSO_DATABASE_URL; "
-                         "basso run migrates its embedded database itself)")
+        raise UsageError(
+            "--database: no PostgreSQL URL given (set --database or BASSO_DATABASE_URL; "
+            "basso run migrates its embedded database itself)"
+        )
     try:
         applied = asyncio.run(_migrate(url))
     except (OSError, asyncpg.PostgresError) as exc:

@@ -32,19 +32,31 @@ from basso.research.report import display, write_montecarlo
 def register(subparsers: Any) -> None:
     """Add the `montecarlo` sub-command."""
     parser = subparsers.add_parser(
-        "montecarlo", help="resample the replay's trades: bands of final equity, CAGR and drawdown",
+        "montecarlo",
+        help="resample the replay's trades: bands of final equity, CAGR and drawdown",
         description="Replay as `basso backtest` does, then resample its closed trades --runs times (each trade's "
-                    "result as a fraction of the equity it was sized on, so order matters) on a Dask cluster; "
-                    "5/50/95 %% bands of final equity, CAGR, max and longest drawdown, and the probability "
-                    "of a drawdown beyond --ruin. The same --seed gives the same runs on any number of workers.")
+        "result as a fraction of the equity it was sized on, so order matters) on a Dask cluster; "
+        "5/50/95 %% bands of final equity, CAGR, max and longest drawdown, and the probability "
+        "of a drawdown beyond --ruin. The same --seed gives the same runs on any number of workers.",
+    )
     add_input_arguments(parser)
-    parser.add_argument("--method", choices=("shuffle", "bootstrap"), default="shuffle",
-                        help="shuffle: the same trades in another order (default); bootstrap: drawn with replacement")
+    parser.add_argument(
+        "--method",
+        choices=("shuffle", "bootstrap"),
+        default="shuffle",
+        help="shuffle: the same trades in another order (default); bootstrap: drawn with replacement",
+    )
     parser.add_argument("--runs", type=_runs, default=1000, metavar="N", help="how many resamples (default 1000)")
-    parser.add_argument("--seed", type=_seed, metavar="S",
-                        help="the seed every run is derived from (default: a fresh one, printed)")
-    parser.add_argument("--ruin", type=_ruin, default=30.0, metavar="PCT",
-                        help="a max drawdown beyond this %% counts as ruin (default 30)")
+    parser.add_argument(
+        "--seed", type=_seed, metavar="S", help="the seed every run is derived from (default: a fresh one, printed)"
+    )
+    parser.add_argument(
+        "--ruin",
+        type=_ruin,
+        default=30.0,
+        metavar="PCT",
+        help="a max drawdown beyond this %% counts as ruin (default 30)",
+    )
     add_engine_arguments(parser)
     parser.add_argument("--out", type=Path, metavar="DIR", help="write report.html, results.csv and summary.json here")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -67,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
 def _resample(args: argparse.Namespace, job: Job, result: Any) -> int:
     with engine_for(args) as engine:
         parts = chunks(args.runs, workers=engine.workers, per_worker=4, smallest=50, largest=2000)
-        outcomes = Outcomes.join(engine.map(run_chunk, job, parts, sizes=[len(p) for p in parts], unit="runs",
-                                            progress=not args.json))
+        outcomes = Outcomes.join(
+            engine.map(run_chunk, job, parts, sizes=[len(p) for p in parts], unit="runs", progress=not args.json)
+        )
     replayed = simulate(job.sequence, identity_order(job.sequence))
     figures = summarise(job, outcomes, replayed, ruin_pct=args.ruin, result=result)
     written = write_montecarlo(args.out, figures, outcomes, replayed, job.sequence) if args.out is not None else []
@@ -77,23 +90,31 @@ def _resample(args: argparse.Namespace, job: Job, result: Any) -> int:
         return 0
     console = Console()
     console.print(_table(figures))
-    console.print(f"Probability of a drawdown beyond {args.ruin:g} %: {figures['probability_of_ruin_pct']:.2f} % "
-                  f"({figures['runs_ruined']:,} of {figures['runs']:,} runs); seed {job.seed}", markup=False,
-                  highlight=False)
+    console.print(
+        f"Probability of a drawdown beyond {args.ruin:g} %: {figures['probability_of_ruin_pct']:.2f} % "
+        f"({figures['runs_ruined']:,} of {figures['runs']:,} runs); seed {job.seed}",
+        markup=False,
+        highlight=False,
+    )
     for path in written:
         console.print(f"wrote {path}", markup=False, highlight=False)
     return 0
 
 
 def _table(figures: dict[str, Any]) -> Table:
-    table = Table(title=f"Monte Carlo: {figures['runs']:,} runs ({figures['method']}) of {figures['trades']:,} "
-                        f"trades, {figures['sizing']} sizing")
+    table = Table(
+        title=f"Monte Carlo: {figures['runs']:,} runs ({figures['method']}) of {figures['trades']:,} "
+        f"trades, {figures['sizing']} sizing"
+    )
     for column in ("Figure", "Replay", "5 %", "50 %", "95 %"):
         table.add_column(column, justify="left" if column == "Figure" else "right")
     for key, label, kind in FIGURES:
         spread = figures[key]
-        table.add_row(label, display(figures["replay"][key], kind),
-                      *(display(spread[band], kind) for band in ("p5", "p50", "p95")))
+        table.add_row(
+            label,
+            display(figures["replay"][key], kind),
+            *(display(spread[band], kind) for band in ("p5", "p50", "p95")),
+        )
     return table
 
 

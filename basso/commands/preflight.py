@@ -50,8 +50,10 @@ def check_port(host: str, port: int) -> None:
 
 def _bind_problem(exc: OSError, host: str, port: int) -> str:
     if exc.errno == errno.EADDRINUSE:
-        return (f"--port: port {port} on {host} is already in use (another program listens there); stop it or "
-                "choose another port with --port or [server] port")
+        return (
+            f"--port: port {port} on {host} is already in use (another program listens there); stop it or "
+            "choose another port with --port or [server] port"
+        )
     if exc.errno == errno.EACCES:
         return f"--port: port {port} needs privileges this user does not have; use a port above 1023"
     if exc.errno == errno.EADDRNOTAVAIL:
@@ -72,8 +74,10 @@ def hold_data_dir(data_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise UsageError(f"--data-dir: another Basso (PID {owner}) is running on {data_dir}; stop it, or give "
-                             "this one its own --data-dir") from None
+            raise UsageError(
+                f"--data-dir: another Basso (PID {owner}) is running on {data_dir}; stop it, or give "
+                "this one its own --data-dir"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -81,8 +85,9 @@ def hold_data_dir(data_dir: Path) -> Iterator[None]:
         os.close(fd)  # closing lets go of the lock
 
 
-def capital_to_deposit(capital: Decimal, *, given: bool, default: Decimal, data_dir: Path,
-                       database_url: str) -> Decimal:
+def capital_to_deposit(
+    capital: Decimal, *, given: bool, default: Decimal, data_dir: Path, database_url: str
+) -> Decimal:
     """The first deposit to book: `capital`, unless it was given (--capital) to a database that already has its
     capital, which is said once and ignored."""
     if not given:
@@ -90,8 +95,12 @@ def capital_to_deposit(capital: Decimal, *, given: bool, default: Decimal, data_
     where = _existing_database(data_dir, database_url)
     if where is None:
         return capital
-    log.warning("--capital %s is ignored: %s already has its capital (--capital is only the first deposit); "
-                "add capital with `basso capital deposit AMOUNT` while Basso runs", capital, where)
+    log.warning(
+        "--capital %s is ignored: %s already has its capital (--capital is only the first deposit); "
+        "add capital with `basso capital deposit AMOUNT` while Basso runs",
+        capital,
+        where,
+    )
     return default
 
 

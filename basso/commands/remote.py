@@ -20,14 +20,22 @@ _WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 def add_server_arguments(parser: argparse.ArgumentParser, *, admin: bool) -> None:
     """--url, and for write commands the admin token's sources."""
-    parser.add_argument("--url", help="the server (default: [server] host and port of the configuration, "
-                                      "http://127.0.0.1:5002 unless changed)")
+    parser.add_argument(
+        "--url",
+        help="the server (default: [server] host and port of the configuration, http://127.0.0.1:5002 unless changed)",
+    )
     if admin:
-        parser.add_argument("--token", help="the admin token (default: $BASSO_ADMIN_TOKEN, else the one "
-                                            "`basso run` generated in DATA_DIR/admin-token)")
-        parser.add_argument("--data-dir", type=Path,
-                            help="where `basso run` keeps its generated admin token (default: [server] data_dir "
-                                 "of the configuration, basso-data unless changed)")
+        parser.add_argument(
+            "--token",
+            help="the admin token (default: $BASSO_ADMIN_TOKEN, else the one "
+            "`basso run` generated in DATA_DIR/admin-token)",
+        )
+        parser.add_argument(
+            "--data-dir",
+            type=Path,
+            help="where `basso run` keeps its generated admin token (default: [server] data_dir "
+            "of the configuration, basso-data unless changed)",
+        )
 
 
 def server_url(args: argparse.Namespace) -> str:
@@ -52,15 +60,18 @@ def admin_token(args: argparse.Namespace) -> str:
         raise UsageError(f"--token: none given, BASSO_ADMIN_TOKEN is unset and {path} cannot be read") from None
 
 
-def call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None,
-         token: str | None = None) -> tuple[int, Any]:
+def call(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None
+) -> tuple[int, Any]:
     """One request to the server at --url: (status, decoded JSON reply); one line naming --url if none answers."""
     url = server_url(args)
 
     async def request() -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
-                    session.request(method, f"{url}{path}", json=body, headers=headers) as response):
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.request(method, f"{url}{path}", json=body, headers=headers) as response,
+        ):
             return response.status, await response.json(content_type=None)
 
     try:

@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--data-dir", type=Path, help="embedded servers and generated secrets (default basso-data/)")
     parser.add_argument("--host", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=port_number, help="HTTP port (default 5002)")
-    parser.add_argument("--capital", type=non_negative_number,
-                        help="deposited on first start if the ledger is empty (default 5000000)")
+    parser.add_argument(
+        "--capital", type=non_negative_number, help="deposited on first start if the ledger is empty (default 5000000)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -47,15 +48,23 @@ def options_from(args: argparse.Namespace, config: Config) -> RunOptions:
     data_dir: Path = (args.data_dir or config.server.data_dir).resolve()
     database_url = os.environ.get("BASSO_DATABASE_URL", config.server.database_url)
     default_capital = _rupees(config.server.initial_capital)
-    capital = capital_to_deposit(_rupees(args.capital) if args.capital is not None else default_capital,
-                                 given=args.capital is not None, default=default_capital, data_dir=data_dir,
-                                 database_url=database_url)
+    capital = capital_to_deposit(
+        _rupees(args.capital) if args.capital is not None else default_capital,
+        given=args.capital is not None,
+        default=default_capital,
+        data_dir=data_dir,
+        database_url=database_url,
+    )
     return RunOptions(
-        host=args.host or config.server.host, port=args.port or config.server.port, data_dir=data_dir,
-        database_url=database_url, redis_url=os.environ.get("BASSO_REDIS_URL", config.server.redis_url),
+        host=args.host or config.server.host,
+        port=args.port or config.server.port,
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=os.environ.get("BASSO_REDIS_URL", config.server.redis_url),
         capital=capital,
         webhook_secret=_secret("BASSO_WEBHOOK_SECRET", data_dir / "webhook-secret", "webhook secret"),
-        admin_token=_secret("BASSO_ADMIN_TOKEN", data_dir / "admin-token", "admin token"))
+        admin_token=_secret("BASSO_ADMIN_TOKEN", data_dir / "admin-token", "admin token"),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,11 +72,13 @@ def run(args: argparse.Namespace) -> int:
     if config.server.broker != "paper":
         # The adapter exists (basso.brokers.openalgo) but orders do not flow through it yet: starting anyway would
         # trade on paper while the trader believes the broker is live.
-        print(f"basso run: server.broker = {config.server.broker!r} is not wired into the pipeline yet; only "
-              "'paper' runs today", file=sys.stderr)
+        print(
+            f"basso run: server.broker = {config.server.broker!r} is not wired into the pipeline yet; only "
+            "'paper' runs today",
+            file=sys.stderr,
+        )
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # A user's mistake is one line before anything starts, not a traceback after the databases have.
     check_port(args.host or config.server.host, args.port or config.server.port)
     with hold_data_dir((args.data_dir or config.server.data_dir).resolve()):

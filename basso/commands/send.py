@@ -27,12 +27,23 @@ from basso.config import Config
 
 # The sample payloads' figures, by (type, instrument): what `basso send` posts when no figure is given.
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
-    ("BASE_ENTRY", "BANK_NIFTY"): {"position": "Long_1", "price": 52000, "stop": 51650, "lots": 5, "atr": 350,
-                                   "er": 0.82},
-    ("BASE_ENTRY", "GOLD_MINI"): {"position": "Long_1", "price": 72000, "stop": 71500, "lots": 3, "atr": 500,
-                                  "er": 0.75},
-    ("PYRAMID", "BANK_NIFTY"): {"position": "Long_2", "price": 52200, "stop": 51800, "lots": 3, "atr": 360,
-                                "er": 0.85},
+    ("BASE_ENTRY", "BANK_NIFTY"): {
+        "position": "Long_1",
+        "price": 52000,
+        "stop": 51650,
+        "lots": 5,
+        "atr": 350,
+        "er": 0.82,
+    },
+    ("BASE_ENTRY", "GOLD_MINI"): {
+        "position": "Long_1",
+        "price": 72000,
+        "stop": 71500,
+        "lots": 3,
+        "atr": 500,
+        "er": 0.75,
+    },
+    ("PYRAMID", "BANK_NIFTY"): {"position": "Long_2", "price": 52200, "stop": 51800, "lots": 3, "atr": 360, "er": 0.85},
     ("EXIT", "BANK_NIFTY"): {"position": "ALL", "price": 52500},
 }
 TYPES = ("BASE_ENTRY", "PYRAMID", "EXIT", "MARKET_DATA")
@@ -42,30 +53,54 @@ OUTCOME_WAIT_S = 10.0
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("send", help="send a signal to the running server's webhook and print its outcome")
-    parser.add_argument("type", type=str.upper, choices=TYPES, metavar="TYPE",
-                        help="base_entry, pyramid, exit or market_data (any case)")
-    parser.add_argument("instrument", type=str.upper, nargs="?", default="BANK_NIFTY", metavar="INSTRUMENT",
-                        help="a configured instrument (default BANK_NIFTY)")
+    parser.add_argument(
+        "type",
+        type=str.upper,
+        choices=TYPES,
+        metavar="TYPE",
+        help="base_entry, pyramid, exit or market_data (any case)",
+    )
+    parser.add_argument(
+        "instrument",
+        type=str.upper,
+        nargs="?",
+        default="BANK_NIFTY",
+        metavar="INSTRUMENT",
+        help="a configured instrument (default BANK_NIFTY)",
+    )
     parser.add_argument("--position", help="Long_1 … Long_6, or ALL for an exit (default: the sample's)")
     for name in ("price", "stop", "atr", "er"):
         parser.add_argument(f"--{name}", type=finite_number, help=f"the signal's {name} (default: the sample's)")
     parser.add_argument("--lots", type=int, help="the strategy's own lots, recorded (default: the sample's)")
     parser.add_argument("--reason", help="an exit's reason (default 'sent by basso send')")
-    parser.add_argument("--id", dest="signal_id", help="the signal_id, its idempotency key (default: made from "
-                                                       "the time)")
+    parser.add_argument(
+        "--id", dest="signal_id", help="the signal_id, its idempotency key (default: made from the time)"
+    )
     parser.add_argument("--url", help="the server (default: http://HOST:PORT from the configuration)")
-    parser.add_argument("--data-dir", type=Path, help="where `basso run` keeps the webhook secret (default: the "
-                                                      "configuration's data_dir, basso-data)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where `basso run` keeps the webhook secret (default: the configuration's data_dir, basso-data)",
+    )
     parser.add_argument("--json", action="store_true", help="print the stored signal as one JSON object")
     parser.set_defaults(run=run)
 
 
 def payload(args: argparse.Namespace, now: datetime) -> dict[str, Any]:
     """The webhook body: the sample's figures under the ones given, stamped `now` (UTC, with Z)."""
-    body: dict[str, Any] = {"type": args.type, "instrument": args.instrument,
-                            **SAMPLES.get((args.type, args.instrument), {})}
-    given = {"position": args.position, "price": args.price, "stop": args.stop, "atr": args.atr, "er": args.er,
-             "lots": args.lots}
+    body: dict[str, Any] = {
+        "type": args.type,
+        "instrument": args.instrument,
+        **SAMPLES.get((args.type, args.instrument), {}),
+    }
+    given = {
+        "position": args.position,
+        "price": args.price,
+        "stop": args.stop,
+        "atr": args.atr,
+        "er": args.er,
+        "lots": args.lots,
+    }
     body |= {k: v for k, v in given.items() if v is not None}
     if args.type in ("BASE_ENTRY", "PYRAMID") and "stop" in body:
         body["supertrend"] = body["stop"]  # recorded only; the samples' supertrend is their stop
@@ -88,8 +123,10 @@ def webhook_secret(args: argparse.Namespace, config: Config) -> str:
     try:
         return path.read_text().strip()
     except OSError:
-        raise UsageError(f"--data-dir: BASSO_WEBHOOK_SECRET is unset and {path} cannot be read (start "
-                         "`basso run` first, or run this where it keeps its data directory)") from None
+        raise UsageError(
+            f"--data-dir: BASSO_WEBHOOK_SECRET is unset and {path} cannot be read (start "
+            "`basso run` first, or run this where it keeps its data directory)"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,15 +154,19 @@ def run(args: argparse.Namespace) -> int:
 def describe(signal_id: str, reply: str, stored: dict[str, Any] | None) -> str:
     """One line: the webhook's reply and, once decided, the outcome with the numbers behind it."""
     if stored is None or stored.get("status") == "pending":
-        return (f"{signal_id}: {reply}, still pending after {OUTCOME_WAIT_S:g} s (is an instance leading? "
-                "`basso status` says)")
+        return (
+            f"{signal_id}: {reply}, still pending after {OUTCOME_WAIT_S:g} s (is an instance leading? "
+            "`basso status` says)"
+        )
     line = f"{signal_id}: {reply}, {stored['status']}: {stored['reason']}"
     decision = stored.get("decision") or {}
     if "lot_r" in decision:
         line += f" (Lot-R {decision['lot_r']:.2f}, Lot-V {decision['lot_v']:.2f}, Lot-M {decision['lot_m']:.2f})"
     elif "a_margin" in decision:
-        line += (f" (A {decision['a_margin']:.2f}, B {decision['b_discipline']:.2f}, "
-                 f"C {decision['c_profit_budget']:.2f}, D {decision['d_headroom']:.2f})")
+        line += (
+            f" (A {decision['a_margin']:.2f}, B {decision['b_discipline']:.2f}, "
+            f"C {decision['c_profit_budget']:.2f}, D {decision['d_headroom']:.2f})"
+        )
     return line
 
 

@@ -35,25 +35,53 @@ def efficiency_ratio(text: str) -> float:
 def register(subparsers: Any) -> None:
     """Add the `size` sub-command."""
     parser = subparsers.add_parser(
-        "size", help="size a base entry (Lot-R, Lot-V, Lot-M and the portfolio gate)",
+        "size",
+        help="size a base entry (Lot-R, Lot-V, Lot-M and the portfolio gate)",
         description="Size a base entry with the configured rules: Lot-R (× ER), Lot-V, Lot-M, the floor of the "
-                    "smallest, then the portfolio risk and volatility caps.")
+        "smallest, then the portfolio risk and volatility caps.",
+    )
     parser.add_argument("--instrument", required=True, help="instrument name, e.g. BANK_NIFTY or GOLD_MINI")
     parser.add_argument("--equity", required=True, type=positive_number, metavar="RUPEES", help="sizing equity")
     parser.add_argument("--price", required=True, type=positive_number, help="entry price")
-    parser.add_argument("--stop", type=positive_number,
-                        help="the signal's initial stop, below --price (required when stop_source is 'signal')")
+    parser.add_argument(
+        "--stop",
+        type=positive_number,
+        help="the signal's initial stop, below --price (required when stop_source is 'signal')",
+    )
     parser.add_argument("--atr", required=True, type=positive_number, help="the instrument's latest ATR")
-    parser.add_argument("--er", type=efficiency_ratio, default=1.0,
-                        help="the signal's efficiency ratio in [0, 1] (default 1: no scaling)")
-    parser.add_argument("--margin-used", type=non_negative_number, default=0.0, metavar="RUPEES",
-                        help="margin already held by open positions (default 0)")
-    parser.add_argument("--open-risk", type=non_negative_number, default=0.0, metavar="RUPEES",
-                        help="the portfolio's current open risk (default 0)")
-    parser.add_argument("--open-vol", type=non_negative_number, default=0.0, metavar="RUPEES",
-                        help="the portfolio's current volatility (default 0)")
-    parser.add_argument("--on", type=iso_date, metavar="YYYY-MM-DD",
-                        help="size with the lot size in force on this date (default: the current one)")
+    parser.add_argument(
+        "--er",
+        type=efficiency_ratio,
+        default=1.0,
+        help="the signal's efficiency ratio in [0, 1] (default 1: no scaling)",
+    )
+    parser.add_argument(
+        "--margin-used",
+        type=non_negative_number,
+        default=0.0,
+        metavar="RUPEES",
+        help="margin already held by open positions (default 0)",
+    )
+    parser.add_argument(
+        "--open-risk",
+        type=non_negative_number,
+        default=0.0,
+        metavar="RUPEES",
+        help="the portfolio's current open risk (default 0)",
+    )
+    parser.add_argument(
+        "--open-vol",
+        type=non_negative_number,
+        default=0.0,
+        metavar="RUPEES",
+        help="the portfolio's current volatility (default 0)",
+    )
+    parser.add_argument(
+        "--on",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="size with the lot size in force on this date (default: the current one)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(run=run)
 
@@ -69,9 +97,18 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--stop: must be below --price ({args.price:g}), got {args.stop:g}")
     point_value = instrument.point_value if args.on is None else instrument.point_value_on(args.on)
     decision = size_base_entry(
-        instrument=instrument, rules=config.portfolio, equity=args.equity, price=args.price, signal_stop=args.stop,
-        atr=args.atr, er=args.er, margin_used=args.margin_used, open_risk=args.open_risk,
-        open_volatility=args.open_vol, point_value=point_value)
+        instrument=instrument,
+        rules=config.portfolio,
+        equity=args.equity,
+        price=args.price,
+        signal_stop=args.stop,
+        atr=args.atr,
+        er=args.er,
+        margin_used=args.margin_used,
+        open_risk=args.open_risk,
+        open_volatility=args.open_vol,
+        point_value=point_value,
+    )
     report = _report(decision, er=args.er, point_value=point_value)
     if args.json:
         print(json.dumps(report))

@@ -37,10 +37,12 @@ def _drawdown_rows(drawdown: dict[str, Any] | None) -> list[tuple[str, str]]:
         return []
     window = f"last {drawdown['peak_days']} days" if drawdown["peak_days"] else "all time"
     reset = drawdown["last_reset"]
-    return [("drawdown band", f"{drawdown['band_name']}: {drawdown['rule']}"),
-            ("drawdown peak", f"{rupees(drawdown['peak'])} (highest equity, {window})"),
-            ("last peak reset", "never" if reset is None else f"{reset['at']} by {reset['by']}: {reset['reason']}"),
-            ("to reset the peak", drawdown["how_to_reset"])]
+    return [
+        ("drawdown band", f"{drawdown['band_name']}: {drawdown['rule']}"),
+        ("drawdown peak", f"{rupees(drawdown['peak'])} (highest equity, {window})"),
+        ("last peak reset", "never" if reset is None else f"{reset['at']} by {reset['by']}: {reset['reason']}"),
+        ("to reset the peak", drawdown["how_to_reset"]),
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,12 +54,15 @@ def run(args: argparse.Namespace) -> int:
     summary = Table(title="Portfolio", show_header=False)
     equity = status["equity"]
     for label, value in [
-        ("closed equity", rupees(equity["closed"])), ("open equity", rupees(equity["open"])),
-        ("blended equity", rupees(equity["blended"])), ("high water", rupees(equity["high_water"])),
+        ("closed equity", rupees(equity["closed"])),
+        ("open equity", rupees(equity["open"])),
+        ("blended equity", rupees(equity["blended"])),
+        ("high water", rupees(equity["high_water"])),
         ("risk", f"{status['risk_pct']:.2f}% ({status['risk_zone']})"),
         ("volatility", f"{status['vol_pct']:.2f}% ({status['vol_zone']})"),
         ("margin used", f"{rupees(status['margin_used'])} ({status['margin_utilisation_pct']:.1f}%)"),
-        ("drawdown", f"{status['drawdown_pct']:.2f}%"), *_drawdown_rows(status.get("drawdown")),
+        ("drawdown", f"{status['drawdown_pct']:.2f}%"),
+        *_drawdown_rows(status.get("drawdown")),
         ("kill switch", "ON" if status["kill_switch"] else "off"),
         ("this instance leads", "yes" if status["leader"] else "no"),
         ("fence", f"epoch {status['leadership']['epoch']}, {status['leadership']['holder']}"),
@@ -68,14 +73,29 @@ def run(args: argparse.Namespace) -> int:
     for column in ("instrument", "layer", "lots", "expiry", "entry", "stop", "mark", "unrealised P&L"):
         # On a narrow terminal a figure wraps within its cell rather than lose digits; what a row is about never
         # wraps.
-        layers.add_column(column, no_wrap=column in ("instrument", "layer"), overflow="fold",
-                          justify="left" if column in ("instrument", "layer", "expiry") else "right")
+        layers.add_column(
+            column,
+            no_wrap=column in ("instrument", "layer"),
+            overflow="fold",
+            justify="left" if column in ("instrument", "layer", "expiry") else "right",
+        )
     for p in positions["positions"]:
-        layers.add_row(p["instrument"], p["layer"], str(p["lots"]), p["expiry"] or "-", p["entry_price"],
-                       p["current_stop"], p["mark"], rupees(p["unrealised_pnl"]))
+        layers.add_row(
+            p["instrument"],
+            p["layer"],
+            str(p["lots"]),
+            p["expiry"] or "-",
+            p["entry_price"],
+            p["current_stop"],
+            p["mark"],
+            rupees(p["unrealised_pnl"]),
+        )
     console.print(layers)
     for alert in status["alerts"]:  # layers to roll by hand, or about to expire
         style = "bold red" if alert["level"] == "critical" else "yellow"
-        console.print(f"{alert['level'].upper()}: {alert['instrument']} {alert['layer']} in {alert['contract']} "
-                      f"(expires {alert['expiry']}): {alert['message']}", style=style)
+        console.print(
+            f"{alert['level'].upper()}: {alert['instrument']} {alert['layer']} in {alert['contract']} "
+            f"(expires {alert['expiry']}): {alert['message']}",
+            style=style,
+        )
     return 0

@@ -25,20 +25,35 @@ from basso.research.sweep import RANKS, best, run_chunk
 def register(subparsers: Any) -> None:
     """Add the `sweep` sub-command."""
     parser = subparsers.add_parser(
-        "sweep", help="replay a grid of sizing settings with Basso sizing; the best as a config snippet",
+        "sweep",
+        help="replay a grid of sizing settings with Basso sizing; the best as a config snippet",
         description="Replay the exports with Basso sizing once per combination of --grid values (or a TOML grid "
-                    "file), each through the same rules as live, on a Dask cluster; a results table (CAGR, max "
-                    "drawdown, MAR, profit factor, trades, max lots) and the best settings as a snippet for "
-                    "`basso --config`.")
+        "file), each through the same rules as live, on a Dask cluster; a results table (CAGR, max "
+        "drawdown, MAR, profit factor, trades, max lots) and the best settings as a snippet for "
+        "`basso --config`.",
+    )
     add_input_arguments(parser)
-    parser.add_argument("--grid", nargs="+", action="extend", default=[], metavar="NAME=V1,V2",
-                        help="settings to sweep: risk_pct, vol_pct, equity_mode, pyramid_ratio, … or full keys "
-                             "such as portfolio.max_risk_pct")
+    parser.add_argument(
+        "--grid",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="settings to sweep: risk_pct, vol_pct, equity_mode, pyramid_ratio, … or full keys "
+        "such as portfolio.max_risk_pct",
+    )
     parser.add_argument("--grid-file", type=Path, metavar="FILE", help="the grid as TOML (NAME = [values])")
-    parser.add_argument("--rank-by", choices=RANKS, default="mar",
-                        help="which figure picks the best configuration (default mar = CAGR ÷ max drawdown)")
-    parser.add_argument("--heatmap", metavar="X,Y", help="the two grid names of the report's heat map "
-                                                         "(default: the first two with several values)")
+    parser.add_argument(
+        "--rank-by",
+        choices=RANKS,
+        default="mar",
+        help="which figure picks the best configuration (default mar = CAGR ÷ max drawdown)",
+    )
+    parser.add_argument(
+        "--heatmap",
+        metavar="X,Y",
+        help="the two grid names of the report's heat map (default: the first two with several values)",
+    )
     add_engine_arguments(parser)
     parser.add_argument("--out", type=Path, metavar="DIR", help="write report.html, results.csv and summary.json here")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -70,32 +85,50 @@ def _heat(args: argparse.Namespace, configurations: list[Configuration]) -> tupl
     if args.heatmap is not None:
         chosen = [n.strip() for n in args.heatmap.split(",")]
         if len(chosen) != 2 or chosen[0] == chosen[1] or not all(n in names for n in chosen):
-            raise UsageError(f"--heatmap: name two different settings of the grid ({', '.join(names)}), "
-                             f"got {args.heatmap!r}")
+            raise UsageError(
+                f"--heatmap: name two different settings of the grid ({', '.join(names)}), got {args.heatmap!r}"
+            )
         return chosen[0], chosen[1]
     varying = [n for n in names if len({c.settings[n] for c in configurations}) > 1]
     return (varying[0], varying[1]) if len(varying) >= 2 else None
 
 
-def _sweep(args: argparse.Namespace, inputs: ReplayInputs, configurations: list[Configuration],
-           heat: tuple[str, str] | None) -> int:
+def _sweep(
+    args: argparse.Namespace, inputs: ReplayInputs, configurations: list[Configuration], heat: tuple[str, str] | None
+) -> int:
     with engine_for(args) as engine:
-        parts = [[configurations[i] for i in part]
-                 for part in chunks(len(configurations), workers=engine.workers, per_worker=4, smallest=1,
-                                    largest=50)]
+        parts = [
+            [configurations[i] for i in part]
+            for part in chunks(len(configurations), workers=engine.workers, per_worker=4, smallest=1, largest=50)
+        ]
         # Each configuration carries its own validated Config; the inputs (signals, bars) are scattered once.
         shared = replace(inputs, trades={})
-        rows = [row for part in engine.map(run_chunk, shared, parts, sizes=[len(p) for p in parts],
-                                           unit="configurations", progress=not args.json) for row in part]
+        rows = [
+            row
+            for part in engine.map(
+                run_chunk, shared, parts, sizes=[len(p) for p in parts], unit="configurations", progress=not args.json
+            )
+            for row in part
+        ]
     top = best(rows, args.rank_by)
     chosen = configurations[top["config"]]
     # The command line's own settings are left out of the snippet (give them again with `basso backtest`).
-    text = snippet(chosen, f"basso sweep: best by {args.rank_by} (configuration {chosen.index}): CAGR "
-                           f"{top['cagr_pct']:.2f} %, max drawdown {top['max_drawdown_pct']:.2f} %",
-                   skip=[key for key, value in _base(inputs).items() if chosen.keys[key] == value])
-    figures = {"configurations": len(rows), "instruments": list(inputs.bars), "capital": inputs.capital,
-               "grid": {name: _values(configurations, name) for name in chosen.settings},
-               "rank_by": args.rank_by, "best": top, "snippet": text, "results": rows}
+    text = snippet(
+        chosen,
+        f"basso sweep: best by {args.rank_by} (configuration {chosen.index}): CAGR "
+        f"{top['cagr_pct']:.2f} %, max drawdown {top['max_drawdown_pct']:.2f} %",
+        skip=[key for key, value in _base(inputs).items() if chosen.keys[key] == value],
+    )
+    figures = {
+        "configurations": len(rows),
+        "instruments": list(inputs.bars),
+        "capital": inputs.capital,
+        "grid": {name: _values(configurations, name) for name in chosen.settings},
+        "rank_by": args.rank_by,
+        "best": top,
+        "snippet": text,
+        "results": rows,
+    }
     written = write_sweep(args.out, figures, rows, heat, text) if args.out is not None else []
     if args.json:
         print(json.dumps(figures))
@@ -111,8 +144,10 @@ def _sweep(args: argparse.Namespace, inputs: ReplayInputs, configurations: list[
 def _base(inputs: ReplayInputs) -> dict[str, Value]:
     """The command line's settings (--commission, --atr-period): they hold in every configuration unless the
     grid sweeps them."""
-    return {"paper.commission_pct": inputs.config.paper.commission_pct,
-            "backtest.atr_period": inputs.config.backtest.atr_period}
+    return {
+        "paper.commission_pct": inputs.config.paper.commission_pct,
+        "backtest.atr_period": inputs.config.backtest.atr_period,
+    }
 
 
 def _values(configurations: list[Configuration], name: str) -> list[Any]:
@@ -124,13 +159,14 @@ def _values(configurations: list[Configuration], name: str) -> list[Any]:
 
 
 def _table(rows: list[dict[str, Any]], names: list[str], rank_by: str) -> Table:
-    ranked = sorted(rows, key=lambda r: (float("inf") if r[rank_by] is None else r[rank_by]), reverse=True)
+    ranked = sorted(rows, key=lambda r: float("inf") if r[rank_by] is None else r[rank_by], reverse=True)
     table = Table(title=f"Sweep: {len(rows):,} configurations, best {rank_by} first")
     for name in names:
         table.add_column(name)
     for _, label, _ in SWEEP_COLUMNS:
         table.add_column(label, justify="right")
     for row in ranked:
-        table.add_row(*(str(row["settings"][n]) for n in names),
-                      *(display(row[key], kind) for key, _, kind in SWEEP_COLUMNS))
+        table.add_row(
+            *(str(row["settings"][n]) for n in names), *(display(row[key], kind) for key, _, kind in SWEEP_COLUMNS)
+        )
     return table

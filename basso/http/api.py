@@ -34,24 +34,38 @@ def _json(value: Any) -> Any:
 
 def json_reply(data: Any, status: int = 200) -> web.Response:
     """A JSON response; Decimal as exact strings, datetimes as ISO-8601."""
-    return web.Response(status=status, content_type="application/json",
-                        body=orjson.dumps(data, default=_json, option=orjson.OPT_NON_STR_KEYS))
+    return web.Response(
+        status=status,
+        content_type="application/json",
+        body=orjson.dumps(data, default=_json, option=orjson.OPT_NON_STR_KEYS),
+    )
 
 
 def _limit(request: web.Request) -> int:
     text = request.query.get("limit", "100")
     if not text.isdigit() or not 1 <= int(text) <= 1000:
-        raise web.HTTPBadRequest(text='{"status": "error", "field": "limit", "error": "limit must be 1-1000"}',
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text='{"status": "error", "field": "limit", "error": "limit must be 1-1000"}',
+            content_type="application/json",
+        )
     return int(text)
 
 
 def _signal_row(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "signal_id": row["key"], "type": row["kind"], "instrument": row["instrument"],
-            "layer": row["layer"], "timestamp": row["signal_time"], "received_at": row["received_at"],
-            "status": row["outcome"], "reason": row["reason"],
-            "decision": orjson.loads(row["decision"]) if row["decision"] else None,
-            "processed_at": row["processed_at"], "payload": orjson.loads(row["payload"])}
+    return {
+        "id": row["id"],
+        "signal_id": row["key"],
+        "type": row["kind"],
+        "instrument": row["instrument"],
+        "layer": row["layer"],
+        "timestamp": row["signal_time"],
+        "received_at": row["received_at"],
+        "status": row["outcome"],
+        "reason": row["reason"],
+        "decision": orjson.loads(row["decision"]) if row["decision"] else None,
+        "processed_at": row["processed_at"],
+        "payload": orjson.loads(row["payload"]),
+    }
 
 
 async def signals(request: web.Request) -> web.Response:
@@ -99,12 +113,16 @@ async def _drawdown(services: Services, book: Book) -> dict[str, Any]:
     pct = book.drawdown_pct(config)
     band = drawdown_band(pct, config.drawdown)
     reset = await last_reset(services.pool)
-    return {"pct": round(pct, 4), "band": band, "band_name": drawdown_band_name(band, config.drawdown),
-            "rule": drawdown_allowance(pct, config.drawdown).reason,
-            "peak": money(max(book.equity_peak, book.sizing_equity(config))),
-            "peak_days": config.drawdown.peak_days,
-            "last_reset": None if reset is None else {"at": reset["at"], "by": reset["by"], "reason": reset["reason"]},
-            "how_to_reset": 'basso drawdown reset --reason "…" (or POST /api/drawdown/reset with the admin token)'}
+    return {
+        "pct": round(pct, 4),
+        "band": band,
+        "band_name": drawdown_band_name(band, config.drawdown),
+        "rule": drawdown_allowance(pct, config.drawdown).reason,
+        "peak": money(max(book.equity_peak, book.sizing_equity(config))),
+        "peak_days": config.drawdown.peak_days,
+        "last_reset": None if reset is None else {"at": reset["at"], "by": reset["by"], "reason": reset["reason"]},
+        "how_to_reset": 'basso drawdown reset --reason "…" (or POST /api/drawdown/reset with the admin token)',
+    }
 
 
 async def status(request: web.Request) -> web.Response:
@@ -119,18 +137,29 @@ async def status_report(services: Services) -> dict[str, Any]:
     book = await book_today(services)
     fence = await reads.fence_holder(services.pool)
     measures = measure_portfolio(book.snapshot(config), config.portfolio)
-    view = equity_view(closed=float(book.closed_equity), unrealised=book.unrealised(),
-                       high_water=float(book.high_water), blended_weight=config.portfolio.blended_unrealised_weight)
+    view = equity_view(
+        closed=float(book.closed_equity),
+        unrealised=book.unrealised(),
+        high_water=float(book.high_water),
+        blended_weight=config.portfolio.blended_unrealised_weight,
+    )
     drawdown = await _drawdown(services, book)
     return {
-        "equity": {"closed": book.closed_equity, "open": money(view.open), "blended": money(view.blended),
-                   "high_water": book.high_water, "sizing_mode": config.portfolio.equity_mode,
-                   "sizing": money(view.in_mode(config.portfolio.equity_mode))},
+        "equity": {
+            "closed": book.closed_equity,
+            "open": money(view.open),
+            "blended": money(view.blended),
+            "high_water": book.high_water,
+            "sizing_mode": config.portfolio.equity_mode,
+            "sizing": money(view.in_mode(config.portfolio.equity_mode)),
+        },
         "unrealised_pnl": money(view.unrealised),
-        "risk_pct": round(measures.risk_pct, 4), "vol_pct": round(measures.vol_pct, 4),
+        "risk_pct": round(measures.risk_pct, 4),
+        "vol_pct": round(measures.vol_pct, 4),
         "margin_used": money(measures.margin_used),
         "margin_utilisation_pct": round(measures.margin_utilisation_pct, 4),
-        "risk_zone": measures.risk_zone.value, "vol_zone": measures.vol_zone.value,
+        "risk_zone": measures.risk_zone.value,
+        "vol_zone": measures.vol_zone.value,
         "margin_warning": measures.margin_warning,
         "drawdown_pct": drawdown["pct"],
         "drawdown": drawdown,
@@ -149,14 +178,29 @@ async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> lis
     alerts = []
     for row in await reads.dated_layers(pool):
         days = days_to_expiry(row["expiry"], today)
-        where = {"instrument": row["instrument"], "layer": f"Long_{row['layer']}", "contract": row["contract"],
-                 "expiry": row["expiry"], "days_to_expiry": days}
+        where = {
+            "instrument": row["instrument"],
+            "layer": f"Long_{row['layer']}",
+            "contract": row["contract"],
+            "expiry": row["expiry"],
+            "days_to_expiry": days,
+        }
         if expiry_alert_due(row["expiry"], today, rolled=False, alert_days=config.portfolio.expiry_alert_days):
-            alerts.append({**where, "level": "critical",
-                           "message": f"{days} day(s) to expiry and not rolled: roll or close it now"})
+            alerts.append(
+                {
+                    **where,
+                    "level": "critical",
+                    "message": f"{days} day(s) to expiry and not rolled: roll or close it now",
+                }
+            )
         elif is_roll_candidate(config.instruments[row["instrument"]], row["expiry"], today):
-            alerts.append({**where, "level": "warning",
-                           "message": "inside the roll window: roll it by hand (automatic rolls are not built yet)"})
+            alerts.append(
+                {
+                    **where,
+                    "level": "warning",
+                    "message": "inside the roll window: roll it by hand (automatic rolls are not built yet)",
+                }
+            )
     return alerts
 
 
@@ -178,12 +222,24 @@ async def rollover_report(services: Services) -> dict[str, Any]:
             continue
         target = contract_now(config, instrument.name, now)
         mark = float(row["mark"]) if row["mark"] is not None else None
-        strike = (atm_strike(mark, instrument.strike_step)
-                  if instrument.strike_step is not None and mark is not None else None)
-        candidates.append({"instrument": instrument.name, "layer": f"Long_{row['layer']}", "lots": row["lots"],
-                           "contract": row["contract"], "expiry": row["expiry"],
-                           "days_to_expiry": days_to_expiry(row["expiry"], today),
-                           "roll_to": target.future_symbol, "roll_to_expiry": target.expiry, "strike": strike})
+        strike = (
+            atm_strike(mark, instrument.strike_step)
+            if instrument.strike_step is not None and mark is not None
+            else None
+        )
+        candidates.append(
+            {
+                "instrument": instrument.name,
+                "layer": f"Long_{row['layer']}",
+                "lots": row["lots"],
+                "contract": row["contract"],
+                "expiry": row["expiry"],
+                "days_to_expiry": days_to_expiry(row["expiry"], today),
+                "roll_to": target.future_symbol,
+                "roll_to_expiry": target.expiry,
+                "strike": strike,
+            }
+        )
     return {"as_of": today, "candidates": candidates}
 
 
@@ -199,11 +255,24 @@ async def positions_report(services: Services) -> list[dict[str, Any]]:
     for row in rows:
         mark = row["mark"] if row["mark"] is not None else row["entry_price"]
         unrealised = to_money((mark - row["entry_price"]) * row["lots"] * row["point_value"])
-        result.append({"id": row["id"], "instrument": row["instrument"], "layer": f"Long_{row['layer']}",
-                       "status": row["status"], "lots": row["lots"], "entry_price": row["entry_price"],
-                       "initial_stop": row["initial_stop"], "current_stop": row["current_stop"],
-                       "highest_close": row["highest_close"], "mark": mark, "unrealised_pnl": unrealised,
-                       "contract": row["contract"], "expiry": row["expiry"], "opened_at": row["opened_at"]})
+        result.append(
+            {
+                "id": row["id"],
+                "instrument": row["instrument"],
+                "layer": f"Long_{row['layer']}",
+                "status": row["status"],
+                "lots": row["lots"],
+                "entry_price": row["entry_price"],
+                "initial_stop": row["initial_stop"],
+                "current_stop": row["current_stop"],
+                "highest_close": row["highest_close"],
+                "mark": mark,
+                "unrealised_pnl": unrealised,
+                "contract": row["contract"],
+                "expiry": row["expiry"],
+                "opened_at": row["opened_at"],
+            }
+        )
     return result
 
 
@@ -212,8 +281,14 @@ async def alerts(request: web.Request) -> web.Response:
     pool = request.app[SERVICES].pool
     open_only = request.query.get("open", "false")
     if open_only not in ("true", "false"):
-        raise web.HTTPBadRequest(text='{"status": "error", "field": "open", "error": "open must be true or false"}',
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text='{"status": "error", "field": "open", "error": "open must be true or false"}',
+            content_type="application/json",
+        )
     rows = await alert_store.newest_alerts(pool, limit=_limit(request), unacknowledged_only=open_only == "true")
-    return json_reply({"unacknowledged": await alert_store.unacknowledged_count(pool),
-                       "alerts": [{**dict(r), "detail": orjson.loads(r["detail"])} for r in rows]})
+    return json_reply(
+        {
+            "unacknowledged": await alert_store.unacknowledged_count(pool),
+            "alerts": [{**dict(r), "detail": orjson.loads(r["detail"])} for r in rows],
+        }
+    )

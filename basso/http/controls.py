@@ -104,7 +104,7 @@ async def kill_switch(request: web.Request, services: Services, body: dict[str, 
 async def flatten(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
     """Store the signals that close every open layer; the reply names them."""
     if body.get("confirm") is not True:
-        raise SignalError("confirm", "flatten closes every open position: send \"confirm\": true")
+        raise SignalError("confirm", 'flatten closes every open position: send "confirm": true')
     reason = _text(body, "reason")
     async with services.pool.acquire() as conn:
         keys = await store_flatten(conn, at=services.wall_clock(), actor=client_address(request), reason=reason)
@@ -117,7 +117,7 @@ async def capital(request: web.Request, services: Services, body: dict[str, Any]
     """Deposit or withdraw capital; the reply has the closed equity after it."""
     kind = _KINDS.get(str(body.get("kind")))
     if kind is None:
-        raise SignalError("kind", "kind must be \"deposit\" or \"withdrawal\"")
+        raise SignalError("kind", 'kind must be "deposit" or "withdrawal"')
     amount = _amount(body.get("amount"))
     note = _text(body, "note") or kind.value
     epoch = services.epoch()
@@ -127,21 +127,32 @@ async def capital(request: web.Request, services: Services, body: dict[str, Any]
     for _ in range(PEAK_MOVE_ATTEMPTS):
         book = await book_today(services)
         after, (factor, add) = book.with_capital(ledger_amount(kind, amount), config)
-        band = drawdown_band_alert(before=book.drawdown_pct(config), after=after.drawdown_pct(config),
-                                   peak=after.equity_peak, rules=config.drawdown)
+        band = drawdown_band_alert(
+            before=book.drawdown_pct(config),
+            after=after.drawdown_pct(config),
+            peak=after.equity_peak,
+            rules=config.drawdown,
+        )
         peak = PeakMove(factor=factor, add=add, version=book.version, alerts=() if band is None else (band,))
         try:
             async with services.pool.acquire() as conn:
-                closed = await move_capital(conn, epoch=epoch, kind=kind, amount=amount, at=services.wall_clock(),
-                                            note=note, peak=peak)
+                closed = await move_capital(
+                    conn, epoch=epoch, kind=kind, amount=amount, at=services.wall_clock(), note=note, peak=peak
+                )
         except FenceLost:
             return _error("instance", "this instance no longer leads: send it to the leader", status=503)
         except BookMoved:
             continue
         except ValueError as exc:  # a withdrawal beyond the closed equity
             return _error("amount", str(exc))
-        return json_reply({"kind": kind.value, "amount": amount, "closed_equity": closed,
-                           "drawdown_peak": to_money(round(after.equity_peak, 2))})
+        return json_reply(
+            {
+                "kind": kind.value,
+                "amount": amount,
+                "closed_equity": closed,
+                "drawdown_peak": to_money(round(after.equity_peak, 2)),
+            }
+        )
     return _error("book", "the portfolio kept changing while the peak was moved; send it again", status=503)
 
 
@@ -155,19 +166,37 @@ async def drawdown_reset(request: web.Request, services: Services, body: dict[st
     for _ in range(PEAK_MOVE_ATTEMPTS):
         book = await book_today(services)
         after = book.with_peak_reset(config)
-        band = drawdown_band_alert(before=book.drawdown_pct(config), after=after.drawdown_pct(config),
-                                   peak=after.equity_peak, rules=config.drawdown)
+        band = drawdown_band_alert(
+            before=book.drawdown_pct(config),
+            after=after.drawdown_pct(config),
+            peak=after.equity_peak,
+            rules=config.drawdown,
+        )
         now = services.wall_clock()
         try:
             async with services.pool.acquire() as conn:
-                await reset_peak(conn, version=book.version, day=exchange_date(now), equity=after.equity_peak,
-                                 at=now, actor=client_address(request), reason=reason,
-                                 alerts=() if band is None else (band,))
+                await reset_peak(
+                    conn,
+                    version=book.version,
+                    day=exchange_date(now),
+                    equity=after.equity_peak,
+                    at=now,
+                    actor=client_address(request),
+                    reason=reason,
+                    alerts=() if band is None else (band,),
+                )
         except BookMoved:
             continue
-        return json_reply({"reset": True, "peak_before": to_money(round(book.equity_peak, 2)),
-                           "peak": to_money(round(after.equity_peak, 2)),
-                           "drawdown_pct_before": round(book.drawdown_pct(config), 4), "at": now, "reason": reason})
+        return json_reply(
+            {
+                "reset": True,
+                "peak_before": to_money(round(book.equity_peak, 2)),
+                "peak": to_money(round(after.equity_peak, 2)),
+                "drawdown_pct_before": round(book.drawdown_pct(config), 4),
+                "at": now,
+                "reason": reason,
+            }
+        )
     return _error("book", "the portfolio kept changing while the peak was reset; send it again", status=503)
 
 
@@ -177,11 +206,20 @@ async def rollover(request: web.Request, services: Services, body: dict[str, Any
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise SignalError("dry_run", "dry_run must be true or false")
-    candidates = [{"instrument": c.instrument, "contract": c.contract, "expiry": c.expiry,
-                   "urgency": c.urgency.value, "action": c.action}
-                  for c in roll_candidates(services.config, [(h.instrument, h.contract, h.expiry) for h in
-                                                             await held_contracts(services.pool)],
-                                           services.wall_clock())]
+    candidates = [
+        {
+            "instrument": c.instrument,
+            "contract": c.contract,
+            "expiry": c.expiry,
+            "urgency": c.urgency.value,
+            "action": c.action,
+        }
+        for c in roll_candidates(
+            services.config,
+            [(h.instrument, h.contract, h.expiry) for h in await held_contracts(services.pool)],
+            services.wall_clock(),
+        )
+    ]
     if dry_run:
         return json_reply({"status": "dry run", "candidates": candidates})
     if services.epoch() is None:
@@ -205,7 +243,7 @@ async def acknowledge_alert(request: web.Request, services: Services, body: dict
 def _amount(value: object) -> Decimal:
     """A positive amount in rupees with at most two decimals, given as a decimal string or a JSON number."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise SignalError("amount", "amount must be a decimal string like \"250000.00\" or a number")
+        raise SignalError("amount", 'amount must be a decimal string like "250000.00" or a number')
     try:
         amount = Decimal(str(value))
     except InvalidOperation:

@@ -41,9 +41,12 @@ ORDERS_SHOWN = 50
 
 def setup_dashboard(app: web.Application) -> None:
     """Add the page, its panels, its event stream and its static files to `app`."""
-    environment = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"),
-                                       autoescape=jinja2.select_autoescape(default=True),
-                                       undefined=jinja2.StrictUndefined)
+    environment = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
     environment.filters.update(rupees=rupees, number=number, age=age)
     for name in ("dashboard.html", "panels.html", "controls.html"):
         environment.get_template(name)  # compiled now, at startup, not during a trader's first page load
@@ -73,31 +76,54 @@ def _layer_view(position: Mapping[str, Any], today: date) -> dict[str, Any]:
     initial_risk = entry - decimal(position["initial_stop"])
     distance = mark - stop
     expiry = position["expiry"]
-    return {**position, "distance_points": distance,
-            "distance_r": distance / initial_risk if initial_risk > 0 else None,
-            "days_to_expiry": days_to_expiry(expiry, today) if expiry is not None else None}
+    return {
+        **position,
+        "distance_points": distance,
+        "distance_r": distance / initial_risk if initial_risk > 0 else None,
+        "days_to_expiry": days_to_expiry(expiry, today) if expiry is not None else None,
+    }
 
 
 def _by_instrument(layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for layer in layers:
         groups.setdefault(layer["instrument"], []).append(layer)
-    return [{"instrument": name, "layers": rows, "lots": sum(r["lots"] for r in rows),
-             "unrealised_pnl": sum((decimal(r["unrealised_pnl"]) for r in rows), Decimal(0))}
-            for name, rows in sorted(groups.items())]
+    return [
+        {
+            "instrument": name,
+            "layers": rows,
+            "lots": sum(r["lots"] for r in rows),
+            "unrealised_pnl": sum((decimal(r["unrealised_pnl"]) for r in rows), Decimal(0)),
+        }
+        for name, rows in sorted(groups.items())
+    ]
 
 
 def _signal_view(row: asyncpg.Record) -> dict[str, Any]:
     payload = orjson.loads(row["payload"])
     layer = f"Long_{row['layer']}" if row["layer"] is not None else payload.get("position", "")
-    return {"id": row["id"], "key": row["key"], "type": row["kind"], "instrument": row["instrument"],
-            "layer": layer or "", "price": payload.get("price"), "at": row["signal_time"],
-            "status": row["outcome"], "reason": row["reason"] or _OUTCOME_WORDS.get(row["outcome"], "")}
+    return {
+        "id": row["id"],
+        "key": row["key"],
+        "type": row["kind"],
+        "instrument": row["instrument"],
+        "layer": layer or "",
+        "price": payload.get("price"),
+        "at": row["signal_time"],
+        "status": row["outcome"],
+        "reason": row["reason"] or _OUTCOME_WORDS.get(row["outcome"], ""),
+    }
 
 
-_OUTCOME_WORDS = {"pending": "waiting to be decided", "executed": "done", "blocked": "blocked by the rules",
-                  "ignored": "nothing to do", "rejected": "refused", "failed": "the broker said no",
-                  "dead": "crashed three times: see the dead letters"}
+_OUTCOME_WORDS = {
+    "pending": "waiting to be decided",
+    "executed": "done",
+    "blocked": "blocked by the rules",
+    "ignored": "nothing to do",
+    "rejected": "refused",
+    "failed": "the broker said no",
+    "dead": "crashed three times: see the dead letters",
+}
 
 
 def _equity_series(history: list[asyncpg.Record], status: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -127,8 +153,15 @@ def _equity_series(history: list[asyncpg.Record], status: Mapping[str, Any], now
     return {"t": times, "closed": closed, "high_water": high, "blended": blended, "drawdown": drawdown}
 
 
-def _header(services: Services, status: Mapping[str, Any], bars: Mapping[str, datetime | None],
-            open_instruments: set[str], rolls_due: int, unacknowledged: int, now: datetime) -> dict[str, Any]:
+def _header(
+    services: Services,
+    status: Mapping[str, Any],
+    bars: Mapping[str, datetime | None],
+    open_instruments: set[str],
+    rolls_due: int,
+    unacknowledged: int,
+    now: datetime,
+) -> dict[str, Any]:
     leadership = status["leadership"]
     leads = bool(status["leader"])
     lease_age = services.lease_age_s() if leads else None
@@ -146,13 +179,18 @@ def _header(services: Services, status: Mapping[str, Any], bars: Mapping[str, da
     broker_light, broker_word = services.broker_session()
     recon_light, recon_word = services.reconciliation()
     return {
-        "instance": services.instance or "this instance", "leads": leads,
-        "holder": leadership["holder"] or "nobody yet", "epoch": leadership["epoch"],
-        "since_s": (now - leadership["since"]).total_seconds(), "lease_age_s": lease_age,
+        "instance": services.instance or "this instance",
+        "leads": leads,
+        "holder": leadership["holder"] or "nobody yet",
+        "epoch": leadership["epoch"],
+        "since_s": (now - leadership["since"]).total_seconds(),
+        "lease_age_s": lease_age,
         "broker": {"light": broker_light, "word": broker_word},
         "reconciliation": {"light": recon_light, "word": recon_word},
-        "kill_switch": status["kill_switch"], "bars": bar_lights,
-        "rolls_due": rolls_due, "unacknowledged": unacknowledged,
+        "kill_switch": status["kill_switch"],
+        "bars": bar_lights,
+        "rolls_due": rolls_due,
+        "unacknowledged": unacknowledged,
     }
 
 
@@ -164,12 +202,18 @@ async def dashboard_context(services: Services) -> dict[str, Any]:
     # The fingerprint first: a change committed while the page is read is then seen by its event stream.
     fingerprint = await dashboard_store.fingerprint(pool)
     status, positions, rollover, alerts, unacknowledged = await asyncio.gather(
-        status_report(services), positions_report(services), rollover_report(services),
-        alert_store.newest_alerts(pool, limit=ALERTS_SHOWN), alert_store.unacknowledged_count(pool))
+        status_report(services),
+        positions_report(services),
+        rollover_report(services),
+        alert_store.newest_alerts(pool, limit=ALERTS_SHOWN),
+        alert_store.unacknowledged_count(pool),
+    )
     signals, history, bars, orders = await asyncio.gather(
-        reads.newest_signals(pool, SIGNALS_SHOWN), dashboard_store.closed_equity_history(pool, EQUITY_POINTS),
+        reads.newest_signals(pool, SIGNALS_SHOWN),
+        dashboard_store.closed_equity_history(pool, EQUITY_POINTS),
         dashboard_store.last_bar_closes(pool, list(services.config.instruments)),
-        dashboard_store.working_orders(pool, ORDERS_SHOWN))
+        dashboard_store.working_orders(pool, ORDERS_SHOWN),
+    )
     layers = [_layer_view(p, today) for p in positions]
     portfolio = services.config.portfolio
     drawdown = services.config.drawdown
@@ -177,22 +221,48 @@ async def dashboard_context(services: Services) -> dict[str, Any]:
         "fingerprint": fingerprint,
         "now": now,
         "status": status,
-        "header": _header(services, status, bars, {p["instrument"] for p in positions},
-                          len(rollover["candidates"]), unacknowledged, now),
+        "header": _header(
+            services,
+            status,
+            bars,
+            {p["instrument"] for p in positions},
+            len(rollover["candidates"]),
+            unacknowledged,
+            now,
+        ),
         "heat": [
-            {"name": "Risk", "value": status["risk_pct"], "cap": portfolio.max_risk_pct,
-             "light": _zone_light(status["risk_zone"]), "zone": status["risk_zone"]},
-            {"name": "Volatility", "value": status["vol_pct"], "cap": portfolio.max_vol_pct,
-             "light": _zone_light(status["vol_zone"]), "zone": status["vol_zone"]},
-            {"name": "Margin", "value": status["margin_utilisation_pct"], "cap": portfolio.margin_budget_pct,
-             "light": "yellow" if status["margin_warning"] else "green",
-             "zone": "warning" if status["margin_warning"] else "green"},
+            {
+                "name": "Risk",
+                "value": status["risk_pct"],
+                "cap": portfolio.max_risk_pct,
+                "light": _zone_light(status["risk_zone"]),
+                "zone": status["risk_zone"],
+            },
+            {
+                "name": "Volatility",
+                "value": status["vol_pct"],
+                "cap": portfolio.max_vol_pct,
+                "light": _zone_light(status["vol_zone"]),
+                "zone": status["vol_zone"],
+            },
+            {
+                "name": "Margin",
+                "value": status["margin_utilisation_pct"],
+                "cap": portfolio.margin_budget_pct,
+                "light": "yellow" if status["margin_warning"] else "green",
+                "zone": "warning" if status["margin_warning"] else "green",
+            },
         ],
-        "drawdown_bands": {"reduce": drawdown.reduce_from_pct, "halve": drawdown.halve_from_pct,
-                           "halt": drawdown.halt_from_pct},
+        "drawdown_bands": {
+            "reduce": drawdown.reduce_from_pct,
+            "halve": drawdown.halve_from_pct,
+            "halt": drawdown.halt_from_pct,
+        },
         # The band as /api/status names it (the drawdown rules' own words), coloured by how much it restricts.
-        "drawdown_light": {"light": ("green", "yellow", "orange", "red")[status["drawdown"]["band"]],
-                           "band": f'{status["drawdown"]["band_name"]}: {status["drawdown"]["rule"]}'},
+        "drawdown_light": {
+            "light": ("green", "yellow", "orange", "red")[status["drawdown"]["band"]],
+            "band": f"{status['drawdown']['band_name']}: {status['drawdown']['rule']}",
+        },
         "equity_series": orjson.dumps(_equity_series(history, status, now)).decode(),
         "instruments": _by_instrument(layers),
         "signals": [_signal_view(row) for row in signals],

@@ -11,10 +11,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 # Actor statistics arrive as plain mappings (see basso.actors); these keys become per-actor gauges.
-ACTOR_GAUGES = {"queue_depth": "Messages waiting in the actor's mailbox",
-                "handled": "Messages the actor has handled",
-                "failed": "Messages that crashed the actor",
-                "restarts": "Times the supervisor restarted the actor"}
+ACTOR_GAUGES = {
+    "queue_depth": "Messages waiting in the actor's mailbox",
+    "handled": "Messages the actor has handled",
+    "failed": "Messages that crashed the actor",
+    "restarts": "Times the supervisor restarted the actor",
+}
 
 
 class _ActorCollector(Collector):
@@ -43,29 +45,44 @@ class Metrics:
         self._lag_max = 0.0
         self.webhook_requests = Counter("basso_webhook_requests", "Webhook requests by reply", ["verdict"], registry=r)
         self.webhook_latency = Histogram(
-            "basso_webhook_latency_seconds", "Time from request to reply", registry=r,
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+            "basso_webhook_latency_seconds",
+            "Time from request to reply",
+            registry=r,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
         self.signals = Counter("basso_signals", "Processed signals by outcome", ["outcome"], registry=r)
         self.portfolio_risk_pct = Gauge("basso_portfolio_risk_pct", "Open risk, percent of equity", registry=r)
         self.portfolio_vol_pct = Gauge("basso_portfolio_vol_pct", "Volatility, percent of equity", registry=r)
-        self.margin_utilisation_pct = Gauge("basso_margin_utilisation_pct", "Margin used, percent of equity",
-                                            registry=r)
+        self.margin_utilisation_pct = Gauge(
+            "basso_margin_utilisation_pct", "Margin used, percent of equity", registry=r
+        )
         self.open_positions = Gauge("basso_open_positions", "Open layers", registry=r)
         self.leader_epoch = Gauge("basso_leader_epoch", "Fence epoch held by this instance (0: none)", registry=r)
-        self.leadership_transitions = Counter("basso_leadership_transitions", "Leadership gained or lost",
-                                              registry=r)
-        self.lease_renew_latency = Histogram("basso_lease_renew_seconds", "Redis lease renewal latency",
-                                             registry=r, buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0))
+        self.leadership_transitions = Counter("basso_leadership_transitions", "Leadership gained or lost", registry=r)
+        self.lease_renew_latency = Histogram(
+            "basso_lease_renew_seconds",
+            "Redis lease renewal latency",
+            registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0),
+        )
         # A stall of the one event loop delays every webhook and actor: the histogram shows how often, the
         # maximum how bad (bucket bounds from a few ms of ordinary scheduling noise up to a lost lease).
         self.event_loop_lag = Histogram(
-            "basso_event_loop_lag_seconds", "How late the event loop ran a timer", registry=r,
-            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
-        self.event_loop_lag_max = Gauge("basso_event_loop_lag_max_seconds",
-                                        "Longest event-loop lag since the process started", registry=r)
+            "basso_event_loop_lag_seconds",
+            "How late the event loop ran a timer",
+            registry=r,
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.event_loop_lag_max = Gauge(
+            "basso_event_loop_lag_max_seconds", "Longest event-loop lag since the process started", registry=r
+        )
         self.gc_pause = Histogram(
-            "basso_gc_pause_seconds", "Garbage-collector pauses by generation", ["generation"], registry=r,
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25))
+            "basso_gc_pause_seconds",
+            "Garbage-collector pauses by generation",
+            ["generation"],
+            registry=r,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25),
+        )
 
     def loop_lagged(self, seconds: float) -> None:
         """Record one event-loop lag measurement."""

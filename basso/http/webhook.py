@@ -63,8 +63,9 @@ async def webhook(request: web.Request) -> web.Response:
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # The database could not take the signal: say so with a 503 and TradingView resends it.
         log.warning("webhook: signal not stored: %s", exc)
-        reply = Reply(503, {"status": "error", "error": "signal not stored, try again"}, "unavailable",
-                      error=str(exc)[:200])
+        reply = Reply(
+            503, {"status": "error", "error": "signal not stored, try again"}, "unavailable", error=str(exc)[:200]
+        )
     await _audit(services, source, reply, body)
     services.metrics.webhook_requests.labels(reply.verdict).inc()
     services.metrics.webhook_latency.observe(time.perf_counter() - started)
@@ -91,17 +92,29 @@ async def _answer(request: web.Request, services: Services, source: str) -> tupl
         signal = signal_from_object(decoded, services.config)
     except SignalError as exc:
         return body, _bad(exc)
-    problem = timing_problem(signal, services.wall_clock(), max_age_s=services.config.signal_max_age_s,
-                             max_future_s=services.config.signal_max_future_s)
-    stored = await store_signal(services.pool, signal,
-                                outcome=SignalOutcome.REJECTED if problem else SignalOutcome.PENDING,
-                                reason=problem or "")
+    problem = timing_problem(
+        signal,
+        services.wall_clock(),
+        max_age_s=services.config.signal_max_age_s,
+        max_future_s=services.config.signal_max_future_s,
+    )
+    stored = await store_signal(
+        services.pool,
+        signal,
+        outcome=SignalOutcome.REJECTED if problem else SignalOutcome.PENDING,
+        reason=problem or "",
+    )
     key = stored.key
     if stored.duplicate:
         return body, Reply(200, {"status": "duplicate", "signal_id": key}, "duplicate", signal_row=stored.id)
     if problem:
-        return body, Reply(200, {"status": "rejected", "signal_id": key, "reason": problem}, "stale",
-                           error=problem, signal_row=stored.id)
+        return body, Reply(
+            200,
+            {"status": "rejected", "signal_id": key, "reason": problem},
+            "stale",
+            error=problem,
+            signal_row=stored.id,
+        )
     services.wake_processor()
     return body, Reply(200, {"status": "accepted", "signal_id": key}, "accepted", signal_row=stored.id)
 
@@ -112,8 +125,13 @@ def _too_large(size: int, limit: int) -> Reply:
 
 
 def _bad(exc: SignalError) -> Reply:
-    return Reply(400, {"status": "error", "field": exc.field, "error": exc.message}, "invalid",
-                 field=exc.field, error=exc.message)
+    return Reply(
+        400,
+        {"status": "error", "field": exc.field, "error": exc.message},
+        "invalid",
+        field=exc.field,
+        error=exc.message,
+    )
 
 
 def client_address(request: web.Request) -> str:
@@ -141,10 +159,16 @@ def _among(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> boo
 
 async def _audit(services: Services, source: str, reply: Reply, body: bytes) -> None:
     try:
-        await audit_request(services.audit, source=source, http_status=reply.status,
-                            verdict=reply.verdict, body=_without_secret(body, services.webhook_secret),
-                            field=reply.field,
-                            error=reply.error, signal=reply.signal_row)
+        await audit_request(
+            services.audit,
+            source=source,
+            http_status=reply.status,
+            verdict=reply.verdict,
+            body=_without_secret(body, services.webhook_secret),
+            field=reply.field,
+            error=reply.error,
+            signal=reply.signal_row,
+        )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # The audit is best effort: losing it must not turn a stored signal into an error reply.
         log.warning("webhook: audit not written: %s", exc)

@@ -58,8 +58,16 @@ class Engine:
         """How many workers the scheduler has now (at least 1, to size chunks)."""
         return max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
 
-    def map(self, task: Callable[[Any, T], R], shared: Any, parts: Sequence[T], *, sizes: Sequence[int],
-            unit: str, progress: bool) -> list[R]:
+    def map(
+        self,
+        task: Callable[[Any, T], R],
+        shared: Any,
+        parts: Sequence[T],
+        *,
+        sizes: Sequence[int],
+        unit: str,
+        progress: bool,
+    ) -> list[R]:
         """`task(shared, part)` for every part on the cluster, `shared` scattered once; results in part order.
 
         `sizes` says how many units (runs, configurations) each part is, for the progress bar."""
@@ -72,8 +80,9 @@ class Engine:
             futures = [self.client.submit(task, handle, part, pure=False) for part in parts]
             where = {future.key: k for k, future in enumerate(futures)}
             if progress:
-                Console(stderr=True).print(f"{total:,} {unit} in {len(parts)} tasks on {self.where}", markup=False,
-                                           highlight=False)
+                Console(stderr=True).print(
+                    f"{total:,} {unit} in {len(parts)} tasks on {self.where}", markup=False, highlight=False
+                )
             with _bar(progress, unit, total) as advance:
                 for future in as_completed(futures, loop=self.client.loop):
                     k = where[future.key]
@@ -105,8 +114,11 @@ def open_engine(scheduler: str | None, workers: int | None) -> Iterator[Engine]:
         # signal is inherited, and Python keeps it so). A Ctrl-C in those few seconds is not seen: press it again.
         ignored = _ignore_ctrl_c()
         try:
-            cluster = stack.enter_context(LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                                                       dashboard_address=_HTTP, silence_logs=_QUIET))
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=count, threads_per_worker=1, processes=True, dashboard_address=_HTTP, silence_logs=_QUIET
+                )
+            )
         finally:
             _restore_ctrl_c(ignored)
         client = stack.enter_context(Client(cluster, set_as_default=False))
@@ -123,6 +135,7 @@ def _restore_ctrl_c(previous: Any) -> None:
     if previous is not None:
         signal.signal(signal.SIGINT, previous)
 
+
 def chunks(count: int, *, workers: int, per_worker: int, smallest: int, largest: int) -> list[range]:
     """`range(count)` cut into consecutive chunks: about `per_worker` per worker (so a slow worker does not hold
     up the end), each between `smallest` and `largest` units."""
@@ -137,8 +150,13 @@ def _bar(show: bool, unit: str, total: int) -> Iterator[Callable[[int], None]]:
     if not show:
         yield lambda _: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(unit, total=total)
         yield lambda n: bar.update(task, advance=n)

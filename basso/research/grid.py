@@ -23,8 +23,17 @@ from typing import Any
 
 from basso.config import Config, ConfigError, config_with
 
-__all__ = ["ALIASES", "Configuration", "Grid", "GridError", "Value", "expand", "parse_grid_args", "read_grid_file",
-           "snippet"]
+__all__ = [
+    "ALIASES",
+    "Configuration",
+    "Grid",
+    "GridError",
+    "Value",
+    "expand",
+    "parse_grid_args",
+    "read_grid_file",
+    "snippet",
+]
 
 # Short name → the key it sets; `*` is every replayed instrument.
 ALIASES: dict[str, str] = {
@@ -111,8 +120,9 @@ def _flatten(table: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
     return found
 
 
-def expand(grid: Grid, raw: Mapping[str, Any], base: Mapping[str, Value], instruments: Sequence[str]
-           ) -> list[Configuration]:
+def expand(
+    grid: Grid, raw: Mapping[str, Any], base: Mapping[str, Value], instruments: Sequence[str]
+) -> list[Configuration]:
     """Every combination of `grid`'s values (the last name varying fastest), each as the keys it sets over
     `raw` (the user's configuration tables) and `base` (keys the command line set, e.g. the commission), and
     validated. `instruments` are the replayed ones, which `*` stands for."""
@@ -134,8 +144,9 @@ def expand(grid: Grid, raw: Mapping[str, Any], base: Mapping[str, Value], instru
         settings = dict(zip(names, combination, strict=True))
         keys = _keys(settings, resolved, raw, base, named_keys)
         where = "--grid " + " ".join(f"{n}={_shown(v)}" for n, v in settings.items())
-        configurations.append(Configuration(index=index, settings=settings, keys=keys,
-                                            config=_validate(raw, keys, where)))
+        configurations.append(
+            Configuration(index=index, settings=settings, keys=keys, config=_validate(raw, keys, where))
+        )
     return configurations
 
 
@@ -144,8 +155,10 @@ def _resolve(name: str, raw: Mapping[str, Any], instruments: Sequence[str]) -> l
     key = ALIASES.get(name, name)
     parts = key.split(".")
     if parts[0] not in _SWEEPABLE or len(parts) < 2:
-        raise GridError(f"--grid {name}: unknown setting (known: {', '.join(ALIASES)}, or a full key of "
-                        f"[{'], ['.join(_SWEEPABLE)}] such as portfolio.max_risk_pct)")
+        raise GridError(
+            f"--grid {name}: unknown setting (known: {', '.join(ALIASES)}, or a full key of "
+            f"[{'], ['.join(_SWEEPABLE)}] such as portfolio.max_risk_pct)"
+        )
     if parts[0] == "instruments":
         if len(parts) != 3:
             raise GridError(f"--grid {name}: an instrument key is instruments.NAME.key or instruments.*.key")
@@ -183,8 +196,13 @@ def _typed(name: str, value: Value, raw: Mapping[str, Any], key: str) -> Value:
     return int(number) if number == number.to_integral_value() and "." not in value else float(number)
 
 
-def _keys(settings: Mapping[str, Value], resolved: Mapping[str, list[str]], raw: Mapping[str, Any],
-          base: Mapping[str, Value], named: set[str]) -> dict[str, Value]:
+def _keys(
+    settings: Mapping[str, Value],
+    resolved: Mapping[str, list[str]],
+    raw: Mapping[str, Any],
+    base: Mapping[str, Value],
+    named: set[str],
+) -> dict[str, Value]:
     keys: dict[str, Value] = dict(base)
     for name, value in settings.items():
         for key in resolved[name]:

@@ -33,8 +33,17 @@ import numpy.typing as npt
 from basso.backtest.replay import ReplayResult
 from basso.backtest.stats import portfolio_stats
 
-__all__ = ["FAN_POINTS", "Method", "Outcomes", "TradeSequence", "identity_order", "run_orders", "simulate",
-           "simulate_runs", "trade_sequence"]
+__all__ = [
+    "FAN_POINTS",
+    "Method",
+    "Outcomes",
+    "TradeSequence",
+    "identity_order",
+    "run_orders",
+    "simulate",
+    "simulate_runs",
+    "trade_sequence",
+]
 
 Method = Literal["shuffle", "bootstrap"]
 Floats = npt.NDArray[np.float64]
@@ -78,11 +87,13 @@ class Outcomes:
     @staticmethod
     def join(parts: Sequence[Outcomes]) -> Outcomes:
         """The outcomes of consecutive chunks of runs, as one."""
-        return Outcomes(final_equity=np.concatenate([p.final_equity for p in parts]),
-                        cagr_pct=np.concatenate([p.cagr_pct for p in parts]),
-                        max_drawdown_pct=np.concatenate([p.max_drawdown_pct for p in parts]),
-                        longest_drawdown_days=np.concatenate([p.longest_drawdown_days for p in parts]),
-                        fan=np.concatenate([p.fan for p in parts]))
+        return Outcomes(
+            final_equity=np.concatenate([p.final_equity for p in parts]),
+            cagr_pct=np.concatenate([p.cagr_pct for p in parts]),
+            max_drawdown_pct=np.concatenate([p.max_drawdown_pct for p in parts]),
+            longest_drawdown_days=np.concatenate([p.longest_drawdown_days for p in parts]),
+            fan=np.concatenate([p.fan for p in parts]),
+        )
 
 
 def trade_sequence(result: ReplayResult) -> TradeSequence:
@@ -113,10 +124,17 @@ def trade_sequence(result: ReplayResult) -> TradeSequence:
     step_days = np.array([(t - stats.start) / _DAY for t in times], dtype=np.float64)
     points = len(times)
     fan = np.unique(np.linspace(0, points - 1, min(points, FAN_POINTS)).round().astype(np.int64))
-    return TradeSequence(capital=float(result.capital * 100), fractions=np.array(fractions, dtype=np.float64),
-                         entered_after=np.array(entered_after, dtype=np.int64),
-                         step_ends=np.array(step_ends, dtype=np.int64), step_days=step_days, times=tuple(times),
-                         total_days=(stats.end - stats.start) / _DAY, years=stats.years, fan_points=fan)
+    return TradeSequence(
+        capital=float(result.capital * 100),
+        fractions=np.array(fractions, dtype=np.float64),
+        entered_after=np.array(entered_after, dtype=np.int64),
+        step_ends=np.array(step_ends, dtype=np.int64),
+        step_days=step_days,
+        times=tuple(times),
+        total_days=(stats.end - stats.start) / _DAY,
+        years=stats.years,
+        fan_points=fan,
+    )
 
 
 def run_orders(trades: int, method: Method, seed: int, first: int, stop: int) -> Ints:
@@ -155,10 +173,13 @@ def simulate(sequence: TradeSequence, orders: Ints) -> Outcomes:
     with np.errstate(divide="ignore", invalid="ignore"):
         drawdown = np.where(peak > 0, 100.0 * (1.0 - curve / peak), 100.0)
     final = curve[-1]
-    return Outcomes(final_equity=final, cagr_pct=_cagr_pct(final, sequence.capital / 100.0, sequence.years),
-                    max_drawdown_pct=drawdown.max(axis=0),
-                    longest_drawdown_days=_longest_drawdown_days(curve, peak, sequence),
-                    fan=curve[sequence.fan_points].T.astype(np.float32))
+    return Outcomes(
+        final_equity=final,
+        cagr_pct=_cagr_pct(final, sequence.capital / 100.0, sequence.years),
+        max_drawdown_pct=drawdown.max(axis=0),
+        longest_drawdown_days=_longest_drawdown_days(curve, peak, sequence),
+        fan=curve[sequence.fan_points].T.astype(np.float32),
+    )
 
 
 def _cagr_pct(final: Floats, capital: float, years: float) -> Floats:
@@ -217,13 +238,20 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def summarise(job: Job, outcomes: Outcomes, replay: Outcomes, *, ruin_pct: float, result: ReplayResult
-              ) -> dict[str, object]:
+def summarise(
+    job: Job, outcomes: Outcomes, replay: Outcomes, *, ruin_pct: float, result: ReplayResult
+) -> dict[str, object]:
     """The JSON-able figures of a Monte Carlo: the replay's own, and the 5 / 50 / 95 % bands and mean of each."""
     figures: dict[str, object] = {
-        "method": job.method, "runs": len(outcomes.final_equity), "seed": job.seed, "ruin_pct": ruin_pct,
-        "sizing": result.sizing, "instruments": list(result.instruments), "capital": job.sequence.capital / 100.0,
-        "trades": job.sequence.trades, "years": round(job.sequence.years, 4),
+        "method": job.method,
+        "runs": len(outcomes.final_equity),
+        "seed": job.seed,
+        "ruin_pct": ruin_pct,
+        "sizing": result.sizing,
+        "instruments": list(result.instruments),
+        "capital": job.sequence.capital / 100.0,
+        "trades": job.sequence.trades,
+        "years": round(job.sequence.years, 4),
     }
     replayed: dict[str, float] = {}
     for key, _, kind in FIGURES:

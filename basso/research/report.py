@@ -43,8 +43,9 @@ def display(value: Any, kind: str) -> str:
 # --- Monte Carlo --------------------------------------------------------------------------------------------
 
 
-def write_montecarlo(out_dir: Path, figures: Mapping[str, Any], outcomes: Outcomes, replay: Outcomes,
-                     sequence: TradeSequence) -> list[Path]:
+def write_montecarlo(
+    out_dir: Path, figures: Mapping[str, Any], outcomes: Outcomes, replay: Outcomes, sequence: TradeSequence
+) -> list[Path]:
     """report.html, results.csv and summary.json of a Monte Carlo into `out_dir`; the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "summary.json", out_dir / "results.csv", out_dir / "report.html"]
@@ -52,42 +53,76 @@ def write_montecarlo(out_dir: Path, figures: Mapping[str, Any], outcomes: Outcom
     ruin = figures["ruin_pct"]
     with paths[1].open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run", "final_equity", "cagr_pct", "max_drawdown_pct", "longest_drawdown_days",
-                         f"drawdown_beyond_{ruin:g}_pct"])
+        writer.writerow(
+            [
+                "run",
+                "final_equity",
+                "cagr_pct",
+                "max_drawdown_pct",
+                "longest_drawdown_days",
+                f"drawdown_beyond_{ruin:g}_pct",
+            ]
+        )
         for run in range(len(outcomes.final_equity)):
             drawdown = float(outcomes.max_drawdown_pct[run])
-            writer.writerow([run, f"{outcomes.final_equity[run]:.2f}", f"{outcomes.cagr_pct[run]:.4f}",
-                             f"{drawdown:.4f}", f"{outcomes.longest_drawdown_days[run]:.2f}",
-                             int(drawdown > ruin)])
+            writer.writerow(
+                [
+                    run,
+                    f"{outcomes.final_equity[run]:.2f}",
+                    f"{outcomes.cagr_pct[run]:.4f}",
+                    f"{drawdown:.4f}",
+                    f"{outcomes.longest_drawdown_days[run]:.2f}",
+                    int(drawdown > ruin),
+                ]
+            )
     charts = [
-        ("fan", f"Closed-trade equity: the replay and the 5–95 % and 25–75 % bands of the first "
-                f"{len(outcomes.fan):,} runs (log scale)",
-         _png(_fan_chart(outcomes, replay, sequence))),
-        ("cagr", "CAGR of the runs; the line is the replay", _png(_histogram(outcomes.cagr_pct, replay.cagr_pct[0],
-                                                                              "CAGR, %"))),
-        ("drawdown", "Max drawdown of the runs; the line is the replay, the dashed line the ruin threshold",
-         _png(_histogram(outcomes.max_drawdown_pct, replay.max_drawdown_pct[0], "max drawdown, %", ruin))),
+        (
+            "fan",
+            f"Closed-trade equity: the replay and the 5–95 % and 25–75 % bands of the first "
+            f"{len(outcomes.fan):,} runs (log scale)",
+            _png(_fan_chart(outcomes, replay, sequence)),
+        ),
+        (
+            "cagr",
+            "CAGR of the runs; the line is the replay",
+            _png(_histogram(outcomes.cagr_pct, replay.cagr_pct[0], "CAGR, %")),
+        ),
+        (
+            "drawdown",
+            "Max drawdown of the runs; the line is the replay, the dashed line the ruin threshold",
+            _png(_histogram(outcomes.max_drawdown_pct, replay.max_drawdown_pct[0], "max drawdown, %", ruin)),
+        ),
     ]
     rows = "".join(
-        f"<tr><th>{html.escape(label)}</th>" + "".join(
+        f"<tr><th>{html.escape(label)}</th>"
+        + "".join(
             _cell(key, band, figures[key][band] if band != "replay" else figures["replay"][key], kind)
-            for band in ("replay", "p5", "p50", "p95", "mean")) + "</tr>"
-        for key, label, kind in FIGURES)
-    table = ('<table id="bands"><thead><tr><th>Figure</th><th>Replay</th><th>5 %</th><th>50 %</th><th>95 %</th>'
-             f"<th>Mean</th></tr></thead><tbody>{rows}</tbody></table>")
-    intro = (f"{figures['runs']:,} runs ({html.escape(figures['method'])}) of {figures['trades']:,} closed trades, "
-             f"seed {figures['seed']}; {html.escape(figures['sizing'])} sizing, capital "
-             f"{html.escape(indian_rupees(figures['capital']))}. Probability of a drawdown beyond {ruin:g} %: "
-             f'<b id="ruin" data-value="{figures["probability_of_ruin_pct"]}">'
-             f"{figures['probability_of_ruin_pct']:.2f} %</b> ({figures['runs_ruined']:,} runs).")
+            for band in ("replay", "p5", "p50", "p95", "mean")
+        )
+        + "</tr>"
+        for key, label, kind in FIGURES
+    )
+    table = (
+        '<table id="bands"><thead><tr><th>Figure</th><th>Replay</th><th>5 %</th><th>50 %</th><th>95 %</th>'
+        f"<th>Mean</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+    intro = (
+        f"{figures['runs']:,} runs ({html.escape(figures['method'])}) of {figures['trades']:,} closed trades, "
+        f"seed {figures['seed']}; {html.escape(figures['sizing'])} sizing, capital "
+        f"{html.escape(indian_rupees(figures['capital']))}. Probability of a drawdown beyond {ruin:g} %: "
+        f'<b id="ruin" data-value="{figures["probability_of_ruin_pct"]}">'
+        f"{figures['probability_of_ruin_pct']:.2f} %</b> ({figures['runs_ruined']:,} runs)."
+    )
     title = f"Basso Monte Carlo: {', '.join(figures['instruments'])}"
     paths[2].write_text(_page(title, intro, table, charts, ""), encoding="utf-8")
     return paths
 
 
 def _cell(key: str, band: str, value: Any, kind: str) -> str:
-    return (f'<td data-key="{key}" data-band="{band}" data-value="{html.escape(json.dumps(value))}">'
-            f"{html.escape(display(value, kind))}</td>")
+    return (
+        f'<td data-key="{key}" data-band="{band}" data-value="{html.escape(json.dumps(value))}">'
+        f"{html.escape(display(value, kind))}</td>"
+    )
 
 
 def _fan_chart(outcomes: Outcomes, replay: Outcomes, sequence: TradeSequence) -> Figure:
@@ -97,13 +132,14 @@ def _fan_chart(outcomes: Outcomes, replay: Outcomes, sequence: TradeSequence) ->
     fan = outcomes.fan.astype(np.float64)
     p5, p25, p50, p75, p95 = np.percentile(fan, [5, 25, 50, 75, 95], axis=0)
     floor = max(1.0, float(np.min(fan[fan > 0]))) if np.any(fan > 0) else 1.0
-    axes.fill_between(times, np.maximum(p5, floor), np.maximum(p95, floor), color="#1f5fa8", alpha=0.18,
-                      label="5–95 %")
-    axes.fill_between(times, np.maximum(p25, floor), np.maximum(p75, floor), color="#1f5fa8", alpha=0.3,
-                      label="25–75 %")
+    axes.fill_between(times, np.maximum(p5, floor), np.maximum(p95, floor), color="#1f5fa8", alpha=0.18, label="5–95 %")
+    axes.fill_between(
+        times, np.maximum(p25, floor), np.maximum(p75, floor), color="#1f5fa8", alpha=0.3, label="25–75 %"
+    )
     axes.plot(times, np.maximum(p50, floor), color="#1f5fa8", linewidth=1.2, label="median")
-    axes.plot(times, np.maximum(replay.fan[0].astype(np.float64), floor), color="#b83232", linewidth=1.2,
-              label="replay")
+    axes.plot(
+        times, np.maximum(replay.fan[0].astype(np.float64), floor), color="#b83232", linewidth=1.2, label="replay"
+    )
     axes.set_yscale("log")
     axes.set_ylabel("₹")
     axes.legend(loc="upper left")
@@ -136,8 +172,13 @@ SWEEP_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def write_sweep(out_dir: Path, figures: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
-                heat: tuple[str, str] | None, snippet: str) -> list[Path]:
+def write_sweep(
+    out_dir: Path,
+    figures: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    heat: tuple[str, str] | None,
+    snippet: str,
+) -> list[Path]:
     """report.html, results.csv and summary.json of a sweep into `out_dir`; the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "summary.json", out_dir / "results.csv", out_dir / "report.html"]
@@ -148,28 +189,54 @@ def write_sweep(out_dir: Path, figures: Mapping[str, Any], rows: Sequence[Mappin
         writer = csv.writer(handle)
         writer.writerow(["config", *names, *keys, "net_pnl", "win_rate_pct", "max_open_lots"])
         for row in rows:
-            writer.writerow([row["config"], *(row["settings"][n] for n in names), *(row[k] for k in keys),
-                             row["net_pnl"], row["win_rate_pct"], row["max_open_lots"]])
+            writer.writerow(
+                [
+                    row["config"],
+                    *(row["settings"][n] for n in names),
+                    *(row[k] for k in keys),
+                    row["net_pnl"],
+                    row["win_rate_pct"],
+                    row["max_open_lots"],
+                ]
+            )
     charts = []
     if heat is not None:
-        charts.append(("heatmap", f"MAR by {heat[0]} and {heat[1]} (the best over the other settings)",
-                       _png(_heat_map(rows, heat))))
+        charts.append(
+            (
+                "heatmap",
+                f"MAR by {heat[0]} and {heat[1]} (the best over the other settings)",
+                _png(_heat_map(rows, heat)),
+            )
+        )
     head = "".join(f'<th data-sort="{html.escape(n)}">{html.escape(n)}</th>' for n in names) + "".join(
-        f'<th data-sort="{key}">{html.escape(label)}</th>' for key, label, _ in SWEEP_COLUMNS)
+        f'<th data-sort="{key}">{html.escape(label)}</th>' for key, label, _ in SWEEP_COLUMNS
+    )
     body = "".join(
-        f'<tr data-config="{row["config"]}">' + "".join(
+        f'<tr data-config="{row["config"]}">'
+        + "".join(
             f'<td data-key="{html.escape(n)}" data-value="{html.escape(json.dumps(row["settings"][n]))}">'
-            f'{html.escape(str(row["settings"][n]))}</td>' for n in names) + "".join(
+            f"{html.escape(str(row['settings'][n]))}</td>"
+            for n in names
+        )
+        + "".join(
             f'<td data-key="{key}" data-value="{html.escape(json.dumps(row[key]))}">'
-            f"{html.escape(display(row[key], kind))}</td>" for key, _, kind in SWEEP_COLUMNS) + "</tr>"
-        for row in rows)
-    table = (f'<p>Click a column to sort by it (again to reverse).</p><table id="results"><thead><tr>{head}</tr>'
-             f"</thead><tbody>{body}</tbody></table>{_SORT_SCRIPT}")
+            f"{html.escape(display(row[key], kind))}</td>"
+            for key, _, kind in SWEEP_COLUMNS
+        )
+        + "</tr>"
+        for row in rows
+    )
+    table = (
+        f'<p>Click a column to sort by it (again to reverse).</p><table id="results"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{body}</tbody></table>{_SORT_SCRIPT}"
+    )
     best = figures["best"]
     instruments = html.escape(", ".join(figures["instruments"]))
-    intro = (f"{len(rows):,} configurations, each a full Basso-sizing replay of {instruments}"
-             f" from {html.escape(indian_rupees(figures['capital']))}; ranked by {html.escape(figures['rank_by'])}. "
-             f"Best: configuration {best['config']}.")
+    intro = (
+        f"{len(rows):,} configurations, each a full Basso-sizing replay of {instruments}"
+        f" from {html.escape(indian_rupees(figures['capital']))}; ranked by {html.escape(figures['rank_by'])}. "
+        f"Best: configuration {best['config']}."
+    )
     extra = f'<h2>Best settings, for <code>basso --config</code></h2><pre id="snippet">{html.escape(snippet)}</pre>'
     title = f"Basso sweep: {', '.join(figures['instruments'])}"
     paths[2].write_text(_page(title, intro, table, charts, extra), encoding="utf-8")
@@ -225,7 +292,9 @@ def _png(figure: Figure) -> str:
 def _page(title: str, intro: str, table: str, charts: Sequence[tuple[str, str, str]], extra: str) -> str:
     images = "\n".join(
         f'<figure><img id="chart-{name}" alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>" for name, caption, data in charts)
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for name, caption, data in charts
+    )
     return _PAGE.format(title=html.escape(title), intro=intro, table=table, images=images, extra=extra)
 
 

@@ -25,11 +25,23 @@ def row_of(configuration: Configuration, figures: dict[str, Any]) -> dict[str, A
     """A results row: the settings and the figures `basso backtest --json` prints for the same configuration,
     with MAR = CAGR ÷ max drawdown (None, shown ∞, when nothing was ever lost from a peak)."""
     drawdown = figures["max_drawdown_pct"]
-    keep = ("cagr_pct", "max_drawdown_pct", "profit_factor", "trades_closed", "max_lots", "max_open_lots",
-            "final_equity", "net_pnl", "win_rate_pct")
-    return {"config": configuration.index, "settings": dict(configuration.settings),
-            "mar": round(figures["cagr_pct"] / drawdown, 4) if drawdown > 0 else None,
-            **{key: figures[key] for key in keep}}
+    keep = (
+        "cagr_pct",
+        "max_drawdown_pct",
+        "profit_factor",
+        "trades_closed",
+        "max_lots",
+        "max_open_lots",
+        "final_equity",
+        "net_pnl",
+        "win_rate_pct",
+    )
+    return {
+        "config": configuration.index,
+        "settings": dict(configuration.settings),
+        "mar": round(figures["cagr_pct"] / drawdown, 4) if drawdown > 0 else None,
+        **{key: figures[key] for key in keep},
+    }
 
 
 def best(rows: Sequence[dict[str, Any]], rank_by: RankBy) -> dict[str, Any]:

@@ -24,12 +24,17 @@ __all__ = ["bars_through_trades"]
 _HOUR = 3600.0
 
 
-def bars_through_trades(trades: Sequence[ExportedTrade], instrument: Instrument, *, seed: int,
-                        volatility: float = 0.004) -> Bars:
+def bars_through_trades(
+    trades: Sequence[ExportedTrade], instrument: Instrument, *, seed: int, volatility: float = 0.004
+) -> Bars:
     """Hourly bars over the span of `trades` whose closes pass through every entry and exit price; σ of a
     bar's log return is `volatility` (plus the drift the known prices impose)."""
-    anchors = sorted({**{t.entry_time.timestamp(): t.entry_price for t in trades},
-                      **{t.exit_time.timestamp(): t.exit_price for t in trades}}.items())
+    anchors = sorted(
+        {
+            **{t.entry_time.timestamp(): t.entry_price for t in trades},
+            **{t.exit_time.timestamp(): t.exit_price for t in trades},
+        }.items()
+    )
     first = datetime.fromtimestamp(anchors[0][0], IST)
     last = datetime.fromtimestamp(anchors[-1][0], IST)
     times = np.array(_session_hours(first, last, instrument), dtype=np.float64)
@@ -42,8 +47,11 @@ def bars_through_trades(trades: Sequence[ExportedTrade], instrument: Instrument,
     rng = np.random.default_rng(seed)
     walk = np.concatenate(([0.0], np.cumsum(rng.normal(0.0, volatility, len(times) - 1))))
     index = np.arange(len(times))
-    segment = np.clip(np.searchsorted(pinned, index, side="right") - 1, 0, len(pinned) - 2) if len(pinned) > 1 \
+    segment = (
+        np.clip(np.searchsorted(pinned, index, side="right") - 1, 0, len(pinned) - 2)
+        if len(pinned) > 1
         else np.zeros(len(times), dtype=np.int64)
+    )
     start, end = pinned[segment], pinned[np.minimum(segment + 1, len(pinned) - 1)]
     span = np.maximum(end - start, 1)
     share = np.clip((index - start) / span, 0.0, 1.0)
@@ -54,8 +62,14 @@ def bars_through_trades(trades: Sequence[ExportedTrade], instrument: Instrument,
     wick = opens * volatility
     highs = np.maximum(opens, closes) + wick * rng.random(len(times))
     lows = np.minimum(opens, closes) - wick * rng.random(len(times))
-    return Bars(instrument=instrument.name, times=times.tolist(), opens=_prices(opens), highs=_prices(highs),
-                lows=_prices(lows), closes=_prices(closes))
+    return Bars(
+        instrument=instrument.name,
+        times=times.tolist(),
+        opens=_prices(opens),
+        highs=_prices(highs),
+        lows=_prices(lows),
+        closes=_prices(closes),
+    )
 
 
 def _prices(values: np.ndarray) -> list[float]:

@@ -15,8 +15,15 @@ from basso.timeutil import IST
 __all__ = ["bar_gap_s"]
 
 
-def bar_gap_s(instrument: Instrument, calendar: TradingCalendar, *, now: datetime, last_bar_at: datetime | None,
-              opened_at: datetime, limit_s: float) -> float | None:
+def bar_gap_s(
+    instrument: Instrument,
+    calendar: TradingCalendar,
+    *,
+    now: datetime,
+    last_bar_at: datetime | None,
+    opened_at: datetime,
+    limit_s: float,
+) -> float | None:
     """The seconds of today's session without a bar close for `instrument` (counted from its last bar, its newest
     open layer or the session's open, whichever is latest) if longer than `limit_s` while its market is open at
     `now`; None when there is nothing to alert. The night between two sessions is not a gap."""

@@ -89,8 +89,13 @@ class Book:
     def sizing_equity(self, config: Config) -> float:
         """Equity in the configured mode (blended by default)."""
         rules = config.portfolio
-        return equity_in_mode(rules.equity_mode, closed=float(self.closed_equity), unrealised=self.unrealised(),
-                              high_water=float(self.high_water), blended_weight=rules.blended_unrealised_weight)
+        return equity_in_mode(
+            rules.equity_mode,
+            closed=float(self.closed_equity),
+            unrealised=self.unrealised(),
+            high_water=float(self.high_water),
+            blended_weight=rules.blended_unrealised_weight,
+        )
 
     def drawdown_pct(self, config: Config) -> float:
         """1 − equity ÷ peak equity (same mode), in percent."""
@@ -103,10 +108,13 @@ class Book:
     def snapshot(self, config: Config) -> PortfolioSnapshot:
         """The portfolio as the pure rules read it."""
         atr = {**{x.instrument: 0.0 for x in self.layers}, **self.atr}
-        return PortfolioSnapshot(equity=self.sizing_equity(config), layers=self.layers, atr=atr,
-                                 price={x.instrument: self.price.get(x.instrument, x.entry_price)
-                                        for x in self.layers} | dict(self.price),
-                                 margin_used=margin_used(self.layers, config.instruments))
+        return PortfolioSnapshot(
+            equity=self.sizing_equity(config),
+            layers=self.layers,
+            atr=atr,
+            price={x.instrument: self.price.get(x.instrument, x.entry_price) for x in self.layers} | dict(self.price),
+            margin_used=margin_used(self.layers, config.instruments),
+        )
 
     def layer(self, instrument: str, number: int) -> Layer | None:
         """The open layer `number` of `instrument`, if any."""
@@ -146,8 +154,12 @@ class Book:
         known = self.earlier_peaks if self.day is None else (*self.earlier_peaks, (self.day, self.day_peak))
         kept = [p for p in known if p[0] >= first]
         today = max((p for d, p in kept if d == day), default=carried)
-        return self._but(day=day, day_peak=max(today, carried), earlier_peaks=tuple(p for p in kept if p[0] != day),
-                         equity_peak=max((p for _, p in kept), default=carried))
+        return self._but(
+            day=day,
+            day_peak=max(today, carried),
+            earlier_peaks=tuple(p for p in kept if p[0] != day),
+            equity_peak=max((p for _, p in kept), default=carried),
+        )
 
     def with_layers(self, layers: Iterable[Layer]) -> Book:
         """The book holding `layers` instead of its own."""
@@ -168,11 +180,21 @@ class Book:
         (factor, add): every day's peak becomes peak × factor + add (`peak_after_capital`)."""
         factor, add = peak_after_capital(amount=float(amount), equity=self.sizing_equity(config))
         closed = self.closed_equity + amount
-        book = Book(closed_equity=closed, high_water=max(self.high_water, closed),
-                    equity_peak=self.equity_peak * factor + add, layers=self.layers, atr=self.atr, price=self.price,
-                    marked_at=self.marked_at, bar_at=self.bar_at, kill_switch=self.kill_switch,
-                    version=self.version + 1, day=self.day, day_peak=self.day_peak * factor + add,
-                    earlier_peaks=tuple((d, p * factor + add) for d, p in self.earlier_peaks))
+        book = Book(
+            closed_equity=closed,
+            high_water=max(self.high_water, closed),
+            equity_peak=self.equity_peak * factor + add,
+            layers=self.layers,
+            atr=self.atr,
+            price=self.price,
+            marked_at=self.marked_at,
+            bar_at=self.bar_at,
+            kill_switch=self.kill_switch,
+            version=self.version + 1,
+            day=self.day,
+            day_peak=self.day_peak * factor + add,
+            earlier_peaks=tuple((d, p * factor + add) for d, p in self.earlier_peaks),
+        )
         return book, (factor, add)
 
     def with_peak_reset(self, config: Config) -> Book:
@@ -181,15 +203,30 @@ class Book:
         equity = self.sizing_equity(config)
         return self._but(equity_peak=equity, day_peak=equity, earlier_peaks=())
 
-    def _but(self, *, equity_peak: float | None = None, layers: tuple[Layer, ...] | None = None,
-             atr: Mapping[str, float] | None = None, price: Mapping[str, float] | None = None,
-             day: date | None = None, day_peak: float | None = None,
-             earlier_peaks: tuple[tuple[date, float], ...] | None = None) -> Book:
+    def _but(
+        self,
+        *,
+        equity_peak: float | None = None,
+        layers: tuple[Layer, ...] | None = None,
+        atr: Mapping[str, float] | None = None,
+        price: Mapping[str, float] | None = None,
+        day: date | None = None,
+        day_peak: float | None = None,
+        earlier_peaks: tuple[tuple[date, float], ...] | None = None,
+    ) -> Book:
         # dataclasses.replace, without its field-by-field introspection: these copies are made for every signal.
-        return Book(closed_equity=self.closed_equity, high_water=self.high_water,
-                    equity_peak=self.equity_peak if equity_peak is None else equity_peak,
-                    layers=self.layers if layers is None else layers, atr=self.atr if atr is None else atr,
-                    price=self.price if price is None else price, marked_at=self.marked_at, bar_at=self.bar_at,
-                    kill_switch=self.kill_switch, version=self.version, day=self.day if day is None else day,
-                    day_peak=self.day_peak if day_peak is None else day_peak,
-                    earlier_peaks=self.earlier_peaks if earlier_peaks is None else earlier_peaks)
+        return Book(
+            closed_equity=self.closed_equity,
+            high_water=self.high_water,
+            equity_peak=self.equity_peak if equity_peak is None else equity_peak,
+            layers=self.layers if layers is None else layers,
+            atr=self.atr if atr is None else atr,
+            price=self.price if price is None else price,
+            marked_at=self.marked_at,
+            bar_at=self.bar_at,
+            kill_switch=self.kill_switch,
+            version=self.version,
+            day=self.day if day is None else day,
+            day_peak=self.day_peak if day_peak is None else day_peak,
+            earlier_peaks=self.earlier_peaks if earlier_peaks is None else earlier_peaks,
+        )

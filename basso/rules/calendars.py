@@ -49,8 +49,10 @@ class TradingCalendar:
         try:
             holidays.financial_holidays(self._market)
         except NotImplementedError:
-            raise ConfigError(f"calendars.{self.name}.financial_calendar: the holidays package has no market "
-                              f"{self._market!r} (NSE is 'XNSE')") from None
+            raise ConfigError(
+                f"calendars.{self.name}.financial_calendar: the holidays package has no market "
+                f"{self._market!r} (NSE is 'XNSE')"
+            ) from None
 
     def holidays_in(self, year: int) -> list[date]:
         """The weekdays of `year` the exchange is closed, in date order (weekends are not listed)."""
@@ -92,7 +94,8 @@ class TradingCalendar:
         closed = self._closed_by_year.get(year)
         if closed is None:
             listed = set(holidays.financial_holidays(self._market, years=year)) | {
-                day for day in self._extra_holidays if day.year == year}
+                day for day in self._extra_holidays if day.year == year
+            }
             weekends = _weekends(year)
             closed = frozenset((listed | weekends) - self._extra_trading_days)
             self._closed_by_year[year] = closed

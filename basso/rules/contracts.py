@@ -52,8 +52,10 @@ SymbolKind = Literal["FUT", "CE", "PE"]
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _MONTH_NUMBER = {name: number for number, name in enumerate(_MONTHS, start=1)}
 _ROOT = re.compile(r"[A-Z]+")
-_SYMBOL = re.compile(r"(?P<root>[A-Z]+?)(?P<day>\d{2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
-                     r"(?:(?P<strike>\d+)(?P<option>CE|PE)|FUT)")
+_SYMBOL = re.compile(
+    r"(?P<root>[A-Z]+?)(?P<day>\d{2})(?P<month>[A-Z]{3})(?P<year>\d{2})"
+    r"(?:(?P<strike>\d+)(?P<option>CE|PE)|FUT)"
+)
 # Monthly expiries are at most a few months apart (Silver Mini: Aug → Nov); three years without one means the
 # rule can never produce one, not that it is far away.
 _SEARCH_MONTHS = 36
@@ -182,8 +184,10 @@ def parse_symbol(symbol: str) -> ParsedSymbol:
         raise SymbolError(f"symbol {symbol!r}: must be a non-empty string")
     match = _SYMBOL.fullmatch(symbol)
     if match is None:
-        raise SymbolError(f"symbol {symbol!r}: expected ROOT + DDMMMYY + FUT or strike + CE/PE "
-                          "(e.g. BANKNIFTY30DEC25FUT, BANKNIFTY30DEC2560000PE)")
+        raise SymbolError(
+            f"symbol {symbol!r}: expected ROOT + DDMMMYY + FUT or strike + CE/PE "
+            "(e.g. BANKNIFTY30DEC25FUT, BANKNIFTY30DEC2560000PE)"
+        )
     month = _MONTH_NUMBER.get(match["month"])
     if month is None:
         raise SymbolError(f"symbol {symbol!r}: {match['month']!r} is not a month (JAN ... DEC)")
@@ -248,9 +252,12 @@ def entry_contract(instrument: Instrument, calendar: TradingCalendar, day: date)
     # A loop rather than one step: explicit dates in the config could put two expiries within one window.
     while in_roll_window(instrument, expiry, day):
         expiry = schedule.expiry_after(expiry)
-    return ContractChoice(contract=contract_for(instrument, expiry), nearest_expiry=nearest,
-                          nearest_in_roll_window=in_roll_window(instrument, nearest, day),
-                          days_to_expiry=days_to_expiry(expiry, day))
+    return ContractChoice(
+        contract=contract_for(instrument, expiry),
+        nearest_expiry=nearest,
+        nearest_in_roll_window=in_roll_window(instrument, nearest, day),
+        days_to_expiry=days_to_expiry(expiry, day),
+    )
 
 
 def contract_now(config: Config, instrument: str, moment: datetime) -> Contract:

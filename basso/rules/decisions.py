@@ -100,9 +100,17 @@ def decide(signal: Signal, book: Book, config: Config) -> Decision:
         decision = _entry(signal, book, config)
     if day is None:
         return decision
-    return Decision(outcome=decision.outcome, reason=decision.reason, record=decision.record,
-                    entries=decision.entries, exits=decision.exits, stop_moves=decision.stop_moves,
-                    mark=decision.mark, alerts=decision.alerts, day=day)
+    return Decision(
+        outcome=decision.outcome,
+        reason=decision.reason,
+        record=decision.record,
+        entries=decision.entries,
+        exits=decision.exits,
+        stop_moves=decision.stop_moves,
+        mark=decision.mark,
+        alerts=decision.alerts,
+        day=day,
+    )
 
 
 def _entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
@@ -110,22 +118,31 @@ def _entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
     assert signal.atr is not None  # the parser guarantees an ATR on every entry
     instrument = config.instrument(signal.instrument)
     if book.layer(instrument.name, signal.layer or 0) is not None:
-        return Decision(outcome=SignalOutcome.REJECTED,
-                        reason=f"{instrument.name} {signal.position} is already open")
+        return Decision(outcome=SignalOutcome.REJECTED, reason=f"{instrument.name} {signal.position} is already open")
     outside = _outside_collar(instrument, signal.price, book.fresh_mark(instrument.name, signal.timestamp))
     if outside is not None:
-        return Decision(outcome=SignalOutcome.REJECTED, reason=f"rejected: {outside}", alerts=(Alert(
-            level=AlertLevel.WARNING, kind="price_collar", instrument=instrument.name,
-            message=f"{signal.type.value} {instrument.name} {signal.position} rejected: {outside}",
-            detail={"price": signal.price, "mark": book.price[instrument.name]}),))
+        return Decision(
+            outcome=SignalOutcome.REJECTED,
+            reason=f"rejected: {outside}",
+            alerts=(
+                Alert(
+                    level=AlertLevel.WARNING,
+                    kind="price_collar",
+                    instrument=instrument.name,
+                    message=f"{signal.type.value} {instrument.name} {signal.position} rejected: {outside}",
+                    detail={"price": signal.price, "mark": book.price[instrument.name]},
+                ),
+            ),
+        )
     marked = book.marked(instrument.name, price=signal.price, atr=signal.atr)
     if signal.type is SignalType.BASE_ENTRY:
         decision = _base_entry(signal, marked, config)
     else:
         decision = _pyramid(signal, marked, config)
     mark = Mark(instrument=instrument.name, price=signal.price, atr=signal.atr, at=signal.timestamp, bar=False)
-    return Decision(outcome=decision.outcome, reason=decision.reason, record=decision.record,
-                    entries=decision.entries, mark=mark)
+    return Decision(
+        outcome=decision.outcome, reason=decision.reason, record=decision.record, entries=decision.entries, mark=mark
+    )
 
 
 def _outside_collar(instrument: Instrument, price: float, mark: float | None) -> str | None:
@@ -136,8 +153,10 @@ def _outside_collar(instrument: Instrument, price: float, mark: float | None) ->
     away = abs(price - mark) / mark * 100.0
     if not above(away, instrument.price_collar_pct):
         return None
-    return (f"price {price:g} is {away:.2f}% from the latest mark {mark:g}, "
-            f"outside the {instrument.price_collar_pct:g}% price collar")
+    return (
+        f"price {price:g} is {away:.2f}% from the latest mark {mark:g}, "
+        f"outside the {instrument.price_collar_pct:g}% price collar"
+    )
 
 
 def decide_payload(payload: dict[str, Any], book: Book, config: Config) -> Decision:
@@ -151,10 +170,15 @@ def decide_payload(payload: dict[str, Any], book: Book, config: Config) -> Decis
 
 
 def _portfolio_record(measures: PortfolioMeasures, drawdown_pct: float) -> dict[str, Any]:
-    return {"equity": round(measures.equity, 2), "risk_pct": round(measures.risk_pct, 4),
-            "vol_pct": round(measures.vol_pct, 4), "margin_used": round(measures.margin_used, 2),
-            "risk_zone": measures.risk_zone.value, "vol_zone": measures.vol_zone.value,
-            "drawdown_pct": round(drawdown_pct, 4)}
+    return {
+        "equity": round(measures.equity, 2),
+        "risk_pct": round(measures.risk_pct, 4),
+        "vol_pct": round(measures.vol_pct, 4),
+        "margin_used": round(measures.margin_used, 2),
+        "risk_zone": measures.risk_zone.value,
+        "vol_zone": measures.vol_zone.value,
+        "drawdown_pct": round(drawdown_pct, 4),
+    }
 
 
 def _blocked(reason: str, record: dict[str, Any], by: str) -> Decision:
@@ -185,8 +209,11 @@ def _may_add_exposure(book: Book, config: Config, *, pyramid: bool) -> _Allowed 
     permitted = measures.permissions.pyramids_allowed if pyramid else measures.permissions.new_positions_allowed
     if not permitted:
         what = "pyramids" if pyramid else "positions"
-        return _blocked(f"no new {what} in the {measures.risk_zone} risk / "
-                        f"{measures.vol_zone} volatility zone", record, "the risk and volatility zones")
+        return _blocked(
+            f"no new {what} in the {measures.risk_zone} risk / {measures.vol_zone} volatility zone",
+            record,
+            "the risk and volatility zones",
+        )
     return _Allowed(measures=measures, allowance=allowance, record=record)
 
 
@@ -200,17 +227,42 @@ def _base_entry(signal: TradingSignal, book: Book, config: Config) -> Decision:
     assert signal.er is not None
     point_value = instrument.point_value_on(exchange_date(signal.timestamp))
     sizing = size_base_entry(
-        instrument=instrument, rules=config.portfolio, equity=measures.equity, price=signal.price,
-        signal_stop=signal.stop, atr=signal.atr, er=signal.er, margin_used=measures.margin_used,
-        open_risk=measures.open_risk, open_volatility=measures.volatility, point_value=point_value,
-        risk_multiplier=allowed.allowance.risk_multiplier, size_factor=measures.permissions.new_size_factor)
-    record |= {"lot_r": round(sizing.lot_r, 4), "lot_v": round(sizing.lot_v, 4), "lot_m": round(sizing.lot_m, 4),
-               "lots": sizing.lots, "limiter": sizing.limiter, "stop": sizing.stop, "point_value": point_value,
-               "suggested_lots": signal.lots}
+        instrument=instrument,
+        rules=config.portfolio,
+        equity=measures.equity,
+        price=signal.price,
+        signal_stop=signal.stop,
+        atr=signal.atr,
+        er=signal.er,
+        margin_used=measures.margin_used,
+        open_risk=measures.open_risk,
+        open_volatility=measures.volatility,
+        point_value=point_value,
+        risk_multiplier=allowed.allowance.risk_multiplier,
+        size_factor=measures.permissions.new_size_factor,
+    )
+    record |= {
+        "lot_r": round(sizing.lot_r, 4),
+        "lot_v": round(sizing.lot_v, 4),
+        "lot_m": round(sizing.lot_m, 4),
+        "lots": sizing.lots,
+        "limiter": sizing.limiter,
+        "stop": sizing.stop,
+        "point_value": point_value,
+        "suggested_lots": signal.lots,
+    }
     if sizing.lots == 0:
         return _blocked(sizing.reason, record, f"sizing ({sizing.reason.split(' (')[0]})")
-    entry = Entry(instrument=instrument.name, layer=BASE_LAYER, lots=sizing.lots, price=signal.price,
-                  stop=sizing.stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot)
+    entry = Entry(
+        instrument=instrument.name,
+        layer=BASE_LAYER,
+        lots=sizing.lots,
+        price=signal.price,
+        stop=sizing.stop,
+        atr=signal.atr,
+        point_value=point_value,
+        margin_per_lot=instrument.margin_per_lot,
+    )
     return Decision(outcome=SignalOutcome.EXECUTED, reason=sizing.reason, record=record, entries=(entry,))
 
 
@@ -222,26 +274,54 @@ def _pyramid(signal: TradingSignal, book: Book, config: Config) -> Decision:
     if isinstance(allowed, Decision):
         return allowed
     record = allowed.record
-    stop = entry_stop(price=signal.price, signal_stop=signal.stop, atr=signal.atr, instrument=instrument,
-                      rules=config.portfolio)
+    stop = entry_stop(
+        price=signal.price, signal_stop=signal.stop, atr=signal.atr, instrument=instrument, rules=config.portfolio
+    )
     point_value = instrument.point_value_on(exchange_date(signal.timestamp))
-    pyramid = decide_pyramid(snapshot=book.snapshot(config), instrument=instrument, rules=config.pyramid,
-                             portfolio=config.portfolio, price=signal.price, stop=stop, atr=signal.atr,
-                             point_value=point_value)
-    record |= {"gates": [{"gate": g.name, "passed": g.passed, "reason": g.reason} for g in pyramid.gates],
-               "lots": pyramid.lots, "stop": stop, "point_value": point_value, "suggested_lots": signal.lots}
+    pyramid = decide_pyramid(
+        snapshot=book.snapshot(config),
+        instrument=instrument,
+        rules=config.pyramid,
+        portfolio=config.portfolio,
+        price=signal.price,
+        stop=stop,
+        atr=signal.atr,
+        point_value=point_value,
+    )
+    record |= {
+        "gates": [{"gate": g.name, "passed": g.passed, "reason": g.reason} for g in pyramid.gates],
+        "lots": pyramid.lots,
+        "stop": stop,
+        "point_value": point_value,
+        "suggested_lots": signal.lots,
+    }
     if pyramid.size is not None:
         size = pyramid.size
-        record |= {"a_margin": round(size.a_margin, 4), "b_discipline": round(size.b_discipline, 4),
-                   "c_profit_budget": round(size.c_profit_budget, 4), "d_headroom": round(size.d_headroom, 4),
-                   "limiter": size.limiter}
+        record |= {
+            "a_margin": round(size.a_margin, 4),
+            "b_discipline": round(size.b_discipline, 4),
+            "c_profit_budget": round(size.c_profit_budget, 4),
+            "d_headroom": round(size.d_headroom, 4),
+            "limiter": size.limiter,
+        }
     if pyramid.lots == 0:
         failed = [GATE_WORDS[g.name] for g in pyramid.gates if not g.passed]
-        by = (f"the {' and '.join(failed)} gate{'s' if len(failed) > 1 else ''}" if failed
-              else f"sizing ({pyramid.reason.split(' (')[0]})")
+        by = (
+            f"the {' and '.join(failed)} gate{'s' if len(failed) > 1 else ''}"
+            if failed
+            else f"sizing ({pyramid.reason.split(' (')[0]})"
+        )
         return _blocked(pyramid.reason, record, by)
-    entry = Entry(instrument=instrument.name, layer=signal.layer, lots=pyramid.lots, price=signal.price,
-                  stop=stop, atr=signal.atr, point_value=point_value, margin_per_lot=instrument.margin_per_lot)
+    entry = Entry(
+        instrument=instrument.name,
+        layer=signal.layer,
+        lots=pyramid.lots,
+        price=signal.price,
+        stop=stop,
+        atr=signal.atr,
+        point_value=point_value,
+        margin_per_lot=instrument.margin_per_lot,
+    )
     return Decision(outcome=SignalOutcome.EXECUTED, reason=pyramid.reason, record=record, entries=(entry,))
 
 
@@ -249,22 +329,42 @@ def _exit(signal: TradingSignal, book: Book) -> Decision:
     # The exit's price marks what stays open of the instrument; its ATR (optional on an exit) is the newest
     # only when given. With no ATR known at all (nothing was ever open), there is nothing to mark.
     atr = signal.atr if signal.atr else book.atr.get(signal.instrument)
-    mark = None if atr is None else Mark(instrument=signal.instrument, price=signal.price, atr=atr,
-                                         at=signal.timestamp, bar=False)
+    mark = (
+        None
+        if atr is None
+        else Mark(instrument=signal.instrument, price=signal.price, atr=atr, at=signal.timestamp, bar=False)
+    )
     if signal.layer is None:
         layers = [x for x in book.layers if x.instrument == signal.instrument]
     else:
         found = book.layer(signal.instrument, signal.layer)
         layers = [found] if found is not None else []
     if not layers:
-        return Decision(outcome=SignalOutcome.IGNORED,
-                        reason=f"{signal.instrument} {signal.position} is not open: nothing to exit", mark=mark)
+        return Decision(
+            outcome=SignalOutcome.IGNORED,
+            reason=f"{signal.instrument} {signal.position} is not open: nothing to exit",
+            mark=mark,
+        )
     reason = signal.reason or "exit signal"
-    exits = tuple(Exit(instrument=x.instrument, layer=x.layer, lots=x.lots, price=signal.price,
-                       point_value=x.point_value, reason=reason) for x in layers)
+    exits = tuple(
+        Exit(
+            instrument=x.instrument,
+            layer=x.layer,
+            lots=x.lots,
+            price=signal.price,
+            point_value=x.point_value,
+            reason=reason,
+        )
+        for x in layers
+    )
     names = ", ".join(f"Long_{x.layer}" for x in layers)
-    return Decision(outcome=SignalOutcome.EXECUTED, reason=f"closed {names}: {reason}",
-                    record={"layers": [x.layer for x in layers]}, exits=exits, mark=mark)
+    return Decision(
+        outcome=SignalOutcome.EXECUTED,
+        reason=f"closed {names}: {reason}",
+        record={"layers": [x.layer for x in layers]},
+        exits=exits,
+        mark=mark,
+    )
 
 
 def _bar(bar: MarketData, book: Book, config: Config) -> Decision:
@@ -273,14 +373,25 @@ def _bar(bar: MarketData, book: Book, config: Config) -> Decision:
     instrument = config.instrument(bar.instrument)
     latest = book.bar_at.get(instrument.name)
     if latest is not None and bar.timestamp <= latest:
-        return Decision(outcome=SignalOutcome.IGNORED,
-                        reason=f"late bar: stamped {bar.timestamp.astimezone(IST).isoformat()}, not after the "
-                               f"latest bar applied ({latest.astimezone(IST).isoformat()}): changes nothing")
+        return Decision(
+            outcome=SignalOutcome.IGNORED,
+            reason=f"late bar: stamped {bar.timestamp.astimezone(IST).isoformat()}, not after the "
+            f"latest bar applied ({latest.astimezone(IST).isoformat()}): changes nothing",
+        )
     outside = _outside_collar(instrument, bar.price, book.fresh_mark(instrument.name, bar.timestamp))
-    alerts = () if outside is None else (Alert(
-        level=AlertLevel.WARNING, kind="price_collar", instrument=instrument.name,
-        message=f"MARKET_DATA {instrument.name} applied, but {outside}",
-        detail={"price": bar.price, "mark": book.price[instrument.name]}),)
+    alerts = (
+        ()
+        if outside is None
+        else (
+            Alert(
+                level=AlertLevel.WARNING,
+                kind="price_collar",
+                instrument=instrument.name,
+                message=f"MARKET_DATA {instrument.name} applied, but {outside}",
+                detail={"price": bar.price, "mark": book.price[instrument.name]},
+            ),
+        )
+    )
     book = book.marked(instrument.name, price=bar.price, atr=bar.atr)
     equity: float | None = None  # computed once, and only if a layer survives its stop
     moves: list[StopMove] = []
@@ -294,31 +405,67 @@ def _bar(bar: MarketData, book: Book, config: Config) -> Decision:
             moves.append(StopMove(instrument=instrument.name, layer=layer.layer, stop=stop, highest_close=highest))
         if hit:
             reason = f"stop hit: close {bar.price:g} below stop {stop:g}"
-            exits.append(Exit(instrument=instrument.name, layer=layer.layer, lots=layer.lots, price=bar.price,
-                              point_value=layer.point_value, reason=reason))
+            exits.append(
+                Exit(
+                    instrument=instrument.name,
+                    layer=layer.layer,
+                    lots=layer.lots,
+                    price=bar.price,
+                    point_value=layer.point_value,
+                    reason=reason,
+                )
+            )
             continue
-        trailed = Layer(instrument=layer.instrument, layer=layer.layer, lots=layer.lots,
-                        entry_price=layer.entry_price, initial_stop=layer.initial_stop, stop=stop,
-                        highest_close=highest, point_value=layer.point_value)
+        trailed = Layer(
+            instrument=layer.instrument,
+            layer=layer.layer,
+            lots=layer.lots,
+            entry_price=layer.entry_price,
+            initial_stop=layer.initial_stop,
+            stop=stop,
+            highest_close=highest,
+            point_value=layer.point_value,
+        )
         if equity is None:
             equity = book.sizing_equity(config)
         peel = peel_off(trailed, atr=bar.atr, equity=equity, instrument=instrument)
         if peel.lots:
-            exits.append(Exit(instrument=instrument.name, layer=layer.layer, lots=peel.lots, price=bar.price,
-                              point_value=layer.point_value, reason=peel.reason))
+            exits.append(
+                Exit(
+                    instrument=instrument.name,
+                    layer=layer.layer,
+                    lots=peel.lots,
+                    price=bar.price,
+                    point_value=layer.point_value,
+                    reason=peel.reason,
+                )
+            )
         if peel.lots < layer.lots:
             kept.append(trailed.with_lots(layer.lots - peel.lots))
     if kept:  # with nothing left open, an emergency has nothing to close
-        plan = emergency_exits(book.with_layers(kept).snapshot(config), config.portfolio,
-                               instrument=instrument.name)
+        plan = emergency_exits(book.with_layers(kept).snapshot(config), config.portfolio, instrument=instrument.name)
         for layer in plan.exits:
             price = bar.price  # the bar's own instrument's layers only, at its fresh close
-            reason = (f"emergency: portfolio risk {plan.risk_pct_before:.2f}% above "
-                      f"{config.portfolio.emergency_risk_pct:g}%")
-            exits.append(Exit(instrument=layer.instrument, layer=layer.layer, lots=layer.lots, price=price,
-                              point_value=layer.point_value, reason=reason))
+            reason = (
+                f"emergency: portfolio risk {plan.risk_pct_before:.2f}% above {config.portfolio.emergency_risk_pct:g}%"
+            )
+            exits.append(
+                Exit(
+                    instrument=layer.instrument,
+                    layer=layer.layer,
+                    lots=layer.lots,
+                    price=price,
+                    point_value=layer.point_value,
+                    reason=reason,
+                )
+            )
     reason = "; ".join(e.reason for e in exits) or f"bar applied: {len(moves)} stop(s) trailed"
-    return Decision(outcome=SignalOutcome.EXECUTED, reason=reason,
-                    record={"stops_trailed": len(moves), "exits": len(exits)}, exits=tuple(exits),
-                    stop_moves=tuple(moves), alerts=alerts,
-                    mark=Mark(instrument=instrument.name, price=bar.price, atr=bar.atr, at=bar.timestamp, bar=True))
+    return Decision(
+        outcome=SignalOutcome.EXECUTED,
+        reason=reason,
+        record={"stops_trailed": len(moves), "exits": len(exits)},
+        exits=tuple(exits),
+        stop_moves=tuple(moves),
+        alerts=alerts,
+        mark=Mark(instrument=instrument.name, price=bar.price, atr=bar.atr, at=bar.timestamp, bar=True),
+    )

@@ -65,8 +65,9 @@ class EquityView:
         return value
 
 
-def equity_in_mode(mode: EquityMode, *, closed: float, unrealised: float, high_water: float,
-                   blended_weight: float) -> float:
+def equity_in_mode(
+    mode: EquityMode, *, closed: float, unrealised: float, high_water: float, blended_weight: float
+) -> float:
     """The equity of `mode` (closed | open | blended | high_water): what every sizing decision reads.
 
     `high_water` is the highest *closed* equity ever; a stale value below today's closed equity is lifted to it.
@@ -87,8 +88,13 @@ def equity_view(*, closed: float, unrealised: float, high_water: float, blended_
     a stale value passed in is lifted to it.
     """
     figures = {"closed": closed, "unrealised": unrealised, "high_water": high_water, "blended_weight": blended_weight}
-    return EquityView(closed=closed, unrealised=unrealised, open=equity_in_mode("open", **figures),
-                      blended=equity_in_mode("blended", **figures), high_water=equity_in_mode("high_water", **figures))
+    return EquityView(
+        closed=closed,
+        unrealised=unrealised,
+        open=equity_in_mode("open", **figures),
+        blended=equity_in_mode("blended", **figures),
+        high_water=equity_in_mode("high_water", **figures),
+    )
 
 
 def drawdown(equity: float, peak: float) -> float:
@@ -180,11 +186,16 @@ def drawdown_band_alert(*, before: float, after: float, peak: float, rules: Draw
         return None
     level = AlertLevel.INFO if now < was else AlertLevel.CRITICAL if now == 3 else AlertLevel.WARNING
     allowance = drawdown_allowance(after, rules)
-    message = (f"drawdown band {drawdown_band_name(was, rules)} → {drawdown_band_name(now, rules)}: "
-               f"{allowance.reason} (peak ₹{peak:,.2f})")
-    return Alert(level=level, kind="drawdown_band", message=message,
-                 detail={"from_band": was, "to_band": now, "drawdown_pct": round(after, 4),
-                         "peak": round(peak, 2)})
+    message = (
+        f"drawdown band {drawdown_band_name(was, rules)} → {drawdown_band_name(now, rules)}: "
+        f"{allowance.reason} (peak ₹{peak:,.2f})"
+    )
+    return Alert(
+        level=level,
+        kind="drawdown_band",
+        message=message,
+        detail={"from_band": was, "to_band": now, "drawdown_pct": round(after, 4), "peak": round(peak, 2)},
+    )
 
 
 def peak_after_capital(*, amount: float, equity: float) -> tuple[float, float]:

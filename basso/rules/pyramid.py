@@ -18,8 +18,17 @@ from basso.rules.portfolio import Zone, at_least, open_risk, pct_of_equity, vola
 from basso.rules.sizing import lot_m, whole_lots
 from basso.rules.values import value_class
 
-__all__ = ["GATE_WORDS", "LIMITER_WORDS", "Gate", "GateName", "PyramidDecision", "PyramidLimiter", "PyramidSize",
-           "decide_pyramid", "size_pyramid"]
+__all__ = [
+    "GATE_WORDS",
+    "LIMITER_WORDS",
+    "Gate",
+    "GateName",
+    "PyramidDecision",
+    "PyramidLimiter",
+    "PyramidSize",
+    "decide_pyramid",
+    "size_pyramid",
+]
 
 GateName = Literal["base_open", "pyramid_count", "one_r", "atr_spacing", "profit", "portfolio"]
 PyramidLimiter = Literal["margin", "discipline", "profit_budget", "headroom"]
@@ -81,8 +90,16 @@ class PyramidDecision:
         return self.lots > 0
 
 
-def size_pyramid(*, snapshot: PortfolioSnapshot, instrument: Instrument, rules: PyramidRules,
-                 portfolio: PortfolioRules, price: float, stop: float, point_value: float) -> PyramidSize:
+def size_pyramid(
+    *,
+    snapshot: PortfolioSnapshot,
+    instrument: Instrument,
+    rules: PyramidRules,
+    portfolio: PortfolioRules,
+    price: float,
+    stop: float,
+    point_value: float,
+) -> PyramidSize:
     """A/B/C/D for the next pyramid of `instrument` (docs/rules.md §5), with `snapshot` marked at `price`.
 
     A = (E × margin budget − margin used) ÷ margin per lot; B = base lots × ratio^k for the k-th pyramid;
@@ -100,8 +117,12 @@ def size_pyramid(*, snapshot: PortfolioSnapshot, instrument: Instrument, rules: 
     base_risk = (base.entry_price - base.initial_stop) * base.lots * base.point_value
     profit = unrealised_pnl(layers, {instrument.name: price})
     current_risk = open_risk(snapshot.layers)
-    a = lot_m(equity=snapshot.equity, margin_budget_pct=portfolio.margin_budget_pct,
-              margin_used=snapshot.margin_used, margin_per_lot=instrument.margin_per_lot)
+    a = lot_m(
+        equity=snapshot.equity,
+        margin_budget_pct=portfolio.margin_budget_pct,
+        margin_used=snapshot.margin_used,
+        margin_per_lot=instrument.margin_per_lot,
+    )
     b = base.lots * rules.discipline_ratio**k
     c = rules.profit_budget_share * max(0.0, profit - base_risk) / risk_per_lot
     d = max(0.0, (rules.max_risk_pct / 100.0 * snapshot.equity - current_risk) / risk_per_lot)
@@ -110,8 +131,9 @@ def size_pyramid(*, snapshot: PortfolioSnapshot, instrument: Instrument, rules: 
     yellow = zone_for(pct_of_equity(current_risk, snapshot.equity), portfolio.risk_zones) is Zone.YELLOW
     factor = portfolio.zone_size_factor if yellow else 1.0
     lots = whole_lots(whole_lots(constraints[limiter]) * factor)
-    return PyramidSize(a_margin=a, b_discipline=b, c_profit_budget=c, d_headroom=d, size_factor=factor,
-                       lots=lots, limiter=limiter)
+    return PyramidSize(
+        a_margin=a, b_discipline=b, c_profit_budget=c, d_headroom=d, size_factor=factor, lots=lots, limiter=limiter
+    )
 
 
 def decide_pyramid(
@@ -137,28 +159,44 @@ def decide_pyramid(
     gates: list[Gate] = []
 
     def decision(lots: int, size: PyramidSize | None, reason: str) -> PyramidDecision:
-        return PyramidDecision(instrument=instrument.name, price=price, stop=stop, lots=lots, gates=tuple(gates),
-                               size=size, reason=reason)
+        return PyramidDecision(
+            instrument=instrument.name, price=price, stop=stop, lots=lots, gates=tuple(gates), size=size, reason=reason
+        )
 
-    gates.extend(_instrument_gates(snapshot.layers_of(instrument.name), instrument, rules, price, atr,
-                                   last_pyramid_price))
+    gates.extend(
+        _instrument_gates(snapshot.layers_of(instrument.name), instrument, rules, price, atr, last_pyramid_price)
+    )
     failed = [g.reason for g in gates if not g.passed]
     if failed:
-        return decision(0, None, '; '.join(failed))
-    size = size_pyramid(snapshot=snapshot, instrument=instrument, rules=rules, portfolio=portfolio, price=price,
-                        stop=stop, point_value=pv)
+        return decision(0, None, "; ".join(failed))
+    size = size_pyramid(
+        snapshot=snapshot,
+        instrument=instrument,
+        rules=rules,
+        portfolio=portfolio,
+        price=price,
+        stop=stop,
+        point_value=pv,
+    )
     if size.lots == 0:
         return decision(0, size, f"0 lots, {LIMITER_WORDS[size.limiter]}")
     gates.append(_portfolio_gate(snapshot, rules, size.lots, (price - stop) * pv, atr * pv))
     if not gates[-1].passed:
         return decision(0, size, gates[-1].reason)
     halved = " (halved: yellow risk zone)" if size.size_factor != 1.0 else ""
-    return decision(size.lots, size, f"{size.lots} lot{'s' if size.lots != 1 else ''}, "
-                                     f"{LIMITER_WORDS[size.limiter]}{halved}")
+    return decision(
+        size.lots, size, f"{size.lots} lot{'s' if size.lots != 1 else ''}, {LIMITER_WORDS[size.limiter]}{halved}"
+    )
 
 
-def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: PyramidRules, price: float,
-                      atr: float, last_pyramid_price: float | None) -> list[Gate]:
+def _instrument_gates(
+    layers: tuple[Layer, ...],
+    instrument: Instrument,
+    rules: PyramidRules,
+    price: float,
+    atr: float,
+    last_pyramid_price: float | None,
+) -> list[Gate]:
     """Gates 1–5 in the order of docs/rules.md §5, every one evaluated (without a base layer, only the first
     can be)."""
     if not layers or not layers[0].is_base:
@@ -166,18 +204,33 @@ def _instrument_gates(layers: tuple[Layer, ...], instrument: Instrument, rules: 
     base = layers[0]
     gates = [Gate(name="base_open", passed=True, reason=f"base open: {base.lots} lots at {base.entry_price:g}")]
     pyramids = len(layers) - 1
-    gates.append(Gate(name="pyramid_count", passed=pyramids < instrument.max_pyramids,
-                      reason=f"{pyramids} of {instrument.max_pyramids} pyramids open"))
+    gates.append(
+        Gate(
+            name="pyramid_count",
+            passed=pyramids < instrument.max_pyramids,
+            reason=f"{pyramids} of {instrument.max_pyramids} pyramids open",
+        )
+    )
     one_r = base.entry_price - base.initial_stop
     gain = price - base.entry_price
-    gates.append(Gate(name="one_r", passed=_clearly_above(gain, one_r),
-                      reason=f"price {_points(gain)} the base entry {base.entry_price:g}; it must be more than "
-                             f"1R = {one_r:g} points above"))
+    gates.append(
+        Gate(
+            name="one_r",
+            passed=_clearly_above(gain, one_r),
+            reason=f"price {_points(gain)} the base entry {base.entry_price:g}; it must be more than "
+            f"1R = {one_r:g} points above",
+        )
+    )
     last = layers[-1].entry_price if last_pyramid_price is None else last_pyramid_price
     spacing = rules.atr_spacing * atr
-    gates.append(Gate(name="atr_spacing", passed=not _clearly_above(spacing, price - last),
-                      reason=f"price {_points(price - last)} the last pyramid price {last:g}; it must be at least "
-                             f"{rules.atr_spacing:g} × ATR = {spacing:g} points above"))
+    gates.append(
+        Gate(
+            name="atr_spacing",
+            passed=not _clearly_above(spacing, price - last),
+            reason=f"price {_points(price - last)} the last pyramid price {last:g}; it must be at least "
+            f"{rules.atr_spacing:g} × ATR = {spacing:g} points above",
+        )
+    )
     profit = unrealised_pnl(layers, {instrument.name: price})
     gates.append(Gate(name="profit", passed=profit > 0, reason=f"{instrument.name} unrealised P&L {rupees(profit)}"))
     return gates
@@ -194,12 +247,16 @@ def _clearly_above(a: float, b: float) -> bool:
     return a > b + 1e-9 * max(1.0, abs(a), abs(b))
 
 
-def _portfolio_gate(snapshot: PortfolioSnapshot, rules: PyramidRules, lots: int, risk_per_lot: float,
-                    vol_per_lot: float) -> Gate:
+def _portfolio_gate(
+    snapshot: PortfolioSnapshot, rules: PyramidRules, lots: int, risk_per_lot: float, vol_per_lot: float
+) -> Gate:
     """Gate 6: projected portfolio risk < cap and volatility < cap with `lots` added."""
     risk_pct = pct_of_equity(open_risk(snapshot.layers) + lots * risk_per_lot, snapshot.equity)
     vol_pct = pct_of_equity(volatility(snapshot.layers, snapshot.atr) + lots * vol_per_lot, snapshot.equity)
     passed = not at_least(risk_pct, rules.max_risk_pct) and not at_least(vol_pct, rules.max_vol_pct)
-    return Gate(name="portfolio", passed=passed,
-                reason=f"with {lots} lots: risk {risk_pct:.2f}% (< {rules.max_risk_pct:g}%), "
-                       f"vol {vol_pct:.2f}% (< {rules.max_vol_pct:g}%)")
+    return Gate(
+        name="portfolio",
+        passed=passed,
+        reason=f"with {lots} lots: risk {risk_pct:.2f}% (< {rules.max_risk_pct:g}%), "
+        f"vol {vol_pct:.2f}% (< {rules.max_vol_pct:g}%)",
+    )

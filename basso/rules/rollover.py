@@ -83,8 +83,7 @@ class RollCandidate:
     action: str  # 'roll', 'wait: ...', or 'none'
 
 
-def roll_candidates(config: Config, held: Iterable[tuple[str, str, date | None]],
-                    now: datetime) -> list[RollCandidate]:
+def roll_candidates(config: Config, held: Iterable[tuple[str, str, date | None]], now: datetime) -> list[RollCandidate]:
     """Every instrument's nearest held contract (from the open layers' (instrument, contract, expiry)) with its
     urgency on `now`'s exchange date and the action a scan takes."""
     day = exchange_date(now)
@@ -106,8 +105,9 @@ def roll_candidates(config: Config, held: Iterable[tuple[str, str, date | None]]
             action = "wait: the market is closed"
         else:
             action = "roll"
-        candidates.append(RollCandidate(instrument=name, contract=contract, expiry=expiry.isoformat(),
-                                        urgency=urgency, action=action))
+        candidates.append(
+            RollCandidate(instrument=name, contract=contract, expiry=expiry.isoformat(), urgency=urgency, action=action)
+        )
     return candidates
 
 
@@ -123,8 +123,9 @@ class Leg:
     quantity: int
 
 
-def close_legs(instrument: Instrument, contract: Contract, *, lots: int, lot_size: int,
-               strike: int | None) -> tuple[Leg, ...]:
+def close_legs(
+    instrument: Instrument, contract: Contract, *, lots: int, lot_size: int, strike: int | None
+) -> tuple[Leg, ...]:
     """The legs that close `lots` of a long layer held in `contract`.
 
     A synthetic long (short put, long call) is closed put first: buying the put back before selling the call
@@ -133,20 +134,25 @@ def close_legs(instrument: Instrument, contract: Contract, *, lots: int, lot_siz
     quantity = lots * lot_size
     if instrument.traded_as == "synthetic":
         assert strike is not None, "a synthetic layer knows its strike"
-        return (Leg(symbol=contract.option_symbol(strike, "PE"), side=OrderSide.BUY, quantity=quantity),
-                Leg(symbol=contract.option_symbol(strike, "CE"), side=OrderSide.SELL, quantity=quantity))
+        return (
+            Leg(symbol=contract.option_symbol(strike, "PE"), side=OrderSide.BUY, quantity=quantity),
+            Leg(symbol=contract.option_symbol(strike, "CE"), side=OrderSide.SELL, quantity=quantity),
+        )
     return (Leg(symbol=contract.future_symbol, side=OrderSide.SELL, quantity=quantity),)
 
 
-def open_legs(instrument: Instrument, contract: Contract, *, lots: int, lot_size: int,
-              strike: int | None) -> tuple[Leg, ...]:
+def open_legs(
+    instrument: Instrument, contract: Contract, *, lots: int, lot_size: int, strike: int | None
+) -> tuple[Leg, ...]:
     """The legs that open `lots` of a long layer in `contract`: a synthetic as an entry is (SELL the put, then
     BUY the call, at the new ATM strike), a future as one BUY."""
     quantity = lots * lot_size
     if instrument.traded_as == "synthetic":
         assert strike is not None, "a synthetic opens at an ATM strike"
-        return (Leg(symbol=contract.option_symbol(strike, "PE"), side=OrderSide.SELL, quantity=quantity),
-                Leg(symbol=contract.option_symbol(strike, "CE"), side=OrderSide.BUY, quantity=quantity))
+        return (
+            Leg(symbol=contract.option_symbol(strike, "PE"), side=OrderSide.SELL, quantity=quantity),
+            Leg(symbol=contract.option_symbol(strike, "CE"), side=OrderSide.BUY, quantity=quantity),
+        )
     return (Leg(symbol=contract.future_symbol, side=OrderSide.BUY, quantity=quantity),)
 
 
@@ -166,8 +172,13 @@ def roll_spread(old_price: float, new_price: float) -> float:
 def shifted(layer: Layer, spread: float) -> Layer:
     """`layer` after rolling at `spread`: entry, highest close and both stops move with the contract, so its
     distance to the stop (its risk) is unchanged."""
-    return replace(layer, entry_price=layer.entry_price + spread, initial_stop=layer.initial_stop + spread,
-                   stop=layer.stop + spread, highest_close=layer.highest_close + spread)
+    return replace(
+        layer,
+        entry_price=layer.entry_price + spread,
+        initial_stop=layer.initial_stop + spread,
+        stop=layer.stop + spread,
+        highest_close=layer.highest_close + spread,
+    )
 
 
 # --- the state machine -------------------------------------------------------------------------------------
@@ -197,11 +208,17 @@ def next_step(state: RollState, *, old_lots: int, closed_lots: int, opened_lots:
         return RollStep(state=state, reason="an order on the instrument is working: the roll waits for it")
     to_open = closed_lots - opened_lots
     if to_open > 0:
-        return RollStep(state=RollState.OPENING_NEW, open_lots=to_open,
-                        reason=f"{closed_lots} lot(s) closed, {opened_lots} opened: open {to_open} in the new contract")
+        return RollStep(
+            state=RollState.OPENING_NEW,
+            open_lots=to_open,
+            reason=f"{closed_lots} lot(s) closed, {opened_lots} opened: open {to_open} in the new contract",
+        )
     if old_lots > 0:
-        return RollStep(state=RollState.CLOSING_OLD, close_lots=old_lots,
-                        reason=f"{old_lots} lot(s) still in the old contract: close them")
+        return RollStep(
+            state=RollState.CLOSING_OLD,
+            close_lots=old_lots,
+            reason=f"{old_lots} lot(s) still in the old contract: close them",
+        )
     return RollStep(state=RollState.DONE, reason=f"{opened_lots} lot(s) rolled")
 
 
@@ -238,9 +255,21 @@ class RollStepOutcome:
     book: Book
 
 
-def apply_roll_step(*, instrument: Instrument, kind: StepKind, old: Contract, new: Contract, old_price: float,
-                    new_price: float, old_strikes: Mapping[int, int | None], new_strike: int | None, lots_to_open: int,
-                    book: Book, commission_pct: float, config: Config) -> RollStepOutcome:
+def apply_roll_step(
+    *,
+    instrument: Instrument,
+    kind: StepKind,
+    old: Contract,
+    new: Contract,
+    old_price: float,
+    new_price: float,
+    old_strikes: Mapping[int, int | None],
+    new_strike: int | None,
+    lots_to_open: int,
+    book: Book,
+    commission_pct: float,
+    config: Config,
+) -> RollStepOutcome:
     """One roll step for every open layer of `instrument` in `book`, filled at `old_price` (CLOSE) or `new_price`
     (OPEN, at most `lots_to_open` lots in all, layer by layer: the far legs are sized to what actually closed).
     `old_strikes` names each layer's synthetic strike (by layer number; futures need none).
@@ -262,14 +291,17 @@ def apply_roll_step(*, instrument: Instrument, kind: StepKind, old: Contract, ne
             continue
         lot_size = round(layer.point_value * instrument.quote_unit)
         price = old_price if kind is StepKind.CLOSE else new_price
-        legs = (close_legs(instrument, old, lots=lots, lot_size=lot_size, strike=old_strikes.get(layer.layer))
-                if kind is StepKind.CLOSE
-                else open_legs(instrument, new, lots=lots, lot_size=lot_size, strike=new_strike))
+        legs = (
+            close_legs(instrument, old, lots=lots, lot_size=lot_size, strike=old_strikes.get(layer.layer))
+            if kind is StepKind.CLOSE
+            else open_legs(instrument, new, lots=lots, lot_size=lot_size, strike=new_strike)
+        )
         # One commission per layer and side, on the position's notional, as entries and exits are charged.
         cost = commission(price, lots, layer.point_value, commission_pct)
         for n, leg in enumerate(legs):
-            orders.append(RollOrder(layer=layer.layer, lots=lots, leg=leg, price=price,
-                                    commission=cost if n == 0 else Decimal(0)))
+            orders.append(
+                RollOrder(layer=layer.layer, lots=lots, leg=leg, price=price, commission=cost if n == 0 else Decimal(0))
+            )
         moved += lots
         if kind is StepKind.OPEN:
             remaining -= lots
@@ -280,8 +312,14 @@ def apply_roll_step(*, instrument: Instrument, kind: StepKind, old: Contract, ne
     price_marks = dict(book.price)
     if kind is StepKind.OPEN and rolled:
         price_marks[instrument.name] = new_price
-    after = replace(book, closed_equity=closed, high_water=max(book.high_water, closed), layers=new_layers,
-                    price=price_marks, version=book.version + 1).with_peak(config)
+    after = replace(
+        book,
+        closed_equity=closed,
+        high_water=max(book.high_water, closed),
+        layers=new_layers,
+        price=price_marks,
+        version=book.version + 1,
+    ).with_peak(config)
     return RollStepOutcome(kind=kind, orders=tuple(orders), cost=cost_total, lots=moved, spread=spread, book=after)
 
 
@@ -318,25 +356,40 @@ def entry_strike(instrument: Instrument, layer: Layer) -> int | None:
     return atm_strike(layer.entry_price, instrument.strike_step)
 
 
-def decide_roll_step(roll: RollFacts, book: Book, config: Config, *,
-                     strikes: Mapping[int, int | None]) -> RollStepResult | None:
+def decide_roll_step(
+    roll: RollFacts, book: Book, config: Config, *, strikes: Mapping[int, int | None]
+) -> RollStepResult | None:
     """The step the facts call for (`next_step`, quantities from `book` now), filled whole at the roll's quotes by
     the paper broker; None when there is nothing to do. `strikes` are the layers' recorded strikes (a layer not
     named, or None, is taken at its entry's ATM strike)."""
     instrument = config.instrument(roll.instrument)
     layers = [x for x in book.layers if x.instrument == roll.instrument]
     lots = sum(x.lots for x in layers)
-    step = next_step(roll.state, old_lots=lots - roll.closed_lots, closed_lots=roll.closed_lots,
-                     opened_lots=roll.opened_lots, working=False)
+    step = next_step(
+        roll.state,
+        old_lots=lots - roll.closed_lots,
+        closed_lots=roll.closed_lots,
+        opened_lots=roll.opened_lots,
+        working=False,
+    )
     if step.close_lots == 0 and step.open_lots == 0:
         return None
     kind = StepKind.CLOSE if step.close_lots else StepKind.OPEN
     old_strikes = {x.layer: strikes.get(x.layer) or entry_strike(instrument, x) for x in layers}
     outcome = apply_roll_step(
-        instrument=instrument, kind=kind, old=contract_for(instrument, roll.old_expiry),
-        new=contract_for(instrument, roll.new_expiry), old_price=roll.old_price, new_price=roll.new_price,
-        old_strikes=old_strikes, new_strike=roll.new_strike, lots_to_open=step.open_lots, book=book,
-        commission_pct=config.paper.commission_pct, config=config)
+        instrument=instrument,
+        kind=kind,
+        old=contract_for(instrument, roll.old_expiry),
+        new=contract_for(instrument, roll.new_expiry),
+        old_price=roll.old_price,
+        new_price=roll.new_price,
+        old_strikes=old_strikes,
+        new_strike=roll.new_strike,
+        lots_to_open=step.open_lots,
+        book=book,
+        commission_pct=config.paper.commission_pct,
+        config=config,
+    )
     closed = roll.closed_lots + (outcome.lots if kind is StepKind.CLOSE else 0)
     opened = roll.opened_lots + (outcome.lots if kind is StepKind.OPEN else 0)
     transitions = [(roll.state, step.state, step.reason)]

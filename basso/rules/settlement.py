@@ -81,34 +81,62 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
     layers = {(x.instrument, x.layer): x for x in book.layers}
     for move in decision.stop_moves:
         layer = layers[(move.instrument, move.layer)]
-        layers[(move.instrument, move.layer)] = replace(layer, stop=stored_price(move.stop),
-                                                        highest_close=stored_price(move.highest_close))
+        layers[(move.instrument, move.layer)] = replace(
+            layer, stop=stored_price(move.stop), highest_close=stored_price(move.highest_close)
+        )
     closings: list[Closing] = []
     ledger: list[LedgerEntry] = []
     reasons = {(x.instrument, x.layer, x.lots): x.reason for x in decision.exits}
     for fill in fills:
         name = f"{fill.instrument} Long_{fill.layer}"
         if fill.commission:
-            ledger.append(LedgerEntry(kind=LedgerKind.COMMISSION,
-                                      amount=ledger_amount(LedgerKind.COMMISSION, fill.commission),
-                                      instrument=fill.instrument, layer=fill.layer,
-                                      note=f"commission, {'entry' if fill.opening else 'exit'} of {name}"))
+            ledger.append(
+                LedgerEntry(
+                    kind=LedgerKind.COMMISSION,
+                    amount=ledger_amount(LedgerKind.COMMISSION, fill.commission),
+                    instrument=fill.instrument,
+                    layer=fill.layer,
+                    note=f"commission, {'entry' if fill.opening else 'exit'} of {name}",
+                )
+            )
         if fill.opening:
             entry = next(e for e in decision.entries if (e.instrument, e.layer) == (fill.instrument, fill.layer))
             layers[(fill.instrument, fill.layer)] = Layer(
-                instrument=fill.instrument, layer=fill.layer, lots=fill.lots, entry_price=stored_price(fill.price),
-                initial_stop=stored_price(entry.stop), stop=stored_price(entry.stop),
-                highest_close=stored_price(fill.price), point_value=entry.point_value)
+                instrument=fill.instrument,
+                layer=fill.layer,
+                lots=fill.lots,
+                entry_price=stored_price(fill.price),
+                initial_stop=stored_price(entry.stop),
+                stop=stored_price(entry.stop),
+                highest_close=stored_price(fill.price),
+                point_value=entry.point_value,
+            )
             continue
         layer = layers[(fill.instrument, fill.layer)]
         pnl = realised_pnl(layer.entry_price, fill.price, fill.lots, layer.point_value)
         whole = fill.lots >= layer.lots
-        closings.append(Closing(instrument=fill.instrument, layer=fill.layer, lots=fill.lots,
-                                entry_price=layer.entry_price, exit_price=fill.price, realised_pnl=pnl,
-                                reason=reasons.get((fill.instrument, fill.layer, fill.lots), "exit"), whole=whole))
+        closings.append(
+            Closing(
+                instrument=fill.instrument,
+                layer=fill.layer,
+                lots=fill.lots,
+                entry_price=layer.entry_price,
+                exit_price=fill.price,
+                realised_pnl=pnl,
+                reason=reasons.get((fill.instrument, fill.layer, fill.lots), "exit"),
+                whole=whole,
+            )
+        )
         if pnl:
-            ledger.append(LedgerEntry(kind=LedgerKind.REALISED_PNL, amount=pnl, instrument=fill.instrument,
-                                      layer=fill.layer, note=f"realised P&L, {fill.lots} lots of {name}"))
+            ledger.append(
+                LedgerEntry(
+                    kind=LedgerKind.REALISED_PNL,
+                    amount=pnl,
+                    instrument=fill.instrument,
+                    layer=fill.layer,
+                    note=f"realised P&L, {fill.lots} lots of {name}",
+                )
+            )
         if whole:
             del layers[(fill.instrument, fill.layer)]
         else:
@@ -123,14 +151,27 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
             bar_at = {**bar_at, mark.instrument: mark.at}
     closed = book.closed_equity + sum((entry.amount for entry in ledger), Decimal(0))
     # One new book, built once: this runs for every signal, live and in every backtest.
-    after = Book(closed_equity=closed, high_water=max(book.high_water, closed), equity_peak=book.equity_peak,
-                 layers=tuple(sorted(layers.values(), key=book_order)), atr=atr, price=price, marked_at=marked_at,
-                 bar_at=bar_at, kill_switch=book.kill_switch, version=book.version + 1, day=book.day,
-                 day_peak=book.day_peak, earlier_peaks=book.earlier_peaks)
+    after = Book(
+        closed_equity=closed,
+        high_water=max(book.high_water, closed),
+        equity_peak=book.equity_peak,
+        layers=tuple(sorted(layers.values(), key=book_order)),
+        atr=atr,
+        price=price,
+        marked_at=marked_at,
+        bar_at=bar_at,
+        kill_switch=book.kill_switch,
+        version=book.version + 1,
+        day=book.day,
+        day_peak=book.day_peak,
+        earlier_peaks=book.earlier_peaks,
+    )
     equity = after.sizing_equity(config)
     after = after.with_peak_at(equity)
-    band = drawdown_band_alert(before=book.drawdown_pct(config), after=after.drawdown_at(equity),
-                               peak=after.equity_peak, rules=config.drawdown)
+    band = drawdown_band_alert(
+        before=book.drawdown_pct(config), after=after.drawdown_at(equity), peak=after.equity_peak, rules=config.drawdown
+    )
     alerts = decision.alerts if band is None else (*decision.alerts, band)
-    return Settlement(decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger),
-                      book=after, alerts=alerts)
+    return Settlement(
+        decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger), book=after, alerts=alerts
+    )

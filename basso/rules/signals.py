@@ -252,10 +252,27 @@ def signal_from_object(body: Mapping[str, Any], config: Config) -> Signal:
 
 # --- trading signals and bars ------------------------------------------------------------------------
 
-_KNOWN_TRADING = frozenset({"type", "instrument", "position", "price", "stop", "lots", "atr", "er", "supertrend",
-                            "timestamp", "roc", "reason", "signal_id", "secret"})
-_KNOWN_MARKET_DATA = frozenset({"type", "instrument", "timestamp", "price", "atr", "high", "low", "signal_id",
-                                "secret"})
+_KNOWN_TRADING = frozenset(
+    {
+        "type",
+        "instrument",
+        "position",
+        "price",
+        "stop",
+        "lots",
+        "atr",
+        "er",
+        "supertrend",
+        "timestamp",
+        "roc",
+        "reason",
+        "signal_id",
+        "secret",
+    }
+)
+_KNOWN_MARKET_DATA = frozenset(
+    {"type", "instrument", "timestamp", "price", "atr", "high", "low", "signal_id", "secret"}
+)
 _KINDS = (*(t.value for t in SignalType), MARKET_DATA)
 
 
@@ -300,8 +317,9 @@ def _entry_stop(body: Mapping[str, Any], kind: SignalType, price: float) -> floa
     if stop <= 0:
         raise SignalError("stop", f"stop must be greater than 0, got {_shown(body['stop'])}")
     if stop >= price:
-        raise SignalError("stop", f"stop must be below price for a long entry, "
-                                  f"got stop {_number(stop)} ≥ price {_number(price)}")
+        raise SignalError(
+            "stop", f"stop must be below price for a long entry, got stop {_number(stop)} ≥ price {_number(price)}"
+        )
     return stop
 
 
@@ -316,8 +334,15 @@ def _market_data(body: Mapping[str, Any], instrument: str) -> MarketData:
         raise SignalError("low", f"low must be at most the close (price {_number(price)}), got {_number(low)}")
     if low is not None and low <= 0:
         raise SignalError("low", f"low must be greater than 0, got {_number(low)}")
-    return MarketData(instrument=instrument, timestamp=_timestamp(body, MARKET_DATA), price=price, atr=atr,
-                      high=high, low=low, signal_id=_signal_id(body))
+    return MarketData(
+        instrument=instrument,
+        timestamp=_timestamp(body, MARKET_DATA),
+        price=price,
+        atr=atr,
+        high=high,
+        low=low,
+        signal_id=_signal_id(body),
+    )
 
 
 # --- fields ------------------------------------------------------------------------------------------
@@ -348,8 +373,11 @@ _LAYER_TEXT = re.compile(r"Long_([1-9])", re.ASCII)
 
 def _layer(body: Mapping[str, Any], kind: SignalType) -> int | None:
     value = body.get("position")
-    allowed = {SignalType.BASE_ENTRY: "Long_1", SignalType.PYRAMID: f"Long_2 … Long_{MAX_LAYER}",
-               SignalType.EXIT: f"Long_1 … Long_{MAX_LAYER} or ALL"}[kind]
+    allowed = {
+        SignalType.BASE_ENTRY: "Long_1",
+        SignalType.PYRAMID: f"Long_2 … Long_{MAX_LAYER}",
+        SignalType.EXIT: f"Long_1 … Long_{MAX_LAYER} or ALL",
+    }[kind]
     if value is None:
         raise SignalError("position", f"position is required for {kind} ({allowed})")
     if not isinstance(value, str):
@@ -376,8 +404,9 @@ def _optional_number(body: Mapping[str, Any], name: str) -> float | None:
         raise SignalError(name, f"{name} must be a JSON number{hint}, got {_shown(value)}")
     # Checked before float(): an int beyond float's range would raise OverflowError there.
     if not (isinstance(value, int) or math.isfinite(value)) or abs(value) > LARGEST_NUMBER:
-        raise SignalError(name, f"{name} must be a finite number no larger than {LARGEST_NUMBER:,.0f} in size, "
-                                f"got {_shown(value)}")
+        raise SignalError(
+            name, f"{name} must be a finite number no larger than {LARGEST_NUMBER:,.0f} in size, got {_shown(value)}"
+        )
     return float(value)
 
 
@@ -401,8 +430,10 @@ def _lots(body: Mapping[str, Any], kind: str, *, required: bool) -> int:
     value = body.get("lots")
     if value is None:
         if required:
-            raise SignalError("lots", f"lots is required for {kind}" if "lots" not in body
-                              else "lots must be a whole number, got null")
+            raise SignalError(
+                "lots",
+                f"lots is required for {kind}" if "lots" not in body else "lots must be a whole number, got null",
+            )
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise SignalError("lots", f"lots must be a whole number written without a decimal point, got {_shown(value)}")
@@ -427,23 +458,30 @@ def _signal_id(body: Mapping[str, Any]) -> str | None:
     if not isinstance(value, str):
         raise SignalError("signal_id", f"signal_id must be a string, got {_json_kind(value)}")
     if not value or not value.isprintable() or value.strip() != value or len(value) > MAX_SIGNAL_ID_CHARS:
-        raise SignalError("signal_id", f"signal_id must be 1 to {MAX_SIGNAL_ID_CHARS} printable characters without "
-                                       f"leading or trailing spaces, got {_shown(value)}")
+        raise SignalError(
+            "signal_id",
+            f"signal_id must be 1 to {MAX_SIGNAL_ID_CHARS} printable characters without "
+            f"leading or trailing spaces, got {_shown(value)}",
+        )
     return value
 
 
 # A date and a time; the seconds, a fraction and an offset are optional. fromisoformat() does the real parse;
 # this keeps out the forms it also accepts that no alert sends (a bare date, week dates, "20251201T1030").
-_TIMESTAMP_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
-                             r"(Z|[+-][0-9]{2}:?[0-9]{2})?", re.ASCII)
+_TIMESTAMP_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?",
+    re.ASCII,
+)
 
 
 def _timestamp(body: Mapping[str, Any], kind: str) -> datetime:
     value = body.get("timestamp")
     if value is None:
         # Without a timestamp a resend could not be told from a new signal (docs/rules.md §9): say how to add one.
-        raise SignalError("timestamp", f"timestamp is required for {kind}: add \"timestamp\": \"{{{{timenow}}}}\" "
-                                       "to the alert message")
+        raise SignalError(
+            "timestamp", f'timestamp is required for {kind}: add "timestamp": "{{{{timenow}}}}" to the alert message'
+        )
     example = "an ISO-8601 date and time such as 2025-12-01T10:30:00+05:30"
     if not isinstance(value, str):
         raise SignalError("timestamp", f"timestamp must be {example}, got {_json_kind(value)}")
@@ -466,8 +504,11 @@ def _check_fields(body: Mapping[str, Any], known: frozenset[str]) -> None:
         if isinstance(value, str) and "\x00" in value:
             raise SignalError(name, f"{name} contains a NUL character")
         if name not in known and isinstance(value, dict | list):
-            raise SignalError(name, f"unknown field {_quoted(name)} must be a string, number, true/false or null, "
-                                    f"got {_json_kind(value)}; nested objects and arrays are refused")
+            raise SignalError(
+                name,
+                f"unknown field {_quoted(name)} must be a string, number, true/false or null, "
+                f"got {_json_kind(value)}; nested objects and arrays are refused",
+            )
 
 
 def _number(value: float) -> str:
@@ -526,12 +567,28 @@ def idempotency_key(signal: Signal) -> str:
 def to_payload(signal: Signal) -> dict[str, Any]:
     """The signal as a canonical JSON object (no secret); `signal_from_object` reads it back to an equal value."""
     if isinstance(signal, MarketData):
-        fields: dict[str, Any] = {"type": MARKET_DATA, "instrument": signal.instrument, "price": signal.price,
-                                  "atr": signal.atr, "high": signal.high, "low": signal.low}
+        fields: dict[str, Any] = {
+            "type": MARKET_DATA,
+            "instrument": signal.instrument,
+            "price": signal.price,
+            "atr": signal.atr,
+            "high": signal.high,
+            "low": signal.low,
+        }
     else:
-        fields = {"type": signal.kind, "instrument": signal.instrument, "position": signal.position,
-                  "price": signal.price, "stop": signal.stop, "lots": signal.lots, "atr": signal.atr,
-                  "er": signal.er, "supertrend": signal.supertrend, "roc": signal.roc, "reason": signal.reason}
+        fields = {
+            "type": signal.kind,
+            "instrument": signal.instrument,
+            "position": signal.position,
+            "price": signal.price,
+            "stop": signal.stop,
+            "lots": signal.lots,
+            "atr": signal.atr,
+            "er": signal.er,
+            "supertrend": signal.supertrend,
+            "roc": signal.roc,
+            "reason": signal.reason,
+        }
     fields["timestamp"] = signal.timestamp.isoformat()
     fields["signal_id"] = signal.signal_id
     return {name: value for name, value in fields.items() if value is not None}
@@ -557,15 +614,26 @@ def timing_problem(signal: Signal, now: datetime, *, max_age_s: float, max_futur
     """Why the signal must not be acted on at `now` (stale or future-dated), or None if its timing is fine."""
     ahead = (signal.timestamp - require_aware(now, "now")).total_seconds()
     if is_future_dated(signal, now, max_future_s):
-        hint = (" — that is the IST offset: is IST wall-clock time being sent with a UTC offset (Z or +00:00)?"
-                " Send it without an offset, or with +05:30" if _near_ist_offset(ahead) else "")
-        return (f"timestamp {signal.timestamp.isoformat()} is {_duration(ahead)} ahead of this server's clock "
-                f"(tolerance {max_future_s:g} s){hint}")
+        hint = (
+            " — that is the IST offset: is IST wall-clock time being sent with a UTC offset (Z or +00:00)?"
+            " Send it without an offset, or with +05:30"
+            if _near_ist_offset(ahead)
+            else ""
+        )
+        return (
+            f"timestamp {signal.timestamp.isoformat()} is {_duration(ahead)} ahead of this server's clock "
+            f"(tolerance {max_future_s:g} s){hint}"
+        )
     if is_stale(signal, now, max_age_s):
-        hint = (" — that is the IST offset: is UTC time being sent without an offset (read as IST)?"
-                if _near_ist_offset(-ahead) else "")
-        return (f"timestamp {signal.timestamp.isoformat()} is {_duration(-ahead)} old, older than the "
-                f"{max_age_s:g} s limit{hint}")
+        hint = (
+            " — that is the IST offset: is UTC time being sent without an offset (read as IST)?"
+            if _near_ist_offset(-ahead)
+            else ""
+        )
+        return (
+            f"timestamp {signal.timestamp.isoformat()} is {_duration(-ahead)} old, older than the "
+            f"{max_age_s:g} s limit{hint}"
+        )
     return None
 
 

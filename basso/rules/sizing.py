@@ -88,8 +88,9 @@ def lots_within(*, cap_pct: float, equity: float, current: float, per_lot: float
     return whole_lots((cap_pct / 100.0 * equity - current) / per_lot)
 
 
-def entry_stop(*, price: float, signal_stop: float | None, atr: float, instrument: Instrument,
-               rules: PortfolioRules) -> float:
+def entry_stop(
+    *, price: float, signal_stop: float | None, atr: float, instrument: Instrument, rules: PortfolioRules
+) -> float:
     """The initial stop of a base entry: the signal's, or price − initial multiple × ATR (`stop_source`)."""
     if rules.stop_source == "atr":
         return price - instrument.initial_stop_atr * atr
@@ -152,27 +153,56 @@ def size_base_entry(
     stop = entry_stop(price=price, signal_stop=signal_stop, atr=atr, instrument=instrument, rules=rules)
     if equity <= 0:
         # A blown account (a long backtest can get there) sizes nothing; that is a decision, not a crash.
-        return SizingDecision(instrument=instrument.name, equity=equity, price=price, stop=stop, atr=atr, lot_r=0.0,
-                              lot_v=0.0, lot_m=0.0, lots_before_gate=0, lots=0, limiter="margin",
-                              reason=f"0 lots, no equity to size from ({rupees(equity)})")
-    r = lot_r(equity=equity, risk_pct=instrument.initial_risk_pct * risk_multiplier, price=price, stop=stop,
-              point_value=pv, er=er if rules.er_scaling else 1.0)
+        return SizingDecision(
+            instrument=instrument.name,
+            equity=equity,
+            price=price,
+            stop=stop,
+            atr=atr,
+            lot_r=0.0,
+            lot_v=0.0,
+            lot_m=0.0,
+            lots_before_gate=0,
+            lots=0,
+            limiter="margin",
+            reason=f"0 lots, no equity to size from ({rupees(equity)})",
+        )
+    r = lot_r(
+        equity=equity,
+        risk_pct=instrument.initial_risk_pct * risk_multiplier,
+        price=price,
+        stop=stop,
+        point_value=pv,
+        er=er if rules.er_scaling else 1.0,
+    )
     v = lot_v(equity=equity, vol_pct=instrument.initial_vol_pct, atr=atr, point_value=pv)
-    m = lot_m(equity=equity, margin_budget_pct=rules.margin_budget_pct, margin_used=margin_used,
-              margin_per_lot=instrument.margin_per_lot)
+    m = lot_m(
+        equity=equity,
+        margin_budget_pct=rules.margin_budget_pct,
+        margin_used=margin_used,
+        margin_per_lot=instrument.margin_per_lot,
+    )
     limiter: Limiter = "risk" if r <= v and r <= m else ("volatility" if v <= m else "margin")
     before_gate = whole_lots(whole_lots(min(r, v, m)) * size_factor)
     lots = before_gate
-    by_risk = lots_within(cap_pct=rules.max_risk_pct, equity=equity, current=open_risk,
-                          per_lot=(price - stop) * pv)
+    by_risk = lots_within(cap_pct=rules.max_risk_pct, equity=equity, current=open_risk, per_lot=(price - stop) * pv)
     by_vol = lots_within(cap_pct=rules.max_vol_pct, equity=equity, current=open_volatility, per_lot=atr * pv)
     if by_risk < lots and by_risk <= by_vol:
         lots, limiter = by_risk, "portfolio_risk"
     elif by_vol < lots:
         lots, limiter = by_vol, "portfolio_vol"
     return SizingDecision(
-        instrument=instrument.name, equity=equity, price=price, stop=stop, atr=atr, lot_r=r, lot_v=v, lot_m=m,
-        lots_before_gate=before_gate, lots=lots, limiter=limiter,
+        instrument=instrument.name,
+        equity=equity,
+        price=price,
+        stop=stop,
+        atr=atr,
+        lot_r=r,
+        lot_v=v,
+        lot_m=m,
+        lots_before_gate=before_gate,
+        lots=lots,
+        limiter=limiter,
         reason=_reason(lots, before_gate, limiter, risk_multiplier, size_factor),
     )
 

@@ -91,12 +91,14 @@ def over_limit(amount: float, equity: float, limit_pct: float, margin_pct: float
     return amount > limit_fraction(limit_pct, margin_pct) * equity
 
 
-def peel_off_due(*, risk: float, vol: float, equity: float, ongoing_risk_pct: float, ongoing_vol_pct: float,
-                 margin_pct: float = 0.0) -> bool:
+def peel_off_due(
+    *, risk: float, vol: float, equity: float, ongoing_risk_pct: float, ongoing_vol_pct: float, margin_pct: float = 0.0
+) -> bool:
     """Whether a layer whose open risk is `risk` and volatility `vol` (₹) must be peeled off: either above its
     ongoing limit (docs/rules.md §6)."""
-    return (over_limit(risk, equity, ongoing_risk_pct, margin_pct)
-            or over_limit(vol, equity, ongoing_vol_pct, margin_pct))
+    return over_limit(risk, equity, ongoing_risk_pct, margin_pct) or over_limit(
+        vol, equity, ongoing_vol_pct, margin_pct
+    )
 
 
 def emergency_due(*, risk: float, equity: float, rules: PortfolioRules, margin_pct: float = 0.0) -> bool:
@@ -104,8 +106,15 @@ def emergency_due(*, risk: float, equity: float, rules: PortfolioRules, margin_p
     return over_limit(risk, equity, rules.emergency_risk_pct, margin_pct)
 
 
-def peel_off_lots(*, lots: int, risk_per_lot: float, vol_per_lot: float, equity: float,
-                  ongoing_risk_pct: float, ongoing_vol_pct: float) -> int:
+def peel_off_lots(
+    *,
+    lots: int,
+    risk_per_lot: float,
+    vol_per_lot: float,
+    equity: float,
+    ongoing_risk_pct: float,
+    ongoing_vol_pct: float,
+) -> int:
     """Lots to shed so the layer's risk and volatility fit their ongoing limits (0 if they already fit).
 
     If risk % > ongoing risk %: peel_R = ceil(excess risk ÷ risk per lot); likewise peel_V for volatility;
@@ -135,12 +144,20 @@ def peel_off(layer: Layer, *, atr: float, equity: float, instrument: Instrument)
     """The peel-off check for one layer on a bar (docs/rules.md §6), with its instrument's ongoing limits."""
     risk_per_lot = max(0.0, layer.entry_price - layer.stop) * layer.point_value
     vol_per_lot = atr * layer.point_value
-    lots = peel_off_lots(lots=layer.lots, risk_per_lot=risk_per_lot, vol_per_lot=vol_per_lot, equity=equity,
-                         ongoing_risk_pct=instrument.ongoing_risk_pct, ongoing_vol_pct=instrument.ongoing_vol_pct)
+    lots = peel_off_lots(
+        lots=layer.lots,
+        risk_per_lot=risk_per_lot,
+        vol_per_lot=vol_per_lot,
+        equity=equity,
+        ongoing_risk_pct=instrument.ongoing_risk_pct,
+        ongoing_vol_pct=instrument.ongoing_vol_pct,
+    )
     risk_pct = pct_of_equity(risk_per_lot * layer.lots, equity)
     vol_pct = pct_of_equity(vol_per_lot * layer.lots, equity)
-    figures = (f"risk {risk_pct:.2f}% (limit {instrument.ongoing_risk_pct:g}%), "
-               f"vol {vol_pct:.2f}% (limit {instrument.ongoing_vol_pct:g}%)")
+    figures = (
+        f"risk {risk_pct:.2f}% (limit {instrument.ongoing_risk_pct:g}%), "
+        f"vol {vol_pct:.2f}% (limit {instrument.ongoing_vol_pct:g}%)"
+    )
     reason = f"peel {lots} of {layer.lots} lots: {figures}" if lots else f"within limits: {figures}"
     return PeelOff(layer=layer, lots=lots, risk_pct=risk_pct, vol_pct=vol_pct, reason=reason)
 
@@ -156,8 +173,9 @@ class EmergencyPlan:
     target_reached: bool  # False when the profitable layers ran out before risk got under the target
 
 
-def emergency_exits(snapshot: PortfolioSnapshot, rules: PortfolioRules, *,
-                    instrument: str | None = None) -> EmergencyPlan:
+def emergency_exits(
+    snapshot: PortfolioSnapshot, rules: PortfolioRules, *, instrument: str | None = None
+) -> EmergencyPlan:
     """Above `emergency_risk_pct`, close the smallest profitable layer, again and again, until portfolio
     risk is under `emergency_target_risk_pct`.
 
@@ -171,12 +189,17 @@ def emergency_exits(snapshot: PortfolioSnapshot, rules: PortfolioRules, *,
     risk = open_risk(snapshot.layers)
     before = pct_of_equity(risk, snapshot.equity)
     if not emergency_due(risk=risk, equity=snapshot.equity, rules=rules):
-        return EmergencyPlan(triggered=False, exits=(), risk_pct_before=before, risk_pct_after=before,
-                             target_reached=True)
+        return EmergencyPlan(
+            triggered=False, exits=(), risk_pct_before=before, risk_pct_after=before, target_reached=True
+        )
     candidates = sorted(
-        (x for x in snapshot.layers
-         if (instrument is None or x.instrument == instrument)
-         and layer_open_risk(x) > 0 and layer_unrealised_pnl(x, snapshot.price[x.instrument]) > 0),
+        (
+            x
+            for x in snapshot.layers
+            if (instrument is None or x.instrument == instrument)
+            and layer_open_risk(x) > 0
+            and layer_unrealised_pnl(x, snapshot.price[x.instrument]) > 0
+        ),
         key=lambda x: (layer_unrealised_pnl(x, snapshot.price[x.instrument]), x.lots, x.instrument, x.layer),
     )
     exits: list[Layer] = []
@@ -187,5 +210,10 @@ def emergency_exits(snapshot: PortfolioSnapshot, rules: PortfolioRules, *,
         exits.append(layer)
         risk -= layer_open_risk(layer)
         after = pct_of_equity(risk, snapshot.equity)
-    return EmergencyPlan(triggered=True, exits=tuple(exits), risk_pct_before=before, risk_pct_after=after,
-                         target_reached=not at_least(after, rules.emergency_target_risk_pct))
+    return EmergencyPlan(
+        triggered=True,
+        exits=tuple(exits),
+        risk_pct_before=before,
+        risk_pct_after=after,
+        target_reached=not at_least(after, rules.emergency_target_risk_pct),
+    )

@@ -14,15 +14,30 @@ from basso.enums import AlertLevel
 from basso.store.types import Executor
 
 
-async def raise_alert(db: Executor, *, at: datetime, level: AlertLevel, kind: str, message: str,
-                      instrument: str | None = None, detail: dict[str, Any] | None = None,
-                      dedupe: str | None = None) -> int | None:
+async def raise_alert(
+    db: Executor,
+    *,
+    at: datetime,
+    level: AlertLevel,
+    kind: str,
+    message: str,
+    instrument: str | None = None,
+    detail: dict[str, Any] | None = None,
+    dedupe: str | None = None,
+) -> int | None:
     """Record an alert; its id, or None if an unacknowledged alert with the same `dedupe` key is open."""
     alert_id: int | None = await db.fetchval(
         "INSERT INTO alerts (at, level, kind, instrument, message, detail, dedupe)"
         " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)"
         " ON CONFLICT (dedupe) WHERE dedupe IS NOT NULL AND acknowledged_at IS NULL DO NOTHING RETURNING id",
-        at, level.value, kind, instrument, message, orjson.dumps(detail or {}).decode(), dedupe)
+        at,
+        level.value,
+        kind,
+        instrument,
+        message,
+        orjson.dumps(detail or {}).decode(),
+        dedupe,
+    )
     return alert_id
 
 
@@ -30,7 +45,10 @@ async def newest_alerts(db: Executor, *, limit: int, unacknowledged_only: bool =
     """The newest `limit` alerts (only the unacknowledged ones if asked)."""
     return await db.fetch(
         "SELECT id, at, level, kind, instrument, message, detail, acknowledged_at, acknowledged_by FROM alerts"
-        " WHERE NOT $2 OR acknowledged_at IS NULL ORDER BY id DESC LIMIT $1", limit, unacknowledged_only)
+        " WHERE NOT $2 OR acknowledged_at IS NULL ORDER BY id DESC LIMIT $1",
+        limit,
+        unacknowledged_only,
+    )
 
 
 async def unacknowledged_count(db: Executor) -> int:
@@ -45,5 +63,9 @@ async def acknowledge(db: Executor, alert_id: int, *, at: datetime, by: str) -> 
         "UPDATE alerts a SET acknowledged_at = coalesce(a.acknowledged_at, $2),"
         " acknowledged_by = coalesce(a.acknowledged_by, $3)"
         " FROM (SELECT id, acknowledged_at FROM alerts WHERE id = $1 FOR UPDATE) before WHERE a.id = before.id"
-        " RETURNING before.acknowledged_at IS NULL AS changed", alert_id, at, by)
+        " RETURNING before.acknowledged_at IS NULL AS changed",
+        alert_id,
+        at,
+        by,
+    )
     return None if row is None else bool(row["changed"])

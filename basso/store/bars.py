@@ -22,5 +22,6 @@ async def last_bars(db: Executor) -> list[LastBar]:
     rows = await db.fetch(
         "SELECT p.instrument, max(p.opened_at) AS opened_at,"
         " (SELECT max(s.received_at) FROM signals s WHERE s.instrument = p.instrument AND s.kind = 'MARKET_DATA')"
-        " AS last_bar_at FROM positions p WHERE p.status <> 'closed' GROUP BY p.instrument ORDER BY p.instrument")
+        " AS last_bar_at FROM positions p WHERE p.status <> 'closed' GROUP BY p.instrument ORDER BY p.instrument"
+    )
     return [LastBar(instrument=r["instrument"], opened_at=r["opened_at"], last_bar_at=r["last_bar_at"]) for r in rows]

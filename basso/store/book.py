@@ -34,22 +34,33 @@ async def _load(conn: Connection, config: Config) -> Book:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         controls = await conn.fetchrow("SELECT kill_switch, book_version FROM controls WHERE id = 1")
         assert controls is not None, "the controls row is created by the first migration"
-        peaks = [(r["day"], float(r["peak"]))
-                 for r in await conn.fetch("SELECT day, peak FROM equity_peaks ORDER BY day")]
+        peaks = [
+            (r["day"], float(r["peak"])) for r in await conn.fetch("SELECT day, peak FROM equity_peaks ORDER BY day")
+        ]
         closed, high_water = await _equity(conn)
-        layers = [_layer(row, config) for row in await conn.fetch(
-            "SELECT id, instrument, layer, status, lots, entry_price, initial_stop, current_stop, highest_close,"
-            " point_value FROM positions WHERE status <> 'closed' ORDER BY instrument, layer")]
+        layers = [
+            _layer(row, config)
+            for row in await conn.fetch(
+                "SELECT id, instrument, layer, status, lots, entry_price, initial_stop, current_stop, highest_close,"
+                " point_value FROM positions WHERE status <> 'closed' ORDER BY instrument, layer"
+            )
+        ]
         marks = await conn.fetch("SELECT instrument, price, atr, at, bar_at FROM instrument_marks")
     # The peak's days are kept only for a window; all time, the highest day is the peak. The book learns
     # which day it is from the next signal (`Book.on_day`), or from whoever shows it.
-    book = Book(closed_equity=closed, high_water=high_water, equity_peak=max((p for _, p in peaks), default=0.0),
-                layers=tuple(layers), atr={r["instrument"]: float(r["atr"]) for r in marks},
-                price={r["instrument"]: float(r["price"]) for r in marks},
-                marked_at={r["instrument"]: r["at"] for r in marks},
-                bar_at={r["instrument"]: r["bar_at"] for r in marks if r["bar_at"] is not None},
-                kill_switch=controls["kill_switch"], version=controls["book_version"],
-                earlier_peaks=tuple(peaks) if config.drawdown.peak_days else ())
+    book = Book(
+        closed_equity=closed,
+        high_water=high_water,
+        equity_peak=max((p for _, p in peaks), default=0.0),
+        layers=tuple(layers),
+        atr={r["instrument"]: float(r["atr"]) for r in marks},
+        price={r["instrument"]: float(r["price"]) for r in marks},
+        marked_at={r["instrument"]: r["at"] for r in marks},
+        bar_at={r["instrument"]: r["bar_at"] for r in marks if r["bar_at"] is not None},
+        kill_switch=controls["kill_switch"],
+        version=controls["book_version"],
+        earlier_peaks=tuple(peaks) if config.drawdown.peak_days else (),
+    )
     return book.with_peak(config)
 
 
@@ -59,7 +70,8 @@ async def _equity(conn: Executor) -> tuple[Decimal, Decimal]:
     row = await conn.fetchrow(
         "SELECT coalesce(sum(amount), 0) AS closed, coalesce(max(running), 0) AS high_water FROM ("
         " SELECT sum(amount) AS amount, sum(sum(amount)) OVER (ORDER BY min(id)) AS running"
-        " FROM ledger GROUP BY coalesce(signal, -id)) AS l")
+        " FROM ledger GROUP BY coalesce(signal, -id)) AS l"
+    )
     assert row is not None
     return Decimal(row["closed"]), Decimal(row["high_water"])
 
@@ -72,7 +84,13 @@ def _layer(row: asyncpg.Record, config: Config) -> Layer:
         raise CorruptFacts(f"{where}: lots {row['lots']} must be above 0")
     if row["current_stop"] is None or row["initial_stop"] is None:
         raise CorruptFacts(f"{where}: stop missing")
-    return Layer(instrument=row["instrument"], layer=row["layer"], lots=row["lots"],
-                 entry_price=float(row["entry_price"]), initial_stop=float(row["initial_stop"]),
-                 stop=float(row["current_stop"]), highest_close=float(row["highest_close"]),
-                 point_value=float(row["point_value"]))
+    return Layer(
+        instrument=row["instrument"],
+        layer=row["layer"],
+        lots=row["lots"],
+        entry_price=float(row["entry_price"]),
+        initial_stop=float(row["initial_stop"]),
+        stop=float(row["current_stop"]),
+        highest_close=float(row["highest_close"]),
+        point_value=float(row["point_value"]),
+    )

@@ -29,8 +29,16 @@ class PeakMove:
     alerts: tuple[Alert, ...] = ()
 
 
-async def move_capital(conn: Connection, *, epoch: int, kind: LedgerKind, amount: Decimal, at: datetime,
-                       note: str, peak: PeakMove | None = None) -> Decimal:
+async def move_capital(
+    conn: Connection,
+    *,
+    epoch: int,
+    kind: LedgerKind,
+    amount: Decimal,
+    at: datetime,
+    note: str,
+    peak: PeakMove | None = None,
+) -> Decimal:
     """Book a deposit or withdrawal (`amount` as a magnitude > 0); return the closed equity after it.
 
     With `peak`, the drawdown peak moves with the capital in the same transaction (docs/rules.md §2), provided the
@@ -49,8 +57,9 @@ async def move_capital(conn: Connection, *, epoch: int, kind: LedgerKind, amount
             await hold_version(conn, peak.version)
             await move_peaks(conn, factor=peak.factor, add=peak.add)
             await raise_alerts(conn, peak.alerts, at=at)
-        await conn.execute("INSERT INTO ledger (at, kind, amount, note) VALUES ($1, $2, $3, $4)",
-                           at, kind.value, signed, note)
+        await conn.execute(
+            "INSERT INTO ledger (at, kind, amount, note) VALUES ($1, $2, $3, $4)", at, kind.value, signed, note
+        )
         await conn.execute(BOOK_CHANGED)
         return closed + signed
 
@@ -60,8 +69,12 @@ async def deposit_if_empty(conn: Connection, *, epoch: int, amount: Decimal, at:
     async with fenced(conn, epoch):
         if await conn.fetchval("SELECT exists(SELECT 1 FROM ledger)"):
             return False
-        await conn.execute("INSERT INTO ledger (at, kind, amount, note) VALUES ($1, $2, $3, 'initial capital')",
-                           at, LedgerKind.DEPOSIT.value, ledger_amount(LedgerKind.DEPOSIT, amount))
+        await conn.execute(
+            "INSERT INTO ledger (at, kind, amount, note) VALUES ($1, $2, $3, 'initial capital')",
+            at,
+            LedgerKind.DEPOSIT.value,
+            ledger_amount(LedgerKind.DEPOSIT, amount),
+        )
         await conn.execute(BOOK_CHANGED)
         return True
 

@@ -18,11 +18,17 @@ async def set_kill_switch(conn: Connection, *, on: bool, actor: str, reason: str
         # The kill switch is part of the book, so its version moves on with it.
         changed = await conn.fetchval(
             "UPDATE controls SET kill_switch = $1, changed_at = now(), book_version = book_version + 1"
-            " WHERE id = 1 AND kill_switch <> $1 RETURNING true", on)
+            " WHERE id = 1 AND kill_switch <> $1 RETURNING true",
+            on,
+        )
         if not changed:
             return False
-        await conn.execute("INSERT INTO control_audit (action, actor, detail) VALUES ($1, $2, $3)",
-                           "kill switch on" if on else "kill switch off", actor, reason)
+        await conn.execute(
+            "INSERT INTO control_audit (action, actor, detail) VALUES ($1, $2, $3)",
+            "kill switch on" if on else "kill switch off",
+            actor,
+            reason,
+        )
         return True
 
 
@@ -36,16 +42,29 @@ async def store_flatten(conn: Connection, *, at: datetime, actor: str, reason: s
         rows = await conn.fetch(
             "SELECT p.instrument, coalesce(max(m.price), max(p.entry_price)) AS price FROM positions p"
             " LEFT JOIN instrument_marks m USING (instrument) WHERE p.status <> 'closed'"
-            " GROUP BY p.instrument ORDER BY p.instrument")
+            " GROUP BY p.instrument ORDER BY p.instrument"
+        )
         for row in rows:
             key = f"flatten-{batch}-{row['instrument']}"
-            signal = TradingSignal(type=SignalType.EXIT, instrument=row["instrument"], layer=None,
-                                   price=float(row["price"]), stop=None, lots=0, atr=None, er=None,
-                                   supertrend=None, timestamp=at, reason=f"flatten: {reason or 'operator'}",
-                                   signal_id=key)
+            signal = TradingSignal(
+                type=SignalType.EXIT,
+                instrument=row["instrument"],
+                layer=None,
+                price=float(row["price"]),
+                stop=None,
+                lots=0,
+                atr=None,
+                er=None,
+                supertrend=None,
+                timestamp=at,
+                reason=f"flatten: {reason or 'operator'}",
+                signal_id=key,
+            )
             await store_signal(conn, signal)
             keys.append(key)
-        await conn.execute("INSERT INTO control_audit (action, actor, detail) VALUES ('flatten', $1, $2)",
-                           actor, f"{reason or 'no reason given'}: "
-                                  f"{', '.join(r['instrument'] for r in rows) or 'nothing open'}")
+        await conn.execute(
+            "INSERT INTO control_audit (action, actor, detail) VALUES ('flatten', $1, $2)",
+            actor,
+            f"{reason or 'no reason given'}: {', '.join(r['instrument'] for r in rows) or 'nothing open'}",
+        )
     return keys

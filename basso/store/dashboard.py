@@ -19,10 +19,10 @@ async def fingerprint(db: Executor) -> str:
         " (SELECT coalesce(max(id), 0) FROM signals) AS signal,"
         " (SELECT coalesce(max(id), 0) FROM alerts) AS alert,"
         " (SELECT count(*) FROM alerts WHERE acknowledged_at IS NULL) AS open_alerts"
-        " FROM controls c, leader_fence f WHERE c.id = 1 AND f.id = 1")
+        " FROM controls c, leader_fence f WHERE c.id = 1 AND f.id = 1"
+    )
     assert row is not None, "the controls and fence rows are created by the first migration"
-    return "-".join(str(row[key]) for key in ("book_version", "kill_switch", "epoch", "signal", "alert",
-                                              "open_alerts"))
+    return "-".join(str(row[key]) for key in ("book_version", "kill_switch", "epoch", "signal", "alert", "open_alerts"))
 
 
 async def closed_equity_history(db: Executor, points: int) -> list[asyncpg.Record]:
@@ -33,7 +33,8 @@ async def closed_equity_history(db: Executor, points: int) -> list[asyncpg.Recor
         "SELECT at, (SELECT coalesce(sum(amount), 0) FROM ledger)"
         " - coalesce(sum(amount) OVER (ORDER BY id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)"
         " AS equity FROM (SELECT id, at, amount FROM ledger ORDER BY id DESC LIMIT $1) newest ORDER BY id DESC",
-        points)
+        points,
+    )
 
 
 async def last_bar_closes(db: Executor, instruments: list[str]) -> dict[str, datetime | None]:
@@ -42,7 +43,8 @@ async def last_bar_closes(db: Executor, instruments: list[str]) -> dict[str, dat
     rows = await db.fetch(
         "SELECT i.name, (SELECT max(s.signal_time) FROM signals s WHERE s.kind = 'MARKET_DATA'"
         " AND s.outcome = 'executed' AND s.instrument = i.name) AS at FROM unnest($1::text[]) AS i(name)",
-        instruments)
+        instruments,
+    )
     return {row["name"]: row["at"] for row in rows}
 
 
@@ -51,4 +53,6 @@ async def working_orders(db: Executor, limit: int) -> list[asyncpg.Record]:
     first. The paper broker fills in the deciding transaction, so there it is always empty."""
     return await db.fetch(
         "SELECT id, client_id, instrument, symbol, side, lots, quantity, price, status, created_at, updated_at"
-        " FROM orders WHERE status IN ('pending', 'sent', 'unknown') ORDER BY id LIMIT $1", limit)
+        " FROM orders WHERE status IN ('pending', 'sent', 'unknown') ORDER BY id LIMIT $1",
+        limit,
+    )

@@ -32,21 +32,33 @@ async def take_fence(conn: Connection, holder: str, reason: str) -> int:
         previous = await conn.fetchrow("SELECT epoch, holder FROM leader_fence WHERE id = 1 FOR UPDATE")
         assert previous is not None  # sql/001 inserts the one row
         epoch: int = await conn.fetchval(
-            "UPDATE leader_fence SET epoch = epoch + 1, holder = $1, changed_at = now() WHERE id = 1"
-            " RETURNING epoch", holder)
-        ended = await conn.fetchval("SELECT true FROM leadership_history WHERE epoch = $1 AND event <> 'gained'",
-                                    previous["epoch"])
+            "UPDATE leader_fence SET epoch = epoch + 1, holder = $1, changed_at = now() WHERE id = 1 RETURNING epoch",
+            holder,
+        )
+        ended = await conn.fetchval(
+            "SELECT true FROM leadership_history WHERE epoch = $1 AND event <> 'gained'", previous["epoch"]
+        )
         if previous["epoch"] > 0 and not ended:
-            await record_leadership(conn, previous["epoch"], previous["holder"], "superseded",
-                                    f"no end of term recorded; {holder} took the fence at epoch {epoch}")
+            await record_leadership(
+                conn,
+                previous["epoch"],
+                previous["holder"],
+                "superseded",
+                f"no end of term recorded; {holder} took the fence at epoch {epoch}",
+            )
         await record_leadership(conn, epoch, holder, "gained", reason)
     return epoch
 
 
 async def record_leadership(conn: Connection, epoch: int, holder: str, event: str, reason: str) -> None:
     """Record that `holder` gained, lost, released or was superseded in leadership of `epoch`."""
-    await conn.execute("INSERT INTO leadership_history (epoch, holder, event, reason) VALUES ($1, $2, $3, $4)",
-                       epoch, holder, event, reason)
+    await conn.execute(
+        "INSERT INTO leadership_history (epoch, holder, event, reason) VALUES ($1, $2, $3, $4)",
+        epoch,
+        holder,
+        event,
+        reason,
+    )
 
 
 @asynccontextmanager

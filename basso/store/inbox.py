@@ -32,8 +32,9 @@ class StoredSignal:
     outcome: SignalOutcome
 
 
-async def store_signal(conn: Executor, signal: Signal, *, outcome: SignalOutcome = SignalOutcome.PENDING,
-                       reason: str = "") -> StoredSignal:
+async def store_signal(
+    conn: Executor, signal: Signal, *, outcome: SignalOutcome = SignalOutcome.PENDING, reason: str = ""
+) -> StoredSignal:
     """Insert `signal` under its idempotency key unless that key is already stored; either way return its row."""
     key = idempotency_key(signal)
     row = await conn.fetchrow(
@@ -41,8 +42,16 @@ async def store_signal(conn: Executor, signal: Signal, *, outcome: SignalOutcome
         " processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9,"
         " CASE WHEN $8 = 'pending' THEN NULL ELSE now() END)"
         " ON CONFLICT (key) DO NOTHING RETURNING id, outcome",
-        key, signal.signal_id, signal.kind, signal.instrument, signal.layer, signal.timestamp,
-        orjson.dumps(to_payload(signal)).decode(), outcome.value, reason)
+        key,
+        signal.signal_id,
+        signal.kind,
+        signal.instrument,
+        signal.layer,
+        signal.timestamp,
+        orjson.dumps(to_payload(signal)).decode(),
+        outcome.value,
+        reason,
+    )
     if row is not None:
         return StoredSignal(id=row["id"], key=key, duplicate=False, outcome=SignalOutcome(row["outcome"]))
     existing = await conn.fetchrow("SELECT id, outcome FROM signals WHERE key = $1", key)
@@ -50,15 +59,30 @@ async def store_signal(conn: Executor, signal: Signal, *, outcome: SignalOutcome
     return StoredSignal(id=existing["id"], key=key, duplicate=True, outcome=SignalOutcome(existing["outcome"]))
 
 
-async def audit_request(conn: Executor, *, source: str, http_status: int, verdict: str,
-                        body: bytes, field: str | None = None, error: str | None = None,
-                        signal: int | None = None) -> None:
+async def audit_request(
+    conn: Executor,
+    *,
+    source: str,
+    http_status: int,
+    verdict: str,
+    body: bytes,
+    field: str | None = None,
+    error: str | None = None,
+    signal: int | None = None,
+) -> None:
     """Record one webhook request, whatever became of it."""
     text = body[: AUDIT_BODY_CHARS * 4].decode("utf-8", errors="replace")[:AUDIT_BODY_CHARS]
     await conn.execute(
         "INSERT INTO webhook_audit (source, http_status, verdict, field, error, signal, body)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        _storable(source), http_status, verdict, _storable(field), _storable(error), signal, _storable(text))
+        _storable(source),
+        http_status,
+        verdict,
+        _storable(field),
+        _storable(error),
+        signal,
+        _storable(text),
+    )
 
 
 def _storable(text: str | None) -> str | None:
@@ -67,8 +91,9 @@ def _storable(text: str | None) -> str | None:
     return None if text is None else text.replace("\x00", "\ufffd")
 
 
-async def listen_for_signals(pool: asyncpg.Pool, on_stored: Callable[[], None],
-                             on_lost: Callable[[], None] = lambda: None) -> Callable[[], Awaitable[None]]:
+async def listen_for_signals(
+    pool: asyncpg.Pool, on_stored: Callable[[], None], on_lost: Callable[[], None] = lambda: None
+) -> Callable[[], Awaitable[None]]:
     """Call `on_stored` whenever a pending signal is stored, by any instance, and `on_lost` if the listening
     connection (held until then) drops; returns the coroutine function that stops listening and gives the
     connection back."""
@@ -91,4 +116,3 @@ async def listen_for_signals(pool: asyncpg.Pool, on_stored: Callable[[], None],
             await pool.release(conn)
 
     return stop
-

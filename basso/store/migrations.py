@@ -72,8 +72,9 @@ async def migrate(conn: Connection, sql_dir: Traversable | None = None) -> list[
                 continue
             async with conn.transaction():
                 await conn.execute(migration.sql)
-                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                                   migration.version, migration.name)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", migration.version, migration.name
+                )
             applied_now.append(migration.version)
         await _sync_enums(conn)
     finally:
@@ -85,8 +86,9 @@ async def _sync_enums(conn: Connection) -> None:
     # Values are only ever added: a removed state may still be referenced by history rows.
     async with conn.transaction():
         for table, enum in DATABASE_ENUMS.items():
-            await conn.executemany(f"INSERT INTO {table} (name) VALUES ($1) ON CONFLICT DO NOTHING",
-                                   [(member.value,) for member in enum])
+            await conn.executemany(
+                f"INSERT INTO {table} (name) VALUES ($1) ON CONFLICT DO NOTHING", [(member.value,) for member in enum]
+            )
 
 
 async def current_version(conn: Connection) -> int:

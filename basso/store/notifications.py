@@ -19,7 +19,9 @@ async def abandon_interrupted(db: Executor, epoch: int) -> int:
     gone out, so they are never sent again. How many."""
     result: str = await db.execute(
         f"UPDATE notifications SET state = $1 WHERE state = 'sending' AND {_FENCED}",
-        NotificationState.UNKNOWN.value, epoch)
+        NotificationState.UNKNOWN.value,
+        epoch,
+    )
     return int(result.split()[-1])
 
 
@@ -27,7 +29,9 @@ async def skip_pending(db: Executor, epoch: int, reason: str) -> int:
     """Every pending row becomes 'skipped' with `reason` (nowhere to send them); how many."""
     result: str = await db.execute(
         f"UPDATE notifications SET state = 'skipped', last_error = $1 WHERE state = 'pending' AND {_FENCED}",
-        reason, epoch)
+        reason,
+        epoch,
+    )
     return int(result.split()[-1])
 
 
@@ -36,24 +40,42 @@ async def due(db: Executor, now: datetime, limit: int) -> list[asyncpg.Record]:
     return await db.fetch(
         "SELECT id, source, source_id, attempts FROM notifications WHERE state = 'pending'"
         " AND (next_attempt_at IS NULL OR next_attempt_at <= $1)"
-        " ORDER BY id LIMIT $2", now, limit)
+        " ORDER BY id LIMIT $2",
+        now,
+        limit,
+    )
 
 
 async def claim(db: Executor, notification: int, epoch: int) -> bool:
     """Mark one row 'sending' (one more attempt) while `epoch` holds the fence; False if someone else has it."""
     claimed = await db.fetchval(
         f"UPDATE notifications SET state = 'sending', attempts = attempts + 1 WHERE id = $1 AND state = 'pending'"
-        f" AND {_FENCED} RETURNING id", notification, epoch)
+        f" AND {_FENCED} RETURNING id",
+        notification,
+        epoch,
+    )
     return claimed is not None
 
 
-async def finish(db: Executor, notification: int, *, state: NotificationState, at: datetime,
-                 error: str | None = None, retry_at: datetime | None = None) -> None:
+async def finish(
+    db: Executor,
+    notification: int,
+    *,
+    state: NotificationState,
+    at: datetime,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+) -> None:
     """Record how a claimed (or skipped) row ended: sent, skipped, failed, or back to pending until `retry_at`."""
     await db.execute(
         "UPDATE notifications SET state = $2, sent_at = CASE WHEN $2 = 'sent' THEN $3 ELSE sent_at END,"
         " last_error = coalesce($4, last_error), next_attempt_at = coalesce($5, next_attempt_at) WHERE id = $1",
-        notification, state.value, at, error, retry_at)
+        notification,
+        state.value,
+        at,
+        error,
+        retry_at,
+    )
 
 
 async def order_fact(db: Executor, order: int) -> asyncpg.Record | None:
@@ -64,7 +86,9 @@ async def order_fact(db: Executor, order: int) -> asyncpg.Record | None:
         " (o.signal IS NOT DISTINCT FROM p.entry_signal) AS opening,"
         " (SELECT coalesce(sum(l.amount), 0) FROM ledger l WHERE l.id <= coalesce("
         "   (SELECT max(id) FROM ledger WHERE signal = o.signal), (SELECT max(id) FROM ledger))) AS equity"
-        " FROM orders o JOIN positions p ON p.id = o.position WHERE o.id = $1", order)
+        " FROM orders o JOIN positions p ON p.id = o.position WHERE o.id = $1",
+        order,
+    )
 
 
 async def alert_fact(db: Executor, alert: int) -> asyncpg.Record | None:
@@ -74,5 +98,7 @@ async def alert_fact(db: Executor, alert: int) -> asyncpg.Record | None:
 
 async def states(db: Executor) -> list[asyncpg.Record]:
     """Every row's source, state and attempts, oldest first (for tests and the operator)."""
-    return await db.fetch("SELECT id, source, source_id, state, attempts, next_attempt_at, sent_at, last_error"
-                          " FROM notifications ORDER BY id")
+    return await db.fetch(
+        "SELECT id, source, source_id, state, attempts, next_attempt_at, sent_at, last_error"
+        " FROM notifications ORDER BY id"
+    )

@@ -55,7 +55,10 @@ async def pending_signals(conn: Executor, *, after: int = 0, limit: int) -> list
     rows = await conn.fetch(
         "SELECT s.id, s.key, s.payload FROM signals s WHERE s.outcome = 'pending' AND s.id > $1"
         " ORDER BY coalesce((SELECT min(r.id) FROM signals r WHERE r.outcome = 'pending' AND r.kind = 'ROLL'"
-        " AND r.instrument = s.instrument), s.id), s.kind <> 'ROLL', s.id LIMIT $2", after, limit)
+        " AND r.instrument = s.instrument), s.id), s.kind <> 'ROLL', s.id LIMIT $2",
+        after,
+        limit,
+    )
     return [PendingSignal(id=r["id"], key=r["key"], payload=orjson.loads(r["payload"])) for r in rows]
 
 
@@ -71,14 +74,23 @@ def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[
     closings = iter(settlement.closings)
     fills: list[dict[str, Any]] = []
     for fill in settlement.fills:
-        row: dict[str, Any] = {"instrument": fill.instrument, "layer": fill.layer, "lots": fill.lots,
-                               "price": _price(fill.price), "commission": str(fill.commission),
-                               "opening": fill.opening,
-                               "side": (OrderSide.BUY if fill.opening else OrderSide.SELL).value}
+        row: dict[str, Any] = {
+            "instrument": fill.instrument,
+            "layer": fill.layer,
+            "lots": fill.lots,
+            "price": _price(fill.price),
+            "commission": str(fill.commission),
+            "opening": fill.opening,
+            "side": (OrderSide.BUY if fill.opening else OrderSide.SELL).value,
+        }
         if fill.opening:
             entry = next(e for e in decision.entries if (e.instrument, e.layer) == (fill.instrument, fill.layer))
-            row |= {"stop": _price(entry.stop), "atr": _price(entry.atr), "point_value": str(entry.point_value),
-                    "margin_per_lot": str(entry.margin_per_lot)}
+            row |= {
+                "stop": _price(entry.stop),
+                "atr": _price(entry.atr),
+                "point_value": str(entry.point_value),
+                "margin_per_lot": str(entry.margin_per_lot),
+            }
             contract = contracts.get(fill.instrument)
             if contract is not None:
                 row |= {"contract": contract.future_symbol, "expiry": contract.expiry.isoformat()}
@@ -89,18 +101,41 @@ def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[
     mark = None
     if decision.mark is not None:
         found = decision.mark
-        mark = {"instrument": found.instrument, "price": _price(found.price), "atr": _price(found.atr),
-                "at": found.at.isoformat(), "bar": found.bar}
+        mark = {
+            "instrument": found.instrument,
+            "price": _price(found.price),
+            "atr": _price(found.atr),
+            "at": found.at.isoformat(),
+            "bar": found.bar,
+        }
     day, peak = settlement.book.peak_to_store
     return {
-        "stop_moves": [{"instrument": m.instrument, "layer": m.layer, "stop": _price(m.stop),
-                        "highest": _price(m.highest_close)} for m in decision.stop_moves],
+        "stop_moves": [
+            {"instrument": m.instrument, "layer": m.layer, "stop": _price(m.stop), "highest": _price(m.highest_close)}
+            for m in decision.stop_moves
+        ],
         "fills": fills,
-        "ledger": [{"kind": e.kind.value, "amount": str(e.amount), "instrument": e.instrument, "layer": e.layer,
-                    "note": e.note} for e in settlement.ledger],
+        "ledger": [
+            {
+                "kind": e.kind.value,
+                "amount": str(e.amount),
+                "instrument": e.instrument,
+                "layer": e.layer,
+                "note": e.note,
+            }
+            for e in settlement.ledger
+        ],
         "mark": mark,
-        "alerts": [{"level": a.level.value, "kind": a.kind, "instrument": a.instrument, "message": a.message,
-                    "detail": a.detail} for a in settlement.alerts],
+        "alerts": [
+            {
+                "level": a.level.value,
+                "kind": a.kind,
+                "instrument": a.instrument,
+                "message": a.message,
+                "detail": a.detail,
+            }
+            for a in settlement.alerts
+        ],
         # Always sent: the day's peak a book starts from at load (its equity then) must reach the database too,
         # or a restart would forget the drawdown since. The SQL keeps the greater of the two.
         "day": day.isoformat() if day is not None else None,  # none: the day it is committed on
@@ -108,8 +143,15 @@ def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[
     }
 
 
-async def commit_outcome(conn: Connection, *, epoch: int, signal: PendingSignal, settlement: Settlement,
-                         at: datetime, contracts: Mapping[str, Contract] | None = None) -> None:
+async def commit_outcome(
+    conn: Connection,
+    *,
+    epoch: int,
+    signal: PendingSignal,
+    settlement: Settlement,
+    at: datetime,
+    contracts: Mapping[str, Contract] | None = None,
+) -> None:
     """Write `settlement` as the outcome of `signal` in one fenced transaction (sql/004: one round trip), new
     layers recorded in the contract `contracts` names for their instrument (none recorded without it).
 
@@ -119,13 +161,23 @@ async def commit_outcome(conn: Connection, *, epoch: int, signal: PendingSignal,
     decision = settlement.decision
     result: str = await conn.fetchval(
         "SELECT basso_commit_outcome($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)",
-        epoch, settlement.book.version, signal.id, signal.key, decision.outcome.value, decision.reason,
-        orjson.dumps(decision.record).decode(), at, orjson.dumps(_changes(settlement, contracts or {})).decode())
+        epoch,
+        settlement.book.version,
+        signal.id,
+        signal.key,
+        decision.outcome.value,
+        decision.reason,
+        orjson.dumps(decision.record).decode(),
+        at,
+        orjson.dumps(_changes(settlement, contracts or {})).decode(),
+    )
     if result == "processed":
         raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
     if result.startswith("stale "):
-        raise StaleBook(f"signal {signal.id} was decided against book version {settlement.book.version - 1}, "
-                        f"the facts are at version {result.split()[1]}")
+        raise StaleBook(
+            f"signal {signal.id} was decided against book version {settlement.book.version - 1}, "
+            f"the facts are at version {result.split()[1]}"
+        )
     if result.startswith("fence "):
         raise FenceLost(epoch, int(result.split()[1]))
     if result != "ok":

@@ -7,8 +7,9 @@ import asyncpg
 
 from basso.store.types import Executor
 
-_SIGNAL_COLUMNS = ("id, key, kind, instrument, layer, signal_time, received_at, outcome, reason, decision, "
-                   "processed_at, payload")
+_SIGNAL_COLUMNS = (
+    "id, key, kind, instrument, layer, signal_time, received_at, outcome, reason, decision, processed_at, payload"
+)
 
 
 async def newest_signals(db: Executor, limit: int) -> list[asyncpg.Record]:
@@ -23,8 +24,9 @@ async def signal_by_key(db: Executor, key: str) -> asyncpg.Record | None:
 
 async def newest_ledger_rows(db: Executor, limit: int) -> list[asyncpg.Record]:
     """The newest `limit` ledger rows."""
-    return await db.fetch("SELECT id, at, kind, amount, position, signal, note FROM ledger ORDER BY id DESC"
-                          " LIMIT $1", limit)
+    return await db.fetch(
+        "SELECT id, at, kind, amount, position, signal, note FROM ledger ORDER BY id DESC LIMIT $1", limit
+    )
 
 
 async def closed_equity(db: Executor) -> object:
@@ -36,7 +38,9 @@ async def newest_trades(db: Executor, limit: int) -> list[asyncpg.Record]:
     """The newest `limit` closed layers with their realised P&L."""
     return await db.fetch(
         "SELECT id, instrument, layer, lots, entry_price, exit_price, opened_at, closed_at, exit_reason,"
-        " realised_pnl FROM positions WHERE status = 'closed' ORDER BY closed_at DESC, id DESC LIMIT $1", limit)
+        " realised_pnl FROM positions WHERE status = 'closed' ORDER BY closed_at DESC, id DESC LIMIT $1",
+        limit,
+    )
 
 
 async def fence_holder(db: Executor) -> asyncpg.Record:
@@ -48,10 +52,12 @@ async def fence_holder(db: Executor) -> asyncpg.Record:
 
 async def dated_layers(db: Executor) -> list[asyncpg.Record]:
     """Open layers that know their contract, soonest expiry first (layers opened before sql/004 do not)."""
-    return await db.fetch("SELECT p.instrument, p.layer, p.lots, p.contract, p.expiry, m.price AS mark"
-                          " FROM positions p LEFT JOIN instrument_marks m USING (instrument)"
-                          " WHERE p.status <> 'closed' AND p.expiry IS NOT NULL ORDER BY p.expiry, p.instrument,"
-                          " p.layer")
+    return await db.fetch(
+        "SELECT p.instrument, p.layer, p.lots, p.contract, p.expiry, m.price AS mark"
+        " FROM positions p LEFT JOIN instrument_marks m USING (instrument)"
+        " WHERE p.status <> 'closed' AND p.expiry IS NOT NULL ORDER BY p.expiry, p.instrument,"
+        " p.layer"
+    )
 
 
 async def open_layers_with_marks(db: Executor) -> list[asyncpg.Record]:
@@ -59,7 +65,8 @@ async def open_layers_with_marks(db: Executor) -> list[asyncpg.Record]:
     return await db.fetch(
         "SELECT p.id, p.instrument, p.layer, p.status, p.lots, p.entry_price, p.initial_stop, p.current_stop,"
         " p.highest_close, p.point_value, p.contract, p.expiry, p.opened_at, m.price AS mark FROM positions p"
-        " LEFT JOIN instrument_marks m USING (instrument) WHERE p.status <> 'closed' ORDER BY p.instrument, p.layer")
+        " LEFT JOIN instrument_marks m USING (instrument) WHERE p.status <> 'closed' ORDER BY p.instrument, p.layer"
+    )
 
 
 async def pending_count(db: Executor) -> int:

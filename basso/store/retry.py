@@ -37,8 +37,9 @@ async def until_available(operation: Callable[[], Awaitable[T]], *, what: str, m
         retry=retry_if_exception_type(TRANSIENT),
         wait=wait_exponential_jitter(multiplier=0.05, max=max_wait_s, jitter=0.05),
         reraise=True,
-        before_sleep=lambda state: log.warning("%s: database unavailable (%s), retrying", what,
-                                               state.outcome.exception() if state.outcome else "?"),
+        before_sleep=lambda state: log.warning(
+            "%s: database unavailable (%s), retrying", what, state.outcome.exception() if state.outcome else "?"
+        ),
     )
     async for attempt in retrying:
         with attempt:

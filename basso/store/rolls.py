@@ -15,8 +15,17 @@ from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook
 from basso.store.types import Connection, Executor
 
-__all__ = ["HeldContract", "NewRoll", "Roll", "active_roll", "commit_roll_step", "held_contracts", "load_roll",
-           "roll_transitions", "start_roll"]
+__all__ = [
+    "HeldContract",
+    "NewRoll",
+    "Roll",
+    "active_roll",
+    "commit_roll_step",
+    "held_contracts",
+    "load_roll",
+    "roll_transitions",
+    "start_roll",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,24 +73,42 @@ class Roll:
     reason: str
 
 
-_ROLL_COLUMNS = ("id, instrument, state, old_contract, old_expiry, new_contract, new_expiry, new_strike, old_price,"
-                 " new_price, closed_lots, opened_lots, reason")
+_ROLL_COLUMNS = (
+    "id, instrument, state, old_contract, old_expiry, new_contract, new_expiry, new_strike, old_price,"
+    " new_price, closed_lots, opened_lots, reason"
+)
 
 
 def _roll(row: asyncpg.Record) -> Roll:
-    return Roll(id=row["id"], instrument=row["instrument"], state=RollState(row["state"]),
-                old_contract=row["old_contract"], old_expiry=row["old_expiry"], new_contract=row["new_contract"],
-                new_expiry=row["new_expiry"], new_strike=row["new_strike"], old_price=row["old_price"],
-                new_price=row["new_price"], closed_lots=row["closed_lots"], opened_lots=row["opened_lots"],
-                reason=row["reason"])
+    return Roll(
+        id=row["id"],
+        instrument=row["instrument"],
+        state=RollState(row["state"]),
+        old_contract=row["old_contract"],
+        old_expiry=row["old_expiry"],
+        new_contract=row["new_contract"],
+        new_expiry=row["new_expiry"],
+        new_strike=row["new_strike"],
+        old_price=row["old_price"],
+        new_price=row["new_price"],
+        closed_lots=row["closed_lots"],
+        opened_lots=row["opened_lots"],
+        reason=row["reason"],
+    )
 
 
 async def held_contracts(db: Executor) -> list[HeldContract]:
     """Every open layer's contract, by instrument and layer."""
-    rows = await db.fetch("SELECT instrument, layer, contract, expiry, strike FROM positions WHERE status <> 'closed'"
-                          " ORDER BY instrument, layer")
-    return [HeldContract(instrument=r["instrument"], layer=r["layer"], contract=r["contract"], expiry=r["expiry"],
-                         strike=r["strike"]) for r in rows]
+    rows = await db.fetch(
+        "SELECT instrument, layer, contract, expiry, strike FROM positions WHERE status <> 'closed'"
+        " ORDER BY instrument, layer"
+    )
+    return [
+        HeldContract(
+            instrument=r["instrument"], layer=r["layer"], contract=r["contract"], expiry=r["expiry"], strike=r["strike"]
+        )
+        for r in rows
+    ]
 
 
 async def load_roll(db: Executor, roll_id: int) -> Roll | None:
@@ -92,15 +119,17 @@ async def load_roll(db: Executor, roll_id: int) -> Roll | None:
 
 async def active_roll(db: Executor, instrument: str) -> Roll | None:
     """The instrument's roll under way (neither done nor failed), if any."""
-    row = await db.fetchrow(f"SELECT {_ROLL_COLUMNS} FROM rolls WHERE instrument = $1"
-                            " AND state NOT IN ('done', 'failed')", instrument)
+    row = await db.fetchrow(
+        f"SELECT {_ROLL_COLUMNS} FROM rolls WHERE instrument = $1 AND state NOT IN ('done', 'failed')", instrument
+    )
     return None if row is None else _roll(row)
 
 
 async def roll_transitions(db: Executor, roll_id: int) -> list[tuple[str | None, str, str]]:
     """A roll's transitions in order: (from, to, reason)."""
-    rows = await db.fetch("SELECT from_state, to_state, reason FROM roll_transitions WHERE roll = $1 ORDER BY id",
-                          roll_id)
+    rows = await db.fetch(
+        "SELECT from_state, to_state, reason FROM roll_transitions WHERE roll = $1 ORDER BY id", roll_id
+    )
     return [(r["from_state"], r["to_state"], r["reason"]) for r in rows]
 
 
@@ -128,16 +157,34 @@ async def start_roll(conn: Connection, *, epoch: int, at: datetime, roll: NewRol
             " old_price, new_price, reason, started_at, updated_at)"
             " VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
             " ON CONFLICT (instrument) WHERE state NOT IN ('done', 'failed') DO NOTHING RETURNING id",
-            roll.instrument, roll.old_contract, roll.old_expiry, roll.new_contract, roll.new_expiry, roll.new_strike,
-            roll.old_price, roll.new_price, roll.reason, at)
+            roll.instrument,
+            roll.old_contract,
+            roll.old_expiry,
+            roll.new_contract,
+            roll.new_expiry,
+            roll.new_strike,
+            roll.old_price,
+            roll.new_price,
+            roll.reason,
+            at,
+        )
         if roll_id is None:
             await _resume(conn, roll.instrument, at)
             return None
-        await conn.execute("INSERT INTO roll_transitions (roll, at, from_state, to_state, reason)"
-                           " VALUES ($1, $2, NULL, 'pending', $3)", roll_id, at, roll.reason)
-        await conn.execute("INSERT INTO signals (key, kind, instrument, signal_time, payload)"
-                           " VALUES ($1, 'ROLL', $2, $3, $4::jsonb)", step_key(roll_id, 1), roll.instrument, at,
-                           orjson.dumps(step_payload(roll_id, roll.instrument, 1)).decode())
+        await conn.execute(
+            "INSERT INTO roll_transitions (roll, at, from_state, to_state, reason)"
+            " VALUES ($1, $2, NULL, 'pending', $3)",
+            roll_id,
+            at,
+            roll.reason,
+        )
+        await conn.execute(
+            "INSERT INTO signals (key, kind, instrument, signal_time, payload) VALUES ($1, 'ROLL', $2, $3, $4::jsonb)",
+            step_key(roll_id, 1),
+            roll.instrument,
+            at,
+            orjson.dumps(step_payload(roll_id, roll.instrument, 1)).decode(),
+        )
         return roll_id
 
 
@@ -148,28 +195,53 @@ async def _resume(conn: Connection, instrument: str, at: datetime) -> None:
         "SELECT r.id, (SELECT count(*) FROM signals s WHERE s.kind = 'ROLL' AND s.payload->>'roll' = r.id::text) AS"
         " steps, EXISTS (SELECT FROM signals s WHERE s.kind = 'ROLL' AND s.outcome = 'pending'"
         " AND s.payload->>'roll' = r.id::text) AS waiting FROM rolls r WHERE r.instrument = $1"
-        " AND r.state NOT IN ('done', 'failed')", instrument)
+        " AND r.state NOT IN ('done', 'failed')",
+        instrument,
+    )
     if row is None or row["waiting"]:
         return
     step = int(row["steps"]) + 1
-    await conn.execute("INSERT INTO signals (key, kind, instrument, signal_time, payload) VALUES ($1, 'ROLL', $2, $3,"
-                       " $4::jsonb)", step_key(row["id"], step), instrument, at,
-                       orjson.dumps(step_payload(row["id"], instrument, step)).decode())
+    await conn.execute(
+        "INSERT INTO signals (key, kind, instrument, signal_time, payload) VALUES ($1, 'ROLL', $2, $3, $4::jsonb)",
+        step_key(row["id"], step),
+        instrument,
+        at,
+        orjson.dumps(step_payload(row["id"], instrument, step)).decode(),
+    )
 
 
-async def commit_roll_step(conn: Connection, *, epoch: int, version: int, signal: PendingSignal, reason: str,
-                           record: dict[str, Any], at: datetime, changes: dict[str, Any]) -> None:
+async def commit_roll_step(
+    conn: Connection,
+    *,
+    epoch: int,
+    version: int,
+    signal: PendingSignal,
+    reason: str,
+    record: dict[str, Any],
+    at: datetime,
+    changes: dict[str, Any],
+) -> None:
     """Write a roll step's outcome in one fenced transaction (sql/009's basso_commit_roll_step).
 
     FenceLost, AlreadyProcessed or StaleBook as `commit_outcome`; in each case nothing was written."""
     result: str = await conn.fetchval(
-        "SELECT basso_commit_roll_step($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)", epoch, version, signal.id,
-        signal.key, reason, orjson.dumps(record).decode(), at, orjson.dumps(changes).decode())
+        "SELECT basso_commit_roll_step($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)",
+        epoch,
+        version,
+        signal.id,
+        signal.key,
+        reason,
+        orjson.dumps(record).decode(),
+        at,
+        orjson.dumps(changes).decode(),
+    )
     if result == "processed":
         raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
     if result.startswith("stale "):
-        raise StaleBook(f"roll step {signal.id} was decided against book version {version - 1}, "
-                        f"the facts are at version {result.split()[1]}")
+        raise StaleBook(
+            f"roll step {signal.id} was decided against book version {version - 1}, "
+            f"the facts are at version {result.split()[1]}"
+        )
     if result.startswith("fence "):
         raise FenceLost(epoch, int(result.split()[1]))
     if result != "ok":

@@ -19,8 +19,15 @@ from typing import Any
 
 import aiohttp
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 _LISTENING = re.compile(rb"DevTools listening on (ws://\S+)")
 
 
@@ -70,25 +77,34 @@ class Browser:
 
     async def set_width(self, session: str, width: int, height: int = 900) -> None:
         """Lay the page out in a window `width` CSS pixels wide (at one device pixel each)."""
-        await self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
-                                                               "deviceScaleFactor": 1, "mobile": False},
-                        session=session)
+        await self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
 
     async def screenshot(self, session: str, path: Path) -> tuple[int, int]:
         """Write a PNG of the whole page (beyond the window) to `path`; its (width, height) in pixels."""
         metrics = await self.call("Page.getLayoutMetrics", session=session)
         size = metrics["cssContentSize"]
         width, height = int(size["width"]), int(size["height"])
-        shot = await self.call("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}, session=session)
+        shot = await self.call(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            },
+            session=session,
+        )
         await asyncio.to_thread(path.write_bytes, base64.b64decode(shot["data"]))
         return width, height
 
     async def evaluate(self, session: str, expression: str) -> Any:
         """The value of a JavaScript expression (promises awaited) in the page of `session`."""
-        result = await self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                      "awaitPromise": True}, session=session)
+        result = await self.call(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=session
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -100,8 +116,15 @@ async def headless_chromium(profile: Path) -> AsyncIterator[Browser]:
     executable = shutil.which("chromium")
     assert executable, "Chromium is missing: apt-get install -y chromium"
     process = await asyncio.create_subprocess_exec(
-        executable, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        executable,
+        *FLAGS,
+        f"--user-data-dir={profile}",
+        "--remote-debugging-port=0",
+        "about:blank",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     drain: asyncio.Task[None] | None = None
     try:
         url = await _devtools_url(process)

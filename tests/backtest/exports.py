@@ -8,8 +8,10 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 GOLD_EXPORT = DATA / "Gold_Mini_Trend_Following.csv"
 BANK_NIFTY_EXPORT = DATA / "ITJ_BN_TF_run_1.csv"
 
-HEADER = ("Trade #,Type,Date/Time,Signal,Price INR,Position size (qty),Position size (value),Net P&L INR,"
-          "Net P&L %,Run-up INR,Run-up %,Drawdown INR,Drawdown %,Cumulative P&L INR,Cumulative P&L %")
+HEADER = (
+    "Trade #,Type,Date/Time,Signal,Price INR,Position size (qty),Position size (value),Net P&L INR,"
+    "Net P&L %,Run-up INR,Run-up %,Drawdown INR,Drawdown %,Cumulative P&L INR,Cumulative P&L %"
+)
 
 
 def row(number: int, kind: str, when: str, signal: str, price: float, lots: int, net: str = "0") -> str:
@@ -17,11 +19,21 @@ def row(number: int, kind: str, when: str, signal: str, price: float, lots: int,
     return f"{number},{kind},{when},{signal},{price},{lots},0,{net},0,0,0,0,0,0,0"
 
 
-def trade(number: int, entry: tuple[str, float], exit: tuple[str, float], lots: int, *, label: str = "",
-          reason: str = "EXIT - Basso Stop", net: str = "0") -> list[str]:
+def trade(
+    number: int,
+    entry: tuple[str, float],
+    exit: tuple[str, float],
+    lots: int,
+    *,
+    label: str = "",
+    reason: str = "EXIT - Basso Stop",
+    net: str = "0",
+) -> list[str]:
     """A trade's two rows, the exit first, as TradingView writes them."""
-    return [row(number, "Exit long", exit[0], reason, exit[1], lots, net),
-            row(number, "Entry long", entry[0], label or f"ENTRY-{lots}L", entry[1], lots, net)]
+    return [
+        row(number, "Exit long", exit[0], reason, exit[1], lots, net),
+        row(number, "Entry long", entry[0], label or f"ENTRY-{lots}L", entry[1], lots, net),
+    ]
 
 
 def export(*trades: list[str], bom: bool = True) -> str:

@@ -12,15 +12,21 @@ from basso.timeutil import IST
 
 
 def test_iso_and_unix_timestamps_read_as_the_same_instants() -> None:
-    text = ("timestamp,open,high,low,close,volume\n"
-            "2024-01-02 09:15,100,110,95,105,7\n"
-            "2024-01-02T10:15:00+05:30,105,106,101,102,3\n"
-            f"{int(datetime(2024, 1, 2, 11, 15, tzinfo=IST).timestamp())},102,104,100,103,1\n")
+    text = (
+        "timestamp,open,high,low,close,volume\n"
+        "2024-01-02 09:15,100,110,95,105,7\n"
+        "2024-01-02T10:15:00+05:30,105,106,101,102,3\n"
+        f"{int(datetime(2024, 1, 2, 11, 15, tzinfo=IST).timestamp())},102,104,100,103,1\n"
+    )
     bars = parse_bars(text, "GOLD_MINI")
     assert [bars.time_of(i).strftime("%H:%M") for i in range(3)] == ["09:15", "10:15", "11:15"]
     assert bars.time_of(0).utcoffset() == datetime(2024, 1, 2, tzinfo=IST).utcoffset()
     assert (bars.opens, bars.highs, bars.lows, bars.closes) == (
-        [100.0, 105.0, 102.0], [110.0, 106.0, 104.0], [95.0, 101.0, 100.0], [105.0, 102.0, 103.0])
+        [100.0, 105.0, 102.0],
+        [110.0, 106.0, 104.0],
+        [95.0, 101.0, 100.0],
+        [105.0, 102.0, 103.0],
+    )
 
 
 def test_atr_is_wilders_average_of_true_ranges_and_nan_until_n_bars() -> None:
@@ -52,22 +58,25 @@ def test_comment_lines_before_the_header_are_skipped() -> None:
     assert (bars.opens, bars.highs, bars.lows, bars.closes) == ([100.0], [110.0], [95.0], [105.0])
 
 
-@pytest.mark.parametrize(("text", "line", "problem"), [
-    ("", 1, "header must be timestamp,open,high,low,close[,volume]"),
-    ("time,o,h,l,c\n", 1, "header must be"),
-    (HEADER, 2, "no bars after the header"),
-    (HEADER + "2024-01-02 09:15,100,110,95\n", 2, "expected 5 columns, got 4"),
-    (HEADER + "yesterday,100,110,95,105\n", 2, "timestamp must be ISO-8601 or Unix seconds, got 'yesterday'"),
-    (HEADER + "2024-01-02 09:15,100,110,95,105\n2024-01-02 09:15,100,110,95,105\n", 3, "is not after the previous"),
-    (HEADER + "2024-01-02 09:15,100,x,95,105\n", 2, "high must be a number, got 'x'"),
-    (HEADER + "2024-01-02 09:15,100,110,95,inf\n", 2, "close must be a finite number above 0"),
-    (HEADER + "2024-01-02 09:15,100,110,0,105\n", 2, "low must be a finite number above 0"),
-    (HEADER + "2024-01-02 09:15,100,104,95,105\n", 2, "needs low ≤ open, close ≤ high"),
-    (HEADER + "2024-01-02 09:15,100,110,101,105\n", 2, "needs low ≤ open, close ≤ high"),
-    # Comment lines before the header count in the line numbers, so a message points at the right line.
-    ("# generated\n# by a script\n" + HEADER + "2024-01-02 09:15,100,x,95,105\n", 4, "high must be a number"),
-    ("# only a comment\n", 2, "header must be"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ("", 1, "header must be timestamp,open,high,low,close[,volume]"),
+        ("time,o,h,l,c\n", 1, "header must be"),
+        (HEADER, 2, "no bars after the header"),
+        (HEADER + "2024-01-02 09:15,100,110,95\n", 2, "expected 5 columns, got 4"),
+        (HEADER + "yesterday,100,110,95,105\n", 2, "timestamp must be ISO-8601 or Unix seconds, got 'yesterday'"),
+        (HEADER + "2024-01-02 09:15,100,110,95,105\n2024-01-02 09:15,100,110,95,105\n", 3, "is not after the previous"),
+        (HEADER + "2024-01-02 09:15,100,x,95,105\n", 2, "high must be a number, got 'x'"),
+        (HEADER + "2024-01-02 09:15,100,110,95,inf\n", 2, "close must be a finite number above 0"),
+        (HEADER + "2024-01-02 09:15,100,110,0,105\n", 2, "low must be a finite number above 0"),
+        (HEADER + "2024-01-02 09:15,100,104,95,105\n", 2, "needs low ≤ open, close ≤ high"),
+        (HEADER + "2024-01-02 09:15,100,110,101,105\n", 2, "needs low ≤ open, close ≤ high"),
+        # Comment lines before the header count in the line numbers, so a message points at the right line.
+        ("# generated\n# by a script\n" + HEADER + "2024-01-02 09:15,100,x,95,105\n", 4, "high must be a number"),
+        ("# only a comment\n", 2, "header must be"),
+    ],
+)
 def test_malformed_bars_are_refused_with_line_and_problem(text: str, line: int, problem: str) -> None:
     with pytest.raises(BarsError) as caught:
         parse_bars(text, "GOLD_MINI", source="bars.csv")

@@ -37,16 +37,30 @@ def at(i: int) -> datetime:
 def hand_bars(instrument: str, closes: list[float], wide: dict[int, float] | None = None) -> Bars:
     """Hourly bars from START; bar i's range is 100 unless `wide` gives another."""
     spans = [(wide or {}).get(i, 100.0) / 2 for i in range(len(closes))]
-    return Bars(instrument=instrument, times=[at(i).timestamp() for i in range(len(closes))],
-                opens=[closes[max(i - 1, 0)] for i in range(len(closes))],
-                highs=[c + h for c, h in zip(closes, spans, strict=True)],
-                lows=[c - h for c, h in zip(closes, spans, strict=True)], closes=closes)
+    return Bars(
+        instrument=instrument,
+        times=[at(i).timestamp() for i in range(len(closes))],
+        opens=[closes[max(i - 1, 0)] for i in range(len(closes))],
+        highs=[c + h for c, h in zip(closes, spans, strict=True)],
+        lows=[c - h for c, h in zip(closes, spans, strict=True)],
+        closes=closes,
+    )
 
 
 def signal(kind: SignalType, instrument: str, bar: int, price: float, layer: int = 1) -> ReplaySignal:
     """A strategy signal stamped at bar `bar`'s open (so it comes after bar − 1's close)."""
-    return ReplaySignal(time=at(bar), instrument=instrument, type=kind, layer=layer, price=price, lots=1,
-                        lots_left=1, trades=(bar,), reason=f"{kind.value} at bar {bar}", entry_time=at(bar))
+    return ReplaySignal(
+        time=at(bar),
+        instrument=instrument,
+        type=kind,
+        layer=layer,
+        price=price,
+        lots=1,
+        lots_left=1,
+        trades=(bar,),
+        reason=f"{kind.value} at bar {bar}",
+        entry_time=at(bar),
+    )
 
 
 class Decisions:
@@ -69,12 +83,19 @@ def free_of_commission(config: Config) -> Config:
     return replace(config, paper=replace(config.paper, commission_pct=0.0))
 
 
-def run(config: Config, bars: list[Bars], signals: list[ReplaySignal], **options: Any) -> tuple[ReplayResult, Decisions]:
+def run(
+    config: Config, bars: list[Bars], signals: list[ReplaySignal], **options: Any
+) -> tuple[ReplayResult, Decisions]:
     seen = Decisions()
-    result = replay_basso(signals, {b.instrument: b for b in bars},
-                          {b.instrument: average_true_range(b.highs, b.lows, b.closes, 1) for b in bars},
-                          capital=5_000_000, config=options.pop("rules", free_of_commission(config)),
-                          on_decision=seen, **options)
+    result = replay_basso(
+        signals,
+        {b.instrument: b for b in bars},
+        {b.instrument: average_true_range(b.highs, b.lows, b.closes, 1) for b in bars},
+        capital=5_000_000,
+        config=options.pop("rules", free_of_commission(config)),
+        on_decision=seen,
+        **options,
+    )
     return result, seen
 
 
@@ -127,7 +148,9 @@ def test_trailing_stops_close_both_layers_on_the_first_close_below_them(trend: t
     # Highest close 78,800 ⇒ both stops at 78,800 − 200 = 78,600; closes 78,750 … 78,600 hold (not below);
     # bar 12's 78,550 is below: base (78,550 − 78,500) × 10 × 10 = 5,000, pyramid (78,550 − 78,700) × 5 × 10 = −7,500.
     assert [(t.layer, t.lots, t.entry_price, t.exit_price, t.pnl) for t in result.closed] == [
-        (1, 10, 78500.0, 78550.0, Decimal("5000.00")), (2, 5, 78700.0, 78550.0, Decimal("-7500.00"))]
+        (1, 10, 78500.0, 78550.0, Decimal("5000.00")),
+        (2, 5, 78700.0, 78550.0, Decimal("-7500.00")),
+    ]
     assert all(t.exit_time == at(13) for t in result.closed)  # bar 12 closes when bar 13 opens
     assert all(t.reason.startswith("stop hit") for t in result.closed)
     assert result.open == ()
@@ -155,7 +178,10 @@ def test_an_entry_that_would_breach_the_portfolio_volatility_cap_is_blocked(conf
     rules = replace(rules, portfolio=replace(rules.portfolio, max_vol_pct=0.2))
     gold = hand_bars("GOLD_MINI", [78500.0] * 5)
     silver = hand_bars("SILVER_MINI", [70000.0] * 5)
-    signals = [signal(SignalType.BASE_ENTRY, "GOLD_MINI", 2, 78500), signal(SignalType.BASE_ENTRY, "SILVER_MINI", 3, 70000)]
+    signals = [
+        signal(SignalType.BASE_ENTRY, "GOLD_MINI", 2, 78500),
+        signal(SignalType.BASE_ENTRY, "SILVER_MINI", 3, 70000),
+    ]
     result, seen = run(config, [gold, silver], signals, rules=rules)
     first, second = seen.of(SignalType.BASE_ENTRY)
     assert (first.outcome, first.record["lots"]) == (SignalOutcome.EXECUTED, 10)
@@ -165,19 +191,27 @@ def test_an_entry_that_would_breach_the_portfolio_volatility_cap_is_blocked(conf
     assert [(t.instrument, t.lots) for t in result.open] == [("GOLD_MINI", 10)]
     # The note is a sentence with the real figures of the first such block, never a template with "n" in it.
     note = next(note for note in result.notes if note.startswith("BASE_ENTRY blocked by"))
-    assert note.startswith("BASE_ENTRY blocked by sizing (0 lots, portfolio volatility cap): 1; the first, "
-                           "SILVER_MINI Long_1 on ")
-    assert note.endswith(": 0 lots, portfolio volatility cap (reduced from 5 by the portfolio volatility cap) "
-                         f"(Lot-R {second.record['lot_r']:.2f}, Lot-V {second.record['lot_v']:.2f}, Lot-M 5.06)")
+    assert note.startswith(
+        "BASE_ENTRY blocked by sizing (0 lots, portfolio volatility cap): 1; the first, SILVER_MINI Long_1 on "
+    )
+    assert note.endswith(
+        ": 0 lots, portfolio volatility cap (reduced from 5 by the portfolio volatility cap) "
+        f"(Lot-R {second.record['lot_r']:.2f}, Lot-V {second.record['lot_v']:.2f}, Lot-M 5.06)"
+    )
 
 
 def test_a_strategy_exit_closes_the_layer_and_a_later_one_is_ignored(config: Config) -> None:
     bars = hand_bars("GOLD_MINI", [78500.0, 78500.0, 78550.0, 78600.0, 78650.0])
-    signals = [signal(SignalType.BASE_ENTRY, "GOLD_MINI", 2, 78500), signal(SignalType.EXIT, "GOLD_MINI", 4, 78600),
-               signal(SignalType.EXIT, "GOLD_MINI", 4, 78600)]
+    signals = [
+        signal(SignalType.BASE_ENTRY, "GOLD_MINI", 2, 78500),
+        signal(SignalType.EXIT, "GOLD_MINI", 4, 78600),
+        signal(SignalType.EXIT, "GOLD_MINI", 4, 78600),
+    ]
     for fast in (True, False):
         result, seen = run(config, [bars], signals, fast=fast)
-        assert [(t.lots, t.exit_price, t.pnl) for t in result.closed] == [(10, 78600.0, Decimal("10000.00"))]  # 100 × 10 × 10
+        assert [(t.lots, t.exit_price, t.pnl) for t in result.closed] == [
+            (10, 78600.0, Decimal("10000.00"))
+        ]  # 100 × 10 × 10
         assert "EXIT: ignored: 1" in result.notes
     # Handing every event to the live code, the second exit is answered "ignored" by `decide` itself.
     assert [d.outcome for d in seen.of(SignalType.EXIT)] == [SignalOutcome.EXECUTED, SignalOutcome.IGNORED]
@@ -191,7 +225,9 @@ def test_commission_is_charged_on_both_sides_and_the_entry_share_follows_each_cl
     signals = [signal(SignalType.BASE_ENTRY, "GOLD_MINI", 2, 78500), signal(SignalType.EXIT, "GOLD_MINI", 5, 78500)]
     result, _ = run(config, [bars], signals, rules=rules)
     assert [(t.lots, t.commission, t.pnl) for t in result.closed] == [
-        (1, Decimal("785.00"), Decimal("-785.00")), (9, Decimal("7065.00"), Decimal("-7065.00"))]
+        (1, Decimal("785.00"), Decimal("-785.00")),
+        (9, Decimal("7065.00"), Decimal("-7065.00")),
+    ]
 
 
 def test_without_bars_for_an_instrument_basso_sizing_says_what_it_needs(config: Config) -> None:
@@ -211,21 +247,38 @@ def test_an_entry_before_any_atr_is_skipped_and_noted(config: Config) -> None:
 def test_fast_path_decides_exactly_like_handing_every_bar_to_the_live_code(config: Config, seed: int) -> None:
     # A seeded random walk with volatility regimes and a breakout strategy with pyramids, replayed twice: once
     # with the fast path, once with every bar through `decide`. Same decisions, same trades, same money.
-    bars = random_walk_bars("GOLD_MINI", 3000, seed=seed, start=START, price=60000.0, volatility=0.004,
-                            regime_switch=0.02, drift=0.0003)
+    bars = random_walk_bars(
+        "GOLD_MINI", 3000, seed=seed, start=START, price=60000.0, volatility=0.004, regime_switch=0.02, drift=0.0003
+    )
     atrs = average_true_range(bars.highs, bars.lows, bars.closes, 10)
     signals = breakout_signals(bars, atrs, lookback=20, stop_multiple=1.5, pyramids=3)
     runs = [Decisions(), Decisions()]
-    replays = [replay_basso(signals, {"GOLD_MINI": bars}, {"GOLD_MINI": atrs}, capital=5_000_000, config=config,
-                            fast=fast, on_decision=seen) for fast, seen in zip((True, False), runs, strict=True)]
+    replays = [
+        replay_basso(
+            signals,
+            {"GOLD_MINI": bars},
+            {"GOLD_MINI": atrs},
+            capital=5_000_000,
+            config=config,
+            fast=fast,
+            on_decision=seen,
+        )
+        for fast, seen in zip((True, False), runs, strict=True)
+    ]
     notes = " | ".join(replays[0].notes)
     for happened in ("bar exits (peel-off)", "bar exits (stop hit)", "EXIT: executed", "BASE_ENTRY blocked by"):
         assert happened in notes  # the run exercises every kind of decision
     assert replays[0].closed == replays[1].closed
     assert replays[0].open == replays[1].open
     assert replays[0].notes == replays[1].notes
-    acting = [[(s, d) for s, d in seen.seen if (not isinstance(s, MarketData) or d.exits)
-               and d.outcome is not SignalOutcome.IGNORED] for seen in runs]
+    acting = [
+        [
+            (s, d)
+            for s, d in seen.seen
+            if (not isinstance(s, MarketData) or d.exits) and d.outcome is not SignalOutcome.IGNORED
+        ]
+        for seen in runs
+    ]
     assert acting[0] == acting[1]  # every signal, and every bar on which a rule acted, decided alike
     assert any(d.outcome is SignalOutcome.IGNORED for _, d in runs[1].seen)  # the fast path answered those alike
 
@@ -234,19 +287,36 @@ def test_fast_path_decides_exactly_like_handing_every_bar_to_the_live_code(confi
 def test_fast_path_decides_like_the_live_code_across_two_instruments(config: Config, seed: int) -> None:
     # Two instruments whose bars interleave (Bank Nifty on the half hour) and an emergency limit low enough to
     # fire: the fast path's unrealised P&L and open risk span both instruments' layers.
-    rules = replace(config, portfolio=replace(config.portfolio, emergency_risk_pct=0.6,
-                                              emergency_target_risk_pct=0.4))
-    walks = {"GOLD_MINI": random_walk_bars("GOLD_MINI", 2000, seed=seed, start=START, price=60000.0,
-                                           volatility=0.004, regime_switch=0.02, drift=0.0003),
-             "BANK_NIFTY": random_walk_bars("BANK_NIFTY", 2000, seed=seed + 100, start=START + timedelta(minutes=30),
-                                            price=48000.0, volatility=0.005, regime_switch=0.02, drift=0.0003)}
+    rules = replace(config, portfolio=replace(config.portfolio, emergency_risk_pct=0.6, emergency_target_risk_pct=0.4))
+    walks = {
+        "GOLD_MINI": random_walk_bars(
+            "GOLD_MINI", 2000, seed=seed, start=START, price=60000.0, volatility=0.004, regime_switch=0.02, drift=0.0003
+        ),
+        "BANK_NIFTY": random_walk_bars(
+            "BANK_NIFTY",
+            2000,
+            seed=seed + 100,
+            start=START + timedelta(minutes=30),
+            price=48000.0,
+            volatility=0.005,
+            regime_switch=0.02,
+            drift=0.0003,
+        ),
+    }
     atrs = {name: average_true_range(b.highs, b.lows, b.closes, 10) for name, b in walks.items()}
-    signals = sorted((s for name, b in walks.items()
-                      for s in breakout_signals(b, atrs[name], lookback=20, stop_multiple=1.5, pyramids=2)),
-                     key=lambda s: s.time)
+    signals = sorted(
+        (
+            s
+            for name, b in walks.items()
+            for s in breakout_signals(b, atrs[name], lookback=20, stop_multiple=1.5, pyramids=2)
+        ),
+        key=lambda s: s.time,
+    )
     runs = [Decisions(), Decisions()]
-    replays = [replay_basso(signals, walks, atrs, capital=5_000_000, config=rules, fast=fast, on_decision=seen)
-               for fast, seen in zip((True, False), runs, strict=True)]
+    replays = [
+        replay_basso(signals, walks, atrs, capital=5_000_000, config=rules, fast=fast, on_decision=seen)
+        for fast, seen in zip((True, False), runs, strict=True)
+    ]
     notes = " | ".join(replays[0].notes)
     for happened in ("bar exits (emergency)", "bar exits (stop hit)", "bar exits (peel-off)"):
         assert happened in notes
@@ -254,8 +324,14 @@ def test_fast_path_decides_like_the_live_code_across_two_instruments(config: Con
     assert replays[0].closed == replays[1].closed
     assert replays[0].open == replays[1].open
     assert replays[0].notes == replays[1].notes
-    acting = [[(s, d) for s, d in seen.seen if (not isinstance(s, MarketData) or d.exits)
-               and d.outcome is not SignalOutcome.IGNORED] for seen in runs]
+    acting = [
+        [
+            (s, d)
+            for s, d in seen.seen
+            if (not isinstance(s, MarketData) or d.exits) and d.outcome is not SignalOutcome.IGNORED
+        ]
+        for seen in runs
+    ]
     assert acting[0] == acting[1]
 
 

@@ -14,13 +14,20 @@ from basso.backtest.tradingview import read_trade_list
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
-BUNDLED = [("GOLD_MINI", "Gold_Mini_Trend_Following.csv", "Gold_Mini_daily_bars.csv"),
-           ("BANK_NIFTY", "ITJ_BN_TF_run_1.csv", "Bank_Nifty_daily_bars.csv")]
+BUNDLED = [
+    ("GOLD_MINI", "Gold_Mini_Trend_Following.csv", "Gold_Mini_daily_bars.csv"),
+    ("BANK_NIFTY", "ITJ_BN_TF_run_1.csv", "Bank_Nifty_daily_bars.csv"),
+]
 
 
 def test_the_bundled_bars_are_exactly_what_the_seeded_script_makes() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate_bars.py"), "--check"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "generate_bars.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 

@@ -14,11 +14,32 @@ from basso.cli import main
 from .exports import BANK_NIFTY_EXPORT, GOLD_EXPORT, export, trade
 
 GOLD = ["--trades", f"GOLD_MINI={GOLD_EXPORT}", "--multiplier", "GOLD_MINI=10", "--commission", "0.0005"]
-BOTH = ["--trades", f"GOLD_MINI={GOLD_EXPORT}", "--trades", f"bank_nifty={BANK_NIFTY_EXPORT}",
-        "--multiplier", "GOLD_MINI=10", "--multiplier", "BANK_NIFTY=35",
-        "--commission", "0.0005", "--commission", "BANK_NIFTY=0.001"]
-REQUIRED = ("trades_closed", "trades_open", "winners", "win_rate_pct", "profit_factor", "net_pnl", "final_equity",
-            "max_drawdown_pct", "max_lots", "cagr_pct")
+BOTH = [
+    "--trades",
+    f"GOLD_MINI={GOLD_EXPORT}",
+    "--trades",
+    f"bank_nifty={BANK_NIFTY_EXPORT}",
+    "--multiplier",
+    "GOLD_MINI=10",
+    "--multiplier",
+    "BANK_NIFTY=35",
+    "--commission",
+    "0.0005",
+    "--commission",
+    "BANK_NIFTY=0.001",
+]
+REQUIRED = (
+    "trades_closed",
+    "trades_open",
+    "winners",
+    "win_rate_pct",
+    "profit_factor",
+    "net_pnl",
+    "final_equity",
+    "max_drawdown_pct",
+    "max_lots",
+    "cagr_pct",
+)
 
 
 def run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
@@ -53,7 +74,8 @@ def test_export_pnl_mode_gives_the_column_totals(capsys: pytest.CaptureFixture[s
 
 
 def test_out_writes_the_four_files_and_summary_json_matches_the_printed_json(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     figures = run_json(capsys, [*GOLD, "--out", str(tmp_path / "run")])
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["equity.csv", "report.html", "summary.json", "trades.csv"]
@@ -75,8 +97,9 @@ def test_without_json_prints_a_table_with_the_figures(capsys: pytest.CaptureFixt
         assert shown in out
 
 
-def test_default_commission_comes_from_the_paper_broker_config(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_commission_comes_from_the_paper_broker_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # paper.commission_pct = 0.05 (percent) ⇒ c = 0.0005: 2 × 10 × 500 − 0.0005 × 10 × 2 × 140,500 = 8,595.
     path = tmp_path / "gold.csv"
     path.write_text(export(trade(1, ("2024-01-02 10:00", 70000.0), ("2024-01-05 10:00", 70500.0), 2)), "utf-8")
@@ -84,16 +107,26 @@ def test_default_commission_comes_from_the_paper_broker_config(tmp_path: Path,
     assert figures["net_pnl"] == 8595.0
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--trades", "COFFEE=x.csv"], "--trades: unknown instrument 'COFFEE'"),
-    (["--trades", f"GOLD_MINI={GOLD_EXPORT}", "--trades", f"gold_mini={GOLD_EXPORT}"], "--trades: GOLD_MINI is given twice"),
-    (["--trades", "GOLD_MINI=/no/such/file.csv"], "--trades: /no/such/file.csv: cannot read"),
-    ([*GOLD, "--multiplier", "BANK_NIFTY=35"], "--multiplier: BANK_NIFTY has no --trades file"),
-    (["--trades", f"GOLD_MINI={GOLD_EXPORT}", "--multiplier", "GOLD_MINI=-3"], "--multiplier: must be greater than 0"),
-    ([*GOLD, "--commission", "0.001"], "--commission: a commission for every instrument is given twice"),
-])
-def test_bad_arguments_are_refused_in_one_line(argv: list[str], message: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--trades", "COFFEE=x.csv"], "--trades: unknown instrument 'COFFEE'"),
+        (
+            ["--trades", f"GOLD_MINI={GOLD_EXPORT}", "--trades", f"gold_mini={GOLD_EXPORT}"],
+            "--trades: GOLD_MINI is given twice",
+        ),
+        (["--trades", "GOLD_MINI=/no/such/file.csv"], "--trades: /no/such/file.csv: cannot read"),
+        ([*GOLD, "--multiplier", "BANK_NIFTY=35"], "--multiplier: BANK_NIFTY has no --trades file"),
+        (
+            ["--trades", f"GOLD_MINI={GOLD_EXPORT}", "--multiplier", "GOLD_MINI=-3"],
+            "--multiplier: must be greater than 0",
+        ),
+        ([*GOLD, "--commission", "0.001"], "--commission: a commission for every instrument is given twice"),
+    ],
+)
+def test_bad_arguments_are_refused_in_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["backtest", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err
@@ -101,15 +134,19 @@ def test_bad_arguments_are_refused_in_one_line(argv: list[str], message: str,
     assert err.count("\n") == 1
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--trades", "GOLD_MINI"], "argument --trades: expected INSTRUMENT=VALUE"),
-    (["--trades", "GOLD_MINI=x", "--commission", "1.5"], "argument --commission: is a fraction of notional"),
-    (["--trades", "GOLD_MINI=x", "--capital", "0"], "argument --capital: must be greater than 0"),
-    (["--trades", "GOLD_MINI=x", "--sizing", "kelly"], "argument --sizing: invalid choice"),
-    (["--trades", "GOLD_MINI=x", "--atr-period", "0"], "argument --atr-period: must be at least 1"),
-])
-def test_malformed_options_exit_2_naming_the_option(argv: list[str], message: str,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--trades", "GOLD_MINI"], "argument --trades: expected INSTRUMENT=VALUE"),
+        (["--trades", "GOLD_MINI=x", "--commission", "1.5"], "argument --commission: is a fraction of notional"),
+        (["--trades", "GOLD_MINI=x", "--capital", "0"], "argument --capital: must be greater than 0"),
+        (["--trades", "GOLD_MINI=x", "--sizing", "kelly"], "argument --sizing: invalid choice"),
+        (["--trades", "GOLD_MINI=x", "--atr-period", "0"], "argument --atr-period: must be at least 1"),
+    ],
+)
+def test_malformed_options_exit_2_naming_the_option(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["backtest", *argv])
     assert exited.value.code == 2
@@ -135,18 +172,35 @@ def trend_files(tmp_path: Path) -> tuple[Path, Path]:
     rows = [f"2024-01-02 {9 + i:02d}:00,{TREND[max(i - 1, 0)]},{c + 50},{c - 50},{c}" for i, c in enumerate(TREND)]
     bars.write_text("timestamp,open,high,low,close\n" + "\n".join(rows), "utf-8")
     trades = tmp_path / "gold.csv"
-    trades.write_text(export(
-        trade(1, ("2024-01-02 11:00", 78500.0), ("2024-01-02 22:00", 78500.0), 40),
-        trade(2, ("2024-01-02 15:00", 78700.0), ("2024-01-02 22:00", 78500.0), 20, label="PYR1-20L"),
-    ), "utf-8")
+    trades.write_text(
+        export(
+            trade(1, ("2024-01-02 11:00", 78500.0), ("2024-01-02 22:00", 78500.0), 40),
+            trade(2, ("2024-01-02 15:00", 78700.0), ("2024-01-02 22:00", 78500.0), 20, label="PYR1-20L"),
+        ),
+        "utf-8",
+    )
     return trades, bars
 
 
 def test_basso_sizing_replays_the_export_over_bars_with_the_live_rules(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     trades, bars = trend_files(tmp_path)
-    figures = run_json(capsys, ["--trades", f"GOLD_MINI={trades}", "--bars", f"GOLD_MINI={bars}", "--sizing", "basso",
-                                "--atr-period", "1", "--commission", "0"])
+    figures = run_json(
+        capsys,
+        [
+            "--trades",
+            f"GOLD_MINI={trades}",
+            "--bars",
+            f"GOLD_MINI={bars}",
+            "--sizing",
+            "basso",
+            "--atr-period",
+            "1",
+            "--commission",
+            "0",
+        ],
+    )
     assert figures["sizing"] == "basso"
     # 10 lots and 5 lots instead of the strategy's 40 and 20; closed by Basso's stops before the strategy's exits.
     assert (figures["trades_closed"], figures["max_lots"], figures["max_open_lots"]) == (2, 10, 15)
@@ -154,18 +208,34 @@ def test_basso_sizing_replays_the_export_over_bars_with_the_live_rules(
     assert "EXIT: ignored: 2" in figures["notes"]
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ([], "--sizing basso needs --bars for GOLD_MINI: TradingView exports carry no stop or ATR"),
-    (["--bars", "GOLD_MINI=BARS", "--multiplier", "GOLD_MINI=10"], "--multiplier: Basso sizing uses the configured"),
-    (["--bars", "GOLD_MINI=BARS", "--commission", "GOLD_MINI=0.001"], "--commission: Basso sizing fills through"),
-    (["--bars", "GOLD_MINI=BARS", "--pnl", "export"], "--pnl export: TradingView's P&L is for the strategy's own lots"),
-    (["--bars", "BANK_NIFTY=BARS"], "--bars: BANK_NIFTY has no --trades file"),
-])
-def test_basso_sizing_refuses_what_it_cannot_use(extra: list[str], message: str, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "--sizing basso needs --bars for GOLD_MINI: TradingView exports carry no stop or ATR"),
+        (
+            ["--bars", "GOLD_MINI=BARS", "--multiplier", "GOLD_MINI=10"],
+            "--multiplier: Basso sizing uses the configured",
+        ),
+        (["--bars", "GOLD_MINI=BARS", "--commission", "GOLD_MINI=0.001"], "--commission: Basso sizing fills through"),
+        (
+            ["--bars", "GOLD_MINI=BARS", "--pnl", "export"],
+            "--pnl export: TradingView's P&L is for the strategy's own lots",
+        ),
+        (["--bars", "BANK_NIFTY=BARS"], "--bars: BANK_NIFTY has no --trades file"),
+    ],
+)
+def test_basso_sizing_refuses_what_it_cannot_use(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     trades, bars = trend_files(tmp_path)
-    argv = ["backtest", "--trades", f"GOLD_MINI={trades}", "--sizing", "basso",
-            *(arg.replace("BARS", str(bars)) for arg in extra)]
+    argv = [
+        "backtest",
+        "--trades",
+        f"GOLD_MINI={trades}",
+        "--sizing",
+        "basso",
+        *(arg.replace("BARS", str(bars)) for arg in extra),
+    ]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
 
@@ -179,5 +249,7 @@ def test_bars_without_basso_sizing_are_refused(tmp_path: Path, capsys: pytest.Ca
 def test_malformed_bars_are_refused_with_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trades, bars = trend_files(tmp_path)
     bars.write_text(bars.read_text().replace("78550,78450,78500", "78550,78450,78600", 1), "utf-8")
-    assert main(["backtest", "--trades", f"GOLD_MINI={trades}", "--bars", f"GOLD_MINI={bars}", "--sizing", "basso"]) == 2
+    assert (
+        main(["backtest", "--trades", f"GOLD_MINI={trades}", "--bars", f"GOLD_MINI={bars}", "--sizing", "basso"]) == 2
+    )
     assert f"--bars: {bars}, line 2: needs low ≤ open, close ≤ high" in capsys.readouterr().err

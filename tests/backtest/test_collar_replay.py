@@ -22,8 +22,9 @@ def test_an_entry_far_from_the_latest_close_is_rejected_in_the_backtest(config: 
     result, seen = run(config, [bars], [far, near], fast=fast)
     rejected, executed = seen.of(SignalType.BASE_ENTRY)
     assert (rejected.outcome, rejected.reason) == (
-        SignalOutcome.REJECTED, "rejected: price 87000 is 10.83% from the latest mark 78500, outside the 10% price "
-                                "collar")
+        SignalOutcome.REJECTED,
+        "rejected: price 87000 is 10.83% from the latest mark 78500, outside the 10% price collar",
+    )
     assert executed.outcome is SignalOutcome.EXECUTED
     # Its stop, 86,000 − 1.0 × 100 = 85,900, is below the next close of 78,500: it exits there.
     assert [(t.entry_price, t.exit_price) for t in result.closed] == [(86_000.0, 78_500.0)]

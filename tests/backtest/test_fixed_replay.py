@@ -30,13 +30,25 @@ def bank_nifty() -> list[ExportedTrade]:
 
 
 def gold_replay(config: Config, gold: list[ExportedTrade], pnl: str = "formula") -> ReplayResult:
-    return replay_fixed({"GOLD_MINI": gold}, capital=5_000_000, commission=0.0005, config=config,
-                        multipliers={"GOLD_MINI": 10}, pnl_source=pnl)  # type: ignore[arg-type]
+    return replay_fixed(
+        {"GOLD_MINI": gold},
+        capital=5_000_000,
+        commission=0.0005,
+        config=config,
+        multipliers={"GOLD_MINI": 10},
+        pnl_source=pnl,  # type: ignore[arg-type]
+    )
 
 
 def bank_nifty_replay(config: Config, bank_nifty: list[ExportedTrade], pnl: str = "formula") -> ReplayResult:
-    return replay_fixed({"BANK_NIFTY": bank_nifty}, capital=5_000_000, commission=0.001, config=config,
-                        multipliers={"BANK_NIFTY": 35}, pnl_source=pnl)  # type: ignore[arg-type]
+    return replay_fixed(
+        {"BANK_NIFTY": bank_nifty},
+        capital=5_000_000,
+        commission=0.001,
+        config=config,
+        multipliers={"BANK_NIFTY": 35},
+        pnl_source=pnl,  # type: ignore[arg-type]
+    )
 
 
 def test_gold_mini_fixed_replay_reproduces_the_readme_figures(config: Config, gold: list[ExportedTrade]) -> None:
@@ -63,8 +75,7 @@ def test_every_gold_trade_is_within_half_a_rupee_of_tradingview(config: Config, 
     assert all(abs(t.pnl - by_number[t.trade]) <= Decimal("0.5") for t in replay.closed)
 
 
-def test_bank_nifty_fixed_replay_reproduces_the_readme_figures(config: Config,
-                                                                bank_nifty: list[ExportedTrade]) -> None:
+def test_bank_nifty_fixed_replay_reproduces_the_readme_figures(config: Config, bank_nifty: list[ExportedTrade]) -> None:
     stats = portfolio_stats(bank_nifty_replay(config, bank_nifty))
     assert (stats.trades_closed, stats.trades_open, stats.winners, stats.max_lots) == (587, 0, 286, 395)
     assert stats.win_rate_pct == pytest.approx(48.72, abs=0.01)  # 286 / 587 = 48.722 %
@@ -77,18 +88,25 @@ def test_bank_nifty_fixed_replay_reproduces_the_readme_figures(config: Config,
     assert stats.cagr_pct == pytest.approx(24.28, abs=0.01)
 
 
-def test_bank_nifty_export_pnl_mode_sums_the_net_pnl_column_exactly(config: Config,
-                                                                     bank_nifty: list[ExportedTrade]) -> None:
+def test_bank_nifty_export_pnl_mode_sums_the_net_pnl_column_exactly(
+    config: Config, bank_nifty: list[ExportedTrade]
+) -> None:
     stats = portfolio_stats(bank_nifty_replay(config, bank_nifty, pnl="export"))
     assert stats.net_pnl == BANK_NIFTY_NET
     assert stats.max_drawdown_pct == pytest.approx(28.26, abs=0.01)
 
 
 def test_merged_portfolio_net_pnl_is_the_sum_of_both_and_per_instrument_figures_stand_alone(
-        config: Config, gold: list[ExportedTrade], bank_nifty: list[ExportedTrade]) -> None:
-    merged = replay_fixed({"GOLD_MINI": gold, "BANK_NIFTY": bank_nifty}, capital=5_000_000, commission=0.0005,
-                          commissions={"BANK_NIFTY": 0.001}, multipliers={"GOLD_MINI": 10, "BANK_NIFTY": 35},
-                          config=config)
+    config: Config, gold: list[ExportedTrade], bank_nifty: list[ExportedTrade]
+) -> None:
+    merged = replay_fixed(
+        {"GOLD_MINI": gold, "BANK_NIFTY": bank_nifty},
+        capital=5_000_000,
+        commission=0.0005,
+        commissions={"BANK_NIFTY": 0.001},
+        multipliers={"GOLD_MINI": 10, "BANK_NIFTY": 35},
+        config=config,
+    )
     alone_gold = portfolio_stats(gold_replay(config, gold))
     alone_bank = portfolio_stats(bank_nifty_replay(config, bank_nifty))
     stats = portfolio_stats(merged)
@@ -96,8 +114,9 @@ def test_merged_portfolio_net_pnl_is_the_sum_of_both_and_per_instrument_figures_
     assert abs(stats.net_pnl - (GOLD_NET + BANK_NIFTY_NET)) <= 2 * FORMULA_TOLERANCE
     assert (stats.trades_closed, stats.winners, stats.max_lots) == (371 + 587, 149 + 286, 395)
     assert stats.win_rate_pct == pytest.approx(100 * 435 / 958)
-    assert stats.profit_factor == pytest.approx(float((alone_gold.gross_profit + alone_bank.gross_profit)
-                                                      / (alone_gold.gross_loss + alone_bank.gross_loss)))
+    assert stats.profit_factor == pytest.approx(
+        float((alone_gold.gross_profit + alone_bank.gross_profit) / (alone_gold.gross_loss + alone_bank.gross_loss))
+    )
     assert [t.exit_time for t in merged.closed] == sorted(t.exit_time for t in merged.closed)
     per = per_instrument_stats(merged)
     assert list(per) == ["GOLD_MINI", "BANK_NIFTY"]
@@ -106,16 +125,24 @@ def test_merged_portfolio_net_pnl_is_the_sum_of_both_and_per_instrument_figures_
 
 
 def test_merged_export_pnl_mode_is_the_exact_sum_of_both_columns(
-        config: Config, gold: list[ExportedTrade], bank_nifty: list[ExportedTrade]) -> None:
-    merged = replay_fixed({"GOLD_MINI": gold, "BANK_NIFTY": bank_nifty}, capital=5_000_000, commission=0.0005,
-                          config=config, pnl_source="export")
+    config: Config, gold: list[ExportedTrade], bank_nifty: list[ExportedTrade]
+) -> None:
+    merged = replay_fixed(
+        {"GOLD_MINI": gold, "BANK_NIFTY": bank_nifty},
+        capital=5_000_000,
+        commission=0.0005,
+        config=config,
+        pnl_source="export",
+    )
     assert portfolio_stats(merged).net_pnl == GOLD_NET + BANK_NIFTY_NET  # ₹20,82,28,678.53
 
 
-def small_replay(config: Config, text: str, instrument: str = "GOLD_MINI", *, commission: float = 0.0005,
-                 capital: float = 5_000_000) -> ReplayResult:
-    return replay_fixed({instrument: parse_trade_list(text, instrument)}, capital=capital, commission=commission,
-                        config=config)
+def small_replay(
+    config: Config, text: str, instrument: str = "GOLD_MINI", *, commission: float = 0.0005, capital: float = 5_000_000
+) -> ReplayResult:
+    return replay_fixed(
+        {instrument: parse_trade_list(text, instrument)}, capital=capital, commission=commission, config=config
+    )
 
 
 def test_trade_pnl_is_lots_times_m_times_the_move_less_commission_on_both_sides(config: Config) -> None:
@@ -135,7 +162,10 @@ def test_trade_pnl_is_lots_times_m_times_the_move_less_commission_on_both_sides(
     # Equity 50,00,000 → 50,08,595 (peak) → 50,05,886: drawdown 2,709 ÷ 50,08,595 = 0.054087 %.
     assert stats.max_drawdown_pct == pytest.approx(100 * 2709 / 5_008_595)
     assert (stats.average_win, stats.average_loss, stats.largest_loss) == (
-        Decimal("8595.00"), Decimal("2709.00"), Decimal("2709.00"))
+        Decimal("8595.00"),
+        Decimal("2709.00"),
+        Decimal("2709.00"),
+    )
 
 
 def test_default_multiplier_is_the_point_value_on_the_trades_entry_date(config: Config) -> None:

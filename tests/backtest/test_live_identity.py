@@ -23,13 +23,21 @@ from tests.pipeline_support import Outcomes, pipeline_for, solo_leader
 
 
 async def test_replay_and_live_pipeline_decide_every_signal_alike(migrated_database: str, config: Config) -> None:
-    bars = random_walk_bars("GOLD_MINI", 400, seed=11, start=START, price=60000.0, volatility=0.004,
-                            regime_switch=0.02, drift=0.0004)
+    bars = random_walk_bars(
+        "GOLD_MINI", 400, seed=11, start=START, price=60000.0, volatility=0.004, regime_switch=0.02, drift=0.0004
+    )
     atrs = average_true_range(bars.highs, bars.lows, bars.closes, 10)
     strategy = breakout_signals(bars, atrs, lookback=20, stop_multiple=1.5, pyramids=3)
     seen: list[tuple[Signal, Decision]] = []
-    result = replay_basso(strategy, {"GOLD_MINI": bars}, {"GOLD_MINI": atrs}, capital=5_000_000, config=config,
-                          fast=False, on_decision=lambda s, d: seen.append((s, d)))
+    result = replay_basso(
+        strategy,
+        {"GOLD_MINI": bars},
+        {"GOLD_MINI": atrs},
+        capital=5_000_000,
+        config=config,
+        fast=False,
+        on_decision=lambda s, d: seen.append((s, d)),
+    )
     executed = [d for _, d in seen if d.outcome is SignalOutcome.EXECUTED and (d.entries or d.exits)]
     assert len(executed) >= 5, "the scenario must trade"
 
@@ -53,10 +61,12 @@ async def test_replay_and_live_pipeline_decide_every_signal_alike(migrated_datab
         assert orjson.loads(row["decision"]) == orjson.loads(orjson.dumps(decision.record)), n
     book = await load_book(pool, config)
     assert [(x.layer, x.lots, x.entry_price) for x in book.layers] == [
-        (t.layer, t.lots, t.entry_price) for t in result.open]
+        (t.layer, t.lots, t.entry_price) for t in result.open
+    ]
     # The same closed trades, and the same gross P&L booked to the ledger (commissions are checked by the
     # per-signal decisions and by the settlement both sides share).
     closed = await pool.fetch("SELECT layer, lots, realised_pnl FROM positions WHERE status = 'closed' ORDER BY id")
     assert sorted((r["layer"], r["lots"], r["realised_pnl"]) for r in closed) == sorted(
-        (t.layer, t.lots, t.pnl + t.commission) for t in result.closed)
+        (t.layer, t.lots, t.pnl + t.commission) for t in result.closed
+    )
     await pool.close()

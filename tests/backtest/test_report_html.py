@@ -22,9 +22,20 @@ from basso.config import Config
 from .chromium import headless_chromium
 from .exports import BANK_NIFTY_EXPORT, GOLD_EXPORT
 
-BOTH = ["--trades", f"GOLD_MINI={GOLD_EXPORT}", "--trades", f"BANK_NIFTY={BANK_NIFTY_EXPORT}",
-        "--multiplier", "GOLD_MINI=10", "--multiplier", "BANK_NIFTY=35",
-        "--commission", "0.0005", "--commission", "BANK_NIFTY=0.001"]
+BOTH = [
+    "--trades",
+    f"GOLD_MINI={GOLD_EXPORT}",
+    "--trades",
+    f"BANK_NIFTY={BANK_NIFTY_EXPORT}",
+    "--multiplier",
+    "GOLD_MINI=10",
+    "--multiplier",
+    "BANK_NIFTY=35",
+    "--commission",
+    "0.0005",
+    "--commission",
+    "BANK_NIFTY=0.001",
+]
 
 # What the page shows, read in the browser: every image's decoded size and every figure cell's value and text.
 PAGE_FACTS = """
@@ -77,8 +88,17 @@ async def test_report_figures_in_the_browser_match_summary_json(report_dir: Path
     cells = {(cell["scope"], cell["key"]): cell for cell in facts["cells"]}
     scopes = {"portfolio": summary, **summary["per_instrument"]}
     for scope, figures in scopes.items():
-        for key in ("net_pnl", "final_equity", "trades_closed", "winners", "win_rate_pct", "profit_factor",
-                    "max_drawdown_pct", "max_lots", "cagr_pct"):
+        for key in (
+            "net_pnl",
+            "final_equity",
+            "trades_closed",
+            "winners",
+            "win_rate_pct",
+            "profit_factor",
+            "max_drawdown_pct",
+            "max_lots",
+            "cagr_pct",
+        ):
             assert cells[(scope, key)]["value"] == figures[key], (scope, key)
     gold = cells[("GOLD_MINI", "net_pnl")]
     assert gold["text"] == indian_rupees(summary["per_instrument"]["GOLD_MINI"]["net_pnl"])
@@ -88,13 +108,16 @@ async def test_report_figures_in_the_browser_match_summary_json(report_dir: Path
     assert cells[("portfolio", "trades_closed")]["text"] == "958"
 
 
-@pytest.mark.parametrize(("amount", "shown"), [
-    (30603208.39, "₹3,06,03,208.39"),
-    (-52963.75, "−₹52,963.75"),
-    (999.5, "₹999.50"),
-    (100000, "₹1,00,000.00"),
-    (0, "₹0.00"),
-])
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        (30603208.39, "₹3,06,03,208.39"),
+        (-52963.75, "−₹52,963.75"),
+        (999.5, "₹999.50"),
+        (100000, "₹1,00,000.00"),
+        (0, "₹0.00"),
+    ],
+)
 def test_rupees_are_grouped_in_lakhs_and_crores(amount: float, shown: str) -> None:
     assert indian_rupees(amount) == shown
 
@@ -149,9 +172,11 @@ def test_monthly_returns_compound_from_month_end_to_month_end() -> None:
     # Capital 10 L; closes: +1 L on 10 Jan (11 L), −55,000 on 20 Jan (10.45 L), nothing in Feb, +2.09 L on 5 Mar
     # (12.54 L). Jan: 10.45 ÷ 10 − 1 = 4.5 %; Feb: 0 %; Mar: 12.54 ÷ 10.45 − 1 = 20 %.
     ist = timezone(timedelta(hours=5, minutes=30))
-    curve = [EquityPoint(time=datetime(2024, 1, 10, 11, 0, tzinfo=ist), equity=Decimal("1100000"), drawdown_pct=0.0),
-             EquityPoint(time=datetime(2024, 1, 20, 11, 0, tzinfo=ist), equity=Decimal("1045000"), drawdown_pct=5.0),
-             EquityPoint(time=datetime(2024, 3, 5, 11, 0, tzinfo=ist), equity=Decimal("1254000"), drawdown_pct=0.0)]
+    curve = [
+        EquityPoint(time=datetime(2024, 1, 10, 11, 0, tzinfo=ist), equity=Decimal("1100000"), drawdown_pct=0.0),
+        EquityPoint(time=datetime(2024, 1, 20, 11, 0, tzinfo=ist), equity=Decimal("1045000"), drawdown_pct=5.0),
+        EquityPoint(time=datetime(2024, 3, 5, 11, 0, tzinfo=ist), equity=Decimal("1254000"), drawdown_pct=0.0),
+    ]
     table = monthly_returns(Decimal("1000000"), curve)
     assert list(table) == [2024]
     jan, feb, mar, *rest = table[2024]
@@ -161,24 +186,32 @@ def test_monthly_returns_compound_from_month_end_to_month_end() -> None:
     assert rest == [None] * 9  # after the last close: not part of the run
 
 
-@pytest.mark.parametrize(("amount", "label"), [
-    (21_50_00_000, "₹21.5 Cr"),
-    (1_00_00_000, "₹1 Cr"),
-    (50_00_000, "₹50 L"),
-    (2_50_000, "₹2.5 L"),
-    (75_000, "₹75,000"),
-    (0, "₹0"),
-    (-10_00_000, "−₹10 L"),
-    (3_000_00_00_000, "₹3,000 Cr"),
-])
+@pytest.mark.parametrize(
+    ("amount", "label"),
+    [
+        (21_50_00_000, "₹21.5 Cr"),
+        (1_00_00_000, "₹1 Cr"),
+        (50_00_000, "₹50 L"),
+        (2_50_000, "₹2.5 L"),
+        (75_000, "₹75,000"),
+        (0, "₹0"),
+        (-10_00_000, "−₹10 L"),
+        (3_000_00_00_000, "₹3,000 Cr"),
+    ],
+)
 def test_rupee_axis_labels_read_in_lakh_and_crore(amount: float, label: str) -> None:
     assert rupee_label(amount) == label
 
 
 def test_the_equity_axis_has_no_scientific_offset(config: Config) -> None:
     # The figure itself, drawn: every tick label on the equity axis is in lakh or crore, none says 1e8.
-    result = replay_fixed({"GOLD_MINI": read_trade_list(GOLD_EXPORT, "GOLD_MINI")}, capital=5_000_000,
-                          commission=0.0005, config=config, multipliers={"GOLD_MINI": 10})
+    result = replay_fixed(
+        {"GOLD_MINI": read_trade_list(GOLD_EXPORT, "GOLD_MINI")},
+        capital=5_000_000,
+        commission=0.0005,
+        config=config,
+        multipliers={"GOLD_MINI": 10},
+    )
     curve = equity_curve(result.closed, result.capital)
     for log in (False, True):
         figure = equity_chart(result, curve, log=log)

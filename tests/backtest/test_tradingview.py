@@ -66,7 +66,10 @@ def test_open_trade_is_marked_open_and_implies_its_entry_only() -> None:
     assert [t.is_open for t in trades] == [False, True]
     signals = signals_from_trades(trades)
     assert [(s.type, s.trades) for s in signals] == [
-        (SignalType.BASE_ENTRY, (1,)), (SignalType.EXIT, (1,)), (SignalType.BASE_ENTRY, (2,))]
+        (SignalType.BASE_ENTRY, (1,)),
+        (SignalType.EXIT, (1,)),
+        (SignalType.BASE_ENTRY, (2,)),
+    ]
 
 
 def test_signals_are_entries_pyramids_and_per_layer_exits_in_time_order() -> None:
@@ -105,7 +108,11 @@ def test_at_the_same_minute_an_exit_comes_before_a_new_entry() -> None:
     )
     signals = signals_from_trades(parse_trade_list(text, "GOLD_MINI"))
     assert [(s.type, s.trades) for s in signals] == [
-        (SignalType.BASE_ENTRY, (1,)), (SignalType.EXIT, (1,)), (SignalType.BASE_ENTRY, (2,)), (SignalType.EXIT, (2,))]
+        (SignalType.BASE_ENTRY, (1,)),
+        (SignalType.EXIT, (1,)),
+        (SignalType.BASE_ENTRY, (2,)),
+        (SignalType.EXIT, (2,)),
+    ]
 
 
 def test_a_zero_length_trade_still_enters_before_it_exits() -> None:
@@ -115,10 +122,12 @@ def test_a_zero_length_trade_still_enters_before_it_exits() -> None:
 
 
 def test_instruments_merge_in_time_order_and_ties_keep_the_order_given() -> None:
-    gold = signals_from_trades(parse_trade_list(export(
-        trade(1, ("2024-01-02 10:00", 100.0), ("2024-01-05 10:00", 110.0), 1)), "GOLD_MINI"))
-    bank = signals_from_trades(parse_trade_list(export(
-        trade(1, ("2024-01-02 10:00", 500.0), ("2024-01-04 10:00", 510.0), 1)), "BANK_NIFTY"))
+    gold = signals_from_trades(
+        parse_trade_list(export(trade(1, ("2024-01-02 10:00", 100.0), ("2024-01-05 10:00", 110.0), 1)), "GOLD_MINI")
+    )
+    bank = signals_from_trades(
+        parse_trade_list(export(trade(1, ("2024-01-02 10:00", 500.0), ("2024-01-04 10:00", 510.0), 1)), "BANK_NIFTY")
+    )
     merged = merge_signals([gold, bank])
     assert [(s.instrument, s.type, s.time.day) for s in merged] == [
         ("GOLD_MINI", SignalType.BASE_ENTRY, 2),
@@ -136,45 +145,96 @@ def test_both_bundled_exports_merge_into_one_time_ordered_stream() -> None:
     assert all(a.time <= b.time for a, b in pairwise(merged))
     # 371 Gold trades give 370 entries (241/242 share one) and 371 exits; Bank Nifty 587 of each.
     assert Counter(s.type for s in merged) == {
-        SignalType.BASE_ENTRY: 368 + 249, SignalType.PYRAMID: 2 + 338, SignalType.EXIT: 371 + 587}
+        SignalType.BASE_ENTRY: 368 + 249,
+        SignalType.PYRAMID: 2 + 338,
+        SignalType.EXIT: 371 + 587,
+    }
 
 
 GOOD_EXIT = row(1, "Exit long", "2024-01-03 10:00", "EXIT - Basso Stop", 110, 2)
 GOOD_ENTRY = row(1, "Entry long", "2024-01-02 10:00", "ENTRY-2L", 100, 2)
 
 
-@pytest.mark.parametrize(("text", "line", "problem"), [
-    ("", 1, "empty file"),
-    ("\ufeff", 1, "empty file"),
-    ("Trade,Type\n" + GOOD_EXIT, 1, "not a TradingView List of trades header"),
-    (HEADER, 2, "no trades after the header"),
-    (HEADER + "\n" + GOOD_EXIT, 2, "trade 1 has no entry row after its exit row"),
-    (HEADER + "\n" + GOOD_ENTRY + "\n" + GOOD_EXIT, 2, "Type 'Entry long' where 'Exit long' was expected"),
-    (HEADER + "\n" + GOOD_EXIT + ",extra\n" + GOOD_ENTRY, 2, "expected 15 columns, got 16"),
-    (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("2024-01-02 10:00", "02/01/2024 10:00"), 3,
-     "Date/Time must be YYYY-MM-DD HH:MM, got '02/01/2024 10:00'"),
-    (HEADER + "\n" + GOOD_EXIT.replace(",110,", ",abc,") + "\n" + GOOD_ENTRY, 2, "Price INR must be a number, got 'abc'"),
-    (HEADER + "\n" + GOOD_EXIT.replace(",110,", ",-5,") + "\n" + GOOD_ENTRY, 2, "Price INR must be a finite number above 0"),
-    (HEADER + "\n" + GOOD_EXIT.replace(",110,", ",nan,") + "\n" + GOOD_ENTRY, 2, "Price INR must be a finite number above 0"),
-    (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("ENTRY-2L", "BUY"), 3, "entry Signal 'BUY' is not ENTRY-<n>L"),
-    (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("ENTRY-2L", "PYR0-2L"), 3, "entry Signal 'PYR0-2L'"),
-    (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("2024-01-02", "2024-01-04"), 2,
-     "trade 1 exits at 2024-01-03 10:00, before its entry at 2024-01-04 10:00"),
-    (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace(",2,0,", ",3,0,"), 2, "exit of trade 1 is 2 lots but its entry is 3"),
-    (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace(",2,0,", ",2.5,0,"), 3,
-     "Position size (qty) must be a whole number, got '2.5'"),
-    (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace(",2,0,", ",0,0,"), 3, "Position size (qty) must be greater than 0"),
-    (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("1,Entry", "2,Entry"), 3,
-     "entry row of trade 2 follows the exit row of trade 1"),
-    (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY, 4,
-     "trade 1 after trade 1: Trade # must rise"),
-    (HEADER + "\n" + GOOD_EXIT.replace("Exit long", "Exit short") + "\n" + GOOD_ENTRY, 2,
-     "short trades are not supported"),
-    (HEADER + "\n" + row(1, "Exit long", "2024-01-03 10:00", "EXIT", 110, 2, net="x") + "\n" + GOOD_ENTRY, 2,
-     "Net P&L INR must be a number, got 'x'"),
-    (HEADER + '\n1,"Exit long', 2, "not valid CSV"),
-    (HEADER + '\n1,"Exit" long,2024', 2, "not valid CSV"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ("", 1, "empty file"),
+        ("\ufeff", 1, "empty file"),
+        ("Trade,Type\n" + GOOD_EXIT, 1, "not a TradingView List of trades header"),
+        (HEADER, 2, "no trades after the header"),
+        (HEADER + "\n" + GOOD_EXIT, 2, "trade 1 has no entry row after its exit row"),
+        (HEADER + "\n" + GOOD_ENTRY + "\n" + GOOD_EXIT, 2, "Type 'Entry long' where 'Exit long' was expected"),
+        (HEADER + "\n" + GOOD_EXIT + ",extra\n" + GOOD_ENTRY, 2, "expected 15 columns, got 16"),
+        (
+            HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("2024-01-02 10:00", "02/01/2024 10:00"),
+            3,
+            "Date/Time must be YYYY-MM-DD HH:MM, got '02/01/2024 10:00'",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT.replace(",110,", ",abc,") + "\n" + GOOD_ENTRY,
+            2,
+            "Price INR must be a number, got 'abc'",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT.replace(",110,", ",-5,") + "\n" + GOOD_ENTRY,
+            2,
+            "Price INR must be a finite number above 0",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT.replace(",110,", ",nan,") + "\n" + GOOD_ENTRY,
+            2,
+            "Price INR must be a finite number above 0",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("ENTRY-2L", "BUY"),
+            3,
+            "entry Signal 'BUY' is not ENTRY-<n>L",
+        ),
+        (HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("ENTRY-2L", "PYR0-2L"), 3, "entry Signal 'PYR0-2L'"),
+        (
+            HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("2024-01-02", "2024-01-04"),
+            2,
+            "trade 1 exits at 2024-01-03 10:00, before its entry at 2024-01-04 10:00",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace(",2,0,", ",3,0,"),
+            2,
+            "exit of trade 1 is 2 lots but its entry is 3",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace(",2,0,", ",2.5,0,"),
+            3,
+            "Position size (qty) must be a whole number, got '2.5'",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace(",2,0,", ",0,0,"),
+            3,
+            "Position size (qty) must be greater than 0",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY.replace("1,Entry", "2,Entry"),
+            3,
+            "entry row of trade 2 follows the exit row of trade 1",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY + "\n" + GOOD_EXIT + "\n" + GOOD_ENTRY,
+            4,
+            "trade 1 after trade 1: Trade # must rise",
+        ),
+        (
+            HEADER + "\n" + GOOD_EXIT.replace("Exit long", "Exit short") + "\n" + GOOD_ENTRY,
+            2,
+            "short trades are not supported",
+        ),
+        (
+            HEADER + "\n" + row(1, "Exit long", "2024-01-03 10:00", "EXIT", 110, 2, net="x") + "\n" + GOOD_ENTRY,
+            2,
+            "Net P&L INR must be a number, got 'x'",
+        ),
+        (HEADER + '\n1,"Exit long', 2, "not valid CSV"),
+        (HEADER + '\n1,"Exit" long,2024', 2, "not valid CSV"),
+    ],
+)
 def test_malformed_export_is_refused_with_its_line_and_problem(text: str, line: int, problem: str) -> None:
     with pytest.raises(TradeListError) as caught:
         parse_trade_list(text, "GOLD_MINI", source="gold.csv")

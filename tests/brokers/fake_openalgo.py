@@ -120,16 +120,29 @@ class FakeOpenAlgo:
         self.orders: dict[str, FakeOrder] = {}
         self.executions: list[Execution] = []
         self.requests: list[Recorded] = []
-        self.funds = {"availablecash": "500000.00", "collateral": "0.00", "m2mrealized": "0.00",
-                      "m2munrealized": "0.00", "utiliseddebits": "0.00"}
+        self.funds = {
+            "availablecash": "500000.00",
+            "collateral": "0.00",
+            "m2mrealized": "0.00",
+            "m2munrealized": "0.00",
+            "utiliseddebits": "0.00",
+        }
         self.holdings: dict[tuple[str, str, str], Holding] = {}  # (symbol, exchange, product)
         self._faults: dict[str, list[Fault]] = {}
         self._ids = itertools.count(1)
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
-        self._routes = {"placeorder": self._place, "modifyorder": self._modify, "cancelorder": self._cancel,
-                        "orderstatus": self._status, "orderbook": self._order_book, "tradebook": self._trade_book,
-                        "positionbook": self._position_book, "funds": self._funds, "quotes": self._quotes}
+        self._routes = {
+            "placeorder": self._place,
+            "modifyorder": self._modify,
+            "cancelorder": self._cancel,
+            "orderstatus": self._status,
+            "orderbook": self._order_book,
+            "tradebook": self._trade_book,
+            "positionbook": self._position_book,
+            "funds": self._funds,
+            "quotes": self._quotes,
+        }
         self.candles: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (symbol, exchange, interval)
         self._routes["history"] = self._history
 
@@ -162,8 +175,7 @@ class FakeOpenAlgo:
     def fail_next(self, endpoint: str, kind: FaultKind, *, after_processing: bool = False, repeat: int = 1) -> None:
         """Make the next call to `endpoint` hang, answer 500, refuse or drop; after doing its work (`repeat` times) if
         `after_processing`."""
-        self._faults.setdefault(endpoint, []).append(Fault(kind=kind, after_processing=after_processing,
-                                                           repeat=repeat))
+        self._faults.setdefault(endpoint, []).append(Fault(kind=kind, after_processing=after_processing, repeat=repeat))
 
     def set_history(self, symbol: str, exchange: str, interval: str, candles: list[dict[str, Any]]) -> None:
         """The candles `history` serves for `symbol` on `exchange` at `interval` (each with a Unix `timestamp`)."""
@@ -210,8 +222,9 @@ class FakeOpenAlgo:
 
     async def _misbehave(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault.kind == "http500":
-            return web.json_response({"status": "error", "message": "An unexpected error occurred in the API endpoint"},
-                                     status=500)
+            return web.json_response(
+                {"status": "error", "message": "An unexpected error occurred in the API endpoint"}, status=500
+            )
         if fault.kind == "refuse":  # e.g. a broker that does not list a new order for a moment
             return web.json_response({"status": "error", "message": "Order not found"}, status=400)
         if fault.kind == "drop":
@@ -230,7 +243,11 @@ class FakeOpenAlgo:
         action, pricetype = str(body["action"]).upper(), str(body.get("pricetype", "MARKET"))
         product, quantity = str(body.get("product", "MIS")), _number(body["quantity"])
         price = _number(body.get("price", 0))
-        if action not in ("BUY", "SELL") or pricetype not in ("MARKET", "LIMIT") or product not in ("MIS", "NRML", "CNC"):
+        if (
+            action not in ("BUY", "SELL")
+            or pricetype not in ("MARKET", "LIMIT")
+            or product not in ("MIS", "NRML", "CNC")
+        ):
             return _error(f"Invalid action, pricetype or product: {action} {pricetype} {product}")
         if quantity is None or quantity <= 0 or quantity != quantity.to_integral_value():
             return _error("Quantity must be a positive number.")
@@ -243,9 +260,18 @@ class FakeOpenAlgo:
             return _error(market.reject)
         if market.reject_market is not None and pricetype == "MARKET":
             return _error(market.reject_market)
-        order = FakeOrder(orderid=f"2512300{next(self._ids):08d}", strategy=str(body["strategy"]),
-                          symbol=str(body["symbol"]), exchange=str(body["exchange"]), action=action, product=product,
-                          pricetype=pricetype, quantity=int(quantity), price=price, placed_at=datetime.now(IST))
+        order = FakeOrder(
+            orderid=f"2512300{next(self._ids):08d}",
+            strategy=str(body["strategy"]),
+            symbol=str(body["symbol"]),
+            exchange=str(body["exchange"]),
+            action=action,
+            product=product,
+            pricetype=pricetype,
+            quantity=int(quantity),
+            price=price,
+            placed_at=datetime.now(IST),
+        )
         self.orders[order.orderid] = order
         self._work(order, market)
         return 200, {"status": "success", "orderid": order.orderid}
@@ -281,27 +307,53 @@ class FakeOpenAlgo:
 
     def _order_book(self, body: dict[str, Any]) -> Reply:
         rows = [_row(order) for order in self.orders.values()]
-        counts = {"total_buy_orders": sum(o.action == "BUY" for o in self.orders.values()),
-                  "total_sell_orders": sum(o.action == "SELL" for o in self.orders.values()),
-                  "total_completed_orders": sum(o.status == "complete" for o in self.orders.values()),
-                  "total_open_orders": sum(o.status == "open" for o in self.orders.values()),
-                  "total_rejected_orders": sum(o.status == "rejected" for o in self.orders.values())}
-        return 200, {"status": "success", "data": {"orders": rows, "statistics": {k: float(v) for k, v in counts.items()}}}
+        counts = {
+            "total_buy_orders": sum(o.action == "BUY" for o in self.orders.values()),
+            "total_sell_orders": sum(o.action == "SELL" for o in self.orders.values()),
+            "total_completed_orders": sum(o.status == "complete" for o in self.orders.values()),
+            "total_open_orders": sum(o.status == "open" for o in self.orders.values()),
+            "total_rejected_orders": sum(o.status == "rejected" for o in self.orders.values()),
+        }
+        return 200, {
+            "status": "success",
+            "data": {"orders": rows, "statistics": {k: float(v) for k, v in counts.items()}},
+        }
 
     def _trade_book(self, body: dict[str, Any]) -> Reply:
-        return 200, {"status": "success", "data": [
-            {"action": e.action, "symbol": e.symbol, "exchange": e.exchange, "orderid": e.orderid, "product": e.product,
-             "quantity": float(e.quantity), "average_price": _float(e.price), "timestamp": "13:58:03",
-             "trade_value": _float(e.price * e.quantity)} for e in self.executions]}
+        return 200, {
+            "status": "success",
+            "data": [
+                {
+                    "action": e.action,
+                    "symbol": e.symbol,
+                    "exchange": e.exchange,
+                    "orderid": e.orderid,
+                    "product": e.product,
+                    "quantity": float(e.quantity),
+                    "average_price": _float(e.price),
+                    "timestamp": "13:58:03",
+                    "trade_value": _float(e.price * e.quantity),
+                }
+                for e in self.executions
+            ],
+        }
 
     def _position_book(self, body: dict[str, Any]) -> Reply:
         rows = []
         for (symbol, exchange, product), holding in sorted(self.holdings.items()):
             average = holding.average_price
             ltp = self.markets[symbol].ltp if symbol in self.markets else average
-            rows.append({"symbol": symbol, "exchange": exchange, "product": product, "quantity": str(holding.net),
-                         "average_price": str(average), "ltp": str(ltp),
-                         "pnl": str((ltp - average) * holding.net if holding.net else Decimal("0.00"))})
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "exchange": exchange,
+                    "product": product,
+                    "quantity": str(holding.net),
+                    "average_price": str(average),
+                    "ltp": str(ltp),
+                    "pnl": str((ltp - average) * holding.net if holding.net else Decimal("0.00")),
+                }
+            )
         return 200, {"status": "success", "data": rows}
 
     def _funds(self, body: dict[str, Any]) -> Reply:
@@ -312,9 +364,19 @@ class FakeOpenAlgo:
         if market is None:
             return _error(f"Symbol {body.get('symbol')} not found for exchange {body.get('exchange')}")
         ltp = _float(market.ltp)
-        return 200, {"status": "success", "data": {"open": ltp, "high": ltp, "low": ltp, "ltp": ltp,
-                                                   "ask": _float(market.ask), "bid": _float(market.bid),
-                                                   "prev_close": ltp, "volume": 1000}}
+        return 200, {
+            "status": "success",
+            "data": {
+                "open": ltp,
+                "high": ltp,
+                "low": ltp,
+                "ltp": ltp,
+                "ask": _float(market.ask),
+                "bid": _float(market.bid),
+                "prev_close": ltp,
+                "volume": 1000,
+            },
+        }
 
     def _history(self, body: dict[str, Any]) -> Reply:
         # As restx_api/history.py: the schema's errors are 400 with a message per field; the service answers the
@@ -333,8 +395,10 @@ class FakeOpenAlgo:
         if candles is None:
             return _error(f"Symbol {body['symbol']} not found for exchange {body['exchange']}", status=500)
         first, last = start.timestamp(), end.timestamp() + 86399
-        return 200, {"status": "success", "data": [{**c, "oi": c.get("oi", 0)} for c in candles
-                                                   if first <= c["timestamp"] <= last]}
+        return 200, {
+            "status": "success",
+            "data": [{**c, "oi": c.get("oi", 0)} for c in candles if first <= c["timestamp"] <= last],
+        }
 
     # --- the market ----------------------------------------------------------------------------------------
 
@@ -354,15 +418,30 @@ class FakeOpenAlgo:
         order.filled_value += price * quantity
         if order.filled == order.quantity:
             order.status = "complete"
-        self.executions.append(Execution(orderid=order.orderid, symbol=order.symbol, exchange=order.exchange,
-                                         action=order.action, product=order.product, quantity=quantity, price=price))
+        self.executions.append(
+            Execution(
+                orderid=order.orderid,
+                symbol=order.symbol,
+                exchange=order.exchange,
+                action=order.action,
+                product=order.product,
+                quantity=quantity,
+                price=price,
+            )
+        )
         holding = self.holdings.setdefault((order.symbol, order.exchange, order.product), Holding())
         if order.action == "BUY":
-            holding.net, holding.bought, holding.bought_value = (holding.net + quantity, holding.bought + quantity,
-                                                                 holding.bought_value + price * quantity)
+            holding.net, holding.bought, holding.bought_value = (
+                holding.net + quantity,
+                holding.bought + quantity,
+                holding.bought_value + price * quantity,
+            )
         else:
-            holding.net, holding.sold, holding.sold_value = (holding.net - quantity, holding.sold + quantity,
-                                                             holding.sold_value + price * quantity)
+            holding.net, holding.sold, holding.sold_value = (
+                holding.net - quantity,
+                holding.sold + quantity,
+                holding.sold_value + price * quantity,
+            )
 
 
 def _error(message: str, status: int = 400) -> Reply:
@@ -390,7 +469,16 @@ def _average(order: FakeOrder) -> Decimal:
 
 def _row(order: FakeOrder) -> dict[str, Any]:
     """An order book row as documented: quantity as a string, prices as numbers, no strategy echoed back."""
-    return {"action": order.action, "symbol": order.symbol, "exchange": order.exchange, "orderid": order.orderid,
-            "product": order.product, "quantity": str(order.quantity), "price": _float(order.price),
-            "pricetype": order.pricetype, "order_status": order.status, "trigger_price": 0.0,
-            "timestamp": order.placed_at.strftime("%d-%b-%Y %H:%M:%S")}
+    return {
+        "action": order.action,
+        "symbol": order.symbol,
+        "exchange": order.exchange,
+        "orderid": order.orderid,
+        "product": order.product,
+        "quantity": str(order.quantity),
+        "price": _float(order.price),
+        "pricetype": order.pricetype,
+        "order_status": order.status,
+        "trigger_price": 0.0,
+        "timestamp": order.placed_at.strftime("%d-%b-%Y %H:%M:%S"),
+    }

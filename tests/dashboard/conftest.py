@@ -30,8 +30,14 @@ SECRET = "test-secret"
 ADMIN_TOKEN = "admin-token-for-the-browser"
 NOW = datetime(2026, 11, 25, 5, 0, 0, tzinfo=UTC)  # 10:30 IST: Bank Nifty's lot size is 30
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 
 
@@ -75,9 +81,17 @@ async def _serve(services: Services, outcomes: Outcomes, pipeline: Pipeline | No
 
 
 def _services(pool: asyncpg.Pool, config: Config, instance: str) -> Services:
-    return Services(config=config, pool=pool, webhook_secret=SECRET, admin_token=ADMIN_TOKEN,
-                    wall_clock=lambda: NOW, limiter=RateLimiter(per_minute=10_000, clock=lambda: 0.0),
-                    migrated=True, recovered=lambda: True, instance=instance)
+    return Services(
+        config=config,
+        pool=pool,
+        webhook_secret=SECRET,
+        admin_token=ADMIN_TOKEN,
+        wall_clock=lambda: NOW,
+        limiter=RateLimiter(per_minute=10_000, clock=lambda: 0.0),
+        migrated=True,
+        recovered=lambda: True,
+        instance=instance,
+    )
 
 
 @pytest.fixture

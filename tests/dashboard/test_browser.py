@@ -23,10 +23,27 @@ def _at(minutes_before: int) -> str:
     return (NOW - timedelta(minutes=minutes_before)).isoformat()
 
 
-ENTRY = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 52000, "stop": 51650,
-         "lots": 5, "atr": 350, "er": 0.82, "supertrend": 51650, "timestamp": _at(3), "signal_id": "bn-entry"}
-BAR = {"type": "MARKET_DATA", "instrument": "BANK_NIFTY", "price": 52300, "atr": 350, "timestamp": _at(2),
-       "signal_id": "bn-bar"}
+ENTRY = {
+    "type": "BASE_ENTRY",
+    "instrument": "BANK_NIFTY",
+    "position": "Long_1",
+    "price": 52000,
+    "stop": 51650,
+    "lots": 5,
+    "atr": 350,
+    "er": 0.82,
+    "supertrend": 51650,
+    "timestamp": _at(3),
+    "signal_id": "bn-entry",
+}
+BAR = {
+    "type": "MARKET_DATA",
+    "instrument": "BANK_NIFTY",
+    "price": 52300,
+    "atr": 350,
+    "timestamp": _at(2),
+    "signal_id": "bn-bar",
+}
 
 
 async def _entered_and_marked(dashboard: Dashboard) -> None:
@@ -38,7 +55,8 @@ async def _entered_and_marked(dashboard: Dashboard) -> None:
 
 async def _fields(page: Page, scope: str) -> dict[str, str]:
     values: dict[str, str] = await page.eval_on_selector_all(
-        f"{scope} [data-field]", "cells => Object.fromEntries(cells.map(c => [c.dataset.field, c.dataset.value]))")
+        f"{scope} [data-field]", "cells => Object.fromEntries(cells.map(c => [c.dataset.field, c.dataset.value]))"
+    )
     return values
 
 
@@ -46,8 +64,9 @@ def _same(shown: str, api: Any) -> bool:
     return Decimal(shown) == Decimal(str(api))
 
 
-async def test_the_page_shows_the_api_numbers_and_nothing_leaves_the_machine(dashboard: Dashboard,
-                                                                             browser: Browser) -> None:
+async def test_the_page_shows_the_api_numbers_and_nothing_leaves_the_machine(
+    dashboard: Dashboard, browser: Browser
+) -> None:
     await _entered_and_marked(dashboard)
     watched = await open_page(browser, dashboard.url)
     page = watched.page
@@ -55,13 +74,20 @@ async def test_the_page_shows_the_api_numbers_and_nothing_leaves_the_machine(das
     [position] = (await dashboard.get("/api/positions"))["positions"]
 
     heat = await _fields(page, "#panel-heat")
-    for field, api in [("equity.closed", status["equity"]["closed"]), ("equity.open", status["equity"]["open"]),
-                       ("equity.blended", status["equity"]["blended"]),
-                       ("equity.high_water", status["equity"]["high_water"]),
-                       ("equity.sizing", status["equity"]["sizing"]), ("unrealised_pnl", status["unrealised_pnl"]),
-                       ("risk", status["risk_pct"]), ("volatility", status["vol_pct"]),
-                       ("margin", status["margin_utilisation_pct"]), ("drawdown_pct", status["drawdown_pct"]),
-                       ("margin_used", status["margin_used"]), ("open_layers", status["open_layers"])]:
+    for field, api in [
+        ("equity.closed", status["equity"]["closed"]),
+        ("equity.open", status["equity"]["open"]),
+        ("equity.blended", status["equity"]["blended"]),
+        ("equity.high_water", status["equity"]["high_water"]),
+        ("equity.sizing", status["equity"]["sizing"]),
+        ("unrealised_pnl", status["unrealised_pnl"]),
+        ("risk", status["risk_pct"]),
+        ("volatility", status["vol_pct"]),
+        ("margin", status["margin_utilisation_pct"]),
+        ("drawdown_pct", status["drawdown_pct"]),
+        ("margin_used", status["margin_used"]),
+        ("open_layers", status["open_layers"]),
+    ]:
         assert _same(heat[field], api), (field, heat[field], api)
     layer = await _fields(page, f"tr[data-position='{position['id']}']")
     for field in ("lots", "entry_price", "current_stop", "mark", "unrealised_pnl"):
@@ -92,7 +118,8 @@ async def test_the_page_shows_the_api_numbers_and_nothing_leaves_the_machine(das
 
 
 async def test_a_signal_posted_to_the_webhook_appears_within_a_second_without_a_reload(
-        dashboard: Dashboard, browser: Browser) -> None:
+    dashboard: Dashboard, browser: Browser
+) -> None:
     # The pipeline's first decision after start builds its calendars (about 0.4 s here): done before measuring,
     # so the figure is the page's, as a trader who keeps it open all day sees it.
     await dashboard.signal(**ENTRY)
@@ -114,8 +141,9 @@ async def test_a_signal_posted_to_the_webhook_appears_within_a_second_without_a_
     watched.assert_clean(dashboard.url.rstrip("/"))
 
 
-async def test_the_kill_switch_works_with_the_token_and_is_refused_without(dashboard: Dashboard,
-                                                                           browser: Browser) -> None:
+async def test_the_kill_switch_works_with_the_token_and_is_refused_without(
+    dashboard: Dashboard, browser: Browser
+) -> None:
     watched = await open_page(browser, dashboard.url)
     page = watched.page
     on = "#kill-switch-form button[value=true]"
@@ -147,18 +175,35 @@ async def test_the_kill_switch_works_with_the_token_and_is_refused_without(dashb
 
 @pytest.mark.parametrize(("name", "width", "height"), [("desktop", 1280, 900), ("phone", 390, 844)])
 async def test_every_panel_fits_the_viewport_and_axe_finds_nothing_serious(
-        dashboard: Dashboard, browser: Browser, tmp_path: Path, name: str, width: int, height: int) -> None:
+    dashboard: Dashboard, browser: Browser, tmp_path: Path, name: str, width: int, height: int
+) -> None:
     await _entered_and_marked(dashboard)
-    await dashboard.signal(type="EXIT", instrument="GOLD_MINI", position="Long_1", price=78500,
-                           reason="nothing open", timestamp=_at(1), signal_id="gold-exit")  # an "ignored" row
+    await dashboard.signal(
+        type="EXIT",
+        instrument="GOLD_MINI",
+        position="Long_1",
+        price=78500,
+        reason="nothing open",
+        timestamp=_at(1),
+        signal_id="gold-exit",
+    )  # an "ignored" row
     await dashboard.outcomes.wait_for(3)
     watched = await open_page(browser, dashboard.url, width=width, height=height)
     page = watched.page
-    panels = ["panel-header", "panel-heat", "panel-equity", "panel-layers", "panel-signals", "panel-alerts",
-              "panel-rollover", "panel-controls"]
+    panels = [
+        "panel-header",
+        "panel-heat",
+        "panel-equity",
+        "panel-layers",
+        "panel-signals",
+        "panel-alerts",
+        "panel-rollover",
+        "panel-controls",
+    ]
     for panel in panels:
-        box = await page.eval_on_selector(f"#{panel}", "e => { const r = e.getBoundingClientRect();"
-                                                       " return [r.left, r.right, r.height]; }")
+        box = await page.eval_on_selector(
+            f"#{panel}", "e => { const r = e.getBoundingClientRect(); return [r.left, r.right, r.height]; }"
+        )
         left, right, height = box
         assert left >= 0, (panel, box)
         assert right <= width, (panel, box)
@@ -172,8 +217,11 @@ async def test_every_panel_fits_the_viewport_and_axe_finds_nothing_serious(
 
     await page.add_script_tag(path=str(AXE))
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]]) for v in result["violations"]
-               if v["impact"] in ("serious", "critical")]
+    serious = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
     assert serious == []
     watched.assert_clean(dashboard.url.rstrip("/"))
 
@@ -181,20 +229,27 @@ async def test_every_panel_fits_the_viewport_and_axe_finds_nothing_serious(
 async def test_every_control_is_reachable_by_keyboard(dashboard: Dashboard, browser: Browser) -> None:
     watched = await open_page(browser, dashboard.url)
     page = watched.page
-    controls = set(await page.eval_on_selector_all(
-        "#panel-controls :is(input, select, button):not([hidden] *)", "es => es.filter(e => e.offsetParent)"
-        ".map(e => e.id || e.closest('form').id + ':' + e.textContent.trim())"))
+    controls = set(
+        await page.eval_on_selector_all(
+            "#panel-controls :is(input, select, button):not([hidden] *)",
+            "es => es.filter(e => e.offsetParent).map(e => e.id || e.closest('form').id + ':' + e.textContent.trim())",
+        )
+    )
     reached: set[str] = set()
     for _ in range(60):
         await page.keyboard.press("Tab")
-        reached.add(await page.evaluate(
-            "(() => { const e = document.activeElement; return e.id || (e.closest('form') ? "
-            "e.closest('form').id + ':' + e.textContent.trim() : e.tagName); })()"))
+        reached.add(
+            await page.evaluate(
+                "(() => { const e = document.activeElement; return e.id || (e.closest('form') ? "
+                "e.closest('form').id + ':' + e.textContent.trim() : e.tagName); })()"
+            )
+        )
     assert controls <= reached, controls - reached
 
 
-async def test_a_follower_shows_the_same_page_read_only_and_names_the_leader(follower_dashboard: Dashboard,
-                                                                               browser: Browser) -> None:
+async def test_a_follower_shows_the_same_page_read_only_and_names_the_leader(
+    follower_dashboard: Dashboard, browser: Browser
+) -> None:
     watched = await open_page(browser, follower_dashboard.url)
     page = watched.page
     banner = await page.text_content("#follower-banner")

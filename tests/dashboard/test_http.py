@@ -16,15 +16,33 @@ from basso.http.app import build_app
 from tests.dashboard.conftest import Dashboard
 
 
-@pytest.mark.parametrize(("amount", "shown"), [
-    (5_000_000, "₹50,00,000.00"), (10_000_000, "₹1,00,00,000.00"), (123, "₹123.00"), ("1234.5", "₹1,234.50"),
-    (-12_000, "−₹12,000.00"), ("0.499", "₹0.50"), (123456789.12, "₹12,34,56,789.12")])
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        (5_000_000, "₹50,00,000.00"),
+        (10_000_000, "₹1,00,00,000.00"),
+        (123, "₹123.00"),
+        ("1234.5", "₹1,234.50"),
+        (-12_000, "−₹12,000.00"),
+        ("0.499", "₹0.50"),
+        (123456789.12, "₹12,34,56,789.12"),
+    ],
+)
 def test_rupees_are_grouped_in_lakhs_and_crores(amount: object, shown: str) -> None:
     assert rupees(amount) == shown
 
 
-@pytest.mark.parametrize(("seconds", "shown"), [(None, "never"), (-3, "0 s"), (42.9, "42 s"), (420, "7 min"),
-                                                (3 * 3600 + 5 * 60, "3 h 05 min"), (2 * 86400 + 4 * 3600, "2 d 4 h")])
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (None, "never"),
+        (-3, "0 s"),
+        (42.9, "42 s"),
+        (420, "7 min"),
+        (3 * 3600 + 5 * 60, "3 h 05 min"),
+        (2 * 86400 + 4 * 3600, "2 d 4 h"),
+    ],
+)
 def test_ages_read_in_the_largest_unit_that_reads_well(seconds: float | None, shown: str) -> None:
     assert age(seconds) == shown
 
@@ -34,8 +52,16 @@ async def test_the_page_and_its_vendored_assets_are_served_by_basso_itself(dashb
         assert response.status == 200
         assert response.content_type == "text/html"
         page = await response.text()
-    for panel in ("panel-header", "panel-heat", "panel-equity", "panel-layers", "panel-signals", "panel-alerts",
-                  "panel-rollover", "panel-controls"):
+    for panel in (
+        "panel-header",
+        "panel-heat",
+        "panel-equity",
+        "panel-layers",
+        "panel-signals",
+        "panel-alerts",
+        "panel-rollover",
+        "panel-controls",
+    ):
         assert f'id="{panel}"' in page
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
     assert len(assets) == 6
@@ -62,12 +88,19 @@ async def test_the_event_stream_says_changed_once_the_facts_differ_from_the_page
     async with dashboard.session.get(dashboard.url) as response:
         since = re.search(r'data-fingerprint="([^"]+)"', await response.text())
     assert since is not None
-    async with dashboard.session.get(dashboard.server.make_url("/dashboard/events"),
-                                     params={"since": since[1]}) as stream:
+    async with dashboard.session.get(
+        dashboard.server.make_url("/dashboard/events"), params={"since": since[1]}
+    ) as stream:
         assert stream.content_type == "text/event-stream"
         waiting = asyncio.create_task(_next_event(stream.content))
-        await dashboard.signal(type="MARKET_DATA", instrument="GOLD_MINI", price=78500, atr=450,
-                               timestamp="2026-11-25T10:29:00", signal_id="bar")
+        await dashboard.signal(
+            type="MARKET_DATA",
+            instrument="GOLD_MINI",
+            price=78500,
+            atr=450,
+            timestamp="2026-11-25T10:29:00",
+            signal_id="bar",
+        )
         event = await waiting
     assert event.startswith("event: changed\r\n")
 
@@ -86,7 +119,8 @@ async def test_an_order_without_its_answer_is_shown_and_notified_only_once_fille
     pool = dashboard.services.pool
     order = await pool.fetchval(
         "INSERT INTO orders (client_id, broker, instrument, symbol, side, lots, quantity, price, status, epoch)"
-        " VALUES ('c-1', 'openalgo', 'GOLD_MINI', 'GOLDM05JAN27FUT', 'BUY', 2, 2, 78500, 'unknown', 1) RETURNING id")
+        " VALUES ('c-1', 'openalgo', 'GOLD_MINI', 'GOLDM05JAN27FUT', 'BUY', 2, 2, 78500, 'unknown', 1) RETURNING id"
+    )
     async with dashboard.session.get(dashboard.url) as response:
         page = await response.text()
     row = re.search(rf'<tr data-order="{order}">(.*?)</tr>', page, re.S)

@@ -72,16 +72,32 @@ class Running:
 
 
 @asynccontextmanager
-async def elector(pool: asyncpg.Pool, redis_url: str, settings: LeadershipSettings, *, instance: str,
-                  clock: Clock | None = None, changed: asyncio.Event | None = None) -> AsyncIterator[Running]:
+async def elector(
+    pool: asyncpg.Pool,
+    redis_url: str,
+    settings: LeadershipSettings,
+    *,
+    instance: str,
+    clock: Clock | None = None,
+    changed: asyncio.Event | None = None,
+) -> AsyncIterator[Running]:
     clock = clock or SystemClock()
     redis = aioredis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=1.0)
     watch = Watch(clock, changed)
-    context = ElectorContext(lease=RedisLease(redis, settings.key, settings.lease_ttl_s), pool=pool,
-                             status=LeaseStatus(instance, settings), clock=clock, on_gained=watch.on_gained,
-                             on_lost=watch.on_lost, on_renewed=watch.on_renewed)
-    supervisor = Supervisor(name="root", clock=clock, children=[
-        ChildSpec(name="elector", factory=lambda: LeaderElector(context), ref=ActorRef("elector"))])
+    context = ElectorContext(
+        lease=RedisLease(redis, settings.key, settings.lease_ttl_s),
+        pool=pool,
+        status=LeaseStatus(instance, settings),
+        clock=clock,
+        on_gained=watch.on_gained,
+        on_lost=watch.on_lost,
+        on_renewed=watch.on_renewed,
+    )
+    supervisor = Supervisor(
+        name="root",
+        clock=clock,
+        children=[ChildSpec(name="elector", factory=lambda: LeaderElector(context), ref=ActorRef("elector"))],
+    )
     await supervisor.start()
     try:
         yield Running(context, watch, supervisor)
@@ -103,8 +119,9 @@ def fast(config: Config) -> LeadershipSettings:
     """Shorter real-time timings for the test of two electors racing on the real clock (a takeover after a
     release takes one attempt, 0.2 s); the deadline stays long enough that a busy test machine's pauses do not
     cost the leader its lease."""
-    return replace(config.leadership, lease_ttl_s=2.0, renew_every_s=0.2, renew_jitter_s=0.02,
-                   renew_deadline_s=1.2, key=KEY)
+    return replace(
+        config.leadership, lease_ttl_s=2.0, renew_every_s=0.2, renew_jitter_s=0.02, renew_deadline_s=1.2, key=KEY
+    )
 
 
 async def history(pool: asyncpg.Pool) -> list[tuple[int, str, str]]:
@@ -113,10 +130,13 @@ async def history(pool: asyncpg.Pool) -> list[tuple[int, str, str]]:
 
 
 async def test_one_of_two_leads_and_the_other_takes_over_once_it_releases(
-        pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
+    pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config
+) -> None:
     settings, changed = fast(config), asyncio.Event()
-    async with elector(pool, redis_server.url, settings, instance="a", changed=changed) as a, \
-            elector(pool, redis_server.url, settings, instance="b", changed=changed) as b:
+    async with (
+        elector(pool, redis_server.url, settings, instance="a", changed=changed) as a,
+        elector(pool, redis_server.url, settings, instance="b", changed=changed) as b,
+    ):
         await a.watch.until(lambda: bool(a.watch.gained or b.watch.gained))
         leader, standby = (a, b) if a.watch.gained else (b, a)
         renewals = len(leader.watch.renewed)
@@ -136,15 +156,21 @@ async def test_one_of_two_leads_and_the_other_takes_over_once_it_releases(
         assert standby.watch.gained[0][1] == first + 1
         assert await pool.fetchval("SELECT epoch FROM leader_fence") == first + 1
     names = {a: "a", b: "b"}
-    assert await history(pool) == [(first, names[leader], "gained"), (first, names[leader], "released"),
-                                   (first + 1, names[standby], "gained")]
+    assert await history(pool) == [
+        (first, names[leader], "gained"),
+        (first, names[leader], "released"),
+        (first + 1, names[standby], "gained"),
+    ]
 
 
 async def test_a_leader_cut_off_from_redis_pauses_at_its_deadline_before_its_key_can_expire(
-        pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
+    pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config
+) -> None:
     settings = config.leadership  # the defaults: TTL 3 s, renewal 0.5 s, deadline 2 s
-    async with proxy_to(redis_server.port) as proxy, \
-            leading(pool, f"redis://127.0.0.1:{proxy.port}/0", config) as (a, clock):
+    async with (
+        proxy_to(redis_server.port) as proxy,
+        leading(pool, f"redis://127.0.0.1:{proxy.port}/0", config) as (a, clock),
+    ):
         epoch = a.watch.gained[0][1]
         proxy.cut()
         await a.watch.until(lambda: bool(a.watch.lost))
@@ -164,7 +190,8 @@ async def test_a_leader_cut_off_from_redis_pauses_at_its_deadline_before_its_key
 
 
 async def test_a_leader_whose_lease_changed_hands_steps_down_at_its_next_renewal(
-        pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
+    pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config
+) -> None:
     async with leading(pool, redis_server.url, config) as (a, clock):
         await redis_client.set(KEY, "intruder")
         changed_at = clock.monotonic()
@@ -176,7 +203,8 @@ async def test_a_leader_whose_lease_changed_hands_steps_down_at_its_next_renewal
 
 
 async def test_a_crashed_elector_goes_on_renewing_the_same_lease(
-        pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
+    pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config
+) -> None:
     async with leading(pool, redis_server.url, config) as (a, _clock):
         token = a.status.token
         a.supervisor.cell("elector").kill()
@@ -201,7 +229,8 @@ class SleepSignallingClock(FakeClock):
 
 
 async def test_a_standby_tries_again_when_the_lease_expires_if_that_comes_before_its_next_attempt(
-        pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
+    pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config
+) -> None:
     # Another instance holds the lease with 1.5 s left (its leader died: nobody renews it). The standby's
     # attempts here are every renew_every_s less up to renew_jitter_s: 2.0 - [0, 0.1] = 1.9 to 2.0 s; it tries
     # again at the expiry instead, 1.5 s (less the time the test took to get there: under 0.5 s) after its
@@ -216,7 +245,8 @@ async def test_a_standby_tries_again_when_the_lease_expires_if_that_comes_before
 
 
 async def test_a_standby_behind_a_healthy_leader_keeps_its_ordinary_interval(
-        pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config) -> None:
+    pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config
+) -> None:
     # A live leader renews to the full TTL (3 s): more than the interval, so the standby tries every 1.9-2.0 s.
     settings = replace(config.leadership, key=KEY, renew_every_s=2.0, renew_jitter_s=0.1, renew_deadline_s=2.5)
     await redis_client.set(KEY, "live-leader:1", px=3000)

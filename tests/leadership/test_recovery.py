@@ -32,14 +32,20 @@ KEY = "basso:test-recovery"
 
 def electing(pool: asyncpg.Pool, redis: aioredis.Redis, config: Config, outcomes: Outcomes) -> Pipeline:
     settings = replace(config.leadership, key=KEY)
-    return Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                    leadership=Leadership(lease=RedisLease(redis, KEY, settings.lease_ttl_s),
-                                          status=LeaseStatus("a", settings), capital=CAPITAL),
-                    hooks=Hooks(on_commit=outcomes))
+    return Pipeline(
+        pool=pool,
+        config=config,
+        wall_clock=lambda: PROCESSED_AT,
+        leadership=Leadership(
+            lease=RedisLease(redis, KEY, settings.lease_ttl_s), status=LeaseStatus("a", settings), capital=CAPITAL
+        ),
+        hooks=Hooks(on_commit=outcomes),
+    )
 
 
 async def test_a_new_leader_recovers_books_the_capital_and_then_trades_what_was_pending(
-        pool: asyncpg.Pool, redis_client: aioredis.Redis, config: Config) -> None:
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, config: Config
+) -> None:
     await store_signal(pool, signal_from_object(ENTRY, config))  # stored while nobody led
     outcomes = Outcomes()
     pipeline = electing(pool, redis_client, config, outcomes)
@@ -63,13 +69,16 @@ async def test_a_new_leader_recovers_books_the_capital_and_then_trades_what_was_
 
 
 async def test_recovery_refuses_corrupt_facts_and_halts_before_trading(
-        pool: asyncpg.Pool, redis_client: aioredis.Redis, config: Config) -> None:
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, config: Config
+) -> None:
     # A position in an instrument since removed from the configuration: Basso cannot price, stop or size it.
     stored = await store_signal(pool, signal_from_object(ENTRY, config))
     await pool.execute(
         "INSERT INTO positions (instrument, layer, status, lots, entry_price, initial_stop, current_stop,"
         " highest_close, atr, point_value, margin_per_lot, opened_at, entry_signal)"
-        " VALUES ('CRUDE_OIL', 1, 'open', 2, 6000, 5900, 5900, 6000, 50, 100, 500000, now(), $1)", stored.id)
+        " VALUES ('CRUDE_OIL', 1, 'open', 2, 6000, 5900, 5900, 6000, 50, 100, 500000, now(), $1)",
+        stored.id,
+    )
     pipeline = electing(pool, redis_client, config, Outcomes())
     await pipeline.start()
     try:
@@ -84,7 +93,8 @@ async def test_recovery_refuses_corrupt_facts_and_halts_before_trading(
 
 
 async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
-        pool: asyncpg.Pool, config: Config) -> None:
+    pool: asyncpg.Pool, config: Config
+) -> None:
     # This instance led at `first`, decided the entry, then lost and regained the lead (`second`) before the
     # Persister got the decision: it must not commit, nor take the stale epoch for a lost fence.
     async with pool.acquire() as conn:
@@ -94,11 +104,19 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
     receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
     lost: list[FenceLost] = []
     committed: list[Settled] = []
-    context = PersisterContext(pool=pool, config=config, epoch=lambda: second, wall_clock=lambda: PROCESSED_AT, receiver=receiver,
-                               on_commit=committed.append, on_fence_lost=lost.append)
+    context = PersisterContext(
+        pool=pool,
+        config=config,
+        epoch=lambda: second,
+        wall_clock=lambda: PROCESSED_AT,
+        receiver=receiver,
+        on_commit=committed.append,
+        on_fence_lost=lost.append,
+    )
     persister: ActorRef[PersisterInbox] = ActorRef("persister")
-    async with Supervisor(name="root", children=[
-            ChildSpec(name="persister", factory=lambda: Persister(context), ref=persister)]):
+    async with Supervisor(
+        name="root", children=[ChildSpec(name="persister", factory=lambda: Persister(context), ref=persister)]
+    ):
         await persister.tell(Settled(pending=pending, settlement=settlement, epoch=first))
         reply = await asyncio.wait_for(receiver.mailbox.get(), 10)
         assert isinstance(reply, Committed)
@@ -115,21 +133,36 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
 
 
 async def test_an_instance_whose_fence_was_taken_while_it_holds_its_lease_stops_and_says_why(
-        pool: asyncpg.Pool, redis_client: aioredis.Redis, config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    pool: asyncpg.Pool, redis_client: aioredis.Redis, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
     # A misconfiguration: two instances on one database, each electing itself on its own lease key. The later
     # one took the fence (and went away); the earlier one, still holding its own lease, may not write: its first
     # commit finds the fence taken, it stops trading, and its log names the likely cause.
     settings = replace(config.leadership, key=KEY)
     outcomes = Outcomes()
-    first = Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                     leadership=Leadership(lease=RedisLease(redis_client, KEY, settings.lease_ttl_s),
-                                           status=LeaseStatus("a", settings), capital=CAPITAL),
-                     hooks=Hooks(on_commit=outcomes))
+    first = Pipeline(
+        pool=pool,
+        config=config,
+        wall_clock=lambda: PROCESSED_AT,
+        leadership=Leadership(
+            lease=RedisLease(redis_client, KEY, settings.lease_ttl_s),
+            status=LeaseStatus("a", settings),
+            capital=CAPITAL,
+        ),
+        hooks=Hooks(on_commit=outcomes),
+    )
     other = replace(settings, key=KEY + "-other")
-    second = Pipeline(pool=pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                      leadership=Leadership(lease=RedisLease(redis_client, other.key, other.lease_ttl_s),
-                                            status=LeaseStatus("b", other), capital=CAPITAL),
-                      hooks=Hooks(on_commit=outcomes))
+    second = Pipeline(
+        pool=pool,
+        config=config,
+        wall_clock=lambda: PROCESSED_AT,
+        leadership=Leadership(
+            lease=RedisLease(redis_client, other.key, other.lease_ttl_s),
+            status=LeaseStatus("b", other),
+            capital=CAPITAL,
+        ),
+        hooks=Hooks(on_commit=outcomes),
+    )
     await first.start()
     try:
         await asyncio.wait_for(first.gate.wait_open(), 30)  # a's term recovered (and the capital deposited)

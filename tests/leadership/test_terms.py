@@ -27,7 +27,8 @@ from tests.web.test_webhook import payload
 
 
 async def test_a_receiver_that_leads_again_hands_out_a_book_rebuilt_for_the_new_term(
-        pool: asyncpg.Pool, config: Config) -> None:
+    pool: asyncpg.Pool, config: Config
+) -> None:
     async with pool.acquire() as conn:
         first, _entry = await leader_with_an_entry(conn, config, "a")  # ₹50 L and the Bank Nifty entry pending
     epoch = [first]
@@ -35,10 +36,15 @@ async def test_a_receiver_that_leads_again_hands_out_a_book_rebuilt_for_the_new_
     trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
     rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
     receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
-    context = ReceiverContext(pool=pool, config=config, stages=Stages(sizer=sizer, stop_trailer=trailer, rollover=rollover),
-                              epoch=lambda: epoch[0])
-    async with Supervisor(name="root", children=[ChildSpec(name="receiver", factory=lambda: SignalReceiver(context),
-                                                           ref=receiver)]):
+    context = ReceiverContext(
+        pool=pool,
+        config=config,
+        stages=Stages(sizer=sizer, stop_trailer=trailer, rollover=rollover),
+        epoch=lambda: epoch[0],
+    )
+    async with Supervisor(
+        name="root", children=[ChildSpec(name="receiver", factory=lambda: SignalReceiver(context), ref=receiver)]
+    ):
         decided = await asyncio.wait_for(sizer.mailbox.get(), 10)  # the receiver looks as it starts
         assert isinstance(decided, Decide)
         settlement = settled(decided.pending, decided.book, config)
@@ -49,8 +55,14 @@ async def test_a_receiver_that_leads_again_hands_out_a_book_rebuilt_for_the_new_
         # books a ₹10 L deposit, then comes back to a.
         async with pool.acquire() as conn:
             await take_fence(conn, "b", "lease acquired")
-            await move_capital(conn, epoch=first + 1, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000),
-                               at=PROCESSED_AT, note="top-up while b led")
+            await move_capital(
+                conn,
+                epoch=first + 1,
+                kind=LedgerKind.DEPOSIT,
+                amount=Decimal(1_000_000),
+                at=PROCESSED_AT,
+                note="top-up while b led",
+            )
             epoch[0] = await take_fence(conn, "a", "lease acquired again")
             await store_signal(conn, signal_from_object(payload("BASE_ENTRY_GOLD_MINI"), config))
             facts = await load_book(conn, config)

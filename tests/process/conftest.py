@@ -90,15 +90,37 @@ async def _drain(process: asyncio.subprocess.Process, log: list[str], logged: as
 
 
 @asynccontextmanager
-async def running(database_url: str, redis_url: str, data_dir: Path,
-                  extra_env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()) -> AsyncIterator[Instance]:
+async def running(
+    database_url: str,
+    redis_url: str,
+    data_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> AsyncIterator[Instance]:
     """Start `basso run` on a free port and yield it once it serves; stop it (SIGTERM) afterwards."""
     port = free_port()
-    env = {**os.environ, "BASSO_DATABASE_URL": database_url, "BASSO_REDIS_URL": redis_url,
-           "BASSO_WEBHOOK_SECRET": SECRET, "BASSO_ADMIN_TOKEN": "admin", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "BASSO_DATABASE_URL": database_url,
+        "BASSO_REDIS_URL": redis_url,
+        "BASSO_WEBHOOK_SECRET": SECRET,
+        "BASSO_ADMIN_TOKEN": "admin",
+        **(extra_env or {}),
+    }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "basso.cli", "run", "--port", str(port), "--data-dir", str(data_dir),
-        *extra_args, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "basso.cli",
+        "run",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        *extra_args,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     log: list[str] = []
     try:
         await asyncio.wait_for(_read_until_serving(process, log), 60)
@@ -109,8 +131,9 @@ async def running(database_url: str, redis_url: str, data_dir: Path,
     logged = asyncio.Event()
     drain = asyncio.create_task(_drain(process, log, logged))
     async with aiohttp.ClientSession() as session:
-        instance = Instance(process=process, url=f"http://127.0.0.1:{port}", session=session, log=log,
-                            logged=logged, drain=drain)
+        instance = Instance(
+            process=process, url=f"http://127.0.0.1:{port}", session=session, log=log, logged=logged, drain=drain
+        )
         try:
             yield instance
         finally:
@@ -118,5 +141,3 @@ async def running(database_url: str, redis_url: str, data_dir: Path,
                 process.kill()
                 await process.wait()
             await drain
-
-

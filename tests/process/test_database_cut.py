@@ -34,8 +34,13 @@ def through(proxy_port: int, database_url: str) -> str:
 
 
 async def test_postgresql_cut_mid_backlog_loses_and_doubles_nothing(
-        fresh_database: str, postgres: EmbeddedPostgres, redis_server: EmbeddedRedis, redis_client: aioredis.Redis,
-        tmp_path: Path, config: Config) -> None:
+    fresh_database: str,
+    postgres: EmbeddedPostgres,
+    redis_server: EmbeddedRedis,
+    redis_client: aioredis.Redis,
+    tmp_path: Path,
+    config: Config,
+) -> None:
     settings = tmp_path / "basso.toml"  # the stream's timestamps are in the past; one address sends everything
     settings.write_text("[signals]\nmax_age_s = 0\n\n[server]\nrate_limit_per_minute = 100000000\n")
     bodies = iter([orjson.dumps({**body, "secret": SECRET}) for body in stream(random.Random(11))[:SIGNALS]])
@@ -44,9 +49,13 @@ async def test_postgresql_cut_mid_backlog_loses_and_doubles_nothing(
     enough, seen_refusal, restored = asyncio.Event(), asyncio.Event(), asyncio.Event()
     restored.set()
 
-    async with proxy_to(postgres.port) as proxy, \
-            running(through(proxy.port, fresh_database), redis_server.url, tmp_path / "data",
-                    {"BASSO_CONFIG": str(settings)}) as basso:
+    async with (
+        proxy_to(postgres.port) as proxy,
+        running(
+            through(proxy.port, fresh_database), redis_server.url, tmp_path / "data", {"BASSO_CONFIG": str(settings)}
+        ) as basso,
+    ):
+
         async def sender() -> None:
             nonlocal refused
             for body in bodies:

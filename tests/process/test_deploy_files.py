@@ -41,21 +41,24 @@ def test_the_image_runs_as_its_own_user_in_a_data_directory_it_owns() -> None:
 def health_checks() -> list[list[str]]:
     """The health check commands of the image and of compose's Basso services (JSON arrays in both files)."""
     (image,) = re.findall(r"^HEALTHCHECK .*? CMD (\[.*\])$", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE)
-    (compose,) = re.findall(r"^ +test: (\[\"CMD\", \"python\".*\])$", (DEPLOY / "compose.yaml").read_text(),
-                            re.MULTILINE)
+    (compose,) = re.findall(
+        r"^ +test: (\[\"CMD\", \"python\".*\])$", (DEPLOY / "compose.yaml").read_text(), re.MULTILINE
+    )
     return [json.loads(image), json.loads(compose)[1:]]  # compose's starts with "CMD"
 
 
 async def exit_status(command: list[str], port: int) -> int:
     # The container's interpreter is `python`; here it is this one, and the port is the test's.
     argv = [sys.executable, *[part.replace("5002", str(port)) for part in command[1:]]]
-    process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
-                                                   stderr=asyncio.subprocess.DEVNULL)
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
     return await asyncio.wait_for(process.wait(), 30)
 
 
 async def test_the_health_checks_pass_on_a_running_basso_and_fail_without_one(
-        fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path) -> None:
+    fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
     image, compose = health_checks()
     assert image == compose
     assert "/health/live" in image[-1]

@@ -18,11 +18,24 @@ FUZZ = Path(__file__).resolve().parents[2] / "bench" / "fuzz.py"
 
 @pytest.mark.timeout(300)
 async def test_a_thousand_fuzzed_payloads_break_nothing(
-        migrated_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis) -> None:
+    migrated_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis
+) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(FUZZ), "--payloads", "1000", "--seed", "15", "--senders", "8",
-        "--database-url", migrated_database, "--redis-url", redis_server.url,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        str(FUZZ),
+        "--payloads",
+        "1000",
+        "--seed",
+        "15",
+        "--senders",
+        "8",
+        "--database-url",
+        migrated_database,
+        "--redis-url",
+        redis_server.url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 280)
     assert out, err.decode()[-2000:]
     result = json.loads(out.decode().strip().splitlines()[-1])

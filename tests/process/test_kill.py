@@ -23,8 +23,8 @@ SENDERS = 32
 
 
 async def test_a_killed_process_loses_and_doubles_nothing(
-        fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path,
-        config: Config) -> None:
+    fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path, config: Config
+) -> None:
     # The stream's timestamps are fixed in the past: no maximum age; all load comes from one address.
     settings = tmp_path / "basso.toml"
     settings.write_text("[signals]\nmax_age_s = 0\n\n[server]\nrate_limit_per_minute = 100000000\n")
@@ -34,6 +34,7 @@ async def test_a_killed_process_loses_and_doubles_nothing(
     acknowledged: list[str] = []
 
     async with running(fresh_database, redis_server.url, tmp_path / "data", env) as first:
+
         async def sender() -> None:
             for body in queue:
                 status, reply = await first.post(body)

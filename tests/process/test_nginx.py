@@ -37,10 +37,13 @@ pytestmark = pytest.mark.timeout(240)
 
 def templated(conf: str, first: int, second: int, port: int, cert: Path, key: Path) -> str:
     """deploy/nginx.conf with this test's ports and certificate; every other line as shipped."""
-    out = (conf.replace("10.0.0.11:5002", f"127.0.0.1:{first}").replace("10.0.0.12:5002", f"127.0.0.1:{second}")
-           .replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
-           .replace("/etc/letsencrypt/live/basso.example.com/fullchain.pem", str(cert))
-           .replace("/etc/letsencrypt/live/basso.example.com/privkey.pem", str(key)))
+    out = (
+        conf.replace("10.0.0.11:5002", f"127.0.0.1:{first}")
+        .replace("10.0.0.12:5002", f"127.0.0.1:{second}")
+        .replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
+        .replace("/etc/letsencrypt/live/basso.example.com/fullchain.pem", str(cert))
+        .replace("/etc/letsencrypt/live/basso.example.com/privkey.pem", str(key))
+    )
     assert out.count("127.0.0.1:") == 5, "deploy/nginx.conf changed shape: update the template"
     return out
 
@@ -49,8 +52,27 @@ def templated(conf: str, first: int, second: int, port: int, cert: Path, key: Pa
 async def nginx(directory: Path, first: int, second: int) -> AsyncIterator[str]:
     """nginx on deploy/nginx.conf in front of the two ports; yields its https URL."""
     cert, key = directory / "cert.pem", directory / "key.pem"
-    await asyncio.to_thread(subprocess.run, ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    await asyncio.to_thread(
+        subprocess.run,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     (directory / "basso.conf").write_text(templated(DEPLOY.read_text(), first, second, port, cert, key))
     # The main file of a Debian install, reduced to what a test directory needs; the site file is included as
@@ -59,13 +81,26 @@ async def nginx(directory: Path, first: int, second: int) -> AsyncIterator[str]:
         ("user root;\n" if os.geteuid() == 0 else "")
         + f"worker_processes 1;\npid {directory}/nginx.pid;\nerror_log stderr notice;\nevents {{}}\n"
         f"http {{\n  access_log off;\n  client_body_temp_path {directory}/body;\n"
-        f"  proxy_temp_path {directory}/proxy;\n  include {directory}/basso.conf;\n}}\n")
-    checked = await asyncio.to_thread(subprocess.run, [NGINX, "-t", "-c", str(directory / "nginx.conf"), "-p",
-                                                       str(directory)], capture_output=True, text=True)
+        f"  proxy_temp_path {directory}/proxy;\n  include {directory}/basso.conf;\n}}\n"
+    )
+    checked = await asyncio.to_thread(
+        subprocess.run,
+        [NGINX, "-t", "-c", str(directory / "nginx.conf"), "-p", str(directory)],
+        capture_output=True,
+        text=True,
+    )
     assert checked.returncode == 0, checked.stderr
     process = await asyncio.create_subprocess_exec(
-        NGINX, "-c", str(directory / "nginx.conf"), "-p", str(directory), "-g", "daemon off;",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        NGINX,
+        "-c",
+        str(directory / "nginx.conf"),
+        "-p",
+        str(directory),
+        "-g",
+        "daemon off;",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     assert process.stderr is not None
     try:
         # The master logs "start worker process" once it listens and has forked its worker.
@@ -86,17 +121,22 @@ async def accepted_here(instance: Instance) -> float:
 
 
 async def test_nginx_routes_webhooks_to_any_instance_and_writes_to_the_leader(
-        fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path) -> None:
+    fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
     settings = tmp_path / "basso.toml"
     settings.write_text("[signals]\nmax_age_s = 0\n\n[server]\nrate_limit_per_minute = 100000000\n")
     env = {"BASSO_CONFIG": str(settings)}
     bodies = [orjson.dumps({**body, "secret": SECRET}) for body in stream(random.Random(11))[:120]]
-    async with (running(fresh_database, redis_server.url, tmp_path / "a", env) as first,
-                running(fresh_database, redis_server.url, tmp_path / "b", env) as second):
+    async with (
+        running(fresh_database, redis_server.url, tmp_path / "a", env) as first,
+        running(fresh_database, redis_server.url, tmp_path / "b", env) as second,
+    ):
         await lead(first)
         ports = [int(i.url.rsplit(":", 1)[1]) for i in (first, second)]
-        async with (nginx(tmp_path, *ports) as proxy,
-                    aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as client):
+        async with (
+            nginx(tmp_path, *ports) as proxy,
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as client,
+        ):
 
             async def post(path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
                 async with client.post(f"{proxy}{path}", data=body, headers=headers) as response:
@@ -136,8 +176,9 @@ async def test_nginx_routes_webhooks_to_any_instance_and_writes_to_the_leader(
             assert sources == {"127.0.0.1"}, "the sender's own X-Forwarded-For must be replaced by nginx's view"
 
             # Capital: the follower refuses it (503), nginx tries the leader; every one lands, whichever is first.
-            async with second.session.post(f"{second.url}/api/capital", headers=ADMIN,
-                                           json={"kind": "deposit", "amount": "1.00"}) as direct:
+            async with second.session.post(
+                f"{second.url}/api/capital", headers=ADMIN, json={"kind": "deposit", "amount": "1.00"}
+            ) as direct:
                 assert direct.status == 503  # what nginx has to route around
             for _ in range(4):
                 status, reply = await post("/api/capital", b'{"kind": "deposit", "amount": "100.00"}', ADMIN)

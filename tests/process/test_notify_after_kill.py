@@ -50,23 +50,44 @@ async def _traded(instance: Instance, body: bytes) -> None:
 
 
 async def test_a_message_cut_off_by_kill_9_is_not_sent_again_and_none_is_repeated(
-        fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path, fake: FakeTelegram) -> None:
+    fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path, fake: FakeTelegram
+) -> None:
     settings = tmp_path / "basso.toml"
-    settings.write_text(f'[notifications]\nurls = ["json://127.0.0.1:{fake.port}/notify"]\npoll_s = 0.2\n'
-                        "timeout_s = 60.0\n")
+    settings.write_text(
+        f'[notifications]\nurls = ["json://127.0.0.1:{fake.port}/notify"]\npoll_s = 0.2\ntimeout_s = 60.0\n'
+    )
     env = {"BASSO_CONFIG": str(settings)}
     now = datetime.now(UTC)
     async with running(fresh_database, redis_server.url, tmp_path / "data", env) as first:
-        await _traded(first, _signal(now, type="BASE_ENTRY", position="Long_1", price=52000, stop=51650, lots=5,
-                                     atr=350, er=0.82, supertrend=51650, signal_id="entry"))
+        await _traded(
+            first,
+            _signal(
+                now,
+                type="BASE_ENTRY",
+                position="Long_1",
+                price=52000,
+                stop=51650,
+                lots=5,
+                atr=350,
+                er=0.82,
+                supertrend=51650,
+                signal_id="entry",
+            ),
+        )
         await _wait_messages(fake, 1)
         fake.mode = "hang"
         fake.arrived.clear()
         pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=2)
         assert pool is not None
         try:
-            await raise_alert(pool, at=now, level=AlertLevel.CRITICAL, kind="reconciliation",
-                              instrument="BANK_NIFTY", message="quantity mismatch")
+            await raise_alert(
+                pool,
+                at=now,
+                level=AlertLevel.CRITICAL,
+                kind="reconciliation",
+                instrument="BANK_NIFTY",
+                message="quantity mismatch",
+            )
             await asyncio.wait_for(fake.arrived.wait(), 30)  # the alert's message is on its way ...
             first.process.kill()  # ... when the process dies
             await first.process.wait()
@@ -74,8 +95,17 @@ async def test_a_message_cut_off_by_kill_9_is_not_sent_again_and_none_is_repeate
 
             fake.mode = "ok"
             async with running(fresh_database, redis_server.url, tmp_path / "data", env) as second:
-                await _traded(second, _signal(now + timedelta(seconds=1), type="EXIT", position="Long_1",
-                                              price=52100, reason="strategy exit", signal_id="exit"))
+                await _traded(
+                    second,
+                    _signal(
+                        now + timedelta(seconds=1),
+                        type="EXIT",
+                        position="Long_1",
+                        price=52100,
+                        reason="strategy exit",
+                        signal_id="exit",
+                    ),
+                )
                 await _wait_messages(fake, 2)
                 assert await second.terminate() == 0
             assert [row["state"] for row in await outbox.states(pool)] == ["sent", "unknown", "sent"]

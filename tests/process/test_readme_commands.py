@@ -78,18 +78,29 @@ def _tokens(line: str) -> list[str]:
 
 
 def test_the_readme_parser_reads_what_a_shell_would() -> None:
-    text = ("```sh\npython3 -m venv .venv && . .venv/bin/activate && basso run\n"
-            "curl -s localhost:5002/webhook -d '{\"type\": \"BASE_ENTRY\",\n  \"price\": 52000}'; basso status\n"
-            "basso send exit --reason \"make room\"  # a comment\n# executed: closed\n"
-            "basso backtest --trades A=a.csv \\\n               --json\n```\n")
+    text = (
+        "```sh\npython3 -m venv .venv && . .venv/bin/activate && basso run\n"
+        'curl -s localhost:5002/webhook -d \'{"type": "BASE_ENTRY",\n  "price": 52000}\'; basso status\n'
+        'basso send exit --reason "make room"  # a comment\n# executed: closed\n'
+        "basso backtest --trades A=a.csv \\\n               --json\n```\n"
+    )
     assert readme_commands(text) == [
         Command(argv=("basso", "run"), shown=None, line="python3 -m venv .venv && . .venv/bin/activate && basso run"),
-        Command(argv=("basso", "status"), shown=None,
-                line="curl -s localhost:5002/webhook -d '{\"type\": \"BASE_ENTRY\", \"price\": 52000}'; basso status"),
-        Command(argv=("basso", "send", "exit", "--reason", "make room"), shown="executed: closed",
-                line='basso send exit --reason "make room" # a comment'),
-        Command(argv=("basso", "backtest", "--trades", "A=a.csv", "--json"), shown=None,
-                line="basso backtest --trades A=a.csv --json"),
+        Command(
+            argv=("basso", "status"),
+            shown=None,
+            line='curl -s localhost:5002/webhook -d \'{"type": "BASE_ENTRY", "price": 52000}\'; basso status',
+        ),
+        Command(
+            argv=("basso", "send", "exit", "--reason", "make room"),
+            shown="executed: closed",
+            line='basso send exit --reason "make room" # a comment',
+        ),
+        Command(
+            argv=("basso", "backtest", "--trades", "A=a.csv", "--json"),
+            shown=None,
+            line="basso backtest --trades A=a.csv --json",
+        ),
     ]
 
 
@@ -137,8 +148,16 @@ async def _wait_leading(url: str, limit_s: float) -> None:
 
 
 async def _run(argv: tuple[str, ...], cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "basso.cli", *argv[1:], cwd=cwd, env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "basso.cli",
+        *argv[1:],
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), 180)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -155,12 +174,22 @@ async def test_every_basso_command_in_the_readme_runs_as_written() -> None:
     with scratch_directory() as directory:
         port = free_port()
         (directory / "basso.toml").write_text(f"[server]\nport = {port}\n", encoding="utf-8")
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("BASSO_DATABASE_URL", "BASSO_REDIS_URL", "BASSO_WEBHOOK_SECRET", "BASSO_ADMIN_TOKEN")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("BASSO_DATABASE_URL", "BASSO_REDIS_URL", "BASSO_WEBHOOK_SECRET", "BASSO_ADMIN_TOKEN")
+        }
         env["BASSO_CONFIG"] = str(directory / "basso.toml")
         server = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "basso.cli", *servers[0].argv[1:], cwd=directory, env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "basso.cli",
+            *servers[0].argv[1:],
+            cwd=directory,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         log: list[str] = []
         drain: asyncio.Task[None] | None = None
         try:

@@ -43,8 +43,12 @@ async def test_without_redis_nobody_trades_and_nothing_is_lost(fresh_database: s
     assert second_epoch == first_epoch + 1
     assert signals == {"before-outage": ("executed", first_epoch), "during-outage": ("executed", second_epoch)}
     assert orders == 2
-    assert history == [(first_epoch, "gained"), (first_epoch, "lost"), (second_epoch, "gained"),
-                       (second_epoch, "released")]
+    assert history == [
+        (first_epoch, "gained"),
+        (first_epoch, "lost"),
+        (second_epoch, "gained"),
+        (second_epoch, "released"),
+    ]
     conn = await asyncpg.connect(fresh_database)
     try:
         reason = await conn.fetchval("SELECT reason FROM leadership_history WHERE event = 'lost'")

@@ -31,10 +31,14 @@ async def snapshot(instance: Any) -> tuple[Any, Any, Any]:
 
 
 async def test_a_restart_shows_the_same_positions_ledger_and_outcomes(
-        fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     async with running(fresh_database, redis_server.url, tmp_path) as first:
-        for name, signal_id in [("BASE_ENTRY_BANK_NIFTY", "bn-1"), ("BASE_ENTRY_GOLD_MINI", "gold-1"),
-                                ("EXIT_TRAILING_STOP", "bn-exit-2")]:
+        for name, signal_id in [
+            ("BASE_ENTRY_BANK_NIFTY", "bn-1"),
+            ("BASE_ENTRY_GOLD_MINI", "gold-1"),
+            ("EXIT_TRAILING_STOP", "bn-exit-2"),
+        ]:
             status, reply = await first.post(sample(name, signal_id))
             assert (status, reply["status"]) == (200, "accepted"), reply
             await first.wait_processed(signal_id)

@@ -38,18 +38,23 @@ async def facts(database_url: str) -> tuple[dict[str, tuple[str, int]], int, lis
     """Each signal's (outcome, epoch), the number of orders, and the leadership history (epoch, event)."""
     conn = await asyncpg.connect(database_url)
     try:
-        signals = {r["signal_id"]: (r["outcome"], r["epoch"]) for r in await conn.fetch(
-            "SELECT payload->>'signal_id' AS signal_id, outcome, epoch FROM signals")}
+        signals = {
+            r["signal_id"]: (r["outcome"], r["epoch"])
+            for r in await conn.fetch("SELECT payload->>'signal_id' AS signal_id, outcome, epoch FROM signals")
+        }
         orders = await conn.fetchval("SELECT count(*) FROM orders")
-        history = [(r["epoch"], r["event"]) for r in await conn.fetch(
-            "SELECT epoch, event FROM leadership_history ORDER BY id")]
+        history = [
+            (r["epoch"], r["event"])
+            for r in await conn.fetch("SELECT epoch, event FROM leadership_history ORDER BY id")
+        ]
     finally:
         await conn.close()
     return signals, orders, history
 
 
 async def test_the_standby_takes_over_when_the_leader_is_killed(
-        fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     loop = asyncio.get_running_loop()
     async with running(fresh_database, redis_server.url, tmp_path / "a") as first:
         first_epoch = await lead(first)
@@ -72,14 +77,21 @@ async def test_the_standby_takes_over_when_the_leader_is_killed(
     assert signals == {"via-standby": ("executed", first_epoch), "after-failover": ("executed", second_epoch)}
     assert orders == 2
     # The killed leader recorded no end of its term: the standby records it superseded as it takes the fence.
-    assert history == [(first_epoch, "gained"), (first_epoch, "superseded"), (second_epoch, "gained"),
-                       (second_epoch, "released")]
+    assert history == [
+        (first_epoch, "gained"),
+        (first_epoch, "superseded"),
+        (second_epoch, "gained"),
+        (second_epoch, "released"),
+    ]
 
 
 async def test_a_leader_paused_past_its_lease_writes_nothing_when_it_wakes(
-        fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path) -> None:
-    async with running(fresh_database, redis_server.url, tmp_path / "a") as first, \
-            running(fresh_database, redis_server.url, tmp_path / "b") as second:
+    fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    async with (
+        running(fresh_database, redis_server.url, tmp_path / "a") as first,
+        running(fresh_database, redis_server.url, tmp_path / "b") as second,
+    ):
         first_epoch = await lead(first)
         await traded(first, "before-pause", "BASE_ENTRY_BANK_NIFTY")
         first.process.send_signal(signal.SIGSTOP)
@@ -98,20 +110,31 @@ async def test_a_leader_paused_past_its_lease_writes_nothing_when_it_wakes(
         assert await first.terminate() == 0
         assert await second.terminate() == 0
     signals, orders, history = await facts(fresh_database)
-    assert signals == {"before-pause": ("executed", first_epoch), "while-paused": ("executed", second_epoch),
-                       "to-the-old-leader": ("executed", second_epoch)}
+    assert signals == {
+        "before-pause": ("executed", first_epoch),
+        "while-paused": ("executed", second_epoch),
+        "to-the-old-leader": ("executed", second_epoch),
+    }
     assert orders == 3
     # The paused leader's term had no end when the standby took over (superseded); on waking, the old leader
     # records its own view of it (lost).
-    assert history == [(first_epoch, "gained"), (first_epoch, "superseded"), (second_epoch, "gained"),
-                       (first_epoch, "lost"), (second_epoch, "released")]
+    assert history == [
+        (first_epoch, "gained"),
+        (first_epoch, "superseded"),
+        (second_epoch, "gained"),
+        (first_epoch, "lost"),
+        (second_epoch, "released"),
+    ]
 
 
 async def test_a_leader_stopped_gracefully_hands_over_at_the_standbys_next_attempt(
-        fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    fresh_database: str, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
     loop = asyncio.get_running_loop()
-    async with running(fresh_database, redis_server.url, tmp_path / "a") as first, \
-            running(fresh_database, redis_server.url, tmp_path / "b") as second:
+    async with (
+        running(fresh_database, redis_server.url, tmp_path / "a") as first,
+        running(fresh_database, redis_server.url, tmp_path / "b") as second,
+    ):
         first_epoch = await lead(first)
         stopped_at = loop.time()
         assert await first.terminate() == 0
@@ -122,5 +145,9 @@ async def test_a_leader_stopped_gracefully_hands_over_at_the_standbys_next_attem
     signals, orders, history = await facts(fresh_database)
     assert signals == {"after-handover": ("executed", second_epoch)}
     assert orders == 1
-    assert history == [(first_epoch, "gained"), (first_epoch, "released"), (second_epoch, "gained"),
-                       (second_epoch, "released")]
+    assert history == [
+        (first_epoch, "gained"),
+        (first_epoch, "released"),
+        (second_epoch, "gained"),
+        (second_epoch, "released"),
+    ]

@@ -24,20 +24,25 @@ from tests.web.test_webhook import PAYLOADS
 SECRET = "wheel-secret"
 REPO = Path(__file__).resolve().parents[2]
 # Never part of a build: a stale build/ would put files removed since into the wheel.
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", "basso-data",
-                                    ".*_cache", ".hypothesis", "tests", "bench")
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "*.egg-info", "__pycache__", "basso-data", ".*_cache", ".hypothesis", "tests", "bench"
+)
 
 
 def clean_environment() -> dict[str, str]:
     """This process's environment without what would point the new one at this checkout or its settings."""
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith(("PYTHON", "VIRTUAL_ENV", "BASSO_"))}
+    return {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "VIRTUAL_ENV", "BASSO_"))}
 
 
 async def check_call(*args: str | Path, cwd: Path, limit_s: float) -> str:
     """Run a command to completion; its output, or a failure that shows it."""
-    process = await asyncio.create_subprocess_exec(*map(str, args), cwd=cwd, env=clean_environment(), stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.STDOUT)
+    process = await asyncio.create_subprocess_exec(
+        *map(str, args),
+        cwd=cwd,
+        env=clean_environment(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     output, _ = await asyncio.wait_for(process.communicate(), limit_s)
     text = output.decode(errors="replace")
     assert process.returncode == 0, f"{' '.join(map(str, args))} exited {process.returncode}:\n{text[-3000:]}"
@@ -48,8 +53,9 @@ async def build_and_install(tmp_path: Path) -> Path:
     """The wheel built from a copy of this tree, installed in a new virtual environment: its bin directory."""
     source, dist, venv = tmp_path / "source", tmp_path / "dist", tmp_path / "venv"
     shutil.copytree(REPO, source, ignore=NOT_SOURCE)
-    await check_call(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, source,
-                     cwd=tmp_path, limit_s=300)
+    await check_call(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, source, cwd=tmp_path, limit_s=300
+    )
     (wheel,) = dist.glob("basso-*.whl")
     await check_call(sys.executable, "-m", "venv", venv, cwd=tmp_path, limit_s=120)
     await check_call(venv / "bin" / "pip", "install", "--quiet", wheel, cwd=tmp_path, limit_s=600)
@@ -59,9 +65,18 @@ async def build_and_install(tmp_path: Path) -> Path:
 async def start(bin_dir: Path, port: int, data_dir: Path, *args: str) -> tuple[asyncio.subprocess.Process, list[str]]:
     """`basso run` from the installed wheel, once it serves, and what it logged until then."""
     process = await asyncio.create_subprocess_exec(
-        bin_dir / "basso", "run", "--port", str(port), "--data-dir", data_dir, *args, cwd=data_dir.parent,
+        bin_dir / "basso",
+        "run",
+        "--port",
+        str(port),
+        "--data-dir",
+        data_dir,
+        *args,
+        cwd=data_dir.parent,
         env={**clean_environment(), "BASSO_WEBHOOK_SECRET": SECRET, "BASSO_ADMIN_TOKEN": "admin"},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     log: list[str] = []
     assert process.stderr is not None
     try:
@@ -89,8 +104,7 @@ async def stop(process: asyncio.subprocess.Process) -> int:
 async def test_a_built_wheel_in_a_fresh_venv_serves_and_trades_one_signal(tmp_path: Path) -> None:
     bin_dir = await build_and_install(tmp_path)
     # The installed package, not this checkout: nothing of the repository is on that interpreter's path.
-    where = await check_call(bin_dir / "python", "-c", "import basso; print(basso.__file__)", cwd=tmp_path,
-                             limit_s=60)
+    where = await check_call(bin_dir / "python", "-c", "import basso; print(basso.__file__)", cwd=tmp_path, limit_s=60)
     assert where.strip().startswith(str(tmp_path / "venv")), where
 
     port, data_dir = free_port(), tmp_path / "data"
@@ -98,8 +112,12 @@ async def test_a_built_wheel_in_a_fresh_venv_serves_and_trades_one_signal(tmp_pa
     try:
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
             # Stored at once, traded once this instance leads and has recovered.
-            body = {**PAYLOADS["BASE_ENTRY_BANK_NIFTY"], "timestamp": now_ist(), "secret": SECRET,
-                    "signal_id": "wheel-1"}
+            body = {
+                **PAYLOADS["BASE_ENTRY_BANK_NIFTY"],
+                "timestamp": now_ist(),
+                "secret": SECRET,
+                "signal_id": "wheel-1",
+            }
             async with http.post("/webhook", data=orjson.dumps(body)) as response:
                 assert (response.status, (await response.json())["status"]) == (200, "accepted")
             async with asyncio.timeout(60):
@@ -119,7 +137,8 @@ async def test_a_built_wheel_in_a_fresh_venv_serves_and_trades_one_signal(tmp_pa
         assert [line.split(" WARNING ", 1)[1] for line in log if "--capital" in line] == [
             f"basso.commands.preflight: --capital 7500000 is ignored: the database in {data_dir / 'postgres'} "
             "already has its capital (--capital is only the first deposit); add capital with "
-            "`basso capital deposit AMOUNT` while Basso runs\n"]
+            "`basso capital deposit AMOUNT` while Basso runs\n"
+        ]
         assert await stop(process) == 0
     finally:
         if process.returncode is None:

@@ -27,8 +27,9 @@ def basso_inputs(tmp_path: Path, count: int = 60) -> list[str]:
     argv: list[str] = []
     for name, (source, volatility) in EXPORTS.items():
         trades = first_trades(source, count, tmp_path / f"{name}.csv")
-        bars = bars_through_trades(read_trade_list(trades, name), config.instrument(name), seed=7,
-                                   volatility=volatility)
+        bars = bars_through_trades(
+            read_trade_list(trades, name), config.instrument(name), seed=7, volatility=volatility
+        )
         bars_file = tmp_path / f"{name}_bars.csv"
         bars_file.write_text(bars_csv(bars), "utf-8")
         argv += ["--trades", f"{name}={trades}", "--bars", f"{name}={bars_file}"]

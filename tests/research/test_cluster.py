@@ -57,8 +57,7 @@ class Lines:
     def wait_for(self, marker: str, timeout_s: float) -> None:
         """Until a line contains `marker`; fails after `timeout_s` or if the stream ends first."""
         with self._arrived:
-            found = self._arrived.wait_for(lambda: self._ended or any(marker in line for line in self.seen),
-                                           timeout_s)
+            found = self._arrived.wait_for(lambda: self._ended or any(marker in line for line in self.seen), timeout_s)
             assert found, f"no {marker!r} within {timeout_s} s: {''.join(self.seen[-5:])}"
             assert any(marker in line for line in self.seen), f"ended before {marker!r}: {''.join(self.seen[-5:])}"
 
@@ -70,8 +69,9 @@ class Lines:
 
 @contextmanager
 def started(argv: list[str], marker: str) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     assert process.stderr is not None
     lines = Lines(process.stderr)
     try:
@@ -100,12 +100,25 @@ def run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, A
 
 @pytest.mark.timeout(240)
 def test_a_scheduler_address_runs_on_that_cluster_with_the_same_results(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     scheduler = [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
-    worker = [str(DASK), "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
-              "--host", "127.0.0.1", "--local-directory", str(tmp_path / "worker")]
+    worker = [
+        str(DASK),
+        "worker",
+        address,
+        "--nworkers",
+        "1",
+        "--nthreads",
+        "1",
+        "--no-dashboard",
+        "--host",
+        "127.0.0.1",
+        "--local-directory",
+        str(tmp_path / "worker"),
+    ]
     argv = [*BANK_NIFTY, "--runs", "1500", "--seed", "99"]
     with started(scheduler, "Scheduler at:"), started(worker, "Registered to:"):
         remote = run_json(capsys, [*argv, "--scheduler", address, "--out", str(tmp_path / "remote")])
@@ -125,9 +138,24 @@ def test_ctrl_c_cancels_the_clusters_work_and_leaves_no_process_behind(tmp_path:
     # the command, its local cluster and every worker process within the bound, writing nothing.
     out = tmp_path / "never"
     process = subprocess.Popen(
-        [sys.executable, "-m", "basso.cli", "montecarlo", *BANK_NIFTY, "--runs", "1000000", "--seed", "1",
-         "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "basso.cli",
+            "montecarlo",
+            *BANK_NIFTY,
+            "--runs",
+            "1000000",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     assert process.stderr is not None
     lines = Lines(process.stderr)
     try:

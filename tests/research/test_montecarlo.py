@@ -23,9 +23,20 @@ from tests.backtest.exports import BANK_NIFTY_EXPORT, GOLD_EXPORT, export, trade
 # Each test starts a local Dask cluster (worker processes), seconds on a loaded two-core machine.
 pytestmark = pytest.mark.timeout(240)
 
-BOTH = ["--trades", f"GOLD_MINI={GOLD_EXPORT}", "--trades", f"BANK_NIFTY={BANK_NIFTY_EXPORT}",
-        "--multiplier", "GOLD_MINI=10", "--multiplier", "BANK_NIFTY=35",
-        "--commission", "0.0005", "--commission", "BANK_NIFTY=0.001"]
+BOTH = [
+    "--trades",
+    f"GOLD_MINI={GOLD_EXPORT}",
+    "--trades",
+    f"BANK_NIFTY={BANK_NIFTY_EXPORT}",
+    "--multiplier",
+    "GOLD_MINI=10",
+    "--multiplier",
+    "BANK_NIFTY=35",
+    "--commission",
+    "0.0005",
+    "--commission",
+    "BANK_NIFTY=0.001",
+]
 
 
 def run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
@@ -39,30 +50,50 @@ def three_trades(tmp_path: Path) -> Path:
     A: 1,000 → 2,000 = +₹10,000, +10 % of ₹1,00,000; B: 2,100 → 1,000 = −₹11,000, −10 % of ₹1,10,000;
     C: 1,990 → 1,000 = −₹9,900, −10 % of ₹99,000. The replay ends at ₹89,100."""
     path = tmp_path / "three.csv"
-    path.write_text(export(
-        trade(1, ("2024-01-01 10:00", 1000), ("2024-02-01 10:00", 2000), 1, label="ENTRY-1L"),
-        trade(2, ("2024-03-01 10:00", 2100), ("2024-04-01 10:00", 1000), 1, label="ENTRY-2L"),
-        trade(3, ("2024-05-01 10:00", 1990), ("2024-06-01 10:00", 1000), 1, label="ENTRY-3L"),
-    ), "utf-8")
+    path.write_text(
+        export(
+            trade(1, ("2024-01-01 10:00", 1000), ("2024-02-01 10:00", 2000), 1, label="ENTRY-1L"),
+            trade(2, ("2024-03-01 10:00", 2100), ("2024-04-01 10:00", 1000), 1, label="ENTRY-2L"),
+            trade(3, ("2024-05-01 10:00", 1990), ("2024-06-01 10:00", 1000), 1, label="ENTRY-3L"),
+        ),
+        "utf-8",
+    )
     return path
 
 
 def three_args(tmp_path: Path) -> list[str]:
-    return ["--trades", f"GOLD_MINI={three_trades(tmp_path)}", "--multiplier", "GOLD_MINI=10",
-            "--commission", "0", "--capital", "100000"]
+    return [
+        "--trades",
+        f"GOLD_MINI={three_trades(tmp_path)}",
+        "--multiplier",
+        "GOLD_MINI=10",
+        "--commission",
+        "0",
+        "--capital",
+        "100000",
+    ]
 
 
-@pytest.mark.parametrize("exports", [
-    {"BANK_NIFTY": (BANK_NIFTY_EXPORT, 35.0, 0.001)},
-    {"GOLD_MINI": (GOLD_EXPORT, 10.0, 0.0005), "BANK_NIFTY": (BANK_NIFTY_EXPORT, 35.0, 0.001)},
-])
-def test_the_replays_own_order_reproduces_the_replay_to_the_paisa(exports: dict[str, tuple[Path, float, float]]
-                                                                  ) -> None:
+@pytest.mark.parametrize(
+    "exports",
+    [
+        {"BANK_NIFTY": (BANK_NIFTY_EXPORT, 35.0, 0.001)},
+        {"GOLD_MINI": (GOLD_EXPORT, 10.0, 0.0005), "BANK_NIFTY": (BANK_NIFTY_EXPORT, 35.0, 0.001)},
+    ],
+)
+def test_the_replays_own_order_reproduces_the_replay_to_the_paisa(
+    exports: dict[str, tuple[Path, float, float]],
+) -> None:
     config = load_config()
     trades = {name: read_trade_list(path, name) for name, (path, _, _) in exports.items()}
-    result = replay_fixed(trades, capital=5_000_000, commission=0.0, config=config,
-                          multipliers={n: m for n, (_, m, _) in exports.items()},
-                          commissions={n: c for n, (_, _, c) in exports.items()})
+    result = replay_fixed(
+        trades,
+        capital=5_000_000,
+        commission=0.0,
+        config=config,
+        multipliers={n: m for n, (_, m, _) in exports.items()},
+        commissions={n: c for n, (_, _, c) in exports.items()},
+    )
     figures = summary(result)
     sequence = trade_sequence(result)
     outcome = simulate(sequence, identity_order(sequence))
@@ -75,9 +106,27 @@ def test_one_shuffle_of_a_single_trade_is_the_replay(tmp_path: Path, capsys: pyt
     # One trade: its only permutation keeps the order. 1 lot × 10 × (2,000 − 1,000) = +₹10,000 on ₹1,00,000.
     path = tmp_path / "one.csv"
     path.write_text(export(trade(1, ("2024-01-01 10:00", 1000), ("2024-02-01 10:00", 2000), 1)), "utf-8")
-    figures = run_json(capsys, ["--trades", f"GOLD_MINI={path}", "--multiplier", "GOLD_MINI=10", "--commission", "0",
-                                "--capital", "100000", "--runs", "1", "--method", "shuffle", "--seed", "5",
-                                "--workers", "1"])
+    figures = run_json(
+        capsys,
+        [
+            "--trades",
+            f"GOLD_MINI={path}",
+            "--multiplier",
+            "GOLD_MINI=10",
+            "--commission",
+            "0",
+            "--capital",
+            "100000",
+            "--runs",
+            "1",
+            "--method",
+            "shuffle",
+            "--seed",
+            "5",
+            "--workers",
+            "1",
+        ],
+    )
     assert figures["replay"]["final_equity"] == 110_000.0
     for key in ("final_equity", "cagr_pct", "max_drawdown_pct", "longest_drawdown_days"):
         assert figures[key]["p50"] == figures["replay"][key]
@@ -87,10 +136,13 @@ def test_one_shuffle_of_a_single_trade_is_the_replay(tmp_path: Path, capsys: pyt
 
 
 def test_every_order_of_three_trades_ends_alike_but_draws_down_differently(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "mc"
-    figures = run_json(capsys, [*three_args(tmp_path), "--runs", "600", "--seed", "11", "--ruin", "15",
-                                "--workers", "1", "--out", str(out)])
+    figures = run_json(
+        capsys,
+        [*three_args(tmp_path), "--runs", "600", "--seed", "11", "--ruin", "15", "--workers", "1", "--out", str(out)],
+    )
     with (out / "results.csv").open() as handle:
         runs = list(csv.DictReader(handle))
     assert len(runs) == 600
@@ -115,11 +167,24 @@ def test_every_order_of_three_trades_ends_alike_but_draws_down_differently(
     assert json.loads((out / "summary.json").read_text()) == figures
 
 
-def test_bootstrap_draws_trades_again_so_the_end_can_differ(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                                            ) -> None:
+def test_bootstrap_draws_trades_again_so_the_end_can_differ(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "mc"
-    run_json(capsys, [*three_args(tmp_path), "--runs", "300", "--seed", "3", "--method", "bootstrap",
-                      "--workers", "1", "--out", str(out)])
+    run_json(
+        capsys,
+        [
+            *three_args(tmp_path),
+            "--runs",
+            "300",
+            "--seed",
+            "3",
+            "--method",
+            "bootstrap",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     with (out / "results.csv").open() as handle:
         finals = {row["final_equity"] for row in csv.DictReader(handle)}
     # Three draws of +10 % or −10 %: 1.1³, 1.1² × 0.9, 1.1 × 0.9², 0.9³ of ₹1,00,000; all four in 300 runs
@@ -132,13 +197,21 @@ def test_overlapping_trades_are_each_sized_on_the_equity_at_their_entry(tmp_path
     # −₹5,000 = −5 %. Swapped, B's −5 % is taken on ₹1,00,000 (the equity at B's entry, A still open) = −₹5,000,
     # and A's +10 % lands in A's slot, also sized on ₹1,00,000: +₹10,000. The same ₹1,05,000 either way.
     path = tmp_path / "overlap.csv"
-    path.write_text(export(
-        trade(1, ("2024-01-01 10:00", 1000), ("2024-03-01 10:00", 2000), 1),
-        trade(2, ("2024-02-01 10:00", 1500), ("2024-04-01 10:00", 1000), 1),
-    ), "utf-8")
+    path.write_text(
+        export(
+            trade(1, ("2024-01-01 10:00", 1000), ("2024-03-01 10:00", 2000), 1),
+            trade(2, ("2024-02-01 10:00", 1500), ("2024-04-01 10:00", 1000), 1),
+        ),
+        "utf-8",
+    )
     config = load_config()
-    result = replay_fixed({"GOLD_MINI": read_trade_list(path, "GOLD_MINI")}, capital=100_000, commission=0.0,
-                          config=config, multipliers={"GOLD_MINI": 10.0})
+    result = replay_fixed(
+        {"GOLD_MINI": read_trade_list(path, "GOLD_MINI")},
+        capital=100_000,
+        commission=0.0,
+        config=config,
+        multipliers={"GOLD_MINI": 10.0},
+    )
     sequence = trade_sequence(result)
     assert sequence.fractions.tolist() == [0.1, -0.05]
     assert sequence.entered_after.tolist() == [0, 0]
@@ -159,8 +232,12 @@ def test_one_and_two_workers_give_identical_results(tmp_path: Path, capsys: pyte
     outputs = []
     for workers in ("1", "2"):
         out = tmp_path / f"w{workers}"
-        outputs.append((run_json(capsys, [*BOTH, "--runs", "3000", "--seed", "2026", "--workers", workers,
-                                          "--out", str(out)]), (out / "results.csv").read_bytes()))
+        outputs.append(
+            (
+                run_json(capsys, [*BOTH, "--runs", "3000", "--seed", "2026", "--workers", workers, "--out", str(out)]),
+                (out / "results.csv").read_bytes(),
+            )
+        )
     (one, one_csv), (two, two_csv) = outputs
     assert one == two
     assert one_csv == two_csv
@@ -169,14 +246,18 @@ def test_one_and_two_workers_give_identical_results(tmp_path: Path, capsys: pyte
     assert math.isfinite(one["probability_of_ruin_pct"])
 
 
-@pytest.mark.parametrize(("argv", "problem"), [
-    (["--runs", "0"], "--runs: must be between 1 and 1,000,000, got 0"),
-    (["--ruin", "100"], "--ruin: is a drawdown in percent below 100"),
-    (["--seed", "-1"], "--seed: must not be negative"),
-    (["--scheduler", "localhost"], "--scheduler: must be a scheduler address such as tcp://host:8786"),
-])
-def test_bad_options_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
-                                             problem: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--runs", "0"], "--runs: must be between 1 and 1,000,000, got 0"),
+        (["--ruin", "100"], "--ruin: is a drawdown in percent below 100"),
+        (["--seed", "-1"], "--seed: must not be negative"),
+        (["--scheduler", "localhost"], "--scheduler: must be a scheduler address such as tcp://host:8786"),
+    ],
+)
+def test_bad_options_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], problem: str
+) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["montecarlo", *three_args(tmp_path), *argv])
     assert exited.value.code == 2

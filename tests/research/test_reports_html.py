@@ -52,10 +52,27 @@ async def open_report(report: Path, profile: Path, expression: str) -> Any:
 
 
 async def test_the_montecarlo_report_opens_with_its_three_charts_and_the_bands_of_summary_json(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "mc"
-    assert main(["montecarlo", *three_args(tmp_path), "--runs", "200", "--seed", "4", "--workers", "1",
-                 "--out", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "montecarlo",
+                *three_args(tmp_path),
+                "--runs",
+                "200",
+                "--seed",
+                "4",
+                "--workers",
+                "1",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     facts = await open_report(out / "report.html", tmp_path / "profile", IMAGES)
     assert [image["id"] for image in facts["images"]] == ["chart-fan", "chart-cagr", "chart-drawdown"]
@@ -72,10 +89,26 @@ async def test_the_montecarlo_report_opens_with_its_three_charts_and_the_bands_o
 
 @pytest.mark.timeout(240)
 async def test_the_sweep_report_opens_with_its_heat_map_and_sorts_its_table(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "sweep"
-    assert main(["sweep", *basso_inputs(tmp_path, count=30), "--grid", "risk_pct=0.5,1", "equity_mode=closed,blended",
-                 "--workers", "1", "--out", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                *basso_inputs(tmp_path, count=30),
+                "--grid",
+                "risk_pct=0.5,1",
+                "equity_mode=closed,blended",
+                "--workers",
+                "1",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     facts = await open_report(out / "report.html", tmp_path / "profile", IMAGES)
     [image] = facts["images"]

@@ -55,8 +55,9 @@ class Forwarder(Actor[Numbered]):
 class Blocker(Actor[Numbered]):
     """Waits inside handle until `release` is set; records entry and cancellation."""
 
-    def __init__(self, journal: Journal, release: asyncio.Event, entered: asyncio.Event,
-                 to: ActorRef[Numbered] | None = None) -> None:
+    def __init__(
+        self, journal: Journal, release: asyncio.Event, entered: asyncio.Event, to: ActorRef[Numbered] | None = None
+    ) -> None:
         self.journal = journal
         self.release = release
         self.entered = entered

@@ -27,15 +27,22 @@ def started(path: str) -> Callable[[SupervisorEvent], bool]:
 
 
 def exited(path: str, reason: ExitReason | None = None) -> Callable[[SupervisorEvent], bool]:
-    return lambda event: (isinstance(event, ChildExited) and event.path == path
-                          and (reason is None or event.reason is reason))
+    return lambda event: (
+        isinstance(event, ChildExited) and event.path == path and (reason is None or event.reason is reason)
+    )
 
 
-def one_actor(make: Callable[[], Actor[Numbered]], *, log: EventLog, dead_letters: DeadLetterBox | None = None,
-              capacity: int = 16) -> Supervisor:
-    return Supervisor(name="root", children=[ChildSpec(name="a", factory=make, capacity=capacity)],
-                      clock=FakeClock(), observer=log, dead_letters=dead_letters or DeadLetterBox(),
-                      backoff=Backoff(base_s=0.01, jitter=0.0))
+def one_actor(
+    make: Callable[[], Actor[Numbered]], *, log: EventLog, dead_letters: DeadLetterBox | None = None, capacity: int = 16
+) -> Supervisor:
+    return Supervisor(
+        name="root",
+        children=[ChildSpec(name="a", factory=make, capacity=capacity)],
+        clock=FakeClock(),
+        observer=log,
+        dead_letters=dead_letters or DeadLetterBox(),
+        backoff=Backoff(base_s=0.01, jitter=0.0),
+    )
 
 
 async def test_start_returns_only_once_on_start_has_finished() -> None:
@@ -75,8 +82,15 @@ async def test_a_crash_redelivers_the_message_it_was_handling_first_after_the_re
         for message in (Numbered(seq=1), Numbered(seq=2, crash_before=1), Numbered(seq=3)):
             await sup.ref("a").tell(message)
         assert await drain(out, 3) == [1, 2, 3]
-        assert journal.lines == ["start a", "a 1 attempt 1", "a 2 attempt 1", "stop a",
-                                 "start a", "a 2 attempt 2", "a 3 attempt 1"]
+        assert journal.lines == [
+            "start a",
+            "a 1 attempt 1",
+            "a 2 attempt 1",
+            "stop a",
+            "start a",
+            "a 2 attempt 2",
+            "a 3 attempt 1",
+        ]
         stats = sup.cell("a").statistics()
         assert (stats.failed, stats.restarts, stats.handled) == (1, 1, 3)
         assert stats.last_error == "RuntimeError: a told to crash on 2"
@@ -101,7 +115,10 @@ async def test_a_message_that_crashes_its_actor_three_times_is_dead_lettered_and
             await sup.ref("a").tell(message)
         assert await drain(out, 2) == [1, 3]
         assert [line for line in journal.lines if line.startswith("a 2")] == [
-            "a 2 attempt 1", "a 2 attempt 2", "a 2 attempt 3"]
+            "a 2 attempt 1",
+            "a 2 attempt 2",
+            "a 2 attempt 3",
+        ]
         [letter] = letters.letters
         assert letter.actor == "root/a"
         assert letter.message is poison
@@ -123,8 +140,13 @@ async def test_when_the_dead_letter_sink_fails_the_poison_message_stays_until_th
             self.letters.append(letter)
 
     journal, out, sink = Journal(), ActorRef[Numbered]("out", capacity=100), FlakySink()
-    sup = Supervisor(name="root", children=[ChildSpec(name="a", factory=lambda: Forwarder("a", journal, out))],
-                     clock=FakeClock(), dead_letters=sink, backoff=Backoff(base_s=0.0))
+    sup = Supervisor(
+        name="root",
+        children=[ChildSpec(name="a", factory=lambda: Forwarder("a", journal, out))],
+        clock=FakeClock(),
+        dead_letters=sink,
+        backoff=Backoff(base_s=0.0),
+    )
     async with sup:
         await sup.ref("a").tell(Numbered(seq=1, crash_before=99))
         await sup.ref("a").tell(Numbered(seq=2))
@@ -203,8 +225,11 @@ async def test_statistics_snapshot_has_what_metrics_and_health_read() -> None:
     journal, out = Journal(), ActorRef[Numbered]("out", capacity=10)
     release, entered = asyncio.Event(), asyncio.Event()
     clock = FakeClock(start=500.0)
-    sup = Supervisor(name="root", clock=clock, children=[
-        ChildSpec(name="a", factory=lambda: Blocker(journal, release, entered, out), capacity=8)])
+    sup = Supervisor(
+        name="root",
+        clock=clock,
+        children=[ChildSpec(name="a", factory=lambda: Blocker(journal, release, entered, out), capacity=8)],
+    )
     async with sup:
         for seq in range(3):
             await sup.ref("a").tell(Numbered(seq=seq))
@@ -223,8 +248,11 @@ async def test_the_heartbeat_stops_while_an_actor_is_stuck_in_one_message() -> N
     journal, out = Journal(), ActorRef[Numbered]("out", capacity=10)
     release, entered = asyncio.Event(), asyncio.Event()
     clock = FakeClock(start=0.0)
-    sup = Supervisor(name="root", clock=clock, children=[
-        ChildSpec(name="a", factory=lambda: Blocker(journal, release, entered, out))])
+    sup = Supervisor(
+        name="root",
+        clock=clock,
+        children=[ChildSpec(name="a", factory=lambda: Blocker(journal, release, entered, out))],
+    )
     async with sup:
         cell = sup.cell("a")
         clock.advance(1.0)

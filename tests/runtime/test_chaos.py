@@ -71,11 +71,19 @@ def pipeline(chaos: Chaos, end: ActorRef[Numbered], letters: DeadLetterBox) -> S
     # Far more restarts than production would ever allow: the point here is what survives them.
     intensity = RestartIntensity(max_restarts=10_000, within_s=1.0)
     front = Supervisor(name="front", strategy="rest_for_one", intensity=intensity, children=[spec("a"), spec("b")])
-    back = Supervisor(name="back", strategy="one_for_one", intensity=intensity,
-                      children=[spec("c"), spec("d"), spec("e")])
-    return Supervisor(name="root", strategy="one_for_one", intensity=intensity,
-                      children=[front.as_child(), back.as_child()], clock=FakeClock(), rng=random.Random(0),
-                      dead_letters=letters, backoff=Backoff(base_s=0.001, max_s=0.01))
+    back = Supervisor(
+        name="back", strategy="one_for_one", intensity=intensity, children=[spec("c"), spec("d"), spec("e")]
+    )
+    return Supervisor(
+        name="root",
+        strategy="one_for_one",
+        intensity=intensity,
+        children=[front.as_child(), back.as_child()],
+        clock=FakeClock(),
+        rng=random.Random(0),
+        dead_letters=letters,
+        backoff=Backoff(base_s=0.001, max_s=0.01),
+    )
 
 
 async def test_ten_thousand_messages_arrive_exactly_once_in_order_through_hundreds_of_crashes() -> None:

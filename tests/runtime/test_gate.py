@@ -11,8 +11,13 @@ from tests.runtime.helpers import Blocker, Forwarder, Journal, Numbered, drain
 
 
 def gated(actor: object, gate: PauseGate, log: EventLog | None = None, capacity: int = 128) -> Supervisor:
-    return Supervisor(name="root", clock=FakeClock(), observer=log, backoff=Backoff(base_s=0.0), children=[
-        ChildSpec(name="a", factory=actor, gate=gate, capacity=capacity)])  # type: ignore[arg-type]
+    return Supervisor(
+        name="root",
+        clock=FakeClock(),
+        observer=log,
+        backoff=Backoff(base_s=0.0),
+        children=[ChildSpec(name="a", factory=actor, gate=gate, capacity=capacity)],  # type: ignore[arg-type]
+    )
 
 
 def test_the_gate_is_open_only_while_leader_and_recovered() -> None:
@@ -122,9 +127,13 @@ async def test_wait_paused_waits_for_work_in_progress_to_wind_down() -> None:
 async def test_actors_without_the_gate_keep_working_while_it_is_closed() -> None:
     gate, journal = PauseGate(), Journal()
     out_gated, out_free = ActorRef[Numbered]("gated out"), ActorRef[Numbered]("free out")
-    sup = Supervisor(name="root", children=[
-        ChildSpec(name="persister", factory=lambda: Forwarder("persister", journal, out_free)),
-        ChildSpec(name="sizer", factory=lambda: Forwarder("sizer", journal, out_gated), gate=gate)])
+    sup = Supervisor(
+        name="root",
+        children=[
+            ChildSpec(name="persister", factory=lambda: Forwarder("persister", journal, out_free)),
+            ChildSpec(name="sizer", factory=lambda: Forwarder("sizer", journal, out_gated), gate=gate),
+        ],
+    )
     async with sup:
         await sup.ref("persister").tell(Numbered(seq=1))
         await sup.ref("sizer").tell(Numbered(seq=2))

@@ -71,10 +71,13 @@ def test_the_type_checker_refuses_a_message_sent_to_the_wrong_actor(tmp_path: Pa
         "    await guard.tell(Poll())\n"
         "    ChildSpec(name='sizer', factory=lambda: RiskGuard(context), ref=sizer)\n"
         "    await actor.send(actor.context.risk_guard, settled)\n"
-        "    await sizer.tell(Poll())\n")
+        "    await sizer.tell(Poll())\n"
+    )
     report, _, status = mypy_api.run(["--strict", "--cache-dir", str(tmp_path / "cache"), str(program)])
     assert status == 1
     errors = [line for line in report.splitlines() if ": error:" in line]
     assert [line.split(":")[1] for line in errors] == ["8", "9", "9", "10"], report
-    assert 'wrong.py:8: error: Argument 1 to "tell" of "ActorRef" has incompatible type "Poll"; expected "Decided"' \
+    assert (
+        'wrong.py:8: error: Argument 1 to "tell" of "ActorRef" has incompatible type "Poll"; expected "Decided"'
         in report
+    )

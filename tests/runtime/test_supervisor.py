@@ -45,8 +45,10 @@ def exited(path: str) -> Callable[[SupervisorEvent], bool]:
 
 
 def forwarders(journal: Journal, names: str, **spec: object) -> list[ChildSpec[Numbered]]:
-    return [ChildSpec(name=name, factory=lambda name=name: Forwarder(name, journal), **spec)  # type: ignore[misc, arg-type]
-            for name in names]
+    return [
+        ChildSpec(name=name, factory=lambda name=name: Forwarder(name, journal), **spec)  # type: ignore[misc, arg-type]
+        for name in names
+    ]
 
 
 def tree(children: list[ChildSpec[Numbered]], log: EventLog, **options: object) -> Supervisor:
@@ -90,15 +92,25 @@ async def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it
         await sup.ref("b").tell(Numbered(seq=1, crash_before=1))
         await log.wait_for(started("root/d"), count=2)
         # b takes its kept message as soon as it is ready, before the supervisor starts c.
-        assert journal.lines == ["b 1 attempt 1", "stop b", "stop d", "stop c",
-                                 "start b", "b 1 attempt 2", "start c", "start d"]
+        assert journal.lines == [
+            "b 1 attempt 1",
+            "stop b",
+            "stop d",
+            "stop c",
+            "start b",
+            "b 1 attempt 2",
+            "start c",
+            "start d",
+        ]
         assert [sup.cell(name).statistics().restarts for name in "abcd"] == [0, 1, 1, 1]
 
 
 async def test_rest_for_one_loses_no_message_queued_for_the_siblings_it_restarts() -> None:
     journal, log, out = Journal(), EventLog(), ActorRef[Numbered]("out", capacity=100)
-    children = [ChildSpec(name="a", factory=lambda: Forwarder("a", journal)),
-                ChildSpec(name="b", factory=lambda: Forwarder("b", journal, out), capacity=100)]
+    children = [
+        ChildSpec(name="a", factory=lambda: Forwarder("a", journal)),
+        ChildSpec(name="b", factory=lambda: Forwarder("b", journal, out), capacity=100),
+    ]
     async with tree(children, log, strategy="rest_for_one") as sup:
         for seq in range(50):
             await sup.ref("b").tell(Numbered(seq=seq))
@@ -167,8 +179,9 @@ async def test_exceeding_the_restart_intensity_stops_the_children_and_escalates(
 
 async def test_restarts_spread_wider_than_the_window_never_escalate() -> None:
     journal, log, clock = Journal(), EventLog(), FakeClock()
-    async with tree(forwarders(journal, "a"), log, clock=clock, intensity=RestartIntensity(max_restarts=2,
-                                                                                          within_s=30.0)) as sup:
+    async with tree(
+        forwarders(journal, "a"), log, clock=clock, intensity=RestartIntensity(max_restarts=2, within_s=30.0)
+    ) as sup:
         for crash in range(6):
             clock.advance(31.0)  # each crash alone in its 30 s window
             await sup.ref("a").tell(Numbered(seq=crash, crash_before=1))
@@ -180,8 +193,14 @@ async def test_restarts_spread_wider_than_the_window_never_escalate() -> None:
 async def test_backoff_doubles_and_jitter_comes_from_the_injected_random_source() -> None:
     journal, log, clock = Journal(), EventLog(), FakeClock()
     backoff = Backoff(base_s=0.1, factor=2.0, max_s=0.3, jitter=0.5)
-    sup = tree(forwarders(journal, "a"), log, clock=clock, backoff=backoff, rng=random.Random(7),
-               intensity=RestartIntensity(max_restarts=4, within_s=30.0))
+    sup = tree(
+        forwarders(journal, "a"),
+        log,
+        clock=clock,
+        backoff=backoff,
+        rng=random.Random(7),
+        intensity=RestartIntensity(max_restarts=4, within_s=30.0),
+    )
     async with sup:
         for seq in range(4):
             await sup.ref("a").tell(Numbered(seq=seq, crash_before=1))
@@ -244,8 +263,11 @@ async def test_children_stop_in_the_reverse_of_their_start_order_through_nested_
 
 async def test_a_nested_supervisor_that_escalates_is_restarted_by_its_parent_with_its_mailboxes_intact() -> None:
     journal, log, out = Journal(), EventLog(), ActorRef[Numbered]("out", capacity=10)
-    inner = Supervisor(name="inner", intensity=RestartIntensity(max_restarts=1, within_s=30.0), children=[
-        ChildSpec(name="x", factory=lambda: Forwarder("x", journal, out))])
+    inner = Supervisor(
+        name="inner",
+        intensity=RestartIntensity(max_restarts=1, within_s=30.0),
+        children=[ChildSpec(name="x", factory=lambda: Forwarder("x", journal, out))],
+    )
     async with tree([*forwarders(journal, "a"), inner.as_child()], log) as sup:
         await sup.ref("inner/x").tell(Numbered(seq=1, crash_before=1))
         await sup.ref("inner/x").tell(Numbered(seq=2, crash_before=1))
@@ -265,8 +287,7 @@ async def test_a_child_that_fails_to_start_stops_those_already_started_and_is_na
         async def on_start(self) -> None:
             raise OSError("port 5002 in use")
 
-    sup = tree([*forwarders(journal, "a"), ChildSpec(name="b", factory=Broken), *forwarders(journal, "c")],
-               EventLog())
+    sup = tree([*forwarders(journal, "a"), ChildSpec(name="b", factory=Broken), *forwarders(journal, "c")], EventLog())
     with pytest.raises(ChildStartFailed, match=r"root/b failed to start \(crashed\): OSError: port 5002 in use"):
         await sup.start()
     assert journal.lines == ["start a", "stop a"]

@@ -21,7 +21,8 @@ async def test_migrate_applies_then_reports_up_to_date(fresh_database: str, caps
 
 
 def test_migrate_without_a_database_url_is_one_line_and_status_2(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("BASSO_DATABASE_URL", raising=False)
     assert main(["migrate"]) == 2
     assert capsys.readouterr().err.startswith("basso migrate: error: --database: no PostgreSQL URL given")

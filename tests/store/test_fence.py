@@ -26,8 +26,11 @@ async def test_each_new_leader_gets_a_higher_epoch_and_history_records_it(db: st
         assert await take_fence(conn, "host-b", "takeover") == 2
         rows = await conn.fetch("SELECT epoch, holder, event FROM leadership_history ORDER BY id")
         # host-a recorded no end of its term: host-b records it superseded as it takes over.
-        assert [tuple(r) for r in rows] == [(1, "host-a", "gained"), (1, "host-a", "superseded"),
-                                            (2, "host-b", "gained")]
+        assert [tuple(r) for r in rows] == [
+            (1, "host-a", "gained"),
+            (1, "host-a", "superseded"),
+            (2, "host-b", "gained"),
+        ]
     finally:
         await conn.close()
 
@@ -46,7 +49,8 @@ async def test_a_term_that_ended_without_a_word_is_recorded_superseded_by_the_ne
             (1, "host-a", "superseded", "no end of term recorded; host-b took the fence at epoch 2"),
             (2, "host-b", "gained", "lease acquired"),
             (2, "host-b", "released", "graceful shutdown"),
-            (3, "host-a", "gained", "lease acquired")]
+            (3, "host-a", "gained", "lease acquired"),
+        ]
     finally:
         await conn.close()
 
@@ -87,8 +91,11 @@ async def test_a_takeover_waits_for_the_old_leaders_open_transaction_then_fences
 async def _someone_waits_on_a_lock(db: str) -> bool:
     conn = await asyncpg.connect(db)
     try:
-        return bool(await conn.fetchval(
-            "SELECT count(*) > 0 FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"))
+        return bool(
+            await conn.fetchval(
+                "SELECT count(*) > 0 FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        )
     finally:
         await conn.close()

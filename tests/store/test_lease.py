@@ -41,7 +41,8 @@ async def test_only_the_holder_releases_and_then_anyone_may_take_it(redis_client
 
 
 async def test_time_left_is_the_lease_remaining_ttl_zero_when_free_none_when_it_never_expires(
-        redis_client: aioredis.Redis) -> None:
+    redis_client: aioredis.Redis,
+) -> None:
     lease = RedisLease(redis_client, KEY, 3.0)
     assert await lease.time_left() == 0.0  # nobody holds it
     assert await lease.acquire("a:1")

@@ -50,10 +50,13 @@ async def test_a_position_with_a_status_the_code_does_not_know_is_refused(fresh_
         await migrate(conn)
         signal = await conn.fetchval(
             "INSERT INTO signals (key, kind, instrument, signal_time, payload)"
-            " VALUES ('k', 'BASE_ENTRY', 'BANK_NIFTY', now(), '{}') RETURNING id")
-        insert = ("INSERT INTO positions (instrument, layer, status, lots, entry_price, initial_stop, current_stop,"
-                  " highest_close, atr, point_value, margin_per_lot, opened_at, entry_signal)"
-                  " VALUES ('BANK_NIFTY', 1, $1, 1, 52000, 51650, 51650, 52000, 350, 30, 270000, now(), $2)")
+            " VALUES ('k', 'BASE_ENTRY', 'BANK_NIFTY', now(), '{}') RETURNING id"
+        )
+        insert = (
+            "INSERT INTO positions (instrument, layer, status, lots, entry_price, initial_stop, current_stop,"
+            " highest_close, atr, point_value, margin_per_lot, opened_at, entry_signal)"
+            " VALUES ('BANK_NIFTY', 1, $1, 1, 52000, 51650, 51650, 52000, 350, 30, 270000, now(), $2)"
+        )
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await conn.execute(insert, "half-open", signal)
         await conn.execute(insert, PositionStatus.OPEN.value, signal)

@@ -20,8 +20,18 @@ from basso.store.types import Connection
 from tests.replay import settled
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
-ENTRY = {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": 52000, "stop": 51650,
-         "lots": 5, "atr": 350, "er": 0.82, "supertrend": 51650, "timestamp": "2026-11-25T10:30:00"}
+ENTRY = {
+    "type": "BASE_ENTRY",
+    "instrument": "BANK_NIFTY",
+    "position": "Long_1",
+    "price": 52000,
+    "stop": 51650,
+    "lots": 5,
+    "atr": 350,
+    "er": 0.82,
+    "supertrend": 51650,
+    "timestamp": "2026-11-25T10:30:00",
+}
 
 
 async def leader_with_an_entry(conn: Connection, config: Config, holder: str) -> tuple[int, PendingSignal]:
@@ -35,7 +45,8 @@ async def leader_with_an_entry(conn: Connection, config: Config, holder: str) ->
 
 
 async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_nothing(
-        migrated_database: str, config: Config) -> None:
+    migrated_database: str, config: Config
+) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
         old, pending = await leader_with_an_entry(conn, config, "old")
@@ -65,14 +76,14 @@ async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_n
 
 
 async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothing(
-        migrated_database: str, config: Config) -> None:
+    migrated_database: str, config: Config
+) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
         epoch, pending = await leader_with_an_entry(conn, config, "solo")
         stale = await load_book(conn, config)
         # The facts change after the book was read: ₹10 L more capital would size the entry differently.
-        await move_capital(conn, epoch=epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=AT,
-                           note="top-up")
+        await move_capital(conn, epoch=epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=AT, note="top-up")
         settlement = settled(pending, stale, config)
         with pytest.raises(StaleBook, match="version 1, the facts are at version 2"):
             await commit_outcome(conn, epoch=epoch, signal=pending, settlement=settlement, at=AT)

@@ -14,7 +14,8 @@ from tests.store.test_outcomes import ENTRY
 
 
 async def test_a_pending_signal_notifies_with_its_id_and_a_duplicate_or_rejected_one_does_not(
-        migrated_database: str, config: Config) -> None:
+    migrated_database: str, config: Config
+) -> None:
     listener = await asyncpg.connect(migrated_database)
     heard: asyncio.Queue[str] = asyncio.Queue()
     await listener.add_listener(SIGNAL_STORED, lambda *details: heard.put_nowait(str(details[-1])))
@@ -22,8 +23,12 @@ async def test_a_pending_signal_notifies_with_its_id_and_a_duplicate_or_rejected
     try:
         first = await store_signal(other, signal_from_object(ENTRY, config))
         await store_signal(other, signal_from_object(ENTRY, config))  # the same key: a duplicate
-        await store_signal(other, signal_from_object({**ENTRY, "signal_id": "late"}, config),
-                           outcome=SignalOutcome.REJECTED, reason="timestamp too old")
+        await store_signal(
+            other,
+            signal_from_object({**ENTRY, "signal_id": "late"}, config),
+            outcome=SignalOutcome.REJECTED,
+            reason="timestamp too old",
+        )
         last = await store_signal(other, signal_from_object({**ENTRY, "signal_id": "next"}, config))
         # Notifications arrive in commit order, so once the last one is in, every earlier one is too.
         assert [await asyncio.wait_for(heard.get(), 10) for _ in range(2)] == [str(first.id), str(last.id)]
@@ -34,7 +39,8 @@ async def test_a_pending_signal_notifies_with_its_id_and_a_duplicate_or_rejected
 
 
 async def test_listening_calls_back_for_each_signal_stored_and_gives_the_connection_back(
-        migrated_database: str, config: Config) -> None:
+    migrated_database: str, config: Config
+) -> None:
     pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=1)
     assert pool is not None
     calls: asyncio.Queue[None] = asyncio.Queue()

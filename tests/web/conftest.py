@@ -61,9 +61,17 @@ async def webhook(migrated_database: str, config: Config) -> AsyncIterator[Webho
     assert pool is not None
     clock = ManualClock()
     wakes: list[int] = []
-    services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token=ADMIN_TOKEN,
-                        wall_clock=lambda: NOW, limiter=RateLimiter(per_minute=1000, clock=clock),
-                        wake_processor=lambda: wakes.append(1), migrated=True, recovered=lambda: True)
+    services = Services(
+        config=config,
+        pool=pool,
+        webhook_secret=SECRET,
+        admin_token=ADMIN_TOKEN,
+        wall_clock=lambda: NOW,
+        limiter=RateLimiter(per_minute=1000, clock=clock),
+        wake_processor=lambda: wakes.append(1),
+        migrated=True,
+        recovered=lambda: True,
+    )
     server = TestServer(build_app(services))
     await server.start_server()
     async with aiohttp.ClientSession() as session:
@@ -87,8 +95,9 @@ async def trading(webhook: Webhook) -> AsyncIterator[Trading]:
     epoch = await solo_leader(webhook.services.pool, NOW)
     outcomes = Outcomes()
     services = webhook.services
-    pipeline = pipeline_for(services.pool, services.config, epoch, outcomes,
-                            OutcomeObserver(services.metrics, services.config))
+    pipeline = pipeline_for(
+        services.pool, services.config, epoch, outcomes, OutcomeObserver(services.metrics, services.config)
+    )
     services.wake_processor = pipeline.wake
     services.is_leader = lambda: pipeline.gate.leader
     services.epoch = lambda: epoch if pipeline.gate.leader else None

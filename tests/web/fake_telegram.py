@@ -43,11 +43,20 @@ class FakeTelegram:
             await self._release.wait()
             return web.json_response({"ok": False, "description": "too late"}, status=500)
         if self.mode == "fail":
-            return web.json_response({"ok": False, "error_code": 500, "description": "Internal Server Error"},
-                                     status=500)
+            return web.json_response(
+                {"ok": False, "error_code": 500, "description": "Internal Server Error"}, status=500
+            )
         self.messages.append(body)
-        return web.json_response({"ok": True, "result": {"message_id": len(self.messages),
-                                                          "chat": {"id": int(body["chat_id"])}, "text": body["text"]}})
+        return web.json_response(
+            {
+                "ok": True,
+                "result": {
+                    "message_id": len(self.messages),
+                    "chat": {"id": int(body["chat_id"])},
+                    "text": body["text"],
+                },
+            }
+        )
 
     async def _json(self, request: web.Request) -> web.Response:
         """Apprise's generic `json://` service (for a `basso run` process, whose Telegram host cannot be

@@ -19,8 +19,9 @@ from tests.web.test_webhook import JSON_VALUES, payload
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-async def post(webhook: Webhook, path: str, body: object, headers: dict[str, str] | None = None
-               ) -> tuple[int, dict[str, object]]:
+async def post(
+    webhook: Webhook, path: str, body: object, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object]]:
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     async with webhook.session.post(webhook.server.make_url(path), data=data, headers=headers) as response:
         return response.status, await response.json(content_type=None)
@@ -30,49 +31,65 @@ async def outcome(trading: Trading, body: dict[str, object]) -> tuple[str, str]:
     status, reply = await trading.webhook.post(orjson.dumps(body))
     assert status == 200, reply
     await trading.outcomes.wait_until_none_pending(trading.webhook.services.pool)
-    row = await trading.webhook.services.pool.fetchrow("SELECT outcome, reason FROM signals WHERE key = $1",
-                                                       reply["signal_id"])
+    row = await trading.webhook.services.pool.fetchrow(
+        "SELECT outcome, reason FROM signals WHERE key = $1", reply["signal_id"]
+    )
     assert row is not None
     return row["outcome"], row["reason"]
 
 
-@pytest.mark.parametrize("headers", [None, {"Authorization": "Bearer wrong"},
-                                     {"Authorization": f"Basic {ADMIN_TOKEN}"}, {"Authorization": ADMIN_TOKEN}])
-async def test_the_controls_refuse_a_missing_or_wrong_admin_token(webhook: Webhook,
-                                                                  headers: dict[str, str] | None) -> None:
-    for path, body in (("/api/kill-switch", {"on": True}), ("/api/capital", {"kind": "deposit", "amount": 1}),
-                       ("/api/flatten", {"confirm": True})):
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {ADMIN_TOKEN}"},
+        {"Authorization": ADMIN_TOKEN},
+    ],
+)
+async def test_the_controls_refuse_a_missing_or_wrong_admin_token(
+    webhook: Webhook, headers: dict[str, str] | None
+) -> None:
+    for path, body in (
+        ("/api/kill-switch", {"on": True}),
+        ("/api/capital", {"kind": "deposit", "amount": 1}),
+        ("/api/flatten", {"confirm": True}),
+    ):
         status, reply = await post(webhook, path, body, headers)
         assert (status, reply) == (401, {"status": "unauthorised"})
     assert await webhook.services.pool.fetchval("SELECT kill_switch FROM controls") is False
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("/api/kill-switch", b"not json", "body"),
-    ("/api/kill-switch", b"[true]", "body"),
-    ("/api/kill-switch", {}, "on"),
-    ("/api/kill-switch", {"on": "yes"}, "on"),
-    ("/api/kill-switch", {"on": 1}, "on"),
-    ("/api/kill-switch", {"on": True, "reason": 5}, "reason"),
-    ("/api/kill-switch", {"on": True, "reason": "x" * 201}, "reason"),
-    ("/api/flatten", {}, "confirm"),
-    ("/api/flatten", {"confirm": "yes"}, "confirm"),
-    ("/api/flatten", {"confirm": True, "reason": 1}, "reason"),
-    ("/api/capital", {"kind": "gift", "amount": 1}, "kind"),
-    ("/api/capital", {"amount": 1}, "kind"),
-    ("/api/capital", {"kind": "deposit"}, "amount"),
-    ("/api/capital", {"kind": "deposit", "amount": "lots"}, "amount"),
-    ("/api/capital", {"kind": "deposit", "amount": -5}, "amount"),
-    ("/api/capital", {"kind": "deposit", "amount": 0}, "amount"),
-    ("/api/capital", {"kind": "deposit", "amount": "1.001"}, "amount"),
-    ("/api/capital", {"kind": "deposit", "amount": True}, "amount"),
-    ("/api/capital", {"kind": "deposit", "amount": "1e15"}, "amount"),
-    ("/api/capital", {"kind": "deposit", "amount": "NaN"}, "amount"),
-    ("/api/capital", {"kind": "withdrawal", "amount": "5000000.01"}, "amount"),  # more than the equity
-    ("/api/capital", {"kind": "deposit", "amount": 1, "note": ["x"]}, "note"),
-])
-async def test_bad_control_bodies_name_the_field_and_change_nothing(trading: Trading, path: str, body: object,
-                                                                    field: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/kill-switch", b"not json", "body"),
+        ("/api/kill-switch", b"[true]", "body"),
+        ("/api/kill-switch", {}, "on"),
+        ("/api/kill-switch", {"on": "yes"}, "on"),
+        ("/api/kill-switch", {"on": 1}, "on"),
+        ("/api/kill-switch", {"on": True, "reason": 5}, "reason"),
+        ("/api/kill-switch", {"on": True, "reason": "x" * 201}, "reason"),
+        ("/api/flatten", {}, "confirm"),
+        ("/api/flatten", {"confirm": "yes"}, "confirm"),
+        ("/api/flatten", {"confirm": True, "reason": 1}, "reason"),
+        ("/api/capital", {"kind": "gift", "amount": 1}, "kind"),
+        ("/api/capital", {"amount": 1}, "kind"),
+        ("/api/capital", {"kind": "deposit"}, "amount"),
+        ("/api/capital", {"kind": "deposit", "amount": "lots"}, "amount"),
+        ("/api/capital", {"kind": "deposit", "amount": -5}, "amount"),
+        ("/api/capital", {"kind": "deposit", "amount": 0}, "amount"),
+        ("/api/capital", {"kind": "deposit", "amount": "1.001"}, "amount"),
+        ("/api/capital", {"kind": "deposit", "amount": True}, "amount"),
+        ("/api/capital", {"kind": "deposit", "amount": "1e15"}, "amount"),
+        ("/api/capital", {"kind": "deposit", "amount": "NaN"}, "amount"),
+        ("/api/capital", {"kind": "withdrawal", "amount": "5000000.01"}, "amount"),  # more than the equity
+        ("/api/capital", {"kind": "deposit", "amount": 1, "note": ["x"]}, "note"),
+    ],
+)
+async def test_bad_control_bodies_name_the_field_and_change_nothing(
+    trading: Trading, path: str, body: object, field: str
+) -> None:
     status, reply = await post(trading.webhook, path, body, ADMIN)
     assert (status, reply["status"], reply["field"]) == (400, "error", field), reply
     pool = trading.webhook.services.pool
@@ -87,9 +104,13 @@ async def test_the_kill_switch_blocks_entries_never_exits_and_is_audited(trading
     assert await outcome(trading, payload("BASE_ENTRY_BANK_NIFTY")) == ("executed", "1 lot, risk-limited")
 
     assert await post(webhook, "/api/kill-switch", {"on": True, "reason": "RBI news"}, ADMIN) == (
-        200, {"kill_switch": True, "changed": True})
-    assert await post(webhook, "/api/kill-switch", {"on": True}, ADMIN) == (200, {"kill_switch": True,
-                                                                                   "changed": False})
+        200,
+        {"kill_switch": True, "changed": True},
+    )
+    assert await post(webhook, "/api/kill-switch", {"on": True}, ADMIN) == (
+        200,
+        {"kill_switch": True, "changed": False},
+    )
     _, status = await webhook.get("/api/status")
     assert isinstance(status, dict)
     assert status["kill_switch"] is True
@@ -97,8 +118,10 @@ async def test_the_kill_switch_blocks_entries_never_exits_and_is_audited(trading
     exit_outcome, _ = await outcome(trading, payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
     assert exit_outcome == "executed"  # exits are never blocked
 
-    assert await post(webhook, "/api/kill-switch", {"on": False}, ADMIN) == (200, {"kill_switch": False,
-                                                                                    "changed": True})
+    assert await post(webhook, "/api/kill-switch", {"on": False}, ADMIN) == (
+        200,
+        {"kill_switch": False, "changed": True},
+    )
     gold_again = payload("BASE_ENTRY_GOLD_MINI", signal_id="gold-after-kill-switch")
     assert (await outcome(trading, gold_again))[0] == "executed"
     audit = await webhook.services.pool.fetch("SELECT action, detail FROM control_audit ORDER BY id")
@@ -106,24 +129,30 @@ async def test_the_kill_switch_blocks_entries_never_exits_and_is_audited(trading
 
 
 async def test_capital_moves_are_signed_ledger_rows_and_followers_refuse_them(trading: Trading) -> None:
-    status, reply = await post(trading.webhook, "/api/capital",
-                               {"kind": "deposit", "amount": "250000.50", "note": "top-up"}, ADMIN)
+    status, reply = await post(
+        trading.webhook, "/api/capital", {"kind": "deposit", "amount": "250000.50", "note": "top-up"}, ADMIN
+    )
     # Nothing open, no drawdown: the peak was the ₹50 L deposited and rises by the deposit with it (docs/rules.md §2).
-    assert (status, reply) == (200, {"kind": "deposit", "amount": "250000.50", "closed_equity": "5250000.50",
-                                     "drawdown_peak": "5250000.50"})
+    assert (status, reply) == (
+        200,
+        {"kind": "deposit", "amount": "250000.50", "closed_equity": "5250000.50", "drawdown_peak": "5250000.50"},
+    )
     status, reply = await post(trading.webhook, "/api/capital", {"kind": "withdrawal", "amount": 1000}, ADMIN)
     assert (status, reply["closed_equity"]) == (200, "5249000.50")
     rows = await trading.webhook.services.pool.fetch("SELECT kind, amount, note FROM ledger ORDER BY id")
-    assert [tuple(r) for r in rows] == [("deposit", Decimal("5000000.00"), "initial capital"),
-                                        ("deposit", Decimal("250000.50"), "top-up"),
-                                        ("withdrawal", Decimal("-1000.00"), "withdrawal")]
+    assert [tuple(r) for r in rows] == [
+        ("deposit", Decimal("5000000.00"), "initial capital"),
+        ("deposit", Decimal("250000.50"), "top-up"),
+        ("withdrawal", Decimal("-1000.00"), "withdrawal"),
+    ]
     trading.pipeline.gate.set_leader(False)  # this instance no longer leads
     status, reply = await post(trading.webhook, "/api/capital", {"kind": "deposit", "amount": 1}, ADMIN)
     assert (status, reply["field"]) == (503, "instance")
 
 
-async def test_the_cli_sends_the_controls_with_the_admin_token(trading: Trading, tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+async def test_the_cli_sends_the_controls_with_the_admin_token(
+    trading: Trading, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = str(trading.webhook.server.make_url("/")).rstrip("/")
     (tmp_path / "admin-token").write_text(ADMIN_TOKEN + "\n")  # as `basso run` keeps it
     assert await asyncio.to_thread(main, ["kill-switch", "on", "--url", url, "--data-dir", str(tmp_path)]) == 0
@@ -156,23 +185,32 @@ async def test_flatten_closes_every_open_layer_at_its_mark_once(trading: Trading
     rows = await pool.fetch("SELECT instrument, exit_price, realised_pnl, exit_reason FROM positions ORDER BY id")
     assert [tuple(r) for r in rows] == [
         ("BANK_NIFTY", Decimal("52000.0000"), Decimal("0.00"), "flatten: end of month"),
-        ("GOLD_MINI", Decimal("72000.0000"), Decimal("0.00"), "flatten: end of month")]
+        ("GOLD_MINI", Decimal("72000.0000"), Decimal("0.00"), "flatten: end of month"),
+    ]
     # Closed at the marks, so only costs: BN 52,000 × 30 × 0.05 % = ₹780 a side, Gold 72,000 × 10 × 0.05 % = ₹360.
     assert await pool.fetchval("SELECT sum(amount) FROM ledger") == Decimal("4997720.00")
-    assert await post(webhook, "/api/flatten", {"confirm": True}, ADMIN) == (200, {"status": "nothing open",
-                                                                                    "signals": []})
+    assert await post(webhook, "/api/flatten", {"confirm": True}, ADMIN) == (
+        200,
+        {"status": "nothing open", "signals": []},
+    )
     audit = await pool.fetch("SELECT action, detail FROM control_audit ORDER BY id")
-    assert [tuple(r) for r in audit] == [("flatten", "end of month: BANK_NIFTY, GOLD_MINI"),
-                                         ("flatten", "no reason given: nothing open")]
+    assert [tuple(r) for r in audit] == [
+        ("flatten", "end of month: BANK_NIFTY, GOLD_MINI"),
+        ("flatten", "no reason given: nothing open"),
+    ]
 
 
 CONTROL_FIELDS = st.sampled_from(["on", "reason", "confirm", "kind", "amount", "note", "other"])
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(["/api/kill-switch", "/api/flatten", "/api/capital"]),
-       body=st.one_of(st.binary(max_size=200),
-                      st.dictionaries(CONTROL_FIELDS, JSON_VALUES, max_size=6).map(lambda d: json.dumps(d).encode())))
+@given(
+    path=st.sampled_from(["/api/kill-switch", "/api/flatten", "/api/capital"]),
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.dictionaries(CONTROL_FIELDS, JSON_VALUES, max_size=6).map(lambda d: json.dumps(d).encode()),
+    ),
+)
 async def test_random_control_bodies_never_get_a_5xx(webhook: Webhook, path: str, body: bytes) -> None:
     status, reply = await post(webhook, path, body, ADMIN)
     # This app does not lead, so a valid capital move is 503 "send it to the leader"; nothing else may be 5xx.
@@ -180,15 +218,18 @@ async def test_random_control_bodies_never_get_a_5xx(webhook: Webhook, path: str
 
 
 async def test_every_server_command_talks_to_the_port_and_data_dir_of_its_config_file(
-        trading: Trading, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trading: Trading, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     server = trading.webhook.server
     (tmp_path / "admin-token").write_text(ADMIN_TOKEN + "\n")
     config = tmp_path / "basso.toml"
     config.write_text(f'[server]\nhost = "{server.host}"\nport = {server.port}\ndata_dir = "{tmp_path}"\n', "utf-8")
-    for argv, printed in [(["status", "--json"], '"kill_switch": false'),
-                          (["kill-switch", "on"], "kill switch on"),
-                          (["capital", "deposit", "100000"], "deposit of"),
-                          (["flatten", "--yes"], "flatten: nothing open")]:
+    for argv, printed in [
+        (["status", "--json"], '"kill_switch": false'),
+        (["kill-switch", "on"], "kill switch on"),
+        (["capital", "deposit", "100000"], "deposit of"),
+        (["flatten", "--yes"], "flatten: nothing open"),
+    ]:
         assert await asyncio.to_thread(main, ["--config", str(config), *argv]) == 0, capsys.readouterr().err
         assert printed in capsys.readouterr().out
     assert await trading.webhook.services.pool.fetchval("SELECT kill_switch FROM controls") is True

@@ -55,12 +55,20 @@ def signal(n: int) -> bytes:
 
 
 async def test_webhooks_get_503_while_postgres_is_down_and_nothing_is_lost_or_doubled(
-        own_postgres: EmbeddedPostgres, pool: asyncpg.Pool, config: Config) -> None:
+    own_postgres: EmbeddedPostgres, pool: asyncpg.Pool, config: Config
+) -> None:
     epoch = await solo_leader(pool, NOW)
     outcomes = Outcomes()
     pipeline = pipeline_for(pool, config, epoch, outcomes)
-    services = Services(config=config, pool=pool, webhook_secret=SECRET, admin_token="a", wall_clock=lambda: NOW,
-                        limiter=RateLimiter(per_minute=10_000, clock=lambda: 0.0), wake_processor=pipeline.wake)
+    services = Services(
+        config=config,
+        pool=pool,
+        webhook_secret=SECRET,
+        admin_token="a",
+        wall_clock=lambda: NOW,
+        limiter=RateLimiter(per_minute=10_000, clock=lambda: 0.0),
+        wake_processor=pipeline.wake,
+    )
     server = TestServer(build_app(services))
     await server.start_server()
     await pipeline.start()  # the gate stays closed until the first signals are stored
@@ -101,7 +109,8 @@ async def test_webhooks_get_503_while_postgres_is_down_and_nothing_is_lost_or_do
 
 
 async def test_after_a_postgresql_restart_a_stored_signal_still_wakes_the_leader_at_once(
-        own_postgres: EmbeddedPostgres, pool: asyncpg.Pool, config: Config) -> None:
+    own_postgres: EmbeddedPostgres, pool: asyncpg.Pool, config: Config
+) -> None:
     # No sweep: only the LISTEN connection can wake this pipeline, and the restart kills that connection.
     outcomes = Outcomes()
     pipeline = pipeline_for(pool, config, await solo_leader(pool, NOW), outcomes)
@@ -122,4 +131,3 @@ async def test_after_a_postgresql_restart_a_stored_signal_still_wakes_the_leader
         assert await pool.fetchval("SELECT outcome FROM signals") == "executed"
     finally:
         await pipeline.stop()
-

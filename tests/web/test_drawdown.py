@@ -25,10 +25,12 @@ def gold(kind: str, at: str, **fields: Any) -> dict[str, Any]:
 ENTRY = gold("BASE_ENTRY", "10:26:00", position="Long_1", price=78_500, stop=78_400, atr=100, er=0.9, lots=1)
 
 
-async def post(webhook: Webhook, path: str, body: object, headers: dict[str, str] | None = None
-               ) -> tuple[int, dict[str, Any]]:
-    async with webhook.session.post(webhook.server.make_url(path), data=orjson.dumps(body),
-                                    headers=headers) as response:
+async def post(
+    webhook: Webhook, path: str, body: object, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    async with webhook.session.post(
+        webhook.server.make_url(path), data=orjson.dumps(body), headers=headers
+    ) as response:
         return response.status, await response.json(content_type=None)
 
 
@@ -37,8 +39,9 @@ async def send(trading: Trading, body: dict[str, Any]) -> tuple[str, str]:
     status, reply = await trading.webhook.post(orjson.dumps(body))
     assert status == 200, reply
     await trading.outcomes.wait_until_none_pending(trading.webhook.services.pool)
-    row = await trading.webhook.services.pool.fetchrow("SELECT outcome, reason FROM signals WHERE key = $1",
-                                                       reply["signal_id"])
+    row = await trading.webhook.services.pool.fetchrow(
+        "SELECT outcome, reason FROM signals WHERE key = $1", reply["signal_id"]
+    )
     assert row is not None
     return row["outcome"], row["reason"]
 
@@ -51,8 +54,9 @@ async def status(webhook: Webhook) -> dict[str, Any]:
 
 
 async def band_alerts(webhook: Webhook) -> list[tuple[str, str]]:
-    rows = await webhook.services.pool.fetch("SELECT level, message FROM alerts WHERE kind = 'drawdown_band'"
-                                             " ORDER BY id")
+    rows = await webhook.services.pool.fetch(
+        "SELECT level, message FROM alerts WHERE kind = 'drawdown_band' ORDER BY id"
+    )
     return [(r["level"], r["message"]) for r in rows]
 
 
@@ -73,11 +77,18 @@ async def test_a_band_entered_by_a_loss_is_an_alert_and_status_shows_the_band(tr
     now = await status(trading.webhook)
     assert now["equity"]["closed"] == "4692300.00"
     assert now["drawdown"] | {"last_reset": None} == {
-        "pct": 6.154, "band": 1, "band_name": "5–10%", "rule": "drawdown 6.15%: risk × 0.75",
-        "peak": "5000000.00", "peak_days": 0, "last_reset": None,
-        "how_to_reset": 'basso drawdown reset --reason "…" (or POST /api/drawdown/reset with the admin token)'}
+        "pct": 6.154,
+        "band": 1,
+        "band_name": "5–10%",
+        "rule": "drawdown 6.15%: risk × 0.75",
+        "peak": "5000000.00",
+        "peak_days": 0,
+        "last_reset": None,
+        "how_to_reset": 'basso drawdown reset --reason "…" (or POST /api/drawdown/reset with the admin token)',
+    }
     assert await band_alerts(trading.webhook) == [
-        ("warning", "drawdown band below 5% → 5–10%: drawdown 6.15%: risk × 0.75 (peak ₹5,000,000.00)")]
+        ("warning", "drawdown band below 5% → 5–10%: drawdown 6.15%: risk × 0.75 (peak ₹5,000,000.00)")
+    ]
 
 
 async def test_capital_flows_move_the_peak_with_them(trading: Trading) -> None:
@@ -89,15 +100,13 @@ async def test_capital_flows_move_the_peak_with_them(trading: Trading) -> None:
     code, reply = await post(webhook, "/api/capital", {"kind": "withdrawal", "amount": "1000000"}, ADMIN)
     assert (code, reply["closed_equity"], reply["drawdown_peak"]) == (200, "3692300.00", "3934424.48")
     after = await status(webhook)
-    assert (after["drawdown"]["peak"], after["drawdown"]["pct"], after["drawdown"]["band"]) == (
-        "3934424.48", 6.154, 1)
+    assert (after["drawdown"]["peak"], after["drawdown"]["pct"], after["drawdown"]["band"]) == ("3934424.48", 6.154, 1)
     # Deposit ₹5 L: equity and peak both rise by it, 41,92,300 and 44,34,424.48: the gap stays 2,42,124.48,
     # now 2,42,124.48 ÷ 44,34,424.48 = 5.4601 %: a deposit fakes no recovery (still the 5–10 % band).
     code, reply = await post(webhook, "/api/capital", {"kind": "deposit", "amount": "500000"}, ADMIN)
     assert (code, reply["closed_equity"], reply["drawdown_peak"]) == (200, "4192300.00", "4434424.48")
     after = await status(webhook)
-    assert (after["drawdown"]["peak"], after["drawdown"]["pct"], after["drawdown"]["band"]) == (
-        "4434424.48", 5.4601, 1)
+    assert (after["drawdown"]["peak"], after["drawdown"]["pct"], after["drawdown"]["band"]) == ("4434424.48", 5.4601, 1)
     assert await webhook.services.pool.fetchval("SELECT peak FROM equity_peaks") == Decimal("4434424.48")
     assert len(await band_alerts(webhook)) == 1  # only the loss changed the band
 
@@ -121,7 +130,8 @@ async def test_the_operator_resets_the_peak_audited_alerted_and_shown(trading: T
     assert [tuple(r) for r in audit] == [("drawdown reset", "new quarter: peak ₹5000000.00 → ₹4692300.00")]
     assert await band_alerts(webhook) == [
         ("warning", "drawdown band below 5% → 5–10%: drawdown 6.15%: risk × 0.75 (peak ₹5,000,000.00)"),
-        ("info", "drawdown band 5–10% → below 5%: drawdown 0.00%: no restriction (peak ₹4,692,300.00)")]
+        ("info", "drawdown band 5–10% → below 5%: drawdown 0.00%: no restriction (peak ₹4,692,300.00)"),
+    ]
     # The next entry is sized from a full-risk book again: Lot-R = 46,92,300 × 0.5 % × 0.9 ÷ 1,000 = 21.1,
     # Lot-V = 46,92,300 × 0.2 % ÷ 1,000 = 9.38 ⇒ 9 lots (no drawdown multiplier).
     again = gold("BASE_ENTRY", "10:28:00", position="Long_1", price=78_500, stop=78_400, atr=100, er=0.9, lots=1)
@@ -129,7 +139,8 @@ async def test_the_operator_resets_the_peak_audited_alerted_and_shown(trading: T
 
 
 async def test_the_cli_resets_the_peak_and_status_shows_the_band_and_how_to_reset(
-        trading: Trading, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    trading: Trading, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     await lose_three_lakh(trading)
     monkeypatch.setenv("COLUMNS", "200")  # one line per row, however the terminal is
     url = str(trading.webhook.server.make_url("/")).rstrip("/")
@@ -145,8 +156,12 @@ async def test_the_cli_resets_the_peak_and_status_shows_the_band_and_how_to_rese
         main(["drawdown", "reset", "--url", url, "--token", ADMIN_TOKEN])
     assert refused.value.code == 2
     assert "the following arguments are required: --reason" in capsys.readouterr().err
-    assert await asyncio.to_thread(main, ["drawdown", "reset", "--reason", "fresh start", "--url", url,
-                                          "--token", ADMIN_TOKEN]) == 0
+    assert (
+        await asyncio.to_thread(
+            main, ["drawdown", "reset", "--reason", "fresh start", "--url", url, "--token", ADMIN_TOKEN]
+        )
+        == 0
+    )
     assert capsys.readouterr().out == "drawdown peak reset from ₹50,00,000.00 to ₹46,92,300.00 (drawdown was 6.15%)\n"
     assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
     shown = capsys.readouterr().out
@@ -154,8 +169,16 @@ async def test_the_cli_resets_the_peak_and_status_shows_the_band_and_how_to_rese
     assert "fresh start" in shown
 
 
-MONEY = {("equity", "closed"), ("equity", "open"), ("equity", "blended"), ("equity", "high_water"),
-         ("equity", "sizing"), ("unrealised_pnl",), ("margin_used",), ("drawdown", "peak")}
+MONEY = {
+    ("equity", "closed"),
+    ("equity", "open"),
+    ("equity", "blended"),
+    ("equity", "high_water"),
+    ("equity", "sizing"),
+    ("unrealised_pnl",),
+    ("margin_used",),
+    ("drawdown", "peak"),
+}
 
 
 def leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
@@ -178,8 +201,12 @@ async def test_every_amount_of_money_in_status_is_an_exact_decimal_string(tradin
     assert (shown[("unrealised_pnl",)], shown[("margin_used",)]) == ("125.00", "1050000.00")
     # Closed 50,00,000 − 3,925 = 49,96,075; open + 125; blended + 62.50.
     assert (shown[("equity", "closed")], shown[("equity", "open")], shown[("equity", "blended")]) == (
-        "4996075.00", "4996200.00", "4996137.50")
+        "4996075.00",
+        "4996200.00",
+        "4996137.50",
+    )
     floats = [path for path, value in shown.items() if isinstance(value, float)]
     assert floats
-    assert all(path[-1] in ("pct", "risk_pct", "vol_pct", "margin_utilisation_pct", "drawdown_pct")
-               for path in floats), floats
+    assert all(
+        path[-1] in ("pct", "risk_pct", "vol_pct", "margin_utilisation_pct", "drawdown_pct") for path in floats
+    ), floats

@@ -28,11 +28,13 @@ def signal(kind: str, instrument: str, at: str, **fields: Any) -> dict[str, Any]
 
 async def test_portfolio_risk_past_18_percent_fires_the_emergency_after_the_peel_off(trading: Trading) -> None:
     for n, name in enumerate(FUTURES):
-        entry = signal("BASE_ENTRY", name, f"10:26:0{n}", position="Long_1", price=10_000, stop=9_000, atr=100,
-                       er=1.0, lots=1)
+        entry = signal(
+            "BASE_ENTRY", name, f"10:26:0{n}", position="Long_1", price=10_000, stop=9_000, atr=100, er=1.0, lots=1
+        )
         assert await send(trading, entry) == ("executed", "15 lots, risk-limited")
-    gapper = signal("BASE_ENTRY", GAPPER, "10:26:10", position="Long_1", price=10_000, stop=9_992, atr=0.8, er=1.0,
-                    lots=1)
+    gapper = signal(
+        "BASE_ENTRY", GAPPER, "10:26:10", position="Long_1", price=10_000, stop=9_992, atr=0.8, er=1.0, lots=1
+    )
     assert await send(trading, gapper) == ("executed", "18 lots, risk-limited")
     assert (await status(trading.webhook))["risk_pct"] == pytest.approx(14.88)  # 7,44,000 ÷ 50,00,000
 
@@ -42,12 +44,15 @@ async def test_portfolio_risk_past_18_percent_fires_the_emergency_after_the_peel
     assert await send(trading, rise) == ("executed", f"{PEEL_REASON}; {EMERGENCY_REASON}")
 
     pool = trading.webhook.services.pool
-    closed = await pool.fetch("SELECT instrument, lots, exit_price, exit_reason, realised_pnl FROM positions"
-                              " WHERE status = 'closed' ORDER BY exit_signal, lots")
+    closed = await pool.fetch(
+        "SELECT instrument, lots, exit_price, exit_reason, realised_pnl FROM positions"
+        " WHERE status = 'closed' ORDER BY exit_signal, lots"
+    )
     assert [tuple(r) for r in closed] == [
         (GAPPER, 18, Decimal("9890.0000"), "stop hit: close 9890 below stop 9992", Decimal("-1980000.00")),
         ("ALPHA", 5, Decimal("10100.0000"), PEEL_REASON, Decimal("5000.00")),
-        ("ALPHA", 10, Decimal("10100.0000"), EMERGENCY_REASON, Decimal("10000.00"))]
+        ("ALPHA", 10, Decimal("10100.0000"), EMERGENCY_REASON, Decimal("10000.00")),
+    ]
     still_open = await pool.fetch("SELECT instrument, lots FROM positions WHERE status <> 'closed' ORDER BY 1")
     assert [tuple(r) for r in still_open] == [("BRAVO", 15), ("CHARLIE", 15), ("DELTA", 15)]
     after = await status(trading.webhook)

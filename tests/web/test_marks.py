@@ -18,19 +18,32 @@ from tests.web.test_drawdown import ENTRY, gold, send, status
 
 async def mark_of(trading: Trading, instrument: str) -> Decimal:
     price: Decimal = await trading.webhook.services.pool.fetchval(
-        "SELECT price FROM instrument_marks WHERE instrument = $1", instrument)
+        "SELECT price FROM instrument_marks WHERE instrument = $1", instrument
+    )
     return price
 
 
 async def alerts(trading: Trading, kind: str) -> list[tuple[str, str | None, str]]:
-    rows = await trading.webhook.services.pool.fetch("SELECT level, instrument, message FROM alerts WHERE kind = $1"
-                                                     " ORDER BY id", kind)
+    rows = await trading.webhook.services.pool.fetch(
+        "SELECT level, instrument, message FROM alerts WHERE kind = $1 ORDER BY id", kind
+    )
     return [(r["level"], r["instrument"], r["message"]) for r in rows]
 
 
 def bank_nifty_entry(at: str, price: float, **fields: Any) -> dict[str, Any]:
-    return {"type": "BASE_ENTRY", "instrument": "BANK_NIFTY", "position": "Long_1", "price": price, "stop": 51_650,
-            "atr": 350, "er": 0.82, "lots": 1, "timestamp": f"2026-11-25T{at}", "secret": SECRET, **fields}
+    return {
+        "type": "BASE_ENTRY",
+        "instrument": "BANK_NIFTY",
+        "position": "Long_1",
+        "price": price,
+        "stop": 51_650,
+        "atr": 350,
+        "er": 0.82,
+        "lots": 1,
+        "timestamp": f"2026-11-25T{at}",
+        "secret": SECRET,
+        **fields,
+    }
 
 
 async def test_a_rejected_signal_does_not_mark_the_instrument(trading: Trading) -> None:
@@ -40,11 +53,16 @@ async def test_a_rejected_signal_does_not_mark_the_instrument(trading: Trading) 
     # A second BASE_ENTRY while Long_1 is open is invalid for the state: rejected, and it changes nothing. Had
     # it marked Bank Nifty at 60,000, Long_1 would show (60,000 − 52,000) × 30 = ₹2,40,000 unrealised.
     assert await send(trading, bank_nifty_entry("10:27:00", 60_000)) == (
-        "rejected", "BANK_NIFTY Long_1 is already open")
+        "rejected",
+        "BANK_NIFTY Long_1 is already open",
+    )
     assert await mark_of(trading, "BANK_NIFTY") == Decimal("52000.0000")
     shown = await status(trading.webhook)
     assert (shown["unrealised_pnl"], shown["equity"]["blended"], shown["drawdown"]["peak"]) == (
-        "0.00", "4999220.00", "5000000.00")
+        "0.00",
+        "4999220.00",
+        "5000000.00",
+    )
 
 
 async def test_an_exit_price_marks_the_layers_it_leaves_open(trading: Trading) -> None:
@@ -63,7 +81,10 @@ async def test_an_exit_price_marks_the_layers_it_leaves_open(trading: Trading) -
     assert await mark_of(trading, "GOLD_MINI") == Decimal("78900.0000")
     shown = await status(trading.webhook)
     assert (shown["unrealised_pnl"], shown["equity"]["closed"], shown["equity"]["blended"]) == (
-        "40000.00", "5002135.00", "5022135.00")
+        "40000.00",
+        "5002135.00",
+        "5022135.00",
+    )
 
 
 async def test_an_entry_outside_the_price_collar_is_rejected_and_alerted(trading: Trading) -> None:
@@ -79,12 +100,16 @@ async def test_an_entry_outside_the_price_collar_is_rejected_and_alerted(trading
     bar = gold("MARKET_DATA", "10:28:00", price=86_400, atr=100)
     assert await send(trading, bar) == ("executed", "bar applied: 1 stop(s) trailed")
     assert await mark_of(trading, "GOLD_MINI") == Decimal("86400.0000")
-    assert await trading.webhook.services.pool.fetchval("SELECT current_stop FROM positions") == Decimal(
-        "86200.0000")
+    assert await trading.webhook.services.pool.fetchval("SELECT current_stop FROM positions") == Decimal("86200.0000")
     assert await alerts(trading, "price_collar") == [
         ("warning", "GOLD_MINI", f"PYRAMID GOLD_MINI Long_2 {reason}"),
-        ("warning", "GOLD_MINI", "MARKET_DATA GOLD_MINI applied, but price 86400 is 10.06% from the latest mark "
-                                 "78500, outside the 10% price collar")]
+        (
+            "warning",
+            "GOLD_MINI",
+            "MARKET_DATA GOLD_MINI applied, but price 86400 is 10.06% from the latest mark "
+            "78500, outside the 10% price collar",
+        ),
+    ]
 
 
 async def test_a_bar_not_newer_than_the_latest_applied_changes_nothing(trading: Trading) -> None:
@@ -99,15 +124,24 @@ async def test_a_bar_not_newer_than_the_latest_applied_changes_nothing(trading: 
     same = gold("MARKET_DATA", "10:28:00", price=70_000, atr=100, signal_id="resend-of-10-28")
     assert await send(trading, same) == ("ignored", late.format("2026-11-25T10:28:00+05:30"))
     assert await mark_of(trading, "GOLD_MINI") == Decimal("78600.0000")
-    open_layer = await trading.webhook.services.pool.fetchrow("SELECT status, current_stop, highest_close"
-                                                              " FROM positions")
+    open_layer = await trading.webhook.services.pool.fetchrow(
+        "SELECT status, current_stop, highest_close FROM positions"
+    )
     assert open_layer is not None
     assert tuple(open_layer) == ("open", Decimal("78400.0000"), Decimal("78600.0000"))
     # The latest bar's stamp is a stored fact: a book rebuilt after a restart ignores the same resends.
     rebuilt = await load_book(trading.webhook.services.pool, trading.webhook.services.config)
     assert rebuilt.bar_at["GOLD_MINI"] == datetime(2026, 11, 25, 10, 28, tzinfo=IST)
-    assert decide(MarketData(instrument="GOLD_MINI", timestamp=datetime(2026, 11, 25, 10, 28, tzinfo=IST),
-                             price=70_000, atr=100), rebuilt, trading.webhook.services.config).outcome == "ignored"
+    assert (
+        decide(
+            MarketData(
+                instrument="GOLD_MINI", timestamp=datetime(2026, 11, 25, 10, 28, tzinfo=IST), price=70_000, atr=100
+            ),
+            rebuilt,
+            trading.webhook.services.config,
+        ).outcome
+        == "ignored"
+    )
     # The next bar, newer than 10:28, is applied as usual.
     assert (await send(trading, gold("MARKET_DATA", "10:29:00", price=78_650, atr=100)))[0] == "executed"
     assert await mark_of(trading, "GOLD_MINI") == Decimal("78650.0000")

@@ -24,8 +24,15 @@ from tests.web.test_controls import ADMIN, post
 from tests.web.test_webhook import payload
 
 ENTRY = payload("BASE_ENTRY_BANK_NIFTY", timestamp="2026-11-25T10:28:00", signal_id="entry")
-QUIET_BAR = {"type": "MARKET_DATA", "instrument": "BANK_NIFTY", "price": 52100, "atr": 350,
-             "timestamp": "2026-11-25T10:29:00", "signal_id": "bar-1", "secret": ENTRY["secret"]}
+QUIET_BAR = {
+    "type": "MARKET_DATA",
+    "instrument": "BANK_NIFTY",
+    "price": 52100,
+    "atr": 350,
+    "timestamp": "2026-11-25T10:29:00",
+    "signal_id": "bar-1",
+    "secret": ENTRY["secret"],
+}
 STOP_BAR = {**QUIET_BAR, "price": 51600, "timestamp": "2026-11-25T10:29:30", "signal_id": "bar-2"}
 
 
@@ -49,8 +56,13 @@ def notifier_for(trading: Trading, telegram: FakeTelegram, clock: Clock, **setti
     """A notifier of the trading instance, sending to the fake Telegram."""
     services = trading.webhook.services
     chosen = replace(services.config.notifications, urls=(URL,), **settings)
-    return Notifier(pool=services.pool, settings=chosen, targets=telegram.point_at(Targets(chosen.urls, chosen.timeout_s)),
-                    epoch=services.epoch, wall_clock=clock)
+    return Notifier(
+        pool=services.pool,
+        settings=chosen,
+        targets=telegram.point_at(Targets(chosen.urls, chosen.timeout_s)),
+        epoch=services.epoch,
+        wall_clock=clock,
+    )
 
 
 async def signal(trading: Trading, body: dict[str, Any]) -> None:
@@ -59,27 +71,37 @@ async def signal(trading: Trading, body: dict[str, Any]) -> None:
     await trading.outcomes.wait_until_none_pending(trading.webhook.services.pool)
 
 
-async def test_one_message_per_filled_event_with_the_numbers_a_trader_wants(trading: Trading,
-                                                                           telegram: FakeTelegram) -> None:
+async def test_one_message_per_filled_event_with_the_numbers_a_trader_wants(
+    trading: Trading, telegram: FakeTelegram
+) -> None:
     pool = trading.webhook.services.pool
     await signal(trading, ENTRY)
     await signal(trading, QUIET_BAR)  # trails nothing out, fills nothing: no message
     await signal(trading, STOP_BAR)
-    await raise_alert(pool, at=NOW, level=AlertLevel.CRITICAL, kind="reconciliation", instrument="GOLD_MINI",
-                      message="quantity mismatch: broker 100, here 200")
+    await raise_alert(
+        pool,
+        at=NOW,
+        level=AlertLevel.CRITICAL,
+        kind="reconciliation",
+        instrument="GOLD_MINI",
+        message="quantity mismatch: broker 100, here 200",
+    )
     notifier = notifier_for(trading, telegram, Clock(NOW))
 
     assert await notifier.send_due() == 3
     entry, stop, alert = telegram.texts()
     # 1 lot (docs/rules.md §3 at ₹50 L); entry commission 0.05 % × 52,000 × 30 = ₹780 ⇒ equity ₹49,99,220.00.
     assert "Entry filled: BANK_NIFTY Long_1" in entry
-    assert ("Bought 1 lot of BANK_NIFTY Long_1 (BANKNIFTY29DEC26FUT) at 52000.00; stop 51650.00. "
-            "Equity ₹49,99,220.00.") in entry
+    assert (
+        "Bought 1 lot of BANK_NIFTY Long_1 (BANKNIFTY29DEC26FUT) at 52000.00; stop 51650.00. Equity ₹49,99,220.00."
+    ) in entry
     # The bar closes at 51,600, below the stop (51,650): P&L (51,600 − 52,000) × 1 × 30 = −₹12,000; exit
     # commission 0.05 % × 51,600 × 30 = ₹774 ⇒ equity 49,99,220 − 12,000 − 774 = ₹49,86,446.00.
     assert "Stop hit: BANK_NIFTY Long_1" in stop
-    assert ("Sold 1 lot of BANK_NIFTY Long_1 at 51600.00 (entry 52000.00): P&L −₹12,000.00. stop hit: close 51600 "
-            "below stop 51650. Equity ₹49,86,446.00.") in stop
+    assert (
+        "Sold 1 lot of BANK_NIFTY Long_1 at 51600.00 (entry 52000.00): P&L −₹12,000.00. stop hit: close 51600 "
+        "below stop 51650. Equity ₹49,86,446.00."
+    ) in stop
     assert "Alert (critical): reconciliation" in alert
     assert "GOLD_MINI: quantity mismatch: broker 100, here 200" in alert
     assert [m["chat_id"] for m in telegram.messages] == [int(CHAT)] * 3
@@ -90,8 +112,9 @@ async def test_one_message_per_filled_event_with_the_numbers_a_trader_wants(trad
     assert {row["state"] for row in await outbox.states(pool)} == {"sent"}
 
 
-async def test_silent_events_arrive_without_a_sound_and_off_events_not_at_all(trading: Trading,
-                                                                           telegram: FakeTelegram) -> None:
+async def test_silent_events_arrive_without_a_sound_and_off_events_not_at_all(
+    trading: Trading, telegram: FakeTelegram
+) -> None:
     await signal(trading, ENTRY)
     await signal(trading, STOP_BAR)
     events = {**trading.webhook.services.config.notifications.events, "entry_filled": "silent", "stop_hit": "off"}
@@ -126,8 +149,14 @@ async def test_none_is_sent_twice_across_a_crash_and_restart(trading: Trading, t
     first = notifier_for(trading, telegram, Clock(NOW))
     assert await first.send_due() == 1
 
-    await raise_alert(pool, at=NOW, level=AlertLevel.WARNING, kind="bar_gap", instrument="BANK_NIFTY",
-                      message="no bar close for 20 minutes")
+    await raise_alert(
+        pool,
+        at=NOW,
+        level=AlertLevel.WARNING,
+        kind="bar_gap",
+        instrument="BANK_NIFTY",
+        message="no bar close for 20 minutes",
+    )
     telegram.mode = "hang"
     telegram.arrived.clear()
     round_ = asyncio.create_task(first.send_due())
@@ -165,8 +194,7 @@ async def test_a_notifier_that_hangs_never_holds_the_pipeline_up(trading: Tradin
     assert (entry["state"], entry["attempts"]) == ("pending", 1)
 
 
-async def test_a_send_that_times_out_is_retried_with_doubling_backoff(trading: Trading,
-                                                                       telegram: FakeTelegram) -> None:
+async def test_a_send_that_times_out_is_retried_with_doubling_backoff(trading: Trading, telegram: FakeTelegram) -> None:
     pool = trading.webhook.services.pool
     clock = Clock(NOW)
     notifier = notifier_for(trading, telegram, clock, timeout_s=0.5, retry_first_s=5.0, retry_max_s=600.0)
@@ -203,6 +231,7 @@ async def test_a_follower_sends_nothing(trading: Trading, telegram: FakeTelegram
 
 def test_a_url_apprise_cannot_use_is_refused_at_start_without_its_secret() -> None:
     from basso.config import ConfigError
+
     with pytest.raises(ConfigError, match=r"notifications.urls: apprise cannot use nosuchservice://…"):
         Targets(["nosuchservice://secret-token@host"], 10.0)
 
@@ -228,11 +257,17 @@ async def test_without_urls_nothing_is_sent_and_the_outbox_does_not_grow(trading
     await signal(trading, ENTRY)
     await raise_alert(pool, at=NOW, level=AlertLevel.INFO, kind="test", message="hello")
     settings = trading.webhook.services.config.notifications  # the default: urls = []
-    notifier = Notifier(pool=pool, settings=settings, targets=Targets(settings.urls, settings.timeout_s),
-                        epoch=trading.webhook.services.epoch, wall_clock=Clock(NOW))
+    notifier = Notifier(
+        pool=pool,
+        settings=settings,
+        targets=Targets(settings.urls, settings.timeout_s),
+        epoch=trading.webhook.services.epoch,
+        wall_clock=Clock(NOW),
+    )
     assert await notifier.send_due() == 0
     assert [(row["state"], row["last_error"]) for row in await outbox.states(pool)] == [
-        ("skipped", "no [notifications] urls configured")] * 2
+        ("skipped", "no [notifications] urls configured")
+    ] * 2
 
 
 async def test_a_backlog_larger_than_a_batch_goes_out_in_one_round(trading: Trading, telegram: FakeTelegram) -> None:

@@ -18,13 +18,15 @@ from tests.web.conftest import NOW, Trading, Webhook
 from tests.web.test_webhook import payload
 
 
-async def test_signals_flow_through_the_actors_in_order_with_one_outcome_each(
-        trading: Trading) -> None:
+async def test_signals_flow_through_the_actors_in_order_with_one_outcome_each(trading: Trading) -> None:
     webhook, outcomes = trading.webhook, trading.outcomes
-    bodies = [payload("BASE_ENTRY_BANK_NIFTY"), payload("BASE_ENTRY_GOLD_MINI"),
-              payload("PYRAMID_BANK_NIFTY_LONG_2", timestamp="2026-11-25T10:30:05"),
-              payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"),
-              payload("EXIT_TRAILING_STOP", timestamp="2026-11-25T10:30:15")]
+    bodies = [
+        payload("BASE_ENTRY_BANK_NIFTY"),
+        payload("BASE_ENTRY_GOLD_MINI"),
+        payload("PYRAMID_BANK_NIFTY_LONG_2", timestamp="2026-11-25T10:30:05"),
+        payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"),
+        payload("EXIT_TRAILING_STOP", timestamp="2026-11-25T10:30:15"),
+    ]
     for body in bodies:
         status, _reply = await webhook.post(orjson.dumps(body))
         assert status == 200
@@ -32,8 +34,12 @@ async def test_signals_flow_through_the_actors_in_order_with_one_outcome_each(
     rows = await webhook.services.pool.fetch("SELECT id, kind, outcome FROM signals ORDER BY id")
     assert [r["id"] for r in rows] == outcomes.committed  # committed in arrival order
     assert [(r["kind"], r["outcome"]) for r in rows] == [
-        ("BASE_ENTRY", "executed"), ("BASE_ENTRY", "executed"), ("PYRAMID", "blocked"), ("EXIT", "executed"),
-        ("EXIT", "ignored")]
+        ("BASE_ENTRY", "executed"),
+        ("BASE_ENTRY", "executed"),
+        ("PYRAMID", "blocked"),
+        ("EXIT", "executed"),
+        ("EXIT", "ignored"),
+    ]
     # Gold Mini 72,000 / stop 71,500 / ATR 500 / ER 0.75 at equity 49,99,220 (after BN's ₹780 commission):
     # Lot-R = 24,996.1 ÷ 5,000 × 0.75 = 3.749, Lot-V = 9,998.44 ÷ 5,000 = 1.9997, Lot-M = 27.9 ⇒ 1 lot,
     # volatility-limited.
@@ -47,8 +53,11 @@ async def test_a_killed_actor_loses_no_signal(trading: Trading) -> None:
     webhook, pipe, outcomes = trading.webhook, trading.pipeline, trading.outcomes
     pipe.gate.set_recovered(False)  # hold the pipeline while we queue work and kill actors
     for i in range(3):
-        status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY", signal_id=f"s{i}",
-                                                            instrument="GOLD_MINI" if i == 1 else "BANK_NIFTY")))
+        status, _ = await webhook.post(
+            orjson.dumps(
+                payload("BASE_ENTRY_BANK_NIFTY", signal_id=f"s{i}", instrument="GOLD_MINI" if i == 1 else "BANK_NIFTY")
+            )
+        )
         assert status == 200
     for path in ("trading/receiver", "trading/sizer", "trading/stop_trailer", "trading/executor", "persister"):
         task = pipe.root.cell(path).task
@@ -56,20 +65,22 @@ async def test_a_killed_actor_loses_no_signal(trading: Trading) -> None:
         task.cancel()
     pipe.open()
     await outcomes.wait_for(3)
-    outcomes_by_id = [r["outcome"] for r in await webhook.services.pool.fetch("SELECT outcome FROM signals ORDER BY id")]
+    outcomes_by_id = [
+        r["outcome"] for r in await webhook.services.pool.fetch("SELECT outcome FROM signals ORDER BY id")
+    ]
     # BN base executes; Gold base executes; the third (BN Long_1 again) is rejected: Long_1 is already open.
     assert outcomes_by_id == ["executed", "executed", "rejected"]
 
 
-async def test_capital_moved_while_the_sizer_holds_its_book_is_not_overlooked(
-        trading: Trading) -> None:
+async def test_capital_moved_while_the_sizer_holds_its_book_is_not_overlooked(trading: Trading) -> None:
     webhook, pipe, outcomes = trading.webhook, trading.pipeline, trading.outcomes
     status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY")))
     assert status == 200
     await outcomes.wait_for(1)  # the Sizer now holds the book after the Bank Nifty entry
     async with webhook.services.pool.acquire() as conn:
-        await move_capital(conn, epoch=pipe.epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=NOW,
-                           note="top-up")
+        await move_capital(
+            conn, epoch=pipe.epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=NOW, note="top-up"
+        )
     status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_GOLD_MINI")))
     assert status == 200
     await outcomes.wait_for(2)

@@ -27,8 +27,15 @@ from tests.replay import assert_state_equals_replay
 from tests.web.conftest import NOW, SECRET, Webhook
 
 SIGNALS = 2_000
-PATHS = ("trading/receiver", "trading/sizer", "trading/stop_trailer", "trading/rollover", "trading/risk_guard",
-         "trading/executor", "persister")
+PATHS = (
+    "trading/receiver",
+    "trading/sizer",
+    "trading/stop_trailer",
+    "trading/rollover",
+    "trading/risk_guard",
+    "trading/executor",
+    "persister",
+)
 # Roll scans on days inside a roll window of the December contracts every entry goes into (the wall clock says
 # 25 Nov): Friday 27 Nov 10:30 IST rolls Gold Mini into January; Wednesday 23 Dec rolls Bank Nifty (and finds
 # Gold Mini's December contract expired: an alert). The next contract is quoted 150 above the mark.
@@ -55,17 +62,42 @@ def stream(rng: random.Random) -> list[dict[str, Any]]:
         instrument = rng.choice(("BANK_NIFTY", "GOLD_MINI"))
         price = prices[instrument] = round(prices[instrument] * (1 + rng.gauss(0.0008, 0.006)), 0)
         atr = atrs[instrument]
-        base: dict[str, Any] = {"instrument": instrument, "price": price, "timestamp": "2026-11-25T10:30:00",
-                                "secret": SECRET, "signal_id": f"chaos-{n:05d}"}
+        base: dict[str, Any] = {
+            "instrument": instrument,
+            "price": price,
+            "timestamp": "2026-11-25T10:30:00",
+            "secret": SECRET,
+            "signal_id": f"chaos-{n:05d}",
+        }
         roll = rng.random()
         if layers[instrument] == 0 and roll < 0.6:
             layers[instrument] = 1
-            signals.append({**base, "type": "BASE_ENTRY", "position": "Long_1", "stop": price - 1.5 * atr,
-                            "lots": 1, "atr": atr, "er": round(rng.uniform(0.3, 1.0), 2), "supertrend": price - atr})
+            signals.append(
+                {
+                    **base,
+                    "type": "BASE_ENTRY",
+                    "position": "Long_1",
+                    "stop": price - 1.5 * atr,
+                    "lots": 1,
+                    "atr": atr,
+                    "er": round(rng.uniform(0.3, 1.0), 2),
+                    "supertrend": price - atr,
+                }
+            )
         elif 0 < layers[instrument] < 6 and roll < 0.35:
             layers[instrument] += 1
-            signals.append({**base, "type": "PYRAMID", "position": f"Long_{layers[instrument]}",
-                            "stop": price - 1.5 * atr, "lots": 1, "atr": atr, "er": 0.8, "supertrend": price - atr})
+            signals.append(
+                {
+                    **base,
+                    "type": "PYRAMID",
+                    "position": f"Long_{layers[instrument]}",
+                    "stop": price - 1.5 * atr,
+                    "lots": 1,
+                    "atr": atr,
+                    "er": 0.8,
+                    "supertrend": price - atr,
+                }
+            )
         elif layers[instrument] and roll < 0.5:
             position = rng.choice(["ALL", f"Long_{rng.randint(1, layers[instrument])}"])
             if position == "ALL":
@@ -77,8 +109,7 @@ def stream(rng: random.Random) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(180)  # 2,000 signals and hundreds of restarts: seconds here, more on a slow machine
-async def test_every_acknowledged_signal_is_applied_once_while_actors_are_crashed_at_random(
-        webhook: Webhook) -> None:
+async def test_every_acknowledged_signal_is_applied_once_while_actors_are_crashed_at_random(webhook: Webhook) -> None:
     seed = int(os.environ.get("BASSO_CHAOS_SEED", random.randrange(2**32)))
     try:
         await chaos_run(webhook, seed)
@@ -89,7 +120,8 @@ async def test_every_acknowledged_signal_is_applied_once_while_actors_are_crashe
 
 @pytest.mark.timeout(180)
 async def test_every_acknowledged_signal_is_applied_once_while_leadership_flaps_and_actors_crash(
-        webhook: Webhook, redis_client: aioredis.Redis) -> None:
+    webhook: Webhook, redis_client: aioredis.Redis
+) -> None:
     # The same, with the pipeline electing itself on real Redis: now and then its lease is taken away (the key
     # deleted, as if it had expired), so it stops trading mid-flight, takes the lease back under a new epoch,
     # recovers and goes on; the elector and Recovery are crashed too. Decisions made under an earlier epoch must
@@ -119,20 +151,44 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
     config = webhook.services.config
     # Hundreds of crashes in seconds are the point here, so the restart intensity is set out of reach and the
     # backoff to nothing; the defaults (5 in 30 s) are proven by the supervisor's own tests.
-    chaos = Runtime(fault=fault, intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
-                    backoff=Backoff(base_s=0.0, max_s=0.0), roll_quote=lambda _i, _e, mark: mark + 150)
+    chaos = Runtime(
+        fault=fault,
+        intensity=RestartIntensity(max_restarts=100_000, within_s=1.0),
+        backoff=Backoff(base_s=0.0, max_s=0.0),
+        roll_quote=lambda _i, _e, mark: mark + 150,
+    )
     paths: tuple[str, ...] = PATHS
     if redis is None:
-        pipeline = pipeline_for(webhook.services.pool, config, await solo_leader(webhook.services.pool, NOW),
-                                outcomes, events=events, runtime=chaos)
+        pipeline = pipeline_for(
+            webhook.services.pool,
+            config,
+            await solo_leader(webhook.services.pool, NOW),
+            outcomes,
+            events=events,
+            runtime=chaos,
+        )
     else:
         # Short terms, so that a lease taken away is noticed (at the next renewal) and taken back quickly.
-        settings = replace(config.leadership, lease_ttl_s=1.0, renew_every_s=0.05, renew_jitter_s=0.01,
-                           renew_deadline_s=0.6, key=LEASE_KEY)
-        pipeline = Pipeline(pool=webhook.services.pool, config=config, wall_clock=lambda: PROCESSED_AT,
-                            leadership=Leadership(lease=RedisLease(redis, LEASE_KEY, settings.lease_ttl_s),
-                                                  status=LeaseStatus("chaos", settings), capital=CAPITAL),
-                            hooks=Hooks(on_commit=outcomes, observer=events), runtime=chaos)
+        settings = replace(
+            config.leadership,
+            lease_ttl_s=1.0,
+            renew_every_s=0.05,
+            renew_jitter_s=0.01,
+            renew_deadline_s=0.6,
+            key=LEASE_KEY,
+        )
+        pipeline = Pipeline(
+            pool=webhook.services.pool,
+            config=config,
+            wall_clock=lambda: PROCESSED_AT,
+            leadership=Leadership(
+                lease=RedisLease(redis, LEASE_KEY, settings.lease_ttl_s),
+                status=LeaseStatus("chaos", settings),
+                capital=CAPITAL,
+            ),
+            hooks=Hooks(on_commit=outcomes, observer=events),
+            runtime=chaos,
+        )
         paths = (*PATHS, "elector", "recovery")
     webhook.services.wake_processor = pipeline.wake
     webhook.services.limiter.per_minute = 10**9
@@ -181,7 +237,8 @@ async def chaos_run(webhook: Webhook, seed: int, *, redis: aioredis.Redis | None
     assert all("InjectedFault" in r["reason"] for r in dead), f"seed {seed}: {dead}"
     # Each signal's orders were written once: no client id twice (the column is unique), one outcome each.
     assert await pool.fetchval("SELECT count(*) FROM orders") == await pool.fetchval(
-        "SELECT count(*) FROM (SELECT DISTINCT client_id FROM orders) AS o"), f"seed {seed}"
+        "SELECT count(*) FROM (SELECT DISTINCT client_id FROM orders) AS o"
+    ), f"seed {seed}"
     try:
         await assert_state_equals_replay(pool, webhook.services.config)
     except AssertionError as exc:

@@ -40,7 +40,10 @@ async def test_the_samples_size_gate_exit_and_balance_the_ledger(trading: Tradin
     assert isinstance(decision, dict)
     assert (decision["lots"], decision["limiter"]) == (1, "risk")
     assert (round(decision["lot_r"], 3), round(decision["lot_v"], 3), round(decision["lot_m"], 2)) == (
-        1.952, 2.381, 11.11)
+        1.952,
+        2.381,
+        11.11,
+    )
 
     pyramid = await send(trading, payload("PYRAMID_BANK_NIFTY_LONG_2", timestamp="2026-11-25T10:30:05"))
     assert pyramid["status"] == "blocked"

@@ -36,8 +36,11 @@ async def test_status_reports_equity_risk_and_zones(one_position: Webhook) -> No
     fence = await one_position.services.pool.fetchrow("SELECT epoch, changed_at FROM leader_fence")
     assert fence is not None
     assert body["leader"] is True
-    assert body["leadership"] == {"epoch": fence["epoch"], "holder": "test",  # pipeline_support's solo leader
-                                  "since": fence["changed_at"].isoformat()}
+    assert body["leadership"] == {
+        "epoch": fence["epoch"],
+        "holder": "test",  # pipeline_support's solo leader
+        "since": fence["changed_at"].isoformat(),
+    }
 
 
 async def test_positions_lists_the_open_layer_with_its_stops(one_position: Webhook) -> None:
@@ -46,7 +49,10 @@ async def test_positions_lists_the_open_layer_with_its_stops(one_position: Webho
     (layer,) = body["positions"]
     assert (layer["instrument"], layer["layer"], layer["lots"]) == ("BANK_NIFTY", "Long_1", 1)
     assert (layer["entry_price"], layer["initial_stop"], layer["unrealised_pnl"]) == (
-        "52000.0000", "51650.0000", "0.00")
+        "52000.0000",
+        "51650.0000",
+        "0.00",
+    )
 
 
 async def test_positions_name_their_contract_and_status_warns_before_expiry(one_position: Webhook) -> None:
@@ -58,8 +64,11 @@ async def test_positions_name_their_contract_and_status_warns_before_expiry(one_
     assert (layer["contract"], layer["expiry"]) == ("BANKNIFTY29DEC26FUT", "2026-12-29")
     alerts = []
     # 10:30 IST on 25 Nov and 23 Dec; 19:00 UTC on 27 Dec, which is already 00:30 on the 28th in India.
-    for moment in (datetime(2026, 11, 25, 5, tzinfo=UTC), datetime(2026, 12, 23, 5, tzinfo=UTC),
-                   datetime(2026, 12, 27, 19, tzinfo=UTC)):
+    for moment in (
+        datetime(2026, 11, 25, 5, tzinfo=UTC),
+        datetime(2026, 12, 23, 5, tzinfo=UTC),
+        datetime(2026, 12, 27, 19, tzinfo=UTC),
+    ):
         one_position.services.wall_clock = lambda moment=moment: moment  # type: ignore[misc]
         _, status = await one_position.get("/api/status")
         assert isinstance(status, dict)
@@ -77,10 +86,25 @@ async def test_rollover_lists_the_layers_to_roll_and_what_they_roll_into(one_pos
     # 52,000 is a multiple of 500, so 52,000.
     one_position.services.wall_clock = lambda: datetime(2026, 12, 23, 5, tzinfo=UTC)
     status, body = await one_position.get("/api/rollover")
-    assert (status, body) == (200, {"as_of": "2026-12-23", "candidates": [{
-        "instrument": "BANK_NIFTY", "layer": "Long_1", "lots": 1, "contract": "BANKNIFTY29DEC26FUT",
-        "expiry": "2026-12-29", "days_to_expiry": 6, "roll_to": "BANKNIFTY25JAN27FUT",
-        "roll_to_expiry": "2027-01-25", "strike": 52000}]})
+    assert (status, body) == (
+        200,
+        {
+            "as_of": "2026-12-23",
+            "candidates": [
+                {
+                    "instrument": "BANK_NIFTY",
+                    "layer": "Long_1",
+                    "lots": 1,
+                    "contract": "BANKNIFTY29DEC26FUT",
+                    "expiry": "2026-12-29",
+                    "days_to_expiry": 6,
+                    "roll_to": "BANKNIFTY25JAN27FUT",
+                    "roll_to_expiry": "2027-01-25",
+                    "strike": 52000,
+                }
+            ],
+        },
+    )
 
 
 async def test_trades_and_an_unknown_signal(one_position: Webhook) -> None:
@@ -104,11 +128,17 @@ async def test_metrics_expose_outcomes_latency_portfolio_and_actor_statistics(on
     assert 'basso_signals_total{outcome="executed"} 1.0' in text
     # 1 lot of Bank Nifty at 52,000, stop 51,650, ATR 350, ₹30 a point, margin ₹2,70,000, on equity ₹49,99,220:
     # risk = volatility = 350 × 30 = ₹10,500 = 0.2100 %; margin 2,70,000 ÷ 49,99,220 = 5.4008 %.
-    gauges = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
-              if line.startswith(("basso_portfolio_", "basso_margin_", "basso_open_"))}
+    gauges = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith(("basso_portfolio_", "basso_margin_", "basso_open_"))
+    }
     assert {name: round(value, 4) for name, value in gauges.items()} == {
-        "basso_portfolio_risk_pct": 0.21, "basso_portfolio_vol_pct": 0.21, "basso_margin_utilisation_pct": 5.4008,
-        "basso_open_positions": 1.0}
+        "basso_portfolio_risk_pct": 0.21,
+        "basso_portfolio_vol_pct": 0.21,
+        "basso_margin_utilisation_pct": 5.4008,
+        "basso_open_positions": 1.0,
+    }
 
 
 async def test_basso_status_prints_the_portfolio(one_position: Webhook, capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,8 +150,9 @@ async def test_basso_status_prints_the_portfolio(one_position: Webhook, capsys: 
     assert [p["layer"] for p in printed["positions"]] == ["Long_1"]
 
 
-async def test_basso_status_prints_a_table_with_who_leads(one_position: Webhook,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+async def test_basso_status_prints_a_table_with_who_leads(
+    one_position: Webhook, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = str(one_position.server.make_url("/")).rstrip("/")
     assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
     printed = capsys.readouterr().out
@@ -135,8 +166,10 @@ async def test_basso_status_prints_a_table_with_who_leads(one_position: Webhook,
     one_position.services.wall_clock = lambda: datetime(2026, 12, 28, 5, tzinfo=UTC)
     assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
     printed = " ".join(capsys.readouterr().out.split())  # the console may wrap the long line
-    assert ("CRITICAL: BANK_NIFTY Long_1 in BANKNIFTY29DEC26FUT (expires 2026-12-29): 1 day(s) to expiry and not "
-            "rolled: roll or close it now") in printed
+    assert (
+        "CRITICAL: BANK_NIFTY Long_1 in BANKNIFTY29DEC26FUT (expires 2026-12-29): 1 day(s) to expiry and not "
+        "rolled: roll or close it now"
+    ) in printed
 
 
 def test_basso_status_without_a_server_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -153,20 +186,28 @@ async def test_health_endpoints(one_position: Webhook) -> None:
 
 
 def test_an_actor_silent_longer_than_the_lease_ttl_is_named_by_liveness() -> None:
-    statistics: dict[str, dict[str, float | None]] = {"basso/persister": {"last_heartbeat": 100.0}, "basso/trading/sizer": {"last_heartbeat": 96.5},
-                  "basso/trading": {"last_heartbeat": None}}
+    statistics: dict[str, dict[str, float | None]] = {
+        "basso/persister": {"last_heartbeat": 100.0},
+        "basso/trading/sizer": {"last_heartbeat": 96.5},
+        "basso/trading": {"last_heartbeat": None},
+    }
     assert stale_heartbeat(statistics, now=100.0, limit_s=3.0) == (
-        "basso/trading/sizer has not reported a heartbeat for 3.5 s (stuck in one message?)")
+        "basso/trading/sizer has not reported a heartbeat for 3.5 s (stuck in one message?)"
+    )
     assert stale_heartbeat(statistics, now=99.5, limit_s=3.0) is None  # 3.0 s exactly is still live
 
 
 async def test_basso_status_shows_every_amount_in_rupees_and_cuts_no_column(
-        one_position: Webhook, capsys: pytest.CaptureFixture[str]) -> None:
+    one_position: Webhook, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = str(one_position.server.make_url("/")).rstrip("/")
     assert await asyncio.to_thread(main, ["status", "--url", url]) == 0
     out = capsys.readouterr().out  # captured, so not a terminal: no 80-column limit to cut anything at
-    rows = {cells[0]: cells[1:] for line in out.splitlines()
-            if len(cells := [cell.strip() for cell in line.strip("│┃║ ").split("│")]) > 1}
+    rows = {
+        cells[0]: cells[1:]
+        for line in out.splitlines()
+        if len(cells := [cell.strip() for cell in line.strip("│┃║ ").split("│")]) > 1
+    }
     # Closed equity = 50,00,000 − 780 commission (52,000 × 1 × 30 × 0.05 %); nothing unrealised at the entry
     # price, so open and blended equity are the same; high water is the deposit.
     assert rows["closed equity"] == ["₹49,99,220.00"]

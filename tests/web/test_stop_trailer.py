@@ -16,9 +16,17 @@ from tests.web.test_webhook import payload
 
 async def test_bar_closes_go_to_the_stop_trailer_and_entries_to_the_sizer(trading: Trading) -> None:
     webhook, pipeline, outcomes = trading.webhook, trading.pipeline, trading.outcomes
-    bodies = [payload("BASE_ENTRY_BANK_NIFTY"),
-              {"type": "MARKET_DATA", "instrument": "BANK_NIFTY", "timestamp": "2026-11-25T10:30:00",
-               "price": 52_400.0, "atr": 350.0, "secret": payload("BASE_ENTRY_BANK_NIFTY")["secret"]}]
+    bodies = [
+        payload("BASE_ENTRY_BANK_NIFTY"),
+        {
+            "type": "MARKET_DATA",
+            "instrument": "BANK_NIFTY",
+            "timestamp": "2026-11-25T10:30:00",
+            "price": 52_400.0,
+            "atr": 350.0,
+            "secret": payload("BASE_ENTRY_BANK_NIFTY")["secret"],
+        },
+    ]
     for body in bodies:
         status, reply = await webhook.post(orjson.dumps(body))
         assert status == 200, reply

@@ -23,19 +23,23 @@ async def the_query_has_run(pool: asyncpg.Pool, since: datetime) -> None:
     round trip to the database)."""
     async with asyncio.timeout(30):
         while not await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle' AND query LIKE $1 AND query_start > $2",
-                PENDING_QUERY, since):
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle' AND query LIKE $1 AND query_start > $2",
+            PENDING_QUERY,
+            since,
+        ):
             pass
 
 
 async def test_a_signal_stored_while_the_sizer_runs_its_pending_query_is_decided_without_a_sweep(
-        migrated_database: str, config: Config) -> None:
+    migrated_database: str, config: Config
+) -> None:
     direct = await asyncpg.create_pool(migrated_database, min_size=1, max_size=2)
     assert direct is not None
     port = int(migrated_database.rsplit(":", 1)[1].split("/", 1)[0])
     async with proxy_to(port) as proxy:
-        proxied = await asyncpg.create_pool(migrated_database.replace(f":{port}/", f":{proxy.port}/"),
-                                            min_size=4, max_size=8)
+        proxied = await asyncpg.create_pool(
+            migrated_database.replace(f":{port}/", f":{proxy.port}/"), min_size=4, max_size=8
+        )
         assert proxied is not None
         epoch = await solo_leader(direct, NOW)
         outcomes = Outcomes()

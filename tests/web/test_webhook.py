@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from tests.web.conftest import SECRET, Webhook
 
 PAYLOADS: dict[str, dict[str, Any]] = json.loads(
-    (Path(__file__).parents[1] / "data" / "sample_webhook_payloads.json").read_text())
+    (Path(__file__).parents[1] / "data" / "sample_webhook_payloads.json").read_text()
+)
 
 
 def payload(name: str = "BASE_ENTRY_BANK_NIFTY", **changes: Any) -> dict[str, Any]:
@@ -39,7 +40,12 @@ async def test_a_valid_signal_is_stored_then_acknowledged_and_wakes_the_processo
     row = await webhook.services.pool.fetchrow("SELECT key, kind, instrument, layer, outcome, payload FROM signals")
     assert row is not None
     assert (row["key"], row["kind"], row["instrument"], row["layer"], row["outcome"]) == (
-        reply["signal_id"], "BASE_ENTRY", "BANK_NIFTY", 1, "pending")
+        reply["signal_id"],
+        "BASE_ENTRY",
+        "BANK_NIFTY",
+        1,
+        "pending",
+    )
     assert "secret" not in orjson.loads(row["payload"])
     assert webhook.wakes == [1]
 
@@ -136,10 +142,21 @@ BAD_REQUESTS: list[tuple[str, bytes, str]] = [
     ("overflowing number", orjson.dumps(payload()).replace(b'"atr":350', b'"atr":1e400'), "body"),
     ("secret not a string", orjson.dumps({**payload(), "secret": 5}), "secret"),
 ]
-MISSING = [("type", "type"), ("instrument", "instrument"), ("position", "position"), ("price", "price"),
-           ("stop", "stop"), ("atr", "atr"), ("er", "er"), ("timestamp", "timestamp"), ("lots", "lots")]
-BAD_REQUESTS += [(f"missing {name}", orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY", **{name: None})), field)
-                 for name, field in MISSING]
+MISSING = [
+    ("type", "type"),
+    ("instrument", "instrument"),
+    ("position", "position"),
+    ("price", "price"),
+    ("stop", "stop"),
+    ("atr", "atr"),
+    ("er", "er"),
+    ("timestamp", "timestamp"),
+    ("lots", "lots"),
+]
+BAD_REQUESTS += [
+    (f"missing {name}", orjson.dumps(payload("BASE_ENTRY_BANK_NIFTY", **{name: None})), field)
+    for name, field in MISSING
+]
 BAD_VALUES: list[tuple[str, dict[str, Any], str]] = [
     ("price as string", {"price": "52000"}, "price"),
     ("price true", {"price": True}, "price"),
@@ -177,8 +194,19 @@ BAD_REQUESTS += [(name, orjson.dumps(payload(**changes)), field) for name, chang
 BAD_REQUESTS += [
     ("EXIT without reason", orjson.dumps(payload("EXIT_STOP_LOSS", reason=None)), "reason"),
     ("EXIT with empty reason", orjson.dumps(payload("EXIT_STOP_LOSS", reason="")), "reason"),
-    ("market data without atr", orjson.dumps({"type": "MARKET_DATA", "instrument": "GOLD_MINI", "price": 78000,
-                                              "timestamp": "2026-11-25T10:30:00", "secret": SECRET}), "atr"),
+    (
+        "market data without atr",
+        orjson.dumps(
+            {
+                "type": "MARKET_DATA",
+                "instrument": "GOLD_MINI",
+                "price": 78000,
+                "timestamp": "2026-11-25T10:30:00",
+                "secret": SECRET,
+            }
+        ),
+        "atr",
+    ),
 ]
 
 
@@ -188,7 +216,8 @@ def test_the_bad_request_table_is_large() -> None:
 
 @pytest.mark.parametrize(("body", "field"), [(b, f) for _, b, f in BAD_REQUESTS], ids=[n for n, _, _ in BAD_REQUESTS])
 async def test_a_bad_request_is_400_naming_the_field_and_only_the_audit_is_written(
-        webhook: Webhook, body: bytes, field: str) -> None:
+    webhook: Webhook, body: bytes, field: str
+) -> None:
     status, reply = await webhook.post(body)
     assert status == 400, reply
     assert reply["status"] == "error"
@@ -202,18 +231,39 @@ async def test_a_bad_request_is_400_naming_the_field_and_only_the_audit_is_writt
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=10)
-FIELDS = st.sampled_from(["type", "instrument", "position", "price", "stop", "lots", "atr", "er", "supertrend",
-                          "timestamp", "reason", "signal_id", "roc", "secret", "other"])
+    max_leaves=10,
+)
+FIELDS = st.sampled_from(
+    [
+        "type",
+        "instrument",
+        "position",
+        "price",
+        "stop",
+        "lots",
+        "atr",
+        "er",
+        "supertrend",
+        "timestamp",
+        "reason",
+        "signal_id",
+        "roc",
+        "secret",
+        "other",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(
-    st.binary(max_size=200),
-    st.dictionaries(FIELDS, JSON_VALUES, max_size=12).map(lambda d: {**payload(), **d})
-    # The standard library writes what orjson will not: huge integers, NaN and Infinity literals.
-    .map(lambda d: json.dumps(d).encode()),
-))
+@given(
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.dictionaries(FIELDS, JSON_VALUES, max_size=12)
+        .map(lambda d: {**payload(), **d})
+        # The standard library writes what orjson will not: huge integers, NaN and Infinity literals.
+        .map(lambda d: json.dumps(d).encode()),
+    )
+)
 async def test_random_bodies_never_get_a_5xx(webhook: Webhook, body: bytes) -> None:
     status, _reply = await webhook.post(body)
     assert status in (200, 400, 401, 413)
