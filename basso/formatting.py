@@ -1,30 +1,19 @@
-"""Numbers as a trader in India reads them, for the dashboard and the notifications: rupees with Indian digit
-grouping (lakhs and crores), prices, and ages."""
+"""Numbers as a trader in India reads them, for the dashboard and the notifications: rupees (the one format of
+`basso.display`, re-exported here), prices, and ages."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
+from basso.display import rupees
+
+__all__ = ["age", "decimal", "number", "rupees"]
+
 
 def decimal(value: Any) -> Decimal:
     """`value` (a Decimal, an int, a float or a decimal string) as an exact Decimal."""
     return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-def rupees(value: Any) -> str:
-    """₹ with Indian digit grouping and paise: 5000000 → ₹50,00,000.00, −1234.5 → −₹1,234.50."""
-    amount = decimal(value).quantize(Decimal("0.01"))
-    sign = "−" if amount < 0 else ""
-    whole, _, paise = f"{abs(amount):.2f}".partition(".")
-    head, tail = whole[:-3], whole[-3:]
-    groups: list[str] = []
-    while len(head) > 2:
-        groups.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        groups.insert(0, head)
-    return f"{sign}₹{','.join([*groups, tail])}.{paise}"
 
 
 def number(value: Any, places: int = 2) -> str:

@@ -28,7 +28,7 @@ from tests.dashboard.conftest import Dashboard
         (123456789.12, "₹12,34,56,789.12"),
     ],
 )
-def test_rupees_are_grouped_in_lakhs_and_crores(amount: object, shown: str) -> None:
+def test_rupees_are_grouped_in_lakhs_and_crores(amount: int | float | str, shown: str) -> None:
     assert rupees(amount) == shown
 
 
