@@ -1,15 +1,21 @@
 """Order benchmark: `basso run` with `[broker] kind = "openalgo"` in its own process, against the fake OpenAlgo
 (tests/brokers/fake_openalgo.py) served from this one over loopback.
 
-Phases (durable embedded PostgreSQL, fsync on):
-1. fixed rate: Gold Mini entries and exits, one order each, at `--rate` signals/s for `--duration` s; for each,
-   the time from its webhook acknowledgement (the reply read here) to its placement arriving at the fake broker
-   (stamped here too: one clock). Our own time: the fake answers at once, a real OpenAlgo adds ~25 ms.
-2. flat out: `--burst` signals stored, then the time until every one is decided and its order filled at the fake
-   (its rate limit off, ours raised out of the way): signals per second end to end, with fills.
+Every future instrument of the default configuration (Gold Mini, Copper, Silver Mini) is traded at a fixed price
+with no commission, so the book neither gains nor loses and no gate blocks an entry. An exit is sent only once
+its entry's fill is recorded: an exit racing its own entry's fill is not what this measures (see the README).
 
-Run from the repository root: `python -m bench.orders`. Prints the figures, then one JSON line:
-ack_to_order_p50_ms, ack_to_order_p99_ms, signals_per_s.
+Phases (durable embedded PostgreSQL, fsync on; our order rate limit raised out of the way, the fake's off, a
+status check 1 ms after each placement, as the fake fills at once):
+1. fixed rate: entries and exits, one order each, at `--rate` signals/s for `--duration` s; for each, the time
+   from its webhook acknowledgement (the reply read here) to its placement arriving at the fake broker (stamped
+   here too: one clock). Our own time: the fake answers at once, a real OpenAlgo adds ~25 ms.
+2. flat out: `--burst` signals, each instrument's stream sent as fast as its fills are recorded: signals (and
+   orders: one each) per second end to end, with fills.
+In both, the time from a placement arriving at the fake to its fill committed in our database (seen by a reader
+polling every 5 ms).
+
+Run from the repository root: `python -m bench.orders`. Prints the figures, then one JSON line.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ import os
 import sys
 import tempfile
 import time
+from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +39,33 @@ import asyncpg
 import orjson
 
 from basso.actors.order_desk import broker_tag
-from basso.config import load_config
+from basso.config import Config, load_config
 from basso.embedded import EmbeddedPostgres, free_port
 from basso.rules.contracts import contract_now
 from basso.timeutil import IST
 from tests.brokers.fake_openalgo import FakeOpenAlgo
 
 SECRET = "bench-secret"
+READY_WITHIN_S = 120.0  # `basso run` migrates and recovers before it is ready; past this it is stuck
+FILL_WITHIN_S = 30.0  # a fill not recorded by then is a failure of the run, not a slow one
+POLL_S = 0.005
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Traded:
+    """One instrument as the bench trades it: a fixed price, a stop and ATR that size at least one lot."""
+
+    name: str
+    price: float
+    stop: float
+    atr: float
+
+
+TRADED = (
+    Traded(name="GOLD_MINI", price=78500, stop=77800, atr=450),
+    Traded(name="COPPER", price=850, stop=842, atr=3),
+    Traded(name="SILVER_MINI", price=95000, stop=94000, atr=600),
+)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -46,96 +75,188 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
 
 
-def signal(n: int, run: str) -> tuple[str, bytes]:
-    """The n-th signal: Gold Mini entries and exits in turn (each one order); its key and body."""
-    key = f"bench-{run}-{n}"
-    stamp = datetime.now(IST).replace(tzinfo=None, microsecond=0).isoformat()
+def signal(traded: Traded, key: str, *, entry: bool) -> bytes:
+    """An entry of Long_1 or an exit of everything on `traded`, keyed `key`."""
     body: dict[str, Any] = {
-        "instrument": "GOLD_MINI",
-        "price": 78500,
-        "timestamp": stamp,
+        "instrument": traded.name,
+        "price": traded.price,
+        "timestamp": datetime.now(IST).replace(tzinfo=None, microsecond=0).isoformat(),
         "secret": SECRET,
         "signal_id": key,
     }
-    if n % 2 == 0:
+    if entry:
         body |= {
             "type": "BASE_ENTRY",
             "position": "Long_1",
-            "stop": 77800,
+            "stop": traded.stop,
             "lots": 1,
-            "atr": 450,
+            "atr": traded.atr,
             "er": 0.85,
-            "supertrend": 77800,
+            "supertrend": traded.stop,
         }
     else:
         body |= {"type": "EXIT", "position": "ALL", "reason": "bench"}
-    return key, orjson.dumps(body)
+    return orjson.dumps(body)
 
 
-def client_id(key: str, n: int) -> str:
-    return f"{key}:0:{'BUY' if n % 2 == 0 else 'SELL'}:GOLD_MINI:L1"
+def client_id(key: str, traded: Traded, *, entry: bool) -> str:
+    """The client id Basso gives the one order of signal `key` (basso.rules.orders)."""
+    return f"{key}:0:{'BUY' if entry else 'SELL'}:{traded.name}:L1"
+
+
+class Fills:
+    """Orders as they are recorded filled in our database, watched by one reader polling every 5 ms."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.seen: dict[str, float] = {}  # client id → time.perf_counter() when first seen filled
+        self._waiting: dict[str, asyncio.Event] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        conn = await asyncpg.connect(self.database_url)
+        self._task = asyncio.create_task(self._watch(conn))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def wait_filled(self, client: str) -> None:
+        """Until `client` is recorded filled; TimeoutError past FILL_WITHIN_S."""
+        if client not in self.seen:
+            try:
+                async with asyncio.timeout(FILL_WITHIN_S):
+                    await self._waiting.setdefault(client, asyncio.Event()).wait()
+            except TimeoutError:
+                raise RuntimeError(f"order {client} not recorded filled within {FILL_WITHIN_S:g} s") from None
+
+    async def _watch(self, conn: asyncpg.Connection) -> None:
+        last = 0  # every order up to this id was done when last looked at, and seen if it filled
+        try:
+            while True:
+                # Orders are numbered as decided and may fill out of turn: first where the done ones end, then the
+                # filled ones, so none that fills in between is passed over.
+                done = await conn.fetchrow(
+                    "SELECT min(id) FILTER (WHERE status IN ('pending', 'sent', 'partial', 'unknown')) AS working,"
+                    " max(id) AS newest FROM orders"
+                )
+                rows = await conn.fetch(
+                    "SELECT client_id FROM orders WHERE status = 'filled' AND id > $1 ORDER BY id", last
+                )
+                now = time.perf_counter()
+                for row in rows:
+                    self.seen.setdefault(row["client_id"], now)
+                    if (event := self._waiting.pop(row["client_id"], None)) is not None:
+                        event.set()
+                working, newest = done["working"], done["newest"]  # type: ignore[index] (an aggregate: one row)
+                if working is not None:
+                    last = working - 1
+                elif newest is not None:
+                    last = newest
+                await asyncio.sleep(POLL_S)  # a bench's poll: nothing in the database to wait on instead
+        finally:
+            await conn.close()
+
+
+async def post(session: aiohttp.ClientSession, url: str, body: bytes) -> float:
+    """Send one webhook; the time its acknowledgement was read. A refusal fails the run."""
+    async with session.post(url, data=body) as response:
+        text = await response.text()
+        if response.status != 200:
+            raise RuntimeError(f"webhook answered {response.status}: {text}")
+    return time.perf_counter()
 
 
 async def fixed_rate(
-    session: aiohttp.ClientSession, url: str, fake: FakeOpenAlgo, rate: float, duration: float
-) -> list[float]:
+    session: aiohttp.ClientSession, url: str, fills: Fills, rate: float, duration: float
+) -> dict[str, float]:
+    """Entries and exits at `rate` per second, round robin over the instruments (each exit after its entry's
+    fill); the acknowledgement time of each order's signal, by the order's broker tag."""
     acked: dict[str, float] = {}
     start = time.perf_counter()
     count = int(rate * duration)
+    width = len(TRADED)
+    previous: list[asyncio.Task[None]] = []
 
-    async def one(n: int) -> None:
-        key, body = signal(n, "rate")
-        async with session.post(url, data=body) as response:
-            await response.read()
-        acked[broker_tag(client_id(key, n))] = time.perf_counter()
+    async def one(n: int, entered: asyncio.Task[None] | None) -> None:
+        # Slots 0..width-1 of each round enter the instruments in turn, the next width slots exit them.
+        traded, entry = TRADED[n % width], n % (2 * width) < width
+        key = f"rate-{n}"
+        if entered is not None:
+            await entered
+        client = client_id(key, traded, entry=entry)
+        acked[broker_tag(client)] = await post(session, url, signal(traded, key, entry=entry))
+        await fills.wait_filled(client)
 
-    tasks = []
     for n in range(count):
         await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(n)))
-    await asyncio.gather(*tasks)
-    deadline = time.perf_counter() + 30
-    while len(fake.sent("placeorder")) < count and time.perf_counter() < deadline:  # noqa: ASYNC110 (a bench's poll)
-        await asyncio.sleep(0.1)
-    placed = {r.body["strategy"]: r.at for r in fake.requests if r.endpoint == "placeorder"}
-    return [(placed[tag] - at) * 1000 for tag, at in acked.items() if tag in placed]
+        previous.append(asyncio.create_task(one(n, previous[n - width] if n >= width else None)))
+    await asyncio.gather(*previous)
+    return acked
 
 
-async def flat_out(session: aiohttp.ClientSession, url: str, database_url: str, burst: int) -> float:
-    bodies = [signal(n, "burst")[1] for n in range(burst)]
-    conn = await asyncpg.connect(database_url)
-    try:
-        start = time.perf_counter()
+async def flat_out(session: aiohttp.ClientSession, url: str, fills: Fills, burst: int) -> float:
+    """`burst` signals, each instrument's stream sent as fast as its fills are recorded; the seconds it took."""
 
-        async def post(body: bytes) -> None:
-            async with session.post(url, data=body) as response:
-                await response.read()
+    async def stream(traded: Traded, count: int) -> None:
+        for n in range(count):
+            key, entry = f"burst-{traded.name}-{n}", n % 2 == 0
+            await post(session, url, signal(traded, key, entry=entry))
+            await fills.wait_filled(client_id(key, traded, entry=entry))
 
-        for chunk in range(0, burst, 50):
-            await asyncio.gather(*(post(b) for b in bodies[chunk : chunk + 50]))
-        # A bench polls the database: there is nothing here to wait on instead.
-        while await conn.fetchval(  # noqa: ASYNC110
-            "SELECT (SELECT count(*) FROM signals WHERE outcome = 'pending')"
-            " + (SELECT count(*) FROM orders WHERE status IN ('pending', 'sent', 'partial', 'unknown'))"
-        ):
-            await asyncio.sleep(0.05)
-        return burst / (time.perf_counter() - start)
-    finally:
-        await conn.close()
+    share, extra = divmod(burst, len(TRADED))
+    start = time.perf_counter()
+    await asyncio.gather(*(stream(t, share + (i < extra)) for i, t in enumerate(TRADED)))
+    return time.perf_counter() - start
+
+
+async def wait_ready(
+    session: aiohttp.ClientSession, port: int, process: asyncio.subprocess.Process, log: deque[str]
+) -> None:
+    """Until `basso run` answers /health/ready with 200; its last words if it exits or is not ready in time."""
+    deadline = time.perf_counter() + READY_WITHIN_S
+    while time.perf_counter() < deadline:
+        if process.returncode is not None:
+            raise RuntimeError(f"basso run exited {process.returncode} before ready:\n" + "\n".join(log))
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/health/ready") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass  # not listening yet
+        await asyncio.sleep(0.1)  # a bench's poll: readiness is only told over HTTP
+    raise RuntimeError(f"basso run not ready after {READY_WITHIN_S:g} s:\n" + "\n".join(log))
+
+
+async def keep_tail(stream: asyncio.StreamReader, log: deque[str]) -> None:
+    """Read `basso run`'s log as it comes (a full pipe would stall it), keeping its last lines."""
+    while line := await stream.readline():
+        log.append(line.decode(errors="replace").rstrip())
+
+
+def market(fake: FakeOpenAlgo, config: Config) -> None:
+    """Quote each instrument's current contract at its fixed price, and answer /symbol for it."""
+    now = datetime.now(UTC)
+    for traded in TRADED:
+        symbol = contract_now(config, traded.name, now).future_symbol
+        instrument = config.instrument(traded.name)
+        fake.set_market(symbol, ltp=f"{traded.price:g}")
+        fake.symbols[symbol] = (instrument.lot_size, Decimal(str(instrument.tick)))
 
 
 async def main(args: argparse.Namespace) -> dict[str, float]:
     fake = FakeOpenAlgo()
     await fake.start()
-    config = load_config()
-    fake.set_market(contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol, ltp="78500")
+    market(fake, load_config())
+    log: deque[str] = deque(maxlen=40)
     with tempfile.TemporaryDirectory(prefix="basso-bench-") as tmp:
         postgres = EmbeddedPostgres(Path(tmp) / "postgres")
         database_url = postgres.start()
         settings = Path(tmp) / "basso.toml"
         settings.write_text(
-            f'[server]\nrate_limit_per_minute = 100000000\n\n[broker]\nkind = "openalgo"\n'
-            f'url = "{fake.url}"\norders_per_second = 1000\nstep_interval_s = 0.05\n',
+            "[server]\nrate_limit_per_minute = 100000000\n\n[paper]\ncommission_pct = 0\n\n"
+            f'[broker]\nkind = "openalgo"\nurl = "{fake.url}"\norders_per_second = 1000\nstep_interval_s = 0.001\n',
             "utf-8",
         )
         port = free_port()
@@ -149,48 +270,67 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "basso.cli",
-            "run",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(Path(tmp) / "data"),
+            *("-m", "basso.cli", "run", "--port", str(port), "--data-dir", str(Path(tmp) / "data")),
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
+        assert process.stderr is not None
+        tail = asyncio.create_task(keep_tail(process.stderr, log))
+        fills = Fills(database_url)
         try:
-            assert process.stderr is not None
-            while b"serving on" not in (line := await process.stderr.readline()):
-                if not line:
-                    raise RuntimeError("basso run exited before serving")
-            drain = asyncio.create_task(process.stderr.read())
             url = f"http://127.0.0.1:{port}/webhook"
             async with aiohttp.ClientSession() as session:
-                latencies = await fixed_rate(session, url, fake, args.rate, args.duration)
-                rate = await flat_out(session, url, database_url, args.burst)
+                await wait_ready(session, port, process, log)
+                await fills.start()
+                acked = await fixed_rate(session, url, fills, args.rate, args.duration)
+                placed_before = len(fake.sent("placeorder"))
+                seconds = await flat_out(session, url, fills, args.burst)
+        except BaseException:
+            print("\n".join(log), file=sys.stderr)
+            raise
         finally:
+            await fills.close()
             process.terminate()
             await process.wait()
-            drain.cancel()
+            await tail
             postgres.stop()
             await fake.close()
-    print(
-        f"ack → order at the broker, {args.rate:g} signals/s for {args.duration:g} s: "
-        f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms ({len(latencies)} orders)"
-    )
-    print(f"end to end with fills: {rate:.0f} signals/s ({args.burst} signals)")
-    return {
-        "ack_to_order_p50_ms": round(percentile(latencies, 50), 2),
-        "ack_to_order_p99_ms": round(percentile(latencies, 99), 2),
-        "signals_per_s": round(rate, 1),
+    placed = {r.body["strategy"]: r.at for r in fake.requests if r.endpoint == "placeorder"}
+    ack_to_order = [(placed[tag] - at) * 1000 for tag, at in acked.items()]
+    filled = {broker_tag(client): at for client, at in fills.seen.items()}
+    to_fill = [(filled[tag] - at) * 1000 for tag, at in placed.items()]
+    orders = len(fake.sent("placeorder")) - placed_before
+    figures = {
+        "ack_to_order_p50_ms": percentile(ack_to_order, 50),
+        "ack_to_order_p99_ms": percentile(ack_to_order, 99),
+        "ack_to_order_max_ms": max(ack_to_order),
+        "placement_to_fill_p50_ms": percentile(to_fill, 50),
+        "placement_to_fill_p99_ms": percentile(to_fill, 99),
+        "placement_to_fill_max_ms": max(to_fill),
+        "signals_per_s": args.burst / seconds,
+        "orders_per_s": orders / seconds,
     }
+    print(
+        f"ack → order at the broker, {args.rate:g} signals/s for {args.duration:g} s ({len(ack_to_order)} orders): "
+        f"p50 {figures['ack_to_order_p50_ms']:.1f} ms, p99 {figures['ack_to_order_p99_ms']:.1f} ms, "
+        f"max {figures['ack_to_order_max_ms']:.1f} ms"
+    )
+    print(
+        f"placement at the broker → fill recorded ({len(to_fill)} orders): "
+        f"p50 {figures['placement_to_fill_p50_ms']:.1f} ms, p99 {figures['placement_to_fill_p99_ms']:.1f} ms, "
+        f"max {figures['placement_to_fill_max_ms']:.1f} ms"
+    )
+    print(
+        f"end to end with fills: {figures['signals_per_s']:.0f} signals/s, {figures['orders_per_s']:.0f} orders/s "
+        f"({args.burst} signals, {orders} orders, {len(TRADED)} instruments in parallel)"
+    )
+    return {name: round(value, 2) for name, value in figures.items()}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=5.0)
     parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--burst", type=int, default=600)
     print(json.dumps(asyncio.run(main(parser.parse_args()))))
