@@ -149,7 +149,8 @@ class Fills:
                     self.seen.setdefault(row["client_id"], now)
                     if (event := self._waiting.pop(row["client_id"], None)) is not None:
                         event.set()
-                working, newest = done["working"], done["newest"]  # type: ignore[index] (an aggregate: one row)
+                assert done is not None  # an aggregate without GROUP BY: always one row
+                working, newest = done["working"], done["newest"]
                 if working is not None:
                     last = working - 1
                 elif newest is not None:
