@@ -19,6 +19,7 @@ from basso.rules.calendars import calendar_for
 from basso.rules.contracts import entry_contract
 
 DEFAULT_URL = "http://127.0.0.1:5000"  # where OpenAlgo serves by default
+API_KEY_VARIABLE = "BASSO_OPENALGO_API_KEY"  # the one variable `basso run` reads the key from too
 _TIMEOUT_S = 300.0  # a year of hourly bars is one request, which the broker's module fetches in chunks
 
 
@@ -51,8 +52,10 @@ def register(subparsers: Any) -> None:
     fetch.add_argument("--out", required=True, type=Path, metavar="FILE", help="the CSV file to write")
     fetch.add_argument("--symbol", help="the broker symbol (default: the monthly future in force on --to)")
     fetch.add_argument("--exchange", help="the exchange (default: the instrument's, e.g. NFO, MCX)")
-    fetch.add_argument("--url", help=f"the OpenAlgo gateway (default: $OPENALGO_URL, else {DEFAULT_URL})")
-    fetch.add_argument("--api-key", help="the OpenAlgo API key (default: $OPENALGO_API_KEY)")
+    fetch.add_argument(
+        "--url", help=f"the OpenAlgo gateway (default: the configuration's [broker] url if set, else {DEFAULT_URL})"
+    )
+    fetch.add_argument("--api-key", help=f"the OpenAlgo API key (default: ${API_KEY_VARIABLE}, as `basso run` reads)")
     fetch.set_defaults(run=run)
 
 
@@ -62,10 +65,8 @@ def run(args: argparse.Namespace) -> int:
     instrument = instrument_arg(config, args.instrument)
     if args.end < args.start:
         raise UsageError(f"--to: {args.end} is before --from {args.start}")
-    api_key = args.api_key or os.environ.get("OPENALGO_API_KEY")
-    if not api_key:
-        raise UsageError("--api-key: give OpenAlgo's API key (or set OPENALGO_API_KEY)")
-    url = args.url or os.environ.get("OPENALGO_URL") or DEFAULT_URL
+    api_key = _api_key(args)
+    url = _url(args, config)
     symbol = args.symbol or _future_on(config, instrument, args.end)
     exchange = args.exchange or instrument.exchange
     try:
@@ -90,6 +91,25 @@ async def _fetch(
         return await fetch_history(
             client, instrument=instrument, symbol=symbol, exchange=exchange, interval=interval, start=start, end=end
         )
+
+
+def _api_key(args: argparse.Namespace) -> str:
+    key: str = args.api_key or os.environ.get(API_KEY_VARIABLE, "").strip()
+    if key:
+        return key
+    if os.environ.get("OPENALGO_API_KEY"):
+        # Read by earlier versions: named, rather than ignored without a word.
+        raise UsageError(f"OPENALGO_API_KEY is no longer read: put OpenAlgo's API key in {API_KEY_VARIABLE}")
+    raise UsageError(f"--api-key: give OpenAlgo's API key in the environment variable {API_KEY_VARIABLE}")
+
+
+def _url(args: argparse.Namespace, config: Config) -> str:
+    url: str = args.url or config.broker.url
+    if url:
+        return url
+    if os.environ.get("OPENALGO_URL"):
+        raise UsageError("OPENALGO_URL is no longer read: set url under [broker] in the configuration, or give --url")
+    return DEFAULT_URL
 
 
 def _future_on(config: Config, instrument: Instrument, day: date) -> str:

@@ -214,24 +214,60 @@ def test_bad_arguments_are_refused_before_any_request(
 def test_an_api_key_is_required(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("BASSO_OPENALGO_API_KEY", raising=False)
     monkeypatch.delenv("OPENALGO_API_KEY", raising=False)
-    assert (
-        main(
-            [
-                "bars",
-                "fetch",
-                "--instrument",
-                "BANK_NIFTY",
-                "--from",
-                "2025-12-22",
-                "--to",
-                "2025-12-24",
-                "--interval",
-                "1h",
-                "--out",
-                str(tmp_path / "x.csv"),
-            ]
-        )
-        == 2
+    monkeypatch.delenv("OPENALGO_URL", raising=False)
+    assert main(["bars", "fetch", *WEEK, "--out", str(tmp_path / "x.csv")]) == 2
+    assert capsys.readouterr().err == (
+        "basso bars: error: --api-key: give OpenAlgo's API key in the environment variable BASSO_OPENALGO_API_KEY\n"
     )
-    assert "--api-key: give OpenAlgo's API key (or set OPENALGO_API_KEY)" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+WEEK = ["--instrument", "BANK_NIFTY", "--from", "2025-12-22", "--to", "2025-12-24", "--interval", "1h"]
+
+
+async def test_the_key_and_the_gateway_are_the_ones_basso_run_uses(
+    gateway: FakeOpenAlgo, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No --url, no --api-key: the key from BASSO_OPENALGO_API_KEY (as `basso run` reads it), the gateway from the
+    # configuration's [broker] url (as `basso run` uses it), named by the global --config.
+    gateway.set_history("BANKNIFTY27JAN26FUT", "NFO", "1h", CANDLES)
+    settings = tmp_path / "basso.toml"
+    settings.write_text(f'[broker]\nurl = "{gateway.url}"\n', "utf-8")
+    monkeypatch.setenv("BASSO_OPENALGO_API_KEY", gateway.api_key)
+    monkeypatch.setenv("OPENALGO_API_KEY", "an-old-key")  # no longer read: the fake would refuse it (403)
+    monkeypatch.setenv("OPENALGO_URL", "http://127.0.0.1:9")  # no longer read: nothing serves there
+    out = tmp_path / "bn_1h.csv"
+    argv = ["--config", str(settings), "bars", "fetch", *WEEK, "--out", str(out)]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert [body["apikey"] for body in gateway.sent("history")] == [gateway.api_key]
+    assert capsys.readouterr().out.startswith("wrote 4 bars of BANKNIFTY27JAN26FUT (NFO, 1h)")
+    assert read_bars(out, "BANK_NIFTY").closes == [59100.0, 59250.0, 59050.0, 58900.0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "problem"),
+    [
+        ("OPENALGO_API_KEY", "OPENALGO_API_KEY is no longer read: put OpenAlgo's API key in BASSO_OPENALGO_API_KEY"),
+        (
+            "OPENALGO_URL",
+            "OPENALGO_URL is no longer read: set url under [broker] in the configuration, or give --url",
+        ),
+    ],
+)
+def test_the_variables_of_earlier_versions_are_named_not_ignored(
+    variable: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the variable under test is set (BASSO_OPENALGO_API_KEY stands in for the key when the URL is tested);
+    # nothing listens at port 9, so a request would fail differently: the refusal comes before any.
+    monkeypatch.delenv("BASSO_CONFIG", raising=False)
+    monkeypatch.delenv("OPENALGO_URL", raising=False)
+    monkeypatch.delenv("OPENALGO_API_KEY", raising=False)
+    if variable == "OPENALGO_URL":
+        monkeypatch.setenv("BASSO_OPENALGO_API_KEY", "a-key")
+    else:
+        monkeypatch.delenv("BASSO_OPENALGO_API_KEY", raising=False)
+    monkeypatch.setenv(variable, "http://127.0.0.1:9" if variable == "OPENALGO_URL" else "an-old-key")
+    assert main(["bars", "fetch", *WEEK, "--out", str(tmp_path / "x.csv")]) == 2
+    assert capsys.readouterr().err == f"basso bars: error: {problem}\n"
