@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal as signals
 import sys
 import tempfile
 import time
@@ -247,6 +248,10 @@ def market(fake: FakeOpenAlgo, config: Config) -> None:
 
 
 async def main(args: argparse.Namespace) -> dict[str, float]:
+    # Stopped from outside (a timeout's SIGTERM), it still stops `basso run` and its PostgreSQL on the way out.
+    this = asyncio.current_task()
+    assert this is not None
+    asyncio.get_running_loop().add_signal_handler(signals.SIGTERM, this.cancel)
     fake = FakeOpenAlgo()
     await fake.start()
     market(fake, load_config())

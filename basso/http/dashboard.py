@@ -153,6 +153,43 @@ def _equity_series(history: list[asyncpg.Record], status: Mapping[str, Any], now
     return {"t": times, "closed": closed, "high_water": high, "blended": blended, "drawdown": drawdown}
 
 
+def broker_lights(
+    broker: Mapping[str, Any], now: datetime, every_s: float
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The broker session's light and the reconciliation's, from /api/status's `broker` (docs/rules.md §8).
+
+    The newest reconciliation is the session's health check too: it read the broker's position book (green), or
+    it could not (red, with the broker's words; entries wait on every instrument). A check older than twice the
+    configured interval is overdue (yellow): the leader stopped checking, so "matched" is old news. The paper
+    broker has no session to lose and holds nothing of its own to reconcile (grey)."""
+    if broker["kind"] == "paper":
+        return _light("grey", "paper broker"), _light("grey", "not needed: the paper broker holds nothing of its own")
+    last = broker["reconciliation"]
+    if last is None:
+        return _light("yellow", "OpenAlgo: not checked yet"), _light("yellow", "none yet")
+    seconds = (now - last["at"]).total_seconds()
+    ago = f"{age(seconds)} ago"
+    if last["error"]:
+        return (
+            _light("red", f"OpenAlgo: the position book could not be read {ago}: {last['error']}"),
+            _light("red", f"not possible {ago}: new entries wait on every instrument"),
+        )
+    overdue = seconds > 2 * every_s
+    fresh = "yellow" if overdue else "green"
+    late = " (overdue)" if overdue else ""
+    session = _light(fresh, f"OpenAlgo: position book read {ago}{late}")
+    if last["matched"]:
+        return session, _light(fresh, f"matched {ago}{late}")
+    breaks = last["breaks"]
+    blocked = ", ".join(sorted({b["instrument"] for b in breaks}))
+    count = f"{len(breaks)} break{'' if len(breaks) == 1 else 's'}"
+    return session, _light("red", f"{count} {ago}: new entries blocked on {blocked}")
+
+
+def _light(light: str, word: str) -> dict[str, str]:
+    return {"light": light, "word": word}
+
+
 def _header(
     services: Services,
     status: Mapping[str, Any],
@@ -176,8 +213,7 @@ def _header(
         else:
             light = "green"
         bar_lights.append({"instrument": name, "light": light, "age_s": seconds})
-    broker_light, broker_word = services.broker_session()
-    recon_light, recon_word = services.reconciliation()
+    broker, reconciliation = broker_lights(status["broker"], now, services.config.broker.reconcile_every_s)
     return {
         "instance": services.instance or "this instance",
         "leads": leads,
@@ -185,8 +221,8 @@ def _header(
         "epoch": leadership["epoch"],
         "since_s": (now - leadership["since"]).total_seconds(),
         "lease_age_s": lease_age,
-        "broker": {"light": broker_light, "word": broker_word},
-        "reconciliation": {"light": recon_light, "word": recon_word},
+        "broker": broker,
+        "reconciliation": reconciliation,
         "kill_switch": status["kill_switch"],
         "bars": bar_lights,
         "rolls_due": rolls_due,

@@ -52,11 +52,6 @@ class Services:
     feed: DashboardFeed = field(default_factory=DashboardFeed)
     instance: str = ""
     lease_age_s: Callable[[], float | None] = lambda: None
-    # Hooks for the order-path work (issue 13): the broker session and the reconciliation, each as a traffic
-    # light ("green" | "yellow" | "red" | "grey") and a word. The paper broker has no session to lose and
-    # nothing to reconcile.
-    broker_session: Callable[[], tuple[str, str]] = lambda: ("grey", "paper")
-    reconciliation: Callable[[], tuple[str, str]] = lambda: ("grey", "n/a")
 
     @property
     def audit(self) -> asyncpg.Pool:

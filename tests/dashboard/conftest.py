@@ -18,7 +18,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, async_playwright
 
-from basso.config import Config
+from basso.config import Config, load_config
 from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
@@ -130,6 +130,24 @@ async def follower_dashboard(migrated_database: str, config: Config) -> AsyncIte
     async with pool.acquire() as conn:
         await take_fence(conn, "leader-host", "elected elsewhere")
     services = _services(pool, config, "follower-host")
+    try:
+        async for running in _serve(services, Outcomes(), None):
+            yield running
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def openalgo_dashboard(migrated_database: str, tmp_path: Path) -> AsyncIterator[Dashboard]:
+    """The dashboard of an instance trading through OpenAlgo (`[broker] kind = "openalgo"`, checks every 300 s),
+    holding the fence (epoch 1) with no pipeline: a test records the facts itself, as the order desk would."""
+    settings = tmp_path / "basso.toml"
+    settings.write_text('[broker]\nkind = "openalgo"\nurl = "http://127.0.0.1:5000"\n', "utf-8")
+    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=10)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await take_fence(conn, "openalgo-host", "elected")
+    services = _services(pool, load_config(settings), "openalgo-host")
     try:
         async for running in _serve(services, Outcomes(), None):
             yield running

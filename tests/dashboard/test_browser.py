@@ -107,6 +107,7 @@ async def test_the_page_shows_the_api_numbers_and_nothing_leaves_the_machine(
     # the 29th: 29 − 25 + 30 (November's days) = 34 calendar days from the 25th.
     assert layer["days_to_expiry"] == "34"
     assert await page.text_content("#panel-signals tr[data-signal='bn-entry']") is not None
+    assert await page.text_content("#light-broker") == "Broker session paper broker"  # no session to lose
     # The chart: the ledger's running sum (₹50,00,000 deposited, then the ₹780 commission), its high water, the
     # drawdown from it (780 ÷ 50,00,000 = 0.0156 %), and a last point now with the blended equity.
     series = json.loads(await page.text_content("#equity-data") or "{}")
