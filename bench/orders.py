@@ -1,17 +1,17 @@
 """Order benchmark: `basso run` with `[broker] kind = "openalgo"` in its own process, against the fake OpenAlgo
 (tests/brokers/fake_openalgo.py) served from this one over loopback.
 
-Every future instrument of the default configuration (Gold Mini, Copper, Silver Mini) is traded at a fixed price
-with no commission, so the book neither gains nor loses and no gate blocks an entry. An exit is sent only once
-its entry's fill is recorded: an exit racing its own entry's fill is not what this measures (see the README).
+`--instruments` futures (20; Gold Mini's numbers, configuration only) are traded at a fixed price without
+commission, so the book neither gains nor loses and no gate blocks an entry. An exit is sent only once its entry's
+fill is recorded: an exit racing its own entry's fill is not what this measures (the README says why).
 
 Phases (durable embedded PostgreSQL, fsync on; our order rate limit raised out of the way, the fake's off, a
 status check 1 ms after each placement, as the fake fills at once):
 1. fixed rate: entries and exits, one order each, at `--rate` signals/s for `--duration` s; for each, the time
    from its webhook acknowledgement (the reply read here) to its placement arriving at the fake broker (stamped
    here too: one clock). Our own time: the fake answers at once, a real OpenAlgo adds ~25 ms.
-2. flat out: `--burst` signals, each instrument's stream sent as fast as its fills are recorded: signals (and
-   orders: one each) per second end to end, with fills.
+2. flat out: `--burst` signals, each instrument's stream sent as fast as its fills are recorded (the instruments
+   in parallel): signals (and orders: one each) per second end to end, with fills.
 In both, the time from a placement arriving at the fake to its fill committed in our database (seen by a reader
 polling every 5 ms).
 
@@ -28,10 +28,12 @@ import signal as signals
 import sys
 import tempfile
 import time
+import tomllib
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +59,41 @@ class Traded:
     """One instrument as the bench trades it: a fixed price, a stop and ATR that size at least one lot."""
 
     name: str
-    price: float
-    stop: float
-    atr: float
+    price: float = 78500
+    stop: float = 77100  # 1,400 points below, one ATR: on ₹5 Cr, volatility-limited to 7 lots (below)
+    atr: float = 1400
 
 
-TRADED = (
-    Traded(name="GOLD_MINI", price=78500, stop=77800, atr=450),
-    Traded(name="COPPER", price=850, stop=842, atr=3),
-    Traded(name="SILVER_MINI", price=95000, stop=94000, atr=600),
-)
+def bench_instruments(count: int) -> tuple[Traded, ...]:
+    return tuple(Traded(name=f"BENCH_{n:02d}") for n in range(count))
+
+
+def settings_text(fake_url: str, instruments: tuple[Traded, ...]) -> str:
+    """The configuration `basso run` is given: OpenAlgo at the fake, our own order rate limit out of the way, a
+    status check 1 ms after each placement (the fake fills at once), no commission (fills at the price: the book
+    neither gains nor loses, so no drawdown gate blocks), ₹5 Cr, and `instruments` with Gold Mini's numbers
+    (configuration only). By hand (docs/rules.md §3, §4): Lot-V = 5,00,00,000 × 0.2 % ÷ (1,400 × ₹10) = 7.1 ⇒ 7
+    lots each (Lot-R = 5,00,00,000 × 0.5 % × 0.85 ÷ 14,000 = 15.2); 20 of them hold 20 × 7 × 1,400 × 10 ÷
+    5,00,00,000 = 3.92 % volatility (cap 5 %), 3.92 % risk (cap 15 %) and 20 × 7 × ₹1,05,000 = 29.4 % of equity as
+    margin (budget 60 %): every entry is taken."""
+    raw: dict[str, Any] = tomllib.loads(resources.files("basso").joinpath("defaults.toml").read_text("utf-8"))
+    gold = raw["instruments"]["GOLD_MINI"]
+    lines = [
+        "[server]\nrate_limit_per_minute = 100000000\ninitial_capital = 50000000\n",
+        "[paper]\ncommission_pct = 0\n",
+        f'[broker]\nkind = "openalgo"\nurl = "{fake_url}"\norders_per_second = 1000\nstep_interval_s = 0.001\n',
+    ]
+    for index, traded in enumerate(instruments):
+        table = {**gold, "symbol_root": "GOLDM" + chr(ord("A") + index % 26) * (1 + index // 26)}
+        lines.append(_toml_table(f"instruments.{traded.name}", table))
+    return "\n".join(lines)
+
+
+def _toml_table(name: str, table: dict[str, Any]) -> str:
+    # Scalars and flat sub-tables are all an instrument has; JSON's strings, numbers and booleans are TOML's too.
+    flat = [f"{key} = {orjson.dumps(value).decode()}" for key, value in table.items() if not isinstance(value, dict)]
+    nested = [_toml_table(f"{name}.{key}", value) for key, value in table.items() if isinstance(value, dict)]
+    return "\n".join([f"[{name}]", *flat, "", *nested])
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -171,19 +198,24 @@ async def post(session: aiohttp.ClientSession, url: str, body: bytes) -> float:
 
 
 async def fixed_rate(
-    session: aiohttp.ClientSession, url: str, fills: Fills, rate: float, duration: float
+    session: aiohttp.ClientSession,
+    url: str,
+    fills: Fills,
+    instruments: tuple[Traded, ...],
+    rate: float,
+    duration: float,
 ) -> dict[str, float]:
     """Entries and exits at `rate` per second, round robin over the instruments (each exit after its entry's
     fill); the acknowledgement time of each order's signal, by the order's broker tag."""
     acked: dict[str, float] = {}
     start = time.perf_counter()
     count = int(rate * duration)
-    width = len(TRADED)
+    width = len(instruments)
     previous: list[asyncio.Task[None]] = []
 
     async def one(n: int, entered: asyncio.Task[None] | None) -> None:
         # Slots 0..width-1 of each round enter the instruments in turn, the next width slots exit them.
-        traded, entry = TRADED[n % width], n % (2 * width) < width
+        traded, entry = instruments[n % width], n % (2 * width) < width
         key = f"rate-{n}"
         if entered is not None:
             await entered
@@ -198,7 +230,9 @@ async def fixed_rate(
     return acked
 
 
-async def flat_out(session: aiohttp.ClientSession, url: str, fills: Fills, burst: int) -> float:
+async def flat_out(
+    session: aiohttp.ClientSession, url: str, fills: Fills, instruments: tuple[Traded, ...], burst: int
+) -> float:
     """`burst` signals, each instrument's stream sent as fast as its fills are recorded; the seconds it took."""
 
     async def stream(traded: Traded, count: int) -> None:
@@ -207,9 +241,9 @@ async def flat_out(session: aiohttp.ClientSession, url: str, fills: Fills, burst
             await post(session, url, signal(traded, key, entry=entry))
             await fills.wait_filled(client_id(key, traded, entry=entry))
 
-    share, extra = divmod(burst, len(TRADED))
+    share, extra = divmod(burst, len(instruments))
     start = time.perf_counter()
-    await asyncio.gather(*(stream(t, share + (i < extra)) for i, t in enumerate(TRADED)))
+    await asyncio.gather(*(stream(t, share + (i < extra)) for i, t in enumerate(instruments)))
     return time.perf_counter() - start
 
 
@@ -237,10 +271,10 @@ async def keep_tail(stream: asyncio.StreamReader, log: deque[str]) -> None:
         log.append(line.decode(errors="replace").rstrip())
 
 
-def market(fake: FakeOpenAlgo, config: Config) -> None:
+def market(fake: FakeOpenAlgo, config: Config, instruments: tuple[Traded, ...]) -> None:
     """Quote each instrument's current contract at its fixed price, and answer /symbol for it."""
     now = datetime.now(UTC)
-    for traded in TRADED:
+    for traded in instruments:
         symbol = contract_now(config, traded.name, now).future_symbol
         instrument = config.instrument(traded.name)
         fake.set_market(symbol, ltp=f"{traded.price:g}")
@@ -252,19 +286,16 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
     this = asyncio.current_task()
     assert this is not None
     asyncio.get_running_loop().add_signal_handler(signals.SIGTERM, this.cancel)
+    instruments = bench_instruments(args.instruments)
     fake = FakeOpenAlgo()
     await fake.start()
-    market(fake, load_config())
     log: deque[str] = deque(maxlen=40)
     with tempfile.TemporaryDirectory(prefix="basso-bench-") as tmp:
+        settings = Path(tmp) / "basso.toml"
+        settings.write_text(settings_text(fake.url, instruments), "utf-8")
+        market(fake, load_config(settings), instruments)
         postgres = EmbeddedPostgres(Path(tmp) / "postgres")
         database_url = postgres.start()
-        settings = Path(tmp) / "basso.toml"
-        settings.write_text(
-            "[server]\nrate_limit_per_minute = 100000000\n\n[paper]\ncommission_pct = 0\n\n"
-            f'[broker]\nkind = "openalgo"\nurl = "{fake.url}"\norders_per_second = 1000\nstep_interval_s = 0.001\n',
-            "utf-8",
-        )
         port = free_port()
         env = {
             **os.environ,
@@ -289,9 +320,9 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
             async with aiohttp.ClientSession() as session:
                 await wait_ready(session, port, process, log)
                 await fills.start()
-                acked = await fixed_rate(session, url, fills, args.rate, args.duration)
+                acked = await fixed_rate(session, url, fills, instruments, args.rate, args.duration)
                 placed_before = len(fake.sent("placeorder"))
-                seconds = await flat_out(session, url, fills, args.burst)
+                seconds = await flat_out(session, url, fills, instruments, args.burst)
         except BaseException:
             print("\n".join(log), file=sys.stderr)
             raise
@@ -329,7 +360,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
     )
     print(
         f"end to end with fills: {figures['signals_per_s']:.0f} signals/s, {figures['orders_per_s']:.0f} orders/s "
-        f"({args.burst} signals, {orders} orders, {len(TRADED)} instruments in parallel)"
+        f"({args.burst} signals, {orders} orders, {len(instruments)} instruments in parallel)"
     )
     return {name: round(value, 2) for name, value in figures.items()}
 
@@ -338,5 +369,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=5.0)
     parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--burst", type=int, default=600)
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--instruments", type=int, default=20, help="traded in parallel (Gold Mini's numbers)")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))
