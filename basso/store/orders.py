@@ -29,6 +29,7 @@ __all__ = [
     "AfterFills",
     "WorkingOrder",
     "end_order",
+    "instruments_with_working_orders",
     "known_broker_ids",
     "record_fill",
     "record_placement",
@@ -86,6 +87,12 @@ async def known_broker_ids(db: Executor) -> set[str]:
         r["broker_order_id"]
         for r in await db.fetch("SELECT broker_order_id FROM orders WHERE broker_order_id IS NOT NULL")
     }
+
+
+async def instruments_with_working_orders(db: Executor) -> set[str]:
+    """Instruments with an order not yet done: a roll does not start on them (docs/rules.md §7)."""
+    rows = await db.fetch("SELECT DISTINCT instrument FROM orders WHERE status = ANY($1::text[])", list(WORKING))
+    return {r["instrument"] for r in rows}
 
 
 async def unresolved_instruments(db: Executor, *, checks: int) -> dict[str, str]:
