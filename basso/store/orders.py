@@ -32,6 +32,7 @@ __all__ = [
     "instruments_with_working_orders",
     "known_broker_ids",
     "record_fill",
+    "record_leg",
     "record_placement",
     "unresolved_instruments",
     "working_orders",
@@ -53,12 +54,14 @@ class WorkingOrder:
     filled_lots: int
     checks: int
     symbol: str  # the contract the layer is in (the broker's symbol)
+    expiry: date | None  # the contract's expiry (a synthetic's options expire with it)
+    strike: int | None  # a synthetic's strike, once its first leg filled (None: a future, or not yet)
 
 
 _SELECT_WORKING = (
     "SELECT o.client_id, o.signal, o.instrument, o.side, o.lots, o.price, o.status, o.broker_order_id,"
     " o.filled_lots, o.checks, p.contract, p.layer, p.point_value, p.entry_price, p.current_stop, p.atr,"
-    " p.margin_per_lot,"
+    " p.margin_per_lot, p.expiry, p.strike,"
     " coalesce(p.exit_reason, '') AS exit_reason"
     " FROM orders o JOIN positions p ON p.id = o.position"
     " WHERE o.status = ANY($1::text[]) AND ($2::bigint IS NULL OR o.signal = $2) ORDER BY o.id"
@@ -76,6 +79,8 @@ async def working_orders(db: Executor, *, signal: int | None = None) -> list[Wor
             filled_lots=row["filled_lots"],
             checks=row["checks"],
             symbol=row["contract"] or row["instrument"],
+            expiry=row["expiry"],
+            strike=row["strike"],
         )
         for row in rows
     ]
@@ -321,18 +326,52 @@ async def _book(
     )
 
 
+async def record_leg(
+    conn: Connection, *, epoch: int, client_id: str, strike: int | None, note: str, at: datetime
+) -> bool:
+    """One leg of a synthetic order filled (docs/rules.md §8): the order and an opening layer are `partial` at once,
+    with the strike the legs are at, so a filled leg is never lost. False if the order was already done."""
+    async with fenced(conn, epoch):
+        order = await _locked(conn, client_id)
+        if order["status"] in _DONE:
+            return False
+        await conn.execute(
+            "UPDATE orders SET status = 'partial', reason = $2, updated_at = $3 WHERE id = $1",
+            order["id"],
+            note[:500],
+            at,
+        )
+        await conn.execute(
+            "UPDATE positions SET strike = coalesce($2, strike),"
+            " status = CASE WHEN status = 'opening' THEN 'partial' ELSE status END WHERE id = $1",
+            order["position"],
+            strike,
+        )
+        return True
+
+
 async def end_order(
-    conn: Connection, *, epoch: int, client_id: str, status: OrderStatus, reason: str, at: datetime
+    conn: Connection,
+    *,
+    epoch: int,
+    client_id: str,
+    status: OrderStatus,
+    reason: str,
+    at: datetime,
+    realised: Decimal | None = None,
 ) -> int | None:
     """The order will fill no more (`rejected` or `cancelled`, with the broker's reason). An entry's layer keeps
     what filled, or closes at 0 lots and its signal's outcome becomes `failed` with the reason; an exit's unsold
-    lots go back to the layer. The facts' new version, or None if the order was already done."""
+    lots go back to the layer. `realised`: money made or lost on the way (a synthetic entry whose put was bought
+    back), booked to the order's layer. The facts' new version, or None if the order was already done."""
     assert status in (OrderStatus.REJECTED, OrderStatus.CANCELLED), status
     async with fenced(conn, epoch):
         order = await _locked(conn, client_id)
         if order["status"] in _DONE:
             return None
         version = await _next_version(conn)
+        if realised:
+            await _book(conn, at, LedgerKind.REALISED_PNL, realised, order, f"{reason}"[:200])
         await conn.execute(
             "UPDATE orders SET status = $2, reason = $3, updated_at = $4, ended_version = $5 WHERE id = $1",
             order["id"],
@@ -345,6 +384,10 @@ async def end_order(
             await _entry_ended(conn, order, reason=reason, at=at)
         else:
             await _exit_ended(conn, order, reason=reason, at=at)
+        if realised:
+            await conn.execute(
+                "UPDATE positions SET realised_pnl = realised_pnl + $2 WHERE id = $1", order["position"], realised
+            )
         return version
 
 
