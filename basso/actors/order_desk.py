@@ -49,12 +49,15 @@ from basso.rules.money import commission, to_decimal
 from basso.store.alerts import raise_alert
 from basso.store.fence import FenceLost
 from basso.store.orders import (
+    WORKING,
     WorkingOrder,
     end_order,
     known_broker_ids,
+    layer_entry,
     record_fill,
     record_leg,
     record_placement,
+    working_orders,
 )
 from basso.store.reconciliation import held_lots, record_reconciliation
 from basso.store.retry import until_available
@@ -243,6 +246,15 @@ class OrderDesk:
         if instrument.traded_as == "synthetic":
             await self._work_synthetic(order)
             return
+        if not ticket.opening and order.status is OrderStatus.PENDING:
+            held = await self._after_entry(order)
+            if held is None:
+                return  # the entry is not resolved: the exit waits for the next sweep, unsent
+            if held < ticket.lots:
+                if not held:
+                    await self._end(order, OrderStatus.CANCELLED, "nothing to sell: the layer's entry filled nothing")
+                    return
+                order = replace(order, ticket=replace(ticket, lots=held))  # sell only what was bought
         checks = order.checks
         first = order.status is OrderStatus.PENDING
         while True:
@@ -273,7 +285,32 @@ class OrderDesk:
                     continue
                 raise
             await self._fill(order, fill)
+            if order.ticket.lots < ticket.lots:  # an exit of fewer lots than committed: the order is done
+                await self._end(order, OrderStatus.CANCELLED, f"the entry filled {order.ticket.lots} lots only")
             return
+
+    async def _reread(self, order: WorkingOrder) -> WorkingOrder:
+        client_id = order.ticket.client_id
+        found = await self._read(lambda conn: working_orders(conn, signal=order.ticket.signal))
+        return next((w for w in found if w.ticket.client_id == client_id), order)
+
+    async def _after_entry(self, order: WorkingOrder) -> int | None:
+        """An exit of a layer still opening waits until the layer's entry is done (its chase ends in a fill, a
+        partial fill or a reject, within its modifications and market polls), so it never sells what was not
+        bought: the lots held then, or None while the entry is unresolved at the broker."""
+        client_id = order.ticket.client_id
+        entry = await self._read(lambda conn: layer_entry(conn, client_id))
+        if entry is None:
+            return order.ticket.lots
+        task = self._tasks.get(entry.client_id)
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+            entry = await self._read(lambda conn: layer_entry(conn, client_id))
+            assert entry is not None
+        if entry.status.value in WORKING:
+            log.warning("exit %s waits: the layer's entry %s is %s", client_id, entry.client_id, entry.status)
+            return None
+        return min(order.ticket.lots, entry.held)
 
     # --- a synthetic (Bank Nifty): two option legs make one layer's order ------------------------------------
 
@@ -288,6 +325,14 @@ class OrderDesk:
             # Sent before a crash or a takeover: which legs filled is for the trader to check at the broker.
             await self._unknown_synthetic(order, "interrupted after it was sent; check both legs at the broker")
             return
+        if not ticket.opening:
+            held = await self._after_entry(order)
+            if held is None:
+                return  # the entry is not resolved: the exit waits for the next sweep, unsent
+            if not held:  # both legs of an entry fill, or its put is bought back: all or nothing
+                await self._end(order, OrderStatus.CANCELLED, "nothing to sell: the layer's entry filled nothing")
+                return
+            order = await self._reread(order)  # the strike its entry's first leg recorded
         strike, step = order.strike, instrument.strike_step
         if strike is None and ticket.opening and step:
             strike = atm_strike(ticket.price, step)  # the new layer's ATM strike, from the price it was decided at

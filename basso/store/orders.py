@@ -27,10 +27,12 @@ from basso.store.types import Connection, Executor
 __all__ = [
     "WORKING",
     "AfterFills",
+    "LayerEntry",
     "WorkingOrder",
     "end_order",
     "instruments_with_working_orders",
     "known_broker_ids",
+    "layer_entry",
     "record_fill",
     "record_leg",
     "record_placement",
@@ -98,6 +100,28 @@ async def instruments_with_working_orders(db: Executor) -> set[str]:
     """Instruments with an order not yet done: a roll does not start on them (docs/rules.md §7)."""
     rows = await db.fetch("SELECT DISTINCT instrument FROM orders WHERE status = ANY($1::text[])", list(WORKING))
     return {r["instrument"] for r in rows}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerEntry:
+    """An exit's layer as its entry left it: the entry order's client id and status, and the lots held."""
+
+    client_id: str
+    status: OrderStatus
+    held: int
+
+
+async def layer_entry(db: Executor, exit_client_id: str) -> LayerEntry | None:
+    """The entry order of the layer the exit `exit_client_id` closes, if one is recorded (a layer entered before
+    orders were kept, or a peel-off's own row, has none)."""
+    row = await db.fetchrow(
+        "SELECT e.client_id, e.status, p.lots FROM orders x JOIN positions p ON p.id = x.position"
+        " JOIN orders e ON e.position = x.position AND e.side = 'BUY' WHERE x.client_id = $1",
+        exit_client_id,
+    )
+    if row is None:
+        return None
+    return LayerEntry(client_id=row["client_id"], status=OrderStatus(row["status"]), held=row["lots"])
 
 
 async def unresolved_instruments(db: Executor, *, checks: int) -> dict[str, str]:
@@ -413,8 +437,10 @@ async def _entry_ended(conn: Connection, order: asyncpg.Record, *, reason: str, 
 
 
 async def _exit_ended(conn: Connection, order: asyncpg.Record, *, reason: str, at: datetime) -> None:
-    """An exit that sold `filled` of its lots: those close (P&L from their average), the rest are held again."""
-    filled, rest = order["filled_lots"], order["lots"] - order["filled_lots"]
+    """An exit that sold `filled` of its lots: those close (P&L from their average), the rest are held again. An
+    exit of a layer whose entry filled fewer lots than intended had only those to sell: no more is held again."""
+    filled = order["filled_lots"]
+    rest = max(0, min(order["lots"], order["layer_lots"]) - filled)
     position = order["position"]
     if filled:
         pnl = realised_pnl(float(order["entry_price"]), float(order["fill_price"]), filled, float(order["point_value"]))

@@ -7,26 +7,14 @@ shipped configuration (lot size 30, tick 0.05, strike step 500, commission 0.05 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 
-import asyncpg
 import pytest
 
-from basso.actors.order_desk import DeskContext, OrderDesk
-from basso.brokers.openalgo import OpenAlgoClient
 from basso.config import Config
 from basso.rules.contracts import contract_now, option_symbol
-from basso.rules.decisions import decide_payload
-from basso.rules.orders import work
-from basso.rules.signals import signal_from_object
-from basso.store.book import load_book
-from basso.store.inbox import store_signal
-from basso.store.orders import working_orders
-from basso.store.outcomes import PendingSignal, commit_decision, next_pending
-from basso.store.types import Connection
-from tests.brokers.fake_openalgo import FakeOpenAlgo
-from tests.store.test_outcomes import AT, leader_with_an_entry
+from tests.brokers.desk_support import Desk, desk_on
+from tests.store.test_outcomes import AT, ENTRY
 
 # The Bank Nifty entry of tests/store/test_outcomes.py at ₹50 L: price 52,000, stop 51,650, ATR 350, ER 0.82.
 # Lot-R = 50,00,000 × 0.5 % × 0.82 ÷ (350 × 30) = 20,500 ÷ 10,500 = 1.95; Lot-V = 50,00,000 × 0.5 % ÷ (350 × 30)
@@ -34,84 +22,30 @@ from tests.store.test_outcomes import AT, leader_with_an_entry
 STRIKE = 52_000
 
 
-async def no_wait(_seconds: float) -> None:
-    return None
-
-
-@dataclass
-class Desk:
-    pool: asyncpg.Pool
-    config: Config
-    fake: FakeOpenAlgo
-    desk: OrderDesk
-    epoch: int
-    put: str
-    call: str
-
-    async def work(self) -> None:
-        """Take up every working order and wait until each is worked as far as it can be."""
-        async with self.pool.acquire() as conn:
-            for order in await working_orders(conn):
-                self.desk.take_up(order)
-        await self.desk.wait_idle()
+def legs(config: Config) -> tuple[str, str]:
+    """The put's and the call's symbols at the ATM strike in the contract the entry goes into."""
+    expiry = contract_now(config, "BANK_NIFTY", AT).expiry
+    return option_symbol("BANKNIFTY", expiry, STRIKE, "PE"), option_symbol("BANKNIFTY", expiry, STRIKE, "CE")
 
 
 @pytest.fixture
 async def desk(migrated_database: str, config: Config) -> AsyncIterator[Desk]:
-    pool = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
-    assert pool is not None
-    fake = FakeOpenAlgo()
-    await fake.start()
-    client = OpenAlgoClient(base_url=fake.url, api_key=fake.api_key, sleep=no_wait)
-    try:
-        async with pool.acquire() as conn:
-            epoch, pending = await leader_with_an_entry(conn, config, "a")
-            await _commit(conn, config, epoch, pending)
-        expiry = contract_now(config, "BANK_NIFTY", AT).expiry
-        put = option_symbol("BANKNIFTY", expiry, STRIKE, "PE")
-        call = option_symbol("BANKNIFTY", expiry, STRIKE, "CE")
-        fake.set_market(put, ltp="400")
-        fake.set_market(call, ltp="450")
-
-        async def nothing() -> None:
-            return None
-
-        def fence_lost(lost: object) -> None:
-            raise AssertionError(f"the fence was lost: {lost}")
-
-        context = DeskContext(
-            pool=pool,
-            config=config,
-            client=client,
-            epoch=lambda: epoch,
-            wall_clock=lambda: AT,
-            on_book_changed=nothing,
-            on_fence_lost=fence_lost,
-            sleep=no_wait,
-        )
-        yield Desk(pool, config, fake, OrderDesk(context), epoch, put, call)
-    finally:
-        await client.close()
-        await fake.close()
-        await pool.close()
-
-
-async def _commit(conn: Connection, config: Config, epoch: int, pending: PendingSignal) -> None:
-    book = await load_book(conn, config)
-    working = work(decide_payload(pending.payload, book, config), book, config, key=pending.key, signal=pending.id)
-    contracts = {"BANK_NIFTY": contract_now(config, "BANK_NIFTY", AT)}
-    await commit_decision(
-        conn, epoch=epoch, signal=pending, working=working, at=AT, broker="openalgo", contracts=contracts
-    )
+    async with desk_on(migrated_database, config, AT) as desk:
+        await desk.decide(ENTRY)
+        put, call = legs(config)
+        desk.fake.set_market(put, ltp="400")
+        desk.fake.set_market(call, ltp="450")
+        yield desk
 
 
 async def test_an_entry_sells_the_put_then_buys_the_call_and_opens_the_layer_at_the_synthetic_price(
     desk: Desk,
 ) -> None:
+    put, call = legs(desk.config)
     await desk.work()
     placed = [(b["symbol"], b["action"], b["quantity"]) for b in desk.fake.sent("placeorder")]
-    assert placed == [(desk.put, "SELL", "30"), (desk.call, "BUY", "30")]
-    assert (desk.fake.net(desk.put), desk.fake.net(desk.call)) == (-30, 30)
+    assert placed == [(put, "SELL", "30"), (call, "BUY", "30")]
+    assert (desk.fake.net(put), desk.fake.net(call)) == (-30, 30)
     layer = await desk.pool.fetchrow("SELECT status, lots, entry_price, strike FROM positions")
     assert layer is not None
     # Entry = strike + call premium − put premium = 52,000 + 450 − 400 = 52,050.
@@ -130,11 +64,12 @@ async def test_an_entry_sells_the_put_then_buys_the_call_and_opens_the_layer_at_
 
 
 async def test_a_failed_call_buys_the_put_back_and_fails_the_signal_with_the_brokers_words(desk: Desk) -> None:
-    desk.fake.set_market(desk.call, ltp="450").reject = "RMS: option buying blocked"
+    put, call = legs(desk.config)
+    desk.fake.set_market(call, ltp="450").reject = "RMS: option buying blocked"
     await desk.work()
     placed = [(b["symbol"], b["action"]) for b in desk.fake.sent("placeorder")]
-    assert placed == [(desk.put, "SELL"), (desk.call, "BUY"), (desk.put, "BUY")]
-    assert (desk.fake.net(desk.put), desk.fake.net(desk.call)) == (0, 0)  # nothing left at the broker
+    assert placed == [(put, "SELL"), (call, "BUY"), (put, "BUY")]
+    assert (desk.fake.net(put), desk.fake.net(call)) == (0, 0)  # nothing left at the broker
     layer = await desk.pool.fetchrow("SELECT status, lots, strike FROM positions")
     assert layer is not None
     assert (layer["status"], layer["lots"], layer["strike"]) == ("closed", 0, 52_000)
@@ -148,14 +83,13 @@ async def test_a_failed_call_buys_the_put_back_and_fails_the_signal_with_the_bro
     assert await desk.pool.fetchval("SELECT count(*) FROM ledger WHERE kind <> 'deposit'") == 0
 
 
-async def test_an_exit_buys_the_put_back_and_sells_the_call_and_books_the_synthetic_pnl(
-    desk: Desk, config: Config
-) -> None:
+async def test_an_exit_buys_the_put_back_and_sells_the_call_and_books_the_synthetic_pnl(desk: Desk) -> None:
+    put, call = legs(desk.config)
     await desk.work()
-    desk.fake.set_market(desk.put, ltp="150")
-    desk.fake.set_market(desk.call, ltp="700")
-    async with desk.pool.acquire() as conn:
-        exit_ = {
+    desk.fake.set_market(put, ltp="150")
+    desk.fake.set_market(call, ltp="700")
+    await desk.decide(
+        {
             "type": "EXIT",
             "instrument": "BANK_NIFTY",
             "position": "Long_1",
@@ -163,14 +97,11 @@ async def test_an_exit_buys_the_put_back_and_sells_the_call_and_books_the_synthe
             "reason": "trend over",
             "timestamp": "2026-11-25T11:30:00",
         }
-        await store_signal(conn, signal_from_object(exit_, config))
-        pending = await next_pending(conn)
-        assert pending is not None
-        await _commit(conn, config, desk.epoch, pending)
+    )
     await desk.work()
     placed = [(b["symbol"], b["action"]) for b in desk.fake.sent("placeorder")]
-    assert placed[2:] == [(desk.put, "BUY"), (desk.call, "SELL")]
-    assert (desk.fake.net(desk.put), desk.fake.net(desk.call)) == (0, 0)
+    assert placed[2:] == [(put, "BUY"), (call, "SELL")]
+    assert (desk.fake.net(put), desk.fake.net(call)) == (0, 0)
     layer = await desk.pool.fetchrow("SELECT status, exit_price, realised_pnl FROM positions")
     assert layer is not None
     # Exit = 52,000 + 700 − 150 = 52,550; P&L (52,550 − 52,050) × 30 = 15,000; exit commission 52,550 × 30 ×
