@@ -373,3 +373,38 @@ async def test_the_leader_killed_while_an_order_is_working_leaves_it_to_the_new_
                 assert await second.terminate() == 0
         assert len(fake.sent("placeorder")) == 1
         await assert_broker_and_facts_agree(fresh_database, fake, config, symbol)
+
+
+async def test_a_pyramid_and_an_exit_all_are_each_placed_once_and_booked_from_the_fills(
+    fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path, config: Config
+) -> None:
+    symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
+    async with fake_openalgo() as fake:
+        fake.set_market(symbol, ltp="78500")
+        async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
+            assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
+            await asyncio.wait_for(done(basso, "entry"), 60)
+            fake.set_market(symbol, ltp="80000")
+            # docs/rules.md §5 at 80,000, stop 79,500: 1R gate 80,000 − 78,500 = 1,500 > 700; spacing 1,500 ≥ 0.5 × 450;
+            # open profit 1,500 × 2 × 10 = 30,000 > 0. B discipline = 2 × 0.5 = 1; C profit budget = 0.5 × (30,000 −
+            # 700 × 2 × 10) ÷ (500 × 10) = 1.6; A margin and D headroom are far above ⇒ 1 lot, 100 g.
+            pyramid = {"position": "Long_2", "stop": 79500, "atr": 450, "er": 0.85, "lots": 1, "supertrend": 79500}
+            assert (await basso.post(gold("PYRAMID", "pyramid", 80000, **pyramid)))[0] == 200
+            record = await asyncio.wait_for(done(basso, "pyramid"), 60)
+            assert [(o["side"], o["lots"], o["fill_price"]) for o in record["orders"]] == [("BUY", 1, "80000.0000")]
+            fake.set_market(symbol, ltp="80500")
+            assert (await basso.post(gold("EXIT", "exit", 80500, position="ALL", reason="trend over")))[0] == 200
+            record = await asyncio.wait_for(done(basso, "exit"), 60)
+            assert sorted((o["side"], o["lots"], o["fill_price"]) for o in record["orders"]) == [
+                ("SELL", 1, "80500.0000"),
+                ("SELL", 2, "80500.0000"),
+            ]
+            ledger = await basso.get("/api/ledger")
+            # 50,00,000 − 785 − 400 (80,000 × 10 × 0.05 %) + (80,500 − 78,500) × 20 + (80,500 − 80,000) × 10
+            # − 805 (80,500 × 20 × 0.05 %) − 402.50 (80,500 × 10 × 0.05 %) = 50,42,607.50.
+            assert Decimal(str(ledger["closed_equity"])) == Decimal("5042607.50")
+            assert await basso.terminate() == 0
+        placed = [(b["action"], int(b["quantity"])) for b in fake.sent("placeorder")]
+        # The two exits are worked side by side: either may reach the broker first.
+        assert (placed[:2], sorted(placed[2:])) == ([("BUY", 200), ("BUY", 100)], [("SELL", 100), ("SELL", 200)])
+        await assert_broker_and_facts_agree(fresh_database, fake, config, symbol)
