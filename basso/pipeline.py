@@ -158,6 +158,7 @@ class Pipeline:
         broker_client: OpenAlgoClient | None = None,
     ) -> None:
         self.pool = pool
+        broker = "paper" if broker_client is None else "openalgo"  # where orders go
         self.epoch = epoch  # the fence epoch this instance trades at (changes with each leadership gain)
         self.gate = PauseGate(leader=leadership is None, recovered=False)
         self.clock = runtime.clock
@@ -183,6 +184,7 @@ class Pipeline:
             epoch=self._current_epoch,
             quote=runtime.roll_quote,
             wake=self.wake,
+            broker=broker,
         )
         self._roll_scan_every_s = runtime.roll_scan_every_s
         self._roll_scanner: asyncio.Task[None] | None = None
@@ -240,7 +242,7 @@ class Pipeline:
             on_commit=hooks.on_commit,
             on_roll_step=hooks.on_roll_step,
             on_fence_lost=self._lose_fence,
-            broker=config.broker.kind if broker_client is not None else "paper",
+            broker=broker,
             fills_at_once=broker_client is None,
         )
         gate, fault = self.gate, runtime.fault
