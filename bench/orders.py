@@ -2,16 +2,17 @@
 (tests/brokers/fake_openalgo.py) served from this one over loopback.
 
 `--instruments` futures (20; Gold Mini's numbers, configuration only) are traded at a fixed price without
-commission, so the book neither gains nor loses and no gate blocks an entry. An exit is sent only once its entry's
-fill is recorded: an exit racing its own entry's fill is not what this measures (the README says why).
+commission, so the book neither gains nor loses and no gate blocks an entry; the run fails unless every signal
+was executed.
 
 Phases (durable embedded PostgreSQL, fsync on; our order rate limit raised out of the way, the fake's off, a
 status check 1 ms after each placement, as the fake fills at once):
 1. fixed rate: entries and exits, one order each, at `--rate` signals/s for `--duration` s; for each, the time
    from its webhook acknowledgement (the reply read here) to its placement arriving at the fake broker (stamped
    here too: one clock). Our own time: the fake answers at once, a real OpenAlgo adds ~25 ms.
-2. flat out: `--burst` signals, each instrument's stream sent as fast as its fills are recorded (the instruments
-   in parallel): signals (and orders: one each) per second end to end, with fills.
+2. flat out: `--burst` signals, each instrument's entries and exits sent in turn as fast as the webhook
+   acknowledges them (the instruments in parallel), none waiting for a fill: signals (and orders: one each) per
+   second until every order is recorded filled.
 In both, the time from a placement arriving at the fake to its fill committed in our database (seen by a reader
 polling every 5 ms).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import signal as signals
 import sys
@@ -209,7 +211,8 @@ async def fixed_rate(
     fill); the acknowledgement time of each order's signal, by the order's broker tag."""
     acked: dict[str, float] = {}
     start = time.perf_counter()
-    count = int(rate * duration)
+    # Whole rounds (each instrument entered, then exited), so every instrument is flat when the phase ends.
+    count = math.ceil(rate * duration / (2 * len(instruments))) * 2 * len(instruments)
     width = len(instruments)
     previous: list[asyncio.Task[None]] = []
 
@@ -231,20 +234,36 @@ async def fixed_rate(
 
 
 async def flat_out(
-    session: aiohttp.ClientSession, url: str, fills: Fills, instruments: tuple[Traded, ...], burst: int
+    session: aiohttp.ClientSession, url: str, fills: Fills, instruments: tuple[Traded, ...], pairs: int
 ) -> float:
-    """`burst` signals, each instrument's stream sent as fast as its fills are recorded; the seconds it took."""
+    """`pairs` entries and exits of each instrument, each instrument's sent in turn as fast as the webhook
+    acknowledges them (the instruments in parallel), none waiting for a fill: the seconds until every order is
+    recorded filled. An exit decided while its entry is still worked is sent once the entry is done."""
+    clients: list[str] = []
 
-    async def stream(traded: Traded, count: int) -> None:
-        for n in range(count):
+    async def stream(traded: Traded) -> None:
+        for n in range(2 * pairs):
             key, entry = f"burst-{traded.name}-{n}", n % 2 == 0
+            clients.append(client_id(key, traded, entry=entry))
             await post(session, url, signal(traded, key, entry=entry))
-            await fills.wait_filled(client_id(key, traded, entry=entry))
 
-    share, extra = divmod(burst, len(instruments))
     start = time.perf_counter()
-    await asyncio.gather(*(stream(t, share + (i < extra)) for i, t in enumerate(instruments)))
+    await asyncio.gather(*(stream(t) for t in instruments))
+    for client in clients:
+        await fills.wait_filled(client)
     return time.perf_counter() - start
+
+
+async def check_all_executed(database_url: str) -> None:
+    """Every signal must have been executed (an order each), or the figures measure something else."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT outcome, count(*) AS n FROM signals GROUP BY outcome")
+    finally:
+        await conn.close()
+    outcomes = {row["outcome"]: row["n"] for row in rows}
+    if set(outcomes) != {"executed"}:
+        raise RuntimeError(f"not every signal was executed: {outcomes}")
 
 
 async def wait_ready(
@@ -322,7 +341,9 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
                 await fills.start()
                 acked = await fixed_rate(session, url, fills, instruments, args.rate, args.duration)
                 placed_before = len(fake.sent("placeorder"))
-                seconds = await flat_out(session, url, fills, instruments, args.burst)
+                pairs = max(1, args.burst // (2 * len(instruments)))
+                seconds = await flat_out(session, url, fills, instruments, pairs)
+                await check_all_executed(database_url)
         except BaseException:
             print("\n".join(log), file=sys.stderr)
             raise
@@ -345,7 +366,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         "placement_to_fill_p50_ms": percentile(to_fill, 50),
         "placement_to_fill_p99_ms": percentile(to_fill, 99),
         "placement_to_fill_max_ms": max(to_fill),
-        "signals_per_s": args.burst / seconds,
+        "signals_per_s": 2 * pairs * len(instruments) / seconds,
         "orders_per_s": orders / seconds,
     }
     print(
@@ -360,7 +381,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
     )
     print(
         f"end to end with fills: {figures['signals_per_s']:.0f} signals/s, {figures['orders_per_s']:.0f} orders/s "
-        f"({args.burst} signals, {orders} orders, {len(instruments)} instruments in parallel)"
+        f"({2 * pairs * len(instruments)} signals, {orders} orders, {len(instruments)} instruments in parallel)"
     )
     return {name: round(value, 2) for name, value in figures.items()}
 
