@@ -153,9 +153,7 @@ def _equity_series(history: list[asyncpg.Record], status: Mapping[str, Any], now
     return {"t": times, "closed": closed, "high_water": high, "blended": blended, "drawdown": drawdown}
 
 
-def broker_lights(
-    broker: Mapping[str, Any], now: datetime, every_s: float
-) -> tuple[dict[str, str], dict[str, str]]:
+def broker_lights(broker: Mapping[str, Any], now: datetime, every_s: float) -> tuple[dict[str, str], dict[str, str]]:
     """The broker session's light and the reconciliation's, from /api/status's `broker` (docs/rules.md §8).
 
     The newest reconciliation is the session's health check too: it read the broker's position book (green), or
