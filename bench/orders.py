@@ -7,7 +7,8 @@ was executed.
 
 Phases (durable embedded PostgreSQL, fsync on; our order rate limit raised out of the way, the fake's off, a
 status check 1 ms after each placement, as the fake fills at once):
-1. fixed rate: entries and exits, one order each, at `--rate` signals/s for `--duration` s; for each, the time
+1. fixed rate: entries and exits, one order each, at `--rate` signals/s for `--duration` s (rounded up to whole
+   rounds: each instrument entered, then exited; an exit sent once its entry's fill is recorded); for each, the time
    from its webhook acknowledgement (the reply read here) to its placement arriving at the fake broker (stamped
    here too: one clock). Our own time: the fake answers at once, a real OpenAlgo adds ~25 ms.
 2. flat out: `--burst` signals, each instrument's entries and exits sent in turn as fast as the webhook
