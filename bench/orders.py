@@ -35,7 +35,6 @@ import tomllib
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -297,8 +296,7 @@ def market(fake: FakeOpenAlgo, config: Config, instruments: tuple[Traded, ...]) 
     for traded in instruments:
         symbol = contract_now(config, traded.name, now).future_symbol
         instrument = config.instrument(traded.name)
-        fake.set_market(symbol, ltp=f"{traded.price:g}")
-        fake.symbols[symbol] = (instrument.lot_size, Decimal(str(instrument.tick)))
+        fake.set_market(symbol, ltp=f"{traded.price:g}", lot_size=instrument.lot_size, tick=f"{instrument.tick:g}")
 
 
 async def main(args: argparse.Namespace) -> dict[str, float]:
