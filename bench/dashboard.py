@@ -114,6 +114,20 @@ async def fill(pool: asyncpg.Pool, now: datetime, ledger_rows: int = LEDGER_ROWS
             for n in range(ledger_rows)
         ]
         await conn.copy_records_to_table("ledger", records=ledger, columns=["at", "kind", "amount", "note"])
+        # An equity mark per bar (sql/010: each bar moves the open layers' unrealised P&L), for the chart to thin.
+        equity_marks = [
+            (
+                start + timedelta(seconds=n * 300),
+                Decimal(10_000_000 - 100 * ((n // 2) % 2)),
+                Decimal(n % 500 * 10),
+                Decimal(10_000_000),
+                100 * ((n // 2) % 2) / 10_000_000,
+            )
+            for n in range(SIGNALS)
+        ]
+        await conn.copy_records_to_table(
+            "equity_marks", records=equity_marks, columns=["at", "closed", "unrealised", "high_water", "drawdown"]
+        )
         entry_signal = await conn.fetchval("SELECT min(id) FROM signals")
         positions = []
         for n in range(LAYERS):
