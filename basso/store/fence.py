@@ -68,8 +68,8 @@ async def take_fence(conn: Connection, holder: str, reason: str) -> int:
     return epoch
 
 
-# How urgent each leadership change is (docs/rules.md §10): a lost lead pauses trading until a standby takes
-# over, so the trader is needed now; a superseded term was a crash the successor already covers.
+# How urgent each change of leader is (an alert, docs/rules.md §10): a lost lead pauses trading until a standby
+# takes over, so the trader is needed now; a superseded term was a crash its successor already covers.
 _LEVELS = {
     "gained": AlertLevel.INFO,
     "released": AlertLevel.INFO,
@@ -82,8 +82,11 @@ async def record_leadership(
     conn: Connection, epoch: int, holder: str, event: str, reason: str, *, took_over: Predecessor | None = None
 ) -> None:
     """Record that `holder` gained, lost, released or was superseded in leadership of `epoch`, with its alert
-    (one transaction). A term's end is one alert however many rows record it: a leader that recorded its own
-    loss late, after its successor recorded it superseded, raises nothing new while the first is open."""
+    (one transaction). A gain and a superseded term are written by the new leader inside `take_fence`; a loss
+    or a release by the instance itself as it steps down, outside the fence it no longer holds (its own word on
+    its own term, which changes no trading fact). A term's end is one alert however many rows record it: a
+    leader that recorded its own loss late, after its successor recorded it superseded, raises nothing new
+    while the first is open."""
     level = _LEVELS.get(event)
     if level is None:
         raise ValueError(f"leadership event {event!r} is not one of {', '.join(_LEVELS)}")
