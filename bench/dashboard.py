@@ -1,8 +1,8 @@
 """Dashboard benchmark: the page's render time on a big book, and how soon a commit reaches an open page.
 
-On a durable embedded PostgreSQL (fsync on) holding 100,000 stored signals, 10,000 ledger rows, 100,000 equity marks and 200 open
-layers (34 instruments of configuration only, Gold Mini's numbers under other names, six layers each but the
-last), the real app on a real socket:
+On a durable embedded PostgreSQL (fsync on) holding 100,000 stored signals, 10,000 ledger rows, 100,000 equity
+marks and 200 open layers (34 instruments of configuration only, Gold Mini's numbers under other names, six
+layers each but the last), the real app on a real socket:
 
 1. render: `GET /` (every panel, from the read API's own computations), the first request and then `--renders`
    more; the time until the whole page has arrived at the client;

@@ -1,6 +1,6 @@
 """Equity over time (docs/rules.md §10): `GET /api/equity` and the dashboard's chart, one computation for both.
 
-Every change of the book's facts leaves an equity mark (sql/010): closed equity, unrealised P&L and the high water
+Every change of the book's facts leaves an equity mark (sql/012): closed equity, unrealised P&L and the high water
 at that moment. This reads them over a window, at most `MAX_POINTS` points however long the history (the
 database thins them, keeping each stretch's worst drawdown), and adds what the configuration decides: blended
 equity, closed + `[portfolio] blended_unrealised_weight` × unrealised, as /api/status computes it.

@@ -26,11 +26,11 @@ async def fingerprint(db: Executor) -> str:
 
 
 async def equity_history(db: Executor, *, since: datetime | None, points: int) -> list[asyncpg.Record]:
-    """Equity over time from the equity marks (sql/010) at or after `since` (all of them if None), oldest first,
+    """Equity over time from the equity marks (sql/012) at or after `since` (all of them if None), oldest first,
     at most `points` rows: with more marks than that, the window's span is cut into `points` equal stretches of
     time and each stretch gives its last mark (the state it ended in) with the worst drawdown of closed equity
     below its high water anywhere in it, so no dip is smoothed away. Each row: `at`, `closed`, `unrealised`
-    (None before sql/010), `high_water`, `drawdown` (a fraction) and `marks` (how many marks it stands for)."""
+    (None before sql/012), `high_water`, `drawdown` (a fraction) and `marks` (how many marks it stands for)."""
     start = since or datetime.min.replace(tzinfo=UTC)
     span = await db.fetchrow(
         "SELECT min(at) AS first, max(at) AS last,"

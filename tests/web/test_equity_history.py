@@ -1,4 +1,4 @@
-"""Equity over time (docs/rules.md §10): every change of the book leaves an equity mark at its commit (sql/010),
+"""Equity over time (docs/rules.md §10): every change of the book leaves an equity mark at its commit (sql/012),
 `GET /api/equity` reads them over a window, thinned to at most 500 points without hiding a dip, and refuses a
 query it cannot use (real PostgreSQL, the real pipeline and app)."""
 
@@ -39,21 +39,25 @@ async def test_each_change_of_the_book_is_one_point_with_the_numbers_worked_by_h
     await signal(trading, ENTRY)
     await signal(trading, QUIET_BAR)
     await signal(trading, STOP_BAR)
-    # By hand (Bank Nifty, point value 30, commission 0.05 % a side, blended weight 0.5):
+    # By hand (Bank Nifty, point value 30, commission 0.05 % a side, blended weight 0.5). A decision commits first
+    # and its order fills after (docs/rules.md §8); a layer counts in unrealised while opening or open, as the book
+    # counts it, not once its exit is on its way:
     # 1. the deposit: closed ₹50,00,000, nothing open;
-    # 2. the entry, 1 lot at 52,000: commission 52,000 × 30 × 0.0005 = ₹780 ⇒ closed 49,99,220, marked at 52,000;
+    #    (the entry's decision, a layer opening at 52,000 marked at 52,000, moves neither: no point)
+    # 2. the entry filled, 1 lot at 52,000: commission 52,000 × 30 × 0.0005 = ₹780 ⇒ closed 49,99,220;
     #    780 ÷ 50,00,000 = 0.0156 % below the high water;
     # 3. the bar at 52,100 (the stop stays 51,650): unrealised (52,100 − 52,000) × 1 × 30 = ₹3,000, blended
     #    49,99,220 + 0.5 × 3,000 = 50,00,720;
-    # 4. the bar at 51,600, under the stop: sold at 51,600, P&L (51,600 − 52,000) × 30 = −₹12,000, commission
-    #    51,600 × 30 × 0.0005 = ₹774 ⇒ closed 49,99,220 − 12,000 − 774 = 49,86,446, 13,554 ÷ 50,00,000 = 0.27108 %.
+    # 4. the bar at 51,600, under the stop: the layer's exit is decided, it no longer counts: unrealised 0;
+    # 5. the exit filled at 51,600: P&L (51,600 − 52,000) × 30 = −₹12,000, commission 51,600 × 30 × 0.0005 = ₹774
+    #    ⇒ closed 49,99,220 − 12,000 − 774 = 49,86,446, 13,554 ÷ 50,00,000 = 0.27108 % below the high water.
     reply = await equity(webhook)
-    assert column(reply, "closed") == ["5000000.00", "4999220.00", "4999220.00", "4986446.00"]
-    assert column(reply, "unrealised") == ["0.00", "0.00", "3000.00", "0.00"]
-    assert column(reply, "blended") == ["5000000.00", "4999220.00", "5000720.00", "4986446.00"]
-    assert column(reply, "high_water") == ["5000000.00"] * 4
-    assert column(reply, "drawdown_pct") == [0, 0.0156, 0.0156, 0.2711]
-    assert column(reply, "marks") == [1, 1, 1, 1]
+    assert column(reply, "closed") == ["5000000.00", "4999220.00", "4999220.00", "4999220.00", "4986446.00"]
+    assert column(reply, "unrealised") == ["0.00", "0.00", "3000.00", "0.00", "0.00"]
+    assert column(reply, "blended") == ["5000000.00", "4999220.00", "5000720.00", "4999220.00", "4986446.00"]
+    assert column(reply, "high_water") == ["5000000.00"] * 5
+    assert column(reply, "drawdown_pct") == [0, 0.0156, 0.0156, 0.0156, 0.2711]
+    assert column(reply, "marks") == [1] * 5
     times = [datetime.fromisoformat(at) for at in column(reply, "at")]
     assert times == sorted(times)
     status = await webhook.get("/api/status")
@@ -64,7 +68,7 @@ async def test_each_change_of_the_book_is_one_point_with_the_numbers_worked_by_h
     # of ₹1,00,000 is one: closed 49,86,446 + 1,00,000 = 50,86,446, a new high water, no drawdown.
     assert (await post(webhook, "/api/kill-switch", {"on": True, "reason": "test"}, ADMIN))[0] == 200
     await signal(trading, {**ENTRY, "signal_id": "blocked-entry", "timestamp": "2026-11-25T10:29:45"})
-    assert len((await equity(webhook))["points"]) == 4
+    assert len((await equity(webhook))["points"]) == 5
     deposit = {"kind": "deposit", "amount": "100000", "note": "top-up"}
     assert (await post(webhook, "/api/capital", deposit, ADMIN))[0] == 200
     last = (await equity(webhook))["points"][-1]
@@ -153,18 +157,18 @@ async def test_a_query_it_cannot_use_is_refused_naming_the_parameter(webhook: We
 
 
 async def test_the_history_before_the_marks_is_rebuilt_from_the_ledger(fresh_database: str, tmp_path: Path) -> None:
-    # A database at sql/009 (before the marks) with a ledger: ₹10 L deposited, then a signal's two rows (−₹500
+    # A database at sql/011 (before the marks) with a ledger: ₹10 L deposited, then a signal's two rows (−₹500
     # commission, +₹20,000 P&L) landing together, then −₹30,000 of another signal, then a ₹5,000 withdrawal.
     earlier = tmp_path / "sql"
     earlier.mkdir()
     for migration in sorted(shipped_migrations().iterdir(), key=lambda entry: entry.name):
-        if migration.name.endswith(".sql") and int(migration.name[:3]) <= 9:
+        if migration.name.endswith(".sql") and int(migration.name[:3]) <= 11:
             (earlier / migration.name).write_text(migration.read_text("utf-8"))
     conn = await asyncpg.connect(fresh_database)
     try:
         await migrate(conn, earlier)
         await _ledger_before_the_marks(conn)
-        assert await migrate(conn) == [10]
+        assert await migrate(conn) == [12]
         rows = await conn.fetch("SELECT at, version, closed, unrealised, high_water FROM equity_marks ORDER BY id")
     finally:
         await conn.close()
