@@ -13,7 +13,10 @@ CREATE TABLE equity_marks (
     closed     numeric(18,2) NOT NULL,
     unrealised numeric,                 -- NULL: not known (rows rebuilt from the ledger, before this table)
     high_water numeric(18,2) NOT NULL,
-    drawdown   double precision NOT NULL  -- (high water − closed) ÷ high water: what the chart thins by, kept cheap
+    drawdown   double precision NOT NULL,  -- (high water − closed) ÷ high water: what the chart thins by, kept cheap
+    -- The newest ledger row `closed` includes: the next mark adds the rows after it, not the whole ledger again
+    -- (ledger rows are written under the controls row's lock, so their ids follow the order they committed).
+    ledger_id  bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX equity_marks_at ON equity_marks (at);
 
@@ -24,11 +27,12 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN high_water > 0 THEN ((high_water - closed) / high_water)::double precision ELSE 0 END
 $$;
 
-INSERT INTO equity_marks (at, closed, high_water, drawdown)
-SELECT at, closed, high_water, basso_drawdown(closed, high_water)
-  FROM (SELECT first, at, closed, max(closed) OVER (ORDER BY first) AS high_water
+INSERT INTO equity_marks (at, closed, high_water, drawdown, ledger_id)
+SELECT at, closed, high_water, basso_drawdown(closed, high_water), ledger_id
+  FROM (SELECT first, at, closed, ledger_id, max(closed) OVER (ORDER BY first) AS high_water
           FROM (SELECT min(id) AS first, max(max(at)) OVER (ORDER BY min(id)) AS at,
-                       sum(sum(amount)) OVER (ORDER BY min(id)) AS closed
+                       sum(sum(amount)) OVER (ORDER BY min(id)) AS closed,
+                       max(max(id)) OVER (ORDER BY min(id)) AS ledger_id
                   FROM ledger GROUP BY coalesce(signal, -id)) AS steps) AS marked
  ORDER BY first;
 
@@ -39,11 +43,15 @@ DECLARE
     now_closed numeric;
     now_unrealised numeric;
     now_high numeric;
+    added numeric;
+    upto bigint;
 BEGIN
     -- The transaction holds the controls row (it moved the version), so marks are written one at a time, in
     -- the order their changes committed.
     SELECT * INTO last FROM equity_marks ORDER BY id DESC LIMIT 1;
-    SELECT coalesce(sum(amount), 0) INTO now_closed FROM ledger;
+    SELECT coalesce(sum(amount), 0), max(id) INTO added, upto FROM ledger WHERE id > coalesce(last.ledger_id, 0);
+    now_closed := coalesce(last.closed, 0) + added;
+    upto := coalesce(upto, last.ledger_id, 0);
     SELECT coalesce(sum((coalesce(m.price, p.entry_price) - p.entry_price) * p.lots * p.point_value), 0)
       INTO now_unrealised
       FROM positions p LEFT JOIN instrument_marks m ON m.instrument = p.instrument
@@ -52,9 +60,9 @@ BEGIN
         RETURN NULL;
     END IF;
     now_high := greatest(last.high_water, now_closed);
-    INSERT INTO equity_marks (at, version, closed, unrealised, high_water, drawdown)
+    INSERT INTO equity_marks (at, version, closed, unrealised, high_water, drawdown, ledger_id)
     VALUES (greatest(clock_timestamp(), last.at), (SELECT book_version FROM controls WHERE id = 1), now_closed,
-            now_unrealised, now_high, basso_drawdown(now_closed, now_high));
+            now_unrealised, now_high, basso_drawdown(now_closed, now_high), upto);
     RETURN NULL;
 END;
 $$;
