@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
-from tests.process.conftest import SECRET, running
+from tests.processes import SECRET, running
 from tests.replay import assert_state_equals_replay
 from tests.tcpproxy import proxy_to
 from tests.web.test_pipeline_chaos import stream

@@ -1,4 +1,5 @@
-"""Basso as a real process (`python -m basso.cli run`), driven over real HTTP."""
+"""Basso as a real process (`python -m basso.cli run`), driven over real HTTP: the harness the process tests
+and the multi-process benches (bench/chaos.py) share."""
 
 from __future__ import annotations
 
