@@ -107,6 +107,27 @@ class PaperBroker:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerSettings:
+    """Where orders go (docs/rules.md §8): the paper broker, or an OpenAlgo gateway and how orders are worked there.
+
+    The OpenAlgo API key is not configuration: it comes from BASSO_OPENALGO_API_KEY, and is never logged or
+    stored."""
+
+    kind: Literal["paper", "openalgo"]
+    url: str  # OpenAlgo's base URL ("" with the paper broker)
+    product: Literal["NRML", "MIS"]
+    limit_buffer_ticks: int  # the first LIMIT is LTP ± this many ticks
+    limit_step_ticks: int  # each modification moves the limit this many ticks towards the market
+    modifications: int  # limit modifications before the rest is taken at MARKET
+    step_interval_s: float  # wait before each status check of a working order
+    timeout_s: float  # every HTTP call
+    resolve_checks: int  # order book reads before a lost placement is `unknown`
+    unknown_checks: int  # resolution attempts of an `unknown` order before it raises an alert and blocks entries
+    orders_per_second: float  # OpenAlgo's own limit is 10 per second
+    reconcile_every_s: float  # the position book against our layers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestSettings:
     """Backtest mode (docs/rules.md §11): how bars are read into the rules."""
 
@@ -137,7 +158,6 @@ class ServerSettings:
     rate_limit_per_minute: int
     pending_sweep_s: float
     bar_gap_alert_s: float  # no bar close for this long in market hours, with layers open: an alert (§10)
-    broker: Literal["paper", "openalgo"]
     # Peers whose X-Forwarded-For is believed (the reverse proxies): from anyone else the header is ignored.
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (ip_network("127.0.0.1/32"), ip_network("::1/128"))
 
@@ -251,6 +271,7 @@ class Config:
     pyramid: PyramidRules
     drawdown: DrawdownRules
     paper: PaperBroker
+    broker: BrokerSettings
     signal_max_age_s: float
     signal_max_future_s: float
     signal_max_body_bytes: int
@@ -314,6 +335,7 @@ _KNOWN_TOP = {
     "pyramid",
     "drawdown",
     "paper",
+    "broker",
     "signals",
     "server",
     "calendars",
@@ -340,6 +362,7 @@ def _parse(raw: Mapping[str, Any]) -> Config:
         pyramid=_pyramid(_Section(raw, "pyramid")),
         drawdown=_drawdown(_Section(raw, "drawdown")),
         paper=_paper(_Section(raw, "paper")),
+        broker=_broker(_Section(raw, "broker")),
         signal_max_age_s=signals.number("max_age_s", minimum=0),
         signal_max_future_s=signals.number("max_future_s", minimum=0),
         signal_max_body_bytes=signals.integer("max_body_bytes", minimum=1),
@@ -548,6 +571,31 @@ def _paper(s: _Section) -> PaperBroker:
     return paper
 
 
+def _broker(s: _Section) -> BrokerSettings:
+    kind = s.text("kind", choices=("paper", "openalgo"))
+    url = s._get("url", "")
+    if not isinstance(url, str):
+        raise s.fail("url", f"must be a string, got {url!r}")
+    if kind == "openalgo" and not url.startswith(("http://", "https://")):
+        raise s.fail("url", f'must be OpenAlgo\'s http:// or https:// address with kind = "openalgo", got {url!r}')
+    settings = BrokerSettings(
+        kind=kind,  # type: ignore[arg-type]
+        url=url.rstrip("/"),
+        product=s.text("product", choices=("NRML", "MIS")),  # type: ignore[arg-type]
+        limit_buffer_ticks=s.integer("limit_buffer_ticks"),
+        limit_step_ticks=s.integer("limit_step_ticks", minimum=1),
+        modifications=s.integer("modifications"),
+        step_interval_s=s.number("step_interval_s", positive=True, maximum=60),
+        timeout_s=s.number("timeout_s", positive=True, maximum=60),
+        resolve_checks=s.integer("resolve_checks", minimum=1),
+        unknown_checks=s.integer("unknown_checks", minimum=1),
+        orders_per_second=s.number("orders_per_second", positive=True, maximum=1000),
+        reconcile_every_s=s.number("reconcile_every_s", positive=True),
+    )
+    s.done()
+    return settings
+
+
 def _server(s: _Section) -> ServerSettings:
     port = s.integer("port", minimum=1)
     if port > 65535:
@@ -562,7 +610,6 @@ def _server(s: _Section) -> ServerSettings:
         rate_limit_per_minute=s.integer("rate_limit_per_minute", minimum=1),
         pending_sweep_s=s.number("pending_sweep_s", positive=True, maximum=3600),
         bar_gap_alert_s=s.number("bar_gap_alert_s", positive=True, maximum=86400),
-        broker=s.text("broker", choices=("paper", "openalgo")),  # type: ignore[arg-type]
         trusted_proxies=_networks(s, "trusted_proxies"),
     )
     for key in ("database_url", "redis_url"):

@@ -53,7 +53,8 @@ class OrderStatus(StrEnum):
     """An outbox order's state at the broker, as far as we know it."""
 
     PENDING = "pending"  # committed, not yet sent
-    SENT = "sent"  # sent, outcome not yet known
+    SENT = "sent"  # at the broker (its order id recorded), working
+    PARTIAL = "partial"  # part filled, the rest still working
     FILLED = "filled"
     REJECTED = "rejected"
     CANCELLED = "cancelled"

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from basso.rules.book import Book
+    from basso.rules.book import Book, Fill
     from basso.rules.decisions import Decision
-    from basso.rules.settlement import Settlement
+    from basso.rules.orders import OrderTicket, Working
     from basso.store.outcomes import PendingSignal
 
 __all__ = [
@@ -38,8 +38,11 @@ __all__ = [
     "Committed",
     "Decide",
     "Decided",
+    "ExecutorInbox",
+    "Filled",
     "Message",
     "PersisterInbox",
+    "Place",
     "Poll",
     "Rebuild",
     "ReceiverInbox",
@@ -49,6 +52,7 @@ __all__ = [
     "Scan",
     "Settled",
     "StopTrailerInbox",
+    "Sweep",
     "new_message_id",
 ]
 
@@ -77,8 +81,8 @@ class Message:
         return cls(cause_id=cause.cause_id, epoch=cause.epoch, **fields)
 
 
-# --- the signal pipeline: SignalReceiver → (Sizer | StopTrailer | RolloverScanner) → RiskGuard → executor →
-# Persister, and back to the SignalReceiver --------------------------------------------------------------------
+# --- the signal pipeline: SignalReceiver → (Sizer | StopTrailer | RolloverScanner) → RiskGuard → Persister
+# (decision and orders committed) → Executor → Persister (fills), and back to the SignalReceiver ----------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,11 +117,39 @@ class Decided(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Place(Message):
+    """Committed orders for the Executor to send: those of the signal stored in row `signal_row`, as `working`
+    says (None: read the signal's working orders from the facts, after a redelivery; `pending` is None then too)."""
+
+    signal_row: int
+    pending: PendingSignal | None
+    working: Working | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filled(Message):
+    """The paper broker's complete fills of a signal's orders, for the Persister to record one by one; `working`
+    is the commit that counted them working (None: the SignalReceiver rebuilds its book from the facts)."""
+
+    signal_row: int
+    pending: PendingSignal | None
+    working: Working | None
+    fills: tuple[tuple[OrderTicket, Fill], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sweep(Message):
+    """The Executor takes up every working order in the facts (after a restart, a recovery or a dead letter)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settled(Message):
-    """The executor's fills and the money they book, ready for the Persister's one fenced transaction."""
+    """A signal's outcome is committed and, with a broker that fills at once, its fills too: what observers
+    (metrics, the log, tests) hear. `book` is the book after it."""
 
     pending: PendingSignal
-    settlement: Settlement
+    decision: Decision
+    book: Book
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,9 +195,10 @@ class Rebuild(Message):
 
 
 # What each actor takes: the SignalReceiver's inbox has three kinds; the Sizer takes `Decide`, the StopTrailer
-# `Decide` and `CheckBarGaps`; the RiskGuard and the executor take `Decided`, the Persister `Settled`, Recovery
-# `Recover`.
+# `Decide` and `CheckBarGaps`; the RiskGuard takes `Decided`; the Persister commits decisions, records fills and
+# roll steps; the Executor places committed orders and sweeps the working ones; Recovery takes `Recover`.
 ReceiverInbox: TypeAlias = Poll | Committed | Rebuild
 StopTrailerInbox: TypeAlias = Decide | CheckBarGaps
 RolloverInbox: TypeAlias = Decide | Scan
-PersisterInbox: TypeAlias = Settled | RollSettled
+PersisterInbox: TypeAlias = Decided | Filled | RollSettled
+ExecutorInbox: TypeAlias = Place | Sweep

@@ -7,8 +7,13 @@
         ├── sizer         entries, pyramids, exits → decision
         ├── stop_trailer  bar closes → stop moves, exits, peel-offs, emergency exits; bar-gap alerts
         ├── rollover      scans → rolls started (roll step signals); roll steps → legs, shifted layers, costs
-        ├── risk_guard    decision → approved decision (kill switch)
-        └── executor      approved decision → fills and money → persister → back to the receiver
+        ├── risk_guard    decision → approved decision (kill switch, expired contract, unknown order, reconciliation)
+        │                 → persister (layers and orders committed)
+        └── executor      committed orders → the broker → fills → persister → back to the receiver
+
+With a real broker (`broker_client`, OpenAlgo) the executor hands orders to the order desk, which works each at
+the broker and records every step; the SignalReceiver does not wait for their fills. With one, Recovery ends
+with a reconciliation of the broker's position book, repeated every `[broker] reconcile_every_s`.
 
 A Persister crash restarts the trading actors after it (their books may be stale); a crash of one trading
 actor touches nothing else. A webhook stored here wakes the SignalReceiver at once (`wake`); with
@@ -38,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -54,6 +59,7 @@ from basso.actors.elector import ElectorContext, LeaderElector, LeaseStatus, ste
 from basso.actors.events import Observer
 from basso.actors.executor import Executor, ExecutorContext
 from basso.actors.gate import PauseGate
+from basso.actors.order_desk import DeskContext, OrderDesk
 from basso.actors.persister import Persister, PersisterContext
 from basso.actors.receiver import ReceiverContext, SignalReceiver, Stages
 from basso.actors.recovery import Recovery, RecoveryContext
@@ -61,14 +67,19 @@ from basso.actors.risk_guard import RiskGuard, RiskGuardContext
 from basso.actors.rollover import Quote, RolloverContext, RolloverScanner, paper_quote
 from basso.actors.sizer import Sizer, SizerContext
 from basso.actors.stop_trailer import StopTrailer, StopTrailerContext
+from basso.brokers.openalgo import OpenAlgoClient
 from basso.config import Config
 from basso.messages import (
     CheckBarGaps,
     Committed,
     Decide,
     Decided,
+    ExecutorInbox,
+    Filled,
     PersisterInbox,
+    Place,
     Poll,
+    Rebuild,
     ReceiverInbox,
     Recover,
     RolloverInbox,
@@ -76,6 +87,7 @@ from basso.messages import (
     Scan,
     Settled,
     StopTrailerInbox,
+    Sweep,
 )
 from basso.store.deadletters import bury_signal
 from basso.store.fence import FenceLost
@@ -143,8 +155,10 @@ class Pipeline:
         leadership: Leadership | None = None,
         hooks: Hooks = Hooks(),
         runtime: Runtime = Runtime(),
+        broker_client: OpenAlgoClient | None = None,
     ) -> None:
         self.pool = pool
+        broker = "paper" if broker_client is None else "openalgo"  # where orders go
         self.epoch = epoch  # the fence epoch this instance trades at (changes with each leadership gain)
         self.gate = PauseGate(leader=leadership is None, recovered=False)
         self.clock = runtime.clock
@@ -153,7 +167,7 @@ class Pipeline:
         self.stop_trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
         self.rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
         risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
-        executor: ActorRef[Decided] = ActorRef("executor")
+        executor: ActorRef[ExecutorInbox] = ActorRef("executor")
         persister: ActorRef[PersisterInbox] = ActorRef("persister")
         receiver_context = ReceiverContext(
             pool=pool,
@@ -170,14 +184,41 @@ class Pipeline:
             epoch=self._current_epoch,
             quote=runtime.roll_quote,
             wake=self.wake,
+            broker=broker,
         )
         self._roll_scan_every_s = runtime.roll_scan_every_s
         self._roll_scanner: asyncio.Task[None] | None = None
         self._wall_clock = wall_clock
         self._bar_gap_every_s = runtime.bar_gap_every_s
         self._bar_gap_watch: asyncio.Task[None] | None = None
-        guard_context = RiskGuardContext(pool=pool, executor=executor, wall_clock=wall_clock)
-        executor_context = ExecutorContext(config=config, persister=persister)
+        guard_context = RiskGuardContext(
+            pool=pool, persister=persister, wall_clock=wall_clock, unknown_checks=config.broker.unknown_checks
+        )
+        # With a real broker (`broker_client`, OpenAlgo) orders take their time and go through the order desk; the
+        # SignalReceiver does not wait for their fills. The paper broker fills at once.
+        self.desk: OrderDesk | None = None
+        if broker_client is not None:
+            receiver = self.receiver
+
+            async def book_changed() -> None:
+                await receiver.tell(Rebuild(epoch=self.epoch))
+
+            self.desk = OrderDesk(
+                DeskContext(
+                    pool=pool,
+                    config=config,
+                    client=broker_client,
+                    epoch=self._current_epoch,
+                    wall_clock=wall_clock,
+                    on_book_changed=book_changed,
+                    on_fence_lost=self._lose_fence,
+                )
+            )
+        executor_context = ExecutorContext(pool=pool, config=config, persister=persister, desk=self.desk)
+        self._executor = executor
+        self._reconciler: asyncio.Task[None] | None = None
+        self._reconcile_every_s = config.broker.reconcile_every_s
+        self._background: set[asyncio.Task[None]] = set()  # reconcile-then-open, desk closes: kept until done
         self.fence_lost = asyncio.Event()
         self.halted = asyncio.Event()
         self.halt_reason: str | None = None
@@ -197,9 +238,12 @@ class Pipeline:
             epoch=self._current_epoch,
             wall_clock=wall_clock,
             receiver=self.receiver,
+            executor=executor,
             on_commit=hooks.on_commit,
             on_roll_step=hooks.on_roll_step,
             on_fence_lost=self._lose_fence,
+            broker=broker,
+            fills_at_once=broker_client is None,
         )
         gate, fault = self.gate, runtime.fault
         trading = Supervisor(
@@ -298,6 +342,10 @@ class Pipeline:
             self._bar_gap_watch = asyncio.create_task(self._watch_bar_gaps(self._bar_gap_every_s), name="bar-gap watch")
         if self._roll_scan_every_s is not None:
             self._roll_scanner = asyncio.create_task(self._scan_for_rolls(self._roll_scan_every_s), name="roll scans")
+        if self.desk is not None:
+            self._reconciler = asyncio.create_task(
+                self._reconcile_every(self._reconcile_every_s), name="reconciliation"
+            )
 
     async def _listen(self) -> None:
         # Hear every pending signal stored, by any instance; listen again whenever the connection drops (a
@@ -363,7 +411,7 @@ class Pipeline:
     async def stop(self) -> None:
         """Stop in reverse order; a signal in flight is finished or left pending, never half-written. Then give
         the lease up, so a standby takes over at its next attempt instead of waiting for the key to expire."""
-        for timer in (self._sweeper, self._bar_gap_watch, self._roll_scanner):
+        for timer in (self._sweeper, self._bar_gap_watch, self._roll_scanner, self._reconciler):
             if timer is not None:
                 timer.cancel()
         if self._listener is not None:
@@ -371,6 +419,8 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         await self.root.stop()
+        if self.desk is not None:
+            await self.desk.close()  # orders stay as recorded: the next leader takes them up from the facts
         if self.elector is not None:
             await step_down(self.elector, "released", "graceful shutdown")
 
@@ -386,7 +436,43 @@ class Pipeline:
     def _recovered(self, epoch: int) -> None:
         if epoch == self.epoch and self.gate.leader:
             self._on_recovered(epoch)
+            # Orders left working by an earlier term (ours or another instance's) are taken up again: resolved at
+            # the broker, never sent blindly a second time.
+            self._executor.tell_nowait(Sweep(epoch=epoch))
+            if self.desk is None:
+                self.open()
+            else:  # with a real broker, Recovery ends with a reconciliation
+                self._in_background(self._reconcile_then_open(epoch), "reconcile, then open")
+
+    def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reconcile_then_open(self, epoch: int) -> None:
+        assert self.desk is not None
+        try:
+            await self.desk.reconcile()
+        except FenceLost as lost:
+            self._lose_fence(lost)
+            return
+        except Exception:  # a check that failed is no reason not to trade exits: its blocks are in the facts
+            log.exception("reconciliation after recovery failed")
+        if epoch == self.epoch and self.gate.leader:
             self.open()
+
+    async def _reconcile_every(self, every_s: float) -> None:
+        assert self.desk is not None
+        while True:
+            await self._sleep(every_s)
+            if not self.gate.is_open:
+                continue  # only the leader reconciles, and Recovery does it first
+            try:
+                await self.desk.reconcile()
+            except FenceLost as lost:
+                self._lose_fence(lost)
+            except Exception:
+                log.exception("reconciliation failed; the next one is in %g s", every_s)
 
     def _follow(self) -> None:
         self.ready = True
@@ -394,6 +480,8 @@ class Pipeline:
     def _lose(self, reason: str) -> None:
         """The elector is no longer sure it leads: stop trading now (in-flight work is cancelled, kept)."""
         self.gate.set_leader(False)
+        if self.desk is not None:  # no more requests to the broker from here: the next leader resolves them
+            self._in_background(self.desk.close(), "order desk close")
         self._on_leadership(None)
 
     def _halt(self, reason: str) -> None:
@@ -436,8 +524,21 @@ class Pipeline:
                 letter.error,
             )
             return
+        if isinstance(message, Sweep):  # no signal of its own: the orders wait in the facts for the next sweep
+            log.error(
+                "dead letter: a sweep of working orders crashed %s %d times: %s: %s",
+                letter.actor,
+                letter.crashes,
+                letter.error_type,
+                letter.error,
+            )
+            return
         pending = getattr(message, "pending", None)
-        if pending is not None:
+        if isinstance(message, Place | Filled):
+            # Orders of a committed signal (a Place or its fills): the Executor takes them up from the facts.
+            await self._executor.tell(Sweep(epoch=self.epoch))
+            signal_row = message.signal_row
+        elif pending is not None:
             signal_row = int(pending.id)
         else:
             # A Poll or Committed crashed the SignalReceiver while it handed out the oldest pending signal.

@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from basso.actors.elector import LeaseStatus
+from basso.brokers.openalgo import OpenAlgoClient
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from basso.gcpolicy import collect_and_freeze, freeze_survivors, tune_collector, watch_collections
@@ -78,7 +79,7 @@ def _leadership_metrics(metrics: Metrics) -> Callable[[int | None], None]:
 
 def outcome_line(settled: Settled) -> str:
     """One line for the log per committed outcome: the signal, what happened, the lots it moved and why."""
-    decision, payload = settled.settlement.decision, settled.pending.payload
+    decision, payload = settled.decision, settled.pending.payload
     lots = sum(entry.lots for entry in decision.entries) + sum(exit.lots for exit in decision.exits)
     what = " ".join(
         str(payload[key]).upper() if key != "position" else str(payload[key])
@@ -105,8 +106,8 @@ class OutcomeObserver:
         metrics.open_positions.set_function(lambda: len(self.book.layers) if self.book else 0)
 
     def __call__(self, settled: Settled) -> None:
-        self.metrics.signals.labels(settled.settlement.decision.outcome.value).inc()
-        self.book = settled.settlement.book
+        self.metrics.signals.labels(settled.decision.outcome.value).inc()
+        self.book = settled.book
         log.info("%s", outcome_line(settled))
 
     def _measure(self, name: str) -> float:
@@ -128,6 +129,7 @@ class RunOptions:
     capital: Decimal
     webhook_secret: str
     admin_token: str
+    openalgo_api_key: str = field(default="", repr=False)  # never logged: repr leaves it out
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
 
@@ -215,7 +217,15 @@ async def serve(
     # the embedded servers last.
     async with contextlib.AsyncExitStack() as resources:
         database_url, redis_url = await resources.enter_async_context(storage(options))
-        pool = await resources.enter_async_context(asyncpg.create_pool(database_url, min_size=4, max_size=12))
+        # A leader frozen inside a fenced transaction (SIGSTOP, a VM pause) holds the fence's share lock, and with
+        # it the takeover: the server ends a transaction left idle for longer than two lease terms, so a newer
+        # leader can take the fence (ours never idle that long: their statements are sent back to back).
+        idle_ms = str(int(leadership.lease_ttl_s * 2000))
+        pool = await resources.enter_async_context(
+            asyncpg.create_pool(
+                database_url, min_size=4, max_size=12, server_settings={"idle_in_transaction_session_timeout": idle_ms}
+            )
+        )
         audit_pool = await resources.enter_async_context(
             asyncpg.create_pool(database_url, min_size=1, max_size=4, server_settings={"synchronous_commit": "off"})
         )
@@ -235,6 +245,15 @@ async def serve(
             notifier.wake()  # and the phone hears of a fill now
 
         status = LeaseStatus(options.instance, leadership)
+        client = None
+        if config.broker.kind == "openalgo":  # its API key is in `options`, never in the configuration
+            client = OpenAlgoClient(
+                base_url=config.broker.url,
+                api_key=options.openalgo_api_key,
+                timeout_s=config.broker.timeout_s,
+                orders_per_second=config.broker.orders_per_second,
+            )
+            resources.push_async_callback(client.close)
         pipeline = Pipeline(
             pool=pool,
             config=config,
@@ -253,6 +272,7 @@ async def serve(
                 bar_gap_every_s=BAR_GAP_CHECK_S,
                 roll_scan_every_s=ROLL_SCAN_S,
             ),
+            broker_client=client,
         )
         resources.push_async_callback(_stop_pipeline, pipeline)
         services = _services(config, options, pool, audit_pool, metrics, pipeline, status, feed)

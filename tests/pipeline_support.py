@@ -29,6 +29,12 @@ async def solo_leader(pool: asyncpg.Pool, at: datetime) -> int:
     return epoch
 
 
+_UNFINISHED = (
+    "SELECT (SELECT count(*) FROM signals WHERE outcome = 'pending')"
+    " + (SELECT count(*) FROM orders WHERE status IN ('pending', 'sent', 'partial', 'unknown'))"
+)
+
+
 class Outcomes:
     """Counts committed outcomes so a test can wait for the n-th without sleeping."""
 
@@ -46,11 +52,11 @@ class Outcomes:
             await self._changed.wait()
 
     async def wait_until_none_pending(self, pool: asyncpg.Pool, *, limit_s: float = 30.0) -> None:
-        """Return once no stored signal is pending. A commit whose reply was lost to a crash is found
-        'already processed' on retry and reported by no callback, so after each quiet second the database
-        itself is asked."""
+        """Return once no stored signal is pending and no order is working (a decision commits before its
+        orders fill). A commit whose reply was lost to a crash is found 'already processed' on retry and
+        reported by no callback, so after each quiet second the database itself is asked."""
         deadline = asyncio.get_running_loop().time() + limit_s
-        while await pool.fetchval("SELECT count(*) FROM signals WHERE outcome = 'pending'"):
+        while await pool.fetchval(_UNFINISHED):
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"signals still pending after {limit_s} s")
             with contextlib.suppress(TimeoutError):

@@ -12,8 +12,11 @@ the transitions with their reasons, the layers shifted into the new contract, th
 the next step's signal — to the Persister, which commits it in one fenced transaction. A crash anywhere leaves
 either the whole step or none of it, and the step signal pending: it is applied again from the facts.
 
-Orders: today every leg fills on the paper broker inside the step's transaction, at the quotes the roll
-started with (`quote`); the legs are built in `_fill` only, so the two-step order path replaces that one place.
+Orders: every leg fills on the paper broker inside the step's transaction, at the quotes the roll started with
+(`quote`); the legs are built in `_fill` only. With a real broker (OpenAlgo) the legs would have to take the
+two-step order path, which rolls do not take yet: a scan then starts no roll (filling legs on paper while the
+broker holds the old contract would be a lie) and raises a `roll_manual` warning for each position inside its
+window instead, so the trader rolls it by hand in time.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from basso.rules.settlement import stored_price
 from basso.store.alerts import raise_alert
 from basso.store.book import load_book
 from basso.store.fence import FenceLost
+from basso.store.orders import instruments_with_working_orders
 from basso.store.rolls import HeldContract, NewRoll, Roll, held_contracts, load_roll, start_roll, step_key, step_payload
 from basso.timeutil import exchange_date
 
@@ -78,6 +82,7 @@ class RolloverContext:
     epoch: Callable[[], int]
     quote: Callable[[Instrument, Any, float], float] = paper_quote
     wake: Callable[[], None] = lambda: None  # a roll's first step was stored: wake the SignalReceiver
+    broker: str = "paper"  # where orders go: rolls fill only on the paper broker (see above)
 
 
 class RolloverScanner(DatabaseActor[RolloverInbox]):
@@ -108,10 +113,17 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
             ", ".join(f"{c.instrument} {c.contract} {c.urgency.value}: {c.action}" for c in candidates)
             or "no position",
         )
+        busy = await self.db.run(instruments_with_working_orders, what="rollover: working orders")
         for candidate in candidates:
             if candidate.urgency in (Urgency.URGENT, Urgency.EXPIRED):
                 await self._escalate(candidate, message.now)
             if candidate.action != "roll":
+                continue
+            if context.broker != "paper":
+                await self._roll_by_hand(candidate, message.now)
+                continue
+            if candidate.instrument in busy:
+                log.info("roll of %s waits: an order on it is working", candidate.instrument)
                 continue
             new_roll = self._plan(candidate, book, message.now)
             try:
@@ -152,6 +164,23 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
             old_price=Decimal(str(stored_price(mark))),
             new_price=Decimal(str(new_price)),
             reason=reason,
+        )
+
+    async def _roll_by_hand(self, candidate: RollCandidate, now: datetime) -> None:
+        broker = self.context.broker
+        await self.db.run(
+            partial(
+                raise_alert,
+                at=now,
+                level=AlertLevel.WARNING,
+                kind="roll_manual",
+                message=f"{candidate.instrument} {candidate.contract} expires {candidate.expiry} and is inside its "
+                f"roll window: Basso does not roll through {broker} yet; roll it at the broker by hand",
+                instrument=candidate.instrument,
+                detail={"contract": candidate.contract, "expiry": candidate.expiry, "broker": broker},
+                dedupe=f"roll_manual:{candidate.contract}",
+            ),
+            what="rollover: alert",
         )
 
     async def _escalate(self, candidate: RollCandidate, now: datetime) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 
 import aiohttp
 
@@ -64,6 +64,7 @@ Action = Literal["BUY", "SELL"]
 PriceType = Literal["LIMIT", "MARKET"]
 Sleep = Callable[[float], Awaitable[None]]
 
+_ORDER_CALLS = frozenset({"placeorder", "modifyorder", "cancelorder"})
 # OpenAlgo's order_status values (lower case); "open" and "pending" are still working.
 _COMPLETE, _REJECTED, _CANCELLED = "complete", "rejected", "cancelled"
 # A combined average (limit part + market part) is not on the tick; four places keep it exact to 1/100 paisa.
@@ -89,6 +90,10 @@ class BrokerUnreachable(BrokerError):
 
 class OrderOutcomeUnknown(BrokerError):
     """An order may be working or filled at the broker and the broker could not say which. It was not re-sent."""
+
+
+class _RateLimited(BrokerError):
+    """HTTP 429: the gateway did nothing; the same request is sent again after a wait."""
 
 
 class LegIncomplete(BrokerError):
@@ -252,11 +257,31 @@ def _order(row: Mapping[str, Any]) -> OrderState:
 class OpenAlgoClient:
     """The gateway's REST endpoints, one method each; every failure is a `BrokerError` naming the endpoint."""
 
-    def __init__(self, *, base_url: str, api_key: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        timeout_s: float = 10.0,
+        sleep: Sleep = asyncio.sleep,
+        busy_wait_s: float = 0.1,
+        busy_retries: int = 50,
+        orders_per_second: float | None = None,
+    ) -> None:
         self._base = base_url.rstrip("/")
         self._api_key = api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._sleep = sleep
+        self._busy_wait_s = busy_wait_s  # after a 429 (OpenAlgo allows 10 orders a second): back-pressure, no failure
+        self._busy_retries = busy_retries
+        # Order calls (place, modify, cancel) are paced to OpenAlgo's limit, so a burst of orders waits here
+        # rather than being answered 429 (which is retried all the same).
+        self._order_gap_s = 1.0 / orders_per_second if orders_per_second else 0.0
+        self._next_order_at = 0.0
+
+    def __repr__(self) -> str:  # never the key: a repr ends up in logs
+        return f"OpenAlgoClient({self._base!r})"
 
     async def __aenter__(self) -> Self:
         return self
@@ -271,7 +296,25 @@ class OpenAlgoClient:
             self._session = None
 
     async def call(self, endpoint: str, **fields: str) -> dict[str, Any]:
-        """POST `fields` and the apikey to /api/v1/`endpoint`; the reply if its status is "success"."""
+        """POST `fields` and the apikey to /api/v1/`endpoint`; the reply if its status is "success". A 429 (rate
+        limited: the request did nothing) waits and sends the very same request again."""
+        for _ in range(self._busy_retries):
+            if self._order_gap_s and endpoint in _ORDER_CALLS:
+                await self._pace()
+            try:
+                return await self._call_once(endpoint, fields)
+            except _RateLimited:
+                await self._sleep(self._busy_wait_s)
+        raise BrokerUnreachable(endpoint, f"still rate limited after {self._busy_retries} waits")
+
+    async def _pace(self) -> None:
+        now = asyncio.get_running_loop().time()
+        at = max(now, self._next_order_at)
+        self._next_order_at = at + self._order_gap_s
+        if at > now:
+            await self._sleep(at - now)
+
+    async def _call_once(self, endpoint: str, fields: Mapping[str, str]) -> dict[str, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
@@ -288,6 +331,8 @@ class OpenAlgoClient:
         except aiohttp.ClientError as exc:
             raise BrokerUnreachable(endpoint, f"connection failed: {exc}") from exc
         message = str(reply.get("message", "no message")) if isinstance(reply, dict) else "reply is not JSON"
+        if http_status == 429:
+            raise _RateLimited(endpoint, message)
         if http_status >= 500 or not isinstance(reply, dict):
             raise BrokerUnreachable(endpoint, f"HTTP {http_status}: {message}")
         if http_status >= 400 or reply.get("status") != "success":
@@ -387,6 +432,15 @@ class OpenAlgoClient:
 # --- working one leg ---------------------------------------------------------------------------------------
 
 
+class PlacementJournal(Protocol):
+    """Hears of every order placement: `sending` before the request leaves (and must be durable by then),
+    `placed` once the broker's order id is known."""
+
+    async def sending(self, strategy: str) -> None: ...
+
+    async def placed(self, strategy: str, orderid: str) -> None: ...
+
+
 class OpenAlgoBroker:
     """Trades legs and synthetics through an `OpenAlgoClient`; every wait goes through the injected `sleep`."""
 
@@ -394,21 +448,30 @@ class OpenAlgoBroker:
         self.client = client
         self.policy = policy
         self._sleep = sleep
+        self._journal: PlacementJournal | None = None
 
-    async def trade_leg(self, leg: LegOrder) -> LegFill:
+    async def trade_leg(self, leg: LegOrder, journal: PlacementJournal | None = None) -> LegFill:
         """Fill `leg` completely: LIMIT at LTP ± buffer, stepped and modified, then cancel and MARKET the rest.
 
-        BrokerRefused if the broker rejects it; OrderOutcomeUnknown if an order's fate cannot be read back.
+        BrokerRefused if the broker rejects it; OrderOutcomeUnknown if an order's fate cannot be read back. The
+        `journal` hears of each placement before it is sent and, with the broker's order id, after.
         """
+        self._journal = journal
         policy = self.policy
         quote = await self.client.quote(leg.symbol, leg.exchange)
         price = limit_price(quote.ltp, policy.buffer, leg.tick, leg.action)
         orderid = await self._place(leg, strategy=leg.client_id, pricetype="LIMIT", quantity=leg.quantity, price=price)
+        return await self.chase(leg, orderid, price)
+
+    async def chase(self, leg: LegOrder, orderid: str, price: Decimal) -> LegFill:
+        """Work the LIMIT order `orderid` of `leg` at `price` until it fills, stepping it towards the market; then
+        cancel it and take the rest at MARKET."""
+        policy = self.policy
         for attempt in range(policy.modifications + 1):
             await self._sleep(policy.interval_s)
             state = await self._status(orderid, leg.client_id)
             if state is not None and state.status == _COMPLETE:
-                return _fill(leg, state.quantity, state.average_price, (orderid,))
+                return await self.traded(leg, (orderid,))
             status = "unreadable" if state is None else state.status
             if status == _REJECTED:
                 raise BrokerRefused("orderstatus", f"order {orderid} ({leg.client_id}) rejected")
@@ -421,6 +484,25 @@ class OpenAlgoBroker:
                 await self.client.modify(orderid, leg, strategy=leg.client_id, price=price)
         return await self._cancel_and_take(leg, orderid)
 
+    async def traded(self, leg: LegOrder, orderids: tuple[str, ...]) -> LegFill:
+        """What the trade book says `orderids` filled of `leg`: the quantity and its quantity-weighted average price
+        (OpenAlgo's orderstatus averages from the first trade only, so it is not read for the price)."""
+        try:
+            trades = [t for t in await self.client.trade_book() if t.orderid in orderids]
+        except BrokerError as failed:
+            raise OrderOutcomeUnknown(
+                "tradebook", f"fills of order {', '.join(orderids)} unreadable: {failed}"
+            ) from None
+        filled = sum(t.quantity for t in trades)
+        if not filled:
+            raise OrderOutcomeUnknown("tradebook", f"order {', '.join(orderids)} is complete but has no trades yet")
+        value = sum((t.average_price * t.quantity for t in trades), Decimal(0))
+        return _fill(leg, filled, (value / filled).quantize(_AVERAGE_PLACES), orderids)
+
+    async def cancel_and_take(self, leg: LegOrder, orderid: str) -> LegFill:
+        """Cancel a working order of `leg` and take whatever it did not fill at MARKET (the journal first set)."""
+        return await self._cancel_and_take(leg, orderid)
+
     async def _cancel_and_take(self, leg: LegOrder, orderid: str) -> LegFill:
         """Cancel the limit, then MARKET whatever it did not fill."""
         # A refused cancel may mean "not cancellable" because it just filled: the status read below decides.
@@ -428,7 +510,7 @@ class OpenAlgoBroker:
             await self.client.cancel(orderid, strategy=leg.client_id)
         state = await self._status(orderid, leg.client_id)
         if state is not None and state.status == _COMPLETE:
-            return _fill(leg, state.quantity, state.average_price, (orderid,))
+            return await self.traded(leg, (orderid,))
         if state is None or state.status not in (_CANCELLED, _REJECTED):  # neither can fill any more
             seen = "unreadable" if state is None else state.status
             raise OrderOutcomeUnknown(
@@ -470,7 +552,7 @@ class OpenAlgoBroker:
             if state is not None and state.status == _REJECTED:
                 raise BrokerRefused("orderstatus", f"market order {market} ({market_id}) rejected")
             if state is not None and state.status == _COMPLETE:
-                return market, state.average_price
+                return market, (await self.traded(leg, (market,))).average_price
         raise OrderOutcomeUnknown(
             "orderstatus", f"market order {market} ({market_id}) not complete after {self.policy.market_polls} checks"
         )
@@ -481,10 +563,20 @@ class OpenAlgoBroker:
         """Send one order exactly once; a lost reply is resolved from the order book (read first, so nothing is
         sent if it cannot be)."""
         before = {order.orderid for order in await self.client.order_book()}
+        journal = self._journal
+        if journal is not None:
+            await journal.sending(strategy)  # durable before the request leaves: a crash now is resolved, not resent
         try:
-            return await self.client.place(leg, strategy=strategy, pricetype=pricetype, quantity=quantity, price=price)
+            orderid = await self.client.place(
+                leg, strategy=strategy, pricetype=pricetype, quantity=quantity, price=price
+            )
+            if not orderid:  # a success without an order id (semi-auto mode's pending_order_id): not known to be placed
+                raise BrokerUnreachable("placeorder", "success without an orderid")
         except BrokerUnreachable as lost:
-            return await self._find_sent(leg, strategy, pricetype, quantity, before, lost)
+            orderid = await self._find_sent(leg, strategy, pricetype, quantity, before, lost)
+        if journal is not None:
+            await journal.placed(strategy, orderid)
+        return orderid
 
     async def _find_sent(
         self,

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -69,12 +70,12 @@ def options_from(args: argparse.Namespace, config: Config) -> RunOptions:
 
 def run(args: argparse.Namespace) -> int:
     config = load_user_config(args)
-    if config.server.broker != "paper":
-        # The adapter exists (basso.brokers.openalgo) but orders do not flow through it yet: starting anyway would
-        # trade on paper while the trader believes the broker is live.
+    api_key = os.environ.get("BASSO_OPENALGO_API_KEY", "").strip()
+    if config.broker.kind == "openalgo" and not api_key:
+        # Refused before anything starts: a broker that cannot be reached would leave every order unsent.
         print(
-            f"basso run: server.broker = {config.server.broker!r} is not wired into the pipeline yet; only "
-            "'paper' runs today",
+            "basso run: broker.kind = 'openalgo' needs OpenAlgo's API key in the environment variable "
+            "BASSO_OPENALGO_API_KEY (it is never read from the configuration file)",
             file=sys.stderr,
         )
         return 2
@@ -82,5 +83,5 @@ def run(args: argparse.Namespace) -> int:
     # A user's mistake is one line before anything starts, not a traceback after the databases have.
     check_port(args.host or config.server.host, args.port or config.server.port)
     with hold_data_dir((args.data_dir or config.server.data_dir).resolve()):
-        options = options_from(args, config)
+        options = replace(options_from(args, config), openalgo_api_key=api_key)
         return asyncio.run(serve(config, options))

@@ -21,6 +21,7 @@ from basso.store import alerts as alert_store
 from basso.store import reads
 from basso.store.book import load_book
 from basso.store.drawdown import last_reset
+from basso.store.reconciliation import latest_reconciliation
 from basso.timeutil import exchange_date
 
 
@@ -76,10 +77,14 @@ async def signals(request: web.Request) -> web.Response:
 
 async def signal(request: web.Request) -> web.Response:
     """One signal by its idempotency key (the `signal_id` the webhook replied with)."""
-    row = await reads.signal_by_key(request.app[SERVICES].pool, request.match_info["signal_id"])
+    pool = request.app[SERVICES].pool
+    row = await reads.signal_by_key(pool, request.match_info["signal_id"])
     if row is None:
         return json_reply({"status": "error", "error": "no such signal"}, status=404)
-    return json_reply(_signal_row(row))
+    # Its orders and what became of them: `pending` (committed, not sent), `sent`, `partial`, `filled`,
+    # `rejected` or `cancelled` (with the broker's reason), or `unknown` (being resolved at the broker).
+    orders = [dict(r) for r in await reads.orders_of_signal(pool, row["id"])]
+    return json_reply({**_signal_row(row), "orders": orders})
 
 
 async def ledger(request: web.Request) -> web.Response:
@@ -168,8 +173,32 @@ async def status_report(services: Services) -> dict[str, Any]:
         # Who holds the fence, as PostgreSQL says: on a follower, the instance that trades (and since when).
         "leadership": {"epoch": fence["epoch"], "holder": fence["holder"], "since": fence["changed_at"]},
         "kill_switch": book.kill_switch,
+        # Orders not yet done, by state (docs/architecture.md "Exactly once"): none once every fill is in.
+        "working_orders": await reads.order_counts(services.pool),
+        "broker": {
+            "kind": config.broker.kind,
+            "reconciliation": _reconciliation(await latest_reconciliation(services.pool)),
+        },
         "alerts": await _expiry_alerts(services.pool, config, exchange_date(services.wall_clock())),
     }
+
+
+def _reconciliation(row: asyncpg.Record | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "at": row["at"],
+        "matched": row["matched"],
+        "breaks": orjson.loads(row["breaks"]),
+        "error": row["error"] or None,
+    }
+
+
+async def reconciliation(request: web.Request) -> web.Response:
+    """The newest reconciliation with the broker: when, whether it matched, and every break (docs/rules.md §8); null
+    before the first (and always with the paper broker, which holds nothing of its own)."""
+    row = await latest_reconciliation(request.app[SERVICES].pool)
+    return json_reply({"reconciliation": _reconciliation(row)})
 
 
 async def _expiry_alerts(pool: asyncpg.Pool, config: Config, today: date) -> list[dict[str, Any]]:

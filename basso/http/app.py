@@ -21,6 +21,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/leader", health.leader)
     app.router.add_get("/metrics", health.metrics)
     app.router.add_get("/api/status", api.status)
+    app.router.add_get("/api/reconciliation", api.reconciliation)
     app.router.add_get("/api/positions", api.positions)
     app.router.add_get("/api/signals", api.signals)
     app.router.add_get("/api/signals/{signal_id}", api.signal)

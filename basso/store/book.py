@@ -42,7 +42,7 @@ async def _load(conn: Connection, config: Config) -> Book:
             _layer(row, config)
             for row in await conn.fetch(
                 "SELECT id, instrument, layer, status, lots, entry_price, initial_stop, current_stop, highest_close,"
-                " point_value FROM positions WHERE status <> 'closed' ORDER BY instrument, layer"
+                " point_value FROM positions WHERE status IN ('opening', 'partial', 'open') ORDER BY instrument, layer"
             )
         ]
         marks = await conn.fetch("SELECT instrument, price, atr, at, bar_at FROM instrument_marks")

@@ -41,7 +41,7 @@ async def store_flatten(conn: Connection, *, at: datetime, actor: str, reason: s
     async with conn.transaction():
         rows = await conn.fetch(
             "SELECT p.instrument, coalesce(max(m.price), max(p.entry_price)) AS price FROM positions p"
-            " LEFT JOIN instrument_marks m USING (instrument) WHERE p.status <> 'closed'"
+            " LEFT JOIN instrument_marks m USING (instrument) WHERE p.status IN ('opening', 'partial', 'open')"
             " GROUP BY p.instrument ORDER BY p.instrument"
         )
         for row in rows:

@@ -1,11 +1,11 @@
-"""Processing's write path: take the oldest pending signal, and commit its whole outcome in one fenced
-transaction — position rows, ledger rows, order rows, marks, stops and the signal's outcome and decision.
+"""Processing's write path: take the oldest pending signal, and commit its decision in one fenced transaction —
+the signal's outcome and numbers, stop moves, the mark, its layers `opening` / `closing` and their orders
+`pending` (step one of "Orders, in two steps"; the fills are basso/store/orders.py).
 
-The commit is one call of the SQL function `basso_commit_outcome` (sql/002): one round trip, one
-transaction. It checks the leader fence under a share lock, then updates the signal's row only while it is
-still `pending`: a signal whose outcome is already committed can never be applied twice, and a crash before
-the commit leaves it pending to be processed again from scratch (the paper broker is deterministic, so the
-retry is identical).
+The commit is one call of the SQL function `basso_commit_decision` (sql/008): one round trip, one transaction.
+It checks the leader fence under a share lock, then updates the signal's row only while it is still `pending`:
+a signal whose outcome is already committed can never be applied twice, and a crash before the commit leaves it
+pending to be decided again from scratch.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Any
 
 import orjson
 
-from basso.enums import OrderSide
+from basso.rules.alert import Alert
 from basso.rules.contracts import Contract
 from basso.rules.money import to_decimal, to_money
-from basso.rules.settlement import Settlement, stored_price
+from basso.rules.orders import Working
+from basso.rules.settlement import stored_price
 from basso.store.fence import FenceLost
 from basso.store.types import Connection, Executor
 
@@ -67,37 +68,34 @@ def _price(value: float) -> str:
     return str(to_decimal(stored_price(value)))
 
 
-def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[str, Any]:
-    """Everything the settlement writes besides the signal's own row, as the JSON the SQL function reads;
-    `contracts` names the contract each instrument's new layers went into."""
-    decision = settlement.decision
-    closings = iter(settlement.closings)
-    fills: list[dict[str, Any]] = []
-    for fill in settlement.fills:
+def _changes(working: Working, contracts: Mapping[str, Contract]) -> dict[str, Any]:
+    """Everything the decision writes besides the signal's own row, as the JSON the SQL function reads;
+    `contracts` names the contract each instrument's new layers go into."""
+    decision = working.decision
+    orders: list[dict[str, Any]] = []
+    for ticket in working.tickets:
         row: dict[str, Any] = {
-            "instrument": fill.instrument,
-            "layer": fill.layer,
-            "lots": fill.lots,
-            "price": _price(fill.price),
-            "commission": str(fill.commission),
-            "opening": fill.opening,
-            "side": (OrderSide.BUY if fill.opening else OrderSide.SELL).value,
+            "client_id": ticket.client_id,
+            "instrument": ticket.instrument,
+            "layer": ticket.layer,
+            "lots": ticket.lots,
+            "price": _price(ticket.price),
+            "opening": ticket.opening,
+            "side": ticket.side.value,
         }
-        if fill.opening:
-            entry = next(e for e in decision.entries if (e.instrument, e.layer) == (fill.instrument, fill.layer))
+        if ticket.opening:
             row |= {
-                "stop": _price(entry.stop),
-                "atr": _price(entry.atr),
-                "point_value": str(entry.point_value),
-                "margin_per_lot": str(entry.margin_per_lot),
+                "stop": _price(ticket.stop),
+                "atr": _price(ticket.atr),
+                "point_value": str(ticket.point_value),
+                "margin_per_lot": str(ticket.margin_per_lot),
             }
-            contract = contracts.get(fill.instrument)
+            contract = contracts.get(ticket.instrument)
             if contract is not None:
                 row |= {"contract": contract.future_symbol, "expiry": contract.expiry.isoformat()}
         else:
-            closing = next(closings)
-            row |= {"whole": closing.whole, "reason": closing.reason, "pnl": str(closing.realised_pnl)}
-        fills.append(row)
+            row |= {"whole": ticket.whole, "reason": ticket.reason}
+        orders.append(row)
     mark = None
     if decision.mark is not None:
         found = decision.mark
@@ -108,34 +106,15 @@ def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[
             "at": found.at.isoformat(),
             "bar": found.bar,
         }
-    day, peak = settlement.book.peak_to_store
+    day, peak = working.book.peak_to_store
     return {
         "stop_moves": [
             {"instrument": m.instrument, "layer": m.layer, "stop": _price(m.stop), "highest": _price(m.highest_close)}
             for m in decision.stop_moves
         ],
-        "fills": fills,
-        "ledger": [
-            {
-                "kind": e.kind.value,
-                "amount": str(e.amount),
-                "instrument": e.instrument,
-                "layer": e.layer,
-                "note": e.note,
-            }
-            for e in settlement.ledger
-        ],
+        "orders": orders,
         "mark": mark,
-        "alerts": [
-            {
-                "level": a.level.value,
-                "kind": a.kind,
-                "instrument": a.instrument,
-                "message": a.message,
-                "detail": a.detail,
-            }
-            for a in settlement.alerts
-        ],
+        "alerts": [alert_json(a) for a in working.alerts],
         # Always sent: the day's peak a book starts from at load (its equity then) must reach the database too,
         # or a restart would forget the drawdown since. The SQL keeps the greater of the two.
         "day": day.isoformat() if day is not None else None,  # none: the day it is committed on
@@ -143,42 +122,55 @@ def _changes(settlement: Settlement, contracts: Mapping[str, Contract]) -> dict[
     }
 
 
-async def commit_outcome(
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """An alert as the commit functions' JSON carries it."""
+    return {
+        "level": alert.level.value,
+        "kind": alert.kind,
+        "instrument": alert.instrument,
+        "message": alert.message,
+        "detail": alert.detail,
+    }
+
+
+async def commit_decision(
     conn: Connection,
     *,
     epoch: int,
     signal: PendingSignal,
-    settlement: Settlement,
+    working: Working,
     at: datetime,
+    broker: str,
     contracts: Mapping[str, Contract] | None = None,
 ) -> None:
-    """Write `settlement` as the outcome of `signal` in one fenced transaction (sql/004: one round trip), new
-    layers recorded in the contract `contracts` names for their instrument (none recorded without it).
+    """Write `working` as the outcome of `signal` in one fenced transaction (sql/010: one round trip): the signal's
+    outcome, stop moves, mark and alerts, its new layers `opening`, its exited ones `closing` and their orders
+    `pending` at `broker`; new layers recorded in the contract `contracts` names for their instrument.
 
     FenceLost if a newer leader holds the fence; AlreadyProcessed if the signal has an outcome; StaleBook if
     the facts have changed since the book the decision was made against. In each case nothing was written.
     """
-    decision = settlement.decision
+    decision = working.decision
     result: str = await conn.fetchval(
-        "SELECT basso_commit_outcome($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb)",
+        "SELECT basso_commit_decision($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9::jsonb)",
         epoch,
-        settlement.book.version,
+        working.book.version,
         signal.id,
-        signal.key,
         decision.outcome.value,
         decision.reason,
         orjson.dumps(decision.record).decode(),
         at,
-        orjson.dumps(_changes(settlement, contracts or {})).decode(),
+        broker,
+        orjson.dumps(_changes(working, contracts or {})).decode(),
     )
     if result == "processed":
         raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
     if result.startswith("stale "):
         raise StaleBook(
-            f"signal {signal.id} was decided against book version {settlement.book.version - 1}, "
+            f"signal {signal.id} was decided against book version {working.book.version - 1}, "
             f"the facts are at version {result.split()[1]}"
         )
     if result.startswith("fence "):
         raise FenceLost(epoch, int(result.split()[1]))
     if result != "ok":
-        raise RuntimeError(f"basso_commit_outcome answered {result!r}")
+        raise RuntimeError(f"basso_commit_decision answered {result!r}")

@@ -79,3 +79,21 @@ async def kill_switch_on(db: Executor) -> bool:
     """Whether the kill switch is on now."""
     on: bool = await db.fetchval("SELECT kill_switch FROM controls WHERE id = 1")
     return on
+
+
+async def orders_of_signal(db: Executor, signal: int) -> list[asyncpg.Record]:
+    """The orders a signal's decision committed, in the order it committed them."""
+    return await db.fetch(
+        "SELECT client_id, instrument, side, lots, price, status, filled_lots, fill_price,"
+        " broker_order_id, reason FROM orders WHERE signal = $1 ORDER BY id",
+        signal,
+    )
+
+
+async def order_counts(db: Executor) -> dict[str, int]:
+    """How many orders are in each state not yet done (pending, sent, partial, unknown)."""
+    rows = await db.fetch(
+        "SELECT status, count(*) AS n FROM orders"
+        " WHERE status IN ('pending', 'sent', 'partial', 'unknown') GROUP BY status"
+    )
+    return {r["status"]: r["n"] for r in rows}

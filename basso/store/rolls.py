@@ -221,20 +221,24 @@ async def commit_roll_step(
     at: datetime,
     changes: dict[str, Any],
 ) -> None:
-    """Write a roll step's outcome in one fenced transaction (sql/009's basso_commit_roll_step).
+    """Write a roll step's outcome in one fenced transaction (sql/009's basso_commit_roll_step, and the facts'
+    version it produced on the signal's row, which a replay follows: sql/010).
 
-    FenceLost, AlreadyProcessed or StaleBook as `commit_outcome`; in each case nothing was written."""
-    result: str = await conn.fetchval(
-        "SELECT basso_commit_roll_step($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)",
-        epoch,
-        version,
-        signal.id,
-        signal.key,
-        reason,
-        orjson.dumps(record).decode(),
-        at,
-        orjson.dumps(changes).decode(),
-    )
+    FenceLost, AlreadyProcessed or StaleBook as `commit_decision`; in each case nothing was written."""
+    async with conn.transaction():
+        result: str = await conn.fetchval(
+            "SELECT basso_commit_roll_step($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb)",
+            epoch,
+            version,
+            signal.id,
+            signal.key,
+            reason,
+            orjson.dumps(record).decode(),
+            at,
+            orjson.dumps(changes).decode(),
+        )
+        if result == "ok":
+            await conn.execute("UPDATE signals SET book_version = $2 WHERE id = $1", signal.id, version)
     if result == "processed":
         raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
     if result.startswith("stale "):

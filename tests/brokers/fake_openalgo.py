@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -99,6 +100,7 @@ class Recorded:
 
     endpoint: str
     body: dict[str, Any]
+    at: float = 0.0  # time.perf_counter() when it arrived (a benchmark in the same process reads it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,9 +144,16 @@ class FakeOpenAlgo:
             "positionbook": self._position_book,
             "funds": self._funds,
             "quotes": self._quotes,
+            "symbol": self._symbol,
         }
         self.candles: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (symbol, exchange, interval)
         self._routes["history"] = self._history
+        # /symbol's answers: symbol → (lot size, tick). A symbol not listed is answered 404.
+        self.symbols: dict[str, tuple[int, Decimal]] = {}
+        # OpenAlgo's rate limit on order calls: more than this many in one second answers 429 (None: off).
+        self.orders_per_second: int | None = None
+        self._order_calls: list[float] = []
+        self.session_alive = True  # False: the broker's session expired (OpenAlgo's nightly logout)
 
     async def start(self) -> str:
         """Serve on a free localhost port; the base URL."""
@@ -203,22 +212,37 @@ class FakeOpenAlgo:
             return web.json_response({"status": "error", "message": "Invalid JSON"}, status=400)
         if not isinstance(body, dict):
             return web.json_response({"status": "error", "message": "Invalid JSON"}, status=400)
-        self.requests.append(Recorded(endpoint=endpoint, body=body))
+        self.requests.append(Recorded(endpoint=endpoint, body=body, at=time.perf_counter()))
         queued = self._faults.get(endpoint)
         fault = queued.pop(0) if queued else None
         if fault is not None and not fault.after_processing:
             return await self._misbehave(request, fault)
         route = self._routes.get(endpoint)
+        if endpoint in ("placeorder", "modifyorder", "cancelorder") and self._rate_limited():
+            # As seen on a real server: 429, a bare message, no "status".
+            return web.json_response({"message": "10 per 1 second"}, status=429)
         if route is None:
             status, reply = 404, {"status": "error", "message": f"Unknown endpoint {endpoint}"}
         elif body.get("apikey") != self.api_key:
             status, reply = 403, {"status": "error", "message": "Invalid openalgo apikey"}
+        elif not self.session_alive and endpoint != "symbol":
+            status, reply = 500, {"status": "error", "message": "Failed to fetch data: session expired, login again"}
         else:
             for _ in range(fault.repeat if fault is not None else 1):
                 status, reply = route(body)
         if fault is not None:
             return await self._misbehave(request, fault)
         return web.json_response(reply, status=status)
+
+    def _rate_limited(self) -> bool:
+        if self.orders_per_second is None:
+            return False
+        now = asyncio.get_running_loop().time()
+        self._order_calls = [t for t in self._order_calls if now - t < 1.0]
+        if len(self._order_calls) >= self.orders_per_second:
+            return True
+        self._order_calls.append(now)
+        return False
 
     async def _misbehave(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault.kind == "http500":
@@ -260,8 +284,9 @@ class FakeOpenAlgo:
             return _error(market.reject)
         if market.reject_market is not None and pricetype == "MARKET":
             return _error(market.reject_market)
+        # Order ids of 14 digits, as a real server's.
         order = FakeOrder(
-            orderid=f"2512300{next(self._ids):08d}",
+            orderid=f"251230{next(self._ids):08d}",
             strategy=str(body["strategy"]),
             symbol=str(body["symbol"]),
             exchange=str(body["exchange"]),
@@ -302,8 +327,39 @@ class FakeOpenAlgo:
     def _status(self, body: dict[str, Any]) -> Reply:
         order = self.orders.get(str(body.get("orderid", "")))
         if order is None:
-            return _error("Order not found")
-        return 200, {"status": "success", "data": {**_row(order), "average_price": _float(_average(order))}}
+            return _error("Order not found", 404)
+        # As a real server answers it: `price_type` (not the book's `pricetype`), quantities as numbers, and an
+        # average from the first trade only (OpenAlgo's orderstatus service): the trade book has the truth.
+        first = next((e.price for e in self.executions if e.orderid == order.orderid), Decimal(0))
+        row = {k: v for k, v in _row(order).items() if k != "pricetype"}
+        return 200, {
+            "status": "success",
+            "data": {
+                **row,
+                "price_type": order.pricetype,
+                "quantity": float(order.quantity),
+                "filled_quantity": float(order.filled),
+                "pending_quantity": float(order.quantity - order.filled),
+                "average_price": _float(first),
+            },
+        }
+
+    def _symbol(self, body: dict[str, Any]) -> Reply:
+        symbol = str(body.get("symbol", ""))
+        if symbol not in self.symbols:
+            return _error(f"Symbol '{symbol}' not found for exchange '{body.get('exchange')}'", 404)
+        lot_size, tick = self.symbols[symbol]
+        return 200, {
+            "status": "success",
+            "data": {
+                "symbol": symbol,
+                "brsymbol": symbol,
+                "exchange": body.get("exchange"),
+                "lotsize": lot_size,
+                "tick_size": _float(tick),
+                "instrumenttype": "FUT",
+            },
+        }
 
     def _order_book(self, body: dict[str, Any]) -> Reply:
         rows = [_row(order) for order in self.orders.values()]
@@ -349,6 +405,7 @@ class FakeOpenAlgo:
                     "exchange": exchange,
                     "product": product,
                     "quantity": str(holding.net),
+                    "lot_size": 1.0,  # whatever the contract, as a real server reports it
                     "average_price": str(average),
                     "ltp": str(ltp),
                     "pnl": str((ltp - average) * holding.net if holding.net else Decimal("0.00")),
@@ -461,10 +518,6 @@ def _number(value: Any) -> Decimal | None:
 
 def _float(value: Decimal) -> float:
     return float(value)
-
-
-def _average(order: FakeOrder) -> Decimal:
-    return order.filled_value / order.filled if order.filled else Decimal(0)
 
 
 def _row(order: FakeOrder) -> dict[str, Any]:

@@ -14,9 +14,12 @@ import redis.asyncio as aioredis
 from basso.actors.base import ActorRef
 from basso.actors.elector import LeaseStatus
 from basso.actors.persister import Persister, PersisterContext
+from basso.brokers.paper import paper_fill
 from basso.config import Config
-from basso.messages import Committed, PersisterInbox, ReceiverInbox, Settled
+from basso.messages import Committed, Decided, ExecutorInbox, Filled, PersisterInbox, Place, ReceiverInbox, Settled
 from basso.pipeline import Hooks, Leadership, Pipeline
+from basso.rules.decisions import decide_payload
+from basso.rules.orders import fill_book
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.fence import FenceLost, take_fence
@@ -24,7 +27,6 @@ from basso.store.inbox import store_signal
 from basso.store.lease import RedisLease
 from basso.supervisor import ChildSpec, Supervisor
 from tests.pipeline_support import CAPITAL, PROCESSED_AT, Outcomes
-from tests.replay import settled
 from tests.store.test_outcomes import ENTRY, leader_with_an_entry
 
 KEY = "basso:test-recovery"
@@ -99,9 +101,11 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
     # Persister got the decision: it must not commit, nor take the stale epoch for a lost fence.
     async with pool.acquire() as conn:
         first, pending = await leader_with_an_entry(conn, config, "a")
-        settlement = settled(pending, await load_book(conn, config), config)
+        book = await load_book(conn, config)
+        decision = decide_payload(pending.payload, book, config)
         second = await take_fence(conn, "a", "lease acquired again")
     receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
+    executor: ActorRef[ExecutorInbox] = ActorRef("executor")
     lost: list[FenceLost] = []
     committed: list[Settled] = []
     context = PersisterContext(
@@ -110,6 +114,7 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
         epoch=lambda: second,
         wall_clock=lambda: PROCESSED_AT,
         receiver=receiver,
+        executor=executor,
         on_commit=committed.append,
         on_fence_lost=lost.append,
     )
@@ -117,18 +122,35 @@ async def test_a_decision_from_an_earlier_term_is_decided_again_not_committed(
     async with Supervisor(
         name="root", children=[ChildSpec(name="persister", factory=lambda: Persister(context), ref=persister)]
     ):
-        await persister.tell(Settled(pending=pending, settlement=settlement, epoch=first))
+        await persister.tell(Decided(pending=pending, decision=decision, book=book, epoch=first))
         reply = await asyncio.wait_for(receiver.mailbox.get(), 10)
         assert isinstance(reply, Committed)
         assert (reply.signal_row, reply.book) == (pending.id, None)  # decide it again, from the facts
         assert await pool.fetchval("SELECT outcome FROM signals") == "pending"
         assert lost == []  # our fence is intact: only that decision was old
+        assert len(executor.mailbox) == 0  # and no order went anywhere
 
-        await persister.tell(Settled(pending=pending, settlement=settlement, epoch=second))
-        reply = await asyncio.wait_for(receiver.mailbox.get(), 10)
-        assert isinstance(reply, Committed)
-        assert reply.book == settlement.book
+        await persister.tell(Decided(pending=pending, decision=decision, book=book, epoch=second))
+        place = await asyncio.wait_for(executor.mailbox.get(), 10)  # committed, then handed to the Executor
+        assert isinstance(place, Place)
+        working = place.working
+        assert working is not None
         assert await pool.fetchval("SELECT epoch FROM signals") == second
+        fills = tuple((ticket, paper_fill(ticket, config)) for ticket in working.tickets)
+        await persister.tell(Filled(signal_row=pending.id, pending=pending, working=working, fills=fills, epoch=second))
+        reply = await asyncio.wait_for(receiver.mailbox.get(), 10)
+        assert isinstance(reply, Committed)  # the SignalReceiver hears once the paper fill is recorded
+        expected = fill_book(
+            working.book,
+            fills,
+            config,
+            version=working.book.version + 1,
+            drawdown_before=working.drawdown_before,
+        )
+        assert reply.book == expected.book
+        # The facts give the same book; all time (no peak window) a book's own day peak is not one of the facts.
+        loaded = await load_book(pool, config)
+        assert replace(reply.book, day_peak=0.0) == replace(loaded, day_peak=0.0)
     assert len(committed) == 1
 
 

@@ -18,10 +18,9 @@ from basso.store.book import load_book
 from basso.store.capital import move_capital
 from basso.store.fence import take_fence
 from basso.store.inbox import store_signal
-from basso.store.outcomes import commit_outcome
 from basso.supervisor import ChildSpec, Supervisor
 from tests.pipeline_support import PROCESSED_AT
-from tests.replay import settled
+from tests.replay import commit_on_paper
 from tests.store.test_outcomes import leader_with_an_entry
 from tests.web.test_webhook import payload
 
@@ -47,10 +46,11 @@ async def test_a_receiver_that_leads_again_hands_out_a_book_rebuilt_for_the_new_
     ):
         decided = await asyncio.wait_for(sizer.mailbox.get(), 10)  # the receiver looks as it starts
         assert isinstance(decided, Decide)
-        settlement = settled(decided.pending, decided.book, config)
         async with pool.acquire() as conn:
-            await commit_outcome(conn, epoch=first, signal=decided.pending, settlement=settlement, at=PROCESSED_AT)
-        await receiver.tell(Committed(signal_row=decided.pending.id, book=settlement.book, epoch=first))
+            after = await commit_on_paper(
+                conn, epoch=first, pending=decided.pending, book=decided.book, config=config, at=PROCESSED_AT
+            )
+        await receiver.tell(Committed(signal_row=decided.pending.id, book=after, epoch=first))
         # The receiver now holds the book after the entry, built in the first term. The lead passes to b, which
         # books a ₹10 L deposit, then comes back to a.
         async with pool.acquire() as conn:

@@ -32,6 +32,10 @@ async def traded(instance: Instance, signal_id: str, name: str) -> None:
     assert (status, reply["status"]) == (200, "accepted")
     record = await asyncio.wait_for(instance.wait_processed(signal_id), 30)
     assert record["status"] == "executed", record
+    # Decided, then filled: its orders are done too before the test goes on (a paused leader must be idle, not
+    # frozen inside its fill's transaction, which would hold the fence's lock until it wakes).
+    while any(order["status"] != "filled" for order in record["orders"]):
+        record = await instance.get(f"/api/signals/{signal_id}")
 
 
 async def facts(database_url: str) -> tuple[dict[str, tuple[str, int]], int, list[tuple[int, str]]]:

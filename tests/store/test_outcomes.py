@@ -1,4 +1,5 @@
-"""Committing an outcome: all of it in one fenced transaction, once, and never by a stale leader."""
+"""Committing a decision and then its fills: each in one fenced transaction, once, and never by a stale leader;
+a fill books the money, a reject closes the layer at 0 lots, an exit cancelled part-way holds the rest again."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import asyncpg
 import pytest
 
 from basso.config import Config
-from basso.enums import LedgerKind
+from basso.enums import LedgerKind, OrderStatus
+from basso.rules.decisions import decide_payload
+from basso.rules.orders import Working, work
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal
-from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook, commit_outcome, next_pending
+from basso.store.orders import end_order, record_fill, record_placement, working_orders
+from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook, commit_decision, next_pending
 from basso.store.types import Connection
-from tests.replay import settled
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 ENTRY = {
@@ -32,6 +35,14 @@ ENTRY = {
     "supertrend": 51650,
     "timestamp": "2026-11-25T10:30:00",
 }
+EXIT = {
+    "type": "EXIT",
+    "instrument": "BANK_NIFTY",
+    "position": "Long_1",
+    "price": 52400,
+    "reason": "trend over",
+    "timestamp": "2026-11-25T11:30:00",
+}
 
 
 async def leader_with_an_entry(conn: Connection, config: Config, holder: str) -> tuple[int, PendingSignal]:
@@ -44,33 +55,151 @@ async def leader_with_an_entry(conn: Connection, config: Config, holder: str) ->
     return epoch, pending
 
 
-async def test_one_commit_writes_everything_and_a_stale_or_repeated_one_writes_nothing(
+async def decided(conn: asyncpg.Connection, pending: PendingSignal, config: Config) -> Working:
+    """`pending` decided against the stored facts, as working orders."""
+    book = await load_book(conn, config)
+    return work(decide_payload(pending.payload, book, config), book, config, key=pending.key, signal=pending.id)
+
+
+async def test_a_decision_commits_working_orders_once_and_never_under_a_stale_fence(
     migrated_database: str, config: Config
 ) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
         old, pending = await leader_with_an_entry(conn, config, "old")
-        settlement = settled(pending, await load_book(conn, config), config)
+        working = await decided(conn, pending, config)
         new = await take_fence(conn, "new", "takeover")
         with pytest.raises(FenceLost):
-            await commit_outcome(conn, epoch=old, signal=pending, settlement=settlement, at=AT)
+            await commit_decision(conn, epoch=old, signal=pending, working=working, at=AT, broker="paper")
         assert await conn.fetchval("SELECT outcome FROM signals") == "pending"
         assert await conn.fetchval("SELECT count(*) FROM positions") == 0
-        await commit_outcome(conn, epoch=new, signal=pending, settlement=settlement, at=AT)
+        await commit_decision(conn, epoch=new, signal=pending, working=working, at=AT, broker="paper")
         with pytest.raises(AlreadyProcessed):
-            await commit_outcome(conn, epoch=new, signal=pending, settlement=settlement, at=AT)
-        # 1 lot at 52,000, stop 51,650; commission 52,000 × 30 × 0.05 % = ₹780; one order, one ledger row.
+            await commit_decision(conn, epoch=new, signal=pending, working=working, at=AT, broker="paper")
+        # ₹50 L: Lot-R = 50,00,000 × 0.5 % ÷ (350 × 30) × 0.82 = 1.95 ⇒ 1 lot, working: the layer `opening` at
+        # the intended 52,000 and stop 51,650, its order `pending`, and no money moved yet.
         position = await conn.fetchrow("SELECT layer, lots, entry_price, current_stop, status FROM positions")
         assert position is not None
-        assert tuple(position) == (1, 1, Decimal("52000.0000"), Decimal("51650.0000"), "open")
-        assert await conn.fetchval("SELECT count(*) FROM orders") == 1
-        assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("4999220.00")
+        assert tuple(position) == (1, 1, Decimal("52000.0000"), Decimal("51650.0000"), "opening")
+        order = await conn.fetchrow("SELECT client_id, side, lots, price, status FROM orders")
+        assert order is not None
+        assert tuple(order) == (f"{pending.key}:0:BUY:BANK_NIFTY:L1", "BUY", 1, Decimal("52000.0000"), "pending")
+        assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("5000000.00")
         assert await conn.fetchval("SELECT outcome FROM signals") == "executed"
-        reloaded = await load_book(conn, config)
-        assert reloaded.layers == settlement.book.layers
-        # The drawdown survives a restart: the peak is ₹50,00,000 (the equity before the entry), the blended
-        # equity now 50,00,000 − 780 = ₹49,99,220, so 780 ÷ 50,00,000 = 0.0156 %.
-        assert round(reloaded.drawdown_pct(config), 4) == 0.0156
+        # The book read back counts the working order exactly as the book in memory does.
+        assert (await load_book(conn, config)).layers == working.book.layers
+        assert [w.ticket for w in await working_orders(conn)] == list(working.tickets)
+    finally:
+        await conn.close()
+
+
+async def test_a_fill_books_the_actual_price_and_commission_once(migrated_database: str, config: Config) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        epoch, pending = await leader_with_an_entry(conn, config, "solo")
+        working = await decided(conn, pending, config)
+        await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=AT, broker="paper")
+        client = working.tickets[0].client_id
+        assert await record_placement(
+            conn,
+            epoch=epoch,
+            client_id=client,
+            status=OrderStatus.SENT,
+            broker_order_id="25123000000001",
+            reason="",
+            at=AT,
+        )
+        # Filled at 52,010 (not the 52,000 intended); commission 52,010 × 30 × 0.05 % = ₹780.15.
+        version = await record_fill(
+            conn, epoch=epoch, client_id=client, lots=1, price=52010.0, commission=Decimal("780.15"), at=AT
+        )
+        assert version == await conn.fetchval("SELECT book_version FROM controls")
+        assert (
+            await record_fill(
+                conn, epoch=epoch, client_id=client, lots=1, price=52010.0, commission=Decimal("780.15"), at=AT
+            )
+            is None
+        )  # reported twice: booked once
+        position = await conn.fetchrow("SELECT lots, entry_price, highest_close, status FROM positions")
+        assert position is not None
+        assert tuple(position) == (1, Decimal("52010.0000"), Decimal("52010.0000"), "open")
+        assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("4999219.85")
+        order = await conn.fetchrow("SELECT status, filled_lots, fill_price, broker_order_id FROM orders")
+        assert order is not None
+        assert tuple(order) == ("filled", 1, Decimal("52010.0000"), "25123000000001")
+        assert await working_orders(conn) == []
+    finally:
+        await conn.close()
+
+
+async def test_a_rejected_entry_closes_its_layer_at_zero_lots_and_the_signal_fails_with_the_reason(
+    migrated_database: str, config: Config
+) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        epoch, pending = await leader_with_an_entry(conn, config, "solo")
+        working = await decided(conn, pending, config)
+        await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=AT, broker="openalgo")
+        client = working.tickets[0].client_id
+        assert (
+            await end_order(
+                conn, epoch=epoch, client_id=client, status=OrderStatus.REJECTED, reason="RMS: margin exceeds", at=AT
+            )
+            is not None
+        )
+        position = await conn.fetchrow("SELECT lots, status, exit_reason FROM positions")
+        assert position is not None
+        assert tuple(position) == (0, "closed", "entry not filled: RMS: margin exceeds")
+        signal = await conn.fetchrow("SELECT outcome, reason FROM signals")
+        assert signal is not None
+        assert tuple(signal) == ("failed", "broker: RMS: margin exceeds")
+        assert (await load_book(conn, config)).layers == ()
+        assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("5000000.00")  # nothing booked
+    finally:
+        await conn.close()
+
+
+async def test_an_exit_cancelled_part_way_books_what_sold_and_holds_the_rest_again(
+    migrated_database: str, config: Config
+) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        epoch = await take_fence(conn, "solo", "startup")
+        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(10_000_000), at=AT)  # ₹1 Cr: 3 lots
+        await store_signal(conn, signal_from_object(ENTRY, config))
+        entry = await next_pending(conn)
+        assert entry is not None
+        working = await decided(conn, entry, config)
+        await commit_decision(conn, epoch=epoch, signal=entry, working=working, at=AT, broker="openalgo")
+        # Lot-R = 1,00,00,000 × 0.5 % ÷ 10,500 × 0.82 = 3.90 ⇒ 3 lots; filled in two parts, 2 at 52,000 and 1
+        # at 52,030: the average 52,010 becomes the entry.
+        buy = working.tickets[0].client_id
+        await record_fill(conn, epoch=epoch, client_id=buy, lots=2, price=52000.0, commission=Decimal(0), at=AT)
+        assert await conn.fetchval("SELECT status FROM positions") == "partial"
+        await record_fill(conn, epoch=epoch, client_id=buy, lots=1, price=52030.0, commission=Decimal(0), at=AT)
+        assert await conn.fetchval("SELECT (lots, entry_price, status)::text FROM positions") == "(3,52010.0000,open)"
+
+        await store_signal(conn, signal_from_object(EXIT, config))
+        exit_ = await next_pending(conn)
+        assert exit_ is not None
+        working = await decided(conn, exit_, config)
+        await commit_decision(conn, epoch=epoch, signal=exit_, working=working, at=AT, broker="openalgo")
+        assert (await load_book(conn, config)).layers == ()  # the exiting layer counts no more
+        sell = working.tickets[0].client_id
+        # 2 of 3 lots sold at 52,410, then the rest cancelled: (52,410 − 52,010) × 2 × 30 = ₹24,000 realised, and
+        # the unsold lot is held again at its entry.
+        await record_fill(conn, epoch=epoch, client_id=sell, lots=2, price=52410.0, commission=Decimal(0), at=AT)
+        await end_order(conn, epoch=epoch, client_id=sell, status=OrderStatus.CANCELLED, reason="cancelled", at=AT)
+        rows = await conn.fetch("SELECT lots, status, exit_price, realised_pnl FROM positions ORDER BY id")
+        assert [tuple(r) for r in rows] == [
+            (2, "closed", Decimal("52410.0000"), Decimal("24000.00")),
+            (1, "open", None, None),
+        ]
+        assert await conn.fetchval(
+            "SELECT sum(amount) FROM ledger WHERE kind = $1", LedgerKind.REALISED_PNL.value
+        ) == Decimal("24000.00")
+        [layer] = (await load_book(conn, config)).layers
+        assert (layer.lots, layer.entry_price) == (1, 52010.0)
     finally:
         await conn.close()
 
@@ -81,21 +210,20 @@ async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothin
     conn = await asyncpg.connect(migrated_database)
     try:
         epoch, pending = await leader_with_an_entry(conn, config, "solo")
-        stale = await load_book(conn, config)
+        stale = await decided(conn, pending, config)
         # The facts change after the book was read: ₹10 L more capital would size the entry differently.
         await move_capital(conn, epoch=epoch, kind=LedgerKind.DEPOSIT, amount=Decimal(1_000_000), at=AT, note="top-up")
-        settlement = settled(pending, stale, config)
         with pytest.raises(StaleBook, match="version 1, the facts are at version 2"):
-            await commit_outcome(conn, epoch=epoch, signal=pending, settlement=settlement, at=AT)
+            await commit_decision(conn, epoch=epoch, signal=pending, working=stale, at=AT, broker="paper")
         assert await conn.fetchval("SELECT outcome FROM signals") == "pending"
         assert await conn.fetchval("SELECT count(*) FROM positions") == 0
         assert await conn.fetchval("SELECT count(*) FROM orders") == 0
         assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("6000000.00")
         # Decided again against the facts, it commits: equity ₹60 L gives Lot-R = 60,00,000 × 0.5 % ÷ (350 × 30)
         # × 0.82 = 2.34 ⇒ 2 lots (Lot-V = 30,000 ÷ 10,500 = 2.86).
-        settlement = settled(pending, await load_book(conn, config), config)
-        assert settlement.decision.record["lots"] == 2
-        await commit_outcome(conn, epoch=epoch, signal=pending, settlement=settlement, at=AT)
+        working = await decided(conn, pending, config)
+        assert working.decision.record["lots"] == 2
+        await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=AT, broker="paper")
         assert await conn.fetchval("SELECT book_version FROM controls") == 3
     finally:
         await conn.close()

@@ -11,7 +11,7 @@ from tests.web.test_webhook import payload
 
 
 class Poison(Exception):
-    """The executor cannot handle this signal."""
+    """An actor cannot handle this signal."""
 
 
 async def test_a_poison_signal_is_buried_with_its_error_and_the_next_signal_is_processed(webhook: Webhook) -> None:
@@ -20,8 +20,9 @@ async def test_a_poison_signal_is_buried_with_its_error_and_the_next_signal_is_p
     crashes: list[str] = []
 
     def fault(path: str) -> None:
-        # The executor fails on the first three deliveries it gets: all three are the first signal's.
-        if path.endswith("executor") and len(crashes) < 3:
+        # The RiskGuard fails on the first three deliveries it gets: all three are the first signal's decision,
+        # before anything of it is committed.
+        if path.endswith("risk_guard") and len(crashes) < 3:
             crashes.append(path)
             raise Poison("gold feed corrupt")
 
@@ -40,5 +41,33 @@ async def test_a_poison_signal_is_buried_with_its_error_and_the_next_signal_is_p
     assert len(crashes) == 3
     letter = await pool.fetchrow("SELECT actor, error, attempts FROM dead_letters")
     assert letter is not None
-    assert (letter["actor"], letter["attempts"]) == ("basso/trading/executor", 3)
+    assert (letter["actor"], letter["attempts"]) == ("basso/trading/risk_guard", 3)
     assert letter["error"] == "Poison: gold feed corrupt"
+
+
+async def test_orders_whose_placement_crashed_three_times_are_still_filled_once(webhook: Webhook) -> None:
+    # The decision is committed before its orders go to the Executor: a Place that crashes it three times is a
+    # dead letter, but the orders are facts, and the next sweep of working orders fills them, once.
+    pool = webhook.services.pool
+    epoch = await solo_leader(pool, NOW)
+    crashes: list[str] = []
+
+    def fault(path: str) -> None:
+        if path.endswith("executor") and len(crashes) < 3:
+            crashes.append(path)
+            raise Poison("broker adapter broken")
+
+    outcomes = Outcomes()
+    pipeline = pipeline_for(pool, webhook.services.config, epoch, outcomes, runtime=Runtime(fault=fault))
+    webhook.services.wake_processor = pipeline.wake
+    await pipeline.start()
+    await webhook.post(orjson.dumps(payload("BASE_ENTRY_GOLD_MINI")))
+    pipeline.open()
+    await outcomes.wait_until_none_pending(pool)
+    while await pool.fetchval("SELECT count(*) FROM orders WHERE status <> 'filled'"):
+        await outcomes.wait_for(len(outcomes.committed) + 1)
+    await pipeline.stop()
+    assert await pool.fetchval("SELECT outcome FROM signals") == "executed"
+    assert len(crashes) == 3
+    assert await pool.fetchval("SELECT count(*) FROM orders") == 1
+    assert await pool.fetchval("SELECT count(*) FROM fills") == 1

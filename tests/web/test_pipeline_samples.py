@@ -24,9 +24,11 @@ from tests.web.test_webhook import payload
 async def send(trading: Trading, body: dict[str, object]) -> dict[str, object]:
     """Post `body`, wait for its outcome, and read it back through the API."""
     webhook = trading.webhook
+    settled = len(trading.outcomes.committed)
     status, reply = await webhook.post(orjson.dumps(body))
     assert status == 200, reply
-    await trading.outcomes.wait_until_none_pending(webhook.services.pool)
+    # Settled: decided and, on the paper broker, filled (its orders' fills come after its outcome is stored).
+    await trading.outcomes.wait_for(settled + 1)
     _, stored = await webhook.get(f"/api/signals/{reply['signal_id']}")
     assert isinstance(stored, dict)
     return stored

@@ -124,7 +124,8 @@ async def test_metrics_expose_outcomes_latency_portfolio_and_actor_statistics(on
     assert response.status == 200
     assert 'basso_webhook_requests_total{verdict="accepted"} 1.0' in text
     assert "basso_webhook_latency_seconds_count 1.0" in text
-    assert 'basso_actor_handled{actor="basso/persister"} 1.0' in text
+    # Two Persister messages for the entry: its decision, then its paper fill (orders take two steps).
+    assert 'basso_actor_handled{actor="basso/persister"} 2.0' in text
     assert 'basso_signals_total{outcome="executed"} 1.0' in text
     # 1 lot of Bank Nifty at 52,000, stop 51,650, ATR 350, ₹30 a point, margin ₹2,70,000, on equity ₹49,99,220:
     # risk = volatility = 350 × 30 = ₹10,500 = 0.2100 %; margin 2,70,000 ÷ 49,99,220 = 5.4008 %.

@@ -1,0 +1,429 @@
+"""The order desk: the Executor's side of a real broker (OpenAlgo), where orders take seconds and may go missing.
+
+Each committed order is worked by a task of its own, so a slow chase never holds up the next order (and the
+pipeline never waits on a fill: the Sizer has already moved on). Every step is written before the next
+request leaves, each in its own fenced transaction:
+
+* `sending` is recorded (`sent`, no broker id yet) before the placement request leaves, so a crash at any
+  point finds the order `sent`, never `pending`: it is then looked for at the broker, never sent again;
+* the broker's order id is recorded as soon as it is known;
+* the fill (quantity-weighted average of the trade book), a reject (the broker's words), or a cancel each
+  end the order; the layer and the ledger follow (basso/store/orders.py), and the Sizer rebuilds its book.
+
+An order whose fate the broker cannot tell (a timeout, a 5xx, a dropped connection, a success without an
+order id) is `unknown`: it is looked for in the order book and the trade book a few more times, and one still
+ambiguous after `unknown_checks` tries raises an alert; entries on its instrument wait until it is resolved
+(the RiskGuard reads that), exits never do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+
+from basso.brokers.openalgo import (
+    BrokerError,
+    BrokerRefused,
+    ChasePolicy,
+    LegFill,
+    LegIncomplete,
+    LegOrder,
+    OpenAlgoBroker,
+    OpenAlgoClient,
+    OrderOutcomeUnknown,
+    client_order_id,
+    reconcile,
+)
+from basso.config import Config
+from basso.enums import AlertLevel, OrderStatus
+from basso.rules.money import commission, to_decimal
+from basso.store.alerts import raise_alert
+from basso.store.fence import FenceLost
+from basso.store.orders import WorkingOrder, end_order, known_broker_ids, record_fill, record_placement
+from basso.store.reconciliation import held_lots, record_reconciliation
+from basso.store.retry import until_available
+from basso.store.types import Connection
+
+__all__ = ["DeskContext", "OrderDesk"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeskContext:
+    """What the desk needs: the pool, the configuration, the client, the epoch to write at and whom to tell."""
+
+    pool: asyncpg.Pool
+    config: Config
+    client: OpenAlgoClient
+    epoch: Callable[[], int]
+    wall_clock: Callable[[], datetime]
+    on_book_changed: Callable[[], Awaitable[None]]  # a fill, reject or cancel changed the facts: the Sizer rebuilds
+    on_fence_lost: Callable[[FenceLost], None]
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+def broker_tag(client_id: str) -> str:
+    """What travels in OpenAlgo's `strategy` field for our order `client_id`: short, stable, ours."""
+    return client_order_id(client_id, "order", "1")
+
+
+class OrderDesk:
+    """Works each order in a task of its own; `take_up` an order twice and it is worked once."""
+
+    def __init__(self, context: DeskContext) -> None:
+        self.context = context
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def reconcile(self) -> bool:
+        """One reconciliation (docs/rules.md §8): the broker's position book against what our layers hold, per symbol. A
+        break, or a book that cannot be read (the broker session failed, a wrong key), is recorded, alerted and
+        blocks entries (the RiskGuard reads the newest check); the next check that matches lifts it. A symbol
+        with an order working is not compared: its quantity is moving. True if it matched."""
+        context = self.context
+        config = context.config
+        held, moving = await self._read(held_lots)
+        expected: dict[str, int] = {}
+        instrument_of: dict[str, str] = {}
+        for (instrument, symbol, point_value), lots in held.items():
+            lot_size = round(point_value * config.instrument(instrument).quote_unit)
+            expected[symbol] = expected.get(symbol, 0) + lots * lot_size
+            instrument_of[symbol] = instrument
+        breaks: list[dict[str, Any]] = []
+        error = ""
+        try:
+            positions = await context.client.positions()
+        except BrokerError as failed:
+            error = str(failed)
+        else:
+            for difference in reconcile(positions, expected):
+                ours = instrument_of.get(difference.symbol) or self._instrument_trading(difference.symbol)
+                if difference.symbol in moving or ours is None:
+                    continue  # moving, or a symbol none of our instruments trades (the trader's own)
+                breaks.append(
+                    {
+                        "instrument": ours,
+                        "symbol": difference.symbol,
+                        "kind": difference.kind,
+                        "expected": difference.expected,
+                        "at_broker": difference.at_broker,
+                    }
+                )
+        at = context.wall_clock()
+        await self._write(
+            lambda conn: record_reconciliation(conn, epoch=context.epoch(), at=at, breaks=breaks, error=error)
+        )
+        if error:
+            log.error("broker session: the position book could not be read (%s); entries wait", error)
+            await self._write(
+                lambda conn: raise_alert(
+                    conn,
+                    at=at,
+                    level=AlertLevel.CRITICAL,
+                    kind="broker_session",
+                    dedupe="broker_session",
+                    message=f"the broker's position book could not be read ({error}): is the OpenAlgo session "
+                    "logged in? New entries wait until a check succeeds",
+                    detail={"error": error},
+                )
+            )
+        for found in breaks:
+            log.error("reconciliation break: %s", found)
+            await self._alert_break(found, at)
+        return not breaks and not error
+
+    async def _alert_break(self, b: dict[str, Any], at: datetime) -> None:
+        async def write(conn: Connection) -> int | None:
+            return await raise_alert(
+                conn,
+                at=at,
+                level=AlertLevel.CRITICAL,
+                kind="reconciliation_break",
+                instrument=b["instrument"],
+                dedupe=f"reconciliation:{b['symbol']}:{b['kind']}",
+                detail=b,
+                message=f"{b['symbol']}: {b['kind'].replace('_', ' ')} (we hold {b['expected']}, the broker "
+                f"{b['at_broker']}); new entries on {b['instrument']} wait until it matches",
+            )
+
+        await self._write(write)
+
+    def _instrument_trading(self, symbol: str) -> str | None:
+        """The configured instrument whose contracts `symbol` names (the longest symbol root it starts with)."""
+        roots = [
+            (x.symbol_root, x.name)
+            for x in self.context.config.instruments.values()
+            if symbol.startswith(x.symbol_root)
+        ]
+        return max(roots)[1] if roots else None
+
+    def working(self) -> set[str]:
+        """The client ids being worked now."""
+        return {k for k, task in self._tasks.items() if not task.done()}
+
+    def take_up(self, order: WorkingOrder) -> None:
+        """Work `order` unless it is already being worked."""
+        key = order.ticket.client_id
+        task = self._tasks.get(key)
+        if task is not None and not task.done():
+            return
+        self._tasks[key] = asyncio.create_task(self._work(order), name=f"order {key}")
+
+    async def wait_idle(self) -> None:
+        """Until every order taken up has been worked as far as it can be (tests)."""
+        while tasks := [t for t in self._tasks.values() if not t.done()]:
+            await asyncio.wait(tasks)
+
+    async def close(self) -> None:
+        """Stop working: the orders stay as recorded and the next incarnation takes them up from the facts."""
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+
+    # --- one order ----------------------------------------------------------------------------------------
+
+    def _leg(self, order: WorkingOrder) -> LegOrder:
+        ticket = order.ticket
+        instrument = self.context.config.instrument(ticket.instrument)
+        lot_size = round(ticket.point_value * instrument.quote_unit)  # the layer's own contract lot size
+        return LegOrder(
+            client_id=broker_tag(ticket.client_id),
+            symbol=order.symbol,
+            exchange=instrument.exchange,
+            action="BUY" if ticket.opening else "SELL",
+            quantity=ticket.lots * lot_size,
+            tick=to_decimal(instrument.tick),
+            product=self.context.config.broker.product,
+        )
+
+    def _broker(self, order: WorkingOrder) -> OpenAlgoBroker:
+        settings = self.context.config.broker
+        tick = to_decimal(self.context.config.instrument(order.ticket.instrument).tick)
+        policy = ChasePolicy(
+            buffer=tick * settings.limit_buffer_ticks,
+            step=tick * settings.limit_step_ticks,
+            modifications=settings.modifications,
+            interval_s=settings.step_interval_s,
+            resolve_checks=settings.resolve_checks,
+        )
+        return OpenAlgoBroker(self.context.client, policy, sleep=self.context.sleep)
+
+    async def _work(self, order: WorkingOrder) -> None:
+        try:
+            await self._work_until_done(order)
+        except FenceLost as lost:
+            self.context.on_fence_lost(lost)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never silent: the order stays as recorded, and the next sweep takes it up again
+            log.exception("order %s: working it failed; it stays %s", order.ticket.client_id, order.status)
+
+    async def _work_until_done(self, order: WorkingOrder) -> None:
+        settings = self.context.config.broker
+        ticket = order.ticket
+        instrument = self.context.config.instrument(ticket.instrument)
+        if instrument.traded_as == "synthetic":
+            # The two-leg synthetic is not routed through the order desk yet: refuse it before anything is sent.
+            await self._end(
+                order,
+                OrderStatus.REJECTED,
+                f"{instrument.name} is traded as a synthetic, which Basso does not route through OpenAlgo yet",
+            )
+            return
+        checks = order.checks
+        first = order.status is OrderStatus.PENDING
+        while True:
+            journal = _Journal(self, order)
+            try:
+                fill = await (self._send(order, journal) if first else self._resolve(order))
+            except BrokerRefused as refused:
+                await self._end(order, OrderStatus.REJECTED, refused.broker_message)
+                return
+            except LegIncomplete as partly:
+                await self._fill(order, partly.part)
+                await self._end(order, OrderStatus.CANCELLED, partly.broker_message)
+                return
+            except OrderOutcomeUnknown as unknown:
+                checks += 1
+                await self._mark_unknown(order, str(unknown))
+                if checks >= settings.unknown_checks:
+                    await self._alert_unknown(order, str(unknown), checks)
+                    return
+                first = False
+                await self.context.sleep(settings.step_interval_s)
+                continue
+            except BrokerError as failed:
+                if first and not journal.sent:
+                    # Nothing left us (the quote or the order book could not be read): try again later, unsent.
+                    log.warning("order %s not sent: %s; trying again", ticket.client_id, failed)
+                    await self.context.sleep(settings.step_interval_s)
+                    continue
+                raise
+            await self._fill(order, fill)
+            return
+
+    async def _send(self, order: WorkingOrder, journal: _Journal) -> LegFill:
+        return await self._broker(order).trade_leg(self._leg(order), journal)
+
+    async def _resolve(self, order: WorkingOrder) -> LegFill:
+        """An order that left us, whose fate we lost: find it at the broker and finish it — never send it again."""
+        broker = self._broker(order)
+        leg = self._leg(order)
+        orderid = order.broker_order_id
+        if orderid is None:
+            mine = await self._read(known_broker_ids)
+            book = await self.context.client.order_book()
+            found = [
+                o.orderid
+                for o in book
+                if o.orderid not in mine
+                and o.symbol == leg.symbol
+                and o.action == leg.action
+                and o.quantity == leg.quantity
+            ]
+            if len(found) != 1:
+                raise OrderOutcomeUnknown(
+                    "orderbook",
+                    f"{len(found)} orders at the broker match {leg.action} {leg.quantity} {leg.symbol}; not re-sent",
+                )
+            orderid = found[0]
+            await _Journal(self, order).placed(leg.client_id, orderid)
+        state = await self.context.client.order_status(orderid, strategy=leg.client_id)
+        if state.status == "complete":
+            return await broker.traded(leg, (orderid,))
+        if state.status == "rejected":
+            raise BrokerRefused("orderstatus", f"order {orderid} rejected")
+        return await broker.cancel_and_take(leg, orderid)  # still working, or cancelled part-filled
+
+    # --- the record ----------------------------------------------------------------------------------------
+
+    async def _fill(self, order: WorkingOrder, fill: LegFill) -> None:
+        ticket = order.ticket
+        leg = self._leg(order)
+        lots = fill.quantity * ticket.lots // leg.quantity
+        price = float(fill.average_price)
+        # OpenAlgo does not report charges: the configured rate (per side, of notional) stands for them.
+        cost = commission(price, lots, ticket.point_value, self.context.config.paper.commission_pct)
+        done = await self._write(
+            lambda conn: record_fill(
+                conn,
+                epoch=self.context.epoch(),
+                client_id=ticket.client_id,
+                lots=lots - order.filled_lots,
+                price=price,
+                commission=cost,
+                at=self.context.wall_clock(),
+                broker_order_id=fill.broker_order_id,
+            )
+        )
+        if done is not None:
+            await self.context.on_book_changed()
+
+    async def _end(self, order: WorkingOrder, status: OrderStatus, reason: str) -> None:
+        done = await self._write(
+            lambda conn: end_order(
+                conn,
+                epoch=self.context.epoch(),
+                client_id=order.ticket.client_id,
+                status=status,
+                reason=reason,
+                at=self.context.wall_clock(),
+            )
+        )
+        if done is not None:
+            await self.context.on_book_changed()
+
+    async def _mark_unknown(self, order: WorkingOrder, reason: str) -> None:
+        await self._write(
+            lambda conn: record_placement(
+                conn,
+                epoch=self.context.epoch(),
+                client_id=order.ticket.client_id,
+                status=OrderStatus.UNKNOWN,
+                broker_order_id=None,
+                reason=reason,
+                at=self.context.wall_clock(),
+                checks=1,
+            )
+        )
+
+    async def _alert_unknown(self, order: WorkingOrder, reason: str, checks: int) -> None:
+        ticket = order.ticket
+        log.error(
+            "order %s is unknown after %d checks: %s; entries on %s wait for it",
+            ticket.client_id,
+            checks,
+            reason,
+            ticket.instrument,
+        )
+        await self._write(
+            lambda conn: raise_alert(
+                conn,
+                at=self.context.wall_clock(),
+                level=AlertLevel.CRITICAL,
+                kind="order_unknown",
+                instrument=ticket.instrument,
+                dedupe=f"order_unknown:{ticket.client_id}",
+                message=f"order {ticket.client_id} ({ticket.side.value} {ticket.lots} lots of {ticket.instrument} "
+                f"Long_{ticket.layer}) is in an unknown state after {checks} checks: look it up at the broker. "
+                f"New entries on {ticket.instrument} are blocked until it is resolved",
+                detail={"client_id": ticket.client_id, "reason": reason},
+            )
+        )
+
+    async def _write(self, write: Callable[[Connection], Awaitable[object]]) -> object:
+        async def once() -> object:
+            async with self.context.pool.acquire() as conn:
+                return await write(conn)
+
+        return await until_available(once, what="order desk")
+
+    async def _read(self, read: Callable[[Connection], Awaitable[T]]) -> T:
+        async with self.context.pool.acquire() as conn:
+            return await read(conn)
+
+
+class _Journal:
+    """Records an order's placement as it happens (basso.brokers.openalgo.PlacementJournal)."""
+
+    def __init__(self, desk: OrderDesk, order: WorkingOrder) -> None:
+        self.desk = desk
+        self.order = order
+        self.sent = False  # a placement request may have left: from now on the order is looked for, not sent
+
+    async def sending(self, strategy: str) -> None:
+        desk = self.desk
+        self.sent = True
+        await desk._write(
+            lambda conn: record_placement(
+                conn,
+                epoch=desk.context.epoch(),
+                client_id=self.order.ticket.client_id,
+                status=OrderStatus.SENT,
+                broker_order_id=None,
+                reason="",
+                at=desk.context.wall_clock(),
+            )
+        )
+
+    async def placed(self, strategy: str, orderid: str) -> None:
+        desk = self.desk
+        await desk._write(
+            lambda conn: record_placement(
+                conn,
+                epoch=desk.context.epoch(),
+                client_id=self.order.ticket.client_id,
+                status=OrderStatus.SENT,
+                broker_order_id=orderid,
+                reason="",
+                at=desk.context.wall_clock(),
+            )
+        )
