@@ -78,7 +78,7 @@ async def test_the_checker_finds_a_write_under_an_epoch_already_superseded() -> 
         finally:
             await asyncio.to_thread(postgres.stop)
     assert second == first + 1
-    assert results["stale_epoch_writes"] == 1  # "too-late" only: "in-time" committed before the take
+    assert results["stale_epoch_commits"] == 1  # "too-late" only: "in-time" committed before the take
     assert results["lost"] == 1  # "never-stored", acknowledged but absent
-    assert results["unchecked_writes"] == 0
+    assert results["unchecked_commits"] == 0
     assert results["violations"] >= 2
