@@ -72,6 +72,11 @@ async def test_the_checker_finds_a_write_under_an_epoch_already_superseded() -> 
                     second = await take_fence(conn, "b", "test")
                     # A leader without its fence check: epoch `first` writes after `second` was taken.
                     await conn.execute(settle, "too-late", first)
+                    # Money booked outside any transaction that recorded an epoch: unfenced.
+                    await conn.execute(
+                        "INSERT INTO ledger (at, kind, amount, signal, note)"
+                        " SELECT now(), 'commission', -20, id, 'unfenced' FROM signals WHERE key = 'in-time'"
+                    )
                 results = await check(pool, ["in-time", "too-late", "never-stored"], load_config())
             finally:
                 await pool.close()
@@ -81,4 +86,5 @@ async def test_the_checker_finds_a_write_under_an_epoch_already_superseded() -> 
     assert results["stale_epoch_commits"] == 1  # "too-late" only: "in-time" committed before the take
     assert results["lost"] == 1  # "never-stored", acknowledged but absent
     assert results["unchecked_commits"] == 0
-    assert results["violations"] >= 2
+    assert results["ledger_unfenced"] == 1
+    assert results["violations"] >= 3
