@@ -45,7 +45,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -56,7 +56,7 @@ from basso.config import load_config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.chaos_check import check, start_with_commit_times
 from tests.processes import SECRET, Instance, running
-from tests.tcpproxy import TcpProxy, proxy_to
+from tests.tcpproxy import TcpProxy, proxy_to, through
 from tests.web.test_pipeline_chaos import stream
 
 INSTANCES = 3
@@ -69,12 +69,6 @@ KINDS = ("kill", "stop", "redis", "postgres")
 WEIGHTS = (10, 2, 1, 1)
 # The stream's timestamps are fixed in the past; every sender is one address.
 CONFIG = "[signals]\nmax_age_s = 0\n\n[server]\nrate_limit_per_minute = 100000000\n"
-
-
-def through(proxy_port: int, database_url: str) -> str:
-    """`database_url` with its port replaced by the proxy's."""
-    parts = urlsplit(database_url)
-    return urlunsplit(parts._replace(netloc=f"{parts.netloc.rsplit(':', 1)[0]}:{proxy_port}"))
 
 
 @dataclass
