@@ -116,8 +116,10 @@ class Cluster:
                 )
                 slot.stack = stack
                 return
-            except (RuntimeError, TimeoutError):
+            except (RuntimeError, TimeoutError) as exc:
                 await stack.aclose()
+                last = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
+                print(f"{slot.name} did not start (attempt {attempt + 1}): {last[0]}", file=sys.stderr)
                 if attempt >= 20:
                     raise
                 await asyncio.sleep(1.0)  # the outage that stopped it lasts seconds

@@ -126,7 +126,8 @@ async def running(
     try:
         await asyncio.wait_for(_read_until_serving(process, log), 60)
     except BaseException:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):  # it may have exited by itself: what is being raised
+            process.kill()
         await process.wait()
         raise
     logged = asyncio.Event()
