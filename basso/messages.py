@@ -97,6 +97,9 @@ class Decide(Message):
 
     pending: PendingSignal
     book: Book
+    # Bar closes stored right after `pending` (itself a bar close), to decide in the same breath, each against the
+    # book the one before leaves: a batch the StopTrailer decides and the Persister commits in one transaction.
+    then: tuple[PendingSignal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +117,8 @@ class Decided(Message):
     pending: PendingSignal
     decision: Decision
     book: Book
+    # The decisions of a batch of bar closes before this one, in order (each placed no order): committed with it.
+    earlier: tuple[Decided, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

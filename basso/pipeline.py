@@ -534,6 +534,20 @@ class Pipeline:
             )
             return
         pending = getattr(message, "pending", None)
+        if (isinstance(message, Decide) and message.then) or (isinstance(message, Decided) and message.earlier):
+            # A batch of bar closes: which one is poison is not known. Nothing is buried; the SignalReceiver goes
+            # through the batch one signal at a time, and the next dead letter is the poison alone.
+            log.error(
+                "dead letter: a batch of bar closes from signal %s crashed %s %d times (%s: %s); deciding them one "
+                "at a time",
+                message.pending.id,
+                letter.actor,
+                letter.crashes,
+                letter.error_type,
+                letter.error,
+            )
+            await self.receiver.tell(Committed(signal_row=message.pending.id, book=None, epoch=self.epoch))
+            return
         if isinstance(message, Place | Filled):
             # Orders of a committed signal (a Place or its fills): the Executor takes them up from the facts.
             await self._executor.tell(Sweep(epoch=self.epoch))

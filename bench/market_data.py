@@ -6,9 +6,10 @@ A durable embedded PostgreSQL (fsync on unless --no-fsync), the live pipeline as
 leader, paper broker), and 50 open layers: six in each of eight instruments and two in a ninth (Basso ships
 four; the other five are copies of Gold Mini under other names, because an instrument holds at most six
 layers). The bars are stored in the inbox first, as the webhook stores them, then the pipeline is woken: the
-SignalReceiver hands each to the StopTrailer, which trails every layer of its instrument (prices rise a little
-each bar, so every stop moves and none is hit), and the Persister commits each bar's stop moves and mark in its
-own fenced transaction. The clock runs from the wake to the last bar's commit.
+SignalReceiver hands them to the StopTrailer in batches of the bar closes pending in a row (up to
+basso.actors.receiver.BAR_BATCH), which trails every layer of its instrument bar after bar (prices rise a little
+each bar, so every stop moves and none is hit), and the Persister commits each batch's stop moves and marks in one
+fenced transaction. The clock runs from the wake to the last bar's commit.
 
 Prints the figures, then one JSON line: {"bars_per_s": …, "bars": …, "layers": …, "fsync": …}.
 """
@@ -160,7 +161,7 @@ def main() -> None:
             postgres.stop()
     load = os.getloadavg()[0]
     print(
-        f"{result['bars']} bar closes, {LAYERS} open layers trailed, each bar one fenced commit: "
+        f"{result['bars']} bar closes, {LAYERS} open layers trailed, committed in batches: "
         f"{result['bars_per_s']:,.0f} bars/s ({result['seconds']} s) on {platform.processor() or platform.machine()}"
         f" with {os.cpu_count()} cores, load {load:.1f}, fsync {'off' if args.no_fsync else 'on'}"
     )

@@ -121,7 +121,12 @@ async def _events(pool: asyncpg.Pool, *, seeded: bool) -> list[tuple[int, str, A
         "SELECT f.book_version, o.client_id, o.signal, f.lots, f.price, f.commission"
         " FROM fills f JOIN orders o ON o.id = f.order_id"
     )
-    ends = await pool.fetch("SELECT ended_version, client_id, filled_lots FROM orders WHERE ended_version IS NOT NULL")
+    # An end books no money, except a synthetic entry's put sold and bought back (basso/actors/order_desk.py).
+    ends = await pool.fetch(
+        "SELECT o.ended_version, o.client_id, o.filled_lots, (SELECT coalesce(sum(l.amount), 0) FROM ledger l"
+        " WHERE l.position = o.position AND l.kind = 'realised_pnl') AS booked"
+        " FROM orders o WHERE o.ended_version IS NOT NULL"
+    )
     events: list[tuple[int, str, Any]] = [(r["book_version"], "signal", r) for r in signals]
     events += [(r["book_version"], "fill", r) for r in fills]
     events += [(r["ended_version"], "end", r) for r in ends]
@@ -200,6 +205,9 @@ async def replayed_book(
             flush()
             assert row["filled_lots"] == 0, "the replay knows unfilled ends only"
             book = _unfilled(book, ticket, config)
+            if row["booked"]:
+                closed = book.closed_equity + row["booked"]
+                book = replace(book, closed_equity=closed, high_water=max(book.high_water, closed))
             if ticket.opening and outcomes[ticket.signal] == "executed":
                 outcomes[ticket.signal] = "failed"
             continue

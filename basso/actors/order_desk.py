@@ -21,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
@@ -39,13 +40,25 @@ from basso.brokers.openalgo import (
     OrderOutcomeUnknown,
     client_order_id,
     reconcile,
+    synthetic_order,
 )
 from basso.config import Config
 from basso.enums import AlertLevel, OrderStatus
+from basso.rules.contracts import atm_strike
 from basso.rules.money import commission, to_decimal
 from basso.store.alerts import raise_alert
 from basso.store.fence import FenceLost
-from basso.store.orders import WorkingOrder, end_order, known_broker_ids, record_fill, record_placement
+from basso.store.orders import (
+    WORKING,
+    WorkingOrder,
+    end_order,
+    known_broker_ids,
+    layer_entry,
+    record_fill,
+    record_leg,
+    record_placement,
+    working_orders,
+)
 from basso.store.reconciliation import held_lots, record_reconciliation
 from basso.store.retry import until_available
 from basso.store.types import Connection
@@ -231,13 +244,17 @@ class OrderDesk:
         ticket = order.ticket
         instrument = self.context.config.instrument(ticket.instrument)
         if instrument.traded_as == "synthetic":
-            # The two-leg synthetic is not routed through the order desk yet: refuse it before anything is sent.
-            await self._end(
-                order,
-                OrderStatus.REJECTED,
-                f"{instrument.name} is traded as a synthetic, which Basso does not route through OpenAlgo yet",
-            )
+            await self._work_synthetic(order)
             return
+        if not ticket.opening and order.status is OrderStatus.PENDING:
+            held = await self._after_entry(order)
+            if held is None:
+                return  # the entry is not resolved: the exit waits for the next sweep, unsent
+            if held < ticket.lots:
+                if not held:
+                    await self._end(order, OrderStatus.CANCELLED, "nothing to sell: the layer's entry filled nothing")
+                    return
+                order = replace(order, ticket=replace(ticket, lots=held))  # sell only what was bought
         checks = order.checks
         first = order.status is OrderStatus.PENDING
         while True:
@@ -268,7 +285,136 @@ class OrderDesk:
                     continue
                 raise
             await self._fill(order, fill)
+            if order.ticket.lots < ticket.lots:  # an exit of fewer lots than committed: the order is done
+                await self._end(order, OrderStatus.CANCELLED, f"the entry filled {order.ticket.lots} lots only")
             return
+
+    async def _reread(self, order: WorkingOrder) -> WorkingOrder:
+        client_id = order.ticket.client_id
+        found = await self._read(lambda conn: working_orders(conn, signal=order.ticket.signal))
+        return next((w for w in found if w.ticket.client_id == client_id), order)
+
+    async def _after_entry(self, order: WorkingOrder) -> int | None:
+        """An exit of a layer still opening waits until the layer's entry is done (its chase ends in a fill, a
+        partial fill or a reject, within its modifications and market polls), so it never sells what was not
+        bought: the lots held then, or None while the entry is unresolved at the broker."""
+        client_id = order.ticket.client_id
+        entry = await self._read(lambda conn: layer_entry(conn, client_id))
+        if entry is None:
+            return order.ticket.lots
+        task = self._tasks.get(entry.client_id)
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+            entry = await self._read(lambda conn: layer_entry(conn, client_id))
+            assert entry is not None
+        if entry.status.value in WORKING:
+            log.warning("exit %s waits: the layer's entry %s is %s", client_id, entry.client_id, entry.status)
+            return None
+        return min(order.ticket.lots, entry.held)
+
+    # --- a synthetic (Bank Nifty): two option legs make one layer's order ------------------------------------
+
+    async def _work_synthetic(self, order: WorkingOrder) -> None:
+        """Enter (SELL the ATM put, BUY the ATM call; the put bought back if the call fails) or exit (BUY the put
+        back, SELL the call) one layer's synthetic. Each leg filled is recorded before the next is sent (the order
+        and an opening layer `partial`); a leg whose fate is lost, or a half-done exit, is `unknown` with a
+        critical alert: it is never re-sent blindly, and never left unreported."""
+        ticket = order.ticket
+        instrument = self.context.config.instrument(ticket.instrument)
+        if order.status is not OrderStatus.PENDING:
+            # Sent before a crash or a takeover: which legs filled is for the trader to check at the broker.
+            await self._unknown_synthetic(order, "interrupted after it was sent; check both legs at the broker")
+            return
+        if not ticket.opening:
+            held = await self._after_entry(order)
+            if held is None:
+                return  # the entry is not resolved: the exit waits for the next sweep, unsent
+            if not held:  # both legs of an entry fill, or its put is bought back: all or nothing
+                await self._end(order, OrderStatus.CANCELLED, "nothing to sell: the layer's entry filled nothing")
+                return
+            order = await self._reread(order)  # the strike its entry's first leg recorded
+        strike, step = order.strike, instrument.strike_step
+        if strike is None and ticket.opening and step:
+            strike = atm_strike(ticket.price, step)  # the new layer's ATM strike, from the price it was decided at
+        if order.expiry is None or strike is None:
+            await self._end(order, OrderStatus.REJECTED, "the layer's option contract (expiry, strike) is not known")
+            return
+        lot_size = round(ticket.point_value * instrument.quote_unit)  # the layer's own contract lot size
+        legs = synthetic_order(
+            replace(instrument, lot_size=lot_size),
+            origin=ticket.client_id,
+            action="entry" if ticket.opening else "exit",
+            expiry=order.expiry,
+            strike=strike,
+            lots=ticket.lots,
+        )
+        legs = replace(legs, product=self.context.config.broker.product)
+        broker = self._broker(order)
+        journal = _Journal(self, order)
+        filled: list[LegFill] = []
+
+        async def leg_filled(leg: LegFill) -> None:
+            filled.append(leg)
+            note = ", ".join(f"{x.action} {x.quantity} {x.symbol} at {x.average_price}" for x in filled)
+            await self._write(
+                lambda conn: record_leg(
+                    conn,
+                    epoch=self.context.epoch(),
+                    client_id=ticket.client_id,
+                    strike=strike,
+                    note=f"filled: {note}",
+                    at=self.context.wall_clock(),
+                )
+            )
+
+        try:
+            if ticket.opening:
+                entry = await broker.enter_synthetic(legs, leg_filled, journal)
+                if entry.outcome == "filled":
+                    assert entry.entry_price is not None
+                    await self._fill_at(order, ticket.lots, entry.entry_price, entry.put.broker_order_id)
+                elif entry.outcome == "reversed":
+                    assert entry.reversal is not None
+                    back = (entry.put.average_price - entry.reversal.average_price) * entry.put.quantity
+                    await self._end(
+                        order,
+                        OrderStatus.REJECTED,
+                        f"call leg failed ({entry.reason}); the put was bought back",
+                        realised=back.quantize(Decimal("0.01")),
+                    )
+                else:  # unhedged or unresolved: a leg may be open at the broker
+                    await self._unknown_synthetic(order, f"synthetic entry {entry.outcome}: {entry.reason}")
+                return
+            put = await broker.trade_leg(legs.leg("1", legs.put_symbol, "BUY"), journal)
+            await leg_filled(put)
+            try:
+                call = await broker.trade_leg(legs.leg("2", legs.call_symbol, "SELL"), journal)
+            except BrokerError as failed:
+                await self._unknown_synthetic(order, f"the put was bought back but selling the call failed: {failed}")
+                return
+            await leg_filled(call)
+            price = Decimal(strike) + call.average_price - put.average_price
+            await self._fill_at(order, ticket.lots, price, call.broker_order_id)
+        except BrokerRefused as refused:  # the first leg: nothing is held
+            await self._end(order, OrderStatus.REJECTED, refused.broker_message)
+        except BrokerError as failed:  # the first leg's fate is lost, or part of it filled
+            await self._unknown_synthetic(order, str(failed))
+
+    async def _unknown_synthetic(self, order: WorkingOrder, reason: str) -> None:
+        checks = self.context.config.broker.unknown_checks
+        await self._write(
+            lambda conn: record_placement(
+                conn,
+                epoch=self.context.epoch(),
+                client_id=order.ticket.client_id,
+                status=OrderStatus.UNKNOWN,
+                broker_order_id=None,
+                reason=reason,
+                at=self.context.wall_clock(),
+                checks=checks,  # at once past every check: entries on the instrument wait for the trader
+            )
+        )
+        await self._alert_unknown(order, reason, checks)
 
     async def _send(self, order: WorkingOrder, journal: _Journal) -> LegFill:
         return await self._broker(order).trade_leg(self._leg(order), journal)
@@ -306,10 +452,13 @@ class OrderDesk:
     # --- the record ----------------------------------------------------------------------------------------
 
     async def _fill(self, order: WorkingOrder, fill: LegFill) -> None:
-        ticket = order.ticket
         leg = self._leg(order)
-        lots = fill.quantity * ticket.lots // leg.quantity
-        price = float(fill.average_price)
+        lots = fill.quantity * order.ticket.lots // leg.quantity
+        await self._fill_at(order, lots, fill.average_price, fill.broker_order_id)
+
+    async def _fill_at(self, order: WorkingOrder, lots: int, average: Decimal, broker_order_id: str) -> None:
+        ticket = order.ticket
+        price = float(average)
         # OpenAlgo does not report charges: the configured rate (per side, of notional) stands for them.
         cost = commission(price, lots, ticket.point_value, self.context.config.paper.commission_pct)
         done = await self._write(
@@ -321,13 +470,15 @@ class OrderDesk:
                 price=price,
                 commission=cost,
                 at=self.context.wall_clock(),
-                broker_order_id=fill.broker_order_id,
+                broker_order_id=broker_order_id,
             )
         )
         if done is not None:
             await self.context.on_book_changed()
 
-    async def _end(self, order: WorkingOrder, status: OrderStatus, reason: str) -> None:
+    async def _end(
+        self, order: WorkingOrder, status: OrderStatus, reason: str, *, realised: Decimal | None = None
+    ) -> None:
         done = await self._write(
             lambda conn: end_order(
                 conn,
@@ -336,6 +487,7 @@ class OrderDesk:
                 status=status,
                 reason=reason,
                 at=self.context.wall_clock(),
+                realised=realised,
             )
         )
         if done is not None:

@@ -95,17 +95,25 @@ class Persister(DatabaseActor[PersisterInbox]):
         context = self.context
         at = context.wall_clock()
         decision, pending = message.decision, message.pending
-        working = work(decision, message.book, context.config, key=pending.key, signal=pending.id)
-        contracts = {e.instrument: contract_now(context.config, e.instrument, at) for e in decision.entries}
-        commit = partial(
-            commit_decision,
-            epoch=message.epoch,  # a decision from an earlier term never commits
-            signal=pending,
-            working=working,
-            at=at,
-            broker=context.broker,
-            contracts=contracts,
-        )
+        # A batch of bar closes (`earlier`) commits with its last in one transaction: all of them or none.
+        steps = (*message.earlier, message)
+        workings = [work(s.decision, s.book, context.config, key=s.pending.key, signal=s.pending.id) for s in steps]
+        working = workings[-1]
+
+        async def commit(conn: Connection) -> None:
+            async with conn.transaction():
+                for step, done in zip(steps, workings, strict=True):
+                    entries = step.decision.entries
+                    await commit_decision(
+                        conn,
+                        epoch=message.epoch,  # a decision from an earlier term never commits
+                        signal=step.pending,
+                        working=done,
+                        at=at,
+                        broker=context.broker,
+                        contracts={e.instrument: contract_now(context.config, e.instrument, at) for e in entries},
+                    )
+
         try:
             await self.db.run(commit, what="persister: commit")
         except FenceLost as exc:
@@ -123,6 +131,8 @@ class Persister(DatabaseActor[PersisterInbox]):
             log.warning("%s; deciding it again", exc)
             await self.send(context.receiver, Committed.following(message, signal_row=pending.id, book=None))
             return
+        for step, done in zip(message.earlier, workings, strict=False):
+            context.on_commit(Settled.following(step, pending=step.pending, decision=step.decision, book=done.book))
         if working.tickets:
             await self.send(
                 context.executor, Place.following(message, signal_row=pending.id, pending=pending, working=working)

@@ -31,9 +31,10 @@ from basso.rules.book import Book
 from basso.store.book import load_book
 from basso.store.outcomes import PendingSignal, pending_signals
 
-__all__ = ["READ_AHEAD", "ReceiverContext", "SignalReceiver", "Stages", "stage_of"]
+__all__ = ["BAR_BATCH", "READ_AHEAD", "ReceiverContext", "SignalReceiver", "Stages", "stage_of"]
 
 READ_AHEAD = 64  # pending signals read per query
+BAR_BATCH = 32  # bar closes pending in a row handed out together at most (one transaction, one disk flush)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,8 +76,12 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
         self.book: Book | None = None
         self.book_epoch = 0  # the leadership term `book` (and `ahead`) was read in
         self.in_flight: int | None = None  # the signals row handed out and not yet committed
+        self.in_flight_rows: frozenset[int] = frozenset()  # with a batch of bar closes, every row of it
         self.in_flight_roll = False  # whether that is a roll step
         self.ahead: deque[PendingSignal] = deque()
+        # After a batch came back undone (a crash, a stale book, a dead letter), its signals go one at a time up to
+        # here: a poison bar is then found alone, and only it is buried.
+        self.singly_until = 0
 
     async def on_start(self) -> None:
         # A restart may have lost a Committed reply: whatever was in flight is found pending again (or done).
@@ -85,15 +90,19 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
     async def handle(self, message: ReceiverInbox) -> None:
         match message:
             case Committed(signal_row=signal_row, book=book, epoch=epoch):
-                ours = signal_row == self.in_flight
+                ours = signal_row in self.in_flight_rows
                 self.book = book if ours else None
-                if ours and self.in_flight_roll:
-                    self.ahead.clear()  # the step's commit stored the roll's next step, which goes first
+                if ours and (self.in_flight_roll or len(self.in_flight_rows) > 1):
+                    # A roll step's commit stored the roll's next step, which goes first; a batch may have been
+                    # decided only in part (it stops at a bar that places an order): what is pending is re-read.
+                    self.ahead.clear()
+                if ours and book is None and len(self.in_flight_rows) > 1:
+                    self.singly_until = max(self.in_flight_rows)
                 self.book_epoch = epoch
                 if self.book is None:
                     self.ahead.clear()  # our view of what is pending may be stale too
                 if ours:
-                    self.in_flight = None
+                    self.in_flight, self.in_flight_rows = None, frozenset()
             case Rebuild():
                 self.book = None  # another leader may have changed the facts since this book was read
                 self.ahead.clear()
@@ -113,11 +122,13 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
         if self.book is None:
             config = self.context.config
             self.book = await self.db.run(lambda conn: load_book(conn, config), what="receiver: book")
-        self.in_flight = pending.id
         stage = stage_of(pending.payload)
+        then = self._bars_after(pending) if stage == "stop_trailer" else ()
+        self.in_flight = pending.id
+        self.in_flight_rows = frozenset((pending.id, *(p.id for p in then)))
         self.in_flight_roll = stage == "rollover"
         stages = self.context.stages
-        decide = Decide(pending=pending, book=self.book, cause_id=pending.id, epoch=epoch)
+        decide = Decide(pending=pending, book=self.book, then=then, cause_id=pending.id, epoch=epoch)
         match stage:
             case "stop_trailer":
                 await self.send(stages.stop_trailer, decide)
@@ -125,6 +136,20 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
                 await self.send(stages.rollover, decide)
             case _:
                 await self.send(stages.sizer, decide)
+
+    def _bars_after(self, first: PendingSignal) -> tuple[PendingSignal, ...]:
+        """The bar closes read ahead right after `first`, to hand out with it (none while going one at a time)."""
+        batch: list[PendingSignal] = []
+        ahead = self.ahead
+        while (
+            ahead
+            and len(batch) < BAR_BATCH - 1
+            and first.id > self.singly_until
+            and ahead[0].id > self.singly_until
+            and stage_of(ahead[0].payload) == "stop_trailer"
+        ):
+            batch.append(ahead.popleft())
+        return tuple(batch)
 
     async def _next_pending(self) -> PendingSignal | None:
         if not self.ahead:

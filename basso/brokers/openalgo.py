@@ -627,18 +627,21 @@ class OpenAlgoBroker:
     # --- Bank Nifty synthetic ---------------------------------------------------------------------------
 
     async def enter_synthetic(
-        self, order: SyntheticOrder, on_leg_filled: Callable[[LegFill], Awaitable[None]]
+        self,
+        order: SyntheticOrder,
+        on_leg_filled: Callable[[LegFill], Awaitable[None]],
+        journal: PlacementJournal | None = None,
     ) -> SyntheticEntry:
         """SELL the ATM put, then BUY the ATM call; if the call fails, BUY the put back.
 
         `on_leg_filled` hears every fill as it happens, before the next order is sent, so the caller can persist
-        the position as `partial` and never lose a filled leg. A failure of the first leg raises: nothing is held,
-        unless it is `LegIncomplete`, whose `part` is.
+        the position as `partial` and never lose a filled leg; the `journal` hears of every placement. A failure
+        of the first leg raises: nothing is held, unless it is `LegIncomplete`, whose `part` is.
         """
-        put = await self.trade_leg(order.leg("1", order.put_symbol, "SELL"))
+        put = await self.trade_leg(order.leg("1", order.put_symbol, "SELL"), journal)
         await on_leg_filled(put)
         try:
-            call = await self.trade_leg(order.leg("2", order.call_symbol, "BUY"))
+            call = await self.trade_leg(order.leg("2", order.call_symbol, "BUY"), journal)
         except OrderOutcomeUnknown as unknown:  # the call may be filled: reversing the put could leave it naked
             return SyntheticEntry(outcome="unresolved", put=put, reason=str(unknown))
         except LegIncomplete as partly:  # part of the call is held: reversing all the put would not square it
@@ -646,7 +649,7 @@ class OpenAlgoBroker:
             return SyntheticEntry(outcome="unresolved", put=put, call=partly.part, reason=str(partly))
         except BrokerError as failed:
             try:
-                back = await self.trade_leg(order.leg("1-reverse", order.put_symbol, "BUY"))
+                back = await self.trade_leg(order.leg("1-reverse", order.put_symbol, "BUY"), journal)
             except BrokerError as stuck:
                 return SyntheticEntry(outcome="unhedged", put=put, reason=f"{failed}; reversing leg 1 failed: {stuck}")
             await on_leg_filled(back)
@@ -683,6 +686,7 @@ class SyntheticOrder:
     call_symbol: str
     quantity: int  # units per leg = lots × lot size
     tick: Decimal
+    product: str = "NRML"
 
     def leg(self, leg: str, symbol: str, action: Action) -> LegOrder:
         """Leg `leg` of this synthetic as an order, named by its deterministic client id."""
@@ -693,6 +697,7 @@ class SyntheticOrder:
             action=action,
             quantity=self.quantity,
             tick=self.tick,
+            product=self.product,
         )
 
 

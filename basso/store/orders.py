@@ -27,11 +27,14 @@ from basso.store.types import Connection, Executor
 __all__ = [
     "WORKING",
     "AfterFills",
+    "LayerEntry",
     "WorkingOrder",
     "end_order",
     "instruments_with_working_orders",
     "known_broker_ids",
+    "layer_entry",
     "record_fill",
+    "record_leg",
     "record_placement",
     "unresolved_instruments",
     "working_orders",
@@ -53,12 +56,14 @@ class WorkingOrder:
     filled_lots: int
     checks: int
     symbol: str  # the contract the layer is in (the broker's symbol)
+    expiry: date | None  # the contract's expiry (a synthetic's options expire with it)
+    strike: int | None  # a synthetic's strike, once its first leg filled (None: a future, or not yet)
 
 
 _SELECT_WORKING = (
     "SELECT o.client_id, o.signal, o.instrument, o.side, o.lots, o.price, o.status, o.broker_order_id,"
     " o.filled_lots, o.checks, p.contract, p.layer, p.point_value, p.entry_price, p.current_stop, p.atr,"
-    " p.margin_per_lot,"
+    " p.margin_per_lot, p.expiry, p.strike,"
     " coalesce(p.exit_reason, '') AS exit_reason"
     " FROM orders o JOIN positions p ON p.id = o.position"
     " WHERE o.status = ANY($1::text[]) AND ($2::bigint IS NULL OR o.signal = $2) ORDER BY o.id"
@@ -76,6 +81,8 @@ async def working_orders(db: Executor, *, signal: int | None = None) -> list[Wor
             filled_lots=row["filled_lots"],
             checks=row["checks"],
             symbol=row["contract"] or row["instrument"],
+            expiry=row["expiry"],
+            strike=row["strike"],
         )
         for row in rows
     ]
@@ -93,6 +100,28 @@ async def instruments_with_working_orders(db: Executor) -> set[str]:
     """Instruments with an order not yet done: a roll does not start on them (docs/rules.md §7)."""
     rows = await db.fetch("SELECT DISTINCT instrument FROM orders WHERE status = ANY($1::text[])", list(WORKING))
     return {r["instrument"] for r in rows}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerEntry:
+    """An exit's layer as its entry left it: the entry order's client id and status, and the lots held."""
+
+    client_id: str
+    status: OrderStatus
+    held: int
+
+
+async def layer_entry(db: Executor, exit_client_id: str) -> LayerEntry | None:
+    """The entry order of the layer the exit `exit_client_id` closes, if one is recorded (a layer entered before
+    orders were kept, or a peel-off's own row, has none)."""
+    row = await db.fetchrow(
+        "SELECT e.client_id, e.status, p.lots FROM orders x JOIN positions p ON p.id = x.position"
+        " JOIN orders e ON e.position = x.position AND e.side = 'BUY' WHERE x.client_id = $1",
+        exit_client_id,
+    )
+    if row is None:
+        return None
+    return LayerEntry(client_id=row["client_id"], status=OrderStatus(row["status"]), held=row["lots"])
 
 
 async def unresolved_instruments(db: Executor, *, checks: int) -> dict[str, str]:
@@ -321,18 +350,52 @@ async def _book(
     )
 
 
+async def record_leg(
+    conn: Connection, *, epoch: int, client_id: str, strike: int | None, note: str, at: datetime
+) -> bool:
+    """One leg of a synthetic order filled (docs/rules.md §8): the order and an opening layer are `partial` at once,
+    with the strike the legs are at, so a filled leg is never lost. False if the order was already done."""
+    async with fenced(conn, epoch):
+        order = await _locked(conn, client_id)
+        if order["status"] in _DONE:
+            return False
+        await conn.execute(
+            "UPDATE orders SET status = 'partial', reason = $2, updated_at = $3 WHERE id = $1",
+            order["id"],
+            note[:500],
+            at,
+        )
+        await conn.execute(
+            "UPDATE positions SET strike = coalesce($2, strike),"
+            " status = CASE WHEN status = 'opening' THEN 'partial' ELSE status END WHERE id = $1",
+            order["position"],
+            strike,
+        )
+        return True
+
+
 async def end_order(
-    conn: Connection, *, epoch: int, client_id: str, status: OrderStatus, reason: str, at: datetime
+    conn: Connection,
+    *,
+    epoch: int,
+    client_id: str,
+    status: OrderStatus,
+    reason: str,
+    at: datetime,
+    realised: Decimal | None = None,
 ) -> int | None:
     """The order will fill no more (`rejected` or `cancelled`, with the broker's reason). An entry's layer keeps
     what filled, or closes at 0 lots and its signal's outcome becomes `failed` with the reason; an exit's unsold
-    lots go back to the layer. The facts' new version, or None if the order was already done."""
+    lots go back to the layer. `realised`: money made or lost on the way (a synthetic entry whose put was bought
+    back), booked to the order's layer. The facts' new version, or None if the order was already done."""
     assert status in (OrderStatus.REJECTED, OrderStatus.CANCELLED), status
     async with fenced(conn, epoch):
         order = await _locked(conn, client_id)
         if order["status"] in _DONE:
             return None
         version = await _next_version(conn)
+        if realised:
+            await _book(conn, at, LedgerKind.REALISED_PNL, realised, order, f"{reason}"[:200])
         await conn.execute(
             "UPDATE orders SET status = $2, reason = $3, updated_at = $4, ended_version = $5 WHERE id = $1",
             order["id"],
@@ -345,6 +408,10 @@ async def end_order(
             await _entry_ended(conn, order, reason=reason, at=at)
         else:
             await _exit_ended(conn, order, reason=reason, at=at)
+        if realised:
+            await conn.execute(
+                "UPDATE positions SET realised_pnl = realised_pnl + $2 WHERE id = $1", order["position"], realised
+            )
         return version
 
 
@@ -370,8 +437,10 @@ async def _entry_ended(conn: Connection, order: asyncpg.Record, *, reason: str, 
 
 
 async def _exit_ended(conn: Connection, order: asyncpg.Record, *, reason: str, at: datetime) -> None:
-    """An exit that sold `filled` of its lots: those close (P&L from their average), the rest are held again."""
-    filled, rest = order["filled_lots"], order["lots"] - order["filled_lots"]
+    """An exit that sold `filled` of its lots: those close (P&L from their average), the rest are held again. An
+    exit of a layer whose entry filled fewer lots than intended had only those to sell: no more is held again."""
+    filled = order["filled_lots"]
+    rest = max(0, min(order["lots"], order["layer_lots"]) - filled)
     position = order["position"]
     if filled:
         pnl = realised_pnl(float(order["entry_price"]), float(order["fill_price"]), filled, float(order["point_value"]))

@@ -90,7 +90,12 @@ async def assert_broker_and_facts_agree(database_url: str, fake: FakeOpenAlgo, c
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     assert pool is not None
     try:
-        ours = {broker_tag(r["client_id"]) for r in await pool.fetch("SELECT client_id FROM orders")}
+        # Each order's own tag, and its MARKET order's for a rest the LIMIT did not fill (basso/brokers/openalgo.py).
+        ours = {
+            broker_tag(r["client_id"]) + suffix
+            for r in await pool.fetch("SELECT client_id FROM orders")
+            for suffix in ("", "-m")
+        }
         assert set(tags) <= ours, f"orders at the broker we never recorded: {set(tags) - ours}"
         held = await pool.fetchval(
             "SELECT coalesce(sum(lots), 0) FROM positions WHERE instrument = 'GOLD_MINI'"
@@ -288,4 +293,118 @@ async def test_a_failed_broker_session_blocks_entries_until_a_check_succeeds(
             assert (await basso.post(gold("BASE_ENTRY", "back", 78500, **ENTRY)))[0] == 200
             assert (await asyncio.wait_for(done(basso, "back"), 60))["status"] == "executed"
             assert await basso.terminate() == 0
+        await assert_broker_and_facts_agree(fresh_database, fake, config, symbol)
+
+
+async def test_a_partial_fill_then_the_rest_at_market_books_the_weighted_average(
+    fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path, config: Config
+) -> None:
+    symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
+    async with fake_openalgo() as fake:
+        # The ask stands 20 above the LTP: the BUY LIMIT at 78,502 fills 100 g as placed and no more, through three
+        # modifications (78,504, 78,506, 78,508); then it is cancelled and the other 100 g bought at MARKET, at the
+        # ask 78,520.
+        fake.set_market(symbol, ltp="78500", bid="78480", ask="78520").partial_fill = 100
+        async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
+            assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
+            entry = await asyncio.wait_for(done(basso, "entry"), 60)
+            # (78,502 × 100 + 78,520 × 100) ÷ 200 = 78,511.
+            assert [(o["lots"], o["status"], o["fill_price"]) for o in entry["orders"]] == [(2, "filled", "78511.0000")]
+            assert [(b["pricetype"], b["quantity"]) for b in fake.sent("placeorder")] == [
+                ("LIMIT", "200"),
+                ("MARKET", "100"),
+            ]
+            assert len(fake.sent("modifyorder")) == 3
+            ledger = await basso.get("/api/ledger")
+            # Commission 78,511 × 2 × 10 × 0.05 % = 785.11.
+            assert Decimal(str(ledger["closed_equity"])) == Decimal("4999214.89")
+            assert await basso.terminate() == 0
+        assert fake.net(symbol) == 200
+        await assert_broker_and_facts_agree(fresh_database, fake, config, symbol)
+
+
+async def test_a_trailing_stop_hit_by_a_bar_close_sells_the_layer_through_openalgo(
+    fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path, config: Config
+) -> None:
+    symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
+    async with fake_openalgo() as fake:
+        fake.set_market(symbol, ltp="78500")
+        async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
+            assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
+            await asyncio.wait_for(done(basso, "entry"), 60)
+            fake.set_market(symbol, ltp="77700")
+            # A bar closes at 77,700, below the stop 77,800: the layer exits at the close.
+            assert (await basso.post(gold("MARKET_DATA", "bar", 77700, atr=450)))[0] == 200
+            bar = await asyncio.wait_for(done(basso, "bar"), 60)
+            assert [(o["side"], o["lots"], o["status"], o["fill_price"]) for o in bar["orders"]] == [
+                ("SELL", 2, "filled", "77700.0000")
+            ]
+            ledger = await basso.get("/api/ledger")
+            # 50,00,000 − 785 (78,500 × 20 × 0.05 %) + (77,700 − 78,500) × 2 × 10 (−16,000) − 777 (77,700 × 20 ×
+            # 0.05 %) = 49,82,438.
+            assert Decimal(str(ledger["closed_equity"])) == Decimal("4982438.00")
+            assert (await basso.get("/api/status"))["open_layers"] == 0
+            assert await basso.terminate() == 0
+        assert fake.net(symbol) == 0
+        await assert_broker_and_facts_agree(fresh_database, fake, config, symbol)
+
+
+async def test_the_leader_killed_while_an_order_is_working_leaves_it_to_the_new_leader(
+    fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path, config: Config
+) -> None:
+    symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
+    async with fake_openalgo() as fake:
+        fake.set_market(symbol, ltp="78500")
+        fake.fail_next("placeorder", "hang", after_processing=True)  # placed and filled; no reply ever comes
+        env = settings(tmp_path, fake, timeout_s=60.0)
+        async with running(fresh_database, redis_server.url, tmp_path / "a", env) as first:
+            await first.wait_log("leading: lease")
+            async with running(fresh_database, redis_server.url, tmp_path / "b", env) as second:
+                assert await second.get("/leader") == {"leader": False}
+                assert (await second.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
+                while not fake.orders:  # at the broker, and the leader still waiting for the reply
+                    await second.get("/api/signals/entry")
+                first.process.kill()
+                await first.process.wait()
+                await second.wait_log("leading: lease")  # Recovery takes the order up: found, not sent again
+                record = await asyncio.wait_for(done(second, "entry"), 60)
+                [order] = record["orders"]
+                assert (order["status"], order["broker_order_id"]) == ("filled", next(iter(fake.orders)))
+                assert await second.terminate() == 0
+        assert len(fake.sent("placeorder")) == 1
+        await assert_broker_and_facts_agree(fresh_database, fake, config, symbol)
+
+
+async def test_a_pyramid_and_an_exit_all_are_each_placed_once_and_booked_from_the_fills(
+    fresh_database: str, redis_server: EmbeddedRedis, tmp_path: Path, config: Config
+) -> None:
+    symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
+    async with fake_openalgo() as fake:
+        fake.set_market(symbol, ltp="78500")
+        async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
+            assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
+            await asyncio.wait_for(done(basso, "entry"), 60)
+            fake.set_market(symbol, ltp="80000")
+            # docs/rules.md §5 at 80,000, stop 79,500: 1R gate 80,000 − 78,500 = 1,500 > 700; spacing 1,500 ≥ 0.5 × 450;
+            # open profit 1,500 × 2 × 10 = 30,000 > 0. B discipline = 2 × 0.5 = 1; C profit budget = 0.5 × (30,000 −
+            # 700 × 2 × 10) ÷ (500 × 10) = 1.6; A margin and D headroom are far above ⇒ 1 lot, 100 g.
+            pyramid = {"position": "Long_2", "stop": 79500, "atr": 450, "er": 0.85, "lots": 1, "supertrend": 79500}
+            assert (await basso.post(gold("PYRAMID", "pyramid", 80000, **pyramid)))[0] == 200
+            record = await asyncio.wait_for(done(basso, "pyramid"), 60)
+            assert [(o["side"], o["lots"], o["fill_price"]) for o in record["orders"]] == [("BUY", 1, "80000.0000")]
+            fake.set_market(symbol, ltp="80500")
+            assert (await basso.post(gold("EXIT", "exit", 80500, position="ALL", reason="trend over")))[0] == 200
+            record = await asyncio.wait_for(done(basso, "exit"), 60)
+            assert sorted((o["side"], o["lots"], o["fill_price"]) for o in record["orders"]) == [
+                ("SELL", 1, "80500.0000"),
+                ("SELL", 2, "80500.0000"),
+            ]
+            ledger = await basso.get("/api/ledger")
+            # 50,00,000 − 785 − 400 (80,000 × 10 × 0.05 %) + (80,500 − 78,500) × 20 + (80,500 − 80,000) × 10
+            # − 805 (80,500 × 20 × 0.05 %) − 402.50 (80,500 × 10 × 0.05 %) = 50,42,607.50.
+            assert Decimal(str(ledger["closed_equity"])) == Decimal("5042607.50")
+            assert await basso.terminate() == 0
+        placed = [(b["action"], int(b["quantity"])) for b in fake.sent("placeorder")]
+        # The two exits are worked side by side: either may reach the broker first.
+        assert (placed[:2], sorted(placed[2:])) == ([("BUY", 200), ("BUY", 100)], [("SELL", 100), ("SELL", 200)])
         await assert_broker_and_facts_agree(fresh_database, fake, config, symbol)
