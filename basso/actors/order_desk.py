@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -62,6 +62,7 @@ from basso.store.orders import (
 from basso.store.reconciliation import held_lots, record_reconciliation
 from basso.store.retry import until_available
 from basso.store.types import Connection
+from basso.timeutil import exchange_date
 
 __all__ = ["DeskContext", "OrderDesk"]
 
@@ -94,6 +95,7 @@ class OrderDesk:
     def __init__(self, context: DeskContext) -> None:
         self.context = context
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._checked: dict[str, date] = {}  # symbol → the exchange day /symbol last matched the configuration
 
     async def reconcile(self) -> bool:
         """One reconciliation (docs/rules.md §8): the broker's position book against what our layers hold, per symbol. A
@@ -255,6 +257,13 @@ class OrderDesk:
                     await self._end(order, OrderStatus.CANCELLED, "nothing to sell: the layer's entry filled nothing")
                     return
                 order = replace(order, ticket=replace(ticket, lots=held))  # sell only what was bought
+        if ticket.opening and order.status is OrderStatus.PENDING:
+            mismatch = await self._check_contract(
+                order, order.symbol, round(ticket.point_value * instrument.quote_unit)
+            )
+            if mismatch is not None:
+                await self._end(order, OrderStatus.REJECTED, mismatch)
+                return
         checks = order.checks
         first = order.status is OrderStatus.PENDING
         while True:
@@ -289,6 +298,48 @@ class OrderDesk:
                 await self._end(order, OrderStatus.CANCELLED, f"the entry filled {order.ticket.lots} lots only")
             return
 
+    async def _check_contract(self, order: WorkingOrder, symbol: str, lot_size: int) -> str | None:
+        """Before a symbol's first entry of the day: the broker's lot size and tick for it (/symbol) must be the
+        configuration's, or the quantities and prices Basso sends mean something else at the broker. The reason
+        an entry must not be sent (a critical alert raised), or None. An unreadable /symbol is not a reason to
+        stop trading: it is logged and asked again at the next entry."""
+        context = self.context
+        instrument = context.config.instrument(order.ticket.instrument)
+        today = exchange_date(context.wall_clock())
+        if self._checked.get(symbol) == today:
+            return None
+        try:
+            found = await context.client.symbol(symbol, instrument.exchange)
+        except BrokerRefused as refused:
+            problem = f"OpenAlgo does not know {symbol} on {instrument.exchange} ({refused.broker_message})"
+        except BrokerError as failed:
+            log.warning("the contract check of %s could not be made (%s); the order goes out unchecked", symbol, failed)
+            return None
+        else:
+            tick = to_decimal(instrument.tick)
+            if found.lot_size == lot_size and found.tick == tick:
+                self._checked[symbol] = today
+                return None
+            problem = (
+                f"{symbol}: the broker's lot size {found.lot_size} and tick {found.tick.normalize():f} are not the "
+                f"configuration's {lot_size} and {tick.normalize():f} ([instruments.{instrument.name}])"
+            )
+        reason = f"{problem}: entries on {instrument.name} wait until they match"
+        log.error("contract check: %s", reason)
+        await self._write(
+            lambda conn: raise_alert(
+                conn,
+                at=context.wall_clock(),
+                level=AlertLevel.CRITICAL,
+                kind="contract_mismatch",
+                instrument=instrument.name,
+                dedupe=f"contract_mismatch:{symbol}:{today.isoformat()}",
+                message=reason,
+                detail={"symbol": symbol},
+            )
+        )
+        return reason
+
     async def _reread(self, order: WorkingOrder) -> WorkingOrder:
         client_id = order.ticket.client_id
         found = await self._read(lambda conn: working_orders(conn, signal=order.ticket.signal))
@@ -303,7 +354,9 @@ class OrderDesk:
         if entry is None:
             return order.ticket.lots
         task = self._tasks.get(entry.client_id)
-        if task is not None and not task.done():
+        if task is not None:
+            # Read again after the entry's work is over, even if it was over already: it may have ended between the
+            # read above and now.
             await asyncio.wait([task])
             entry = await self._read(lambda conn: layer_entry(conn, client_id))
             assert entry is not None
@@ -349,6 +402,12 @@ class OrderDesk:
             lots=ticket.lots,
         )
         legs = replace(legs, product=self.context.config.broker.product)
+        if ticket.opening:
+            for leg_symbol in (legs.put_symbol, legs.call_symbol):
+                mismatch = await self._check_contract(order, leg_symbol, lot_size)
+                if mismatch is not None:
+                    await self._end(order, OrderStatus.REJECTED, mismatch)
+                    return
         broker = self._broker(order)
         journal = _Journal(self, order)
         filled: list[LegFill] = []

@@ -50,6 +50,7 @@ __all__ = [
     "OrderState",
     "PositionDifference",
     "Quote",
+    "SymbolInfo",
     "SyntheticEntry",
     "SyntheticOrder",
     "Trade",
@@ -115,6 +116,16 @@ class Quote:
     ltp: Decimal
     bid: Decimal
     ask: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SymbolInfo:
+    """A contract as the broker knows it: units per lot and the price tick."""
+
+    symbol: str
+    exchange: str
+    lot_size: int
+    tick: Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -338,6 +349,14 @@ class OpenAlgoClient:
         if http_status >= 400 or reply.get("status") != "success":
             raise BrokerRefused(endpoint, f"HTTP {http_status}: {message}")
         return reply
+
+    async def symbol(self, symbol: str, exchange: str) -> SymbolInfo:
+        """The contract as the broker's master contract has it (/symbol): lot size and tick. BrokerRefused (HTTP
+        404) if the broker does not know the symbol."""
+        data = (await self.call("symbol", symbol=symbol, exchange=exchange)).get("data") or {}
+        return SymbolInfo(
+            symbol=symbol, exchange=exchange, lot_size=_int(data, "lotsize"), tick=_dec(data, "tick_size")
+        )
 
     async def quote(self, symbol: str, exchange: str) -> Quote:
         """LTP, bid and ask (/quotes)."""

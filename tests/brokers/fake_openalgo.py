@@ -175,10 +175,22 @@ class FakeOpenAlgo:
 
     # --- scripting -----------------------------------------------------------------------------------------
 
-    def set_market(self, symbol: str, *, ltp: str, bid: str | None = None, ask: str | None = None) -> Market:
-        """Quote `symbol` at `ltp` (bid and ask default to it); the Market, to script further."""
+    def set_market(
+        self,
+        symbol: str,
+        *,
+        ltp: str,
+        bid: str | None = None,
+        ask: str | None = None,
+        lot_size: int | None = None,
+        tick: str | None = None,
+    ) -> Market:
+        """Quote `symbol` at `ltp` (bid and ask default to it); with `lot_size` and `tick`, /symbol knows it too (a
+        symbol it does not know is answered 404, as by a real server). The Market, to script further."""
         market = Market(ltp=Decimal(ltp), bid=Decimal(bid or ltp), ask=Decimal(ask or ltp))
         self.markets[symbol] = market
+        if lot_size is not None and tick is not None:
+            self.symbols[symbol] = (lot_size, Decimal(tick))
         return market
 
     def fail_next(self, endpoint: str, kind: FaultKind, *, after_processing: bool = False, repeat: int = 1) -> None:

@@ -67,7 +67,7 @@ async def test_an_exit_of_a_layer_still_opening_is_sent_once_the_entry_filled_an
     gold = symbol(desk.config)
     # The ask stands 20 above the LTP: BUY LIMIT at 78,502 does not cross; the book fills a limit once it has been
     # modified twice (78,502 → 78,504 → 78,506). The SELL is worked the same way: 78,498 → 78,496 → 78,494.
-    market = desk.fake.set_market(gold, ltp="78500", bid="78480", ask="78520")
+    market = desk.fake.set_market(gold, lot_size=100, tick="1", ltp="78500", bid="78480", ask="78520")
     market.fill_after_modifications = 2
     await desk.decide(ENTRY)
     await desk.decide(EXIT)  # decided against the book that counts the entry working: the layer is closing
@@ -105,7 +105,7 @@ async def test_an_entry_that_filled_in_part_is_closed_in_that_part_and_no_more(d
     gold = symbol(desk.config)
     # The limit fills 100 g (1 lot) at its own 78,502 as placed and no more; the MARKET order for the rest is
     # refused: the entry ends with 1 lot of 2 held.
-    market = desk.fake.set_market(gold, ltp="78500", bid="78480", ask="78520")
+    market = desk.fake.set_market(gold, lot_size=100, tick="1", ltp="78500", bid="78480", ask="78520")
     market.partial_fill = 100
     market.reject_market = "RMS: market orders blocked"
     await desk.decide(ENTRY)
@@ -126,7 +126,7 @@ async def test_an_entry_that_filled_in_part_is_closed_in_that_part_and_no_more(d
 
 async def test_an_exit_of_a_layer_whose_entry_was_rejected_sends_nothing(desk: Desk) -> None:
     gold = symbol(desk.config)
-    desk.fake.set_market(gold, ltp="78500").reject = "RMS: Margin Exceeds"
+    desk.fake.set_market(gold, lot_size=100, tick="1", ltp="78500").reject = "RMS: Margin Exceeds"
     await desk.decide(ENTRY)
     await desk.decide(EXIT)
     await desk.work()

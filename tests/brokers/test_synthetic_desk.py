@@ -33,8 +33,8 @@ async def desk(migrated_database: str, config: Config) -> AsyncIterator[Desk]:
     async with desk_on(migrated_database, config, AT) as desk:
         await desk.decide(ENTRY)
         put, call = legs(config)
-        desk.fake.set_market(put, ltp="400")
-        desk.fake.set_market(call, ltp="450")
+        desk.fake.set_market(put, lot_size=30, tick="0.05", ltp="400")
+        desk.fake.set_market(call, lot_size=30, tick="0.05", ltp="450")
         yield desk
 
 
@@ -65,7 +65,7 @@ async def test_an_entry_sells_the_put_then_buys_the_call_and_opens_the_layer_at_
 
 async def test_a_failed_call_buys_the_put_back_and_fails_the_signal_with_the_brokers_words(desk: Desk) -> None:
     put, call = legs(desk.config)
-    desk.fake.set_market(call, ltp="450").reject = "RMS: option buying blocked"
+    desk.fake.set_market(call, lot_size=30, tick="0.05", ltp="450").reject = "RMS: option buying blocked"
     await desk.work()
     placed = [(b["symbol"], b["action"]) for b in desk.fake.sent("placeorder")]
     assert placed == [(put, "SELL"), (call, "BUY"), (put, "BUY")]
@@ -86,8 +86,8 @@ async def test_a_failed_call_buys_the_put_back_and_fails_the_signal_with_the_bro
 async def test_an_exit_buys_the_put_back_and_sells_the_call_and_books_the_synthetic_pnl(desk: Desk) -> None:
     put, call = legs(desk.config)
     await desk.work()
-    desk.fake.set_market(put, ltp="150")
-    desk.fake.set_market(call, ltp="700")
+    desk.fake.set_market(put, lot_size=30, tick="0.05", ltp="150")
+    desk.fake.set_market(call, lot_size=30, tick="0.05", ltp="700")
     await desk.decide(
         {
             "type": "EXIT",

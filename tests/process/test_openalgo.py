@@ -44,6 +44,11 @@ def gold(kind: str, signal_id: str, price: float, **extra: Any) -> bytes:
     return orjson.dumps(body)
 
 
+# What the fake's /symbol answers for them, as the shipped configuration has them (checked before each day's first
+# entry): 100 g a Gold Mini lot, tick ₹1; 2,500 kg a Copper lot, tick ₹0.05.
+GOLD_CONTRACT: dict[str, Any] = {"lot_size": 100, "tick": "1"}
+COPPER_CONTRACT: dict[str, Any] = {"lot_size": 2500, "tick": "0.05"}
+
 ENTRY = {"position": "Long_1", "stop": 77800, "atr": 450, "er": 0.85, "lots": 2, "supertrend": 77800}
 
 
@@ -112,7 +117,7 @@ async def test_an_entry_and_its_exit_are_placed_once_and_booked_from_the_fills(
 ) -> None:
     symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
     async with fake_openalgo() as fake:
-        fake.set_market(symbol, ltp="78500")
+        fake.set_market(symbol, **GOLD_CONTRACT, ltp="78500")
         async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
             assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
             entry = await asyncio.wait_for(done(basso, "entry"), 60)
@@ -128,7 +133,7 @@ async def test_an_entry_and_its_exit_are_placed_once_and_booked_from_the_fills(
                 "LIMIT",
                 "78502.0",
             )
-            fake.set_market(symbol, ltp="79000")
+            fake.set_market(symbol, **GOLD_CONTRACT, ltp="79000")
             assert (await basso.post(gold("EXIT", "exit", 79000, position="ALL", reason="trend over")))[0] == 200
             await asyncio.wait_for(done(basso, "exit"), 60)
             ledger = await basso.get("/api/ledger")
@@ -146,7 +151,7 @@ async def test_a_rejected_entry_fails_its_signal_with_the_brokers_reason(
 ) -> None:
     symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
     async with fake_openalgo() as fake:
-        fake.set_market(symbol, ltp="78500").reject = "RMS:Margin Exceeds"
+        fake.set_market(symbol, **GOLD_CONTRACT, ltp="78500").reject = "RMS:Margin Exceeds"
         async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
             assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
             record = await asyncio.wait_for(done(basso, "entry"), 60)
@@ -162,7 +167,7 @@ async def test_a_lost_reply_for_an_order_that_filled_is_found_not_sent_again(
 ) -> None:
     symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
     async with fake_openalgo() as fake:
-        fake.set_market(symbol, ltp="78500")
+        fake.set_market(symbol, **GOLD_CONTRACT, ltp="78500")
         fake.fail_next("placeorder", "http500", after_processing=True)  # placed and filled; the reply lost
         async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
             assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
@@ -179,7 +184,7 @@ async def test_a_process_killed_between_placing_an_order_and_recording_it_leaves
 ) -> None:
     symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
     async with fake_openalgo() as fake:
-        fake.set_market(symbol, ltp="78500")
+        fake.set_market(symbol, **GOLD_CONTRACT, ltp="78500")
         fake.fail_next("placeorder", "hang", after_processing=True)  # placed and filled; no reply ever comes
         env = settings(tmp_path, fake, timeout_s=60.0)
         async with running(fresh_database, redis_server.url, tmp_path / "data", env) as first:
@@ -237,8 +242,8 @@ async def test_a_reconciliation_break_blocks_entries_on_its_instrument_only_unti
     gold_symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
     copper_symbol = contract_now(config, "COPPER", datetime.now(UTC)).future_symbol
     async with fake_openalgo() as fake:
-        fake.set_market(gold_symbol, ltp="78500")
-        fake.set_market(copper_symbol, ltp="800")
+        fake.set_market(gold_symbol, **GOLD_CONTRACT, ltp="78500")
+        fake.set_market(copper_symbol, **COPPER_CONTRACT, ltp="800")
         fake.hold(gold_symbol, 100, exchange="MCX")  # a lot of Gold Mini bought by hand at the broker
         env = settings(tmp_path, fake, reconcile_every_s=0.2)
         async with running(fresh_database, redis_server.url, tmp_path / "data", env) as basso:
@@ -274,7 +279,7 @@ async def test_a_failed_broker_session_blocks_entries_until_a_check_succeeds(
 ) -> None:
     symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
     async with fake_openalgo() as fake:
-        fake.set_market(symbol, ltp="78500")
+        fake.set_market(symbol, **GOLD_CONTRACT, ltp="78500")
         env = settings(tmp_path, fake, reconcile_every_s=0.2)
         async with running(fresh_database, redis_server.url, tmp_path / "data", env) as basso:
             await asyncio.wait_for(reconciled(basso, matched=True), 60)
@@ -304,7 +309,7 @@ async def test_a_partial_fill_then_the_rest_at_market_books_the_weighted_average
         # The ask stands 20 above the LTP: the BUY LIMIT at 78,502 fills 100 g as placed and no more, through three
         # modifications (78,504, 78,506, 78,508); then it is cancelled and the other 100 g bought at MARKET, at the
         # ask 78,520.
-        fake.set_market(symbol, ltp="78500", bid="78480", ask="78520").partial_fill = 100
+        fake.set_market(symbol, **GOLD_CONTRACT, ltp="78500", bid="78480", ask="78520").partial_fill = 100
         async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
             assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
             entry = await asyncio.wait_for(done(basso, "entry"), 60)
@@ -328,11 +333,11 @@ async def test_a_trailing_stop_hit_by_a_bar_close_sells_the_layer_through_openal
 ) -> None:
     symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
     async with fake_openalgo() as fake:
-        fake.set_market(symbol, ltp="78500")
+        fake.set_market(symbol, **GOLD_CONTRACT, ltp="78500")
         async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
             assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
             await asyncio.wait_for(done(basso, "entry"), 60)
-            fake.set_market(symbol, ltp="77700")
+            fake.set_market(symbol, **GOLD_CONTRACT, ltp="77700")
             # A bar closes at 77,700, below the stop 77,800: the layer exits at the close.
             assert (await basso.post(gold("MARKET_DATA", "bar", 77700, atr=450)))[0] == 200
             bar = await asyncio.wait_for(done(basso, "bar"), 60)
@@ -354,7 +359,7 @@ async def test_the_leader_killed_while_an_order_is_working_leaves_it_to_the_new_
 ) -> None:
     symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
     async with fake_openalgo() as fake:
-        fake.set_market(symbol, ltp="78500")
+        fake.set_market(symbol, **GOLD_CONTRACT, ltp="78500")
         fake.fail_next("placeorder", "hang", after_processing=True)  # placed and filled; no reply ever comes
         env = settings(tmp_path, fake, timeout_s=60.0)
         async with running(fresh_database, redis_server.url, tmp_path / "a", env) as first:
@@ -380,11 +385,11 @@ async def test_a_pyramid_and_an_exit_all_are_each_placed_once_and_booked_from_th
 ) -> None:
     symbol = contract_now(config, "GOLD_MINI", datetime.now(UTC)).future_symbol
     async with fake_openalgo() as fake:
-        fake.set_market(symbol, ltp="78500")
+        fake.set_market(symbol, **GOLD_CONTRACT, ltp="78500")
         async with running(fresh_database, redis_server.url, tmp_path / "data", settings(tmp_path, fake)) as basso:
             assert (await basso.post(gold("BASE_ENTRY", "entry", 78500, **ENTRY)))[0] == 200
             await asyncio.wait_for(done(basso, "entry"), 60)
-            fake.set_market(symbol, ltp="80000")
+            fake.set_market(symbol, **GOLD_CONTRACT, ltp="80000")
             # docs/rules.md §5 at 80,000, stop 79,500: 1R gate 80,000 − 78,500 = 1,500 > 700; spacing 1,500 ≥ 0.5 × 450;
             # open profit 1,500 × 2 × 10 = 30,000 > 0. B discipline = 2 × 0.5 = 1; C profit budget = 0.5 × (30,000 −
             # 700 × 2 × 10) ÷ (500 × 10) = 1.6; A margin and D headroom are far above ⇒ 1 lot, 100 g.
@@ -392,7 +397,7 @@ async def test_a_pyramid_and_an_exit_all_are_each_placed_once_and_booked_from_th
             assert (await basso.post(gold("PYRAMID", "pyramid", 80000, **pyramid)))[0] == 200
             record = await asyncio.wait_for(done(basso, "pyramid"), 60)
             assert [(o["side"], o["lots"], o["fill_price"]) for o in record["orders"]] == [("BUY", 1, "80000.0000")]
-            fake.set_market(symbol, ltp="80500")
+            fake.set_market(symbol, **GOLD_CONTRACT, ltp="80500")
             assert (await basso.post(gold("EXIT", "exit", 80500, position="ALL", reason="trend over")))[0] == 200
             record = await asyncio.wait_for(done(basso, "exit"), 60)
             assert sorted((o["side"], o["lots"], o["fill_price"]) for o in record["orders"]) == [
