@@ -21,7 +21,7 @@ from basso.embedded import EmbeddedRedis
 from basso.enums import AlertLevel
 from basso.store import notifications as outbox
 from basso.store.alerts import raise_alert
-from tests.process.conftest import SECRET, Instance, running
+from tests.processes import SECRET, Instance, running
 from tests.web.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.timeout(120)
