@@ -170,7 +170,16 @@ class DashboardSettings:
     bar_stale_s: float  # an instrument with open layers whose last bar close is older shows yellow
 
 
-NOTIFICATION_EVENTS = ("entry_filled", "exit_filled", "stop_hit", "peel_off", "roll_done", "roll_failed", "alert")
+NOTIFICATION_EVENTS = (
+    "entry_filled",
+    "exit_filled",
+    "stop_hit",
+    "peel_off",
+    "roll_done",
+    "roll_failed",
+    "leadership",
+    "alert",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -81,9 +81,11 @@ def _exit_kind(reason: str) -> tuple[str, str]:
 
 
 def alert_notification(fact: Mapping[str, Any]) -> Notification:
-    """The message for an alert; a failed roll is its own event (a trader may want only those loud)."""
+    """The message for an alert; a failed roll and a change of leader are events of their own (a trader may want
+    only the failed rolls loud, or the routine changes of leader silent)."""
     where = f"{fact['instrument']}: " if fact["instrument"] else ""
-    event = "roll_failed" if fact["kind"].startswith("roll") else "alert"
+    kind: str = fact["kind"]
+    event = "roll_failed" if kind.startswith("roll") else "leadership" if kind.startswith("leadership") else "alert"
     return Notification(event=event, title=f"Alert ({fact['level']}): {fact['kind']}", body=f"{where}{fact['message']}")
 
 

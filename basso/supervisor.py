@@ -342,8 +342,10 @@ class Supervisor:
         started: list[_Slot] = []
         try:
             for slot in self._slots:
-                await self._start_slot(slot)
+                # Listed before its start: one interrupted part-way (this supervisor's own parent stopping it) may
+                # already run, and must be stopped with the others.
                 started.append(slot)
+                await self._start_slot(slot)
         except BaseException:
             for slot in reversed(started):
                 await self._stop_slot(slot)

@@ -1,8 +1,8 @@
 """Dashboard benchmark: the page's render time on a big book, and how soon a commit reaches an open page.
 
-On a durable embedded PostgreSQL (fsync on) holding 100,000 stored signals, 10,000 ledger rows and 200 open
-layers (34 instruments of configuration only, Gold Mini's numbers under other names, six layers each but the
-last), the real app on a real socket:
+On a durable embedded PostgreSQL (fsync on) holding 100,000 stored signals, 10,000 ledger rows, 100,000 equity
+marks and 200 open layers (34 instruments of configuration only, Gold Mini's numbers under other names, six
+layers each but the last), the real app on a real socket:
 
 1. render: `GET /` (every panel, from the read API's own computations), the first request and then `--renders`
    more; the time until the whole page has arrived at the client;
@@ -50,6 +50,7 @@ INSTRUMENTS = [f"BENCH_{n:02d}" for n in range(34)]  # 34 × 6 layers = 204: the
 LAYERS = 200
 SIGNALS = 100_000
 LEDGER_ROWS = 10_000  # two rows (commission, P&L) per fill, a fill per 20 stored signals; `--ledger-rows`
+EQUITY_MARKS = SIGNALS  # an equity mark per bar (each moves the open layers' unrealised P&L); `--equity-marks`
 
 
 def bench_config() -> Config:
@@ -65,8 +66,11 @@ def bench_config() -> Config:
     return _parse(raw)
 
 
-async def fill(pool: asyncpg.Pool, now: datetime, ledger_rows: int = LEDGER_ROWS) -> int:
+async def fill(
+    pool: asyncpg.Pool, now: datetime, ledger_rows: int = LEDGER_ROWS, equity_marks: int = EQUITY_MARKS
+) -> int:
     """The facts: the fence, ₹1 Cr, 100,000 executed signals (a year of bars), `ledger_rows` netting to 0,
+    `equity_marks` five minutes apart for the chart,
     200 open layers with stops above entry (no open risk, so bars only trail) and a mark per instrument."""
     async with pool.acquire() as conn:
         epoch = await take_fence(conn, "bench", "benchmark")
@@ -114,6 +118,19 @@ async def fill(pool: asyncpg.Pool, now: datetime, ledger_rows: int = LEDGER_ROWS
             for n in range(ledger_rows)
         ]
         await conn.copy_records_to_table("ledger", records=ledger, columns=["at", "kind", "amount", "note"])
+        marks_over_time = [
+            (
+                start + timedelta(seconds=n * 300),
+                Decimal(10_000_000 - 100 * ((n // 2) % 2)),
+                Decimal(n % 500 * 10),
+                Decimal(10_000_000),
+                100 * ((n // 2) % 2) / 10_000_000,
+            )
+            for n in range(equity_marks)
+        ]
+        await conn.copy_records_to_table(
+            "equity_marks", records=marks_over_time, columns=["at", "closed", "unrealised", "high_water", "drawdown"]
+        )
         entry_signal = await conn.fetchval("SELECT min(id) FROM signals")
         positions = []
         for n in range(LAYERS):
@@ -213,7 +230,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
-            epoch = await fill(pool, now, args.ledger_rows)
+            epoch = await fill(pool, now, args.ledger_rows, args.equity_marks)
             commits: list[float] = []
             services = Services(
                 config=config,
@@ -271,6 +288,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         "open_layers": LAYERS,
         "stored_signals": SIGNALS,
         "ledger_rows": args.ledger_rows,
+        "equity_marks": args.equity_marks,
     }
 
 
@@ -278,5 +296,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--renders", type=int, default=20, help="renders of / after the first (default 20)")
     parser.add_argument("--ledger-rows", type=int, default=LEDGER_ROWS, help=f"ledger rows (default {LEDGER_ROWS})")
+    parser.add_argument("--equity-marks", type=int, default=EQUITY_MARKS, help=f"equity marks (default {EQUITY_MARKS})")
     parser.add_argument("--updates", type=int, default=20, help="bars posted for the live-update figure (default 20)")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 
 class TcpProxy:
@@ -96,3 +97,10 @@ async def proxy_to(target_port: int) -> AsyncIterator[TcpProxy]:
         yield proxy
     finally:
         await proxy.close()
+
+
+def through(proxy_port: int, url: str) -> str:
+    """`url` (a database's, a server's) with its port replaced by the proxy's."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{host}:{proxy_port}"))

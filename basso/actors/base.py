@@ -262,7 +262,11 @@ class ActorCell(Generic[M]):
         ready: asyncio.Future[None] = loop.create_future()
         task = loop.create_task(self._run(ready), name=self.path)
         self.task = task
-        await asyncio.wait((ready, task), return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait((ready, task), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()  # a start interrupted (its supervisor stopping) leaves no incarnation behind
+            raise
         if not ready.done():
             reason, error = self.exit_reason(task)
             raise ChildStartFailed(self.path, reason, error)

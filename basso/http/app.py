@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from basso.http import api, controls, health
+from basso.http import api, controls, equity, health
 from basso.http.dashboard import setup_dashboard
 from basso.http.state import SERVICES, Services
 from basso.http.webhook import webhook
@@ -27,6 +27,7 @@ def build_app(services: Services) -> web.Application:
     app.router.add_get("/api/signals/{signal_id}", api.signal)
     app.router.add_get("/api/ledger", api.ledger)
     app.router.add_get("/api/trades", api.trades)
+    app.router.add_get("/api/equity", equity.equity)
     app.router.add_get("/api/rollover", api.rollover)
     app.router.add_post("/api/rollover", controls.rollover)
     app.router.add_get("/api/alerts", api.alerts)

@@ -1,9 +1,10 @@
 """The dashboard at `/` (docs/rules.md §10): one server-rendered page a trader keeps open all day.
 
 The page is Jinja2 (aiohttp-jinja2); htmx swaps the panels in place when the server-sent event stream at
-`/dashboard/events` says the facts changed (aiohttp-sse); uPlot draws equity and drawdown. Every asset is
-vendored under `basso/http/static/` (no CDN: it works offline). The numbers are the read API's own
-(`status_report`, `positions_report`, `rollover_report`), so the page and `/api/status` cannot disagree. The
+`/dashboard/events` says the facts changed (aiohttp-sse); uPlot draws equity and drawdown over time. Every asset
+is vendored under `basso/http/static/` (no CDN: it works offline). The numbers are the read API's own
+(`status_report`, `positions_report`, `rollover_report`, and `equity_report` for the chart, embedded as
+/api/equity's reply), so the page and the API cannot disagree. The
 controls post to the same admin endpoints with the admin token as a Bearer header (`static/dashboard.js`).
 """
 
@@ -25,6 +26,7 @@ from aiohttp_sse import sse_response
 
 from basso.formatting import age, decimal, number, rupees
 from basso.http.api import positions_report, rollover_report, status_report
+from basso.http.equity import chart_json, equity_report
 from basso.http.state import SERVICES, Services
 from basso.rules.contracts import days_to_expiry
 from basso.store import alerts as alert_store
@@ -35,7 +37,6 @@ from basso.timeutil import exchange_date
 HERE = Path(__file__).parent
 SIGNALS_SHOWN = 25
 ALERTS_SHOWN = 25
-EQUITY_POINTS = 500
 ORDERS_SHOWN = 50
 
 
@@ -124,33 +125,6 @@ _OUTCOME_WORDS = {
     "failed": "the broker said no",
     "dead": "crashed three times: see the dead letters",
 }
-
-
-def _equity_series(history: list[asyncpg.Record], status: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """Closed equity after each of the newest ledger rows (oldest first), its high-water mark and its drawdown
-    from it within those rows; the last point is now, adding the blended equity (closed + the configured share
-    of unrealised). The heat panel's drawdown is the sizing mode's, over all time, as /api/status says."""
-    times: list[float] = []
-    closed: list[float] = []
-    high: list[float] = []
-    drawdown: list[float] = []
-    peak = 0.0
-    for row in reversed(history):
-        value = float(row["equity"])
-        peak = max(peak, value)
-        times.append(row["at"].timestamp())
-        closed.append(value)
-        high.append(peak)
-        drawdown.append(round(100 * (1 - value / peak), 4) if peak > 0 else 0.0)
-    blended: list[float | None] = [None] * len(times)
-    if times:
-        # Strictly after the last ledger row (a chart's x must increase), even one stamped after the page's clock.
-        times.append(max(now.timestamp(), times[-1] + 1))
-        closed.append(closed[-1])
-        high.append(high[-1])
-        drawdown.append(drawdown[-1])
-        blended.append(float(status["equity"]["blended"]))
-    return {"t": times, "closed": closed, "high_water": high, "blended": blended, "drawdown": drawdown}
 
 
 def broker_lights(broker: Mapping[str, Any], now: datetime, every_s: float) -> tuple[dict[str, str], dict[str, str]]:
@@ -242,9 +216,9 @@ async def dashboard_context(services: Services) -> dict[str, Any]:
         alert_store.newest_alerts(pool, limit=ALERTS_SHOWN),
         alert_store.unacknowledged_count(pool),
     )
-    signals, history, bars, orders = await asyncio.gather(
+    signals, equity, bars, orders = await asyncio.gather(
         reads.newest_signals(pool, SIGNALS_SHOWN),
-        dashboard_store.closed_equity_history(pool, EQUITY_POINTS),
+        equity_report(services, since=None),
         dashboard_store.last_bar_closes(pool, list(services.config.instruments)),
         dashboard_store.working_orders(pool, ORDERS_SHOWN),
     )
@@ -297,7 +271,7 @@ async def dashboard_context(services: Services) -> dict[str, Any]:
             "light": ("green", "yellow", "orange", "red")[status["drawdown"]["band"]],
             "band": f"{status['drawdown']['band_name']}: {status['drawdown']['rule']}",
         },
-        "equity_series": orjson.dumps(_equity_series(history, status, now)).decode(),
+        "equity_series": chart_json(equity),
         "instruments": _by_instrument(layers),
         "signals": [_signal_view(row) for row in signals],
         "orders": [{**dict(row), "age_s": (now - row["created_at"]).total_seconds()} for row in orders],

@@ -22,12 +22,11 @@ from decimal import Decimal
 from basso.config import Config
 from basso.enums import LedgerKind, OrderSide, SignalOutcome
 from basso.rules.alert import Alert
-from basso.rules.book import Book, Fill, book_order
+from basso.rules.book import Book, Fill
 from basso.rules.decisions import Decision
-from basso.rules.equity import drawdown_band_alert
 from basso.rules.layers import Layer
 from basso.rules.money import ledger_amount, realised_pnl
-from basso.rules.settlement import LedgerEntry, stored_price
+from basso.rules.settlement import LedgerEntry, book_after, peaked, stored_price
 from basso.rules.values import value_class
 
 __all__ = ["Filling", "OrderTicket", "Working", "client_id", "fill_book", "work"]
@@ -144,51 +143,15 @@ def work(decision: Decision, book: Book, config: Config, *, key: str, signal: in
                 highest_close=stored_price(entry.price),
                 point_value=entry.point_value,
             )
-    price, atr, marked_at, bar_at = book.price, book.atr, book.marked_at, book.bar_at
-    mark = decision.mark
-    if mark is not None:
-        price = {**price, mark.instrument: stored_price(mark.price)}
-        atr = {**atr, mark.instrument: stored_price(mark.atr)}
-        marked_at = {**marked_at, mark.instrument: mark.at}
-        if mark.bar:
-            bar_at = {**bar_at, mark.instrument: mark.at}
-    after = Book(
-        closed_equity=book.closed_equity,
-        high_water=book.high_water,
-        equity_peak=book.equity_peak,
-        layers=tuple(sorted(layers.values(), key=book_order)),
-        atr=atr,
-        price=price,
-        marked_at=marked_at,
-        bar_at=bar_at,
-        kill_switch=book.kill_switch,
-        version=book.version + 1,
-        day=book.day,
-        day_peak=book.day_peak,
-        earlier_peaks=book.earlier_peaks,
-    )
+    after = book_after(book, layers=layers.values(), mark=decision.mark, version=book.version + 1)
     alerts = decision.alerts
     drawdown_before = book.drawdown_pct(config)
     if not tickets:  # nothing working: the book is final, and its equity may be a new peak
-        after, band = _peaked(drawdown_before, after, config)
+        after, band = peaked(drawdown_before, after, config)
         alerts = alerts if band is None else (*alerts, band)
     return Working(
         decision=decision, tickets=tuple(tickets), book=after, drawdown_before=drawdown_before, alerts=alerts
     )
-
-
-def _peaked(drawdown_before: float, after: Book, config: Config) -> tuple[Book, Alert | None]:
-    """`after` with its peak raised to its equity, and the drawdown band alert between `drawdown_before` and it
-    (as basso.rules.settlement.settle does)."""
-    equity = after.sizing_equity(config)
-    peaked = after.with_peak_at(equity)
-    band = drawdown_band_alert(
-        before=drawdown_before,
-        after=peaked.drawdown_at(equity),
-        peak=peaked.equity_peak,
-        rules=config.drawdown,
-    )
-    return peaked, band
 
 
 def fill_ledger(ticket: OrderTicket, fill: Fill) -> list[LedgerEntry]:
@@ -251,21 +214,6 @@ def fill_book(
         if ticket.opening:
             key = (ticket.instrument, ticket.layer)
             layers[key] = filled_layer(layers[key], lots=fill.lots, average=fill.price)
-    closed = book.closed_equity + cash
-    after = Book(
-        closed_equity=closed,
-        high_water=max(book.high_water, closed),
-        equity_peak=book.equity_peak,
-        layers=tuple(sorted(layers.values(), key=book_order)),
-        atr=book.atr,
-        price=book.price,
-        marked_at=book.marked_at,
-        bar_at=book.bar_at,
-        kill_switch=book.kill_switch,
-        version=version,
-        day=book.day,
-        day_peak=book.day_peak,
-        earlier_peaks=book.earlier_peaks,
-    )
-    peaked, band = _peaked(drawdown_before, after, config)
-    return Filling(book=peaked, alert=band)
+    after = book_after(book, layers=layers.values(), mark=None, cash=cash, version=version)
+    raised, band = peaked(drawdown_before, after, config)
+    return Filling(book=raised, alert=band)

@@ -6,20 +6,21 @@ amounts: realised P&L = (exit − entry) × lots × pv and every commission, in 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
 
 from basso.config import Config
 from basso.enums import LedgerKind
 from basso.rules.alert import Alert
-from basso.rules.book import Book, Fill, book_order
+from basso.rules.book import Book, Fill, Mark, book_order
 from basso.rules.decisions import Decision
 from basso.rules.equity import drawdown_band_alert
 from basso.rules.layers import Layer
 from basso.rules.money import ledger_amount, realised_pnl
 from basso.rules.values import value_class
 
-__all__ = ["Closing", "LedgerEntry", "Settlement", "settle"]
+__all__ = ["Closing", "LedgerEntry", "Settlement", "book_after", "peaked", "settle"]
 
 
 @value_class
@@ -141,37 +142,52 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
             del layers[(fill.instrument, fill.layer)]
         else:
             layers[(fill.instrument, fill.layer)] = layer.with_lots(layer.lots - fill.lots)
+    cash = sum((entry.amount for entry in ledger), Decimal(0))
+    after = book_after(book, layers=layers.values(), mark=decision.mark, cash=cash, version=book.version + 1)
+    after, band = peaked(book.drawdown_pct(config), after, config)
+    alerts = decision.alerts if band is None else (*decision.alerts, band)
+    return Settlement(
+        decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger), book=after, alerts=alerts
+    )
+
+
+def book_after(
+    book: Book, *, layers: Iterable[Layer], mark: Mark | None, cash: Decimal = Decimal(0), version: int
+) -> Book:
+    """`book` holding `layers`, with `mark` applied (its price, ATR and time; a bar's time as the newest bar) and
+    `cash` booked, at the facts' `version`. One new book, built once: this runs for every signal, live and in
+    every backtest."""
     price, atr, marked_at, bar_at = book.price, book.atr, book.marked_at, book.bar_at
-    mark = decision.mark
     if mark is not None:
         price = {**price, mark.instrument: stored_price(mark.price)}
         atr = {**atr, mark.instrument: stored_price(mark.atr)}
         marked_at = {**marked_at, mark.instrument: mark.at}
         if mark.bar:
             bar_at = {**bar_at, mark.instrument: mark.at}
-    closed = book.closed_equity + sum((entry.amount for entry in ledger), Decimal(0))
-    # One new book, built once: this runs for every signal, live and in every backtest.
-    after = Book(
+    closed = book.closed_equity + cash
+    return Book(
         closed_equity=closed,
         high_water=max(book.high_water, closed),
         equity_peak=book.equity_peak,
-        layers=tuple(sorted(layers.values(), key=book_order)),
+        layers=tuple(sorted(layers, key=book_order)),
         atr=atr,
         price=price,
         marked_at=marked_at,
         bar_at=bar_at,
         kill_switch=book.kill_switch,
-        version=book.version + 1,
+        version=version,
         day=book.day,
         day_peak=book.day_peak,
         earlier_peaks=book.earlier_peaks,
     )
+
+
+def peaked(drawdown_before: float, after: Book, config: Config) -> tuple[Book, Alert | None]:
+    """`after` with its peak raised to its equity, and the alert for a drawdown band entered or left since
+    `drawdown_before` (None if the band is the same)."""
     equity = after.sizing_equity(config)
-    after = after.with_peak_at(equity)
+    raised = after.with_peak_at(equity)
     band = drawdown_band_alert(
-        before=book.drawdown_pct(config), after=after.drawdown_at(equity), peak=after.equity_peak, rules=config.drawdown
+        before=drawdown_before, after=raised.drawdown_at(equity), peak=raised.equity_peak, rules=config.drawdown
     )
-    alerts = decision.alerts if band is None else (*decision.alerts, band)
-    return Settlement(
-        decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger), book=after, alerts=alerts
-    )
+    return raised, band

@@ -1,10 +1,10 @@
 """What only the dashboard reads: a fingerprint of the facts (has anything changed since the page was drawn?),
-closed equity over time from the ledger, the last bar close per instrument, and the orders still working.
-Read-only; any instance."""
+equity over time from its marks, the last bar close per instrument, and the orders still working. Read-only; any
+instance."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -33,15 +33,39 @@ async def fingerprint(db: Executor) -> str:
     return "-".join(str(row[key]) for key in keys)
 
 
-async def closed_equity_history(db: Executor, points: int) -> list[asyncpg.Record]:
-    """Closed equity after each of the newest `points` ledger rows, newest first (`at`, `equity`). Each is the
-    whole ledger's sum less the rows after it, so only the newest rows are read in order, however long the
-    ledger is."""
-    return await db.fetch(
-        "SELECT at, (SELECT coalesce(sum(amount), 0) FROM ledger)"
-        " - coalesce(sum(amount) OVER (ORDER BY id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)"
-        " AS equity FROM (SELECT id, at, amount FROM ledger ORDER BY id DESC LIMIT $1) newest ORDER BY id DESC",
+async def equity_history(db: Executor, *, since: datetime | None, points: int) -> list[asyncpg.Record]:
+    """Equity over time from the equity marks (sql/012) at or after `since` (all of them if None), oldest first,
+    at most `points` rows: with more marks than that, the window's span is cut into `points` equal stretches of
+    time and each stretch gives its last mark (the state it ended in) with the worst drawdown of closed equity
+    below its high water anywhere in it, so no dip is smoothed away. Each row: `at`, `closed`, `unrealised`
+    (None before sql/012), `high_water`, `drawdown` (a fraction) and `marks` (how many marks it stands for)."""
+    start = since or datetime.min.replace(tzinfo=UTC)
+    span = await db.fetchrow(
+        "SELECT min(at) AS first, max(at) AS last,"
+        " (SELECT count(*) FROM (SELECT FROM equity_marks WHERE at >= $1 LIMIT $2 + 1) enough) AS n"
+        " FROM equity_marks WHERE at >= $1",
+        start,
         points,
+    )
+    assert span is not None
+    if span["n"] <= points:
+        return await db.fetch(
+            "SELECT at, closed, unrealised, high_water, drawdown, 1 AS marks FROM equity_marks WHERE at >= $1"
+            " ORDER BY id",
+            start,
+        )
+    first, width = span["first"], span["last"] - span["first"]
+    edges = [first + width * k / points for k in range(1, points)]
+    # One pass over the window's marks (width_bucket: a binary search in `edges`), then the last mark of each
+    # stretch by its key.
+    return await db.fetch(
+        "SELECT e.at, e.closed, e.unrealised, e.high_water, s.drawdown, s.marks FROM ("
+        "  SELECT max(id) AS last, max(drawdown) AS drawdown, count(*) AS marks FROM equity_marks"
+        "  WHERE at >= $1 GROUP BY width_bucket(at, $2::timestamptz[])) s"
+        " CROSS JOIN LATERAL (SELECT at, closed, unrealised, high_water FROM equity_marks WHERE id = s.last) e"
+        " ORDER BY s.last",
+        start,
+        edges,
     )
 
 

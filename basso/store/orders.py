@@ -271,7 +271,7 @@ async def record_fill(
         await conn.execute(
             "UPDATE orders SET status = $2, filled_lots = $3, fill_price = $4,"
             " commission = coalesce(commission, 0) + $5,"
-            " broker_order_id = coalesce($6, broker_order_id), updated_at = $7 WHERE id = $1",
+            " broker_order_id = coalesce($6, broker_order_id), updated_at = $7, epoch = $8 WHERE id = $1",
             order["id"],
             (OrderStatus.FILLED if done else OrderStatus.PARTIAL).value,
             filled,
@@ -279,6 +279,7 @@ async def record_fill(
             commission,
             broker_order_id,
             at,
+            epoch,
         )
         await conn.execute(
             "INSERT INTO fills (order_id, lots, price, commission, at, book_version, epoch)"
@@ -360,10 +361,11 @@ async def record_leg(
         if order["status"] in _DONE:
             return False
         await conn.execute(
-            "UPDATE orders SET status = 'partial', reason = $2, updated_at = $3 WHERE id = $1",
+            "UPDATE orders SET status = 'partial', reason = $2, updated_at = $3, epoch = $4 WHERE id = $1",
             order["id"],
             note[:500],
             at,
+            epoch,
         )
         await conn.execute(
             "UPDATE positions SET strike = coalesce($2, strike),"
@@ -397,15 +399,16 @@ async def end_order(
         if realised:
             await _book(conn, at, LedgerKind.REALISED_PNL, realised, order, f"{reason}"[:200])
         await conn.execute(
-            "UPDATE orders SET status = $2, reason = $3, updated_at = $4, ended_version = $5 WHERE id = $1",
+            "UPDATE orders SET status = $2, reason = $3, updated_at = $4, ended_version = $5, epoch = $6 WHERE id = $1",
             order["id"],
             status.value,
             reason[:500],
             at,
             version,
+            epoch,
         )
         if order["side"] == OrderSide.BUY.value:
-            await _entry_ended(conn, order, reason=reason, at=at)
+            await _entry_ended(conn, order, reason=reason, at=at, epoch=epoch)
         else:
             await _exit_ended(conn, order, reason=reason, at=at)
         if realised:
@@ -415,7 +418,7 @@ async def end_order(
         return version
 
 
-async def _entry_ended(conn: Connection, order: asyncpg.Record, *, reason: str, at: datetime) -> None:
+async def _entry_ended(conn: Connection, order: asyncpg.Record, *, reason: str, at: datetime, epoch: int) -> None:
     filled = order["filled_lots"]
     if filled:
         await _entry_filled(conn, order["position"], filled=filled, average=order["fill_price"], done=True)
@@ -428,11 +431,12 @@ async def _entry_ended(conn: Connection, order: asyncpg.Record, *, reason: str, 
         f"entry not filled: {reason}"[:200],
     )
     await conn.execute(
-        "UPDATE signals SET outcome = $2, reason = $3 WHERE id = $1 AND outcome = $4",
+        "UPDATE signals SET outcome = $2, reason = $3, epoch = $5 WHERE id = $1 AND outcome = $4",
         order["signal"],
         SignalOutcome.FAILED.value,
         f"broker: {reason}"[:500],
         SignalOutcome.EXECUTED.value,
+        epoch,
     )
 
 

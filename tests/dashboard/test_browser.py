@@ -108,13 +108,18 @@ async def test_the_page_shows_the_api_numbers_and_nothing_leaves_the_machine(
     assert layer["days_to_expiry"] == "34"
     assert await page.text_content("#panel-signals tr[data-signal='bn-entry']") is not None
     assert await page.text_content("#light-broker") == "Broker session paper broker"  # no session to lose
-    # The chart: the ledger's running sum (₹50,00,000 deposited, then the ₹780 commission), its high water, the
-    # drawdown from it (780 ÷ 50,00,000 = 0.0156 %), and a last point now with the blended equity.
+    # The chart, one point per change of the book: ₹50,00,000 deposited; the entry's ₹780 commission (marked at
+    # its own price: nothing unrealised), 780 ÷ 50,00,000 = 0.0156 % below the high water; the bar, unrealised
+    # ₹9,000 and blended 49,99,220 + 0.5 × 9,000 = ₹50,03,720, as /api/status says. It is /api/equity's reply.
     series = json.loads(await page.text_content("#equity-data") or "{}")
-    assert series["closed"] == [5_000_000, 4_999_220, 4_999_220]
-    assert series["high_water"] == [5_000_000] * 3
-    assert series["drawdown"] == [0, 0.0156, 0.0156]
-    assert series["blended"] == [None, None, float(status["equity"]["blended"])]
+    points = series["points"]
+    assert [p["closed"] for p in points] == ["5000000.00", "4999220.00", "4999220.00"]
+    assert [p["unrealised"] for p in points] == ["0.00", "0.00", "9000.00"]
+    assert [p["blended"] for p in points] == ["5000000.00", "4999220.00", "5003720.00"]
+    assert points[-1]["blended"] == status["equity"]["blended"]
+    assert [p["high_water"] for p in points] == ["5000000.00"] * 3
+    assert [p["drawdown_pct"] for p in points] == [0, 0.0156, 0.0156]
+    assert series == await dashboard.get("/api/equity")
     watched.assert_clean(dashboard.url.rstrip("/"))
 
 

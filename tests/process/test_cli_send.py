@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from basso.embedded import EmbeddedRedis
-from tests.process.conftest import SECRET, running
+from tests.processes import SECRET, running
 
 
 async def send(*args: str, env: dict[str, str]) -> tuple[int, str, str]:

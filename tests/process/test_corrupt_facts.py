@@ -13,7 +13,7 @@ from basso.embedded import EmbeddedRedis
 from basso.rules.signals import signal_from_object
 from basso.server import EXIT_CORRUPT_FACTS
 from basso.store.inbox import store_signal
-from tests.process.conftest import running
+from tests.processes import running
 from tests.store.test_outcomes import ENTRY
 
 

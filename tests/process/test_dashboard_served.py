@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from basso.embedded import EmbeddedRedis
-from tests.process.conftest import SECRET, running
+from tests.processes import SECRET, running
 
 pytestmark = pytest.mark.timeout(90)
 

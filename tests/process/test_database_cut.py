@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -16,21 +15,14 @@ import redis.asyncio as aioredis
 
 from basso.config import Config
 from basso.embedded import EmbeddedPostgres, EmbeddedRedis
-from tests.process.conftest import SECRET, running
+from tests.processes import SECRET, running
 from tests.replay import assert_state_equals_replay
-from tests.tcpproxy import proxy_to
+from tests.tcpproxy import proxy_to, through
 from tests.web.test_pipeline_chaos import stream
 
 SIGNALS = 400
 SENDERS = 16
 CUT_AFTER = 150  # acknowledged signals before the cut
-
-
-def through(proxy_port: int, database_url: str) -> str:
-    """`database_url` with its port replaced by the proxy's."""
-    parts = urlsplit(database_url)
-    host = parts.netloc.rsplit(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{host}:{proxy_port}"))
 
 
 async def test_postgresql_cut_mid_backlog_loses_and_doubles_nothing(

@@ -12,7 +12,7 @@ from pathlib import Path
 from basso.embedded import EmbeddedRedis, free_port
 from basso.server import EXIT_CORRUPT_FACTS
 from basso.supervisor import EXIT_ESCALATED
-from tests.process.conftest import running
+from tests.processes import running
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 EXIT_USAGE = 2  # basso.cli: a mistake in the configuration or the command line

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from basso.config import Config
 from basso.embedded import EmbeddedRedis
-from tests.process.conftest import SECRET, running
+from tests.processes import SECRET, running
 from tests.replay import assert_state_equals_replay
 from tests.web.test_pipeline_chaos import stream
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from basso.embedded import EmbeddedRedis
-from tests.process.conftest import running
 from tests.process.test_restart import sample
+from tests.processes import running
 
 
 async def test_every_outcome_is_one_info_line_and_the_secrets_stay_in_their_files(

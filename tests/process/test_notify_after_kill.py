@@ -21,7 +21,7 @@ from basso.embedded import EmbeddedRedis
 from basso.enums import AlertLevel
 from basso.store import notifications as outbox
 from basso.store.alerts import raise_alert
-from tests.process.conftest import SECRET, Instance, running
+from tests.processes import SECRET, Instance, running
 from tests.web.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.timeout(120)
@@ -74,7 +74,7 @@ async def test_a_message_cut_off_by_kill_9_is_not_sent_again_and_none_is_repeate
                 signal_id="entry",
             ),
         )
-        await _wait_messages(fake, 1)
+        await _wait_messages(fake, 2)  # this instance's lead (epoch 1), then the entry
         fake.mode = "hang"
         fake.arrived.clear()
         pool = await asyncpg.create_pool(fresh_database, min_size=1, max_size=2)
@@ -91,7 +91,7 @@ async def test_a_message_cut_off_by_kill_9_is_not_sent_again_and_none_is_repeate
             await asyncio.wait_for(fake.arrived.wait(), 30)  # the alert's message is on its way ...
             first.process.kill()  # ... when the process dies
             await first.process.wait()
-            assert [row["state"] for row in await outbox.states(pool)] == ["sent", "sending"]
+            assert [row["state"] for row in await outbox.states(pool)] == ["sent", "sent", "sending"]
 
             fake.mode = "ok"
             async with running(fresh_database, redis_server.url, tmp_path / "data", env) as second:
@@ -106,12 +106,21 @@ async def test_a_message_cut_off_by_kill_9_is_not_sent_again_and_none_is_repeate
                         signal_id="exit",
                     ),
                 )
-                await _wait_messages(fake, 2)
+                await _wait_messages(fake, 5)
                 assert await second.terminate() == 0
-            assert [row["state"] for row in await outbox.states(pool)] == ["sent", "unknown", "sent"]
+            # The restart adds the end of the killed instance's epoch 1 (superseded) and its own lead (epoch 2);
+            # its graceful stop, the release of epoch 2, which waits for whichever instance leads next to send it.
+            states = [row["state"] for row in await outbox.states(pool)]
+            assert states == ["sent", "sent", "unknown", "sent", "sent", "sent", "pending"]
         finally:
             await pool.close()
-    entry, exit_ = fake.texts()
+    lead, entry, superseded, lead_again, exit_ = fake.texts()
+    assert lead.startswith("Alert (info): leadership_gained")
     assert entry.startswith("Entry filled: BANK_NIFTY Long_1")
+    assert superseded.startswith("Alert (warning): leadership_superseded")
+    assert "epoch 1 ended without a word" in superseded
+    assert lead_again.startswith("Alert (info): leadership_gained")
+    assert "leads at epoch 2" in lead_again
     assert exit_.startswith("Exit filled: BANK_NIFTY Long_1")
-    assert fake.requests == 3  # the entry, the alert once (cut off), the exit: nothing twice
+    # The lead, the entry, the alert once (cut off), the takeover's two, the exit: nothing twice.
+    assert fake.requests == 6

@@ -24,7 +24,7 @@ from basso.embedded import EmbeddedRedis
 from basso.rules.contracts import contract_now
 from basso.timeutil import IST
 from tests.brokers.fake_openalgo import FakeOpenAlgo
-from tests.process.conftest import SECRET, Instance, running
+from tests.processes import SECRET, Instance, running
 from tests.replay import assert_state_equals_replay
 
 pytestmark = pytest.mark.timeout(180)

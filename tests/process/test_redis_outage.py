@@ -10,9 +10,9 @@ from pathlib import Path
 import asyncpg
 
 from basso.embedded import EmbeddedRedis
-from tests.process.conftest import running
 from tests.process.test_restart import sample
 from tests.process.test_takeover import facts, lead, traded
+from tests.processes import running
 
 
 async def test_without_redis_nobody_trades_and_nothing_is_lost(fresh_database: str, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from basso.embedded import EmbeddedRedis
 from basso.timeutil import IST
-from tests.process.conftest import SECRET, running
+from tests.processes import SECRET, running
 from tests.web.test_webhook import PAYLOADS
 
 

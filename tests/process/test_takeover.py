@@ -14,8 +14,8 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from basso.embedded import EmbeddedRedis
-from tests.process.conftest import Instance, running
 from tests.process.test_restart import sample
+from tests.processes import Instance, running
 
 GAINED = "leading: lease"
 

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from basso.embedded import EmbeddedRedis, free_port
-from tests.process.conftest import SECRET, running
+from tests.processes import SECRET, running
 
 
 async def basso_run(*args: str | int | Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -374,3 +374,37 @@ def test_child_specs_refuse_bad_values_with_a_clear_message() -> None:
         Supervisor(name="root", children=[], strategy="all_for_one")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_restarts must be a whole number ≥ 0"):
         RestartIntensity(max_restarts=-1)
+
+
+async def test_a_stop_during_a_restart_leaves_no_child_of_a_nested_supervisor_running() -> None:
+    # Root (rest_for_one): `a`, then a nested supervisor whose one child is slow to start. `a` crashes; while the
+    # root restarts the group, the nested supervisor is part-way through starting its child when the root is
+    # stopped. The half-started child must be stopped too, not left running with nobody to stop it.
+    journal, log = Journal(), EventLog()
+    starting, release = asyncio.Event(), asyncio.Event()
+    release.set()  # the first start is quick
+
+    class SlowStart(Actor[Numbered]):
+        async def on_start(self) -> None:
+            starting.set()
+            await release.wait()
+
+        async def handle(self, message: Numbered) -> None:
+            return None
+
+    inner = Supervisor(name="inner", children=[ChildSpec(name="slow", factory=SlowStart)])
+    root = tree(
+        [*forwarders(journal, "a"), inner.as_child()],
+        log,
+        strategy="rest_for_one",
+        backoff=Backoff(base_s=0.0, max_s=0.0),
+    )
+    await root.start()
+    slow = inner.cell("slow")
+    release.clear()
+    starting.clear()
+    await root.ref("a").tell(Numbered(seq=1, crash_before=1))
+    await starting.wait()  # the restart is inside the slow child's start
+    await root.stop()
+    assert slow.task is not None
+    assert slow.task.done()

@@ -43,6 +43,16 @@ async def test_a_poison_signal_is_buried_with_its_error_and_the_next_signal_is_p
     assert letter is not None
     assert (letter["actor"], letter["attempts"]) == ("basso/trading/risk_guard", 3)
     assert letter["error"] == "Poison: gold feed corrupt"
+    # Its alert, raised with it: critical, naming the signal; the trader hears of it through the outbox.
+    alert = await pool.fetchrow("SELECT id, level, instrument, detail FROM alerts WHERE kind = 'dead_letter'")
+    assert alert is not None
+    assert (alert["level"], alert["instrument"]) == ("critical", "GOLD_MINI")
+    key = await pool.fetchval("SELECT key FROM signals WHERE instrument = 'GOLD_MINI'")
+    assert orjson.loads(alert["detail"])["signal_id"] == key
+    assert (
+        await pool.fetchval("SELECT count(*) FROM notifications WHERE source = 'alert' AND source_id = $1", alert["id"])
+        == 1
+    )
 
 
 async def test_orders_whose_placement_crashed_three_times_are_still_filled_once(webhook: Webhook) -> None:

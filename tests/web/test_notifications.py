@@ -47,6 +47,17 @@ class Clock:
 
 
 @pytest.fixture
+async def trading(trading: Trading) -> Trading:
+    """The trading instance, its outbox emptied of the one row its start made: the alert that it gained the lead
+    (tests/leadership/test_alerts.py tells that one), so each test here counts only its own messages."""
+    pool = trading.webhook.services.pool
+    kinds = await pool.fetch("SELECT a.kind FROM notifications n JOIN alerts a ON a.id = n.source_id")
+    assert [row["kind"] for row in kinds] == ["leadership_gained"]
+    await pool.execute("DELETE FROM notifications")
+    return trading
+
+
+@pytest.fixture
 async def telegram() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram().running() as fake:
         yield fake
@@ -286,4 +297,18 @@ async def test_an_instance_whose_fence_was_taken_sends_nothing_more(trading: Tra
         await take_fence(conn, "another-host", "elected elsewhere")
     assert await notifier.send_due() == 0  # it still believes it leads; the claim under the fence says no
     assert telegram.messages == []
-    assert [row["state"] for row in await outbox.states(pool)] == ["pending"]  # for the new leader to send
+    # The entry, the end of this instance's epoch (superseded) and another-host's lead: for the new leader to send.
+    assert [row["state"] for row in await outbox.states(pool)] == ["pending"] * 3
+
+
+async def test_changes_of_leader_are_an_event_of_their_own(trading: Trading, telegram: FakeTelegram) -> None:
+    """A trader can silence (or turn off) the routine changes of leader and keep every other alert loud."""
+    pool = trading.webhook.services.pool
+    await raise_alert(
+        pool, at=NOW, level=AlertLevel.INFO, kind="leadership_released", message="host-z stepped down from epoch 7"
+    )
+    await raise_alert(pool, at=NOW, level=AlertLevel.WARNING, kind="reconciliation", message="quantity mismatch")
+    events = {**trading.webhook.services.config.notifications.events, "leadership": "off"}
+    assert await notifier_for(trading, telegram, Clock(NOW), events=events).send_due() == 1
+    assert [row["state"] for row in await outbox.states(pool)] == ["skipped", "sent"]
+    assert telegram.texts() == ["<b>Alert (warning): reconciliation</b>\r\nquantity mismatch"]

@@ -52,13 +52,14 @@ class InjectedFault(Exception):
     """Raised inside an actor by the chaos test."""
 
 
-def stream(rng: random.Random) -> list[dict[str, Any]]:
-    """A plausible mix of entries, pyramids, exits and bars for Bank Nifty and Gold Mini."""
+def stream(rng: random.Random, count: int = SIGNALS, prefix: str = "chaos") -> list[dict[str, Any]]:
+    """A plausible mix of entries, pyramids, exits and bars for Bank Nifty and Gold Mini: `count` signals, their
+    signal ids `prefix`-00000 on."""
     prices = {"BANK_NIFTY": 52_000.0, "GOLD_MINI": 78_000.0}
     atrs = {"BANK_NIFTY": 350.0, "GOLD_MINI": 450.0}
     layers = {"BANK_NIFTY": 0, "GOLD_MINI": 0}
     signals = []
-    for n in range(SIGNALS):
+    for n in range(count):
         instrument = rng.choice(("BANK_NIFTY", "GOLD_MINI"))
         price = prices[instrument] = round(prices[instrument] * (1 + rng.gauss(0.0008, 0.006)), 0)
         atr = atrs[instrument]
@@ -67,7 +68,7 @@ def stream(rng: random.Random) -> list[dict[str, Any]]:
             "price": price,
             "timestamp": "2026-11-25T10:30:00",
             "secret": SECRET,
-            "signal_id": f"chaos-{n:05d}",
+            "signal_id": f"{prefix}-{n:05d}",
         }
         roll = rng.random()
         if layers[instrument] == 0 and roll < 0.6:

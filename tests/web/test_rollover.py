@@ -362,14 +362,23 @@ async def test_a_crash_after_every_transition_resumes_the_roll_with_no_leg_twice
     # Every message the receiver, the RolloverScanner and the Persister handle crashes them once before it goes
     # through: after each committed step the receiver crashes handing out the next, the scanner crashes deciding
     # it and the Persister crashes before committing it. Each is redelivered to a fresh incarnation.
+    # Keyed by the message about to be handled (its mailbox's head), not by a count of deliveries: a message
+    # interrupted by a restart of its actor (not a crash) is delivered again, which would shift a count and could
+    # crash one message three times (a dead letter this test is not about).
+    watched: dict[str, ActorRef[Any]] = {}
+    crashed: set[str] = set()
     seen: dict[str, int] = {}
 
     def crash_every_first_delivery(path: str) -> None:
         name = path.split("/")[-1]
-        if name in ("receiver", "rollover", "persister"):
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] % 2 == 1:
-                raise RuntimeError(f"injected into {path}")
+        actor = watched.get(name)
+        if actor is None:
+            return
+        seen[name] = seen.get(name, 0) + 1
+        message = actor.mailbox.head()
+        if message.id not in crashed:
+            crashed.add(message.id)
+            raise RuntimeError(f"injected into {path}")
 
     pool = webhook.services.pool
     epoch = await solo_leader(pool, NOW)
@@ -387,19 +396,23 @@ async def test_a_crash_after_every_transition_resumes_the_roll_with_no_leg_twice
             backoff=Backoff(base_s=0.0, max_s=0.0),
         ),
     )
+    watched.update(receiver=pipeline.receiver, rollover=pipeline.rollover, persister=pipeline.root.ref("persister"))
     webhook.services.wake_processor = pipeline.wake
     await pipeline.start()
     pipeline.open()
     try:
         status, _ = await webhook.post(orjson.dumps(payload("BASE_ENTRY_GOLD_MINI")))
         assert status == 200
-        await outcomes.wait_for(1)
+        # Decided and filled. Not counted by the commit hook: a receiver crashed while handing the entry out hands
+        # it out again, and the commit whose reply it lost may be the one that reports nothing (a redelivery finds
+        # it already processed and its orders already filled); the database says when it is done.
+        await outcomes.wait_until_none_pending(pool)
         await pipeline.rollover.tell(Scan(now=ROLL_DAY, epoch=pipeline.epoch))
         await steps.wait_for(2)
         await outcomes.wait_until_none_pending(pool)
     finally:
         await pipeline.stop()
-    assert seen["persister"] >= 6  # the entry and both steps, each crashed once
+    assert seen["persister"] >= 8  # the entry's decision and fill and both steps, each crashed once
     # Exactly one close leg and one open leg, and the roll's two costs once each (see the Gold Mini test).
     orders = [
         (r["symbol"], r["side"])
@@ -497,8 +510,9 @@ async def test_past_expiry_a_scan_raises_a_critical_alert_and_entries_on_the_ins
         "blocked",
         "GOLD_MINI GOLDM04DEC26FUT expired on 2026-12-04 and is not rolled: roll or close it first",
     )
-    alerts = [(r["level"], r["kind"]) for r in await pool.fetch("SELECT level, kind FROM alerts ORDER BY id")]
-    assert alerts == [("critical", "roll_expired")]
+    # Besides the leadership alert of the test's own start (tests/leadership/test_alerts.py):
+    rows = await pool.fetch("SELECT level, kind FROM alerts WHERE kind NOT LIKE 'leadership%' ORDER BY id")
+    assert [(r["level"], r["kind"]) for r in rows] == [("critical", "roll_expired")]
     assert await pool.fetchval("SELECT count(*) FROM rolls") == 0  # nothing is rolled past expiry by itself
 
 
@@ -549,7 +563,8 @@ async def test_with_a_real_broker_a_scan_asks_for_a_roll_by_hand_and_fills_nothi
         assert fake.sent("placeorder") == []
     assert await pool.fetchval("SELECT count(*) FROM rolls") == 0
     assert await pool.fetchval("SELECT contract FROM positions") == "GOLDM04DEC26FUT"
-    alerts = await pool.fetch("SELECT level, kind, message FROM alerts")
+    # Besides the alert of the test leader's own start (tests/leadership/test_alerts.py):
+    alerts = await pool.fetch("SELECT level, kind, message FROM alerts WHERE kind NOT LIKE 'leadership%' ORDER BY id")
     assert [(a["level"], a["kind"], a["message"]) for a in alerts] == [
         (
             "warning",

@@ -15,9 +15,21 @@ function drawChart() {
   const source = document.getElementById("equity-data");
   if (chart) { chart.destroy(); chart = null; }
   if (!holder || !source || typeof uPlot === "undefined") return;
-  const data = JSON.parse(source.textContent);
+  // /api/equity's reply: money as exact decimal strings, times as ISO-8601; uPlot wants numbers and seconds.
+  const points = JSON.parse(source.textContent).points;
   holder.textContent = "";
-  if (data.t.length === 0) { holder.textContent = "No ledger entries yet."; return; }
+  if (points.length === 0) { holder.textContent = "No equity recorded yet."; return; }
+  const money = (v) => v === null ? null : Number(v);
+  const data = [
+    points.map(p => Date.parse(p.at) / 1000),
+    points.map(p => money(p.closed)),
+    points.map(p => money(p.blended)),
+    points.map(p => money(p.high_water)),
+    points.map(p => p.drawdown_pct),
+  ];
+  // The last mark is the book as it stands: it holds until now.
+  const now = Date.now() / 1000;
+  if (now > data[0][data[0].length - 1]) data.forEach((series, i) => series.push(i === 0 ? now : series[series.length - 1]));
   const width = Math.max(200, holder.clientWidth);
   chart = new uPlot({
     width: width, height: 260,
@@ -25,12 +37,12 @@ function drawChart() {
     series: [
       {},
       {label: "Closed", stroke: "#1f4e8c", width: 2, value: (u, v) => v == null ? "—" : rupees(v)},
+      {label: "Blended", stroke: "#8a5a00", value: (u, v) => v == null ? "—" : rupees(v)},
       {label: "High water", stroke: "#6b6b6b", dash: [4, 4], value: (u, v) => v == null ? "—" : rupees(v)},
-      {label: "Blended now", stroke: "#8a5a00", points: {show: true, size: 8}, value: (u, v) => v == null ? "—" : rupees(v)},
       {label: "Drawdown %", stroke: "#a11d1d", scale: "pct", value: (u, v) => v == null ? "—" : v.toFixed(2) + " %"},
     ],
     axes: [{}, {values: (u, vals) => vals.map(v => rupees(v)), size: 90}, {side: 1, scale: "pct", grid: {show: false}}],
-  }, [data.t, data.closed, data.high_water, data.blended, data.drawdown], holder);
+  }, data, holder);
 }
 
 function leads() {

@@ -1,4 +1,5 @@
-"""Basso as a real process (`python -m basso.cli run`), driven over real HTTP."""
+"""Basso as a real process (`python -m basso.cli run`), driven over real HTTP: the harness the process tests
+and the multi-process benches (bench/chaos.py) share."""
 
 from __future__ import annotations
 
@@ -125,7 +126,8 @@ async def running(
     try:
         await asyncio.wait_for(_read_until_serving(process, log), 60)
     except BaseException:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):  # it may have exited by itself: what is being raised
+            process.kill()
         await process.wait()
         raise
     logged = asyncio.Event()
