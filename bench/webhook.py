@@ -156,7 +156,19 @@ async def serve(database_url: str, data_dir: Path, port: int, gc_policy: str = "
     while b"serving on" not in (line := await process.stderr.readline()):
         if not line:
             raise RuntimeError("basso run did not start")
+    # The server logs a line per outcome: a pipe nobody reads fills up and stops it mid-write.
+    drain = asyncio.create_task(_discard(process.stderr), name="server log")
+    _DRAINS.add(drain)
+    drain.add_done_callback(_DRAINS.discard)
     return process
+
+
+_DRAINS: set[asyncio.Task[None]] = set()
+
+
+async def _discard(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass
 
 
 async def main(args: argparse.Namespace) -> dict[str, float]:
