@@ -24,7 +24,6 @@ from basso.enums import RollState, SignalOutcome
 from basso.rules.book import Book, Fill
 from basso.rules.decisions import decide_payload
 from basso.rules.layers import Layer
-from basso.rules.money import to_money
 from basso.rules.orders import OrderTicket, fill_book, work
 from basso.rules.rollover import RollFacts, decide_roll_step
 from basso.rules.settlement import Settlement, settle
@@ -89,8 +88,7 @@ async def commit_on_paper(
         version=working.book.version + len(fills),
         drawdown_before=working.drawdown_before,
     )
-    day, peak = filling.book.peak_to_store
-    after = AfterFills(day=day, peak=Decimal(to_money(round(peak, 2))), alert=filling.alert)
+    after = AfterFills.of(filling)
     for n, (ticket, fill) in enumerate(fills):
         await record_fill(
             conn,

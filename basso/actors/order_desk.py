@@ -461,18 +461,8 @@ class OrderDesk:
 
     async def _unknown_synthetic(self, order: WorkingOrder, reason: str) -> None:
         checks = self.context.config.broker.unknown_checks
-        await self._write(
-            lambda conn: record_placement(
-                conn,
-                epoch=self.context.epoch(),
-                client_id=order.ticket.client_id,
-                status=OrderStatus.UNKNOWN,
-                broker_order_id=None,
-                reason=reason,
-                at=self.context.wall_clock(),
-                checks=checks,  # at once past every check: entries on the instrument wait for the trader
-            )
-        )
+        # At once past every check: entries on the instrument wait for the trader.
+        await self._mark_unknown(order, reason, checks=checks)
         await self._alert_unknown(order, reason, checks)
 
     async def _send(self, order: WorkingOrder, journal: _Journal) -> LegFill:
@@ -552,7 +542,8 @@ class OrderDesk:
         if done is not None:
             await self.context.on_book_changed()
 
-    async def _mark_unknown(self, order: WorkingOrder, reason: str) -> None:
+    async def _mark_unknown(self, order: WorkingOrder, reason: str, *, checks: int = 1) -> None:
+        """The order's fate is not known at the broker; `checks` more resolution attempts spent."""
         await self._write(
             lambda conn: record_placement(
                 conn,
@@ -562,7 +553,7 @@ class OrderDesk:
                 broker_order_id=None,
                 reason=reason,
                 at=self.context.wall_clock(),
-                checks=1,
+                checks=checks,
             )
         )
 

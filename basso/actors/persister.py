@@ -22,7 +22,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from functools import partial
 
 import asyncpg
@@ -45,7 +44,6 @@ from basso.messages import (
 )
 from basso.rules.book import Fill
 from basso.rules.contracts import contract_now
-from basso.rules.money import to_money
 from basso.rules.orders import OrderTicket, fill_book, work
 from basso.store.fence import FenceLost
 from basso.store.orders import AfterFills, record_fill
@@ -188,10 +186,8 @@ class Persister(DatabaseActor[PersisterInbox]):
                 version=working.book.version + len(message.fills),
                 drawdown_before=working.drawdown_before,
             )
-        after = None
-        if filling is not None:  # the last fill's transaction keeps the day's peak and the band's alert
-            day, peak = filling.book.peak_to_store
-            after = AfterFills(day=day, peak=Decimal(to_money(round(peak, 2))), alert=filling.alert)
+        # The last fill's transaction keeps the day's peak and the band's alert.
+        after = AfterFills.of(filling) if filling is not None else None
         recorded = 0
         version: int | None = None
         last = len(message.fills) - 1

@@ -75,8 +75,8 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
         self.context = context
         self.book: Book | None = None
         self.book_epoch = 0  # the leadership term `book` (and `ahead`) was read in
-        self.in_flight: int | None = None  # the signals row handed out and not yet committed
-        self.in_flight_rows: frozenset[int] = frozenset()  # with a batch of bar closes, every row of it
+        # The signals rows handed out and not yet committed: one, or every row of a batch of bar closes.
+        self.in_flight: frozenset[int] = frozenset()
         self.in_flight_roll = False  # whether that is a roll step
         self.ahead: deque[PendingSignal] = deque()
         # After a batch came back undone (a crash, a stale book, a dead letter), its signals go one at a time up to
@@ -90,25 +90,25 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
     async def handle(self, message: ReceiverInbox) -> None:
         match message:
             case Committed(signal_row=signal_row, book=book, epoch=epoch):
-                ours = signal_row in self.in_flight_rows
+                ours = signal_row in self.in_flight
                 self.book = book if ours else None
-                if ours and (self.in_flight_roll or len(self.in_flight_rows) > 1):
+                if ours and (self.in_flight_roll or len(self.in_flight) > 1):
                     # A roll step's commit stored the roll's next step, which goes first; a batch may have been
                     # decided only in part (it stops at a bar that places an order): what is pending is re-read.
                     self.ahead.clear()
-                if ours and book is None and len(self.in_flight_rows) > 1:
-                    self.singly_until = max(self.in_flight_rows)
+                if ours and book is None and len(self.in_flight) > 1:
+                    self.singly_until = max(self.in_flight)
                 self.book_epoch = epoch
                 if self.book is None:
                     self.ahead.clear()  # our view of what is pending may be stale too
                 if ours:
-                    self.in_flight, self.in_flight_rows = None, frozenset()
+                    self.in_flight = frozenset()
             case Rebuild():
                 self.book = None  # another leader may have changed the facts since this book was read
                 self.ahead.clear()
             case Poll():
                 pass
-        if self.in_flight is None:
+        if not self.in_flight:
             await self._hand_out_next()
 
     async def _hand_out_next(self) -> None:
@@ -124,8 +124,7 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
             self.book = await self.db.run(lambda conn: load_book(conn, config), what="receiver: book")
         stage = stage_of(pending.payload)
         then = self._bars_after(pending) if stage == "stop_trailer" else ()
-        self.in_flight = pending.id
-        self.in_flight_rows = frozenset((pending.id, *(p.id for p in then)))
+        self.in_flight = frozenset((pending.id, *(p.id for p in then)))
         self.in_flight_roll = stage == "rollover"
         stages = self.context.stages
         decide = Decide(pending=pending, book=self.book, then=then, cause_id=pending.id, epoch=epoch)

@@ -26,7 +26,7 @@ from basso.rules.book import Book, Fill
 from basso.rules.decisions import Decision
 from basso.rules.layers import Layer
 from basso.rules.money import ledger_amount, realised_pnl
-from basso.rules.settlement import LedgerEntry, book_after, peaked, stored_price
+from basso.rules.settlement import LedgerEntry, book_after, peaked, stops_moved, stored_price
 from basso.rules.values import value_class
 
 __all__ = ["Filling", "OrderTicket", "Working", "client_id", "fill_book", "work"]
@@ -79,14 +79,7 @@ def client_id(key: str, n: int, side: OrderSide, instrument: str, layer: int) ->
 
 def work(decision: Decision, book: Book, config: Config, *, key: str, signal: int) -> Working:
     """`decision` applied to `book` as working orders: stops moved, exited lots gone, new layers `opening`."""
-    if decision.day is not None:
-        book = book.on_day(decision.day, config.drawdown.peak_days)
-    layers = {(x.instrument, x.layer): x for x in book.layers}
-    for move in decision.stop_moves:
-        layer = layers[(move.instrument, move.layer)]
-        layers[(move.instrument, move.layer)] = replace(
-            layer, stop=stored_price(move.stop), highest_close=stored_price(move.highest_close)
-        )
+    book, layers = stops_moved(decision, book, config)
     tickets: list[OrderTicket] = []
     if decision.outcome is SignalOutcome.EXECUTED:
         for exit_ in decision.exits:

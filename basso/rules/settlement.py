@@ -20,7 +20,7 @@ from basso.rules.layers import Layer
 from basso.rules.money import ledger_amount, realised_pnl
 from basso.rules.values import value_class
 
-__all__ = ["Closing", "LedgerEntry", "Settlement", "book_after", "peaked", "settle"]
+__all__ = ["Closing", "LedgerEntry", "Settlement", "book_after", "peaked", "settle", "stops_moved"]
 
 
 @value_class
@@ -77,14 +77,7 @@ def stored_price(value: float) -> float:
 
 def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) -> Settlement:
     """Apply `decision`'s stop moves, fills and mark to `book`, and book the money."""
-    if decision.day is not None:
-        book = book.on_day(decision.day, config.drawdown.peak_days)
-    layers = {(x.instrument, x.layer): x for x in book.layers}
-    for move in decision.stop_moves:
-        layer = layers[(move.instrument, move.layer)]
-        layers[(move.instrument, move.layer)] = replace(
-            layer, stop=stored_price(move.stop), highest_close=stored_price(move.highest_close)
-        )
+    book, layers = stops_moved(decision, book, config)
     closings: list[Closing] = []
     ledger: list[LedgerEntry] = []
     reasons = {(x.instrument, x.layer, x.lots): x.reason for x in decision.exits}
@@ -149,6 +142,20 @@ def settle(decision: Decision, fills: list[Fill], book: Book, config: Config) ->
     return Settlement(
         decision=decision, fills=tuple(fills), closings=tuple(closings), ledger=tuple(ledger), book=after, alerts=alerts
     )
+
+
+def stops_moved(decision: Decision, book: Book, config: Config) -> tuple[Book, dict[tuple[str, int], Layer]]:
+    """`book` on the decision's exchange day, and its layers by (instrument, layer) with the decision's stops
+    moved: where settling a decision (and committing it as working orders) starts."""
+    if decision.day is not None:
+        book = book.on_day(decision.day, config.drawdown.peak_days)
+    layers = {(x.instrument, x.layer): x for x in book.layers}
+    for move in decision.stop_moves:
+        layer = layers[(move.instrument, move.layer)]
+        layers[(move.instrument, move.layer)] = replace(
+            layer, stop=stored_price(move.stop), highest_close=stored_price(move.highest_close)
+        )
+    return book, layers
 
 
 def book_after(

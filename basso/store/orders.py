@@ -18,9 +18,9 @@ import asyncpg
 
 from basso.enums import LedgerKind, OrderSide, OrderStatus, SignalOutcome
 from basso.rules.alert import Alert
-from basso.rules.money import ledger_amount, realised_pnl, to_decimal
-from basso.rules.orders import OrderTicket
-from basso.store.alerts import raise_alert
+from basso.rules.money import ledger_amount, realised_pnl, to_decimal, to_money
+from basso.rules.orders import Filling, OrderTicket
+from basso.store.drawdown import raise_alerts
 from basso.store.fence import fenced
 from basso.store.types import Connection, Executor
 
@@ -212,6 +212,12 @@ class AfterFills:
     peak: Decimal
     alert: Alert | None
 
+    @classmethod
+    def of(cls, filling: Filling) -> AfterFills:
+        """What `filling`'s book keeps: its day's peak to the paisa, and its band alert."""
+        day, peak = filling.book.peak_to_store
+        return cls(day=day, peak=Decimal(to_money(round(peak, 2))), alert=filling.alert)
+
 
 async def _after_fills(conn: Connection, at: datetime, after: AfterFills) -> None:
     # As basso_commit_decision (sql/010) keeps them: the day's highest sizing equity, and the band's alert.
@@ -224,16 +230,7 @@ async def _after_fills(conn: Connection, at: datetime, after: AfterFills) -> Non
             at,
         )
     if after.alert is not None:
-        alert = after.alert
-        await raise_alert(
-            conn,
-            at=at,
-            level=alert.level,
-            kind=alert.kind,
-            message=alert.message,
-            instrument=alert.instrument,
-            detail=alert.detail,
-        )
+        await raise_alerts(conn, (after.alert,), at=at)
 
 
 async def record_fill(
