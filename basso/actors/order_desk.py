@@ -35,6 +35,7 @@ from basso.brokers.openalgo import (
     LegFill,
     LegIncomplete,
     LegOrder,
+    LegWithdrawn,
     OpenAlgoBroker,
     OpenAlgoClient,
     OrderOutcomeUnknown,
@@ -52,6 +53,7 @@ from basso.store.orders import (
     WORKING,
     WorkingOrder,
     end_order,
+    exit_decided,
     known_broker_ids,
     layer_entry,
     record_fill,
@@ -229,7 +231,12 @@ class OrderDesk:
             interval_s=settings.step_interval_s,
             resolve_checks=settings.resolve_checks,
         )
-        return OpenAlgoBroker(self.context.client, policy, sleep=self.context.sleep)
+        ticket = order.ticket
+
+        async def withdrawn() -> bool:
+            return ticket.opening and await self._read(lambda conn: exit_decided(conn, ticket.client_id))
+
+        return OpenAlgoBroker(self.context.client, policy, sleep=self.context.sleep, withdrawn=withdrawn)
 
     async def _work(self, order: WorkingOrder) -> None:
         try:
@@ -258,6 +265,9 @@ class OrderDesk:
                     return
                 order = replace(order, ticket=replace(ticket, lots=held))  # sell only what was bought
         if ticket.opening and order.status is OrderStatus.PENDING:
+            if await self._read(lambda conn: exit_decided(conn, ticket.client_id)):
+                await self._end(order, OrderStatus.CANCELLED, "withdrawn unsent: the layer's exit came first")
+                return
             mismatch = await self._check_contract(
                 order, order.symbol, round(ticket.point_value * instrument.quote_unit)
             )
@@ -273,8 +283,9 @@ class OrderDesk:
             except BrokerRefused as refused:
                 await self._end(order, OrderStatus.REJECTED, refused.broker_message)
                 return
-            except LegIncomplete as partly:
-                await self._fill(order, partly.part)
+            except (LegIncomplete, LegWithdrawn) as partly:
+                if partly.part is not None:
+                    await self._fill(order, partly.part)
                 await self._end(order, OrderStatus.CANCELLED, partly.broker_message)
                 return
             except OrderOutcomeUnknown as unknown:
@@ -346,9 +357,10 @@ class OrderDesk:
         return next((w for w in found if w.ticket.client_id == client_id), order)
 
     async def _after_entry(self, order: WorkingOrder) -> int | None:
-        """An exit of a layer still opening waits until the layer's entry is done (its chase ends in a fill, a
-        partial fill or a reject, within its modifications and market polls), so it never sells what was not
-        bought: the lots held then, or None while the entry is unresolved at the broker."""
+        """An exit of a layer still opening waits until the layer's entry is done, so it never sells what was not
+        bought: the entry's chase sees the exit decided at its next step, cancels what has not filled and keeps
+        what has (a synthetic's entry, all or nothing, runs its course). The lots held then, or None while the
+        entry is unresolved at the broker."""
         client_id = order.ticket.client_id
         entry = await self._read(lambda conn: layer_entry(conn, client_id))
         if entry is None:
