@@ -255,7 +255,7 @@ class OrderDesk:
         if instrument.traded_as == "synthetic":
             await self._work_synthetic(order)
             return
-        if not ticket.opening and order.status is OrderStatus.PENDING:
+        if not ticket.opening and order.status is OrderStatus.PENDING and order.roll is None:
             held = await self._after_entry(order)
             if held is None:
                 return  # the entry is not resolved: the exit waits for the next sweep, unsent
@@ -390,7 +390,7 @@ class OrderDesk:
             # Sent before a crash or a takeover: which legs filled is for the trader to check at the broker.
             await self._unknown_synthetic(order, "interrupted after it was sent; check both legs at the broker")
             return
-        if not ticket.opening:
+        if not ticket.opening and order.roll is None:
             held = await self._after_entry(order)
             if held is None:
                 return  # the entry is not resolved: the exit waits for the next sweep, unsent

@@ -24,6 +24,7 @@ from basso.rules.money import ledger_amount, realised_pnl, to_decimal, to_money
 from basso.rules.orders import Filling, OrderTicket
 from basso.store.fence import FenceLost, fenced
 from basso.store.outcomes import alert_json
+from basso.store.rolls import resume_roll
 from basso.store.types import Connection, Executor
 
 __all__ = [
@@ -63,14 +64,18 @@ class WorkingOrder:
     symbol: str  # the contract the layer is in (the broker's symbol)
     expiry: date | None  # the contract's expiry (a synthetic's options expire with it)
     strike: int | None  # a synthetic's strike, once its first leg filled (None: a future, or not yet)
+    roll: int | None = None  # the roll it is a leg of (sql/014), whose next step waits for it
 
 
+# A roll's order (sql/014) names its own contract: the old one's to close, the new one's (expiry, strike) to open.
 _SELECT_WORKING = (
     "SELECT o.client_id, o.signal, o.instrument, o.side, o.lots, o.price, o.status, o.broker_order_id,"
-    " o.filled_lots, o.checks, p.contract, p.layer, p.point_value, p.entry_price, p.current_stop, p.atr,"
-    " p.margin_per_lot, p.expiry, p.strike,"
-    " coalesce(p.exit_reason, '') AS exit_reason"
-    " FROM orders o JOIN positions p ON p.id = o.position"
+    " o.filled_lots, o.checks, o.roll, p.layer, p.point_value, p.entry_price, p.current_stop, p.atr,"
+    " p.margin_per_lot, coalesce(p.exit_reason, '') AS exit_reason,"
+    " CASE WHEN o.roll IS NULL THEN coalesce(nullif(p.contract, ''), o.instrument) ELSE o.symbol END AS symbol,"
+    " CASE WHEN o.roll IS NOT NULL AND o.side = 'BUY' THEN r.new_expiry ELSE p.expiry END AS expiry,"
+    " CASE WHEN o.roll IS NOT NULL AND o.side = 'BUY' THEN r.new_strike ELSE p.strike END AS strike"
+    " FROM orders o JOIN positions p ON p.id = o.position LEFT JOIN rolls r ON r.id = o.roll"
     " WHERE o.status = ANY($1::text[]) AND ($2::bigint IS NULL OR o.signal = $2) ORDER BY o.id"
 )
 
@@ -85,9 +90,10 @@ async def working_orders(db: Executor, *, signal: int | None = None) -> list[Wor
             broker_order_id=row["broker_order_id"],
             filled_lots=row["filled_lots"],
             checks=row["checks"],
-            symbol=row["contract"] or row["instrument"],
+            symbol=row["symbol"],
             expiry=row["expiry"],
             strike=row["strike"],
+            roll=row["roll"],
         )
         for row in rows
     ]
@@ -201,8 +207,8 @@ async def record_placement(
 
 async def _locked(conn: Connection, client_id: str) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT o.id, o.signal, o.position, o.side, o.lots, o.status, o.filled_lots, o.fill_price, p.entry_price,"
-        " p.point_value, p.instrument, p.layer, p.entry_signal, p.lots AS layer_lots"
+        "SELECT o.id, o.signal, o.position, o.side, o.lots, o.status, o.filled_lots, o.fill_price, o.roll,"
+        " p.entry_price, p.point_value, p.instrument, p.layer, p.entry_signal, p.lots AS layer_lots"
         " FROM orders o JOIN positions p ON p.id = o.position WHERE o.client_id = $1 FOR UPDATE OF o, p",
         client_id,
     )
@@ -246,7 +252,7 @@ def _after_json(after: AfterFills | None) -> str | None:
 # The order and its layer locked, with the fence read under a share lock, in one round trip (a missing order
 # reads no row: `_locked` then says which of the two is wrong).
 _LOCK_FOR_FILL = (
-    "SELECT f.epoch AS fence, o.id, o.side, o.lots, o.status, o.filled_lots, o.fill_price, p.entry_price,"
+    "SELECT f.epoch AS fence, o.id, o.side, o.lots, o.status, o.filled_lots, o.fill_price, o.roll, p.entry_price,"
     " p.point_value, p.instrument, p.layer"
     " FROM leader_fence f, orders o JOIN positions p ON p.id = o.position"
     " WHERE f.id = 1 AND o.client_id = $1 FOR SHARE OF f FOR UPDATE OF o, p"
@@ -293,15 +299,22 @@ async def record_fill(
         done = filled == order["lots"]
         name = f"{order['instrument']} Long_{order['layer']}"
         opening = order["side"] == OrderSide.BUY.value
+        roll = order["roll"]
         ledger: list[dict[str, str]] = []
         if commission:
-            amount = ledger_amount(LedgerKind.COMMISSION, commission)
-            note = f"commission, {'entry' if opening else 'exit'} of {name}"
-            ledger.append({"kind": LedgerKind.COMMISSION.value, "amount": str(amount), "note": note})
+            # A roll's leg leaves its layer as it is (the roll's last step shifts it): its commission is the roll's.
+            kind = LedgerKind.COMMISSION if roll is None else LedgerKind.ROLL_COST
+            what = (
+                ("entry" if opening else "exit")
+                if roll is None
+                else (f"roll {roll}, " + ("open" if opening else "close"))
+            )
+            note = f"commission, {what} of {name}"
+            ledger.append({"kind": kind.value, "amount": str(ledger_amount(kind, commission)), "note": note})
         layer: dict[str, Any] | None = None
-        if opening:
+        if roll is None and opening:
             layer = {"opened": filled, "average": str(stored_average)} if done else {"partial": True}
-        elif done:
+        elif roll is None and done:
             exit_price = price if not before else float(average)
             pnl = realised_pnl(float(order["entry_price"]), exit_price, filled, float(order["point_value"]))
             layer = {"closed": {"exit_price": str(stored_average), "pnl": str(pnl)}}
@@ -324,6 +337,8 @@ async def record_fill(
             orjson.dumps(ledger).decode(),
             _after_json(after),
         )
+        if roll is not None and done:
+            await resume_roll(conn, roll, at)
         return version
 
 
@@ -373,12 +388,13 @@ async def record_leg(
             at,
             epoch,
         )
-        await conn.execute(
-            "UPDATE positions SET strike = coalesce($2, strike),"
-            " status = CASE WHEN status = 'opening' THEN 'partial' ELSE status END WHERE id = $1",
-            order["position"],
-            strike,
-        )
+        if order["roll"] is None:  # a roll's legs leave the layer to the roll's last step
+            await conn.execute(
+                "UPDATE positions SET strike = coalesce($2, strike),"
+                " status = CASE WHEN status = 'opening' THEN 'partial' ELSE status END WHERE id = $1",
+                order["position"],
+                strike,
+            )
         return True
 
 
@@ -413,7 +429,9 @@ async def end_order(
             version,
             epoch,
         )
-        if order["side"] == OrderSide.BUY.value:
+        if order["roll"] is not None:  # what filled is what the roll's next step reads: the layer stays as it is
+            await resume_roll(conn, order["roll"], at)
+        elif order["side"] == OrderSide.BUY.value:
             await _entry_ended(conn, order, status=status, reason=reason, at=at, epoch=epoch)
         else:
             await _exit_ended(conn, order, reason=reason, at=at)
