@@ -399,8 +399,10 @@ class OrderDesk:
                 return
             order = await self._reread(order)  # the strike its entry's first leg recorded
         strike, step = order.strike, instrument.strike_step
-        if strike is None and ticket.opening and step:
-            strike = atm_strike(ticket.price, step)  # the new layer's ATM strike, from the price it was decided at
+        if strike is None and step:
+            # A new layer goes in at the ATM strike of the price it was decided at; a layer whose strike was never
+            # recorded went in at its entry's (basso.rules.rollover.entry_strike).
+            strike = atm_strike(ticket.price if ticket.opening else ticket.entry_price, step)
         if order.expiry is None or strike is None:
             await self._end(order, OrderStatus.REJECTED, "the layer's option contract (expiry, strike) is not known")
             return

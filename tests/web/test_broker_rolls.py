@@ -29,10 +29,11 @@ from tests.brokers.fake_openalgo import FakeOpenAlgo
 from tests.pipeline_support import PROCESSED_AT, Outcomes, solo_leader
 from tests.process.test_openalgo import fake_openalgo
 from tests.web.conftest import NOW, Webhook
-from tests.web.test_rollover import ROLL_DAY, RollSteps
+from tests.web.test_rollover import BANK_NIFTY_ROLL_DAY, ROLL_DAY, RollSteps, seed_bank_nifty
 from tests.web.test_webhook import payload
 
 OLD, NEW = "GOLDM04DEC26FUT", "GOLDM05JAN27FUT"
+NEW_BN = "BANKNIFTY25JAN27FUT"
 
 
 @dataclass
@@ -359,3 +360,100 @@ async def test_while_a_rolls_orders_work_its_instruments_signals_wait_and_others
         assert [p.key for p in await pending_signals(conn, limit=10)] == ["bank"]
         await conn.execute("UPDATE orders SET status = 'filled', filled_lots = 2 WHERE client_id = 'roll-close'")
         assert [p.key for p in await pending_signals(conn, limit=10)] == ["gold", "bank"]
+
+
+async def test_a_bank_nifty_position_of_three_layers_rolls_four_legs_a_layer_into_the_new_atm_strike(
+    webhook: Webhook,
+) -> None:
+    pool = webhook.services.pool
+    epoch = await solo_leader(pool, NOW)
+    ids = await seed_bank_nifty(pool)  # strikes not recorded: each layer's is its entry's ATM strike
+    async with fake_openalgo() as fake, OpenAlgoClient(base_url=fake.url, api_key=fake.api_key) as client:
+        # December's synthetics are each worth 53,000 (strike + call − put); January's 53,500 is worth 53,380.
+        for symbol, ltp in (
+            ("BANKNIFTY29DEC2652000PE", "200"),
+            ("BANKNIFTY29DEC2652000CE", "1200"),
+            ("BANKNIFTY29DEC2652500PE", "400"),
+            ("BANKNIFTY29DEC2652500CE", "900"),
+            ("BANKNIFTY29DEC2653000PE", "650"),
+            ("BANKNIFTY29DEC2653000CE", "650"),
+            ("BANKNIFTY25JAN2753500PE", "700"),
+            ("BANKNIFTY25JAN2753500CE", "580"),
+        ):
+            fake.set_market(symbol, ltp=ltp, lot_size=30, tick="0.05")
+        steps = RollSteps()
+        live = Pipeline(
+            pool=pool,
+            config=fast(webhook.services.config),
+            epoch=epoch,
+            wall_clock=lambda: BANK_NIFTY_ROLL_DAY,
+            broker_client=client,
+            hooks=Hooks(on_roll_step=steps),
+            runtime=Runtime(roll_quote=lambda _instrument, _expiry, _mark: 53_380.0),  # January's future
+        )
+        await live.start()
+        live.open()
+        try:
+            await live.rollover.tell(Scan(now=BANK_NIFTY_ROLL_DAY, epoch=epoch))
+            await steps.wait_for(3)  # close, open, done
+        finally:
+            await live.stop()
+        # Four legs a layer, each filled at its LTP (the LIMIT crosses): the December synthetic closed at its own
+        # strike, put bought back first; January's opened at 53,500 (53,380 is 120 below it), put sold first.
+        # Quantity = lots × 30. The three layers' orders are worked side by side.
+        placed = sorted((b["symbol"], b["action"], b["quantity"]) for b in fake.sent("placeorder"))
+        assert placed == sorted(
+            [
+                ("BANKNIFTY29DEC2652000PE", "BUY", "60"),
+                ("BANKNIFTY29DEC2652000CE", "SELL", "60"),
+                ("BANKNIFTY29DEC2652500PE", "BUY", "30"),
+                ("BANKNIFTY29DEC2652500CE", "SELL", "30"),
+                ("BANKNIFTY29DEC2653000PE", "BUY", "30"),
+                ("BANKNIFTY29DEC2653000CE", "SELL", "30"),
+                ("BANKNIFTY25JAN2753500PE", "SELL", "60"),
+                ("BANKNIFTY25JAN2753500CE", "BUY", "60"),
+                ("BANKNIFTY25JAN2753500PE", "SELL", "30"),
+                ("BANKNIFTY25JAN2753500CE", "BUY", "30"),
+                ("BANKNIFTY25JAN2753500PE", "SELL", "30"),
+                ("BANKNIFTY25JAN2753500CE", "BUY", "30"),
+            ]
+        )
+    rows = await pool.fetch(
+        "SELECT id, entry_price, initial_stop, current_stop, highest_close, contract, strike FROM positions"
+        " WHERE status = 'open' ORDER BY layer"
+    )
+    # Closed at 53,000, opened at 53,380: every price +380, as on paper (tests/web/test_rollover.py); same rows.
+    assert [tuple(r) for r in rows] == [
+        (
+            ids[0],
+            Decimal("52380.0000"),
+            Decimal("51855.0000"),
+            Decimal("52480.0000"),
+            Decimal("53380.0000"),
+            NEW_BN,
+            53_500,
+        ),
+        (
+            ids[1],
+            Decimal("52780.0000"),
+            Decimal("52255.0000"),
+            Decimal("52530.0000"),
+            Decimal("53380.0000"),
+            NEW_BN,
+            53_500,
+        ),
+        (
+            ids[2],
+            Decimal("53180.0000"),
+            Decimal("52655.0000"),
+            Decimal("52655.0000"),
+            Decimal("53380.0000"),
+            NEW_BN,
+            53_500,
+        ),
+    ]
+    # Each layer's commission on its synthetic's notional: closing 53,000 × 2 × 30 × 0.05 % = 1,590.00 and 795.00
+    # twice (₹3,180.00 in all); opening 53,380 × 2 × 30 × 0.05 % = 1,601.40 and 800.70 twice (₹3,202.80).
+    amounts = sorted(r["amount"] for r in await pool.fetch("SELECT amount FROM ledger WHERE kind = 'roll_cost'"))
+    assert amounts == sorted(Decimal(x) for x in ("-1590.00", "-795.00", "-795.00", "-1601.40", "-800.70", "-800.70"))
+    assert await pool.fetchval("SELECT state FROM rolls") == "done"
