@@ -381,6 +381,7 @@ async def test_a_bank_nifty_position_of_three_layers_rolls_four_legs_a_layer_int
             ("BANKNIFTY25JAN2753500CE", "580"),
         ):
             fake.set_market(symbol, ltp=ltp, lot_size=30, tick="0.05")
+        fake.set_market(NEW_BN, ltp="53380")  # January's future, quoted when the roll starts: its ATM strike 53,500
         steps = RollSteps()
         live = Pipeline(
             pool=pool,
@@ -389,7 +390,6 @@ async def test_a_bank_nifty_position_of_three_layers_rolls_four_legs_a_layer_int
             wall_clock=lambda: BANK_NIFTY_ROLL_DAY,
             broker_client=client,
             hooks=Hooks(on_roll_step=steps),
-            runtime=Runtime(roll_quote=lambda _instrument, _expiry, _mark: 53_380.0),  # January's future
         )
         await live.start()
         live.open()
