@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from basso.brokers.openalgo import (
+    BrokerBooks,
     BrokerError,
     BrokerRefused,
     ChasePolicy,
@@ -71,6 +72,10 @@ __all__ = ["DeskContext", "OrderDesk"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# How old an order book read may be to tell a lost placement's order from those already there: the book stamps
+# orders to the second, so matching by time can tell nothing closer apart (basso.brokers.openalgo.BrokerBooks).
+ORDER_BOOK_FRESH_S = 1.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeskContext:
@@ -98,6 +103,9 @@ class OrderDesk:
         self.context = context
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._checked: dict[str, date] = {}  # symbol → the exchange day /symbol last matched the configuration
+        # One order book snapshot and one trade book read serve every order worked at once (BrokerBooks says why
+        # that is still exactly once).
+        self._books = BrokerBooks(context.client, fresh_s=ORDER_BOOK_FRESH_S)
 
     async def reconcile(self) -> bool:
         """One reconciliation (docs/rules.md §8): the broker's position book against what our layers hold, per symbol. A
@@ -204,6 +212,7 @@ class OrderDesk:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
+        await self._books.close()
 
     # --- one order ----------------------------------------------------------------------------------------
 
@@ -236,7 +245,9 @@ class OrderDesk:
         async def withdrawn() -> bool:
             return ticket.opening and await self._read(lambda conn: exit_decided(conn, ticket.client_id))
 
-        return OpenAlgoBroker(self.context.client, policy, sleep=self.context.sleep, withdrawn=withdrawn)
+        return OpenAlgoBroker(
+            self.context.client, policy, sleep=self.context.sleep, withdrawn=withdrawn, books=self._books
+        )
 
     async def _work(self, order: WorkingOrder) -> None:
         try:

@@ -22,19 +22,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Literal, Protocol, Self
 
 import aiohttp
+import orjson
 
 from basso.config import Instrument
 from basso.rules.contracts import option_symbol
 from basso.rules.money import to_decimal
 
 __all__ = [
+    "BrokerBooks",
     "BrokerError",
     "BrokerPosition",
     "BrokerRefused",
@@ -268,6 +271,28 @@ def _int(row: Mapping[str, Any], key: str) -> int:
     return int(_dec(row, key))
 
 
+def _json(body: bytes) -> Any:
+    """A reply's JSON (None if it is not JSON). orjson reads a whole trade book several times faster than the
+    standard library; what it refuses (an integer wider than 64 bits, NaN) is read by the standard library."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
+
+def _trade(row: Mapping[str, Any]) -> Trade:
+    return Trade(
+        orderid=str(row.get("orderid", "")),
+        symbol=str(row.get("symbol", "")),
+        action=str(row.get("action", "")).upper(),
+        quantity=_int(row, "quantity"),
+        average_price=_dec(row, "average_price"),
+    )
+
+
 def _order(row: Mapping[str, Any]) -> OrderState:
     return OrderState(
         orderid=str(row.get("orderid", "")),
@@ -349,10 +374,7 @@ class OpenAlgoClient:
                 f"{self._base}/api/v1/{endpoint}", json={"apikey": self._api_key, **fields}
             ) as response:
                 http_status = response.status
-                try:
-                    reply: Any = await response.json(content_type=None)
-                except ValueError:
-                    reply = None
+                reply = _json(await response.read())
         except TimeoutError as exc:
             raise BrokerUnreachable(endpoint, f"no reply within {self._timeout.total} s") from exc
         except aiohttp.ClientError as exc:
@@ -430,16 +452,15 @@ class OpenAlgoClient:
 
     async def trade_book(self) -> list[Trade]:
         """Today's executions (/tradebook)."""
-        return [
-            Trade(
-                orderid=str(row.get("orderid", "")),
-                symbol=str(row.get("symbol", "")),
-                action=str(row.get("action", "")).upper(),
-                quantity=_int(row, "quantity"),
-                average_price=_dec(row, "average_price"),
-            )
-            for row in (await self.call("tradebook")).get("data") or []
-        ]
+        return [_trade(row) for row in await self.trade_rows()]
+
+    async def trade_rows(self) -> list[Mapping[str, Any]]:
+        """Today's executions (/tradebook) as the broker sent them, unread: a caller that wants a few orders' trades
+        reads only theirs."""
+        rows = (await self.call("tradebook")).get("data") or []
+        if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+            raise BrokerUnreachable("tradebook", "the trade book is not a list of trades")  # a garbled answer
+        return rows
 
     async def positions(self) -> list[BrokerPosition]:
         """Net positions, closed ones included at quantity 0 (/positionbook)."""
@@ -467,6 +488,148 @@ class OpenAlgoClient:
 # --- working one leg ---------------------------------------------------------------------------------------
 
 
+_PlacementKey = tuple[str, str, str, str, int]  # symbol, exchange, action, price type, quantity: what a lost order is
+# matched by in the order book
+
+
+class BrokerBooks:
+    """The order book and the trade book as the orders worked at once read them, so that what is read per order does
+    not grow with the day's orders (both books list every order and trade of the day).
+
+    **Before a placement: which orders were already there.** A placement whose reply is lost is looked for in the
+    order book among the orders that match it (symbol, exchange, side, type, quantity) and were not there before it
+    was sent (`before`). Any read of the book that was answered before the request left is a true subset of what was
+    there, so `before` may use a recent one: one read no older than `fresh_s` (0: read before every placement),
+    plus every order placed through these books since. Exactly once still holds:
+
+    * nothing is ever sent again: a lost reply is only looked for (`OpenAlgoBroker._find_sent`);
+    * none of our own orders can be taken for the lost one: placements that would match each other go one at a
+      time (`placing`), and each one's order id joins `before` as soon as it is known, so when a reply is lost
+      every earlier matching order of ours is in `before`, and no later one has been sent yet;
+    * an order that is not ours (placed by hand at the broker, identical in symbol, side, type and quantity) is
+      excluded if it was in the book up to `fresh_s` before ours left, rather than a few milliseconds before: the
+      order book stamps orders to the second, so "matched by time" (docs/rules.md §8) cannot tell such orders
+      apart any closer with a 1 s snapshot either. One that matches and arrived later is, as before, a second
+      candidate: ambiguous, `OrderOutcomeUnknown`, never a guess.
+
+    A book that has not been read within `fresh_s` is read before the placement, and nothing is sent if it cannot
+    be. While orders are placed the book is read again in the background once half that age is reached, so a
+    steady flow of placements never waits for it.
+
+    **After a fill: the trades.** An order's price comes from the trade book (OpenAlgo's orderstatus averages from
+    the first trade only). `trades` returns the trades of some orders from a read that *starts* after it is
+    asked (an order seen complete has all its trades in it), and one read serves every order that asks while the
+    previous read is out: orders finishing together share a read instead of each reading the whole book.
+    """
+
+    def __init__(self, client: OpenAlgoClient, *, fresh_s: float = 0.0) -> None:
+        self.client = client
+        self.fresh_s = fresh_s
+        self._known: frozenset[str] = frozenset()  # the ids in the newest order book read
+        self._read_at: float | None = None  # when that read was sent (loop time)
+        self._ours: set[str] = set()  # ids of orders placed through these books since that read was sent
+        self._refresh: asyncio.Task[None] | None = None
+        self._placing: dict[_PlacementKey, tuple[asyncio.Lock, int]] = {}
+        self._trades_next: asyncio.Future[dict[str, list[Mapping[str, Any]]]] | None = None  # read not yet sent
+        self._trades_reading: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        """Stop the background reads and forget what was read (a later placement reads afresh)."""
+        waiting, self._trades_next = self._trades_next, None  # first: a read ending now sends no other
+        if waiting is not None:
+            waiting.cancel()
+        tasks = [t for t in (self._refresh, self._trades_reading) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._refresh = self._trades_reading = None
+        self._known, self._read_at = frozenset(), None
+        self._ours.clear()
+
+    # --- before a placement --------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def placing(self, key: _PlacementKey) -> AsyncIterator[None]:
+        """Held from before a placement's `before` is taken until its order id is `placed` (or it is given up as
+        unknown): no other placement that the same order book row could match is sent meanwhile."""
+        lock, users = self._placing.get(key, (asyncio.Lock(), 0))
+        self._placing[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._placing[key]
+            if users == 1:
+                del self._placing[key]
+            else:
+                self._placing[key] = (lock, users - 1)
+
+    async def before(self) -> frozenset[str]:
+        """Order ids known to be at the broker before a placement that leaves after this returns: an order book read
+        sent no more than `fresh_s` ago (read now if there is none: BrokerError if it cannot be), and every order
+        placed since it."""
+        now = asyncio.get_running_loop().time()
+        if self._read_at is None or self.fresh_s <= 0 or now - self._read_at > self.fresh_s:
+            if self._refresh is not None and not self._refresh.done():
+                await asyncio.shield(self._refresh)  # sent just now: as good as a read of our own
+            if self._read_at is None or self.fresh_s <= 0 or now - self._read_at > self.fresh_s:
+                await self._read_order_book()
+        elif now - self._read_at > self.fresh_s / 2 and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._refresh_quietly(), name="order book snapshot")
+        return self._known | self._ours
+
+    def placed(self, orderid: str) -> None:
+        """Our order `orderid` is at the broker: from now on it is in every `before`."""
+        self._ours.add(orderid)
+
+    async def _read_order_book(self) -> None:
+        sent = asyncio.get_running_loop().time()
+        ids = frozenset(order.orderid for order in await self.client.order_book())
+        if self._read_at is None or sent > self._read_at:
+            # An id placed while this read was out is kept in `_ours` unless the read saw it.
+            self._known, self._read_at = ids, sent
+            self._ours -= ids
+
+    async def _refresh_quietly(self) -> None:
+        # A failed background read changes nothing: the next placement finds the snapshot old and reads itself.
+        with contextlib.suppress(BrokerError):
+            await self._read_order_book()
+
+    # --- after a fill --------------------------------------------------------------------------------------
+
+    async def trades(self, orderids: Iterable[str]) -> list[Trade]:
+        """The trades of `orderids`, from a trade book read sent after this call. BrokerError if it cannot be read."""
+        waiting = self._trades_next
+        if waiting is None:
+            waiting = self._trades_next = asyncio.get_running_loop().create_future()
+            if self._trades_reading is None:
+                self._trades_reading = asyncio.create_task(self._read_trade_books(), name="trade book")
+        by_order = await asyncio.shield(waiting)
+        return [_trade(row) for orderid in dict.fromkeys(orderids) for row in by_order.get(orderid, ())]
+
+    async def _read_trade_books(self) -> None:
+        """Read the trade book while anyone waits for one: each read answers everyone who asked before it was sent;
+        who asks while it is out waits for the next."""
+        try:
+            while (future := self._trades_next) is not None:
+                self._trades_next = None
+                try:
+                    rows = await self.client.trade_rows()
+                except asyncio.CancelledError:
+                    future.cancel()
+                    raise
+                except Exception as failed:  # every waiter hears it (a BrokerError: the fills are not known yet)
+                    future.set_exception(failed)
+                    future.exception()  # retrieved here too: every waiter may have been cancelled meanwhile
+                    continue
+                by_order: dict[str, list[Mapping[str, Any]]] = {}
+                for row in rows:
+                    by_order.setdefault(str(row.get("orderid", "")), []).append(row)
+                future.set_result(by_order)
+        finally:
+            self._trades_reading = None
+
+
 class PlacementJournal(Protocol):
     """Hears of every order placement: `sending` before the request leaves (and must be durable by then),
     `placed` once the broker's order id is known."""
@@ -486,9 +649,12 @@ class OpenAlgoBroker:
         *,
         sleep: Sleep = asyncio.sleep,
         withdrawn: Withdrawn = _never_withdrawn,
+        books: BrokerBooks | None = None,
     ) -> None:
         self.client = client
         self.policy = policy
+        # Shared by every order a desk works at once (its own otherwise: the order book read before each placement).
+        self.books = books if books is not None else BrokerBooks(client)
         self._sleep = sleep
         # Asked between two steps of a chase: True once the order is no longer wanted (an entry whose layer's exit
         # has been decided), and the chase then cancels what has not filled instead of taking it at MARKET.
@@ -533,7 +699,7 @@ class OpenAlgoBroker:
         """What the trade book says `orderids` filled of `leg`: the quantity and its quantity-weighted average price
         (OpenAlgo's orderstatus averages from the first trade only, so it is not read for the price)."""
         try:
-            trades = [t for t in await self.client.trade_book() if t.orderid in orderids]
+            trades = await self.books.trades(orderids)
         except BrokerError as failed:
             raise OrderOutcomeUnknown(
                 "tradebook", f"fills of order {', '.join(orderids)} unreadable: {failed}"
@@ -564,7 +730,7 @@ class OpenAlgoBroker:
                 f"limit order {orderid} ({leg.client_id}) is {seen} after cancelling; no market order sent",
             )
         try:
-            trades = [t for t in await self.client.trade_book() if t.orderid == orderid]
+            trades = await self.books.trades((orderid,))
         except BrokerError as failed:  # how much the limit filled decides how much to buy: no guessing
             raise OrderOutcomeUnknown("tradebook", f"fills of cancelled order {orderid} unreadable: {failed}") from None
         filled = sum(t.quantity for t in trades)
@@ -611,20 +777,22 @@ class OpenAlgoBroker:
     async def _place(
         self, leg: LegOrder, *, strategy: str, pricetype: PriceType, quantity: int, price: Decimal = Decimal(0)
     ) -> str:
-        """Send one order exactly once; a lost reply is resolved from the order book (read first, so nothing is
-        sent if it cannot be)."""
-        before = {order.orderid for order in await self.client.order_book()}
+        """Send one order exactly once; a lost reply is resolved from the order book (what was there before is known
+        first, so nothing is sent if it cannot be: see BrokerBooks)."""
         journal = self._journal
-        if journal is not None:
-            await journal.sending(strategy)  # durable before the request leaves: a crash now is resolved, not resent
-        try:
-            orderid = await self.client.place(
-                leg, strategy=strategy, pricetype=pricetype, quantity=quantity, price=price
-            )
-            if not orderid:  # a success without an order id (semi-auto mode's pending_order_id): not known to be placed
-                raise BrokerUnreachable("placeorder", "success without an orderid")
-        except BrokerUnreachable as lost:
-            orderid = await self._find_sent(leg, strategy, pricetype, quantity, before, lost)
+        async with self.books.placing((leg.symbol, leg.exchange, leg.action, pricetype, quantity)):
+            before = await self.books.before()
+            if journal is not None:
+                await journal.sending(strategy)  # durable before the request leaves: a crash now is found, not resent
+            try:
+                orderid = await self.client.place(
+                    leg, strategy=strategy, pricetype=pricetype, quantity=quantity, price=price
+                )
+                if not orderid:  # a success without an order id (semi-auto's pending_order_id): not known to be placed
+                    raise BrokerUnreachable("placeorder", "success without an orderid")
+            except BrokerUnreachable as lost:
+                orderid = await self._find_sent(leg, strategy, pricetype, quantity, before, lost)
+            self.books.placed(orderid)
         if journal is not None:
             await journal.placed(strategy, orderid)
         return orderid
@@ -635,7 +803,7 @@ class OpenAlgoBroker:
         strategy: str,
         pricetype: PriceType,
         quantity: int,
-        before: set[str],
+        before: frozenset[str],
         lost: BrokerUnreachable,
     ) -> str:
         """The id of the order whose placement reply was lost: new since `before`, matching what was sent."""

@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+import orjson
 from aiohttp import web
 
 from basso.timeutil import IST
@@ -121,6 +122,11 @@ class FakeOpenAlgo:
         self.markets: dict[str, Market] = {}
         self.orders: dict[str, FakeOrder] = {}
         self.executions: list[Execution] = []
+        # Kept as they are answered, so that serving the day's trade book does not cost the fake more per trade (a
+        # benchmark serves it from its own process), and each order's first trade price, which orderstatus reports.
+        self._trade_rows: list[dict[str, Any]] = []
+        self._first_price: dict[str, Decimal] = {}
+        self._arrived: dict[str, asyncio.Event] = {}
         self.requests: list[Recorded] = []
         self.funds = {
             "availablecash": "500000.00",
@@ -206,6 +212,10 @@ class FakeOpenAlgo:
         """Start with a position the fake's own fills did not make (e.g. one opened by hand at the broker)."""
         self.holdings.setdefault((symbol, exchange, product), Holding()).net += quantity
 
+    def arrived(self, endpoint: str) -> asyncio.Event:
+        """Set once a request to `endpoint` has arrived (a test waits on it rather than polling)."""
+        return self._arrived.setdefault(endpoint, asyncio.Event())
+
     def sent(self, endpoint: str) -> list[dict[str, Any]]:
         """The bodies of every request to `endpoint`, in order."""
         return [r.body for r in self.requests if r.endpoint == endpoint]
@@ -225,6 +235,7 @@ class FakeOpenAlgo:
         if not isinstance(body, dict):
             return web.json_response({"status": "error", "message": "Invalid JSON"}, status=400)
         self.requests.append(Recorded(endpoint=endpoint, body=body, at=time.perf_counter()))
+        self.arrived(endpoint).set()
         queued = self._faults.get(endpoint)
         fault = queued.pop(0) if queued else None
         if fault is not None and not fault.after_processing:
@@ -244,7 +255,7 @@ class FakeOpenAlgo:
                 status, reply = route(body)
         if fault is not None:
             return await self._misbehave(request, fault)
-        return web.json_response(reply, status=status)
+        return web.Response(body=orjson.dumps(reply), status=status, content_type="application/json")
 
     def _rate_limited(self) -> bool:
         if self.orders_per_second is None:
@@ -342,7 +353,7 @@ class FakeOpenAlgo:
             return _error("Order not found", 404)
         # As a real server answers it: `price_type` (not the book's `pricetype`), quantities as numbers, and an
         # average from the first trade only (OpenAlgo's orderstatus service): the trade book has the truth.
-        first = next((e.price for e in self.executions if e.orderid == order.orderid), Decimal(0))
+        first = self._first_price.get(order.orderid, Decimal(0))
         row = {k: v for k, v in _row(order).items() if k != "pricetype"}
         return 200, {
             "status": "success",
@@ -388,23 +399,7 @@ class FakeOpenAlgo:
         }
 
     def _trade_book(self, body: dict[str, Any]) -> Reply:
-        return 200, {
-            "status": "success",
-            "data": [
-                {
-                    "action": e.action,
-                    "symbol": e.symbol,
-                    "exchange": e.exchange,
-                    "orderid": e.orderid,
-                    "product": e.product,
-                    "quantity": float(e.quantity),
-                    "average_price": _float(e.price),
-                    "timestamp": "13:58:03",
-                    "trade_value": _float(e.price * e.quantity),
-                }
-                for e in self.executions
-            ],
-        }
+        return 200, {"status": "success", "data": self._trade_rows}
 
     def _position_book(self, body: dict[str, Any]) -> Reply:
         rows = []
@@ -487,16 +482,29 @@ class FakeOpenAlgo:
         order.filled_value += price * quantity
         if order.filled == order.quantity:
             order.status = "complete"
-        self.executions.append(
-            Execution(
-                orderid=order.orderid,
-                symbol=order.symbol,
-                exchange=order.exchange,
-                action=order.action,
-                product=order.product,
-                quantity=quantity,
-                price=price,
-            )
+        execution = Execution(
+            orderid=order.orderid,
+            symbol=order.symbol,
+            exchange=order.exchange,
+            action=order.action,
+            product=order.product,
+            quantity=quantity,
+            price=price,
+        )
+        self.executions.append(execution)
+        self._first_price.setdefault(order.orderid, price)
+        self._trade_rows.append(
+            {
+                "action": execution.action,
+                "symbol": execution.symbol,
+                "exchange": execution.exchange,
+                "orderid": execution.orderid,
+                "product": execution.product,
+                "quantity": float(quantity),
+                "average_price": _float(price),
+                "timestamp": "13:58:03",
+                "trade_value": _float(price * quantity),
+            }
         )
         holding = self.holdings.setdefault((order.symbol, order.exchange, order.product), Holding())
         if order.action == "BUY":
