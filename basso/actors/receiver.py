@@ -82,6 +82,9 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
         # After a batch came back undone (a crash, a stale book, a dead letter), its signals go one at a time up to
         # here: a poison bar is then found alone, and only it is buried.
         self.singly_until = 0
+        # The facts moved (a fill, a reject, a cancel: Rebuild) while a signal was in flight: the book its
+        # Committed carries may not include that, so it is not adopted.
+        self.moved_in_flight = False
 
     async def on_start(self) -> None:
         # A restart may have lost a Committed reply: whatever was in flight is found pending again (or done).
@@ -91,7 +94,7 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
         match message:
             case Committed(signal_row=signal_row, book=book, epoch=epoch):
                 ours = signal_row in self.in_flight
-                self.book = book if ours else None
+                self.book = book if ours and not self.moved_in_flight else None
                 if ours and (self.in_flight_roll or len(self.in_flight) > 1):
                     # A roll step's commit stored the roll's next step, which goes first; a batch may have been
                     # decided only in part (it stops at a bar that places an order): what is pending is re-read.
@@ -103,9 +106,15 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
                     self.ahead.clear()  # our view of what is pending may be stale too
                 if ours:
                     self.in_flight = frozenset()
+                    self.moved_in_flight = False
             case Rebuild():
                 self.book = None  # another leader may have changed the facts since this book was read
                 self.ahead.clear()
+                self.moved_in_flight = bool(self.in_flight)
+                if self.ref.mailbox.unhandled:
+                    # More is waiting (a burst of fills tells one Rebuild each): the last of them reads the facts,
+                    # once, and whatever comes next hands out the next signal.
+                    return
             case Poll():
                 pass
         if not self.in_flight:
@@ -118,6 +127,10 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
             self.ahead.clear()
         pending = await self._next_pending()
         if pending is None:
+            if self.book is None and not self.ref.mailbox.unhandled:
+                # Idle: read the book now (a fill just moved it), not when the next signal is waiting for it.
+                config = self.context.config
+                self.book = await self.db.run(lambda conn: load_book(conn, config), what="receiver: book")
             return
         if self.book is None:
             config = self.context.config

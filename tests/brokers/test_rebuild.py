@@ -1,0 +1,132 @@
+"""A real broker's fills reach the SignalReceiver as `Rebuild`s (the order desk's `on_book_changed`): however many come
+and whenever they come, the next signal is decided against the facts after the last of them (real PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+import asyncpg
+import pytest
+
+from basso.actors.base import ActorRef
+from basso.actors.receiver import ReceiverContext, SignalReceiver, Stages
+from basso.config import Config
+from basso.enums import LedgerKind
+from basso.messages import Committed, Decide, Poll, Rebuild, ReceiverInbox, RolloverInbox, StopTrailerInbox
+from basso.rules.signals import signal_from_object
+from basso.store.book import load_book
+from basso.store.capital import move_capital
+from basso.store.inbox import store_signal
+from basso.supervisor import ChildSpec, Supervisor
+from tests.pipeline_support import PROCESSED_AT
+from tests.replay import commit_on_paper
+from tests.store.test_outcomes import leader_with_an_entry
+from tests.web.test_webhook import payload
+
+
+@pytest.fixture
+async def pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
+    opened = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
+    assert opened is not None
+    yield opened
+    await opened.close()
+
+
+@asynccontextmanager
+async def receiving(
+    pool: asyncpg.Pool, config: Config, epoch: int
+) -> AsyncIterator[tuple[ActorRef[ReceiverInbox], ActorRef[Decide]]]:
+    """A SignalReceiver under a supervisor; its Sizer's mailbox is read by the test."""
+    sizer: ActorRef[Decide] = ActorRef("sizer")
+    trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
+    rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
+    receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
+    context = ReceiverContext(
+        pool=pool,
+        config=config,
+        stages=Stages(sizer=sizer, stop_trailer=trailer, rollover=rollover),
+        epoch=lambda: epoch,
+    )
+    async with Supervisor(
+        name="root", children=[ChildSpec(name="receiver", factory=lambda: SignalReceiver(context), ref=receiver)]
+    ):
+        yield receiver, sizer
+
+
+async def a_fill(pool: asyncpg.Pool, config: Config, epoch: int, rupees: int) -> int:
+    """A write that moves the facts' version on, as a fill does (a deposit: its effect on the book is plain to
+    see); the facts' new version."""
+    async with pool.acquire() as conn:
+        await move_capital(
+            conn,
+            epoch=epoch,
+            kind=LedgerKind.DEPOSIT,
+            amount=Decimal(rupees),
+            at=PROCESSED_AT,
+            note="stands for a fill",
+        )
+        return (await load_book(conn, config)).version
+
+
+async def next_signal(pool: asyncpg.Pool, config: Config, receiver: ActorRef[ReceiverInbox], epoch: int) -> None:
+    async with pool.acquire() as conn:
+        await store_signal(conn, signal_from_object(payload("BASE_ENTRY_GOLD_MINI"), config))
+    await receiver.tell(Poll(epoch=epoch))
+
+
+async def test_a_fill_while_a_signal_is_in_flight_is_not_hidden_by_that_signals_committed_book(
+    pool: asyncpg.Pool, config: Config
+) -> None:
+    async with pool.acquire() as conn:
+        epoch, _entry = await leader_with_an_entry(conn, config, "a")  # ₹50 L and the Bank Nifty entry pending
+    async with receiving(pool, config, epoch) as (receiver, sizer):
+        decided = await asyncio.wait_for(sizer.mailbox.get(), 10)
+        assert isinstance(decided, Decide)
+        async with pool.acquire() as conn:
+            after = await commit_on_paper(
+                conn, epoch=epoch, pending=decided.pending, book=decided.book, config=config, at=PROCESSED_AT
+            )
+        # A fill lands after that commit, and its Rebuild reaches the receiver before the signal's Committed does:
+        # the book the Committed carries is then one version behind the facts.
+        version = await a_fill(pool, config, epoch, 1_000_000)
+        await receiver.tell(Rebuild(epoch=epoch))
+        await receiver.tell(Committed(signal_row=decided.pending.id, book=after, epoch=epoch))
+        await next_signal(pool, config, receiver, epoch)
+        decided = await asyncio.wait_for(sizer.mailbox.get(), 10)
+        assert isinstance(decided, Decide)
+        assert decided.book.version == version == after.version + 1
+        # ₹50,00,000 − ₹780 commission on the Bank Nifty entry + ₹10,00,000 that came with the "fill".
+        assert decided.book.closed_equity == Decimal("5999220.00")
+
+
+async def test_a_burst_of_rebuilds_loses_none(pool: asyncpg.Pool, config: Config) -> None:
+    async with pool.acquire() as conn:
+        epoch, _entry = await leader_with_an_entry(conn, config, "a")
+    async with receiving(pool, config, epoch) as (receiver, sizer):
+        decided = await asyncio.wait_for(sizer.mailbox.get(), 10)
+        assert isinstance(decided, Decide)
+        async with pool.acquire() as conn:
+            after = await commit_on_paper(
+                conn, epoch=epoch, pending=decided.pending, book=decided.book, config=config, at=PROCESSED_AT
+            )
+        await receiver.tell(Committed(signal_row=decided.pending.id, book=after, epoch=epoch))
+        # Five fills, each told as it commits, the receiver idle; after the last, three Rebuilds at once (the first
+        # two find more waiting and leave the reading to the last). None may be lost: the next signal is decided
+        # against the facts after the fifth fill.
+        for rupees in (100, 200, 300, 400):
+            await a_fill(pool, config, epoch, rupees)
+            receiver.tell_nowait(Rebuild(epoch=epoch))
+        await a_fill(pool, config, epoch, 500)
+        for _ in range(3):
+            receiver.tell_nowait(Rebuild(epoch=epoch))
+        async with pool.acquire() as conn:
+            facts = await load_book(conn, config)
+        await next_signal(pool, config, receiver, epoch)
+        decided = await asyncio.wait_for(sizer.mailbox.get(), 10)
+        assert isinstance(decided, Decide)
+        assert decided.book.version == facts.version == after.version + 5
+        # ₹50,00,000 − ₹780 + ₹100 + ₹200 + ₹300 + ₹400 + ₹500 = ₹50,00,720.
+        assert decided.book.closed_equity == Decimal("5000720.00")
