@@ -127,10 +127,6 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
             self.ahead.clear()
         pending = await self._next_pending()
         if pending is None:
-            if self.book is None and not self.ref.mailbox.unhandled:
-                # Idle: read the book now (a fill just moved it), not when the next signal is waiting for it.
-                config = self.context.config
-                self.book = await self.db.run(lambda conn: load_book(conn, config), what="receiver: book")
             return
         if self.book is None:
             config = self.context.config
