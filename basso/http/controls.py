@@ -278,7 +278,7 @@ async def resolve_order(request: web.Request, services: Services, body: dict[str
             await resolve_by_hand(
                 conn,
                 epoch=epoch,
-                order=order,
+                client_id=client_id,
                 filled_lots=filled,
                 price=price,
                 commission=cost,
