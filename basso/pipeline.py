@@ -137,6 +137,7 @@ class Runtime:
     roll_scan_every_s: float | None = None  # scan for positions to roll this often (None: only when asked)
     roll_quote: Quote = paper_quote  # the next contract's price when a roll starts (the paper broker's by default)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the sweep's and the bar-gap watch's timer
+    order_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the order desk's waits on a working order
     # Called before a trading actor or the Persister handles a message (each one's ChildSpec.fault): chaos tests
     # raise there. Production never sets it.
     fault: Callable[[str], None] = no_fault
@@ -212,6 +213,7 @@ class Pipeline:
                     wall_clock=wall_clock,
                     on_book_changed=book_changed,
                     on_fence_lost=self._lose_fence,
+                    sleep=runtime.order_sleep,
                 )
             )
         executor_context = ExecutorContext(pool=pool, config=config, persister=persister, desk=self.desk)
