@@ -98,24 +98,40 @@ async def test_the_checker_finds_a_write_under_an_epoch_already_superseded() -> 
     assert results["violations"] >= 3
 
 
-# The fence check removed from the processes of a run, as a leader whose check is broken would run: the Python
-# one (`fenced`) by a sitecustomize on the processes' PYTHONPATH, which Python imports before anything else. (A
-# roll's start and the notifier compare the epoch in their own SQL; this scenario reaches neither.)
+# The fence check removed from the processes of a run, as a leader whose check is broken would run: a
+# sitecustomize on their PYTHONPATH (Python imports it before anything else) compiles every basso.store module
+# from its source with each `if <stored epoch> != epoch: raise FenceLost` made `if False:` (fenced(), a fill's
+# lock-and-read, a roll's start), and says which modules it changed. It reads no bytecode cache and writes none,
+# so no other process sees the change. (The notifier compares the epoch in its SQL; this scenario never needs
+# it.)
 _SITECUSTOMIZE = """\
-import contextlib
+import importlib.machinery
+import re
 import sys
 
-import basso.store.fence
+_CHECK = re.compile(r"if [^\\n]+ != epoch:(\\s+raise FenceLost)")
 
 
-@contextlib.asynccontextmanager
-async def fenced(conn, epoch):
-    async with conn.transaction():  # what the real one does, without reading the fence
-        yield conn
+class _Unfenced(importlib.machinery.SourceFileLoader):
+    def get_code(self, fullname):
+        source, removed = _CHECK.subn(r"if False:\\1", self.get_data(self.path).decode())
+        if removed:
+            print(f"test sabotage: {removed} fence check(s) removed from {fullname}", file=sys.stderr)
+        return compile(source, self.path, "exec", dont_inherit=True)
 
 
-basso.store.fence.fenced = fenced
-print("test sabotage: basso.store.fence.fenced compares no epoch", file=sys.stderr)
+class _Finder:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if not name.startswith("basso.store."):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            spec.loader = _Unfenced(name, spec.origin)
+        return spec
+
+
+sys.meta_path.insert(0, _Finder)
 """
 # Each database function that reads the fence refuses a write with `IF stored_epoch <> p_epoch THEN`.
 _COMPARISON = re.compile(r"stored_epoch\s*<>\s*p_epoch")
@@ -238,10 +254,13 @@ async def test_the_checker_catches_a_real_leader_writing_past_its_term_once_its_
             await asyncio.to_thread(postgres.stop)
     assert new_epoch == old_epoch + 1
     if fence == "removed":
-        # Every fenced database function lost its check (one a later migration adds that reads the fence the same
-        # way loses it too; one that reads it otherwise fails remove_fence_checks), and so did both processes.
+        # Every database function that reads the fence lost its check (one a later migration adds that reads it
+        # the same way loses it too; one that reads it otherwise fails remove_fence_checks), and so did the
+        # Python code of both processes.
         assert {"basso_commit_decision", "basso_commit_outcome", "basso_commit_roll_step"} <= set(removed)
-        assert all(any("test sabotage" in line for line in i.log) for i in (old, new))
+        for instance in (old, new):
+            sabotaged = {line.rsplit(" ", 1)[1].strip() for line in instance.log if "test sabotage:" in line}
+            assert {"basso.store.fence", "basso.store.orders"} <= sabotaged, instance.log[:10]  # fenced(), a fill
         assert not any("leader fence lost" in line for line in old.log)
     # The same book either way (the gold entry and the exit traded, by whichever leader): only the epochs differ.
     by_old = old_epoch if fence == "removed" else new_epoch
