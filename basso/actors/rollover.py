@@ -24,7 +24,7 @@ entirely fails the roll with a critical alert.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -98,6 +98,9 @@ class RolloverContext:
     quote: Callable[[Instrument, Any, float], float] = paper_quote
     wake: Callable[[], None] = lambda: None  # a roll's first step was stored: wake the SignalReceiver
     broker: str = "paper"  # where orders go: the paper broker fills a step's legs at once (see above)
+    # A real broker's last price for a contract symbol (None: it could not say); the new contract's price, and a
+    # synthetic's new ATM strike, come from it when there is one.
+    last_price: Callable[[Instrument, str], Awaitable[float | None]] | None = None
 
 
 class RolloverScanner(DatabaseActor[RolloverInbox]):
@@ -137,7 +140,7 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
             if candidate.instrument in busy:
                 log.info("roll of %s waits: an order on it is working", candidate.instrument)
                 continue
-            new_roll = self._plan(candidate, book, message.now)
+            new_roll = await self._plan(candidate, book, message.now)
             try:
                 roll_id = await self.db.run(
                     partial(start_roll, epoch=message.epoch, at=message.now, roll=new_roll), what="rollover: start"
@@ -149,14 +152,16 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
                 log.info("roll %d started: %s", roll_id, new_roll.reason)
             context.wake()  # a new roll's first step, or a retried step, may be waiting
 
-    def _plan(self, candidate: RollCandidate, book: Book, now: datetime) -> NewRoll:
-        config = self.context.config
+    async def _plan(self, candidate: RollCandidate, book: Book, now: datetime) -> NewRoll:
+        context = self.context
+        config = context.config
         instrument = config.instruments[candidate.instrument]
         new = entry_contract(instrument, calendar_for(config, instrument), exchange_date(now)).contract
         mark = book.price.get(instrument.name) or next(
             x.entry_price for x in book.layers if x.instrument == instrument.name
         )
-        new_price = stored_price(self.context.quote(instrument, new.expiry, mark))
+        live = None if context.last_price is None else await context.last_price(instrument, new.future_symbol)
+        new_price = stored_price(live if live is not None else context.quote(instrument, new.expiry, mark))
         new_strike = (
             atm_strike(new_price, instrument.strike_step)
             if instrument.traded_as == "synthetic" and instrument.strike_step

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import orjson
@@ -22,13 +23,14 @@ from basso.brokers.openalgo import OpenAlgoClient
 from basso.config import Config
 from basso.messages import Scan
 from basso.pipeline import Hooks, Pipeline, Runtime
+from basso.rules.contracts import contract_now
 from basso.store.fence import take_fence
 from basso.store.outcomes import pending_signals
 from basso.store.rolls import roll_transitions
 from tests.brokers.fake_openalgo import FakeOpenAlgo
 from tests.pipeline_support import PROCESSED_AT, Outcomes, solo_leader
 from tests.process.test_openalgo import fake_openalgo
-from tests.web.conftest import NOW, Webhook
+from tests.web.conftest import NOW, SECRET, Webhook
 from tests.web.test_rollover import BANK_NIFTY_ROLL_DAY, ROLL_DAY, RollSteps, seed_bank_nifty
 from tests.web.test_webhook import payload
 
@@ -85,26 +87,35 @@ def fast(config: Config) -> Config:
     return replace(config, broker=replace(config.broker, step_interval_s=0.001))
 
 
+@asynccontextmanager
+async def trading(
+    webhook: Webhook, client: OpenAlgoClient, epoch: int, now: datetime, steps: RollSteps
+) -> AsyncIterator[Pipeline]:
+    """A leader's pipeline through `client`, its wall clock stopped at `now`, started and open; `steps` hears each
+    committed roll step."""
+    live = Pipeline(
+        pool=webhook.services.pool,
+        config=fast(webhook.services.config),
+        epoch=epoch,
+        wall_clock=lambda: now,
+        broker_client=client,
+        hooks=Hooks(on_roll_step=steps),
+    )
+    await live.start()
+    live.open()
+    try:
+        yield live
+    finally:
+        await live.stop()
+
+
 @pytest.fixture
 async def broker_roll(webhook: Webhook) -> AsyncIterator[BrokerRoll]:
-    pool = webhook.services.pool
     epoch = await entered_on_paper(webhook)
     async with fake_openalgo() as fake, OpenAlgoClient(base_url=fake.url, api_key=fake.api_key) as client:
         steps = RollSteps()
-        live = Pipeline(
-            pool=pool,
-            config=fast(webhook.services.config),
-            epoch=epoch,
-            wall_clock=lambda: ROLL_DAY,
-            broker_client=client,
-            hooks=Hooks(on_roll_step=steps),
-        )
-        await live.start()
-        live.open()
-        try:
+        async with trading(webhook, client, epoch, ROLL_DAY, steps) as live:
             yield BrokerRoll(webhook, fake, live, steps)
-        finally:
-            await live.stop()
 
 
 async def layer(roll: BrokerRoll) -> tuple[object, ...]:
@@ -246,34 +257,69 @@ async def test_a_roll_the_broker_refuses_fails_with_a_critical_alert_and_the_lay
     )
 
 
+def signal(body: dict[str, object]) -> bytes:
+    """A signal stamped on the roll day (10:30 IST), with the webhook's secret."""
+    return orjson.dumps({**body, "timestamp": "2026-11-27T10:30:00", "secret": SECRET})
+
+
+COPPER_ENTRY = {
+    "type": "BASE_ENTRY",
+    "instrument": "COPPER",
+    "position": "Long_1",
+    "price": 900,
+    "stop": 895,
+    "atr": 2,
+    "er": 0.85,
+    "lots": 1,
+    "supertrend": 895,
+}
+GOLD_EXIT = {"type": "EXIT", "instrument": "GOLD_MINI", "position": "Long_1", "price": 72450, "reason": "trend over"}
+
+
 async def test_a_leader_stopped_while_the_near_leg_works_is_followed_by_one_that_finishes_the_roll_unsent_again(
-    webhook: Webhook,
+    webhook: Webhook, config: Config
 ) -> None:
-    pool, config = webhook.services.pool, fast(webhook.services.config)
+    pool = webhook.services.pool
     epoch = await entered_on_paper(webhook)
+    webhook.services.wall_clock = lambda: ROLL_DAY
+    copper = contract_now(config, "COPPER", ROLL_DAY).future_symbol
     async with fake_openalgo() as fake, OpenAlgoClient(base_url=fake.url, api_key=fake.api_key) as client:
         # December's bid stands 20 below the LTP: SELL LIMIT 200 g at 71,998 rests in the book.
         fake.set_market(OLD, ltp="72000", bid="71980", ask="72020", lot_size=100, tick="1")
         fake.set_market(NEW, ltp="72450", lot_size=100, tick="1")
-        resting = asyncio.Event()
+        fake.set_market(copper, ltp="900", lot_size=2500, tick="0.05")
+        waiting: asyncio.Queue[None] = asyncio.Queue()
 
-        async def hold(_seconds: float) -> None:  # the desk's first wait on the working SELL: the leader stops there
-            resting.set()
+        async def hold(_seconds: float) -> None:  # an order placed, its chase waits: the leader stops in there
+            waiting.put_nowait(None)
             await asyncio.Event().wait()
 
+        outcomes = Outcomes()
         first = Pipeline(
             pool=pool,
-            config=config,
+            config=fast(config),
             epoch=epoch,
             wall_clock=lambda: ROLL_DAY,
             broker_client=client,
+            hooks=Hooks(on_commit=outcomes),
             runtime=Runtime(order_sleep=hold),
         )
+        webhook.services.wake_processor = first.wake
         await first.start()
         first.open()
         try:
             await first.rollover.tell(Scan(now=ROLL_DAY, epoch=epoch))
-            await asyncio.wait_for(resting.wait(), 20)
+            await asyncio.wait_for(waiting.get(), 20)  # the roll's SELL rests at the broker
+            # Mid-roll: Gold Mini's exit waits for the roll; Copper's entry does not.
+            for body in (GOLD_EXIT, COPPER_ENTRY):
+                status, reply = await webhook.post(signal(body))
+                assert status == 200, reply
+            await asyncio.wait_for(waiting.get(), 20)  # Copper's BUY is at the broker too (filled as placed)
+            decided = await pool.fetch(
+                "SELECT instrument FROM signals WHERE id = ANY($1::bigint[])", outcomes.committed
+            )
+            assert [r["instrument"] for r in decided] == ["COPPER"]
+            assert await pool.fetchval("SELECT outcome FROM signals WHERE kind = 'EXIT'") == "pending"
         finally:
             await first.stop()
         sell = await pool.fetchrow("SELECT status, broker_order_id FROM orders WHERE roll IS NOT NULL")
@@ -282,32 +328,48 @@ async def test_a_leader_stopped_while_the_near_leg_works_is_followed_by_one_that
         assert sell["broker_order_id"] is not None
         async with pool.acquire() as conn:
             second_epoch = await take_fence(conn, "b", "takeover")
-        steps = RollSteps()
+        steps, after = RollSteps(), Outcomes()
         second = Pipeline(
             pool=pool,
-            config=config,
+            config=fast(config),
             epoch=second_epoch,
             wall_clock=lambda: ROLL_DAY,
             broker_client=client,
-            hooks=Hooks(on_roll_step=steps),
+            hooks=Hooks(on_roll_step=steps, on_commit=after),
         )
+        webhook.services.wake_processor = second.wake
         await second.start()
         second.open()
         try:
             await steps.wait_for(2)  # the far leg's step, then done
+            await after.wait_until_none_pending(pool)  # then the exit, and every order filled
         finally:
             await second.stop()
         # The resting SELL is found by its order id, cancelled and its 200 g taken at MARKET at the bid, 71,980:
-        # never sent again.
-        assert [(b["symbol"], b["action"], b["pricetype"], b["quantity"]) for b in fake.sent("placeorder")] == [
+        # never sent again. The exit, decided once the roll was done, sells January's contract.
+        gold = [(b["symbol"], b["action"], b["pricetype"], b["quantity"]) for b in fake.sent("placeorder")]
+        assert [x for x in gold if x[0] != copper] == [
             (OLD, "SELL", "LIMIT", "200"),
             (OLD, "SELL", "MARKET", "200"),
             (NEW, "BUY", "LIMIT", "200"),
+            (NEW, "SELL", "LIMIT", "200"),
         ]
-    # Spread 72,450 − 71,980 = +470: entry 72,470, stops 71,970, highest 72,470.
-    row = await pool.fetchrow("SELECT entry_price, current_stop, highest_close, contract FROM positions")
+        assert [x[1] for x in gold if x[0] == copper] == ["BUY"]
+    # Spread 72,450 − 71,980 = +470: entry 72,470, stops 71,970, highest 72,470; the exit at the bid 72,450.
+    row = await pool.fetchrow(
+        "SELECT entry_price, current_stop, highest_close, contract, status, exit_price, realised_pnl FROM positions"
+        " WHERE instrument = 'GOLD_MINI'"
+    )
     assert row is not None
-    assert tuple(row) == (Decimal("72470.0000"), Decimal("71970.0000"), Decimal("72470.0000"), NEW)
+    assert tuple(row) == (
+        Decimal("72470.0000"),
+        Decimal("71970.0000"),
+        Decimal("72470.0000"),
+        NEW,
+        "closed",
+        Decimal("72450.0000"),
+        Decimal("-400.00"),  # (72,450 − 72,470) × 2 × 10
+    )
     assert await pool.fetchval("SELECT state FROM rolls") == "done"
     # 71,980 × 20 × 0.05 % = 719.80 and 72,450 × 20 × 0.05 % = 724.50.
     amounts = await pool.fetch("SELECT amount FROM ledger WHERE kind = 'roll_cost' ORDER BY id")
@@ -381,23 +443,11 @@ async def test_a_bank_nifty_position_of_three_layers_rolls_four_legs_a_layer_int
             ("BANKNIFTY25JAN2753500CE", "580"),
         ):
             fake.set_market(symbol, ltp=ltp, lot_size=30, tick="0.05")
+        fake.set_market(NEW_BN, ltp="53380")  # January's future, quoted when the roll starts: its ATM strike 53,500
         steps = RollSteps()
-        live = Pipeline(
-            pool=pool,
-            config=fast(webhook.services.config),
-            epoch=epoch,
-            wall_clock=lambda: BANK_NIFTY_ROLL_DAY,
-            broker_client=client,
-            hooks=Hooks(on_roll_step=steps),
-            runtime=Runtime(roll_quote=lambda _instrument, _expiry, _mark: 53_380.0),  # January's future
-        )
-        await live.start()
-        live.open()
-        try:
+        async with trading(webhook, client, epoch, BANK_NIFTY_ROLL_DAY, steps) as live:
             await live.rollover.tell(Scan(now=BANK_NIFTY_ROLL_DAY, epoch=epoch))
             await steps.wait_for(3)  # close, open, done
-        finally:
-            await live.stop()
         # Four legs a layer, each filled at its LTP (the LIMIT crosses): the December synthetic closed at its own
         # strike, put bought back first; January's opened at 53,500 (53,380 is 120 below it), put sold first.
         # Quantity = lots × 30. The three layers' orders are worked side by side.
