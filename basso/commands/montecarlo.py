@@ -13,7 +13,7 @@ from rich.table import Table
 
 from basso.cli import UsageError
 from basso.commands.backtest import add_input_arguments, load_inputs, replay
-from basso.commands.common import positive_number
+from basso.commands.common import positive_number, whole_number
 from basso.commands.dask_options import add_engine_arguments, engine_for, run_cancellable
 from basso.research.engine import chunks
 from basso.research.montecarlo import (
@@ -119,20 +119,14 @@ def _table(figures: dict[str, Any]) -> Table:
 
 
 def _runs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    value = whole_number(text)
     if not 1 <= value <= 1_000_000:
         raise argparse.ArgumentTypeError(f"must be between 1 and 1,000,000, got {value}")
     return value
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    value = whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return value
