@@ -11,6 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from basso.backtest.report import display
 from basso.cli import UsageError
 from basso.commands.backtest import add_input_arguments, load_inputs, replay
 from basso.commands.common import positive_number, whole_number
@@ -26,7 +27,7 @@ from basso.research.montecarlo import (
     summarise,
     trade_sequence,
 )
-from basso.research.report import display, write_montecarlo
+from basso.research.report import write_montecarlo
 
 
 def register(subparsers: Any) -> None:
