@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from basso.rules.alert import Alert
     from basso.rules.book import Book, Fill
     from basso.rules.decisions import Decision
     from basso.rules.orders import OrderTicket, Working
@@ -177,13 +178,16 @@ class Scan(Message):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RollSettled(Message):
     """One roll step's fills and changes (sql/009's JSON), ready for the Persister's one fenced transaction;
-    `book` is the book after it."""
+    `book` is the book after it. Through a real broker, `working` are the orders it commits `pending` for the
+    order desk (sql/014), and `alerts` what it raises (a failed roll)."""
 
     pending: PendingSignal
     reason: str
     record: dict[str, Any]
     changes: dict[str, Any]
     book: Book
+    working: tuple[dict[str, Any], ...] = ()
+    alerts: tuple[Alert, ...] = ()
 
 
 # --- leadership: LeaderElector → Recovery → SignalReceiver ------------------------------------------------------------

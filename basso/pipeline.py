@@ -67,8 +67,8 @@ from basso.actors.risk_guard import RiskGuard, RiskGuardContext
 from basso.actors.rollover import Quote, RolloverContext, RolloverScanner, paper_quote
 from basso.actors.sizer import Sizer, SizerContext
 from basso.actors.stop_trailer import StopTrailer, StopTrailerContext
-from basso.brokers.openalgo import OpenAlgoClient
-from basso.config import Config
+from basso.brokers.openalgo import BrokerError, OpenAlgoClient
+from basso.config import Config, Instrument
 from basso.messages import (
     CheckBarGaps,
     Committed,
@@ -137,6 +137,7 @@ class Runtime:
     roll_scan_every_s: float | None = None  # scan for positions to roll this often (None: only when asked)
     roll_quote: Quote = paper_quote  # the next contract's price when a roll starts (the paper broker's by default)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the sweep's and the bar-gap watch's timer
+    order_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # the order desk's waits on a working order
     # Called before a trading actor or the Persister handles a message (each one's ChildSpec.fault): chaos tests
     # raise there. Production never sets it.
     fault: Callable[[str], None] = no_fault
@@ -177,6 +178,17 @@ class Pipeline:
         )
         sizer_context = SizerContext(config=config, risk_guard=risk_guard)
         trailer_context = StopTrailerContext(pool=pool, config=config, risk_guard=risk_guard)
+        last_price = None
+        if broker_client is not None:
+            client = broker_client
+
+            async def last_price(instrument: Instrument, symbol: str) -> float | None:
+                try:
+                    return float((await client.quote(symbol, instrument.exchange)).ltp)
+                except BrokerError as failed:
+                    log.warning("no quote for %s (%s): the roll is priced from the old contract's mark", symbol, failed)
+                    return None
+
         rollover_context = RolloverContext(
             pool=pool,
             config=config,
@@ -185,6 +197,7 @@ class Pipeline:
             quote=runtime.roll_quote,
             wake=self.wake,
             broker=broker,
+            last_price=last_price,
         )
         self._roll_scan_every_s = runtime.roll_scan_every_s
         self._roll_scanner: asyncio.Task[None] | None = None
@@ -212,6 +225,7 @@ class Pipeline:
                     wall_clock=wall_clock,
                     on_book_changed=book_changed,
                     on_fence_lost=self._lose_fence,
+                    sleep=runtime.order_sleep,
                 )
             )
         executor_context = ExecutorContext(pool=pool, config=config, persister=persister, desk=self.desk)

@@ -35,6 +35,7 @@ from basso.brokers.openalgo import (
     LegFill,
     LegIncomplete,
     LegOrder,
+    LegWithdrawn,
     OpenAlgoBroker,
     OpenAlgoClient,
     OrderOutcomeUnknown,
@@ -52,6 +53,7 @@ from basso.store.orders import (
     WORKING,
     WorkingOrder,
     end_order,
+    exit_decided,
     known_broker_ids,
     layer_entry,
     record_fill,
@@ -229,7 +231,12 @@ class OrderDesk:
             interval_s=settings.step_interval_s,
             resolve_checks=settings.resolve_checks,
         )
-        return OpenAlgoBroker(self.context.client, policy, sleep=self.context.sleep)
+        ticket = order.ticket
+
+        async def withdrawn() -> bool:
+            return ticket.opening and await self._read(lambda conn: exit_decided(conn, ticket.client_id))
+
+        return OpenAlgoBroker(self.context.client, policy, sleep=self.context.sleep, withdrawn=withdrawn)
 
     async def _work(self, order: WorkingOrder) -> None:
         try:
@@ -248,7 +255,7 @@ class OrderDesk:
         if instrument.traded_as == "synthetic":
             await self._work_synthetic(order)
             return
-        if not ticket.opening and order.status is OrderStatus.PENDING:
+        if not ticket.opening and order.status is OrderStatus.PENDING and order.roll is None:
             held = await self._after_entry(order)
             if held is None:
                 return  # the entry is not resolved: the exit waits for the next sweep, unsent
@@ -258,6 +265,9 @@ class OrderDesk:
                     return
                 order = replace(order, ticket=replace(ticket, lots=held))  # sell only what was bought
         if ticket.opening and order.status is OrderStatus.PENDING:
+            if await self._read(lambda conn: exit_decided(conn, ticket.client_id)):
+                await self._end(order, OrderStatus.CANCELLED, "withdrawn unsent: the layer's exit came first")
+                return
             mismatch = await self._check_contract(
                 order, order.symbol, round(ticket.point_value * instrument.quote_unit)
             )
@@ -273,8 +283,9 @@ class OrderDesk:
             except BrokerRefused as refused:
                 await self._end(order, OrderStatus.REJECTED, refused.broker_message)
                 return
-            except LegIncomplete as partly:
-                await self._fill(order, partly.part)
+            except (LegIncomplete, LegWithdrawn) as partly:
+                if partly.part is not None:
+                    await self._fill(order, partly.part)
                 await self._end(order, OrderStatus.CANCELLED, partly.broker_message)
                 return
             except OrderOutcomeUnknown as unknown:
@@ -346,9 +357,10 @@ class OrderDesk:
         return next((w for w in found if w.ticket.client_id == client_id), order)
 
     async def _after_entry(self, order: WorkingOrder) -> int | None:
-        """An exit of a layer still opening waits until the layer's entry is done (its chase ends in a fill, a
-        partial fill or a reject, within its modifications and market polls), so it never sells what was not
-        bought: the lots held then, or None while the entry is unresolved at the broker."""
+        """An exit of a layer still opening waits until the layer's entry is done, so it never sells what was not
+        bought: the entry's chase sees the exit decided at its next step, cancels what has not filled and keeps
+        what has (a synthetic's entry, all or nothing, runs its course). The lots held then, or None while the
+        entry is unresolved at the broker."""
         client_id = order.ticket.client_id
         entry = await self._read(lambda conn: layer_entry(conn, client_id))
         if entry is None:
@@ -378,7 +390,7 @@ class OrderDesk:
             # Sent before a crash or a takeover: which legs filled is for the trader to check at the broker.
             await self._unknown_synthetic(order, "interrupted after it was sent; check both legs at the broker")
             return
-        if not ticket.opening:
+        if not ticket.opening and order.roll is None:
             held = await self._after_entry(order)
             if held is None:
                 return  # the entry is not resolved: the exit waits for the next sweep, unsent
@@ -387,8 +399,10 @@ class OrderDesk:
                 return
             order = await self._reread(order)  # the strike its entry's first leg recorded
         strike, step = order.strike, instrument.strike_step
-        if strike is None and ticket.opening and step:
-            strike = atm_strike(ticket.price, step)  # the new layer's ATM strike, from the price it was decided at
+        if strike is None and step:
+            # A new layer goes in at the ATM strike of the price it was decided at; a layer whose strike was never
+            # recorded went in at its entry's (basso.rules.rollover.entry_strike).
+            strike = atm_strike(ticket.price if ticket.opening else ticket.entry_price, step)
         if order.expiry is None or strike is None:
             await self._end(order, OrderStatus.REJECTED, "the layer's option contract (expiry, strike) is not known")
             return

@@ -220,6 +220,8 @@ class Persister(DatabaseActor[PersisterInbox]):
             record=message.record,
             at=self.context.wall_clock(),
             changes=message.changes,
+            working=message.working,
+            alerts=message.alerts,
         )
         try:
             await self.db.run(commit, what="persister: roll step")
@@ -234,6 +236,11 @@ class Persister(DatabaseActor[PersisterInbox]):
             )
             return
         self.context.on_roll_step(message)
+        if message.working:  # a roll's orders for a real broker: sent once committed, like a decision's
+            await self.send(
+                self.context.executor,
+                Place.following(message, signal_row=message.pending.id, pending=None, working=None),
+            )
         await self.send(
             self.context.receiver, Committed.following(message, signal_row=message.pending.id, book=message.book)
         )

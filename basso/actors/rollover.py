@@ -12,17 +12,19 @@ the transitions with their reasons, the layers shifted into the new contract, th
 the next step's signal — to the Persister, which commits it in one fenced transaction. A crash anywhere leaves
 either the whole step or none of it, and the step signal pending: it is applied again from the facts.
 
-Orders: every leg fills on the paper broker inside the step's transaction, at the quotes the roll started with
-(`quote`); the legs are built in `_fill` only. With a real broker (OpenAlgo) the legs would have to take the
-two-step order path, which rolls do not take yet: a scan then starts no roll (filling legs on paper while the
-broker holds the old contract would be a lie) and raises a `roll_manual` warning for each position inside its
-window instead, so the trader rolls it by hand in time.
+Orders: on the paper broker every leg fills inside the step's transaction, at the quotes the roll started with
+(`quote`); the legs are built in `_fill` only. Through a real broker (OpenAlgo) a step commits its orders
+`pending` instead (one per layer: the old contract's lots to close, or what closed to open in the new one), the
+order desk works them like any other order, and the instrument's other signals wait meanwhile (sql/014); when the
+last of them is done the next step is stored, and it reads what actually filled (`decide_broker_roll_step`): the
+far legs are sized to what closed, the layers shift by the spread between the fills, and a step the broker refused
+entirely fails the roll with a critical alert.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -34,11 +36,13 @@ import asyncpg
 from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
 from basso.config import Config, Instrument
-from basso.enums import AlertLevel, RollState
+from basso.enums import AlertLevel, OrderSide, RollState
 from basso.messages import Decide, PersisterInbox, RolloverInbox, RollSettled, Scan
+from basso.rules.alert import Alert
 from basso.rules.book import Book
 from basso.rules.calendars import calendar_for
 from basso.rules.contracts import atm_strike, entry_contract
+from basso.rules.layers import Layer
 from basso.rules.money import to_money
 from basso.rules.rollover import (
     RollCandidate,
@@ -47,6 +51,7 @@ from basso.rules.rollover import (
     RollStepResult,
     StepKind,
     Urgency,
+    decide_broker_roll_step,
     decide_roll_step,
     next_step,
     roll_candidates,
@@ -56,7 +61,17 @@ from basso.store.alerts import raise_alert
 from basso.store.book import load_book
 from basso.store.fence import FenceLost
 from basso.store.orders import instruments_with_working_orders
-from basso.store.rolls import HeldContract, NewRoll, Roll, held_contracts, load_roll, start_roll, step_key, step_payload
+from basso.store.rolls import (
+    HeldContract,
+    NewRoll,
+    Roll,
+    held_contracts,
+    load_roll,
+    roll_orders,
+    start_roll,
+    step_key,
+    step_payload,
+)
 from basso.timeutil import exchange_date
 
 __all__ = ["Quote", "RolloverContext", "RolloverScanner", "paper_quote"]
@@ -82,7 +97,10 @@ class RolloverContext:
     epoch: Callable[[], int]
     quote: Callable[[Instrument, Any, float], float] = paper_quote
     wake: Callable[[], None] = lambda: None  # a roll's first step was stored: wake the SignalReceiver
-    broker: str = "paper"  # where orders go: rolls fill only on the paper broker (see above)
+    broker: str = "paper"  # where orders go: the paper broker fills a step's legs at once (see above)
+    # A real broker's last price for a contract symbol (None: it could not say); the new contract's price, and a
+    # synthetic's new ATM strike, come from it when there is one.
+    last_price: Callable[[Instrument, str], Awaitable[float | None]] | None = None
 
 
 class RolloverScanner(DatabaseActor[RolloverInbox]):
@@ -119,13 +137,10 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
                 await self._escalate(candidate, message.now)
             if candidate.action != "roll":
                 continue
-            if context.broker != "paper":
-                await self._roll_by_hand(candidate, message.now)
-                continue
             if candidate.instrument in busy:
                 log.info("roll of %s waits: an order on it is working", candidate.instrument)
                 continue
-            new_roll = self._plan(candidate, book, message.now)
+            new_roll = await self._plan(candidate, book, message.now)
             try:
                 roll_id = await self.db.run(
                     partial(start_roll, epoch=message.epoch, at=message.now, roll=new_roll), what="rollover: start"
@@ -137,14 +152,16 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
                 log.info("roll %d started: %s", roll_id, new_roll.reason)
             context.wake()  # a new roll's first step, or a retried step, may be waiting
 
-    def _plan(self, candidate: RollCandidate, book: Book, now: datetime) -> NewRoll:
-        config = self.context.config
+    async def _plan(self, candidate: RollCandidate, book: Book, now: datetime) -> NewRoll:
+        context = self.context
+        config = context.config
         instrument = config.instruments[candidate.instrument]
         new = entry_contract(instrument, calendar_for(config, instrument), exchange_date(now)).contract
         mark = book.price.get(instrument.name) or next(
             x.entry_price for x in book.layers if x.instrument == instrument.name
         )
-        new_price = stored_price(self.context.quote(instrument, new.expiry, mark))
+        live = None if context.last_price is None else await context.last_price(instrument, new.future_symbol)
+        new_price = stored_price(live if live is not None else context.quote(instrument, new.expiry, mark))
         new_strike = (
             atm_strike(new_price, instrument.strike_step)
             if instrument.traded_as == "synthetic" and instrument.strike_step
@@ -164,23 +181,6 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
             old_price=Decimal(str(stored_price(mark))),
             new_price=Decimal(str(new_price)),
             reason=reason,
-        )
-
-    async def _roll_by_hand(self, candidate: RollCandidate, now: datetime) -> None:
-        broker = self.context.broker
-        await self.db.run(
-            partial(
-                raise_alert,
-                at=now,
-                level=AlertLevel.WARNING,
-                kind="roll_manual",
-                message=f"{candidate.instrument} {candidate.contract} expires {candidate.expiry} and is inside its "
-                f"roll window: Basso does not roll through {broker} yet; roll it at the broker by hand",
-                instrument=candidate.instrument,
-                detail={"contract": candidate.contract, "expiry": candidate.expiry, "broker": broker},
-                dedupe=f"roll_manual:{candidate.contract}",
-            ),
-            what="rollover: alert",
         )
 
     async def _escalate(self, candidate: RollCandidate, now: datetime) -> None:
@@ -213,6 +213,9 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
         held = await self.db.run(held_contracts, what="rollover: contracts")
         if roll is None:
             raise LookupError(f"roll step {pending.key} names roll {roll_id}, which is not stored")
+        if self.context.broker != "paper":
+            await self._broker_step(message, roll, book)
+            return
         filled = self._fill(roll, book, held)
         record: dict[str, Any] = {"roll": roll.id, "step": step_number}
         if filled is None:
@@ -256,26 +259,97 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
             RollSettled.following(message, pending=pending, reason=reason, record=record, changes=changes, book=after),
         )
 
+    async def _broker_step(self, message: Decide, roll: Roll, book: Book) -> None:
+        """A step of a roll through a real broker: from what the roll's orders filled, the next orders to send (sent
+        once committed), or the layers shifted into the new contract, or the roll failed."""
+        pending = message.pending
+        config = self.context.config
+        instrument = config.instrument(roll.instrument)
+        orders = await self.db.run(partial(roll_orders, roll_id=roll.id), what="rollover: orders")
+        step = decide_broker_roll_step(_facts(roll), orders, book)
+        layers = {x.layer: x for x in book.layers if x.instrument == roll.instrument}
+        working = [
+            {
+                "layer": o.layer,
+                "side": (OrderSide.SELL if o.closing else OrderSide.BUY).value,
+                "lots": o.lots,
+                "quantity": o.lots * round(layers[o.layer].point_value * instrument.quote_unit),
+                "symbol": roll.old_contract if o.closing else roll.new_contract,
+                "price": _price(o.price),
+            }
+            for o in step.orders
+        ]
+        changes = _changes(roll, book, None, list(step.transitions), next_signal=None)
+        changes |= {"broker": self.context.broker, "closed_lots": step.closed_lots, "opened_lots": step.opened_lots}
+        if step.shifted:
+            changes["layers"] = _shifted(roll, step.shifted)
+            assert step.mark is not None
+            changes["mark"] = {"instrument": roll.instrument, "price": _price(step.mark)}
+        alerts = () if step.alert is None else (_roll_failed(roll, step.alert),)
+        await self.send(
+            self.context.persister,
+            RollSettled.following(
+                message,
+                pending=pending,
+                reason=f"roll {roll.id}: {step.reason}",
+                record={"roll": roll.id, "step": int(pending.payload.get("step", 1)), "orders": len(working)},
+                changes=changes,
+                book=step.book,
+                working=tuple(working),
+                alerts=alerts,
+            ),
+        )
+
     def _fill(self, roll: Roll, book: Book, held: list[HeldContract]) -> RollStepResult | None:
         """The step the facts call for, filled (the pure rules: the paper broker fills every leg whole at the roll's
         quotes). The one place a roll makes orders: the two-step order path replaces it."""
-        facts = RollFacts(
-            instrument=roll.instrument,
-            state=roll.state,
-            closed_lots=roll.closed_lots,
-            opened_lots=roll.opened_lots,
-            old_expiry=roll.old_expiry,
-            new_expiry=roll.new_expiry,
-            old_price=float(roll.old_price),
-            new_price=float(roll.new_price),
-            new_strike=roll.new_strike,
-        )
         return decide_roll_step(
-            facts,
+            _facts(roll),
             book,
             self.context.config,
             strikes={h.layer: h.strike for h in held if h.instrument == roll.instrument},
         )
+
+
+def _facts(roll: Roll) -> RollFacts:
+    return RollFacts(
+        instrument=roll.instrument,
+        state=roll.state,
+        closed_lots=roll.closed_lots,
+        opened_lots=roll.opened_lots,
+        old_expiry=roll.old_expiry,
+        new_expiry=roll.new_expiry,
+        old_price=float(roll.old_price),
+        new_price=float(roll.new_price),
+        new_strike=roll.new_strike,
+    )
+
+
+def _roll_failed(roll: Roll, reason: str) -> Alert:
+    return Alert(
+        level=AlertLevel.CRITICAL,
+        kind="roll_failed",
+        instrument=roll.instrument,
+        message=f"roll {roll.id} of {roll.instrument} ({roll.old_contract} into {roll.new_contract}) failed: {reason}",
+        detail={"roll": roll.id, "old_contract": roll.old_contract, "new_contract": roll.new_contract},
+    )
+
+
+def _shifted(roll: Roll, layers: Iterable[Layer]) -> list[dict[str, Any]]:
+    """The layers moved into the roll's new contract, as basso_commit_roll_step (sql/009) writes them."""
+    return [
+        {
+            "layer": x.layer,
+            "entry": _price(x.entry_price),
+            "initial_stop": _price(x.initial_stop),
+            "stop": _price(x.stop),
+            "highest": _price(x.highest_close),
+            "contract": roll.new_contract,
+            "expiry": roll.new_expiry.isoformat(),
+            "strike": roll.new_strike,
+        }
+        for x in layers
+    ]
 
 
 def _price(value: float) -> str:
@@ -331,19 +405,8 @@ def _changes(
     changes["cost_note"] = f"roll {roll.id} of {roll.instrument}, {result.kind.value} {result.lots} lot(s)"
     if result.kind is StepKind.OPEN:
         rolled = {o.layer for o in result.orders}
-        changes["layers"] = [
-            {
-                "layer": x.layer,
-                "entry": _price(x.entry_price),
-                "initial_stop": _price(x.initial_stop),
-                "stop": _price(x.stop),
-                "highest": _price(x.highest_close),
-                "contract": roll.new_contract,
-                "expiry": roll.new_expiry.isoformat(),
-                "strike": roll.new_strike,
-            }
-            for x in result.book.layers
-            if x.instrument == roll.instrument and x.layer in rolled
-        ]
+        changes["layers"] = _shifted(
+            roll, (x for x in result.book.layers if x.instrument == roll.instrument and x.layer in rolled)
+        )
         changes["mark"] = {"instrument": roll.instrument, "price": _price(float(roll.new_price))}
     return changes

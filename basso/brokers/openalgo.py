@@ -44,6 +44,7 @@ __all__ = [
     "LegFill",
     "LegIncomplete",
     "LegOrder",
+    "LegWithdrawn",
     "OpenAlgoBroker",
     "OpenAlgoClient",
     "OrderOutcomeUnknown",
@@ -64,6 +65,12 @@ __all__ = [
 Action = Literal["BUY", "SELL"]
 PriceType = Literal["LIMIT", "MARKET"]
 Sleep = Callable[[float], Awaitable[None]]
+Withdrawn = Callable[[], Awaitable[bool]]
+
+
+async def _never_withdrawn() -> bool:
+    return False
+
 
 _ORDER_CALLS = frozenset({"placeorder", "modifyorder", "cancelorder"})
 # OpenAlgo's order_status values (lower case); "open" and "pending" are still working.
@@ -95,6 +102,15 @@ class OrderOutcomeUnknown(BrokerError):
 
 class _RateLimited(BrokerError):
     """HTTP 429: the gateway did nothing; the same request is sent again after a wait."""
+
+
+class LegWithdrawn(BrokerError):
+    """A working order was cancelled before it filled completely because what it was for is gone (the layer's exit
+    came first): `part` is what it filled, if anything. The rest is not taken at MARKET."""
+
+    def __init__(self, endpoint: str, message: str, *, part: LegFill | None) -> None:
+        super().__init__(endpoint, message)
+        self.part = part
 
 
 class LegIncomplete(BrokerError):
@@ -463,10 +479,20 @@ class PlacementJournal(Protocol):
 class OpenAlgoBroker:
     """Trades legs and synthetics through an `OpenAlgoClient`; every wait goes through the injected `sleep`."""
 
-    def __init__(self, client: OpenAlgoClient, policy: ChasePolicy, *, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        client: OpenAlgoClient,
+        policy: ChasePolicy,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        withdrawn: Withdrawn = _never_withdrawn,
+    ) -> None:
         self.client = client
         self.policy = policy
         self._sleep = sleep
+        # Asked between two steps of a chase: True once the order is no longer wanted (an entry whose layer's exit
+        # has been decided), and the chase then cancels what has not filled instead of taking it at MARKET.
+        self._withdrawn = withdrawn
         self._journal: PlacementJournal | None = None
 
     async def trade_leg(self, leg: LegOrder, journal: PlacementJournal | None = None) -> LegFill:
@@ -484,7 +510,7 @@ class OpenAlgoBroker:
 
     async def chase(self, leg: LegOrder, orderid: str, price: Decimal) -> LegFill:
         """Work the LIMIT order `orderid` of `leg` at `price` until it fills, stepping it towards the market; then
-        cancel it and take the rest at MARKET."""
+        cancel it and take the rest at MARKET. Withdrawn meanwhile: cancelled, and LegWithdrawn with what filled."""
         policy = self.policy
         for attempt in range(policy.modifications + 1):
             await self._sleep(policy.interval_s)
@@ -494,7 +520,7 @@ class OpenAlgoBroker:
             status = "unreadable" if state is None else state.status
             if status == _REJECTED:
                 raise BrokerRefused("orderstatus", f"order {orderid} ({leg.client_id}) rejected")
-            if status == _CANCELLED or attempt == policy.modifications:
+            if status == _CANCELLED or attempt == policy.modifications or await self._withdrawn():
                 break
             buying = leg.action == "BUY"
             price = tick_round(price + policy.step if buying else price - policy.step, leg.tick, up=buying)
@@ -519,11 +545,12 @@ class OpenAlgoBroker:
         return _fill(leg, filled, (value / filled).quantize(_AVERAGE_PLACES), orderids)
 
     async def cancel_and_take(self, leg: LegOrder, orderid: str) -> LegFill:
-        """Cancel a working order of `leg` and take whatever it did not fill at MARKET (the journal first set)."""
+        """Cancel a working order of `leg` and take whatever it did not fill at MARKET (the journal first set), unless
+        it has been withdrawn."""
         return await self._cancel_and_take(leg, orderid)
 
     async def _cancel_and_take(self, leg: LegOrder, orderid: str) -> LegFill:
-        """Cancel the limit, then MARKET whatever it did not fill."""
+        """Cancel the limit, then MARKET whatever it did not fill (LegWithdrawn instead, if it is no longer wanted)."""
         # A refused cancel may mean "not cancellable" because it just filled: the status read below decides.
         with contextlib.suppress(BrokerError):
             await self.client.cancel(orderid, strategy=leg.client_id)
@@ -544,6 +571,11 @@ class OpenAlgoBroker:
         value = sum((t.average_price * t.quantity for t in trades), Decimal(0))
         if filled >= leg.quantity:
             return _fill(leg, filled, value / filled, (orderid,))
+        if await self._withdrawn():
+            part = _fill(leg, filled, (value / filled).quantize(_AVERAGE_PLACES), (orderid,)) if filled else None
+            raise LegWithdrawn(
+                "cancelorder", f"withdrawn: the layer's exit came first; {filled} of {leg.quantity} filled", part=part
+            )
         try:
             market, price = await self._take_rest(leg, leg.quantity - filled)
         except BrokerError as failed:

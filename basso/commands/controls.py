@@ -1,6 +1,6 @@
 """`basso kill-switch on|off`, `basso flatten --yes`, `basso capital deposit|withdraw AMOUNT`, `basso drawdown
-reset --reason …` and `basso roll [--dry-run]`: the operator's controls, sent to the running server with the
-admin token."""
+reset --reason …`, `basso roll [--dry-run]` and `basso order resolve CLIENT_ID …`: the operator's controls, sent
+to the running server with the admin token."""
 
 from __future__ import annotations
 
@@ -66,6 +66,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_server_arguments(reset, admin=True)
     reset.set_defaults(run=run_drawdown_reset)
 
+    order = sub.add_parser(
+        "order",
+        help="say how an unknown order ended at the broker",
+        description="An order Basso could not resolve at the broker stays `unknown` and blocks new entries on "
+        "its instrument. Look it up in OpenAlgo and say what filled: `order resolve CLIENT_ID --filled "
+        "LOTS --price AVERAGE --reason …` books the fill (its commission at the configured rate) and "
+        "ends the order; --filled 0 says nothing filled (an exit's lots are held again).",
+    )
+    order_actions = order.add_subparsers(dest="action", required=True, metavar="ACTION")
+    resolve = order_actions.add_parser("resolve", help="book what filled of an unknown order, and end it")
+    resolve.add_argument("client_id", help="the order's client id (basso status lists working orders)")
+    resolve.add_argument("--filled", type=int, required=True, help="lots that filled in all (0: none)")
+    resolve.add_argument("--price", help="the average price of what filled (a synthetic: strike + call − put)")
+    resolve.add_argument("--reason", required=True, help="what the broker showed, for the audit trail (required)")
+    add_server_arguments(resolve, admin=True)
+    resolve.set_defaults(run=run_order_resolve)
+
 
 def run_kill_switch(args: argparse.Namespace) -> int:
     reply = accepted(
@@ -124,5 +141,18 @@ def run_drawdown_reset(args: argparse.Namespace) -> int:
     print(
         f"drawdown peak reset from {rupees(reply['peak_before'])} to {rupees(reply['peak'])} "
         f"(drawdown was {reply['drawdown_pct_before']:.2f}%)"
+    )
+    return 0
+
+
+def run_order_resolve(args: argparse.Namespace) -> int:
+    body = {"client_id": args.client_id, "filled_lots": args.filled, "price": args.price, "reason": args.reason}
+    reply = accepted(*call(args, "POST", "/api/orders/resolve", body, token=admin_token(args)))
+    filled = (
+        f"{reply['filled_lots']} of {reply['lots']} lots at {reply['price']}" if reply["filled_lots"] else "nothing"
+    )
+    print(
+        f"order {reply['client_id']} ({reply['side']} {reply['instrument']} Long_{reply['layer']}): "
+        f"{filled} filled; {reply['status']}"
     )
     return 0

@@ -36,5 +36,6 @@ def build_app(services: Services) -> web.Application:
     app.router.add_post("/api/flatten", controls.flatten)
     app.router.add_post("/api/capital", controls.capital)
     app.router.add_post("/api/drawdown/reset", controls.drawdown_reset)
+    app.router.add_post("/api/orders/resolve", controls.resolve_order)
     setup_dashboard(app)
     return app

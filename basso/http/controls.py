@@ -10,6 +10,8 @@
   The drawdown peak moves with it (docs/rules.md §2): a deposit adds to it, a withdrawal scales it.
 * ``POST /api/drawdown/reset`` ``{"reason": "…"}``: reset the drawdown peak to today's equity (a reason is
   required; audited, shown in /api/status). Any instance takes it.
+* ``POST /api/orders/resolve`` ``{"client_id": "…", "filled_lots": 1, "price": "78502.00", "reason": "…"}``: how
+  an `unknown` order ended, as the trader found it at the broker (the leader writes it; a follower answers 503).
 
 Bad bodies get 400 naming the field, a wrong or missing token 401 with no detail.
 """
@@ -22,12 +24,12 @@ from typing import Any
 
 from aiohttp import web
 
-from basso.enums import LedgerKind
+from basso.enums import LedgerKind, OrderStatus
 from basso.http.api import book_today, json_reply
 from basso.http.state import SERVICES, Services
 from basso.http.webhook import client_address
 from basso.rules.equity import drawdown_band_alert
-from basso.rules.money import ledger_amount, to_money
+from basso.rules.money import commission, ledger_amount, to_money
 from basso.rules.rollover import roll_candidates
 from basso.rules.signals import SignalError, decode_body, secret_matches
 from basso.store.alerts import acknowledge
@@ -35,6 +37,7 @@ from basso.store.capital import PeakMove, move_capital
 from basso.store.controls import set_kill_switch, store_flatten
 from basso.store.drawdown import BookMoved, reset_peak
 from basso.store.fence import FenceLost
+from basso.store.orders import NotUnknown, resolve_by_hand, working_orders
 from basso.store.rolls import held_contracts
 from basso.timeutil import exchange_date
 
@@ -238,6 +241,82 @@ async def acknowledge_alert(request: web.Request, services: Services, body: dict
     if changed is None:
         return _error("id", f"no alert {alert_id}", status=404)
     return json_reply({"id": alert_id, "acknowledged": True, "changed": changed})
+
+
+@admin_endpoint
+async def resolve_order(request: web.Request, services: Services, body: dict[str, Any]) -> web.Response:
+    """Book how an `unknown` order ended (docs/rules.md §8): what filled of it, at what average price."""
+    client_id = body.get("client_id")
+    if not isinstance(client_id, str) or not client_id:
+        raise SignalError("client_id", "client_id must be the order's client id (GET /api/status lists them)")
+    filled = body.get("filled_lots")
+    if isinstance(filled, bool) or not isinstance(filled, int) or filled < 0:
+        raise SignalError("filled_lots", "filled_lots must be the lots that filled in all, a whole number ≥ 0")
+    given = None if body.get("price") is None else _price(body["price"])
+    price = None if given is None else float(given)
+    reason = _text(body, "reason").strip()
+    if not reason:
+        raise SignalError("reason", "reason is required: say what the broker showed (it is audited)")
+    epoch = services.epoch()
+    if epoch is None:
+        return _error("instance", "this instance does not lead: send it to the leader", status=503)
+    order = next((w for w in await working_orders(services.pool) if w.ticket.client_id == client_id), None)
+    if order is None or order.status is not OrderStatus.UNKNOWN:
+        found = "not an order" if order is None else f"{order.status.value}: Basso is still working it"
+        return _error("client_id", f"order {client_id} is {found}; only an unknown order is resolved by hand", 409)
+    ticket = order.ticket
+    if filled > order.filled_lots and price is None:
+        raise SignalError("price", "price is required: the average price of what filled")
+    cost = (
+        commission(price, filled - order.filled_lots, ticket.point_value, services.config.paper.commission_pct)
+        if price is not None and filled > order.filled_lots
+        else Decimal(0)
+    )
+    note = f"resolved by hand ({client_address(request)}): {reason}"
+    try:
+        async with services.pool.acquire() as conn:
+            await resolve_by_hand(
+                conn,
+                epoch=epoch,
+                order=order,
+                filled_lots=filled,
+                price=price,
+                commission=cost,
+                at=services.wall_clock(),
+                note=note,
+            )
+    except FenceLost:
+        return _error("instance", "this instance no longer leads: send it to the leader", status=503)
+    except NotUnknown as exc:
+        return _error("client_id", f"{exc}; only an unknown order is resolved by hand", 409)
+    except ValueError as exc:
+        return _error("filled_lots", str(exc))
+    services.wake_processor()
+    return json_reply(
+        {
+            "client_id": client_id,
+            "instrument": ticket.instrument,
+            "layer": ticket.layer,
+            "side": ticket.side.value,
+            "lots": ticket.lots,
+            "filled_lots": filled,
+            "price": given,
+            "status": OrderStatus.FILLED.value if filled == ticket.lots else OrderStatus.CANCELLED.value,
+        }
+    )
+
+
+def _price(value: object) -> Decimal:
+    """A price: a positive decimal string or JSON number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SignalError("price", 'price must be a decimal string like "78502.00" or a number')
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        raise SignalError("price", f"price must be a number, got {value!r}") from None
+    if not price.is_finite() or not 0 < price < _TOO_MUCH:
+        raise SignalError("price", f"price must be greater than 0, got {value!r}")
+    return price
 
 
 def _amount(value: object) -> Decimal:

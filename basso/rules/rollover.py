@@ -29,10 +29,13 @@ from basso.rules.values import value_class
 from basso.timeutil import exchange_date
 
 __all__ = [
+    "BrokerRollStep",
     "Leg",
     "RollCandidate",
     "RollFacts",
     "RollOrder",
+    "RollOrderFact",
+    "RollOrderToSend",
     "RollStep",
     "RollStepOutcome",
     "RollStepResult",
@@ -40,6 +43,7 @@ __all__ = [
     "Urgency",
     "apply_roll_step",
     "close_legs",
+    "decide_broker_roll_step",
     "decide_roll_step",
     "entry_strike",
     "next_step",
@@ -397,3 +401,136 @@ def decide_roll_step(
     if after.state is RollState.DONE:
         transitions.append((step.state, RollState.DONE, after.reason))
     return RollStepResult(outcome=outcome, transitions=tuple(transitions), closed_lots=closed, opened_lots=opened)
+
+
+# --- a roll through a real broker: each step's orders are worked at the broker, the next step reads the fills ---
+
+
+@value_class
+class RollOrderFact:
+    """One order of a roll through a real broker, as stored: the layer it is for, whether it closes the old contract
+    (or opens the new one), what it asked for and what filled, at what average price."""
+
+    layer: int
+    closing: bool
+    lots: int
+    filled: int
+    average: float | None
+    done: bool  # filled, rejected or cancelled: it will fill no more
+    reason: str  # the broker's words on a reject or cancel
+    step: int  # the step signal's row that committed it
+
+
+@value_class
+class RollOrderToSend:
+    """An order a broker roll step commits `pending`, for the order desk to work: `lots` of `layer`, closing the old
+    contract or opening the new one, at the roll's quote (the desk prices it from the market)."""
+
+    layer: int
+    closing: bool
+    lots: int
+    price: float
+
+
+@value_class
+class BrokerRollStep:
+    """A broker roll step decided: the transitions it passes, the orders it sends, and — once everything closed has
+    opened again — the layers shifted into the new contract and the mark re-based (`book` after it). `alert` says
+    why the roll failed, if it did."""
+
+    transitions: tuple[tuple[RollState, RollState, str], ...]
+    state: RollState
+    reason: str
+    orders: tuple[RollOrderToSend, ...]
+    closed_lots: int
+    opened_lots: int
+    shifted: tuple[Layer, ...]
+    mark: float | None
+    book: Book
+    alert: str | None = None
+
+
+def _average(orders: Iterable[RollOrderFact]) -> float:
+    filled = [(o.filled, o.average) for o in orders if o.filled and o.average is not None]
+    lots = sum(n for n, _ in filled)
+    return sum(n * price for n, price in filled) / lots if lots else 0.0
+
+
+def decide_broker_roll_step(roll: RollFacts, orders: Iterable[RollOrderFact], book: Book) -> BrokerRollStep:
+    """The next step of a roll whose legs a real broker fills, from what its orders actually filled.
+
+    Closing orders are sent for the lots each layer still holds in the old contract; opening orders for what each
+    layer closed and has not opened again (the far legs are sized to what actually closed, so a partial fill of a
+    near leg leaves a remainder the next step closes). Once every lot closed has opened and none is left in the old
+    contract, each layer shifts by its own spread — the average price it opened at in the new contract minus the
+    average it closed at in the old one — so its distance to the stop is unchanged (`shifted`). A step whose orders
+    all ended with nothing filled (the broker refused them) fails the roll: it would be refused again."""
+    facts = tuple(orders)
+    layers = [x for x in book.layers if x.instrument == roll.instrument]
+    closed = {x.layer: sum(o.filled for o in facts if o.closing and o.layer == x.layer) for x in layers}
+    opened = {x.layer: sum(o.filled for o in facts if not o.closing and o.layer == x.layer) for x in layers}
+    total_closed, total_opened = sum(closed.values()), sum(opened.values())
+    held = sum(x.lots for x in layers)
+    waiting = BrokerRollStep(
+        transitions=(),
+        state=roll.state,
+        reason="its orders are still working at the broker: the roll waits for them",
+        orders=(),
+        closed_lots=total_closed,
+        opened_lots=total_opened,
+        shifted=(),
+        mark=None,
+        book=replace(book, version=book.version + 1),
+    )
+
+    def moved(state: RollState, reason: str) -> BrokerRollStep:
+        return replace(waiting, transitions=((roll.state, state, reason),), state=state, reason=reason)
+
+    if any(not o.done for o in facts):
+        return waiting
+    newest = max((o.step for o in facts), default=None)
+    last = [o for o in facts if o.step == newest]
+    if last and not any(o.filled for o in last):
+        side = "close the old contract" if last[0].closing else "open the new contract"
+        words = "; ".join(sorted({o.reason for o in last if o.reason})) or "nothing filled"
+        reason = (
+            f"the broker filled nothing of the orders to {side} ({words}): {total_opened} of {held} lot(s) rolled, "
+            f"{held - total_closed} still in the old contract; roll the rest by hand"
+        )
+        return replace(moved(RollState.FAILED, reason), alert=reason)
+    step = next_step(
+        roll.state, old_lots=held - total_closed, closed_lots=total_closed, opened_lots=total_opened, working=False
+    )
+    if step.open_lots:
+        sends = tuple(
+            RollOrderToSend(layer=x.layer, closing=False, lots=closed[x.layer] - opened[x.layer], price=roll.new_price)
+            for x in layers
+            if closed[x.layer] > opened[x.layer]
+        )
+        return replace(moved(step.state, step.reason), orders=sends)
+    if step.close_lots:
+        sends = tuple(
+            RollOrderToSend(layer=x.layer, closing=True, lots=x.lots - closed[x.layer], price=roll.old_price)
+            for x in layers
+            if x.lots > closed[x.layer]
+        )
+        return replace(moved(step.state, step.reason), orders=sends)
+    if step.state is not RollState.DONE:
+        return moved(step.state, step.reason)
+    rolled = {
+        x.layer: shifted(
+            x,
+            _average(o for o in facts if not o.closing and o.layer == x.layer)
+            - _average(o for o in facts if o.closing and o.layer == x.layer),
+        )
+        for x in layers
+    }
+    mark = _average(o for o in facts if not o.closing)
+    after = replace(
+        waiting.book,
+        layers=tuple(rolled.get(x.layer, x) if x.instrument == roll.instrument else x for x in book.layers),
+        price={**book.price, roll.instrument: mark} if rolled else book.price,
+    )
+    return replace(
+        moved(RollState.DONE, step.reason), shifted=tuple(rolled.values()), mark=mark if rolled else None, book=after
+    )

@@ -13,29 +13,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
+import orjson
 
 from basso.enums import LedgerKind, OrderSide, OrderStatus, SignalOutcome
 from basso.rules.alert import Alert
 from basso.rules.money import ledger_amount, realised_pnl, to_decimal, to_money
 from basso.rules.orders import Filling, OrderTicket
-from basso.store.drawdown import raise_alerts
-from basso.store.fence import fenced
+from basso.store.fence import FenceLost, fenced
+from basso.store.outcomes import alert_json
+from basso.store.rolls import resume_roll
 from basso.store.types import Connection, Executor
 
 __all__ = [
     "WORKING",
     "AfterFills",
     "LayerEntry",
+    "NotUnknown",
     "WorkingOrder",
     "end_order",
+    "exit_decided",
     "instruments_with_working_orders",
     "known_broker_ids",
     "layer_entry",
     "record_fill",
     "record_leg",
     "record_placement",
+    "resolve_by_hand",
     "unresolved_instruments",
     "working_orders",
 ]
@@ -58,14 +64,18 @@ class WorkingOrder:
     symbol: str  # the contract the layer is in (the broker's symbol)
     expiry: date | None  # the contract's expiry (a synthetic's options expire with it)
     strike: int | None  # a synthetic's strike, once its first leg filled (None: a future, or not yet)
+    roll: int | None = None  # the roll it is a leg of (sql/014), whose next step waits for it
 
 
+# A roll's order (sql/014) names its own contract: the old one's to close, the new one's (expiry, strike) to open.
 _SELECT_WORKING = (
     "SELECT o.client_id, o.signal, o.instrument, o.side, o.lots, o.price, o.status, o.broker_order_id,"
-    " o.filled_lots, o.checks, p.contract, p.layer, p.point_value, p.entry_price, p.current_stop, p.atr,"
-    " p.margin_per_lot, p.expiry, p.strike,"
-    " coalesce(p.exit_reason, '') AS exit_reason"
-    " FROM orders o JOIN positions p ON p.id = o.position"
+    " o.filled_lots, o.checks, o.roll, p.layer, p.point_value, p.entry_price, p.current_stop, p.atr,"
+    " p.margin_per_lot, coalesce(p.exit_reason, '') AS exit_reason,"
+    " CASE WHEN o.roll IS NULL THEN coalesce(nullif(p.contract, ''), o.instrument) ELSE o.symbol END AS symbol,"
+    " CASE WHEN o.roll IS NOT NULL AND o.side = 'BUY' THEN r.new_expiry ELSE p.expiry END AS expiry,"
+    " CASE WHEN o.roll IS NOT NULL AND o.side = 'BUY' THEN r.new_strike ELSE p.strike END AS strike"
+    " FROM orders o JOIN positions p ON p.id = o.position LEFT JOIN rolls r ON r.id = o.roll"
     " WHERE o.status = ANY($1::text[]) AND ($2::bigint IS NULL OR o.signal = $2) ORDER BY o.id"
 )
 
@@ -80,9 +90,10 @@ async def working_orders(db: Executor, *, signal: int | None = None) -> list[Wor
             broker_order_id=row["broker_order_id"],
             filled_lots=row["filled_lots"],
             checks=row["checks"],
-            symbol=row["contract"] or row["instrument"],
+            symbol=row["symbol"],
             expiry=row["expiry"],
             strike=row["strike"],
+            roll=row["roll"],
         )
         for row in rows
     ]
@@ -122,6 +133,16 @@ async def layer_entry(db: Executor, exit_client_id: str) -> LayerEntry | None:
     if row is None:
         return None
     return LayerEntry(client_id=row["client_id"], status=OrderStatus(row["status"]), held=row["lots"])
+
+
+async def exit_decided(db: Executor, entry_client_id: str) -> bool:
+    """Whether the layer the entry order `entry_client_id` opens is already being closed (its exit committed while
+    the entry was still working): what has not filled of the entry is then no longer wanted."""
+    closing: bool | None = await db.fetchval(
+        "SELECT p.status = 'closing' FROM orders o JOIN positions p ON p.id = o.position WHERE o.client_id = $1",
+        entry_client_id,
+    )
+    return bool(closing)
 
 
 async def unresolved_instruments(db: Executor, *, checks: int) -> dict[str, str]:
@@ -186,8 +207,8 @@ async def record_placement(
 
 async def _locked(conn: Connection, client_id: str) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT o.id, o.signal, o.position, o.side, o.lots, o.status, o.filled_lots, o.fill_price, p.entry_price,"
-        " p.point_value, p.instrument, p.layer, p.entry_signal, p.lots AS layer_lots"
+        "SELECT o.id, o.signal, o.position, o.side, o.lots, o.status, o.filled_lots, o.fill_price, o.roll,"
+        " p.entry_price, p.point_value, p.instrument, p.layer, p.entry_signal, p.lots AS layer_lots"
         " FROM orders o JOIN positions p ON p.id = o.position WHERE o.client_id = $1 FOR UPDATE OF o, p",
         client_id,
     )
@@ -219,18 +240,23 @@ class AfterFills:
         return cls(day=day, peak=Decimal(to_money(round(peak, 2))), alert=filling.alert)
 
 
-async def _after_fills(conn: Connection, at: datetime, after: AfterFills) -> None:
+def _after_json(after: AfterFills | None) -> str | None:
     # As basso_commit_decision (sql/010) keeps them: the day's highest sizing equity, and the band's alert.
-    if after.peak > 0:
-        await conn.execute(
-            "INSERT INTO equity_peaks (day, peak) VALUES (coalesce($1, ($3 AT TIME ZONE 'Asia/Kolkata')::date), $2)"
-            " ON CONFLICT (day) DO UPDATE SET peak = greatest(equity_peaks.peak, EXCLUDED.peak)",
-            after.day,
-            after.peak,
-            at,
-        )
-    if after.alert is not None:
-        await raise_alerts(conn, (after.alert,), at=at)
+    if after is None:
+        return None
+    alerts = [alert_json(after.alert)] if after.alert is not None else []
+    day = after.day.isoformat() if after.day is not None else None
+    return orjson.dumps({"day": day, "day_peak": str(after.peak), "alerts": alerts}).decode()
+
+
+# The order and its layer locked, with the fence read under a share lock, in one round trip (a missing order
+# reads no row: `_locked` then says which of the two is wrong).
+_LOCK_FOR_FILL = (
+    "SELECT f.epoch AS fence, o.id, o.side, o.lots, o.status, o.filled_lots, o.fill_price, o.roll, p.entry_price,"
+    " p.point_value, p.instrument, p.layer"
+    " FROM leader_fence f, orders o JOIN positions p ON p.id = o.position"
+    " WHERE f.id = 1 AND o.client_id = $1 FOR SHARE OF f FOR UPDATE OF o, p"
+)
 
 
 async def record_fill(
@@ -248,9 +274,18 @@ async def record_fill(
     """`lots` of the order filled at `price` for `commission`: the layer opens (or becomes `partial`) at the
     average price of all its fills, an exit's layer closes with its realised P&L once the last lot is sold.
     The facts' new version, or None if the order was already done. `after`: what the caller's book reached with
-    this fill, if it knows it."""
-    async with fenced(conn, epoch):
-        order = await _locked(conn, client_id)
+    this fill, if it knows it.
+
+    Four round trips on the hot path (begin, lock and read, write, commit): the money is worked out here, by the
+    rules in basso.rules.money, and sql/013's basso_record_fill writes it all."""
+    async with conn.transaction():
+        order = await conn.fetchrow(_LOCK_FOR_FILL, client_id)
+        if order is None:
+            async with fenced(conn, epoch):
+                await _locked(conn, client_id)  # raises: the fence is lost, or there is no such order
+        assert order is not None
+        if order["fence"] != epoch:
+            raise FenceLost(epoch, order["fence"])
         if order["status"] in _DONE:
             return None
         before = order["filled_lots"]
@@ -262,59 +297,48 @@ async def record_fill(
         average = exact if not before else ((order["fill_price"] * before + exact * lots) / filled)
         stored_average = average.quantize(_AVERAGE_PLACES)
         done = filled == order["lots"]
-        version = await _next_version(conn)
-        if after is not None:
-            await _after_fills(conn, at, after)
-        await conn.execute(
-            "UPDATE orders SET status = $2, filled_lots = $3, fill_price = $4,"
-            " commission = coalesce(commission, 0) + $5,"
-            " broker_order_id = coalesce($6, broker_order_id), updated_at = $7, epoch = $8 WHERE id = $1",
-            order["id"],
-            (OrderStatus.FILLED if done else OrderStatus.PARTIAL).value,
-            filled,
-            stored_average,
-            commission,
-            broker_order_id,
-            at,
+        name = f"{order['instrument']} Long_{order['layer']}"
+        opening = order["side"] == OrderSide.BUY.value
+        roll = order["roll"]
+        ledger: list[dict[str, str]] = []
+        if commission:
+            # A roll's leg leaves its layer as it is (the roll's last step shifts it): its commission is the roll's.
+            kind = LedgerKind.COMMISSION if roll is None else LedgerKind.ROLL_COST
+            what = (
+                ("entry" if opening else "exit")
+                if roll is None
+                else (f"roll {roll}, " + ("open" if opening else "close"))
+            )
+            note = f"commission, {what} of {name}"
+            ledger.append({"kind": kind.value, "amount": str(ledger_amount(kind, commission)), "note": note})
+        layer: dict[str, Any] | None = None
+        if roll is None and opening:
+            layer = {"opened": filled, "average": str(stored_average)} if done else {"partial": True}
+        elif roll is None and done:
+            exit_price = price if not before else float(average)
+            pnl = realised_pnl(float(order["entry_price"]), exit_price, filled, float(order["point_value"]))
+            layer = {"closed": {"exit_price": str(stored_average), "pnl": str(pnl)}}
+            if pnl:
+                note = f"realised P&L, {filled} lots of {name}"
+                ledger.append({"kind": LedgerKind.REALISED_PNL.value, "amount": str(pnl), "note": note})
+        version: int = await conn.fetchval(
+            "SELECT basso_record_fill($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13::jsonb)",
             epoch,
-        )
-        await conn.execute(
-            "INSERT INTO fills (order_id, lots, price, commission, at, book_version, epoch)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
             order["id"],
+            at,
             lots,
             exact,
             commission,
-            at,
-            version,
-            epoch,
+            broker_order_id,
+            (OrderStatus.FILLED if done else OrderStatus.PARTIAL).value,
+            filled,
+            stored_average,
+            orjson.dumps(layer).decode() if layer is not None else None,
+            orjson.dumps(ledger).decode(),
+            _after_json(after),
         )
-        name = f"{order['instrument']} Long_{order['layer']}"
-        opening = order["side"] == OrderSide.BUY.value
-        if commission:
-            await _book(
-                conn,
-                at,
-                LedgerKind.COMMISSION,
-                ledger_amount(LedgerKind.COMMISSION, commission),
-                order,
-                f"commission, {'entry' if opening else 'exit'} of {name}",
-            )
-        if opening:
-            await _entry_filled(conn, order["position"], filled=filled, average=stored_average, done=done)
-        elif done:
-            exit_price = price if not before else float(average)
-            pnl = realised_pnl(float(order["entry_price"]), exit_price, filled, float(order["point_value"]))
-            await conn.execute(
-                "UPDATE positions SET status = 'closed', closed_at = $2, exit_price = $3,"
-                " realised_pnl = $4 WHERE id = $1",
-                order["position"],
-                at,
-                stored_average,
-                pnl,
-            )
-            if pnl:
-                await _book(conn, at, LedgerKind.REALISED_PNL, pnl, order, f"realised P&L, {filled} lots of {name}")
+        if roll is not None and done:
+            await resume_roll(conn, roll, at)
         return version
 
 
@@ -364,12 +388,13 @@ async def record_leg(
             at,
             epoch,
         )
-        await conn.execute(
-            "UPDATE positions SET strike = coalesce($2, strike),"
-            " status = CASE WHEN status = 'opening' THEN 'partial' ELSE status END WHERE id = $1",
-            order["position"],
-            strike,
-        )
+        if order["roll"] is None:  # a roll's legs leave the layer to the roll's last step
+            await conn.execute(
+                "UPDATE positions SET strike = coalesce($2, strike),"
+                " status = CASE WHEN status = 'opening' THEN 'partial' ELSE status END WHERE id = $1",
+                order["position"],
+                strike,
+            )
         return True
 
 
@@ -404,8 +429,10 @@ async def end_order(
             version,
             epoch,
         )
-        if order["side"] == OrderSide.BUY.value:
-            await _entry_ended(conn, order, reason=reason, at=at, epoch=epoch)
+        if order["roll"] is not None:  # what filled is what the roll's next step reads: the layer stays as it is
+            await resume_roll(conn, order["roll"], at)
+        elif order["side"] == OrderSide.BUY.value:
+            await _entry_ended(conn, order, status=status, reason=reason, at=at, epoch=epoch)
         else:
             await _exit_ended(conn, order, reason=reason, at=at)
         if realised:
@@ -415,7 +442,60 @@ async def end_order(
         return version
 
 
-async def _entry_ended(conn: Connection, order: asyncpg.Record, *, reason: str, at: datetime, epoch: int) -> None:
+class NotUnknown(Exception):
+    """An order resolved by hand must be `unknown`: Basso is still working it, or it is done."""
+
+
+async def resolve_by_hand(
+    conn: Connection,
+    *,
+    epoch: int,
+    order: WorkingOrder,
+    filled_lots: int,
+    price: float | None,
+    commission: Decimal,
+    at: datetime,
+    note: str,
+) -> int | None:
+    """The trader looked an `unknown` order up at the broker: `filled_lots` of it filled in all (at the average
+    `price`, for `commission` on what filled beyond what is recorded), and it will fill no more. Booked as the
+    broker's own answer would have been: the fill, then a cancel of the rest. The facts' new version.
+    NotUnknown if the order is no longer unknown (nothing written); ValueError for lots it cannot have filled."""
+    client_id = order.ticket.client_id
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT status, lots, filled_lots FROM orders WHERE client_id = $1 FOR UPDATE", client_id
+        )
+        if row is None or row["status"] != OrderStatus.UNKNOWN.value:
+            raise NotUnknown(f"order {client_id} is {row['status'] if row else 'not recorded'}, not unknown")
+        if not row["filled_lots"] <= filled_lots <= row["lots"]:
+            raise ValueError(
+                f"order {client_id} is for {row['lots']} lots and has {row['filled_lots']} recorded filled: "
+                f"filled_lots must be between the two"
+            )
+        version = None
+        if filled_lots > row["filled_lots"]:
+            if price is None or not price > 0:
+                raise ValueError("price: the average price of what filled is needed")
+            version = await record_fill(
+                conn,
+                epoch=epoch,
+                client_id=client_id,
+                lots=filled_lots - row["filled_lots"],
+                price=price,
+                commission=commission,
+                at=at,
+            )
+        if filled_lots < row["lots"]:
+            version = await end_order(
+                conn, epoch=epoch, client_id=client_id, status=OrderStatus.CANCELLED, reason=note, at=at
+            )
+        return version
+
+
+async def _entry_ended(
+    conn: Connection, order: asyncpg.Record, *, status: OrderStatus, reason: str, at: datetime, epoch: int
+) -> None:
     filled = order["filled_lots"]
     if filled:
         await _entry_filled(conn, order["position"], filled=filled, average=order["fill_price"], done=True)
@@ -431,7 +511,8 @@ async def _entry_ended(conn: Connection, order: asyncpg.Record, *, reason: str, 
         "UPDATE signals SET outcome = $2, reason = $3, epoch = $5 WHERE id = $1 AND outcome = $4",
         order["signal"],
         SignalOutcome.FAILED.value,
-        f"broker: {reason}"[:500],
+        # A reject is the broker's say; a cancel is ours (the layer's exit came first) or the chase's.
+        f"{'broker' if status is OrderStatus.REJECTED else 'cancelled'}: {reason}"[:500],
         SignalOutcome.EXECUTED.value,
         epoch,
     )

@@ -52,9 +52,12 @@ async def next_pending(conn: Executor, after: int = 0) -> PendingSignal | None:
 async def pending_signals(conn: Executor, *, after: int = 0, limit: int) -> list[PendingSignal]:
     """Up to `limit` pending signals with ids above `after`, oldest first, except that a pending roll step
     (sql/009) comes before every other pending signal of its instrument: a roll under way is never interleaved
-    with a signal for the same instrument, and other instruments' signals keep their place."""
+    with a signal for the same instrument, and other instruments' signals keep their place. While a roll's orders
+    are working at a real broker (sql/014), its instrument's signals wait: none is handed out until they are done."""
     rows = await conn.fetch(
         "SELECT s.id, s.key, s.payload FROM signals s WHERE s.outcome = 'pending' AND s.id > $1"
+        " AND NOT EXISTS (SELECT FROM orders o JOIN rolls r ON r.id = o.roll WHERE r.instrument = s.instrument"
+        " AND o.status IN ('pending', 'sent', 'partial', 'unknown'))"
         " ORDER BY coalesce((SELECT min(r.id) FROM signals r WHERE r.outcome = 'pending' AND r.kind = 'ROLL'"
         " AND r.instrument = s.instrument), s.id), s.kind <> 'ROLL', s.id LIMIT $2",
         after,

@@ -16,8 +16,8 @@ __all__ = ["blocked_instruments", "held_lots", "latest_reconciliation", "record_
 
 async def held_lots(db: Executor) -> tuple[dict[tuple[str, str, float], int], set[str]]:
     """The lots the broker should hold, by (instrument, symbol, point value) — what filled of each layer, and of
-    each layer being exited what is not sold yet — and the symbols with an order still working, whose quantity
-    is moving and cannot be compared now."""
+    each layer being exited what is not sold yet — and the symbols with an order still working, or of a roll under
+    way, whose quantity is moving and cannot be compared now."""
     rows = await db.fetch(
         "SELECT p.instrument, coalesce(nullif(p.contract, ''), p.instrument) AS symbol, p.point_value,"
         " CASE p.status WHEN 'open' THEN p.lots"
@@ -30,11 +30,16 @@ async def held_lots(db: Executor) -> tuple[dict[tuple[str, str, float], int], se
     for r in rows:
         key = (r["instrument"], r["symbol"], float(r["point_value"]))
         held[key] = held.get(key, 0) + int(r["lots"])
+    # A roll between its first and last step moves the instrument's lots from one contract to the other (sql/014).
     moving = {
         r["symbol"]
         for r in await db.fetch(
-            "SELECT DISTINCT coalesce(nullif(p.contract, ''), p.instrument) AS symbol FROM orders o"
+            "SELECT coalesce(nullif(p.contract, ''), p.instrument) AS symbol FROM orders o"
             " JOIN positions p ON p.id = o.position WHERE o.status IN ('pending', 'sent', 'partial', 'unknown')"
+            " UNION SELECT o.symbol FROM orders o WHERE o.roll IS NOT NULL"
+            " AND o.status IN ('pending', 'sent', 'partial', 'unknown')"
+            " UNION SELECT unnest(ARRAY[r.old_contract, r.new_contract]) FROM rolls r"
+            " WHERE r.state IN ('closing_old', 'opening_new')"
         )
     }
     return held, moving

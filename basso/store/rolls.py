@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -11,6 +12,9 @@ import asyncpg
 import orjson
 
 from basso.enums import RollState
+from basso.rules.alert import Alert
+from basso.rules.rollover import RollOrderFact
+from basso.store.alerts import raise_alert
 from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook
 from basso.store.types import Connection, Executor
@@ -23,6 +27,8 @@ __all__ = [
     "commit_roll_step",
     "held_contracts",
     "load_roll",
+    "resume_roll",
+    "roll_orders",
     "roll_transitions",
     "start_roll",
 ]
@@ -189,12 +195,14 @@ async def start_roll(conn: Connection, *, epoch: int, at: datetime, roll: NewRol
 
 
 async def _resume(conn: Connection, instrument: str, at: datetime) -> None:
-    """The instrument's roll under way has no step pending (its last one was a dead letter): store the next one, so
-    a roll is retried at each scan rather than forgotten."""
+    """The instrument's roll under way has no step pending (its last one was a dead letter, or its orders at the
+    broker are all done now) and no order working: store the next one, so a roll goes on, and is retried at each
+    scan rather than forgotten."""
     row = await conn.fetchrow(
         "SELECT r.id, (SELECT count(*) FROM signals s WHERE s.kind = 'ROLL' AND s.payload->>'roll' = r.id::text) AS"
         " steps, EXISTS (SELECT FROM signals s WHERE s.kind = 'ROLL' AND s.outcome = 'pending'"
-        " AND s.payload->>'roll' = r.id::text) AS waiting FROM rolls r WHERE r.instrument = $1"
+        " AND s.payload->>'roll' = r.id::text) OR EXISTS (SELECT FROM orders o WHERE o.roll = r.id"
+        " AND o.status IN ('pending', 'sent', 'partial', 'unknown')) AS waiting FROM rolls r WHERE r.instrument = $1"
         " AND r.state NOT IN ('done', 'failed')",
         instrument,
     )
@@ -210,6 +218,36 @@ async def _resume(conn: Connection, instrument: str, at: datetime) -> None:
     )
 
 
+async def resume_roll(conn: Connection, roll_id: int, at: datetime) -> None:
+    """One of the roll's orders at the broker is done: once none is working, store the roll's next step (in the
+    caller's transaction, with the fill or end that finished the last of them)."""
+    instrument = await conn.fetchval("SELECT instrument FROM rolls WHERE id = $1", roll_id)
+    if instrument is not None:
+        await _resume(conn, instrument, at)
+
+
+async def roll_orders(db: Executor, roll_id: int) -> list[RollOrderFact]:
+    """Every order of a roll through a real broker, oldest first, with what filled of it."""
+    rows = await db.fetch(
+        "SELECT p.layer, o.side, o.lots, o.filled_lots, o.fill_price, o.status, o.reason, o.signal"
+        " FROM orders o JOIN positions p ON p.id = o.position WHERE o.roll = $1 ORDER BY o.id",
+        roll_id,
+    )
+    return [
+        RollOrderFact(
+            layer=r["layer"],
+            closing=r["side"] == "SELL",
+            lots=r["lots"],
+            filled=r["filled_lots"],
+            average=None if r["fill_price"] is None else float(r["fill_price"]),
+            done=r["status"] in ("filled", "rejected", "cancelled"),
+            reason=r["reason"],
+            step=r["signal"],
+        )
+        for r in rows
+    ]
+
+
 async def commit_roll_step(
     conn: Connection,
     *,
@@ -220,9 +258,13 @@ async def commit_roll_step(
     record: dict[str, Any],
     at: datetime,
     changes: dict[str, Any],
+    working: Sequence[dict[str, Any]] = (),
+    alerts: Sequence[Alert] = (),
 ) -> None:
     """Write a roll step's outcome in one fenced transaction (sql/009's basso_commit_roll_step, and the facts'
-    version it produced on the signal's row, which a replay follows: sql/010).
+    version it produced on the signal's row, which a replay follows: sql/010), with the orders it leaves `working`
+    at a real broker (sql/014: each {"layer", "side", "lots", "quantity", "symbol", "price"}, committed `pending`
+    for the order desk) and its `alerts`.
 
     FenceLost, AlreadyProcessed or StaleBook as `commit_decision`; in each case nothing was written."""
     async with conn.transaction():
@@ -239,6 +281,35 @@ async def commit_roll_step(
         )
         if result == "ok":
             await conn.execute("UPDATE signals SET book_version = $2 WHERE id = $1", signal.id, version)
+            for n, order in enumerate(working):
+                await conn.execute(
+                    "INSERT INTO orders (client_id, signal, position, broker, instrument, symbol, side, lots,"
+                    " quantity, price, status, epoch, roll)"
+                    " SELECT $1, $2, p.id, $3, p.instrument, $4, $5, $6, $7, $8, 'pending', $9, $10 FROM positions p"
+                    " WHERE p.instrument = $11 AND p.layer = $12 AND p.status <> 'closed'",
+                    f"{signal.key}:{n}:{order['side']}:{order['symbol']}",
+                    signal.id,
+                    changes["broker"],
+                    order["symbol"],
+                    order["side"],
+                    order["lots"],
+                    order["quantity"],
+                    Decimal(order["price"]),
+                    epoch,
+                    changes["roll"],
+                    changes["instrument"],
+                    order["layer"],
+                )
+            for alert in alerts:
+                await raise_alert(
+                    conn,
+                    at=at,
+                    level=alert.level,
+                    kind=alert.kind,
+                    message=alert.message,
+                    instrument=alert.instrument,
+                    detail=alert.detail,
+                )
     if result == "processed":
         raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
     if result.startswith("stale "):

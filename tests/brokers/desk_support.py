@@ -4,9 +4,9 @@ an injected sleep that does not wait (the fake answers at once), so a test never
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -41,6 +41,14 @@ class Desk:
     desk: OrderDesk
     epoch: int
     at: datetime
+    # What happens while the desk waits between two steps of a chase, one per wait, in order (then nothing): how a
+    # test makes the world move on mid-order without sleeping.
+    meanwhile: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def wait(self, _seconds: float) -> None:
+        """The desk's sleep: runs the next thing that happens meanwhile, if any, and returns at once."""
+        if self.meanwhile:
+            await self.meanwhile.pop(0)()
 
     async def decide(self, signal: dict[str, Any]) -> None:
         """Store `signal` and commit its decision against the stored facts, as the Persister does."""
@@ -93,6 +101,12 @@ async def desk_on(database_url: str, config: Config, at: datetime) -> AsyncItera
         def fence_lost(lost: object) -> None:
             raise AssertionError(f"the fence was lost: {lost}")
 
+        desk: Desk | None = None
+
+        async def wait(seconds: float) -> None:
+            assert desk is not None
+            await desk.wait(seconds)
+
         context = DeskContext(
             pool=pool,
             config=config,
@@ -101,9 +115,10 @@ async def desk_on(database_url: str, config: Config, at: datetime) -> AsyncItera
             wall_clock=lambda: at,
             on_book_changed=nothing,
             on_fence_lost=fence_lost,
-            sleep=no_wait,
+            sleep=wait,
         )
-        yield Desk(pool, config, fake, OrderDesk(context), epoch, at)
+        desk = Desk(pool, config, fake, OrderDesk(context), epoch, at)
+        yield desk
     finally:
         await client.close()
         await fake.close()

@@ -15,7 +15,6 @@ import orjson
 import pytest
 
 from basso.actors.base import ActorRef
-from basso.brokers.openalgo import OpenAlgoClient
 from basso.config import Instrument
 from basso.messages import RollSettled, Scan
 from basso.pipeline import Hooks, Pipeline, Runtime
@@ -23,7 +22,6 @@ from basso.store.book import load_book
 from basso.store.rolls import NewRoll, roll_transitions, start_roll
 from basso.supervisor import Backoff, RestartIntensity
 from tests.pipeline_support import PROCESSED_AT, Outcomes, solo_leader
-from tests.process.test_openalgo import fake_openalgo
 from tests.replay import assert_state_equals_replay
 from tests.web.conftest import ADMIN_TOKEN, NOW, Webhook
 from tests.web.test_webhook import payload
@@ -529,47 +527,3 @@ async def test_a_roll_does_not_start_while_an_order_on_the_instrument_is_working
     await rolling.pipeline.rollover.tell(Scan(now=ROLL_DAY, epoch=rolling.pipeline.epoch))
     await rolling.steps.wait_for(2)
     assert await pool.fetchval("SELECT state FROM rolls") == "done"
-
-
-async def test_with_a_real_broker_a_scan_asks_for_a_roll_by_hand_and_fills_nothing_on_paper(
-    webhook: Webhook,
-) -> None:
-    pool = webhook.services.pool
-    config = webhook.services.config
-    epoch = await solo_leader(pool, NOW)
-    outcomes = Outcomes()
-    paper = Pipeline(
-        pool=pool, config=config, epoch=epoch, wall_clock=lambda: PROCESSED_AT, hooks=Hooks(on_commit=outcomes)
-    )
-    webhook.services.wake_processor = paper.wake
-    await paper.start()
-    paper.open()
-    try:  # the position, entered on paper
-        status, reply = await webhook.post(orjson.dumps(payload("BASE_ENTRY_GOLD_MINI")))
-        assert status == 200, reply
-        await outcomes.wait_until_none_pending(pool)
-    finally:
-        await paper.stop()
-    async with fake_openalgo() as fake, OpenAlgoClient(base_url=fake.url, api_key=fake.api_key) as client:
-        live = Pipeline(pool=pool, config=config, epoch=epoch, wall_clock=lambda: ROLL_DAY, broker_client=client)
-        await live.start()
-        live.open()
-        try:
-            await live.rollover.tell(Scan(now=ROLL_DAY, epoch=epoch))
-            await live.rollover.tell(Scan(now=ROLL_DAY, epoch=epoch))  # the next hour's: the same alert, once
-            await drained(live.rollover)
-        finally:
-            await live.stop()
-        assert fake.sent("placeorder") == []
-    assert await pool.fetchval("SELECT count(*) FROM rolls") == 0
-    assert await pool.fetchval("SELECT contract FROM positions") == "GOLDM04DEC26FUT"
-    # Besides the alert of the test leader's own start (tests/leadership/test_alerts.py):
-    alerts = await pool.fetch("SELECT level, kind, message FROM alerts WHERE kind NOT LIKE 'leadership%' ORDER BY id")
-    assert [(a["level"], a["kind"], a["message"]) for a in alerts] == [
-        (
-            "warning",
-            "roll_manual",
-            "GOLD_MINI GOLDM04DEC26FUT expires 2026-12-04 and is inside its roll window: Basso does not roll "
-            "through openalgo yet; roll it at the broker by hand",
-        )
-    ]
