@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from basso.backtest.report import display
 from basso.cli import UsageError
 from basso.commands.backtest import ReplayInputs, add_input_arguments, load_inputs
 from basso.commands.common import user_config_path
@@ -18,7 +19,7 @@ from basso.commands.dask_options import add_engine_arguments, engine_for, run_ca
 from basso.config import load_raw_config
 from basso.research.engine import chunks
 from basso.research.grid import Configuration, GridError, Value, expand, parse_grid_args, read_grid_file, snippet
-from basso.research.report import SWEEP_COLUMNS, display, write_sweep
+from basso.research.report import SWEEP_COLUMNS, write_sweep
 from basso.research.sweep import RANKS, best, run_chunk
 
 
