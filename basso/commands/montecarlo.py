@@ -16,12 +16,12 @@ from basso.cli import UsageError
 from basso.commands.backtest import add_input_arguments, load_inputs, replay
 from basso.commands.common import positive_number, whole_number
 from basso.commands.dask_options import add_engine_arguments, engine_for, run_cancellable
-from basso.research.engine import chunks
 from basso.research.montecarlo import (
     FIGURES,
     Job,
     Outcomes,
     identity_order,
+    montecarlo_parts,
     run_chunk,
     simulate,
     summarise,
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _resample(args: argparse.Namespace, job: Job, result: Any) -> int:
     with engine_for(args) as engine:
-        parts = chunks(args.runs, workers=engine.workers, per_worker=4, smallest=50, largest=2000)
+        parts = montecarlo_parts(args.runs, engine.workers)
         outcomes = Outcomes.join(
             engine.map(run_chunk, job, parts, sizes=[len(p) for p in parts], unit="runs", progress=not args.json)
         )
