@@ -120,6 +120,8 @@ class Decided(Message):
     book: Book
     # The decisions of a batch of bar closes before this one, in order (each placed no order): committed with it.
     earlier: tuple[Decided, ...] = ()
+    # What the decision commits, when the stage has already worked it out (each of a batch's earlier bars').
+    working: Working | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

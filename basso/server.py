@@ -43,7 +43,7 @@ from basso.pipeline import Hooks, Leadership, Pipeline, Runtime
 from basso.rules.book import Book
 from basso.rules.portfolio import measure_portfolio
 from basso.store.lease import RedisLease
-from basso.store.migrations import migrate
+from basso.store.pools import open_pools
 from basso.supervisor import EXIT_ESCALATED
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ LOOP_LAG_INTERVAL_S = 0.05
 EXIT_CORRUPT_FACTS = 65
 ROLL_SCAN_S = 3600.0  # the RolloverScanner's hourly scan (it skips instruments whose market is closed)
 BAR_GAP_CHECK_S = 60.0  # how often the StopTrailer looks for instruments whose bar closes stopped
+DATABASE_WAIT_S = 60.0  # how long a start waits for PostgreSQL to answer before it gives up, in one line
 
 
 async def _until_stopped_or_escalated(stop: asyncio.Event, pipeline: Pipeline) -> int:
@@ -220,21 +221,15 @@ async def serve(
         # A leader frozen inside a fenced transaction (SIGSTOP, a VM pause) holds the fence's share lock, and with
         # it the takeover: the server ends a transaction left idle for longer than two lease terms, so a newer
         # leader can take the fence (ours never idle that long: their statements are sent back to back).
-        idle_ms = str(int(leadership.lease_ttl_s * 2000))
-        pool = await resources.enter_async_context(
-            asyncpg.create_pool(
-                database_url, min_size=4, max_size=12, server_settings={"idle_in_transaction_session_timeout": idle_ms}
-            )
+        pools = await open_pools(
+            database_url, idle_in_transaction_ms=int(leadership.lease_ttl_s * 2000), wait_s=DATABASE_WAIT_S
         )
-        audit_pool = await resources.enter_async_context(
-            asyncpg.create_pool(database_url, min_size=1, max_size=4, server_settings={"synchronous_commit": "off"})
-        )
+        resources.push_async_callback(pools.close)
+        pool, audit_pool = pools.main, pools.audit
         redis = aioredis.from_url(
             redis_url, socket_connect_timeout=leadership.renew_every_s, socket_timeout=leadership.renew_deadline_s
         )
         resources.push_async_callback(redis.aclose)
-        async with pool.acquire() as conn:
-            await migrate(conn)
         metrics = Metrics()
         feed = DashboardFeed()
         observer = OutcomeObserver(metrics, config)

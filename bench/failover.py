@@ -1,11 +1,12 @@
 """Failover: how long trading stops when the leader dies or hands over, and how long a start takes on a big
 database.
 
-Two `basso run` processes on one embedded PostgreSQL (durable) and one embedded Redis, and a stream of bar
-closes (MARKET_DATA) sent to whichever instances are up, 20 a second. Each trial finds the leader, then
-`kill -9`s it (crash) or sends it SIGTERM (graceful), and measures from that moment to the first signal
-processed under the new leader's epoch (`signals.processed_at`, stamped by the server on the same machine);
-the stopped instance is then started again as the standby for the next trial.
+Two `basso run` processes (the process tests' harness, tests/processes.py) on one embedded PostgreSQL
+(durable) and one embedded Redis, and a stream of bar closes (MARKET_DATA) sent to whichever instances are up,
+20 a second. Each trial finds the leader, then `kill -9`s it (crash) or sends it SIGTERM (graceful), and
+measures from that moment to the first signal processed under the new leader's epoch (`signals.processed_at`,
+stamped by the server on the same machine); the stopped instance is then started again as the standby for the
+next trial.
 
 `recovery_s`: one instance started on a database holding 1,000 open layers (across 167 configured
 instruments: at most six live layers each) and 1,000,000 processed signals, from the process's start to the
@@ -30,7 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,67 +40,13 @@ import aiohttp
 import asyncpg
 import orjson
 
-from basso.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the process tests' harness
+from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from basso.store.migrations import migrate
 from basso.timeutil import IST
+from tests.processes import SECRET, Instance, running
 
-SECRET = "failover-secret"
 CONFIG = "[server]\nrate_limit_per_minute = 100000000\n"
-
-
-@dataclass
-class Instance:
-    """One `basso run` process and what it has logged."""
-
-    name: str
-    process: asyncio.subprocess.Process
-    url: str
-    started: float
-    log: list[tuple[float, str]] = field(default_factory=list)
-    logged: asyncio.Event = field(default_factory=asyncio.Event)
-    reader: asyncio.Task[None] | None = None  # held here: the loop keeps only a weak reference to a task
-
-    async def wait_log(self, text: str, limit_s: float = 120.0) -> float:
-        """When (time.time()) the process logged a line containing `text`, waiting for it."""
-        deadline = time.monotonic() + limit_s
-        while True:
-            for at, line in self.log:
-                if text in line:
-                    return at
-            if time.monotonic() > deadline or self.process.returncode is not None:
-                raise RuntimeError(f"{self.name} did not log {text!r}:\n" + "".join(line for _, line in self.log[-20:]))
-            self.logged.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.logged.wait(), 1.0)
-
-
-async def start(name: str, env: dict[str, str], data_dir: Path) -> Instance:
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "basso.cli",
-        "run",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    instance = Instance(name, process, f"http://127.0.0.1:{port}", time.time())
-
-    async def read() -> None:
-        assert process.stderr is not None
-        while line := await process.stderr.readline():
-            instance.log.append((time.time(), line.decode(errors="replace")))
-            instance.logged.set()
-        instance.logged.set()
-
-    instance.reader = asyncio.create_task(read())
-    await instance.wait_log("serving on")
-    return instance
 
 
 def bar(n: int) -> bytes:
@@ -157,42 +104,40 @@ async def first_processed_after(pool: asyncpg.Pool, epoch: int) -> float:
 async def trials(args: argparse.Namespace, tmp: Path, database_url: str, redis_url: str) -> dict[str, list[float]]:
     config = tmp / "failover.toml"
     config.write_text(CONFIG)
-    env = {
-        **os.environ,
-        "BASSO_DATABASE_URL": database_url,
-        "BASSO_REDIS_URL": redis_url,
-        "BASSO_WEBHOOK_SECRET": SECRET,
-        "BASSO_ADMIN_TOKEN": "failover",
-        "BASSO_CONFIG": str(config),
-    }
-    instances = [await start("a", env, tmp / "a"), await start("b", env, tmp / "b")]
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    assert pool is not None
+    env = {"BASSO_CONFIG": str(config)}
+    names = ["a", "b"]  # each instance's data directory, on which it is started again
     results: dict[str, list[float]] = {"crash": [], "graceful": []}
     stop = asyncio.Event()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            sender = asyncio.create_task(stream(session, instances, stop))
-            for kind in ["crash", "graceful"] * args.trials:
-                current = await leader(session, instances)
-                await first_processed_after(pool, await pool.fetchval("SELECT epoch FROM leader_fence") - 1)
-                epoch = await pool.fetchval("SELECT epoch FROM leader_fence")
-                stopped_at = time.time()
-                current.process.send_signal(signal.SIGKILL if kind == "crash" else signal.SIGTERM)
-                resumed_at = await first_processed_after(pool, epoch)
-                results[kind].append(resumed_at - stopped_at)
-                print(f"{kind}: {resumed_at - stopped_at:.3f} s", file=sys.stderr)
-                await current.process.wait()
-                index = instances.index(current)
-                instances[index] = await start(current.name, env, tmp / current.name)
-            stop.set()
-            await sender
-    finally:
-        for instance in instances:
-            if instance.process.returncode is None:
-                instance.process.terminate()
-                await instance.process.wait()
-        await pool.close()
+    async with AsyncExitStack() as stack:
+
+        async def start(name: str) -> Instance:
+            return await stack.enter_async_context(running(database_url, redis_url, tmp / name, env))
+
+        instances = [await start(name) for name in names]
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        assert pool is not None
+        stack.push_async_callback(pool.close)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+                sender = asyncio.create_task(stream(session, instances, stop))
+                for kind in ["crash", "graceful"] * args.trials:
+                    current = await leader(session, instances)
+                    await first_processed_after(pool, await pool.fetchval("SELECT epoch FROM leader_fence") - 1)
+                    epoch = await pool.fetchval("SELECT epoch FROM leader_fence")
+                    stopped_at = time.time()
+                    current.process.send_signal(signal.SIGKILL if kind == "crash" else signal.SIGTERM)
+                    resumed_at = await first_processed_after(pool, epoch)
+                    results[kind].append(resumed_at - stopped_at)
+                    print(f"{kind}: {resumed_at - stopped_at:.3f} s", file=sys.stderr)
+                    await current.process.wait()
+                    index = instances.index(current)
+                    instances[index] = await start(names[index])
+                stop.set()
+                await sender
+        finally:
+            for instance in instances:
+                if instance.process.returncode is None:
+                    await instance.terminate()
     return results
 
 
@@ -260,25 +205,15 @@ async def recovery(tmp: Path, database_url: str, redis_url: str, signals: int, l
     config = tmp / "recovery.toml"
     config.write_text(instruments_config((layers + 5) // 6))
     await fill(database_url, signals, layers)
-    env = {
-        **os.environ,
-        "BASSO_DATABASE_URL": database_url,
-        "BASSO_REDIS_URL": redis_url,
-        "BASSO_WEBHOOK_SECRET": SECRET,
-        "BASSO_ADMIN_TOKEN": "failover",
-        "BASSO_CONFIG": str(config),
-    }
-    instance = await start("recovering", env, tmp / "recovering")
-    try:
-        recovered = await instance.wait_log("recovered for epoch")
-        leading = await instance.wait_log("leading: lease")
-        line = next(line for _, line in instance.log if "recovered for epoch" in line)
+    env = {"BASSO_CONFIG": str(config)}
+    async with running(database_url, redis_url, tmp / "recovering", env) as instance:
+        recovered = await instance.when_logged("recovered for epoch", limit_s=120)
+        leading = await instance.when_logged("leading: lease", limit_s=120)
+        line = await instance.wait_log("recovered for epoch")
         if f"{layers} open layer(s)" not in line:
             raise RuntimeError(f"Recovery did not find the {layers} layers: {line}")
+        await instance.terminate()
         return recovered - instance.started, recovered - leading
-    finally:
-        instance.process.terminate()
-        await instance.process.wait()
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
 import tempfile
@@ -37,10 +36,12 @@ import orjson
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the process tests' harness
 from basso.config import load_config
-from basso.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from basso.embedded import EmbeddedPostgres, EmbeddedRedis
 from basso.rules.signals import idempotency_key, signal_from_object
 from basso.timeutil import IST
+from tests.processes import running
 
 SECRET = "fuzz-secret"
 FIELDS = [
@@ -280,56 +281,29 @@ async def fuzz(args: argparse.Namespace) -> dict[str, Any]:
             redis_url = redis.start()
         config = Path(tmp) / "fuzz.toml"
         config.write_text("[server]\nrate_limit_per_minute = 100000000\n")
-        port = free_port()
-        env = {
-            **os.environ,
-            "BASSO_DATABASE_URL": database_url,
-            "BASSO_REDIS_URL": redis_url,
-            "BASSO_WEBHOOK_SECRET": SECRET,
-            "BASSO_ADMIN_TOKEN": "fuzz",
-            "BASSO_CONFIG": str(config),
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "basso.cli",
-            "run",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(Path(tmp) / "data"),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert process.stderr is not None
-        while b"recovered for epoch" not in (line := await process.stderr.readline()):
-            if not line:
-                raise RuntimeError("basso run did not start")
-        logged: list[str] = []
-
-        async def read_log() -> None:  # keeps its log pipe from filling, and the warnings for the report
-            assert process.stderr is not None
-            while line := await process.stderr.readline():
-                if b" WARNING " in line or b" ERROR " in line or b" CRITICAL " in line:
-                    logged.append(line.decode(errors="replace").strip())
-
-        drain = asyncio.create_task(read_log())
+        env = {"BASSO_WEBHOOK_SECRET": SECRET, "BASSO_CONFIG": str(config)}
         try:
-            started = datetime.now(UTC)
-            statuses, acknowledged = await send_all(
-                f"http://127.0.0.1:{port}/webhook", args.payloads, args.seed, args.senders
-            )
-            elapsed = (datetime.now(UTC) - started) / timedelta(seconds=1)
-            async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/health/live") as r:
-                live = r.status
-            await wait_processed(database_url)
-            stored, problems = await stored_violations(database_url, acknowledged, args.payloads)
-            alive = process.returncode is None
+            async with running(database_url, redis_url, Path(tmp) / "data", env) as instance:
+                recovered = instance.log.index(await instance.wait_log("recovered for epoch", limit_s=120))
+                started = datetime.now(UTC)
+                statuses, acknowledged = await send_all(
+                    f"{instance.url}/webhook", args.payloads, args.seed, args.senders
+                )
+                elapsed = (datetime.now(UTC) - started) / timedelta(seconds=1)
+                async with instance.session.get(f"{instance.url}/health/live") as r:
+                    live = r.status
+                await wait_processed(database_url)
+                stored, problems = await stored_violations(database_url, acknowledged, args.payloads)
+                alive = instance.process.returncode is None
+                if alive:
+                    await instance.terminate()
+            # The warnings since it started trading, for the report (the log is read to its end by now).
+            logged = [
+                line.strip()
+                for line in instance.log[recovered + 1 :]
+                if " WARNING " in line or " ERROR " in line or " CRITICAL " in line
+            ]
         finally:
-            process.terminate()
-            await process.wait()
-            drain.cancel()
             if redis is not None:
                 redis.stop()
             if postgres is not None:

@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from webhook import SECRET, Signals, fixed_rate
+from webhook import Signals, fixed_rate, serve
 
 from basso.embedded import EmbeddedPostgres, free_port
 
@@ -94,37 +94,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         postgres = EmbeddedPostgres(out / "pg")
         database_url = postgres.start()
         port = free_port()
-        config = out / "bench.toml"
-        config.write_text("[server]\nrate_limit_per_minute = 100000000\n")
-        env = {
-            **os.environ,
-            **({"BENCH_SAVE_GARBAGE": "1"} if args.garbage else {}),
-            "BASSO_DATABASE_URL": database_url,
-            "BASSO_WEBHOOK_SECRET": SECRET,
-            "BASSO_ADMIN_TOKEN": "bench",
-            "BASSO_CONFIG": str(config),
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--serve",
-            str(out),
-            "0" if args.no_tracemalloc else "1",
-            args.gc,
-            "--",
-            "run",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(out / "data"),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+        process = await serve(
+            database_url,
+            out / "data",
+            port,
+            launcher=(__file__, "--serve", str(out), "0" if args.no_tracemalloc else "1", args.gc, "--"),
+            extra_env={"BENCH_SAVE_GARBAGE": "1"} if args.garbage else None,
         )
-        assert process.stderr is not None
-        while b"serving on" not in (line := await process.stderr.readline()):
-            if not line:
-                raise RuntimeError("basso run did not start")
         try:
             url = f"http://127.0.0.1:{port}/webhook"
             signals = Signals()

@@ -33,7 +33,7 @@ from basso.backtest.tradingview import read_trade_list
 from basso.commands.backtest import load_inputs, replay
 from basso.config import load_config, load_raw_config
 from basso.research import montecarlo, sweep
-from basso.research.engine import chunks, open_engine
+from basso.research.engine import open_engine
 from basso.research.grid import expand, parse_grid_args
 from basso.research.montecarlo import Job, Outcomes, trade_sequence
 from basso.research.synthetic import bars_through_trades
@@ -105,7 +105,7 @@ def timed_montecarlo(job: Job, runs: int, workers: int) -> dict[str, float]:
     with open_engine(None, workers) as engine:
         engine.client.run(warm)
         up = time.perf_counter()
-        parts = chunks(runs, workers=engine.workers, per_worker=4, smallest=50, largest=2000)
+        parts = montecarlo.montecarlo_parts(runs, engine.workers)
         outcomes = Outcomes.join(
             engine.map(montecarlo.run_chunk, job, parts, sizes=[len(p) for p in parts], unit="runs", progress=False)
         )
@@ -119,10 +119,7 @@ def timed_sweep(inputs: Any, configurations: list[Any], workers: int) -> dict[st
     with open_engine(None, workers) as engine:
         engine.client.run(warm)
         up = time.perf_counter()
-        parts = [
-            [configurations[i] for i in part]
-            for part in chunks(len(configurations), workers=engine.workers, per_worker=4, smallest=1, largest=50)
-        ]
+        parts = sweep.sweep_parts(configurations, engine.workers)
         rows = [
             row
             for part in engine.map(

@@ -6,8 +6,10 @@ Every reply's latency is the acknowledgement time; at the end, end to end (`rece
 stamped by the server), the longest event-loop lag the server recorded (`basso_event_loop_lag_max_seconds` on
 /metrics) and its resident memory (from /proc) after the first minute and at the end.
 
-Prints one JSON line: ack_p50_ms, ack_p99_ms, ack_max_ms, e2e_p99_ms, loop_lag_max_ms, rss_start_mib (after the
-first minute), rss_end_mib, rss_growth_pct, signals.
+Prints one JSON line: ack_p50_ms, ack_p99_ms, ack_max_ms, e2e_p99_ms, loop_lag_max_ms, loop_lag_max_busy (the share
+of the longest lag the server's loop thread spent on the CPU: near 1 our code held the loop, near 0 the machine
+starved the process), loop_lags_over_20ms (of one measurement every 50 ms), load_average_1m (at the end),
+rss_start_mib (after the first minute), rss_end_mib, rss_growth_pct, signals.
 
     python bench/soak.py [--minutes 10] [--rate 200]
 """
@@ -141,8 +143,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             rss.append(await asyncio.to_thread(rss_mib, process.pid))
             async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as r:
                 metrics = await r.text()
-            found = re.search(r"^basso_event_loop_lag_max_seconds (\S+)$", metrics, re.M)
-            lag_max = float(found.group(1)) if found else float("nan")
+            lag_max = gauge(metrics, "basso_event_loop_lag_max_seconds")
+            lag_busy = gauge(metrics, "basso_event_loop_lag_max_busy_ratio")
+            lags = gauge(metrics, "basso_event_loop_lag_seconds_count")
+            lags_within_20ms = gauge(metrics, 'basso_event_loop_lag_seconds_bucket{le="0.02"}')
+            load_average = os.getloadavg()[0]
             pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
             assert pool is not None
             for _ in range(600):
@@ -166,12 +171,22 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "ack_max_ms": round(max(latencies), 1),
         "e2e_p99_ms": round(percentile(e2e, 99), 1),
         "loop_lag_max_ms": round(lag_max * 1000, 1),
+        # How much of the longest lag the server's loop thread spent on the CPU: near 1 our code, near 0 starved.
+        "loop_lag_max_busy": round(lag_busy, 2),
+        "loop_lags_over_20ms": int(lags - lags_within_20ms),
+        "load_average_1m": round(load_average, 2),
         "rss_start_mib": round(rss[0], 1),
         "rss_end_mib": round(rss[-1], 1),
         "rss_growth_pct": round((rss[-1] / rss[0] - 1) * 100, 1),
         "signals": len(e2e),
         "minutes": args.minutes,
     }
+
+
+def gauge(metrics: str, name: str) -> float:
+    """One sample's value in a /metrics exposition (NaN if it is absent)."""
+    found = re.search(rf"^{re.escape(name)} (\S+)$", metrics, re.M)
+    return float(found.group(1)) if found else float("nan")
 
 
 if __name__ == "__main__":

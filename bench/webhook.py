@@ -24,6 +24,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -128,12 +129,23 @@ async def drained_backlog(pool: asyncpg.Pool) -> None:
     raise RuntimeError("the server did not drain its backlog within 300 s")
 
 
-async def serve(database_url: str, data_dir: Path, port: int, gc_policy: str = "basso") -> asyncio.subprocess.Process:
+async def serve(
+    database_url: str,
+    data_dir: Path,
+    port: int,
+    gc_policy: str = "basso",
+    *,
+    launcher: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
+) -> asyncio.subprocess.Process:
+    """`basso run` under bench/gcvariant.py's `gc_policy`, or under `launcher` (a script and its arguments that
+    end with the CLI's: bench/heap.py's probes), once it serves."""
     # All load comes from one address: lift the per-source rate limit, which would otherwise measure itself.
     config = data_dir.parent / "bench.toml"
     config.write_text("[server]\nrate_limit_per_minute = 100000000\n")
     env = {
         **os.environ,
+        **(extra_env or {}),
         "BASSO_DATABASE_URL": database_url,
         "BASSO_WEBHOOK_SECRET": SECRET,
         "BASSO_ADMIN_TOKEN": "bench",
@@ -141,8 +153,7 @@ async def serve(database_url: str, data_dir: Path, port: int, gc_policy: str = "
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(Path(__file__).with_name("gcvariant.py")),
-        gc_policy,
+        *(launcher or (str(Path(__file__).with_name("gcvariant.py")), gc_policy)),
         "run",
         "--port",
         str(port),

@@ -11,6 +11,11 @@ real decisions on real bars.
 
 One bar per trading day (the instrument's calendar, plus any day the export traded on), stamped at the
 market's open in IST, as `basso/backtest/bars.py` reads them (a bar's time is its open).
+
+`basso/research/synthetic.py` pins a walk to a trade list too, but makes something else: hourly bars on every
+weekday, in memory, from numpy's generator, a close at each trade's price (the research tests and
+bench/research.py). These daily files must stay byte for byte what the test of the bundled bars checks, so
+neither is made from the other.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Basso as a real process (`python -m basso.cli run`), driven over real HTTP: the harness the process tests
-and the multi-process benches (bench/chaos.py) share."""
+and the multi-process benches (bench/chaos.py, bench/failover.py) share."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,18 +29,27 @@ class Instance:
     process: asyncio.subprocess.Process
     url: str
     session: aiohttp.ClientSession
+    started: float  # time.time() when the process was spawned
     log: list[str]
+    read_at: list[float]  # time.time() when each line of `log` was read: the benches time the process by them
     logged: asyncio.Event  # set by every line the process logs
     drain: asyncio.Task[None]  # reads the log until the process closes it
 
     async def wait_log(self, text: str, *, after: int = 0, limit_s: float = 30.0) -> str:
         """The first line from index `after` on that contains `text`, waiting for the process to log it."""
+        return self.log[await self._wait_line(text, after, limit_s)]
+
+    async def when_logged(self, text: str, *, after: int = 0, limit_s: float = 30.0) -> float:
+        """When (time.time()) the first line from index `after` on that contains `text` was read, waiting for it."""
+        return self.read_at[await self._wait_line(text, after, limit_s)]
+
+    async def _wait_line(self, text: str, after: int, limit_s: float) -> int:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit_s
         while True:
-            for line in self.log[after:]:
-                if text in line:
-                    return line
+            for index in range(after, len(self.log)):
+                if text in self.log[index]:
+                    return index
             if self.process.returncode is not None:
                 if not self.drain.done():
                     await self.drain  # the last lines may still be on their way
@@ -71,21 +81,25 @@ class Instance:
         return await asyncio.wait_for(self.process.wait(), 30)
 
 
-async def _read_until_serving(process: asyncio.subprocess.Process, log: list[str]) -> None:
+async def _read_until_serving(process: asyncio.subprocess.Process, log: list[str], read_at: list[float]) -> None:
     assert process.stderr is not None
     while True:
-        line = (await process.stderr.readline()).decode()
+        line = (await process.stderr.readline()).decode(errors="replace")
         if not line:
             raise RuntimeError("basso run exited before serving:\n" + "".join(log))
+        read_at.append(time.time())
         log.append(line)
         if "serving on" in line:
             return
 
 
-async def _drain(process: asyncio.subprocess.Process, log: list[str], logged: asyncio.Event) -> None:
+async def _drain(
+    process: asyncio.subprocess.Process, log: list[str], read_at: list[float], logged: asyncio.Event
+) -> None:
     assert process.stderr is not None
     while line := await process.stderr.readline():
-        log.append(line.decode())
+        read_at.append(time.time())
+        log.append(line.decode(errors="replace"))
         logged.set()
     logged.set()
 
@@ -122,19 +136,28 @@ async def running(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
+    started = time.time()
     log: list[str] = []
+    read_at: list[float] = []
     try:
-        await asyncio.wait_for(_read_until_serving(process, log), 60)
+        await asyncio.wait_for(_read_until_serving(process, log, read_at), 60)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):  # it may have exited by itself: what is being raised
             process.kill()
         await process.wait()
         raise
     logged = asyncio.Event()
-    drain = asyncio.create_task(_drain(process, log, logged))
+    drain = asyncio.create_task(_drain(process, log, read_at, logged))
     async with aiohttp.ClientSession() as session:
         instance = Instance(
-            process=process, url=f"http://127.0.0.1:{port}", session=session, log=log, logged=logged, drain=drain
+            process=process,
+            url=f"http://127.0.0.1:{port}",
+            session=session,
+            started=started,
+            log=log,
+            read_at=read_at,
+            logged=logged,
+            drain=drain,
         )
         try:
             yield instance

@@ -52,11 +52,12 @@ def test_every_collection_is_reported_with_its_generation(restored_collector: No
 
 def test_metrics_expose_the_lag_histogram_its_maximum_and_the_pauses() -> None:
     metrics = Metrics()
-    for lag in (0.001, 0.250, 0.003):  # the loop woke 1 ms, 250 ms, then 3 ms late
-        metrics.loop_lagged(lag)
+    for lag, busy in ((0.001, 0.2), (0.250, 0.9), (0.003, 0.1)):  # the loop woke 1 ms, 250 ms, then 3 ms late
+        metrics.loop_lagged(lag, busy)
     metrics.collected(2, 0.030)
     text = metrics.exposition().decode()
     assert re.search(r"^basso_event_loop_lag_max_seconds 0\.25$", text, re.M)
+    assert re.search(r"^basso_event_loop_lag_max_busy_ratio 0\.9$", text, re.M)  # the longest one's
     assert re.search(r"^basso_event_loop_lag_seconds_count 3\.0$", text, re.M)
     # Two of the three within 5 ms; the 250 ms one only in the 0.25 s bucket and above.
     assert re.search(r'^basso_event_loop_lag_seconds_bucket\{le="0\.005"\} 2\.0$', text, re.M)

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from basso.config import Config
 from basso.embedded import EmbeddedRedis, free_port
 from basso.server import RunOptions, serve
+from basso.store.pools import DatabaseUnavailable
 
 
 def options(tmp_path: Path, database_url: str, redis_url: str) -> RunOptions:
@@ -109,7 +110,7 @@ async def test_a_failure_opening_the_second_pool_closes_the_first(
     try:
         await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 4")
         limited = migrated_database.replace("://postgres@", f"://{role}@", 1)
-        with pytest.raises(asyncpg.TooManyConnectionsError):
+        with pytest.raises(DatabaseUnavailable, match="refused Basso: too many connections for role"):
             await serve(config, options(tmp_path, limited, redis_server.url))
         still_open = await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", role)
         assert still_open == 0

@@ -95,7 +95,9 @@ class Persister(DatabaseActor[PersisterInbox]):
         decision, pending = message.decision, message.pending
         # A batch of bar closes (`earlier`) commits with its last in one transaction: all of them or none.
         steps = (*message.earlier, message)
-        workings = [work(s.decision, s.book, context.config, key=s.pending.key, signal=s.pending.id) for s in steps]
+        workings = [
+            s.working or work(s.decision, s.book, context.config, key=s.pending.key, signal=s.pending.id) for s in steps
+        ]
         working = workings[-1]
 
         async def commit(conn: Connection) -> None:

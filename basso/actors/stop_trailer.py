@@ -69,8 +69,9 @@ class StopTrailer(DatabaseActor[StopTrailerInbox]):
         for following in message.then:
             if decision.outcome is SignalOutcome.EXECUTED and (decision.exits or decision.entries):
                 break
-            earlier.append(Decided.following(message, pending=pending, decision=decision, book=book))
-            book = work(decision, book, config, key=pending.key, signal=pending.id).book
+            working = work(decision, book, config, key=pending.key, signal=pending.id)
+            earlier.append(Decided.following(message, pending=pending, decision=decision, book=book, working=working))
+            book = working.book
             pending = following
             decision = decide_payload(pending.payload, book, config)
         return Decided.following(message, pending=pending, decision=decision, book=book, earlier=tuple(earlier))

@@ -28,7 +28,7 @@ from basso.backtest.replay import ReplayResult
 from basso.backtest.stats import EquityPoint, TradeStats, equity_curve, per_instrument_stats, portfolio_stats
 from basso.display import rupees
 
-__all__ = ["FIGURES", "indian_rupees", "monthly_returns", "stats_table", "summary", "write_outputs"]
+__all__ = ["FIGURES", "display", "indian_rupees", "monthly_returns", "stats_table", "summary", "write_outputs"]
 
 # The figures of a summary, in display order: key, label, kind (money | pct | ratio | count | years | time).
 FIGURES: tuple[tuple[str, str, str], ...] = (
@@ -112,7 +112,8 @@ def indian_rupees(amount: float) -> str:
     return rupees(amount)
 
 
-def _display(value: Any, kind: str) -> str:
+def display(value: Any, kind: str) -> str:
+    """`value` as the tables and reports show a figure of that kind (the backtest's and the research's)."""
     if value is None:
         return "∞" if kind == "ratio" else "—"
     if kind == "money":
@@ -123,6 +124,8 @@ def _display(value: Any, kind: str) -> str:
         return f"{value:.3f}"
     if kind == "years":
         return f"{value:.2f}"
+    if kind == "days":
+        return f"{value:,.0f}"
     if kind == "time":
         return str(value)[:16].replace("T", " ")
     return str(value)
@@ -137,7 +140,7 @@ def stats_table(figures: Mapping[str, Any]) -> Table:
     for name in per:
         table.add_column(name, justify="right")
     for key, label, kind in FIGURES:
-        table.add_row(label, _display(figures[key], kind), *(_display(per[name][key], kind) for name in per))
+        table.add_row(label, display(figures[key], kind), *(display(per[name][key], kind) for name in per))
     return table
 
 
@@ -266,7 +269,7 @@ def _html_table(figures: Mapping[str, Any]) -> str:
     for key, label, kind in FIGURES:
         cells = "".join(
             f'<td data-scope="{html.escape(name)}" data-key="{key}" '
-            f'data-value="{html.escape(json.dumps(values[key]))}">{html.escape(_display(values[key], kind))}</td>'
+            f'data-value="{html.escape(json.dumps(values[key]))}">{html.escape(display(values[key], kind))}</td>'
             for name, values in columns
         )
         rows.append(f"<tr><th>{html.escape(label)}</th>{cells}</tr>")

@@ -26,7 +26,7 @@ from basso.backtest.tradingview import (
     signals_from_trades,
 )
 from basso.cli import UsageError
-from basso.commands.common import load_user_config, non_negative_number, positive_number
+from basso.commands.common import load_user_config, non_negative_number, positive_number, positive_whole_number
 from basso.config import Config
 
 _LONG_RUN_BARS = 200_000  # below this a replay takes well under a second: no progress bar
@@ -104,7 +104,7 @@ def add_input_arguments(parser: Any) -> None:
     )
     parser.add_argument(
         "--atr-period",
-        type=_period,
+        type=positive_whole_number,
         metavar="N",
         help="ATR(N) from bars (default: backtest.atr_period of the configuration)",
     )
@@ -275,16 +275,6 @@ def _commissions(given: Sequence[tuple[str | None, float]], config: Config) -> t
     default = overall[0] if overall else config.paper.commission_pct / 100
     named = [(name, str(fraction)) for name, fraction in given if name is not None]
     return default, {name: float(value) for name, value in _by_instrument(named, "--commission", config).items()}
-
-
-def _period(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _by_instrument(pairs: Sequence[tuple[str, str]], option: str, config: Config) -> dict[str, str]:

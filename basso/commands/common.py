@@ -68,6 +68,22 @@ def non_negative_number(text: str) -> float:
     return value
 
 
+def whole_number(text: str) -> int:
+    """An integer written without a decimal point (argparse type)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def positive_whole_number(text: str) -> int:
+    """A whole number of 1 or more (argparse type)."""
+    value = whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def port_number(text: str) -> int:
     """A TCP port 1-65535 (argparse type)."""
     try:

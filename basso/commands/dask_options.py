@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from basso.commands.common import positive_whole_number
 from basso.research.engine import Cancelled, Engine, open_engine
 
 __all__ = ["EXIT_CANCELLED", "add_engine_arguments", "engine_for", "run_cancellable"]
@@ -22,7 +23,7 @@ def add_engine_arguments(parser: Any) -> None:
     """--workers and --scheduler."""
     parser.add_argument(
         "--workers",
-        type=_workers,
+        type=positive_whole_number,
         metavar="N",
         help="worker processes of the local Dask cluster (default: this machine's cores)",
     )
@@ -56,16 +57,6 @@ def run_cancellable(job: Callable[[], int]) -> int:
     except KeyboardInterrupt:  # while the cluster was starting or closing: the `with` blocks closed it
         Console(stderr=True).print("cancelled before any result; nothing written", markup=False, highlight=False)
         return EXIT_CANCELLED
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _scheduler(text: str) -> str:

@@ -11,22 +11,23 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from basso.backtest.report import display
 from basso.cli import UsageError
 from basso.commands.backtest import add_input_arguments, load_inputs, replay
-from basso.commands.common import positive_number
+from basso.commands.common import positive_number, whole_number
 from basso.commands.dask_options import add_engine_arguments, engine_for, run_cancellable
-from basso.research.engine import chunks
 from basso.research.montecarlo import (
     FIGURES,
     Job,
     Outcomes,
     identity_order,
+    montecarlo_parts,
     run_chunk,
     simulate,
     summarise,
     trade_sequence,
 )
-from basso.research.report import display, write_montecarlo
+from basso.research.report import write_montecarlo
 
 
 def register(subparsers: Any) -> None:
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _resample(args: argparse.Namespace, job: Job, result: Any) -> int:
     with engine_for(args) as engine:
-        parts = chunks(args.runs, workers=engine.workers, per_worker=4, smallest=50, largest=2000)
+        parts = montecarlo_parts(args.runs, engine.workers)
         outcomes = Outcomes.join(
             engine.map(run_chunk, job, parts, sizes=[len(p) for p in parts], unit="runs", progress=not args.json)
         )
@@ -119,20 +120,14 @@ def _table(figures: dict[str, Any]) -> Table:
 
 
 def _runs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    value = whole_number(text)
     if not 1 <= value <= 1_000_000:
         raise argparse.ArgumentTypeError(f"must be between 1 and 1,000,000, got {value}")
     return value
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    value = whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return value

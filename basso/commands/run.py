@@ -15,6 +15,7 @@ from basso.commands.common import load_user_config, non_negative_number, port_nu
 from basso.commands.preflight import capital_to_deposit, check_port, hold_data_dir
 from basso.config import Config
 from basso.server import RunOptions, read_or_create_secret, serve
+from basso.store.pools import DatabaseUnavailable
 
 log = logging.getLogger("basso.run")
 
@@ -84,4 +85,8 @@ def run(args: argparse.Namespace) -> int:
     check_port(args.host or config.server.host, args.port or config.server.port)
     with hold_data_dir((args.data_dir or config.server.data_dir).resolve()):
         options = replace(options_from(args, config), openalgo_api_key=api_key)
-        return asyncio.run(serve(config, options))
+        try:
+            return asyncio.run(serve(config, options))
+        except DatabaseUnavailable as failed:  # everything started was stopped on the way out
+            print(f"basso run: {failed}", file=sys.stderr)
+            return 1

@@ -11,15 +11,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from basso.backtest.report import display
 from basso.cli import UsageError
 from basso.commands.backtest import ReplayInputs, add_input_arguments, load_inputs
 from basso.commands.common import user_config_path
 from basso.commands.dask_options import add_engine_arguments, engine_for, run_cancellable
 from basso.config import load_raw_config
-from basso.research.engine import chunks
 from basso.research.grid import Configuration, GridError, Value, expand, parse_grid_args, read_grid_file, snippet
-from basso.research.report import SWEEP_COLUMNS, display, write_sweep
-from basso.research.sweep import RANKS, best, run_chunk
+from basso.research.report import SWEEP_COLUMNS, write_sweep
+from basso.research.sweep import RANKS, best, run_chunk, sweep_parts
 
 
 def register(subparsers: Any) -> None:
@@ -97,10 +97,7 @@ def _sweep(
     args: argparse.Namespace, inputs: ReplayInputs, configurations: list[Configuration], heat: tuple[str, str] | None
 ) -> int:
     with engine_for(args) as engine:
-        parts = [
-            [configurations[i] for i in part]
-            for part in chunks(len(configurations), workers=engine.workers, per_worker=4, smallest=1, largest=50)
-        ]
+        parts = sweep_parts(configurations, engine.workers)
         # Each configuration carries its own validated Config; the inputs (signals, bars) are scattered once.
         shared = replace(inputs, trades={})
         rows = [

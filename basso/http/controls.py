@@ -278,7 +278,7 @@ async def resolve_order(request: web.Request, services: Services, body: dict[str
             await resolve_by_hand(
                 conn,
                 epoch=epoch,
-                order=order,
+                client_id=client_id,
                 filled_lots=filled,
                 price=price,
                 commission=cost,
@@ -308,29 +308,28 @@ async def resolve_order(request: web.Request, services: Services, body: dict[str
 
 def _price(value: object) -> Decimal:
     """A price: a positive decimal string or JSON number."""
+    return _positive("price", value, example="78502.00")
+
+
+def _positive(field: str, value: object, *, example: str) -> Decimal:
+    """`value` as a positive Decimal below ₹10^15, given as a decimal string or a JSON number; a 400 naming `field`
+    if not."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise SignalError("price", 'price must be a decimal string like "78502.00" or a number')
+        raise SignalError(field, f'{field} must be a decimal string like "{example}" or a number')
     try:
-        price = Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
-        raise SignalError("price", f"price must be a number, got {value!r}") from None
-    if not price.is_finite() or not 0 < price < _TOO_MUCH:
-        raise SignalError("price", f"price must be greater than 0, got {value!r}")
-    return price
+        raise SignalError(field, f"{field} must be a number, got {value!r}") from None
+    if not number.is_finite() or number <= 0:
+        raise SignalError(field, f"{field} must be greater than 0, got {value!r}")
+    if number >= _TOO_MUCH:
+        raise SignalError(field, f"{field} must be below ₹10^15, got {value!r}")
+    return number
 
 
 def _amount(value: object) -> Decimal:
     """A positive amount in rupees with at most two decimals, given as a decimal string or a JSON number."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise SignalError("amount", 'amount must be a decimal string like "250000.00" or a number')
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise SignalError("amount", f"amount must be a number, got {value!r}") from None
-    if not amount.is_finite() or amount <= 0:
-        raise SignalError("amount", f"amount must be greater than 0, got {value!r}")
-    if amount >= _TOO_MUCH:
-        raise SignalError("amount", f"amount must be below ₹10^15, got {value!r}")
+    amount = _positive("amount", value, example="250000.00")
     if amount != amount.quantize(Decimal("0.01")):
         raise SignalError("amount", f"amount has more than two decimals (paise): {value!r}")
     return amount

@@ -76,6 +76,12 @@ class Metrics:
         self.event_loop_lag_max = Gauge(
             "basso_event_loop_lag_max_seconds", "Longest event-loop lag since the process started", registry=r
         )
+        self.event_loop_lag_max_busy = Gauge(
+            "basso_event_loop_lag_max_busy_ratio",
+            "CPU time the event loop's thread used over the wall time of the longest lag's measurement: near 1 our"
+            " own code held the loop, near 0 the process was not running (other processes had the cores)",
+            registry=r,
+        )
         self.gc_pause = Histogram(
             "basso_gc_pause_seconds",
             "Garbage-collector pauses by generation",
@@ -84,12 +90,13 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25),
         )
 
-    def loop_lagged(self, seconds: float) -> None:
-        """Record one event-loop lag measurement."""
+    def loop_lagged(self, seconds: float, busy: float) -> None:
+        """Record one event-loop lag measurement, and how busy the loop's thread was meanwhile (basso/looplag.py)."""
         self.event_loop_lag.observe(seconds)
         if seconds > self._lag_max:
             self._lag_max = seconds
             self.event_loop_lag_max.set(seconds)
+            self.event_loop_lag_max_busy.set(busy)
 
     def collected(self, generation: int, seconds: float) -> None:
         """Record one garbage collection's pause."""

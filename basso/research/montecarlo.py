@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from basso.backtest.replay import ReplayResult
 from basso.backtest.stats import portfolio_stats
+from basso.research.engine import chunks
 
 __all__ = [
     "FAN_POINTS",
@@ -39,6 +40,7 @@ __all__ = [
     "Outcomes",
     "TradeSequence",
     "identity_order",
+    "montecarlo_parts",
     "run_orders",
     "simulate",
     "simulate_runs",
@@ -221,6 +223,12 @@ class Job:
     sequence: TradeSequence
     method: Method
     seed: int
+
+
+def montecarlo_parts(runs: int, workers: int) -> list[range]:
+    """The tasks a Monte Carlo's runs are cut into: about four per worker, of 50 to 2,000 runs (a run takes
+    microseconds: a task's few milliseconds of overhead must be shared by many)."""
+    return chunks(runs, workers=workers, per_worker=4, smallest=50, largest=2000)
 
 
 def run_chunk(job: Job, runs: range) -> Outcomes:

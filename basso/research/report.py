@@ -19,25 +19,10 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
-from basso.backtest.report import indian_rupees
+from basso.backtest.report import display, indian_rupees
 from basso.research.montecarlo import FIGURES, Outcomes, TradeSequence
 
-__all__ = ["display", "write_montecarlo", "write_sweep"]
-
-
-def display(value: Any, kind: str) -> str:
-    """`value` as the reports and tables show it."""
-    if value is None:
-        return "∞" if kind == "ratio" else "—"
-    if kind == "money":
-        return indian_rupees(value)
-    if kind == "pct":
-        return f"{value:.2f} %"
-    if kind == "ratio":
-        return f"{value:.3f}"
-    if kind == "days":
-        return f"{value:,.0f}"
-    return str(value)
+__all__ = ["write_montecarlo", "write_sweep"]
 
 
 # --- Monte Carlo --------------------------------------------------------------------------------------------

@@ -450,7 +450,7 @@ async def resolve_by_hand(
     conn: Connection,
     *,
     epoch: int,
-    order: WorkingOrder,
+    client_id: str,
     filled_lots: int,
     price: float | None,
     commission: Decimal,
@@ -461,7 +461,6 @@ async def resolve_by_hand(
     `price`, for `commission` on what filled beyond what is recorded), and it will fill no more. Booked as the
     broker's own answer would have been: the fill, then a cancel of the rest. The facts' new version.
     NotUnknown if the order is no longer unknown (nothing written); ValueError for lots it cannot have filled."""
-    client_id = order.ticket.client_id
     async with conn.transaction():
         row = await conn.fetchrow(
             "SELECT status, lots, filled_lots FROM orders WHERE client_id = $1 FOR UPDATE", client_id
@@ -476,7 +475,7 @@ async def resolve_by_hand(
         version = None
         if filled_lots > row["filled_lots"]:
             if price is None or not price > 0:
-                raise ValueError("price: the average price of what filled is needed")
+                raise ValueError(f"{filled_lots - row['filled_lots']} lots filled: at what average price?")
             version = await record_fill(
                 conn,
                 epoch=epoch,

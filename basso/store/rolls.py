@@ -14,7 +14,7 @@ import orjson
 from basso.enums import RollState
 from basso.rules.alert import Alert
 from basso.rules.rollover import RollOrderFact
-from basso.store.alerts import raise_alert
+from basso.store.drawdown import raise_alerts
 from basso.store.fence import FenceLost
 from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook
 from basso.store.types import Connection, Executor
@@ -300,16 +300,7 @@ async def commit_roll_step(
                     changes["instrument"],
                     order["layer"],
                 )
-            for alert in alerts:
-                await raise_alert(
-                    conn,
-                    at=at,
-                    level=alert.level,
-                    kind=alert.kind,
-                    message=alert.message,
-                    instrument=alert.instrument,
-                    detail=alert.detail,
-                )
+            await raise_alerts(conn, alerts, at=at)
     if result == "processed":
         raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
     if result.startswith("stale "):

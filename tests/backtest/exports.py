@@ -7,6 +7,22 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parents[1] / "data"
 GOLD_EXPORT = DATA / "Gold_Mini_Trend_Following.csv"
 BANK_NIFTY_EXPORT = DATA / "ITJ_BN_TF_run_1.csv"
+# Both bundled exports with fixed multipliers and commissions (Bank Nifty's its own): the arguments of a
+# two-instrument replay.
+BOTH = [
+    "--trades",
+    f"GOLD_MINI={GOLD_EXPORT}",
+    "--trades",
+    f"BANK_NIFTY={BANK_NIFTY_EXPORT}",
+    "--multiplier",
+    "GOLD_MINI=10",
+    "--multiplier",
+    "BANK_NIFTY=35",
+    "--commission",
+    "0.0005",
+    "--commission",
+    "BANK_NIFTY=0.001",
+]
 
 HEADER = (
     "Trade #,Type,Date/Time,Signal,Price INR,Position size (qty),Position size (value),Net P&L INR,"

@@ -20,22 +20,7 @@ from basso.cli import main
 from basso.config import Config
 
 from .chromium import headless_chromium
-from .exports import BANK_NIFTY_EXPORT, GOLD_EXPORT
-
-BOTH = [
-    "--trades",
-    f"GOLD_MINI={GOLD_EXPORT}",
-    "--trades",
-    f"BANK_NIFTY={BANK_NIFTY_EXPORT}",
-    "--multiplier",
-    "GOLD_MINI=10",
-    "--multiplier",
-    "BANK_NIFTY=35",
-    "--commission",
-    "0.0005",
-    "--commission",
-    "BANK_NIFTY=0.001",
-]
+from .exports import BOTH, GOLD_EXPORT
 
 # What the page shows, read in the browser: every image's decoded size and every figure cell's value and text.
 PAGE_FACTS = """

@@ -39,6 +39,17 @@ FLAGS = [
     "--no-first-run",
 ]
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
+# The page's panels, by element id, in the order of its templates.
+PANELS = (
+    "panel-header",
+    "panel-heat",
+    "panel-equity",
+    "panel-layers",
+    "panel-signals",
+    "panel-alerts",
+    "panel-rollover",
+    "panel-controls",
+)
 
 
 @dataclass

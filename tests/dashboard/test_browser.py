@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.dashboard.conftest import ADMIN_TOKEN, AXE, NOW, Dashboard, open_page
+from tests.dashboard.conftest import ADMIN_TOKEN, AXE, NOW, PANELS, Dashboard, open_page
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -196,17 +196,7 @@ async def test_every_panel_fits_the_viewport_and_axe_finds_nothing_serious(
     await dashboard.outcomes.wait_for(3)
     watched = await open_page(browser, dashboard.url, width=width, height=height)
     page = watched.page
-    panels = [
-        "panel-header",
-        "panel-heat",
-        "panel-equity",
-        "panel-layers",
-        "panel-signals",
-        "panel-alerts",
-        "panel-rollover",
-        "panel-controls",
-    ]
-    for panel in panels:
+    for panel in PANELS:
         box = await page.eval_on_selector(
             f"#{panel}", "e => { const r = e.getBoundingClientRect(); return [r.left, r.right, r.height]; }"
         )

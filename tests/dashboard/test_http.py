@@ -13,7 +13,7 @@ from yarl import URL
 
 from basso.formatting import age, rupees
 from basso.http.app import build_app
-from tests.dashboard.conftest import Dashboard
+from tests.dashboard.conftest import PANELS, Dashboard
 
 
 @pytest.mark.parametrize(
@@ -52,16 +52,7 @@ async def test_the_page_and_its_vendored_assets_are_served_by_basso_itself(dashb
         assert response.status == 200
         assert response.content_type == "text/html"
         page = await response.text()
-    for panel in (
-        "panel-header",
-        "panel-heat",
-        "panel-equity",
-        "panel-layers",
-        "panel-signals",
-        "panel-alerts",
-        "panel-rollover",
-        "panel-controls",
-    ):
+    for panel in PANELS:
         assert f'id="{panel}"' in page
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
     assert len(assets) == 6

@@ -18,25 +18,10 @@ from basso.backtest.tradingview import read_trade_list
 from basso.cli import main
 from basso.config import load_config
 from basso.research.montecarlo import identity_order, run_orders, simulate, trade_sequence
-from tests.backtest.exports import BANK_NIFTY_EXPORT, GOLD_EXPORT, export, trade
+from tests.backtest.exports import BANK_NIFTY_EXPORT, BOTH, GOLD_EXPORT, export, trade
 
 # Each test starts a local Dask cluster (worker processes), seconds on a loaded two-core machine.
 pytestmark = pytest.mark.timeout(240)
-
-BOTH = [
-    "--trades",
-    f"GOLD_MINI={GOLD_EXPORT}",
-    "--trades",
-    f"BANK_NIFTY={BANK_NIFTY_EXPORT}",
-    "--multiplier",
-    "GOLD_MINI=10",
-    "--multiplier",
-    "BANK_NIFTY=35",
-    "--commission",
-    "0.0005",
-    "--commission",
-    "BANK_NIFTY=0.001",
-]
 
 
 def run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:

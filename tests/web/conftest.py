@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import asyncpg
+import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -53,6 +55,14 @@ class Webhook:
         async with self.session.get(self.server.make_url(path)) as response:
             return response.status, await response.json(content_type=None)
 
+    async def post_json(
+        self, path: str, body: object, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """POST `body` to `path` as JSON (bytes as they are): the API's controls."""
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        async with self.session.post(self.server.make_url(path), data=data, headers=headers) as response:
+            return response.status, await response.json(content_type=None)
+
 
 @pytest.fixture
 async def webhook(migrated_database: str, config: Config) -> AsyncIterator[Webhook]:
@@ -87,6 +97,17 @@ class Trading:
     webhook: Webhook
     pipeline: Pipeline
     outcomes: Outcomes
+
+    async def outcome(self, body: dict[str, Any]) -> tuple[str, str]:
+        """Post a signal, wait until nothing is pending, and return its (outcome, reason)."""
+        status, reply = await self.webhook.post(orjson.dumps(body))
+        assert status == 200, reply
+        await self.outcomes.wait_until_none_pending(self.webhook.services.pool)
+        row = await self.webhook.services.pool.fetchrow(
+            "SELECT outcome, reason FROM signals WHERE key = $1", reply["signal_id"]
+        )
+        assert row is not None
+        return row["outcome"], row["reason"]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from basso.enums import AlertLevel
 from basso.store.alerts import raise_alert
 from tests.web.conftest import Webhook
-from tests.web.test_controls import ADMIN, post
+from tests.web.test_controls import ADMIN
 
 AT = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
 
@@ -56,11 +56,11 @@ async def test_an_alert_raised_twice_while_open_is_one_alert_and_is_raised_again
     ]
     assert alerts[1]["detail"] == {"broker": 100, "here": 200}
 
-    assert await post(webhook, "/api/alerts/ack", {"id": first}, ADMIN) == (
+    assert await webhook.post_json("/api/alerts/ack", {"id": first}, ADMIN) == (
         200,
         {"id": first, "acknowledged": True, "changed": True},
     )
-    assert await post(webhook, "/api/alerts/ack", {"id": first}, ADMIN) == (
+    assert await webhook.post_json("/api/alerts/ack", {"id": first}, ADMIN) == (
         200,
         {"id": first, "acknowledged": True, "changed": False},
     )
@@ -81,10 +81,10 @@ async def test_acknowledging_needs_the_admin_token_and_a_real_alert_id(webhook: 
     alert = await raise_alert(
         webhook.services.pool, at=AT, level=AlertLevel.INFO, kind="leadership", message="this instance leads at epoch 3"
     )
-    assert await post(webhook, "/api/alerts/ack", {"id": alert}) == (401, {"status": "unauthorised"})
-    assert (await post(webhook, "/api/alerts/ack", {"id": 10**9}, ADMIN))[0] == 404
+    assert await webhook.post_json("/api/alerts/ack", {"id": alert}) == (401, {"status": "unauthorised"})
+    assert (await webhook.post_json("/api/alerts/ack", {"id": 10**9}, ADMIN))[0] == 404
     for bad in ({}, {"id": "1"}, {"id": True}, {"id": -1}, {"id": 1.5}):
-        status, reply = await post(webhook, "/api/alerts/ack", bad, ADMIN)
+        status, reply = await webhook.post_json("/api/alerts/ack", bad, ADMIN)
         assert (status, reply["field"]) == (400, "id")
     assert (await get(webhook, "/api/alerts?open=maybe"))[0] == 400
     assert (await get(webhook, "/api/alerts"))[1]["unacknowledged"] == 1

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import orjson
@@ -86,26 +87,35 @@ def fast(config: Config) -> Config:
     return replace(config, broker=replace(config.broker, step_interval_s=0.001))
 
 
+@asynccontextmanager
+async def trading(
+    webhook: Webhook, client: OpenAlgoClient, epoch: int, now: datetime, steps: RollSteps
+) -> AsyncIterator[Pipeline]:
+    """A leader's pipeline through `client`, its wall clock stopped at `now`, started and open; `steps` hears each
+    committed roll step."""
+    live = Pipeline(
+        pool=webhook.services.pool,
+        config=fast(webhook.services.config),
+        epoch=epoch,
+        wall_clock=lambda: now,
+        broker_client=client,
+        hooks=Hooks(on_roll_step=steps),
+    )
+    await live.start()
+    live.open()
+    try:
+        yield live
+    finally:
+        await live.stop()
+
+
 @pytest.fixture
 async def broker_roll(webhook: Webhook) -> AsyncIterator[BrokerRoll]:
-    pool = webhook.services.pool
     epoch = await entered_on_paper(webhook)
     async with fake_openalgo() as fake, OpenAlgoClient(base_url=fake.url, api_key=fake.api_key) as client:
         steps = RollSteps()
-        live = Pipeline(
-            pool=pool,
-            config=fast(webhook.services.config),
-            epoch=epoch,
-            wall_clock=lambda: ROLL_DAY,
-            broker_client=client,
-            hooks=Hooks(on_roll_step=steps),
-        )
-        await live.start()
-        live.open()
-        try:
+        async with trading(webhook, client, epoch, ROLL_DAY, steps) as live:
             yield BrokerRoll(webhook, fake, live, steps)
-        finally:
-            await live.stop()
 
 
 async def layer(roll: BrokerRoll) -> tuple[object, ...]:
@@ -435,21 +445,9 @@ async def test_a_bank_nifty_position_of_three_layers_rolls_four_legs_a_layer_int
             fake.set_market(symbol, ltp=ltp, lot_size=30, tick="0.05")
         fake.set_market(NEW_BN, ltp="53380")  # January's future, quoted when the roll starts: its ATM strike 53,500
         steps = RollSteps()
-        live = Pipeline(
-            pool=pool,
-            config=fast(webhook.services.config),
-            epoch=epoch,
-            wall_clock=lambda: BANK_NIFTY_ROLL_DAY,
-            broker_client=client,
-            hooks=Hooks(on_roll_step=steps),
-        )
-        await live.start()
-        live.open()
-        try:
+        async with trading(webhook, client, epoch, BANK_NIFTY_ROLL_DAY, steps) as live:
             await live.rollover.tell(Scan(now=BANK_NIFTY_ROLL_DAY, epoch=epoch))
             await steps.wait_for(3)  # close, open, done
-        finally:
-            await live.stop()
         # Four legs a layer, each filled at its LTP (the LIMIT crosses): the December synthetic closed at its own
         # strike, put bought back first; January's opened at 53,500 (53,380 is 120 below it), put sold first.
         # Quantity = lots × 30. The three layers' orders are worked side by side.

@@ -7,7 +7,6 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,25 +16,6 @@ from tests.web.conftest import ADMIN_TOKEN, Trading, Webhook
 from tests.web.test_webhook import JSON_VALUES, payload
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-async def post(
-    webhook: Webhook, path: str, body: object, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, object]]:
-    data = body if isinstance(body, bytes) else orjson.dumps(body)
-    async with webhook.session.post(webhook.server.make_url(path), data=data, headers=headers) as response:
-        return response.status, await response.json(content_type=None)
-
-
-async def outcome(trading: Trading, body: dict[str, object]) -> tuple[str, str]:
-    status, reply = await trading.webhook.post(orjson.dumps(body))
-    assert status == 200, reply
-    await trading.outcomes.wait_until_none_pending(trading.webhook.services.pool)
-    row = await trading.webhook.services.pool.fetchrow(
-        "SELECT outcome, reason FROM signals WHERE key = $1", reply["signal_id"]
-    )
-    assert row is not None
-    return row["outcome"], row["reason"]
 
 
 @pytest.mark.parametrize(
@@ -55,7 +35,7 @@ async def test_the_controls_refuse_a_missing_or_wrong_admin_token(
         ("/api/capital", {"kind": "deposit", "amount": 1}),
         ("/api/flatten", {"confirm": True}),
     ):
-        status, reply = await post(webhook, path, body, headers)
+        status, reply = await webhook.post_json(path, body, headers)
         assert (status, reply) == (401, {"status": "unauthorised"})
     assert await webhook.services.pool.fetchval("SELECT kill_switch FROM controls") is False
 
@@ -90,7 +70,7 @@ async def test_the_controls_refuse_a_missing_or_wrong_admin_token(
 async def test_bad_control_bodies_name_the_field_and_change_nothing(
     trading: Trading, path: str, body: object, field: str
 ) -> None:
-    status, reply = await post(trading.webhook, path, body, ADMIN)
+    status, reply = await trading.webhook.post_json(path, body, ADMIN)
     assert (status, reply["status"], reply["field"]) == (400, "error", field), reply
     pool = trading.webhook.services.pool
     assert await pool.fetchval("SELECT kill_switch FROM controls") is False
@@ -101,43 +81,43 @@ async def test_bad_control_bodies_name_the_field_and_change_nothing(
 
 async def test_the_kill_switch_blocks_entries_never_exits_and_is_audited(trading: Trading) -> None:
     webhook = trading.webhook
-    assert await outcome(trading, payload("BASE_ENTRY_BANK_NIFTY")) == ("executed", "1 lot, risk-limited")
+    assert await trading.outcome(payload("BASE_ENTRY_BANK_NIFTY")) == ("executed", "1 lot, risk-limited")
 
-    assert await post(webhook, "/api/kill-switch", {"on": True, "reason": "RBI news"}, ADMIN) == (
+    assert await webhook.post_json("/api/kill-switch", {"on": True, "reason": "RBI news"}, ADMIN) == (
         200,
         {"kill_switch": True, "changed": True},
     )
-    assert await post(webhook, "/api/kill-switch", {"on": True}, ADMIN) == (
+    assert await webhook.post_json("/api/kill-switch", {"on": True}, ADMIN) == (
         200,
         {"kill_switch": True, "changed": False},
     )
     _, status = await webhook.get("/api/status")
     assert isinstance(status, dict)
     assert status["kill_switch"] is True
-    assert await outcome(trading, payload("BASE_ENTRY_GOLD_MINI")) == ("blocked", "kill switch is on")
-    exit_outcome, _ = await outcome(trading, payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
+    assert await trading.outcome(payload("BASE_ENTRY_GOLD_MINI")) == ("blocked", "kill switch is on")
+    exit_outcome, _ = await trading.outcome(payload("EXIT_STOP_LOSS", timestamp="2026-11-25T10:30:10"))
     assert exit_outcome == "executed"  # exits are never blocked
 
-    assert await post(webhook, "/api/kill-switch", {"on": False}, ADMIN) == (
+    assert await webhook.post_json("/api/kill-switch", {"on": False}, ADMIN) == (
         200,
         {"kill_switch": False, "changed": True},
     )
     gold_again = payload("BASE_ENTRY_GOLD_MINI", signal_id="gold-after-kill-switch")
-    assert (await outcome(trading, gold_again))[0] == "executed"
+    assert (await trading.outcome(gold_again))[0] == "executed"
     audit = await webhook.services.pool.fetch("SELECT action, detail FROM control_audit ORDER BY id")
     assert [tuple(r) for r in audit] == [("kill switch on", "RBI news"), ("kill switch off", "")]
 
 
 async def test_capital_moves_are_signed_ledger_rows_and_followers_refuse_them(trading: Trading) -> None:
-    status, reply = await post(
-        trading.webhook, "/api/capital", {"kind": "deposit", "amount": "250000.50", "note": "top-up"}, ADMIN
+    status, reply = await trading.webhook.post_json(
+        "/api/capital", {"kind": "deposit", "amount": "250000.50", "note": "top-up"}, ADMIN
     )
     # Nothing open, no drawdown: the peak was the ₹50 L deposited and rises by the deposit with it (docs/rules.md §2).
     assert (status, reply) == (
         200,
         {"kind": "deposit", "amount": "250000.50", "closed_equity": "5250000.50", "drawdown_peak": "5250000.50"},
     )
-    status, reply = await post(trading.webhook, "/api/capital", {"kind": "withdrawal", "amount": 1000}, ADMIN)
+    status, reply = await trading.webhook.post_json("/api/capital", {"kind": "withdrawal", "amount": 1000}, ADMIN)
     assert (status, reply["closed_equity"]) == (200, "5249000.50")
     rows = await trading.webhook.services.pool.fetch("SELECT kind, amount, note FROM ledger ORDER BY id")
     assert [tuple(r) for r in rows] == [
@@ -146,7 +126,7 @@ async def test_capital_moves_are_signed_ledger_rows_and_followers_refuse_them(tr
         ("withdrawal", Decimal("-1000.00"), "withdrawal"),
     ]
     trading.pipeline.gate.set_leader(False)  # this instance no longer leads
-    status, reply = await post(trading.webhook, "/api/capital", {"kind": "deposit", "amount": 1}, ADMIN)
+    status, reply = await trading.webhook.post_json("/api/capital", {"kind": "deposit", "amount": 1}, ADMIN)
     assert (status, reply["field"]) == (503, "instance")
 
 
@@ -172,9 +152,9 @@ async def test_the_cli_sends_the_controls_with_the_admin_token(
 
 async def test_flatten_closes_every_open_layer_at_its_mark_once(trading: Trading) -> None:
     webhook = trading.webhook
-    assert (await outcome(trading, payload("BASE_ENTRY_BANK_NIFTY")))[0] == "executed"  # 1 lot at 52,000
-    assert (await outcome(trading, payload("BASE_ENTRY_GOLD_MINI")))[0] == "executed"  # 1 lot at 72,000
-    status, reply = await post(webhook, "/api/flatten", {"confirm": True, "reason": "end of month"}, ADMIN)
+    assert (await trading.outcome(payload("BASE_ENTRY_BANK_NIFTY")))[0] == "executed"  # 1 lot at 52,000
+    assert (await trading.outcome(payload("BASE_ENTRY_GOLD_MINI")))[0] == "executed"  # 1 lot at 72,000
+    status, reply = await webhook.post_json("/api/flatten", {"confirm": True, "reason": "end of month"}, ADMIN)
     assert status == 200
     assert reply["status"] == "accepted"
     signals = reply["signals"]
@@ -189,7 +169,7 @@ async def test_flatten_closes_every_open_layer_at_its_mark_once(trading: Trading
     ]
     # Closed at the marks, so only costs: BN 52,000 × 30 × 0.05 % = ₹780 a side, Gold 72,000 × 10 × 0.05 % = ₹360.
     assert await pool.fetchval("SELECT sum(amount) FROM ledger") == Decimal("4997720.00")
-    assert await post(webhook, "/api/flatten", {"confirm": True}, ADMIN) == (
+    assert await webhook.post_json("/api/flatten", {"confirm": True}, ADMIN) == (
         200,
         {"status": "nothing open", "signals": []},
     )
@@ -212,7 +192,7 @@ CONTROL_FIELDS = st.sampled_from(["on", "reason", "confirm", "kind", "amount", "
     ),
 )
 async def test_random_control_bodies_never_get_a_5xx(webhook: Webhook, path: str, body: bytes) -> None:
-    status, reply = await post(webhook, path, body, ADMIN)
+    status, reply = await webhook.post_json(path, body, ADMIN)
     # This app does not lead, so a valid capital move is 503 "send it to the leader"; nothing else may be 5xx.
     assert status in (200, 400) or (status, reply.get("field")) == (503, "instance"), (status, reply)
 

@@ -8,7 +8,6 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-import orjson
 import pytest
 
 from basso.cli import main
@@ -23,27 +22,6 @@ def gold(kind: str, at: str, **fields: Any) -> dict[str, Any]:
 
 
 ENTRY = gold("BASE_ENTRY", "10:26:00", position="Long_1", price=78_500, stop=78_400, atr=100, er=0.9, lots=1)
-
-
-async def post(
-    webhook: Webhook, path: str, body: object, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, Any]]:
-    async with webhook.session.post(
-        webhook.server.make_url(path), data=orjson.dumps(body), headers=headers
-    ) as response:
-        return response.status, await response.json(content_type=None)
-
-
-async def send(trading: Trading, body: dict[str, Any]) -> tuple[str, str]:
-    """Post a signal, wait for its outcome, and return (outcome, reason)."""
-    status, reply = await trading.webhook.post(orjson.dumps(body))
-    assert status == 200, reply
-    await trading.outcomes.wait_until_none_pending(trading.webhook.services.pool)
-    row = await trading.webhook.services.pool.fetchrow(
-        "SELECT outcome, reason FROM signals WHERE key = $1", reply["signal_id"]
-    )
-    assert row is not None
-    return row["outcome"], row["reason"]
 
 
 async def status(webhook: Webhook) -> dict[str, Any]:
@@ -67,8 +45,8 @@ async def lose_three_lakh(trading: Trading) -> None:
     (75,500 − 78,500) × 10 × 10 = −₹3,00,000, commission 75,500 × 100 × 0.05 % = ₹3,775.
     Closed equity 50,00,000 − 3,925 − 3,00,000 − 3,775 = ₹46,92,300; the peak is ₹50,00,000 (before the
     entry), so the drawdown is 3,07,700 ÷ 50,00,000 = 6.154 %: the 5–10 % band."""
-    assert await send(trading, ENTRY) == ("executed", "10 lots, volatility-limited")
-    outcome, reason = await send(trading, gold("MARKET_DATA", "10:27:00", price=75_500, atr=100))
+    assert await trading.outcome(ENTRY) == ("executed", "10 lots, volatility-limited")
+    outcome, reason = await trading.outcome(gold("MARKET_DATA", "10:27:00", price=75_500, atr=100))
     assert (outcome, reason) == ("executed", "stop hit: close 75500 below stop 78400")
 
 
@@ -97,13 +75,13 @@ async def test_capital_flows_move_the_peak_with_them(trading: Trading) -> None:
     # Withdraw ₹10 L with nothing open (sizing equity = closed = 46,92,300): the peak scales by
     # (46,92,300 − 10,00,000) ÷ 46,92,300, so 50,00,000 × 36,92,300 ÷ 46,92,300 = ₹39,34,424.48 (to the paisa)
     # and the drawdown stays 1 − 36,92,300 ÷ 39,34,424.48 = 6.154 %: a withdrawal fakes no drawdown.
-    code, reply = await post(webhook, "/api/capital", {"kind": "withdrawal", "amount": "1000000"}, ADMIN)
+    code, reply = await webhook.post_json("/api/capital", {"kind": "withdrawal", "amount": "1000000"}, ADMIN)
     assert (code, reply["closed_equity"], reply["drawdown_peak"]) == (200, "3692300.00", "3934424.48")
     after = await status(webhook)
     assert (after["drawdown"]["peak"], after["drawdown"]["pct"], after["drawdown"]["band"]) == ("3934424.48", 6.154, 1)
     # Deposit ₹5 L: equity and peak both rise by it, 41,92,300 and 44,34,424.48: the gap stays 2,42,124.48,
     # now 2,42,124.48 ÷ 44,34,424.48 = 5.4601 %: a deposit fakes no recovery (still the 5–10 % band).
-    code, reply = await post(webhook, "/api/capital", {"kind": "deposit", "amount": "500000"}, ADMIN)
+    code, reply = await webhook.post_json("/api/capital", {"kind": "deposit", "amount": "500000"}, ADMIN)
     assert (code, reply["closed_equity"], reply["drawdown_peak"]) == (200, "4192300.00", "4434424.48")
     after = await status(webhook)
     assert (after["drawdown"]["peak"], after["drawdown"]["pct"], after["drawdown"]["band"]) == ("4434424.48", 5.4601, 1)
@@ -114,13 +92,16 @@ async def test_capital_flows_move_the_peak_with_them(trading: Trading) -> None:
 async def test_the_operator_resets_the_peak_audited_alerted_and_shown(trading: Trading) -> None:
     await lose_three_lakh(trading)
     webhook = trading.webhook
-    assert await post(webhook, "/api/drawdown/reset", {"reason": "new quarter"}) == (401, {"status": "unauthorised"})
-    code, reply = await post(webhook, "/api/drawdown/reset", {"reason": "  "}, ADMIN)
+    assert await webhook.post_json("/api/drawdown/reset", {"reason": "new quarter"}) == (
+        401,
+        {"status": "unauthorised"},
+    )
+    code, reply = await webhook.post_json("/api/drawdown/reset", {"reason": "  "}, ADMIN)
     assert (code, reply["field"]) == (400, "reason")
     assert "reason is required" in reply["error"]
     assert (await status(webhook))["drawdown"]["pct"] == 6.154  # refused: nothing changed
 
-    code, reply = await post(webhook, "/api/drawdown/reset", {"reason": "new quarter"}, ADMIN)
+    code, reply = await webhook.post_json("/api/drawdown/reset", {"reason": "new quarter"}, ADMIN)
     assert code == 200, reply
     assert (reply["peak_before"], reply["peak"], reply["drawdown_pct_before"]) == ("5000000.00", "4692300.00", 6.154)
     shown = (await status(webhook))["drawdown"]
@@ -135,7 +116,7 @@ async def test_the_operator_resets_the_peak_audited_alerted_and_shown(trading: T
     # The next entry is sized from a full-risk book again: Lot-R = 46,92,300 × 0.5 % × 0.9 ÷ 1,000 = 21.1,
     # Lot-V = 46,92,300 × 0.2 % ÷ 1,000 = 9.38 ⇒ 9 lots (no drawdown multiplier).
     again = gold("BASE_ENTRY", "10:28:00", position="Long_1", price=78_500, stop=78_400, atr=100, er=0.9, lots=1)
-    assert await send(trading, again) == ("executed", "9 lots, volatility-limited")
+    assert await trading.outcome(again) == ("executed", "9 lots, volatility-limited")
 
 
 async def test_the_cli_resets_the_peak_and_status_shows_the_band_and_how_to_reset(
@@ -192,8 +173,8 @@ def leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...]
 async def test_every_amount_of_money_in_status_is_an_exact_decimal_string(trading: Trading) -> None:
     # With a layer open the unrealised P&L, margin and blended equity are computed from floats: Gold 10 lots
     # at 78,500 marked 78,501.25 by a bar ⇒ unrealised 1.25 × 10 × 10 = ₹125.00, margin 10 × 1,05,000.
-    assert (await send(trading, ENTRY))[0] == "executed"
-    assert (await send(trading, gold("MARKET_DATA", "10:27:00", price=78_501.25, atr=100)))[0] == "executed"
+    assert (await trading.outcome(ENTRY))[0] == "executed"
+    assert (await trading.outcome(gold("MARKET_DATA", "10:27:00", price=78_501.25, atr=100)))[0] == "executed"
     shown = dict(leaves(await status(trading.webhook)))
     for path in MONEY:
         assert isinstance(shown[path], str), path

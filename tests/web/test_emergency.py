@@ -13,7 +13,7 @@ import pytest
 from basso.config import Config
 from tests.emergency import EMERGENCY_REASON, FUTURES, GAPPER, PEEL_REASON, emergency_config
 from tests.web.conftest import SECRET, Trading
-from tests.web.test_drawdown import send, status
+from tests.web.test_drawdown import status
 
 
 @pytest.fixture
@@ -31,17 +31,17 @@ async def test_portfolio_risk_past_18_percent_fires_the_emergency_after_the_peel
         entry = signal(
             "BASE_ENTRY", name, f"10:26:0{n}", position="Long_1", price=10_000, stop=9_000, atr=100, er=1.0, lots=1
         )
-        assert await send(trading, entry) == ("executed", "15 lots, risk-limited")
+        assert await trading.outcome(entry) == ("executed", "15 lots, risk-limited")
     gapper = signal(
         "BASE_ENTRY", GAPPER, "10:26:10", position="Long_1", price=10_000, stop=9_992, atr=0.8, er=1.0, lots=1
     )
-    assert await send(trading, gapper) == ("executed", "18 lots, risk-limited")
+    assert await trading.outcome(gapper) == ("executed", "18 lots, risk-limited")
     assert (await status(trading.webhook))["risk_pct"] == pytest.approx(14.88)  # 7,44,000 ÷ 50,00,000
 
     gap = signal("MARKET_DATA", GAPPER, "10:27:00", price=9_890, atr=0.8)
-    assert await send(trading, gap) == ("executed", "stop hit: close 9890 below stop 9992")
+    assert await trading.outcome(gap) == ("executed", "stop hit: close 9890 below stop 9992")
     rise = signal("MARKET_DATA", "ALPHA", "10:28:00", price=10_100, atr=100)
-    assert await send(trading, rise) == ("executed", f"{PEEL_REASON}; {EMERGENCY_REASON}")
+    assert await trading.outcome(rise) == ("executed", f"{PEEL_REASON}; {EMERGENCY_REASON}")
 
     pool = trading.webhook.services.pool
     closed = await pool.fetch(

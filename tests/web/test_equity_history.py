@@ -17,7 +17,7 @@ import pytest
 from basso.store.migrations import migrate, shipped_migrations
 from basso.store.types import Connection
 from tests.web.conftest import NOW, Trading, Webhook
-from tests.web.test_controls import ADMIN, post
+from tests.web.test_controls import ADMIN
 from tests.web.test_notifications import ENTRY, QUIET_BAR, STOP_BAR, signal
 
 START = datetime(2026, 11, 2, 3, 45, tzinfo=UTC)  # 09:15 IST
@@ -66,11 +66,11 @@ async def test_each_change_of_the_book_is_one_point_with_the_numbers_worked_by_h
 
     # The kill switch moves the facts' version but not equity (and a blocked entry neither): no point. A deposit
     # of ₹1,00,000 is one: closed 49,86,446 + 1,00,000 = 50,86,446, a new high water, no drawdown.
-    assert (await post(webhook, "/api/kill-switch", {"on": True, "reason": "test"}, ADMIN))[0] == 200
+    assert (await webhook.post_json("/api/kill-switch", {"on": True, "reason": "test"}, ADMIN))[0] == 200
     await signal(trading, {**ENTRY, "signal_id": "blocked-entry", "timestamp": "2026-11-25T10:29:45"})
     assert len((await equity(webhook))["points"]) == 5
     deposit = {"kind": "deposit", "amount": "100000", "note": "top-up"}
-    assert (await post(webhook, "/api/capital", deposit, ADMIN))[0] == 200
+    assert (await webhook.post_json("/api/capital", deposit, ADMIN))[0] == 200
     last = (await equity(webhook))["points"][-1]
     assert (last["closed"], last["high_water"], last["drawdown_pct"]) == ("5086446.00", "5086446.00", 0)
 

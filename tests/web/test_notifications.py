@@ -20,7 +20,7 @@ from basso.store.alerts import raise_alert
 from basso.store.fence import take_fence
 from tests.web.conftest import NOW, Trading
 from tests.web.fake_telegram import CHAT, URL, FakeTelegram
-from tests.web.test_controls import ADMIN, post
+from tests.web.test_controls import ADMIN
 from tests.web.test_webhook import payload
 
 ENTRY = payload("BASE_ENTRY_BANK_NIFTY", timestamp="2026-11-25T10:28:00", signal_id="entry")
@@ -139,7 +139,7 @@ async def test_silent_events_arrive_without_a_sound_and_off_events_not_at_all(
 
 async def test_nothing_is_told_of_a_decision_that_did_not_commit(trading: Trading, telegram: FakeTelegram) -> None:
     pool = trading.webhook.services.pool
-    assert (await post(trading.webhook, "/api/kill-switch", {"on": True, "reason": "test"}, ADMIN))[0] == 200
+    assert (await trading.webhook.post_json("/api/kill-switch", {"on": True, "reason": "test"}, ADMIN))[0] == 200
     await signal(trading, ENTRY)  # blocked by the kill switch: no order, no fill
     assert await pool.fetchval("SELECT outcome FROM signals WHERE key = 'entry'") == "blocked"
 
