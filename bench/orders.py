@@ -98,6 +98,34 @@ def _toml_table(name: str, table: dict[str, Any]) -> str:
     return "\n".join([f"[{name}]", *flat, "", *nested])
 
 
+def _cpu_s(pid: int, *, children: bool = False) -> float:
+    """CPU seconds (user + system) process `pid` has used, and with `children` those of the children it reaped
+    (Linux /proc; 0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_s(data_dir: Path) -> float:
+    """CPU seconds used by the embedded PostgreSQL: its postmaster, every backend alive and every one gone."""
+    try:
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = _cpu_s(postmaster, children=True)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == postmaster:
+            total += _cpu_s(int(stat.parent.name))
+    return total
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -309,7 +337,8 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         settings = Path(tmp) / "basso.toml"
         settings.write_text(settings_text(fake.url, instruments), "utf-8")
         market(fake, load_config(settings), instruments)
-        postgres = EmbeddedPostgres(Path(tmp) / "postgres")
+        data_dir = Path(tmp) / "postgres"
+        postgres = EmbeddedPostgres(data_dir)
         database_url = postgres.start()
         port = free_port()
         env = {
@@ -338,7 +367,14 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
                 acked = await fixed_rate(session, url, fills, instruments, args.rate, args.duration)
                 placed_before = len(fake.sent("placeorder"))
                 pairs = max(1, args.burst // (2 * len(instruments)))
+                # Who used the two cores in the burst: `basso run`, its PostgreSQL, and this process (the fake, the
+                # webhook client, the fills watcher), with the fake's own answering on its own.
+                cpu_before = (_cpu_s(process.pid), postgres_cpu_s(data_dir), time.process_time(), fake.busy_s)
                 seconds = await flat_out(session, url, fills, instruments, pairs)
+                cpu_after = (_cpu_s(process.pid), postgres_cpu_s(data_dir), time.process_time(), fake.busy_s)
+                basso_cpu, postgres_cpu, bench_cpu, fake_busy = (
+                    (after - before) / seconds for before, after in zip(cpu_before, cpu_after, strict=True)
+                )
                 await check_all_executed(database_url)
         except BaseException:
             print("\n".join(log), file=sys.stderr)
@@ -369,6 +405,12 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         "burst_placement_to_fill_p99_ms": percentile(burst, 99),
         "signals_per_s": 2 * pairs * len(instruments) / seconds,
         "orders_per_s": orders / seconds,
+        # Cores busy in the burst (1.0 = one core all the time).
+        "burst_basso_cores": basso_cpu,
+        "burst_postgres_cores": postgres_cpu,
+        "burst_bench_cores": bench_cpu,
+        "burst_fake_cores": fake_busy,
+        "load_average_1m": os.getloadavg()[0],  # the machine's, at the end: other work competes for the cores
     }
     print(
         f"ack → order at the broker, {args.rate:g} signals/s for {args.duration:g} s ({len(ack_to_order)} orders): "
@@ -384,6 +426,10 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         f"({2 * pairs * len(instruments)} signals, {orders} orders, {len(instruments)} instruments in parallel); "
         f"placement → fill p50 {figures['burst_placement_to_fill_p50_ms']:.0f} ms, "
         f"p99 {figures['burst_placement_to_fill_p99_ms']:.0f} ms"
+    )
+    print(
+        f"cores busy in the burst: basso run {basso_cpu:.2f}, its PostgreSQL {postgres_cpu:.2f}, this process "
+        f"{bench_cpu:.2f} (of which the fake answering {fake_busy:.2f}); load average {figures['load_average_1m']:.2f}"
     )
     return {name: round(value, 2) for name, value in figures.items()}
 

@@ -14,7 +14,8 @@ Three promises shape this module:
   carry orderid, symbol, exchange, action, quantity, price, pricetype, product, order_status, timestamp; the
   Zerodha mapping sends the broker the fixed tag "openalgo"), so a lost order is found by what the book does
   carry: the same symbol, exchange, action, price type and quantity, among orders that were not in the book
-  just before it was sent. Two such candidates are refused as ambiguous rather than guessed.
+  before it was sent (a read of at most a second before, and every order placed since: `BrokerBooks`). Two such
+  candidates are refused as ambiguous rather than guessed.
 """
 
 from __future__ import annotations
@@ -498,28 +499,29 @@ class BrokerBooks:
 
     **Before a placement: which orders were already there.** A placement whose reply is lost is looked for in the
     order book among the orders that match it (symbol, exchange, side, type, quantity) and were not there before it
-    was sent (`before`). Any read of the book that was answered before the request left is a true subset of what was
-    there, so `before` may use a recent one: one read no older than `fresh_s` (0: read before every placement),
-    plus every order placed through these books since. Exactly once still holds:
+    was sent (`before`). Any read of the book answered before the request left holds only orders that were there,
+    so `before` may use a recent one instead of a read of its own: one sent no more than `fresh_s` earlier (0: a
+    read before every placement), plus every order placed through these books since. Exactly once still holds:
 
     * nothing is ever sent again: a lost reply is only looked for (`OpenAlgoBroker._find_sent`);
-    * none of our own orders can be taken for the lost one: placements that would match each other go one at a
-      time (`placing`), and each one's order id joins `before` as soon as it is known, so when a reply is lost
-      every earlier matching order of ours is in `before`, and no later one has been sent yet;
-    * an order that is not ours (placed by hand at the broker, identical in symbol, side, type and quantity) is
-      excluded if it was in the book up to `fresh_s` before ours left, rather than a few milliseconds before: the
-      order book stamps orders to the second, so "matched by time" (docs/rules.md §8) cannot tell such orders
-      apart any closer with a 1 s snapshot either. One that matches and arrived later is, as before, a second
-      candidate: ambiguous, `OrderOutcomeUnknown`, never a guess.
+    * none of our own orders is taken for the lost one: only the leader sends (the fence refuses a deposed one's
+      `sending`), an earlier leader's orders were in the book before this one read it, and here placements that
+      would match each other go one at a time (`placing`), each one's order id joining `before` as soon as it is
+      known: when a reply is lost, every earlier matching order of ours is in `before` and no later one has left;
+    * an order that is not ours (placed by hand, identical in symbol, side, type and quantity) is excluded if it
+      was in a read sent up to `fresh_s` before ours, instead of a read sent just before: one placed in that
+      second is a candidate, as one placed in the seconds after ours always was. With ours also there, that is two
+      candidates: ambiguous, `OrderOutcomeUnknown`, never a guess. The book stamps orders to the second, so
+      matching them by time (docs/rules.md §8) could not tell such an order from ours either.
 
-    A book that has not been read within `fresh_s` is read before the placement, and nothing is sent if it cannot
-    be. While orders are placed the book is read again in the background once half that age is reached, so a
-    steady flow of placements never waits for it.
+    A book not read within `fresh_s` is read before the placement, and nothing is sent if it cannot be. While
+    orders are placed it is read again in the background once half that age is reached, so a steady flow of
+    placements never waits for it.
 
     **After a fill: the trades.** An order's price comes from the trade book (OpenAlgo's orderstatus averages from
-    the first trade only). `trades` returns the trades of some orders from a read that *starts* after it is
-    asked (an order seen complete has all its trades in it), and one read serves every order that asks while the
-    previous read is out: orders finishing together share a read instead of each reading the whole book.
+    the first trade only). `trades` answers from a read sent after it was asked (an order seen complete has all
+    its trades in it), and one read answers every order that asked before it was sent: orders finishing together
+    share a read instead of each reading the whole book.
     """
 
     def __init__(self, client: OpenAlgoClient, *, fresh_s: float = 0.0) -> None:

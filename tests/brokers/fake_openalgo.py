@@ -127,6 +127,9 @@ class FakeOpenAlgo:
         self._trade_rows: list[dict[str, Any]] = []
         self._first_price: dict[str, Decimal] = {}
         self._arrived: dict[str, asyncio.Event] = {}
+        # Seconds spent answering (reading the request to building the reply; a hung call counts while it hangs): a
+        # benchmark that serves the fake from its own process says how much of its time was the fake's.
+        self.busy_s = 0.0
         self.requests: list[Recorded] = []
         self.funds = {
             "availablecash": "500000.00",
@@ -227,6 +230,13 @@ class FakeOpenAlgo:
     # --- HTTP ----------------------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            return await self._answer(request)
+        finally:
+            self.busy_s += time.perf_counter() - started
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         endpoint = request.match_info["endpoint"]
         try:
             body = await request.json()
