@@ -40,6 +40,7 @@ from basso.brokers.openalgo import (
     OpenAlgoBroker,
     OpenAlgoClient,
     OrderOutcomeUnknown,
+    Quote,
     client_order_id,
     reconcile,
     synthetic_order,
@@ -260,16 +261,35 @@ class OrderDesk:
             log.exception("order %s: working it failed; it stays %s", order.ticket.client_id, order.status)
 
     async def _work_until_done(self, order: WorkingOrder) -> None:
-        settings = self.context.config.broker
         ticket = order.ticket
         instrument = self.context.config.instrument(ticket.instrument)
         if instrument.traded_as == "synthetic":
             await self._work_synthetic(order)
             return
+        if order.status is not OrderStatus.PENDING:
+            await self._work_future(order, None)
+            return
+        # The market is read while the facts are checked (both only read; nothing is recorded, nothing sent): the
+        # first limit's price is ready when the checks are done (unless they waited: an exit, for its entry's chase).
+        quote = asyncio.create_task(self.context.client.quote(order.symbol, instrument.exchange))
+        try:
+            await self._work_future(order, quote)
+        finally:
+            if not quote.done():
+                quote.cancel()
+            elif not quote.cancelled():
+                quote.exception()  # a quote never used (the order was not sent) may have failed: that is no news
+
+    async def _work_future(self, order: WorkingOrder, quote: asyncio.Task[Quote] | None) -> None:
+        settings = self.context.config.broker
+        ticket = order.ticket
+        instrument = self.context.config.instrument(ticket.instrument)
         if not ticket.opening and order.status is OrderStatus.PENDING and order.roll is None:
-            held = await self._after_entry(order)
+            held, waited = await self._held_after_entry(order)
             if held is None:
                 return  # the entry is not resolved: the exit waits for the next sweep, unsent
+            if waited:
+                quote = None  # read before the entry's chase ended: the market is read again when the SELL is priced
             if held < ticket.lots:
                 if not held:
                     await self._end(order, OrderStatus.CANCELLED, "nothing to sell: the layer's entry filled nothing")
@@ -290,7 +310,7 @@ class OrderDesk:
         while True:
             journal = _Journal(self, order)
             try:
-                fill = await (self._send(order, journal) if first else self._resolve(order))
+                fill = await (self._send(order, journal, quote) if first else self._resolve(order))
             except BrokerRefused as refused:
                 await self._end(order, OrderStatus.REJECTED, refused.broker_message)
                 return
@@ -309,6 +329,7 @@ class OrderDesk:
                 await self.context.sleep(settings.step_interval_s)
                 continue
             except BrokerError as failed:
+                quote = None  # read again for the next try
                 if first and not journal.sent:
                     # Nothing left us (the quote or the order book could not be read): try again later, unsent.
                     log.warning("order %s not sent: %s; trying again", ticket.client_id, failed)
@@ -372,11 +393,17 @@ class OrderDesk:
         bought: the entry's chase sees the exit decided at its next step, cancels what has not filled and keeps
         what has (a synthetic's entry, all or nothing, runs its course). The lots held then, or None while the
         entry is unresolved at the broker."""
+        held, _waited = await self._held_after_entry(order)
+        return held
+
+    async def _held_after_entry(self, order: WorkingOrder) -> tuple[int | None, bool]:
+        """`_after_entry`'s lots, and whether the entry was still being worked here (and so was waited for)."""
         client_id = order.ticket.client_id
         entry = await self._read(lambda conn: layer_entry(conn, client_id))
         if entry is None:
-            return order.ticket.lots
+            return order.ticket.lots, False
         task = self._tasks.get(entry.client_id)
+        waited = task is not None and not task.done()
         if task is not None:
             # Read again after the entry's work is over, even if it was over already: it may have ended between the
             # read above and now.
@@ -385,8 +412,8 @@ class OrderDesk:
             assert entry is not None
         if entry.status.value in WORKING:
             log.warning("exit %s waits: the layer's entry %s is %s", client_id, entry.client_id, entry.status)
-            return None
-        return min(order.ticket.lots, entry.held)
+            return None, waited
+        return min(order.ticket.lots, entry.held), waited
 
     # --- a synthetic (Bank Nifty): two option legs make one layer's order ------------------------------------
 
@@ -490,8 +517,10 @@ class OrderDesk:
         await self._mark_unknown(order, reason, checks=checks)
         await self._alert_unknown(order, reason, checks)
 
-    async def _send(self, order: WorkingOrder, journal: _Journal) -> LegFill:
-        return await self._broker(order).trade_leg(self._leg(order), journal)
+    async def _send(self, order: WorkingOrder, journal: _Journal, quote: asyncio.Task[Quote] | None) -> LegFill:
+        """Work `order` at the broker, its first limit priced from `quote` if that was read while it was checked."""
+        market = await quote if quote is not None else None
+        return await self._broker(order).trade_leg(self._leg(order), journal, quote=market)
 
     async def _resolve(self, order: WorkingOrder) -> LegFill:
         """An order that left us, whose fate we lost: find it at the broker and finish it — never send it again."""

@@ -663,15 +663,19 @@ class OpenAlgoBroker:
         self._withdrawn = withdrawn
         self._journal: PlacementJournal | None = None
 
-    async def trade_leg(self, leg: LegOrder, journal: PlacementJournal | None = None) -> LegFill:
+    async def trade_leg(
+        self, leg: LegOrder, journal: PlacementJournal | None = None, *, quote: Quote | None = None
+    ) -> LegFill:
         """Fill `leg` completely: LIMIT at LTP ± buffer, stepped and modified, then cancel and MARKET the rest.
 
         BrokerRefused if the broker rejects it; OrderOutcomeUnknown if an order's fate cannot be read back. The
-        `journal` hears of each placement before it is sent and, with the broker's order id, after.
+        `journal` hears of each placement before it is sent and, with the broker's order id, after. The LTP is read
+        now unless the caller has just read it (`quote`).
         """
         self._journal = journal
         policy = self.policy
-        quote = await self.client.quote(leg.symbol, leg.exchange)
+        if quote is None:
+            quote = await self.client.quote(leg.symbol, leg.exchange)
         price = limit_price(quote.ltp, policy.buffer, leg.tick, leg.action)
         orderid = await self._place(leg, strategy=leg.client_id, pricetype="LIMIT", quantity=leg.quantity, price=price)
         return await self.chase(leg, orderid, price)

@@ -7,6 +7,7 @@ moved 2 ticks a modification, commission 0.05 % of notional per side)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -147,3 +148,33 @@ async def test_an_entry_whose_exit_was_decided_before_it_was_sent_is_never_sent(
     layers = await desk.pool.fetch("SELECT status, lots FROM positions")
     assert [(x["status"], x["lots"]) for x in layers] == [("closed", 0)]
     assert await desk.pool.fetchval("SELECT count(*) FROM ledger WHERE kind <> 'deposit'") == 0
+
+
+async def test_an_exit_that_waited_for_its_entrys_chase_is_priced_from_the_market_after_it(desk: Desk) -> None:
+    gold = symbol(desk.config)
+    # The BUY LIMIT 200 g at 78,500 + 2 = 78,502 does not cross the ask (78,520); the book fills 100 g of it at its own
+    # price when placed. During its first wait the exit is decided and taken up: it reads the market (78,500) and
+    # waits for the entry; then the market falls to 78,400.
+    market = desk.fake.set_market(gold, lot_size=100, tick="1", ltp="78500", bid="78480", ask="78520")
+    market.partial_fill = 100
+
+    async def exit_decided_and_taken_up() -> None:
+        await desk.decide(EXIT)
+        quoted = desk.fake.arrived("quotes")
+        quoted.clear()
+        await desk.take_up()
+        await asyncio.wait_for(quoted.wait(), 10)  # the exit has asked for the market
+        desk.fake.set_market(gold, lot_size=100, tick="1", ltp="78400", bid="78390", ask="78410").partial_fill = 100
+
+    await desk.decide(ENTRY)
+    desk.meanwhile.append(exit_decided_and_taken_up)
+    await desk.work()
+    # The entry's chase: placed, its first check finds the exit decided, so it is cancelled with 100 g filled. The
+    # SELL of those 100 g is priced from the market read after that, 78,400 − 2 = 78,398, not from the 78,500 read
+    # when the exit was taken up (which would have been 78,498).
+    assert requests(desk) == [
+        ("placeorder", "BUY", "78502.0"),
+        ("cancelorder", None, None),
+        ("placeorder", "SELL", "78398.0"),
+    ]
+    assert desk.fake.net(gold) == 0
