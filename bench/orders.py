@@ -15,7 +15,9 @@ status check 1 ms after each placement, as the fake fills at once):
    acknowledges them (the instruments in parallel), none waiting for a fill: signals (and orders: one each) per
    second until every order is recorded filled.
 In both, the time from a placement arriving at the fake to its fill committed in our database (seen by a reader
-polling every 5 ms).
+polling every 5 ms). For the burst, the cores each party kept busy: `basso run`, its PostgreSQL, and this process
+(the fake, the webhook client and the fills watcher), with the fake's answering on its own, so the figures say
+what is ours; and the load average, since the machine may be shared.
 
 Run from the repository root: `python -m bench.orders`. Prints the figures, then one JSON line.
 """
