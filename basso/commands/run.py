@@ -73,6 +73,13 @@ def options_from(args: argparse.Namespace, config: Config) -> RunOptions:
     )
 
 
+class _Queued(QueueHandler):
+    """Queues each record as it is: the writer's thread formats it too (our log arguments are plain values)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
 @contextmanager
 def log_from_a_thread() -> Iterator[None]:
     """Log lines to stderr, written by a thread of their own: the event loop only queues them, so a slow reader
@@ -81,7 +88,7 @@ def log_from_a_thread() -> Iterator[None]:
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root, queued = logging.getLogger(), QueueHandler(lines)
+    root, queued = logging.getLogger(), _Queued(lines)
     root.setLevel(logging.INFO)
     root.addHandler(queued)
     writer = QueueListener(lines, stderr)
