@@ -158,8 +158,10 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
 
     def wake(self, *_: object) -> None:
-        """Something committed: look at the outbox now (callable as an `on_commit` observer)."""
-        self._woken.set()
+        """Something committed: look at the outbox now (callable as an `on_commit` observer). With nowhere to send,
+        nothing is hurried: the next poll marks what is pending skipped, a round trip a poll rather than a commit."""
+        if self.targets:
+            self._woken.set()
 
     def start(self) -> None:
         """Run in the background until `stop()`."""

@@ -1,25 +1,42 @@
--- A fill's writes in one round trip (basso/store/orders.py record_fill). The caller has locked the order and its
--- layer and read the fence in the same transaction, and worked out in Python (basso.rules.money, the one place
--- the money rules live) the order's new status and average price, the layer's new state and the ledger rows;
--- this function only writes them: the facts' version, the order, the fill, the ledger, the layer, and what the
--- book reached (the day's peak and the band alert, as basso_commit_decision keeps them). Returns the new version.
+-- A fill's writes in one round trip (basso/store/orders.py record_fill). The caller has read the order and its
+-- layer and worked out in Python (basso.rules.money, the one place the money rules live) the order's new status
+-- and average price, the layer's new state and the ledger rows; this function checks the fence and that the order
+-- is still as the caller read it (`p_before` lots filled, the layer's entry at `p_entry`), with both rows locked,
+-- then writes it all: the facts' version, the order, the fill, the ledger, the layer, and what the book reached
+-- (the day's peak and the band alert, as basso_commit_decision keeps them).
+-- Returns 'ok <new version>', or, with nothing written: 'fence <stored epoch>', 'done' (the order will fill no
+-- more), 'moved' (another write changed it since it was read: read it again).
 --
 -- p_layer: {"opened": lots, "average": price} an entry filled completely (the actual price becomes the entry),
 --          {"partial": true} an entry partly filled, {"closed": {"exit_price": p, "pnl": x}} an exit filled
---          completely, or null (an exit partly filled: the layer waits for the rest).
+--          completely, or null (an exit partly filled, or a roll's leg: the layer waits).
 -- p_ledger: [{"kind", "amount", "note"}], the signed amounts (basso.rules.money.ledger_amount).
 -- p_after: null, or {"day", "day_peak", "alerts": [...]}.
-CREATE FUNCTION basso_record_fill(p_epoch bigint, p_order bigint, p_at timestamptz, p_lots integer,
-                                  p_price numeric, p_commission numeric, p_broker_order_id text, p_status text,
-                                  p_filled integer, p_average numeric, p_layer jsonb, p_ledger jsonb,
-                                  p_after jsonb) RETURNS bigint
+CREATE FUNCTION basso_record_fill(p_epoch bigint, p_order bigint, p_before integer, p_entry numeric,
+                                  p_at timestamptz, p_lots integer, p_price numeric, p_commission numeric,
+                                  p_broker_order_id text, p_status text, p_filled integer, p_average numeric,
+                                  p_layer jsonb, p_ledger jsonb, p_after jsonb) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
+    stored_epoch bigint;
+    current record;
     new_version bigint;
     layer_id bigint;
     signal_id bigint;
     row_ jsonb;
 BEGIN
+    SELECT epoch INTO stored_epoch FROM leader_fence WHERE id = 1 FOR SHARE;
+    IF stored_epoch <> p_epoch THEN
+        RETURN 'fence ' || stored_epoch;
+    END IF;
+    SELECT o.status, o.filled_lots, p.entry_price INTO current
+      FROM orders o JOIN positions p ON p.id = o.position WHERE o.id = p_order FOR UPDATE OF o, p;
+    IF current.status IN ('filled', 'rejected', 'cancelled') THEN
+        RETURN 'done';
+    END IF;
+    IF current.filled_lots <> p_before OR current.entry_price <> p_entry THEN
+        RETURN 'moved';
+    END IF;
     UPDATE controls SET book_version = book_version + 1 WHERE id = 1 RETURNING book_version INTO new_version;
     UPDATE orders SET status = p_status, filled_lots = p_filled, fill_price = p_average,
                       commission = coalesce(commission, 0) + p_commission,
@@ -65,6 +82,6 @@ BEGIN
             VALUES (p_at, row_->>'level', row_->>'kind', row_->>'instrument', row_->>'message', row_->'detail');
         END LOOP;
     END IF;
-    RETURN new_version;
+    RETURN 'ok ' || new_version;
 END;
 $$;

@@ -44,7 +44,7 @@ from basso.messages import (
 )
 from basso.rules.book import Fill
 from basso.rules.contracts import contract_now
-from basso.rules.orders import OrderTicket, fill_book, work
+from basso.rules.orders import OrderTicket, Working, fill_book, work
 from basso.store.fence import FenceLost
 from basso.store.orders import AfterFills, record_fill
 from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_decision
@@ -100,19 +100,24 @@ class Persister(DatabaseActor[PersisterInbox]):
         ]
         working = workings[-1]
 
+        async def commit_one(conn: Connection, step: Decided, done: Working) -> None:
+            await commit_decision(
+                conn,
+                epoch=message.epoch,  # a decision from an earlier term never commits
+                signal=step.pending,
+                working=done,
+                at=at,
+                broker=context.broker,
+                contracts={e.instrument: contract_now(context.config, e.instrument, at) for e in step.decision.entries},
+            )
+
         async def commit(conn: Connection) -> None:
+            if len(steps) == 1:  # one SQL function call is a transaction of its own: no BEGIN and COMMIT to wait for
+                await commit_one(conn, message, working)
+                return
             async with conn.transaction():
                 for step, done in zip(steps, workings, strict=True):
-                    entries = step.decision.entries
-                    await commit_decision(
-                        conn,
-                        epoch=message.epoch,  # a decision from an earlier term never commits
-                        signal=step.pending,
-                        working=done,
-                        at=at,
-                        broker=context.broker,
-                        contracts={e.instrument: contract_now(context.config, e.instrument, at) for e in entries},
-                    )
+                    await commit_one(conn, step, done)
 
         try:
             await self.db.run(commit, what="persister: commit")

@@ -6,9 +6,13 @@ import argparse
 import asyncio
 import logging
 import os
+import queue
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
+from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 
 from basso.commands.common import load_user_config, non_negative_number, port_number
@@ -69,6 +73,33 @@ def options_from(args: argparse.Namespace, config: Config) -> RunOptions:
     )
 
 
+class _Queued(QueueHandler):
+    """Queues each record as it is: the writer's thread formats it too (our log arguments are plain values)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+@contextmanager
+def log_from_a_thread() -> Iterator[None]:
+    """Log lines to stderr, written by a thread of their own: the event loop only queues them, so a slow reader
+    (a pipe nobody drains fast enough, journald throttling) never holds up a webhook or a decision. Every line
+    queued is written before the block ends."""
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root, queued = logging.getLogger(), _Queued(lines)
+    root.setLevel(logging.INFO)
+    root.addHandler(queued)
+    writer = QueueListener(lines, stderr)
+    writer.start()
+    try:
+        yield
+    finally:
+        root.removeHandler(queued)
+        writer.stop()
+
+
 def run(args: argparse.Namespace) -> int:
     config = load_user_config(args)
     api_key = os.environ.get("BASSO_OPENALGO_API_KEY", "").strip()
@@ -80,13 +111,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # A user's mistake is one line before anything starts, not a traceback after the databases have.
-    check_port(args.host or config.server.host, args.port or config.server.port)
-    with hold_data_dir((args.data_dir or config.server.data_dir).resolve()):
-        options = replace(options_from(args, config), openalgo_api_key=api_key)
-        try:
-            return asyncio.run(serve(config, options))
-        except DatabaseUnavailable as failed:  # everything started was stopped on the way out
-            print(f"basso run: {failed}", file=sys.stderr)
-            return 1
+    with log_from_a_thread():
+        # A user's mistake is one line before anything starts, not a traceback after the databases have.
+        check_port(args.host or config.server.host, args.port or config.server.port)
+        with hold_data_dir((args.data_dir or config.server.data_dir).resolve()):
+            options = replace(options_from(args, config), openalgo_api_key=api_key)
+            try:
+                return asyncio.run(serve(config, options))
+            except DatabaseUnavailable as failed:  # everything started was stopped on the way out
+                unavailable = failed
+    print(f"basso run: {unavailable}", file=sys.stderr)  # after every log line before it
+    return 1

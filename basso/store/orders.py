@@ -249,14 +249,13 @@ def _after_json(after: AfterFills | None) -> str | None:
     return orjson.dumps({"day": day, "day_peak": str(after.peak), "alerts": alerts}).decode()
 
 
-# The order and its layer locked, with the fence read under a share lock, in one round trip (a missing order
-# reads no row: `_locked` then says which of the two is wrong).
-_LOCK_FOR_FILL = (
-    "SELECT f.epoch AS fence, o.id, o.side, o.lots, o.status, o.filled_lots, o.fill_price, o.roll, p.entry_price,"
-    " p.point_value, p.instrument, p.layer"
-    " FROM leader_fence f, orders o JOIN positions p ON p.id = o.position"
-    " WHERE f.id = 1 AND o.client_id = $1 FOR SHARE OF f FOR UPDATE OF o, p"
+# The order and its layer as they are now; basso_record_fill (sql/013) writes only if they still are.
+_READ_FOR_FILL = (
+    "SELECT o.id, o.side, o.lots, o.status, o.filled_lots, o.fill_price, o.roll, p.entry_price, p.point_value,"
+    " p.instrument, p.layer FROM orders o JOIN positions p ON p.id = o.position WHERE o.client_id = $1"
 )
+# Reads before giving up on an order that keeps changing under us (another writer on it: a bug, not contention).
+_FILL_ATTEMPTS = 5
 
 
 async def record_fill(
@@ -274,24 +273,63 @@ async def record_fill(
     """`lots` of the order filled at `price` for `commission`: the layer opens (or becomes `partial`) at the
     average price of all its fills, an exit's layer closes with its realised P&L once the last lot is sold.
     The facts' new version, or None if the order was already done. `after`: what the caller's book reached with
-    this fill, if it knows it.
+    this fill, if it knows it. FenceLost if a newer leader holds the fence (nothing written).
 
-    Four round trips on the hot path (begin, lock and read, write, commit): the money is worked out here, by the
-    rules in basso.rules.money, and sql/013's basso_record_fill writes it all."""
-    async with conn.transaction():
-        order = await conn.fetchrow(_LOCK_FOR_FILL, client_id)
+    Two round trips: the order is read, the money worked out here by the rules in basso.rules.money, and sql/013's
+    basso_record_fill writes it all in one call, fenced, only if the order is still as it was read (else it is
+    read again). A roll's leg, whose last fill also stores the roll's next step, takes a transaction around both."""
+    for _ in range(_FILL_ATTEMPTS):
+        order = await conn.fetchrow(_READ_FOR_FILL, client_id)
         if order is None:
             async with fenced(conn, epoch):
                 await _locked(conn, client_id)  # raises: the fence is lost, or there is no such order
-        assert order is not None
-        if order["fence"] != epoch:
-            raise FenceLost(epoch, order["fence"])
+            continue  # it was committed meanwhile: read it again
         if order["status"] in _DONE:
             return None
+        fill = _FillWrite.of(order, lots=lots, price=price, commission=commission, after=after)
+        if order["roll"] is None:
+            result = await fill.write(conn, epoch=epoch, at=at, broker_order_id=broker_order_id)
+        else:
+            async with conn.transaction():
+                result = await fill.write(conn, epoch=epoch, at=at, broker_order_id=broker_order_id)
+                if result.startswith("ok ") and fill.status == OrderStatus.FILLED.value:
+                    await resume_roll(conn, order["roll"], at)
+        if result.startswith("ok "):
+            return int(result.split()[1])
+        if result.startswith("fence "):
+            raise FenceLost(epoch, int(result.split()[1]))
+        if result == "done":
+            return None
+        assert result == "moved", result
+    raise RuntimeError(f"order {client_id} kept changing while its fill was recorded")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _FillWrite:
+    """What basso_record_fill (sql/013) writes for one fill, worked out from the order as it was read."""
+
+    order: int
+    before: int  # lots filled when the order was read: the write happens only if that is still so
+    entry: Decimal  # the layer's entry price when read: likewise
+    lots: int
+    price: Decimal
+    commission: Decimal
+    status: str
+    filled: int
+    average: Decimal
+    layer: str | None
+    ledger: str
+    after: str | None
+
+    @classmethod
+    def of(
+        cls, order: asyncpg.Record, *, lots: int, price: float, commission: Decimal, after: AfterFills | None
+    ) -> _FillWrite:
+        """`lots` more of `order` filled at `price`: the money by the rules of basso.rules.money."""
         before = order["filled_lots"]
         filled = before + lots
         if filled > order["lots"]:
-            raise ValueError(f"order {client_id}: {filled} lots filled of {order['lots']} ordered")
+            raise ValueError(f"order {order['id']}: {filled} lots filled of {order['lots']} ordered")
         exact = to_decimal(price)
         # The average of every fill, weighted by quantity (a first fill is its own price, exactly).
         average = exact if not before else ((order["fill_price"] * before + exact * lots) / filled)
@@ -304,12 +342,10 @@ async def record_fill(
         if commission:
             # A roll's leg leaves its layer as it is (the roll's last step shifts it): its commission is the roll's.
             kind = LedgerKind.COMMISSION if roll is None else LedgerKind.ROLL_COST
-            what = (
-                ("entry" if opening else "exit")
-                if roll is None
-                else (f"roll {roll}, " + ("open" if opening else "close"))
+            side = (
+                ("entry" if opening else "exit") if roll is None else f"roll {roll}, {'open' if opening else 'close'}"
             )
-            note = f"commission, {what} of {name}"
+            note = f"commission, {side} of {name}"
             ledger.append({"kind": kind.value, "amount": str(ledger_amount(kind, commission)), "note": note})
         layer: dict[str, Any] | None = None
         if roll is None and opening:
@@ -321,25 +357,42 @@ async def record_fill(
             if pnl:
                 note = f"realised P&L, {filled} lots of {name}"
                 ledger.append({"kind": LedgerKind.REALISED_PNL.value, "amount": str(pnl), "note": note})
-        version: int = await conn.fetchval(
-            "SELECT basso_record_fill($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13::jsonb)",
-            epoch,
-            order["id"],
-            at,
-            lots,
-            exact,
-            commission,
-            broker_order_id,
-            (OrderStatus.FILLED if done else OrderStatus.PARTIAL).value,
-            filled,
-            stored_average,
-            orjson.dumps(layer).decode() if layer is not None else None,
-            orjson.dumps(ledger).decode(),
-            _after_json(after),
+        return cls(
+            order=order["id"],
+            before=before,
+            entry=order["entry_price"],
+            lots=lots,
+            price=exact,
+            commission=commission,
+            status=(OrderStatus.FILLED if done else OrderStatus.PARTIAL).value,
+            filled=filled,
+            average=stored_average,
+            layer=None if layer is None else orjson.dumps(layer).decode(),
+            ledger=orjson.dumps(ledger).decode(),
+            after=_after_json(after),
         )
-        if roll is not None and done:
-            await resume_roll(conn, roll, at)
-        return version
+
+    async def write(self, conn: Connection, *, epoch: int, at: datetime, broker_order_id: str | None) -> str:
+        result: str = await conn.fetchval(
+            "SELECT basso_record_fill($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+            " $13::jsonb, $14::jsonb, $15::jsonb)",
+            epoch,
+            self.order,
+            self.before,
+            self.entry,
+            at,
+            self.lots,
+            self.price,
+            self.commission,
+            broker_order_id,
+            self.status,
+            self.filled,
+            self.average,
+            self.layer,
+            self.ledger,
+            self.after,
+        )
+        return result
 
 
 async def _entry_filled(conn: Connection, position: int, *, filled: int, average: Decimal, done: bool) -> None:

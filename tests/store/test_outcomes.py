@@ -3,6 +3,7 @@ a fill books the money, a reject closes the layer at 0 lots, an exit cancelled p
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -226,4 +227,59 @@ async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothin
         await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=AT, broker="paper")
         assert await conn.fetchval("SELECT book_version FROM controls") == 3
     finally:
+        await conn.close()
+
+
+async def test_a_fill_written_against_an_order_that_changed_since_it_was_read_writes_nothing(
+    migrated_database: str, config: Config
+) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    other = await asyncpg.connect(migrated_database)
+    try:
+        epoch = await take_fence(conn, "solo", "startup")
+        await deposit_if_empty(conn, epoch=epoch, amount=Decimal(10_000_000), at=AT)  # ₹1 Cr: 3 lots (above)
+        await store_signal(conn, signal_from_object(ENTRY, config))
+        entry = await next_pending(conn)
+        assert entry is not None
+        working = await decided(conn, entry, config)
+        await commit_decision(conn, epoch=epoch, signal=entry, working=working, at=AT, broker="openalgo")
+        order_id = await conn.fetchval("SELECT id FROM orders")
+        version = await conn.fetchval("SELECT book_version FROM controls")
+
+        async def write(*, epoch: int, before: int, entry: str) -> str:
+            result: str = await conn.fetchval(
+                "SELECT basso_record_fill($1, $2, $3, $4, $5, 1, 52000, 0, NULL, 'partial', $6, 52000, NULL,"
+                " '[]'::jsonb, NULL)",
+                epoch,
+                order_id,
+                before,
+                Decimal(entry),
+                AT,
+                before + 1,
+            )
+            return result
+
+        # Read as 1 lot filled, but none is: another write happened since. Nothing is written.
+        assert await write(epoch=epoch, before=1, entry="52000") == "moved"
+        # The layer's entry read at another price than it holds: likewise.
+        assert await write(epoch=epoch, before=0, entry="51000") == "moved"
+        # A newer leader's epoch: the fence says so, and nothing is written.
+        assert await write(epoch=epoch + 1, before=0, entry="52000") == f"fence {epoch}"
+        assert await conn.fetchval("SELECT count(*) FROM fills") == 0
+        assert await conn.fetchval("SELECT book_version FROM controls") == version
+        # Two fills of the same order recorded at once, on two connections: one writes, the other finds the order
+        # moved, reads it again and writes on top. 1 lot at 52,000 and 2 at 52,030: the average 52,020.
+        buy = working.tickets[0].client_id
+        await asyncio.gather(
+            record_fill(conn, epoch=epoch, client_id=buy, lots=1, price=52000.0, commission=Decimal(0), at=AT),
+            record_fill(other, epoch=epoch, client_id=buy, lots=2, price=52030.0, commission=Decimal(0), at=AT),
+        )
+        assert await conn.fetchval("SELECT count(*) FROM fills") == 2
+        order = await conn.fetchrow("SELECT status, filled_lots, fill_price FROM orders")
+        assert order is not None
+        assert tuple(order) == ("filled", 3, Decimal("52020.0000"))
+        assert await conn.fetchval("SELECT (lots, entry_price, status)::text FROM positions") == "(3,52020.0000,open)"
+        assert await conn.fetchval("SELECT book_version FROM controls") == version + 2
+    finally:
+        await other.close()
         await conn.close()
