@@ -29,6 +29,9 @@ BEGIN
     IF stored_epoch <> p_epoch THEN
         RETURN 'fence ' || stored_epoch;
     END IF;
+    -- The facts' version first, the order and its layer next: the order basso_commit_decision takes its locks in
+    -- (a decision exiting this layer while its fill is recorded would otherwise wait for it in a cycle).
+    PERFORM FROM controls WHERE id = 1 FOR UPDATE;
     SELECT o.status, o.filled_lots, p.entry_price INTO current
       FROM orders o JOIN positions p ON p.id = o.position WHERE o.id = p_order FOR UPDATE OF o, p;
     IF current.status IN ('filled', 'rejected', 'cancelled') THEN

@@ -467,6 +467,8 @@ async def end_order(
     back), booked to the order's layer. The facts' new version, or None if the order was already done."""
     assert status in (OrderStatus.REJECTED, OrderStatus.CANCELLED), status
     async with fenced(conn, epoch):
+        # The facts' version locked before the order and its layer, as a decision takes them (no lock cycle).
+        await conn.execute("SELECT FROM controls WHERE id = 1 FOR UPDATE")
         order = await _locked(conn, client_id)
         if order["status"] in _DONE:
             return None
