@@ -75,6 +75,10 @@ class Engine:
         futures: list[Future[Any]] = []
         results: list[Any] = [None] * len(parts)
         total, done = sum(sizes), 0
+        # Python raises a Ctrl-C's KeyboardInterrupt wherever the main thread is, and where it is inside a callback
+        # (distributed's garbage-collector hook) it is printed and dropped: the flag keeps it for the next check.
+        interrupted = threading.Event()
+        previous = _on_ctrl_c(interrupted)
         try:
             [handle] = self.client.scatter([shared], broadcast=True, hash=False)
             futures = [self.client.submit(task, handle, part, pure=False) for part in parts]
@@ -85,14 +89,19 @@ class Engine:
                 )
             with _bar(progress, unit, total) as advance:
                 for future in as_completed(futures, loop=self.client.loop):
+                    if interrupted.is_set():
+                        raise KeyboardInterrupt
                     k = where[future.key]
                     results[k] = future.result()  # a task's exception is raised here, in the client
                     done += sizes[k]
                     advance(sizes[k])
+            if interrupted.is_set():
+                raise KeyboardInterrupt
         except KeyboardInterrupt:
             self.client.cancel(futures, force=True)
             raise Cancelled(done, total, unit) from None
         finally:
+            _restore_ctrl_c(previous)
             if handle is not None:
                 self.client.cancel([handle])
         return results
@@ -123,6 +132,19 @@ def open_engine(scheduler: str | None, workers: int | None) -> Iterator[Engine]:
             _restore_ctrl_c(ignored)
         client = stack.enter_context(Client(cluster, set_as_default=False))
         yield Engine(client, f"a local cluster of {count} worker{'s' if count > 1 else ''}")
+
+
+def _on_ctrl_c(interrupted: threading.Event) -> Any:
+    """Ctrl-C sets `interrupted` and raises KeyboardInterrupt, as Python's own handler does; the previous handler
+    (None off the main thread, where no handler can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, handler)
 
 
 def _ignore_ctrl_c() -> Any:
