@@ -210,12 +210,12 @@ class RolloverScanner(DatabaseActor[RolloverInbox]):
         roll_id = int(pending.payload["roll"])
         step_number = int(pending.payload.get("step", 1))
         roll = await self.db.run(partial(load_roll, roll_id=roll_id), what="rollover: roll")
-        held = await self.db.run(held_contracts, what="rollover: contracts")
         if roll is None:
             raise LookupError(f"roll step {pending.key} names roll {roll_id}, which is not stored")
         if self.context.broker != "paper":
             await self._broker_step(message, roll, book)
             return
+        held = await self.db.run(held_contracts, what="rollover: contracts")  # the paper legs' strikes
         filled = self._fill(roll, book, held)
         record: dict[str, Any] = {"roll": roll.id, "step": step_number}
         if filled is None:
