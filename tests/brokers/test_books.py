@@ -24,19 +24,9 @@ from tests.brokers.test_openalgo import POLICY, PUT, Sleeps, leg
 FRESH_S = 3600.0  # long enough that nothing here reads the order book again for its age
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAlgo]:
-    server = FakeOpenAlgo()
-    await server.start()
-    server.set_market(PUT, ltp="250.00", bid="249.90", ask="250.10")
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def client(fake: FakeOpenAlgo) -> AsyncIterator[OpenAlgoClient]:
-    async with OpenAlgoClient(base_url=fake.url, api_key=fake.api_key, timeout_s=5.0) as opened:
-        yield opened
+@pytest.fixture(autouse=True)
+def put_market(fake: FakeOpenAlgo) -> None:
+    fake.set_market(PUT, ltp="250.00", bid="249.90", ask="250.10")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ waits are the client timeouts of the "hang" cases (0.2 s), which is what they te
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 
@@ -47,20 +46,6 @@ class Sleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAlgo]:
-    server = FakeOpenAlgo()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def client(fake: FakeOpenAlgo) -> AsyncIterator[OpenAlgoClient]:
-    async with OpenAlgoClient(base_url=fake.url, api_key=fake.api_key, timeout_s=5.0) as opened:
-        yield opened
 
 
 @pytest.fixture
