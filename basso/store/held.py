@@ -3,6 +3,11 @@
 Borrowing costs a reset round trip on every return; an actor that runs a few statements per signal pays
 that thousands of times a second. A held connection is replaced when it breaks (the server restarted), and
 a connection whose state is unknown after an error is terminated, never handed back to the pool for reuse.
+
+An operation interrupted inside a transaction may leave it open: asyncpg rolls back on the way out, but a second
+cancellation during that ROLLBACK (the pause gate and a supervisor's stop, one after the other) abandons it. Such
+a connection is terminated at once, which frees the rows it locked; reused, every later statement of the actor
+would run inside the abandoned transaction, commit nothing and see versions nobody else sees.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class HeldConnection:
             except TRANSIENT:
                 await self.release()
                 raise
+            except BaseException:
+                self._drop_if_mid_transaction()  # no await: this may run with a cancellation pending
+                raise
 
         return await until_available(attempt, what=what)
 
@@ -55,7 +63,14 @@ class HeldConnection:
         except TRANSIENT:
             conn.terminate()
 
+    def _drop_if_mid_transaction(self) -> None:
+        conn = self._conn
+        if conn is not None and _usable(conn) and conn.is_in_transaction():
+            self._conn = None
+            conn.terminate()  # the pool gets its slot back (asyncpg's close callback)
+
     async def _connection(self) -> Connection:
+        self._drop_if_mid_transaction()
         if self._conn is not None and not _usable(self._conn):
             await self.release()
         if self._conn is None:
