@@ -67,6 +67,7 @@ from basso.actors.risk_guard import RiskGuard, RiskGuardContext
 from basso.actors.rollover import Quote, RolloverContext, RolloverScanner, paper_quote
 from basso.actors.sizer import Sizer, SizerContext
 from basso.actors.stop_trailer import StopTrailer, StopTrailerContext
+from basso.actors.turn import BookTurn
 from basso.brokers.openalgo import BrokerError, OpenAlgoClient
 from basso.config import Config, Instrument
 from basso.messages import (
@@ -170,11 +171,13 @@ class Pipeline:
         risk_guard: ActorRef[Decided] = ActorRef("risk_guard")
         executor: ActorRef[ExecutorInbox] = ActorRef("executor")
         persister: ActorRef[PersisterInbox] = ActorRef("persister")
+        turn = BookTurn()  # the receiver's decisions and the order desk's records take turns
         receiver_context = ReceiverContext(
             pool=pool,
             config=config,
             epoch=self._current_epoch,
             stages=Stages(sizer=sizer, stop_trailer=self.stop_trailer, rollover=self.rollover),
+            turn=turn,
         )
         sizer_context = SizerContext(config=config, risk_guard=risk_guard)
         trailer_context = StopTrailerContext(pool=pool, config=config, risk_guard=risk_guard)
@@ -214,7 +217,7 @@ class Pipeline:
             receiver = self.receiver
 
             async def book_changed() -> None:
-                await receiver.tell(Rebuild(epoch=self.epoch))
+                await receiver.tell(Rebuild(epoch=self.epoch, writes=turn.writes))
 
             self.desk = OrderDesk(
                 DeskContext(
@@ -224,6 +227,7 @@ class Pipeline:
                     epoch=self._current_epoch,
                     wall_clock=wall_clock,
                     on_book_changed=book_changed,
+                    turn=turn,
                     on_fence_lost=self._lose_fence,
                     sleep=runtime.order_sleep,
                 )

@@ -311,10 +311,19 @@ async def wait_ready(
     raise RuntimeError(f"basso run not ready after {READY_WITHIN_S:g} s:\n" + "\n".join(log))
 
 
-async def keep_tail(stream: asyncio.StreamReader, log: deque[str]) -> None:
-    """Read `basso run`'s log as it comes (a full pipe would stall it), keeping its last lines."""
-    while line := await stream.readline():
-        log.append(line.decode(errors="replace").rstrip())
+class ServerLog:
+    """`basso run`'s log, read as it comes (a full pipe would stall it): its last lines, and how many decisions
+    the Persister refused as made against a stale book (each one decided again: work done twice)."""
+
+    def __init__(self) -> None:
+        self.tail: deque[str] = deque(maxlen=200)
+        self.redone = 0
+
+    async def read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            text = line.decode(errors="replace").rstrip()
+            self.tail.append(text)
+            self.redone += "deciding it again" in text
 
 
 def market(fake: FakeOpenAlgo, config: Config, instruments: tuple[Traded, ...]) -> None:
@@ -334,7 +343,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
     instruments = bench_instruments(args.instruments)
     fake = FakeOpenAlgo()
     await fake.start()
-    log: deque[str] = deque(maxlen=40)
+    log = ServerLog()
     with tempfile.TemporaryDirectory(prefix="basso-bench-") as tmp:
         settings = Path(tmp) / "basso.toml"
         settings.write_text(settings_text(fake.url, instruments), "utf-8")
@@ -359,12 +368,12 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
             stderr=asyncio.subprocess.PIPE,
         )
         assert process.stderr is not None
-        tail = asyncio.create_task(keep_tail(process.stderr, log))
+        tail = asyncio.create_task(log.read(process.stderr))
         fills = Fills(database_url)
         try:
             url = f"http://127.0.0.1:{port}/webhook"
             async with aiohttp.ClientSession() as session:
-                await wait_ready(session, port, process, log)
+                await wait_ready(session, port, process, log.tail)
                 await fills.start()
                 acked = await fixed_rate(session, url, fills, instruments, args.rate, args.duration)
                 placed_before = len(fake.sent("placeorder"))
@@ -372,14 +381,16 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
                 # Who used the two cores in the burst: `basso run`, its PostgreSQL, and this process (the fake, the
                 # webhook client, the fills watcher), with the fake's own answering on its own.
                 cpu_before = (_cpu_s(process.pid), postgres_cpu_s(data_dir), time.process_time(), fake.busy_s)
+                redone_before = log.redone
                 seconds = await flat_out(session, url, fills, instruments, pairs)
+                redone = log.redone - redone_before
                 cpu_after = (_cpu_s(process.pid), postgres_cpu_s(data_dir), time.process_time(), fake.busy_s)
                 basso_cpu, postgres_cpu, bench_cpu, fake_busy = (
                     (after - before) / seconds for before, after in zip(cpu_before, cpu_after, strict=True)
                 )
                 await check_all_executed(database_url)
         except BaseException:
-            print("\n".join(log), file=sys.stderr)
+            print("\n".join(log.tail), file=sys.stderr)
             raise
         finally:
             await fills.close()
@@ -407,6 +418,8 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         "burst_placement_to_fill_p99_ms": percentile(burst, 99),
         "signals_per_s": 2 * pairs * len(instruments) / seconds,
         "orders_per_s": orders / seconds,
+        # Decisions in the burst refused at commit as made against a stale book, and decided again.
+        "burst_decisions_redone_pct": 100 * redone / (2 * pairs * len(instruments)),
         # Cores busy in the burst (1.0 = one core all the time).
         "burst_basso_cores": basso_cpu,
         "burst_postgres_cores": postgres_cpu,
@@ -427,7 +440,8 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
         f"flat out with fills: {figures['signals_per_s']:.0f} signals/s, {figures['orders_per_s']:.0f} orders/s "
         f"({2 * pairs * len(instruments)} signals, {orders} orders, {len(instruments)} instruments in parallel); "
         f"placement → fill p50 {figures['burst_placement_to_fill_p50_ms']:.0f} ms, "
-        f"p99 {figures['burst_placement_to_fill_p99_ms']:.0f} ms"
+        f"p99 {figures['burst_placement_to_fill_p99_ms']:.0f} ms; "
+        f"{figures['burst_decisions_redone_pct']:.0f} % of decisions redone (a stale book)"
     )
     print(
         f"cores busy in the burst: basso run {basso_cpu:.2f}, its PostgreSQL {postgres_cpu:.2f}, this process "

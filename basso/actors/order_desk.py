@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import asyncpg
 
+from basso.actors.turn import BookTurn
 from basso.brokers.openalgo import (
     BrokerBooks,
     BrokerError,
@@ -90,6 +91,7 @@ class DeskContext:
     on_book_changed: Callable[[], Awaitable[None]]  # a fill, reject or cancel changed the facts: the Sizer rebuilds
     on_fence_lost: Callable[[FenceLost], None]
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    turn: BookTurn = field(default_factory=BookTurn)  # shared with the SignalReceiver: records wait for its decision
 
 
 def broker_tag(client_id: str) -> str:
@@ -564,35 +566,37 @@ class OrderDesk:
         price = float(average)
         # OpenAlgo does not report charges: the configured rate (per side, of notional) stands for them.
         cost = commission(price, lots, ticket.point_value, self.context.config.paper.commission_pct)
-        done = await self._write(
-            lambda conn: record_fill(
-                conn,
-                epoch=self.context.epoch(),
-                client_id=ticket.client_id,
-                lots=lots - order.filled_lots,
-                price=price,
-                commission=cost,
-                at=self.context.wall_clock(),
-                broker_order_id=broker_order_id,
+        async with self.context.turn.recording():  # not while a decision is in flight (BookTurn)
+            done = await self._write(
+                lambda conn: record_fill(
+                    conn,
+                    epoch=self.context.epoch(),
+                    client_id=ticket.client_id,
+                    lots=lots - order.filled_lots,
+                    price=price,
+                    commission=cost,
+                    at=self.context.wall_clock(),
+                    broker_order_id=broker_order_id,
+                )
             )
-        )
         if done is not None:
             await self.context.on_book_changed()
 
     async def _end(
         self, order: WorkingOrder, status: OrderStatus, reason: str, *, realised: Decimal | None = None
     ) -> None:
-        done = await self._write(
-            lambda conn: end_order(
-                conn,
-                epoch=self.context.epoch(),
-                client_id=order.ticket.client_id,
-                status=status,
-                reason=reason,
-                at=self.context.wall_clock(),
-                realised=realised,
+        async with self.context.turn.recording():
+            done = await self._write(
+                lambda conn: end_order(
+                    conn,
+                    epoch=self.context.epoch(),
+                    client_id=order.ticket.client_id,
+                    status=status,
+                    reason=reason,
+                    at=self.context.wall_clock(),
+                    realised=realised,
+                )
             )
-        )
         if done is not None:
             await self.context.on_book_changed()
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
 from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
+from basso.actors.turn import BookTurn
 from basso.config import Config
 from basso.messages import Committed, Decide, Poll, Rebuild, ReceiverInbox, RolloverInbox, StopTrailerInbox
 from basso.rules.book import Book
@@ -65,6 +66,7 @@ class ReceiverContext:
     config: Config
     stages: Stages
     epoch: Callable[[], int]  # the epoch this instance trades at now
+    turn: BookTurn = field(default_factory=BookTurn)  # shared with the order desk, which records fills meanwhile
 
 
 class SignalReceiver(DatabaseActor[ReceiverInbox]):
@@ -85,9 +87,11 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
         # The facts moved (a fill, a reject, a cancel: Rebuild) while a signal was in flight: the book its
         # Committed carries may not include that, so it is not adopted.
         self.moved_in_flight = False
+        self.writes_seen = 0  # the order desk's records (BookTurn.writes) the book includes
 
     async def on_start(self) -> None:
         # A restart may have lost a Committed reply: whatever was in flight is found pending again (or done).
+        self.context.turn.decided()
         await self.ref.tell(Poll(epoch=self.context.epoch()))
 
     async def handle(self, message: ReceiverInbox) -> None:
@@ -107,10 +111,13 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
                 if ours:
                     self.in_flight = frozenset()
                     self.moved_in_flight = False
-            case Rebuild():
-                self.book = None  # another leader may have changed the facts since this book was read
-                self.ahead.clear()
-                self.moved_in_flight = bool(self.in_flight)
+                    self.context.turn.decided()
+            case Rebuild(writes=writes):
+                self.ahead.clear()  # a record may have released signals held back (a roll's orders ended)
+                if writes is None or writes > self.writes_seen:
+                    # Another leader may have changed the facts since this book was read, or the order desk has.
+                    self.book = None
+                    self.moved_in_flight = bool(self.in_flight)
                 if self.ref.mailbox.unhandled:
                     # More is waiting (a burst of fills tells one Rebuild each): the last of them reads the facts,
                     # once, and whatever comes next hands out the next signal.
@@ -121,15 +128,28 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
             await self._hand_out_next()
 
     async def _hand_out_next(self) -> None:
+        turn = self.context.turn
+        await turn.decide()
+        try:
+            await self._hand_out(turn)
+        finally:
+            if not self.in_flight:  # nothing pending, or interrupted before handing out: the desk may record
+                turn.decided()
+
+    async def _hand_out(self, turn: BookTurn) -> None:
         epoch = self.context.epoch()
         if self.book_epoch != epoch:  # a new term: another leader may have changed the facts meanwhile
             self.book, self.book_epoch = None, epoch
+            self.ahead.clear()
+        if turn.writes != self.writes_seen:  # the order desk recorded meanwhile (its Rebuild may still be queued)
+            self.book = None
             self.ahead.clear()
         pending = await self._next_pending()
         if pending is None:
             return
         if self.book is None:
             config = self.context.config
+            self.writes_seen = turn.writes
             self.book = await self.db.run(lambda conn: load_book(conn, config), what="receiver: book")
         stage = stage_of(pending.payload)
         then = self._bars_after(pending) if stage == "stop_trailer" else ()
