@@ -7,76 +7,76 @@ than no data").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-
-import asyncpg
+from typing import Any
 
 from basso.config import Config
 from basso.rules.book import Book
 from basso.rules.layers import Layer
-from basso.store.types import Connection, Executor
+from basso.store.types import Executor
 
 
 class CorruptFacts(RuntimeError):
     """A stored fact is impossible (lots ≤ 0, unknown instrument, missing stop): refuse to trade on it."""
 
 
+# One statement, so one snapshot (a commit landing meanwhile is either wholly in it or wholly out of it) and one
+# round trip: the SignalReceiver reads the book again after every fill the order desk records. The high water is
+# the highest running sum of the ledger, one step per outcome (a signal's rows land together, as the book in memory
+# sees them) and per capital move, in id order (ids are monotonic; times may tie).
+_LAYER_COLUMNS = (
+    "id",
+    "instrument",
+    "layer",
+    "status",
+    "lots",
+    "entry_price",
+    "initial_stop",
+    "current_stop",
+    "highest_close",
+    "point_value",
+)
+_BOOK = f"""
+SELECT c.kill_switch, c.book_version, e.closed, e.high_water,
+       (SELECT array_agg(ROW(day, peak) ORDER BY day) FROM equity_peaks) AS peaks,
+       (SELECT array_agg(ROW({", ".join(_LAYER_COLUMNS)}) ORDER BY instrument, layer) FROM positions
+         WHERE status IN ('opening', 'partial', 'open')) AS layers,
+       (SELECT array_agg(ROW(instrument, price, atr, at, bar_at)) FROM instrument_marks) AS marks
+  FROM controls c,
+       (SELECT coalesce(sum(amount), 0) AS closed, coalesce(max(running), 0) AS high_water FROM (
+          SELECT sum(amount) AS amount, sum(sum(amount)) OVER (ORDER BY min(id)) AS running
+            FROM ledger GROUP BY coalesce(signal, -id)) AS l) AS e
+ WHERE c.id = 1
+"""
+
+
 async def load_book(db: Executor, config: Config) -> Book:
-    """The book as the stored facts say it is, read from one snapshot (a commit landing meanwhile is either
-    wholly in it or wholly out of it)."""
-    if isinstance(db, asyncpg.Pool):
-        async with db.acquire() as conn:
-            return await _load(conn, config)
-    return await _load(db, config)
-
-
-async def _load(conn: Connection, config: Config) -> Book:
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        controls = await conn.fetchrow("SELECT kill_switch, book_version FROM controls WHERE id = 1")
-        assert controls is not None, "the controls row is created by the first migration"
-        peaks = [
-            (r["day"], float(r["peak"])) for r in await conn.fetch("SELECT day, peak FROM equity_peaks ORDER BY day")
-        ]
-        closed, high_water = await _equity(conn)
-        layers = [
-            _layer(row, config)
-            for row in await conn.fetch(
-                "SELECT id, instrument, layer, status, lots, entry_price, initial_stop, current_stop, highest_close,"
-                " point_value FROM positions WHERE status IN ('opening', 'partial', 'open') ORDER BY instrument, layer"
-            )
-        ]
-        marks = await conn.fetch("SELECT instrument, price, atr, at, bar_at FROM instrument_marks")
+    """The book as the stored facts say it is, read from one snapshot in one round trip."""
+    row = await db.fetchrow(_BOOK)
+    assert row is not None, "the controls row is created by the first migration"
+    peaks = [(day, float(peak)) for day, peak in row["peaks"] or ()]
+    layers = [_layer(dict(zip(_LAYER_COLUMNS, values, strict=True)), config) for values in row["layers"] or ()]
+    marks = row["marks"] or ()
     # The peak's days are kept only for a window; all time, the highest day is the peak. The book learns
     # which day it is from the next signal (`Book.on_day`), or from whoever shows it.
     book = Book(
-        closed_equity=closed,
-        high_water=high_water,
+        closed_equity=Decimal(row["closed"]),
+        high_water=Decimal(row["high_water"]),
         equity_peak=max((p for _, p in peaks), default=0.0),
         layers=tuple(layers),
-        atr={r["instrument"]: float(r["atr"]) for r in marks},
-        price={r["instrument"]: float(r["price"]) for r in marks},
-        marked_at={r["instrument"]: r["at"] for r in marks},
-        bar_at={r["instrument"]: r["bar_at"] for r in marks if r["bar_at"] is not None},
-        kill_switch=controls["kill_switch"],
-        version=controls["book_version"],
+        atr={instrument: float(atr) for instrument, _, atr, _, _ in marks},
+        price={instrument: float(price) for instrument, price, _, _, _ in marks},
+        marked_at={instrument: at for instrument, _, _, at, _ in marks},
+        bar_at={instrument: bar_at for instrument, _, _, _, bar_at in marks if bar_at is not None},
+        kill_switch=row["kill_switch"],
+        version=row["book_version"],
         earlier_peaks=tuple(peaks) if config.drawdown.peak_days else (),
     )
     return book.with_peak(config)
 
 
-async def _equity(conn: Executor) -> tuple[Decimal, Decimal]:
-    # High water = the highest running sum of the ledger, one step per outcome (a signal's rows land together,
-    # as the book in memory sees them) and per capital move, in id order (ids are monotonic; times may tie).
-    row = await conn.fetchrow(
-        "SELECT coalesce(sum(amount), 0) AS closed, coalesce(max(running), 0) AS high_water FROM ("
-        " SELECT sum(amount) AS amount, sum(sum(amount)) OVER (ORDER BY min(id)) AS running"
-        " FROM ledger GROUP BY coalesce(signal, -id)) AS l"
-    )
-    assert row is not None
-    return Decimal(row["closed"]), Decimal(row["high_water"])
-
-
-def _layer(row: asyncpg.Record, config: Config) -> Layer:
+def _layer(row: Mapping[str, Any], config: Config) -> Layer:
     where = f"position {row['id']} ({row['instrument']} Long_{row['layer']}, {row['status']})"
     if row["instrument"] not in config.instruments:
         raise CorruptFacts(f"{where}: instrument {row['instrument']!r} is not configured")
