@@ -41,6 +41,7 @@ from basso.messages import Settled
 from basso.notifications import Notifier, Targets
 from basso.pipeline import Hooks, Leadership, Pipeline, Runtime
 from basso.rules.book import Book
+from basso.rules.contracts import contract_now
 from basso.rules.portfolio import measure_portfolio
 from basso.store.lease import RedisLease
 from basso.store.pools import open_pools
@@ -143,6 +144,14 @@ EXIT_CORRUPT_FACTS = 65
 ROLL_SCAN_S = 3600.0  # the RolloverScanner's hourly scan (it skips instruments whose market is closed)
 BAR_GAP_CHECK_S = 60.0  # how often the StopTrailer looks for instruments whose bar closes stopped
 DATABASE_WAIT_S = 60.0  # how long a start waits for PostgreSQL to answer before it gives up, in one line
+
+
+def warm_up(config: Config, now: datetime) -> None:
+    """Build now what the first decisions would otherwise build on the event loop: each instrument's trading
+    calendar and current contract. The `holidays` package imports some 300 modules the first time a calendar asks
+    it for an exchange's holidays: 150 ms during which nothing else ran, the longest stall of a 10-minute soak."""
+    for name in config.instruments:
+        contract_now(config, name, now)
 
 
 async def _until_stopped_or_escalated(stop: asyncio.Event, pipeline: Pipeline) -> int:
@@ -281,6 +290,7 @@ async def serve(
         resources.callback(lag.cancel)
         resources.callback(watch_collections(metrics.collected))
         tune_collector()
+        warm_up(config, utc_now())
         collect_and_freeze()  # start-up's objects live as long as the process (basso/gcpolicy.py)
         await pipeline.start()
         notifier.start()  # sends only while this instance leads

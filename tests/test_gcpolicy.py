@@ -5,11 +5,15 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from basso.config import Config
 from basso.gcpolicy import GEN0_THRESHOLD, collect_and_freeze, freeze_survivors, tune_collector, watch_collections
 from basso.http.metrics import Metrics
+from basso.rules.calendars import trading_calendar
+from basso.server import warm_up
 
 
 @pytest.fixture
@@ -64,3 +68,13 @@ def test_metrics_expose_the_lag_histogram_its_maximum_and_the_pauses() -> None:
     assert re.search(r'^basso_event_loop_lag_seconds_bucket\{le="0\.25"\} 3\.0$', text, re.M)
     assert re.search(r'^basso_gc_pause_seconds_bucket\{generation="2",le="0\.05"\} 1\.0$', text, re.M)
     assert re.search(r'^basso_gc_pause_seconds_bucket\{generation="2",le="0\.02"\} 0\.0$', text, re.M)
+
+
+def test_start_up_builds_every_calendar_the_first_decisions_would_build_on_the_event_loop(config: Config) -> None:
+    # The first Bank Nifty entry used to make the `holidays` package import its exchange calendars (some 300
+    # modules, 150 ms) inside the Persister's commit: the soak's longest stall. `warm_up` does it before serving,
+    # so it is frozen with the rest of start-up.
+    trading_calendar.cache_clear()
+    warm_up(config, datetime(2026, 11, 30, 6, 0, tzinfo=UTC))
+    wanted = {config.calendars[x.calendar] for x in config.instruments.values()}
+    assert trading_calendar.cache_info().currsize == len(wanted)
