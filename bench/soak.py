@@ -8,8 +8,9 @@ stamped by the server), the longest event-loop lag the server recorded (`basso_e
 
 Prints one JSON line: ack_p50_ms, ack_p99_ms, ack_max_ms, e2e_p99_ms, loop_lag_max_ms, loop_lag_max_busy (the share
 of the longest lag the server's loop thread spent on the CPU: near 1 our code held the loop, near 0 the machine
-starved the process), loop_lags_over_20ms (of one measurement every 50 ms), load_average_1m (at the end),
-rss_start_mib (after the first minute), rss_end_mib, rss_growth_pct, signals.
+starved the process), loop_lags_over_20ms (of one measurement every 50 ms), gcN_collections and
+gcN_pauses_over_20ms (the collector's runs by generation N, and those that held the loop over 20 ms),
+load_average_1m (at the end), rss_start_mib (after the first minute), rss_end_mib, rss_growth_pct, signals.
 
     python bench/soak.py [--minutes 10] [--rate 200]
 """
@@ -147,6 +148,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             lag_busy = gauge(metrics, "basso_event_loop_lag_max_busy_ratio")
             lags = gauge(metrics, "basso_event_loop_lag_seconds_count")
             lags_within_20ms = gauge(metrics, 'basso_event_loop_lag_seconds_bucket{le="0.02"}')
+            # Whether the collector made the long lags: its pauses by generation, and those over 20 ms.
+            collections = {
+                g: (
+                    gauge(metrics, f'basso_gc_pause_seconds_count{{generation="{g}"}}'),
+                    gauge(metrics, f'basso_gc_pause_seconds_bucket{{generation="{g}",le="0.02"}}'),
+                )
+                for g in (0, 1, 2)
+            }
             load_average = os.getloadavg()[0]
             pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
             assert pool is not None
@@ -174,6 +183,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         # How much of the longest lag the server's loop thread spent on the CPU: near 1 our code, near 0 starved.
         "loop_lag_max_busy": round(lag_busy, 2),
         "loop_lags_over_20ms": int(lags - lags_within_20ms),
+        **{f"gc{g}_collections": whole(count) for g, (count, _) in collections.items()},
+        **{f"gc{g}_pauses_over_20ms": whole(count - within) for g, (count, within) in collections.items()},
         "load_average_1m": round(load_average, 2),
         "rss_start_mib": round(rss[0], 1),
         "rss_end_mib": round(rss[-1], 1),
@@ -181,6 +192,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "signals": len(e2e),
         "minutes": args.minutes,
     }
+
+
+def whole(value: float) -> int:
+    """A count from /metrics (absent: a generation never collected, 0)."""
+    return 0 if value != value else int(value)  # NaN is the one value not equal to itself
 
 
 def gauge(metrics: str, name: str) -> float:
