@@ -2,7 +2,7 @@
 
 With a real broker, fills (and rejects and cancels) are recorded while the next signal is being decided. A fill
 that commits first moves the facts' version, the decision is refused at commit as decided against a stale book,
-and the whole stage is run again: flat out, 38 % of decisions were (bench/orders.py, issue 13). So the two take
+and the whole stage is run again: flat out, 38–57 % of decisions were (bench/orders.py, issue 13). So the two take
 turns: the desk waits for the decision in flight to commit before it records, and the receiver waits for the
 records under way before it reads the book for its next signal, which then includes them.
 
