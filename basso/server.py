@@ -151,7 +151,10 @@ def warm_up(config: Config, now: datetime) -> None:
     calendar and current contract. The `holidays` package imports some 300 modules the first time a calendar asks
     it for an exchange's holidays: 150 ms during which nothing else ran, the longest stall of a 10-minute soak."""
     for name in config.instruments:
-        contract_now(config, name, now)
+        try:
+            contract_now(config, name, now)
+        except Exception as exc:  # a warm-up, not a check: the instrument's first order meets the same error
+            log.warning("%s: its current contract could not be worked out at start-up: %s", name, exc)
 
 
 async def _until_stopped_or_escalated(stop: asyncio.Event, pipeline: Pipeline) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import logging
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -78,3 +80,17 @@ def test_start_up_builds_every_calendar_the_first_decisions_would_build_on_the_e
     warm_up(config, datetime(2026, 11, 30, 6, 0, tzinfo=UTC))
     wanted = {config.calendars[x.calendar] for x in config.instruments.values()}
     assert trading_calendar.cache_info().currsize == len(wanted)
+
+
+def test_an_instrument_whose_contract_cannot_be_worked_out_is_named_and_start_up_goes_on(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The configuration is validated when it is read; should an instrument's contract still fail (here, a calendar
+    # taken away behind the validation's back), its first order meets the error, and `basso run` still starts.
+    broken = replace(config, calendars={k: v for k, v in config.calendars.items() if k != "NSE"})
+    trading_calendar.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="basso.server"):
+        warm_up(broken, datetime(2026, 11, 30, 6, 0, tzinfo=UTC))
+    assert "BANK_NIFTY: its current contract could not be worked out at start-up" in caplog.text
+    assert "GOLD_MINI" not in caplog.text  # the others were built
+    assert trading_calendar.cache_info().currsize >= 1
