@@ -24,7 +24,7 @@ from basso.enums import RollState, SignalOutcome
 from basso.rules.book import Book, Fill
 from basso.rules.decisions import decide_payload
 from basso.rules.layers import Layer
-from basso.rules.orders import OrderTicket, fill_book, work
+from basso.rules.orders import OrderTicket, fill_book, fill_ledger, work
 from basso.rules.rollover import RollFacts, decide_roll_step
 from basso.rules.settlement import Settlement, settle
 from basso.store.book import load_book
@@ -175,7 +175,25 @@ async def replayed_book(
         nonlocal book
         if batch:
             before = drawdown_before[batch[0][0].signal]
-            book = fill_book(book, batch, config, version=book.version + len(batch), drawdown_before=before).book
+            # An entry can fill after its layer's exit was decided: a SignalReceiver restarted meanwhile hands out
+            # the next signal while the entry's paper fill is still on its way. The exit sells what the entry buys,
+            # at the same price; the entry's fill only books its money, its layer being gone from the book.
+            held: list[tuple[OrderTicket, Fill]] = []
+            late: list[tuple[OrderTicket, Fill]] = []
+            for ticket, fill in batch:
+                gone = ticket.opening and book.layer(ticket.instrument, ticket.layer) is None
+                (late if gone else held).append((ticket, fill))
+            if late:
+                cash = sum((row.amount for t, f in late for row in fill_ledger(t, f)), Decimal(0))
+                closed = book.closed_equity + cash
+                book = replace(
+                    book,
+                    closed_equity=closed,
+                    high_water=max(book.high_water, closed),
+                    version=book.version + len(late),
+                )
+            if held:
+                book = fill_book(book, held, config, version=book.version + len(held), drawdown_before=before).book
             batch.clear()
 
     for _version, kind, row in await _events(pool, seeded=seeded is not None):
