@@ -202,10 +202,7 @@ class Recover(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rebuild(Message):
-    """Another instance may have changed the facts, or the order desk has: the SignalReceiver forgets what it read
-    ahead, and its book unless that was read after the desk's record (`writes`: BookTurn.writes once it was)."""
-
-    writes: int | None = None
+    """Another instance may have changed the facts: the SignalReceiver forgets its book and what it read ahead."""
 
 
 # What each actor takes: the SignalReceiver's inbox has three kinds; the Sizer takes `Decide`, the StopTrailer

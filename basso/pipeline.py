@@ -80,7 +80,6 @@ from basso.messages import (
     PersisterInbox,
     Place,
     Poll,
-    Rebuild,
     ReceiverInbox,
     Recover,
     RolloverInbox,
@@ -217,7 +216,8 @@ class Pipeline:
             receiver = self.receiver
 
             async def book_changed() -> None:
-                await receiver.tell(Rebuild(epoch=self.epoch, writes=turn.writes))
+                # Counted by the turn: the receiver reads the facts again before its next signal (a Poll wakes it).
+                await receiver.tell(Poll(epoch=self.epoch))
 
             self.desk = OrderDesk(
                 DeskContext(

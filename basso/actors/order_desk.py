@@ -88,7 +88,7 @@ class DeskContext:
     client: OpenAlgoClient
     epoch: Callable[[], int]
     wall_clock: Callable[[], datetime]
-    on_book_changed: Callable[[], Awaitable[None]]  # a fill, reject or cancel changed the facts: the Sizer rebuilds
+    on_book_changed: Callable[[], Awaitable[None]]  # a fill, reject or cancel changed the facts: the receiver re-reads
     on_fence_lost: Callable[[FenceLost], None]
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     turn: BookTurn = field(default_factory=BookTurn)  # shared with the SignalReceiver: records wait for its decision
@@ -390,16 +390,11 @@ class OrderDesk:
         found = await self._read(lambda conn: working_orders(conn, signal=order.ticket.signal))
         return next((w for w in found if w.ticket.client_id == client_id), order)
 
-    async def _after_entry(self, order: WorkingOrder) -> int | None:
+    async def _held_after_entry(self, order: WorkingOrder) -> tuple[int | None, bool]:
         """An exit of a layer still opening waits until the layer's entry is done, so it never sells what was not
         bought: the entry's chase sees the exit decided at its next step, cancels what has not filled and keeps
         what has (a synthetic's entry, all or nothing, runs its course). The lots held then, or None while the
-        entry is unresolved at the broker."""
-        held, _waited = await self._held_after_entry(order)
-        return held
-
-    async def _held_after_entry(self, order: WorkingOrder) -> tuple[int | None, bool]:
-        """`_after_entry`'s lots, and whether the entry was still being worked here (and so was waited for)."""
+        entry is unresolved at the broker; and whether the entry was still being worked here (and so waited for)."""
         client_id = order.ticket.client_id
         entry = await self._read(lambda conn: layer_entry(conn, client_id))
         if entry is None:
@@ -431,7 +426,7 @@ class OrderDesk:
             await self._unknown_synthetic(order, "interrupted after it was sent; check both legs at the broker")
             return
         if not ticket.opening and order.roll is None:
-            held = await self._after_entry(order)
+            held, _waited = await self._held_after_entry(order)
             if held is None:
                 return  # the entry is not resolved: the exit waits for the next sweep, unsent
             if not held:  # both legs of an entry fill, or its put is bought back: all or nothing

@@ -84,10 +84,11 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
         # After a batch came back undone (a crash, a stale book, a dead letter), its signals go one at a time up to
         # here: a poison bar is then found alone, and only it is buried.
         self.singly_until = 0
-        # The facts moved (a fill, a reject, a cancel: Rebuild) while a signal was in flight: the book its
-        # Committed carries may not include that, so it is not adopted.
+        # The facts moved (Rebuild) while a signal was in flight: the book its Committed carries may not include
+        # that, so it is not adopted. The order desk's records are counted instead (BookTurn.writes): a book read
+        # before the last of them is read again before the next signal.
         self.moved_in_flight = False
-        self.writes_seen = 0  # the order desk's records (BookTurn.writes) the book includes
+        self.writes_seen = 0  # the order desk's records the book includes
 
     async def on_start(self) -> None:
         # A restart may have lost a Committed reply: whatever was in flight is found pending again (or done).
@@ -112,12 +113,10 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
                     self.in_flight = frozenset()
                     self.moved_in_flight = False
                     self.context.turn.decided()
-            case Rebuild(writes=writes):
-                self.ahead.clear()  # a record may have released signals held back (a roll's orders ended)
-                if writes is None or writes > self.writes_seen:
-                    # Another leader may have changed the facts since this book was read, or the order desk has.
-                    self.book = None
-                    self.moved_in_flight = bool(self.in_flight)
+            case Rebuild():
+                self.book = None  # another leader may have changed the facts since this book was read
+                self.ahead.clear()
+                self.moved_in_flight = bool(self.in_flight)
                 if self.ref.mailbox.unhandled:
                     # More is waiting (a burst of fills tells one Rebuild each): the last of them reads the facts,
                     # once, and whatever comes next hands out the next signal.
@@ -141,9 +140,9 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
         if self.book_epoch != epoch:  # a new term: another leader may have changed the facts meanwhile
             self.book, self.book_epoch = None, epoch
             self.ahead.clear()
-        if turn.writes != self.writes_seen:  # the order desk recorded meanwhile (its Rebuild may still be queued)
+        if turn.writes != self.writes_seen:  # the order desk recorded meanwhile: a fill, or a roll's orders ended
             self.book = None
-            self.ahead.clear()
+            self.ahead.clear()  # and what was held back for those orders may be pending now
         pending = await self._next_pending()
         if pending is None:
             return

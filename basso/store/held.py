@@ -51,12 +51,11 @@ class HeldConnection:
 
     async def release(self) -> None:
         """Give the connection back; one that is broken or mid-transaction is terminated, so nobody reuses it."""
+        self._drop_if_mid_transaction()
         conn, self._conn = self._conn, None
         if conn is None:
             return
         try:
-            if not conn.is_closed() and conn.is_in_transaction():
-                conn.terminate()
             await self.pool.release(conn)
         except asyncpg.InterfaceError:
             pass  # the pool already took it back (it detaches a proxy whose connection failed)
