@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
 
+from basso.actors.base import ActorRef
 from basso.actors.events import Observer
+from basso.actors.receiver import ReceiverContext, SignalReceiver, Stages
+from basso.actors.turn import BookTurn
 from basso.config import Config
-from basso.messages import Settled
+from basso.messages import Decide, ReceiverInbox, RolloverInbox, Settled, StopTrailerInbox
 from basso.pipeline import Hooks, Pipeline, Runtime
 from basso.store.capital import deposit_if_empty
 from basso.store.fence import take_fence
+from basso.supervisor import ChildSpec, Supervisor
 
 CAPITAL = Decimal(5_000_000)
 PROCESSED_AT = datetime(2026, 11, 25, 5, 1, tzinfo=UTC)  # the wall clock outcomes are stamped with
@@ -86,3 +90,25 @@ def pipeline_for(
         hooks=Hooks(on_commit=on_commit, observer=events),
         runtime=runtime or Runtime(),
     )
+
+
+@contextlib.asynccontextmanager
+async def receiving(
+    pool: asyncpg.Pool, config: Config, epoch: Callable[[], int], turn: BookTurn | None = None
+) -> AsyncIterator[tuple[ActorRef[ReceiverInbox], ActorRef[Decide]]]:
+    """A SignalReceiver alone under a supervisor, trading at `epoch()`; the test reads its Sizer's mailbox."""
+    sizer: ActorRef[Decide] = ActorRef("sizer")
+    trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
+    rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
+    receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
+    context = ReceiverContext(
+        pool=pool,
+        config=config,
+        stages=Stages(sizer=sizer, stop_trailer=trailer, rollover=rollover),
+        epoch=epoch,
+        turn=turn or BookTurn(),
+    )
+    async with Supervisor(
+        name="root", children=[ChildSpec(name="receiver", factory=lambda: SignalReceiver(context), ref=receiver)]
+    ):
+        yield receiver, sizer

@@ -8,18 +8,15 @@ from decimal import Decimal
 
 import asyncpg
 
-from basso.actors.base import ActorRef
-from basso.actors.receiver import ReceiverContext, SignalReceiver, Stages
 from basso.config import Config
 from basso.enums import LedgerKind
-from basso.messages import Committed, Decide, Poll, ReceiverInbox, RolloverInbox, StopTrailerInbox
+from basso.messages import Committed, Decide, Poll
 from basso.rules.signals import signal_from_object
 from basso.store.book import load_book
 from basso.store.capital import move_capital
 from basso.store.fence import take_fence
 from basso.store.inbox import store_signal
-from basso.supervisor import ChildSpec, Supervisor
-from tests.pipeline_support import PROCESSED_AT
+from tests.pipeline_support import PROCESSED_AT, receiving
 from tests.replay import commit_on_paper
 from tests.store.test_outcomes import leader_with_an_entry
 from tests.web.test_webhook import payload
@@ -31,19 +28,7 @@ async def test_a_receiver_that_leads_again_hands_out_a_book_rebuilt_for_the_new_
     async with pool.acquire() as conn:
         first, _entry = await leader_with_an_entry(conn, config, "a")  # ₹50 L and the Bank Nifty entry pending
     epoch = [first]
-    sizer: ActorRef[Decide] = ActorRef("sizer")  # the stage, read by the test
-    trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
-    rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
-    receiver: ActorRef[ReceiverInbox] = ActorRef("receiver")
-    context = ReceiverContext(
-        pool=pool,
-        config=config,
-        stages=Stages(sizer=sizer, stop_trailer=trailer, rollover=rollover),
-        epoch=lambda: epoch[0],
-    )
-    async with Supervisor(
-        name="root", children=[ChildSpec(name="receiver", factory=lambda: SignalReceiver(context), ref=receiver)]
-    ):
+    async with receiving(pool, config, lambda: epoch[0]) as (receiver, sizer):
         decided = await asyncio.wait_for(sizer.mailbox.get(), 10)  # the receiver looks as it starts
         assert isinstance(decided, Decide)
         async with pool.acquire() as conn:
