@@ -98,9 +98,12 @@ class Decide(Message):
 
     pending: PendingSignal
     book: Book
-    # Bar closes stored right after `pending` (itself a bar close), to decide in the same breath, each against the
-    # book the one before leaves: a batch the StopTrailer decides and the Persister commits in one transaction.
+    # Signals stored right after `pending` that the same stage decides (bar closes; entries, pyramids and exits), to
+    # decide in the same breath, each against the book the one before leaves: a batch the stage decides and the
+    # Persister commits in one transaction (basso/actors/deciding.py).
     then: tuple[PendingSignal, ...] = ()
+    # The broker fills at once (paper): a decision that places an order ends the batch, its fills come first.
+    stop_at_orders: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,7 +121,7 @@ class Decided(Message):
     pending: PendingSignal
     decision: Decision
     book: Book
-    # The decisions of a batch of bar closes before this one, in order (each placed no order): committed with it.
+    # The decisions of a batch before this one, in order: committed with it.
     earlier: tuple[Decided, ...] = ()
     # What the decision commits, when the stage has already worked it out (each of a batch's earlier bars').
     working: Working | None = None

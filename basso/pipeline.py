@@ -177,6 +177,7 @@ class Pipeline:
             epoch=self._current_epoch,
             stages=Stages(sizer=sizer, stop_trailer=self.stop_trailer, rollover=self.rollover),
             turn=turn,
+            fills_at_once=broker_client is None,
         )
         sizer_context = SizerContext(config=config, risk_guard=risk_guard)
         trailer_context = StopTrailerContext(pool=pool, config=config, risk_guard=risk_guard)
@@ -553,11 +554,11 @@ class Pipeline:
             return
         pending = getattr(message, "pending", None)
         if (isinstance(message, Decide) and message.then) or (isinstance(message, Decided) and message.earlier):
-            # A batch of bar closes: which one is poison is not known. Nothing is buried; the SignalReceiver goes
-            # through the batch one signal at a time, and the next dead letter is the poison alone.
+            # A batch: which signal is poison is not known. Nothing is buried; the SignalReceiver goes through the
+            # batch one signal at a time, and the next dead letter is the poison alone.
             log.error(
-                "dead letter: a batch of bar closes from signal %s crashed %s %d times (%s: %s); deciding them one "
-                "at a time",
+                "dead letter: a batch of signals from signal %s crashed %s %d times (%s: %s); deciding them one at a "
+                "time",
                 message.pending.id,
                 letter.actor,
                 letter.crashes,

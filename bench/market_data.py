@@ -7,7 +7,7 @@ leader, paper broker), and 50 open layers: six in each of eight instruments and 
 four; the other five are copies of Gold Mini under other names, because an instrument holds at most six
 layers). The bars are stored in the inbox first, as the webhook stores them, then the pipeline is woken: the
 SignalReceiver hands them to the StopTrailer in batches of the bar closes pending in a row (up to
-basso.actors.receiver.BAR_BATCH), which trails every layer of its instrument bar after bar (prices rise a little
+basso.actors.receiver.BATCH), which trails every layer of its instrument bar after bar (prices rise a little
 each bar, so every stop moves and none is hit), and the Persister commits each batch's stop moves and marks in one
 fenced transaction. The clock runs from the wake to the last bar's commit.
 

@@ -64,7 +64,7 @@ class Traded:
 
     name: str
     price: float = 78500
-    stop: float = 77100  # 1,400 points below, one ATR: on ₹5 Cr, volatility-limited to 7 lots (below)
+    stop: float = 64500  # EXPERIMENT
     atr: float = 1400
 
 
@@ -261,18 +261,31 @@ async def fixed_rate(
 
 
 async def flat_out(
-    session: aiohttp.ClientSession, url: str, fills: Fills, instruments: tuple[Traded, ...], pairs: int
+    session: aiohttp.ClientSession,
+    url: str,
+    fake: FakeOpenAlgo,
+    fills: Fills,
+    instruments: tuple[Traded, ...],
+    pairs: int,
 ) -> float:
-    """`pairs` entries and exits of each instrument, each instrument's sent in turn as fast as the webhook
-    acknowledges them (the instruments in parallel), none waiting for a fill: the seconds until every order is
-    recorded filled. An exit decided while its entry is still worked is sent once the entry is done."""
+    """`pairs` entries and exits of each instrument, the instruments in parallel, each instrument's next signal sent
+    as soon as the order of the one before has reached the broker, none waiting for a fill: the seconds until every
+    order is recorded filled. (An exit decided before its entry's order has left would withdraw that order unsent,
+    docs/rules.md §8: no fills to measure. An exit decided while its entry is still worked is sent once the entry
+    is done.)"""
     clients: list[str] = []
 
     async def stream(traded: Traded) -> None:
         for n in range(2 * pairs):
             key, entry = f"burst-{traded.name}-{n}", n % 2 == 0
-            clients.append(client_id(key, traded, entry=entry))
+            client = client_id(key, traded, entry=entry)
+            clients.append(client)
             await post(session, url, signal(traded, key, entry=entry))
+            try:
+                async with asyncio.timeout(FILL_WITHIN_S):
+                    await fake.placed(broker_tag(client)).wait()
+            except TimeoutError:
+                raise RuntimeError(f"order {client} did not reach the broker within {FILL_WITHIN_S:g} s") from None
 
     start = time.perf_counter()
     await asyncio.gather(*(stream(t) for t in instruments))
@@ -382,7 +395,7 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
                 # webhook client, the fills watcher), with the fake's own answering on its own.
                 cpu_before = (_cpu_s(process.pid), postgres_cpu_s(data_dir), time.process_time(), fake.busy_s)
                 redone_before = log.redone
-                seconds = await flat_out(session, url, fills, instruments, pairs)
+                seconds = await flat_out(session, url, fake, fills, instruments, pairs)
                 redone = log.redone - redone_before
                 cpu_after = (_cpu_s(process.pid), postgres_cpu_s(data_dir), time.process_time(), fake.busy_s)
                 basso_cpu, postgres_cpu, bench_cpu, fake_busy = (

@@ -44,10 +44,10 @@ from basso.messages import (
 )
 from basso.rules.book import Fill
 from basso.rules.contracts import contract_now
-from basso.rules.orders import OrderTicket, Working, fill_book, work
+from basso.rules.orders import OrderTicket, fill_book, work
 from basso.store.fence import FenceLost
 from basso.store.orders import AfterFills, record_fill
-from basso.store.outcomes import AlreadyProcessed, StaleBook, commit_decision
+from basso.store.outcomes import AlreadyProcessed, StaleBook, Step, commit_decisions
 from basso.store.rolls import commit_roll_step
 from basso.store.types import Connection
 
@@ -92,33 +92,23 @@ class Persister(DatabaseActor[PersisterInbox]):
     async def _decided(self, message: Decided) -> None:
         context = self.context
         at = context.wall_clock()
-        decision, pending = message.decision, message.pending
-        # A batch of bar closes (`earlier`) commits with its last in one transaction: all of them or none.
+        pending = message.pending
+        # A batch (`earlier`) commits with its last in one transaction: all of them or none.
         steps = (*message.earlier, message)
         workings = [
             s.working or work(s.decision, s.book, context.config, key=s.pending.key, signal=s.pending.id) for s in steps
         ]
         working = workings[-1]
-
-        async def commit_one(conn: Connection, step: Decided, done: Working) -> None:
-            await commit_decision(
-                conn,
-                epoch=message.epoch,  # a decision from an earlier term never commits
+        batch = [
+            Step(
                 signal=step.pending,
                 working=done,
-                at=at,
-                broker=context.broker,
                 contracts={e.instrument: contract_now(context.config, e.instrument, at) for e in step.decision.entries},
             )
-
-        async def commit(conn: Connection) -> None:
-            if len(steps) == 1:  # one SQL function call is a transaction of its own: no BEGIN and COMMIT to wait for
-                await commit_one(conn, message, working)
-                return
-            async with conn.transaction():
-                for step, done in zip(steps, workings, strict=True):
-                    await commit_one(conn, step, done)
-
+            for step, done in zip(steps, workings, strict=True)
+        ]
+        # A decision from an earlier term never commits: the message's epoch fences it.
+        commit = partial(commit_decisions, epoch=message.epoch, steps=batch, at=at, broker=context.broker)
         try:
             await self.db.run(commit, what="persister: commit")
         except FenceLost as exc:
@@ -126,9 +116,10 @@ class Persister(DatabaseActor[PersisterInbox]):
             return
         except AlreadyProcessed:
             # Committed before a crash: its orders may not have reached the Executor. It reads them from the facts.
-            await self.send(
-                context.executor, Place.following(message, signal_row=pending.id, pending=None, working=None)
-            )
+            for step in steps:
+                await self.send(
+                    context.executor, Place.following(step, signal_row=step.pending.id, pending=None, working=None)
+                )
             if not context.fills_at_once:
                 await self.send(context.receiver, Committed.following(message, signal_row=pending.id, book=None))
             return
@@ -136,15 +127,17 @@ class Persister(DatabaseActor[PersisterInbox]):
             log.warning("%s; deciding it again", exc)
             await self.send(context.receiver, Committed.following(message, signal_row=pending.id, book=None))
             return
-        for step, done in zip(message.earlier, workings, strict=False):
+        for step, done in zip(steps, workings, strict=True):
+            if done.tickets:
+                await self.send(
+                    context.executor,
+                    Place.following(step, signal_row=step.pending.id, pending=step.pending, working=done),
+                )
+                if context.fills_at_once:
+                    # Only a batch's last places orders then (basso/actors/deciding.py): the SignalReceiver hears
+                    # once their fills are recorded.
+                    return
             context.on_commit(Settled.following(step, pending=step.pending, decision=step.decision, book=done.book))
-        if working.tickets:
-            await self.send(
-                context.executor, Place.following(message, signal_row=pending.id, pending=pending, working=working)
-            )
-            if context.fills_at_once:
-                return  # the SignalReceiver hears once the fills are recorded
-        context.on_commit(Settled.following(message, pending=pending, decision=decision, book=working.book))
         await self.send(context.receiver, Committed.following(message, signal_row=pending.id, book=working.book))
 
     async def _fence_lost(self, message: Message, signal_row: int, exc: FenceLost) -> None:

@@ -2,9 +2,10 @@
 
 Woken by a webhook stored here, a NOTIFY of one stored by another instance, or the sweep (each a `Poll`), it
 takes the oldest pending signal and hands it to the stage that decides it: entries, pyramids and exits to the
-Sizer, bar closes to the StopTrailer, roll steps to the RolloverScanner. One signal is in flight at a time:
-it waits for the Persister's `Committed` before it looks at the next, so every decision is made against a
-book that includes every earlier signal's outcome, whichever stage made it.
+Sizer, bar closes to the StopTrailer, roll steps to the RolloverScanner. One signal is in flight at a time (or
+one batch: the signals pending in a row that the same stage decides, each against the book the one before
+leaves, basso/actors/deciding.py): it waits for the Persister's `Committed` before it looks at the next, so every
+decision is made against a book that includes every earlier signal's outcome, whichever stage made it.
 
 The book lives here, not in the stages: it is handed over with each signal (`Decide`). The receiver adopts the
 book a `Committed` carries only for the signal it has in flight; any other reply (a redelivery's, after a
@@ -32,10 +33,10 @@ from basso.rules.book import Book
 from basso.store.book import load_book
 from basso.store.outcomes import PendingSignal, pending_signals
 
-__all__ = ["BAR_BATCH", "READ_AHEAD", "ReceiverContext", "SignalReceiver", "Stages", "stage_of"]
+__all__ = ["BATCH", "READ_AHEAD", "ReceiverContext", "SignalReceiver", "Stages", "stage_of"]
 
 READ_AHEAD = 64  # pending signals read per query
-BAR_BATCH = 32  # bar closes pending in a row handed out together at most (one transaction, one disk flush)
+BATCH = 32  # signals pending in a row handed out together at most (one transaction, one disk flush)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,22 +68,26 @@ class ReceiverContext:
     stages: Stages
     epoch: Callable[[], int]  # the epoch this instance trades at now
     turn: BookTurn = field(default_factory=BookTurn)  # shared with the order desk, which records fills meanwhile
+    # The broker fills at once (paper): each fill comes before the next decision, so entries, pyramids and exits go
+    # one at a time. One that takes its time (OpenAlgo) has the next decided against its working orders anyway.
+    fills_at_once: bool = True
 
 
 class SignalReceiver(DatabaseActor[ReceiverInbox]):
-    """Hands stored signals, in arrival order, one in flight at a time, to the stage that decides each."""
+    """Hands stored signals, in arrival order, one (or one batch) in flight at a time, to the stage that decides
+    each."""
 
     def __init__(self, context: ReceiverContext) -> None:
         super().__init__(context.pool)
         self.context = context
         self.book: Book | None = None
         self.book_epoch = 0  # the leadership term `book` (and `ahead`) was read in
-        # The signals rows handed out and not yet committed: one, or every row of a batch of bar closes.
+        # The signals rows handed out and not yet committed: one, or every row of a batch.
         self.in_flight: frozenset[int] = frozenset()
         self.in_flight_roll = False  # whether that is a roll step
         self.ahead: deque[PendingSignal] = deque()
         # After a batch came back undone (a crash, a stale book, a dead letter), its signals go one at a time up to
-        # here: a poison bar is then found alone, and only it is buried.
+        # here: a poison signal is then found alone, and only it is buried.
         self.singly_until = 0
         # The facts moved (Rebuild) while a signal was in flight: the book its Committed carries may not include
         # that, so it is not adopted. The order desk's records are counted instead (BookTurn.writes): a book read
@@ -102,7 +107,7 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
                 self.book = book if ours and not self.moved_in_flight else None
                 if ours and (self.in_flight_roll or len(self.in_flight) > 1):
                     # A roll step's commit stored the roll's next step, which goes first; a batch may have been
-                    # decided only in part (it stops at a bar that places an order): what is pending is re-read.
+                    # committed only in part (basso/actors/deciding.py, the RiskGuard): what is pending is re-read.
                     self.ahead.clear()
                 if ours and book is None and len(self.in_flight) > 1:
                     self.singly_until = max(self.in_flight)
@@ -151,11 +156,18 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
             self.writes_seen = turn.writes
             self.book = await self.db.run(lambda conn: load_book(conn, config), what="receiver: book")
         stage = stage_of(pending.payload)
-        then = self._bars_after(pending) if stage == "stop_trailer" else ()
+        then = self._batch_after(pending, stage)
         self.in_flight = frozenset((pending.id, *(p.id for p in then)))
         self.in_flight_roll = stage == "rollover"
         stages = self.context.stages
-        decide = Decide(pending=pending, book=self.book, then=then, cause_id=pending.id, epoch=epoch)
+        decide = Decide(
+            pending=pending,
+            book=self.book,
+            then=then,
+            stop_at_orders=self.context.fills_at_once,
+            cause_id=pending.id,
+            epoch=epoch,
+        )
         match stage:
             case "stop_trailer":
                 await self.send(stages.stop_trailer, decide)
@@ -164,16 +176,16 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
             case _:
                 await self.send(stages.sizer, decide)
 
-    def _bars_after(self, first: PendingSignal) -> tuple[PendingSignal, ...]:
-        """The bar closes read ahead right after `first`, to hand out with it (none while going one at a time)."""
+    def _batch_after(self, first: PendingSignal, stage: str) -> tuple[PendingSignal, ...]:
+        """The signals read ahead right after `first` that its stage decides too, to hand out with it: bar closes;
+        entries, pyramids and exits unless the broker fills at once; never roll steps; none while going one at a
+        time."""
+        if stage == "rollover" or (stage == "sizer" and self.context.fills_at_once) or first.id <= self.singly_until:
+            return ()
         batch: list[PendingSignal] = []
         ahead = self.ahead
         while (
-            ahead
-            and len(batch) < BAR_BATCH - 1
-            and first.id > self.singly_until
-            and ahead[0].id > self.singly_until
-            and stage_of(ahead[0].payload) == "stop_trailer"
+            ahead and len(batch) < BATCH - 1 and ahead[0].id > self.singly_until and stage_of(ahead[0].payload) == stage
         ):
             batch.append(ahead.popleft())
         return tuple(batch)

@@ -4,9 +4,9 @@ bar-gap alert (docs/rules.md §10: an instrument with open layers and no bar clo
 `bar_gap_alert_s` in market hours).
 
 Bar closes come from the SignalReceiver with the book to trail against, one at a time or, when several are
-pending in a row, as a batch decided one after the other against the book each leaves (the Persister commits
-the batch in one transaction: one disk flush for many bars); the decision goes on through the RiskGuard to the
-Persister like any other. The bar-gap watch is a `CheckBarGaps`
+pending in a row, as a batch decided one after the other against the book each leaves (basso/actors/deciding.py;
+the Persister commits the batch in one transaction: one disk flush for many bars); the decision goes on through
+the RiskGuard to the Persister like any other. The bar-gap watch is a `CheckBarGaps`
 with the wall time, sent by the pipeline's timer (a test sends its own).
 """
 
@@ -20,13 +20,12 @@ import asyncpg
 
 from basso.actors.base import ActorRef
 from basso.actors.database import DatabaseActor
+from basso.actors.deciding import decide_in_turn
 from basso.config import Config
-from basso.enums import AlertLevel, SignalOutcome
+from basso.enums import AlertLevel
 from basso.messages import CheckBarGaps, Decide, Decided, StopTrailerInbox
 from basso.rules.bargap import bar_gap_s
 from basso.rules.calendars import calendar_for
-from basso.rules.decisions import decide_payload
-from basso.rules.orders import work
 from basso.store.alerts import raise_alert
 from basso.store.bars import last_bars
 
@@ -54,27 +53,9 @@ class StopTrailer(DatabaseActor[StopTrailerInbox]):
     async def handle(self, message: StopTrailerInbox) -> None:
         match message:
             case Decide():
-                await self.send(self.context.risk_guard, self._decide(message))
+                await self.send(self.context.risk_guard, decide_in_turn(message, self.context.config))
             case CheckBarGaps():
                 await self._check_bar_gaps(message)
-
-    def _decide(self, message: Decide) -> Decided:
-        """The bar close's decision; with a batch (`then`), each next bar's against the book the one before leaves,
-        until one places an order (an exit, a peel-off: its fills must come before the next decision) or the
-        batch ends. The bars not decided stay pending for the SignalReceiver's next hand-out."""
-        config = self.context.config
-        pending, book = message.pending, message.book
-        decision = decide_payload(pending.payload, book, config)
-        earlier: list[Decided] = []
-        for following in message.then:
-            if decision.outcome is SignalOutcome.EXECUTED and (decision.exits or decision.entries):
-                break
-            working = work(decision, book, config, key=pending.key, signal=pending.id)
-            earlier.append(Decided.following(message, pending=pending, decision=decision, book=book, working=working))
-            book = working.book
-            pending = following
-            decision = decide_payload(pending.payload, book, config)
-        return Decided.following(message, pending=pending, decision=decision, book=book, earlier=tuple(earlier))
 
     async def _check_bar_gaps(self, message: CheckBarGaps) -> None:
         config = self.context.config

@@ -2,7 +2,8 @@
 the signal's outcome and numbers, stop moves, the mark, its layers `opening` / `closing` and their orders
 `pending` (step one of "Orders, in two steps"; the fills are basso/store/orders.py).
 
-The commit is one call of the SQL function `basso_commit_decision` (sql/008): one round trip, one transaction.
+The commit is one call of the SQL function `basso_commit_decision` (sql/010): one round trip, one transaction; a
+batch of decisions is one call of `basso_commit_decisions` (sql/015), which commits them all or none.
 It checks the leader fence under a share lock, then updates the signal's row only while it is still `pending`:
 a signal whose outcome is already committed can never be applied twice, and a crash before the commit leaves it
 pending to be decided again from scratch.
@@ -10,7 +11,7 @@ pending to be decided again from scratch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -166,6 +167,53 @@ async def commit_decision(
         broker,
         orjson.dumps(_changes(working, contracts or {})).decode(),
     )
+    _raise_unless_committed(result, epoch=epoch, signal=signal, working=working)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One signal of a batch to commit: its decision worked out (`working`) and the contract each instrument's new
+    layers go into."""
+
+    signal: PendingSignal
+    working: Working
+    contracts: Mapping[str, Contract]
+
+
+async def commit_decisions(conn: Connection, *, epoch: int, steps: Sequence[Step], at: datetime, broker: str) -> None:
+    """Write a batch of decisions, each as `commit_decision` would, all in one fenced transaction and one round trip
+    (sql/015), or none of them: FenceLost, AlreadyProcessed or StaleBook as `commit_decision`, for the first step
+    that could not be written."""
+    if len(steps) == 1:  # one call of the one-signal function: no subtransaction to pay for
+        step = steps[0]
+        await commit_decision(
+            conn, epoch=epoch, signal=step.signal, working=step.working, at=at, broker=broker, contracts=step.contracts
+        )
+        return
+    batch = [
+        {
+            "version": step.working.book.version,
+            "signal": step.signal.id,
+            "outcome": step.working.decision.outcome.value,
+            "reason": step.working.decision.reason,
+            "decision": step.working.decision.record,
+            "changes": _changes(step.working, step.contracts),
+        }
+        for step in steps
+    ]
+    result: str = await conn.fetchval(
+        "SELECT basso_commit_decisions($1, $2, $3, $4::jsonb)", epoch, at, broker, orjson.dumps(batch).decode()
+    )
+    if result != "ok":
+        n, status = result.split(" ", 1)
+        failed = steps[int(n)]
+        _raise_unless_committed(status, epoch=epoch, signal=failed.signal, working=failed.working)
+
+
+def _raise_unless_committed(result: str, *, epoch: int, signal: PendingSignal, working: Working) -> None:
+    """The exception for what the commit functions answer when they did not write `signal`'s outcome."""
+    if result == "ok":
+        return
     if result == "processed":
         raise AlreadyProcessed(f"signal {signal.id} already has an outcome")
     if result.startswith("stale "):
@@ -175,5 +223,4 @@ async def commit_decision(
         )
     if result.startswith("fence "):
         raise FenceLost(epoch, int(result.split()[1]))
-    if result != "ok":
-        raise RuntimeError(f"basso_commit_decision answered {result!r}")
+    raise RuntimeError(f"the commit of signal {signal.id} answered {result!r}")

@@ -127,6 +127,7 @@ class FakeOpenAlgo:
         self._trade_rows: list[dict[str, Any]] = []
         self._first_price: dict[str, Decimal] = {}
         self._arrived: dict[str, asyncio.Event] = {}
+        self._placed: dict[str, asyncio.Event] = {}
         # Seconds spent answering (reading the request to building the reply; a hung call counts while it hangs): a
         # benchmark that serves the fake from its own process says how much of its time was the fake's.
         self.busy_s = 0.0
@@ -219,6 +220,10 @@ class FakeOpenAlgo:
         """Set once a request to `endpoint` has arrived (a test waits on it rather than polling)."""
         return self._arrived.setdefault(endpoint, asyncio.Event())
 
+    def placed(self, strategy: str) -> asyncio.Event:
+        """Set once a placement with `strategy` in its body (our order's tag) has arrived."""
+        return self._placed.setdefault(strategy, asyncio.Event())
+
     def sent(self, endpoint: str) -> list[dict[str, Any]]:
         """The bodies of every request to `endpoint`, in order."""
         return [r.body for r in self.requests if r.endpoint == endpoint]
@@ -246,6 +251,8 @@ class FakeOpenAlgo:
             return web.json_response({"status": "error", "message": "Invalid JSON"}, status=400)
         self.requests.append(Recorded(endpoint=endpoint, body=body, at=time.perf_counter()))
         self.arrived(endpoint).set()
+        if endpoint == "placeorder":
+            self.placed(str(body.get("strategy"))).set()
         queued = self._faults.get(endpoint)
         fault = queued.pop(0) if queued else None
         if fault is not None and not fault.after_processing:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 import asyncpg
 import pytest
@@ -20,7 +21,15 @@ from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal
 from basso.store.orders import end_order, record_fill, record_placement, working_orders
-from basso.store.outcomes import AlreadyProcessed, PendingSignal, StaleBook, commit_decision, next_pending
+from basso.store.outcomes import (
+    AlreadyProcessed,
+    PendingSignal,
+    StaleBook,
+    Step,
+    commit_decision,
+    commit_decisions,
+    next_pending,
+)
 from basso.store.types import Connection
 
 AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
@@ -90,6 +99,31 @@ async def test_a_decision_commits_working_orders_once_and_never_under_a_stale_fe
         # The book read back counts the working order exactly as the book in memory does.
         assert (await load_book(conn, config)).layers == working.book.layers
         assert [w.ticket for w in await working_orders(conn)] == list(working.tickets)
+    finally:
+        await conn.close()
+
+
+async def test_a_placement_is_recorded_only_under_the_fence_and_only_while_the_order_works(
+    migrated_database: str, config: Config
+) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        old, pending = await leader_with_an_entry(conn, config, "old")
+        working = await decided(conn, pending, config)
+        await commit_decision(conn, epoch=old, signal=pending, working=working, at=AT, broker="openalgo")
+        client = working.tickets[0].client_id
+        placed = partial(record_placement, conn, client_id=client, broker_order_id="25123000000001", reason="", at=AT)
+        assert await placed(epoch=old, status=OrderStatus.SENT)
+        new = await take_fence(conn, "new", "takeover")
+        with pytest.raises(FenceLost) as lost:
+            await placed(epoch=old, status=OrderStatus.UNKNOWN, checks=1)
+        assert (lost.value.ours, lost.value.stored) == (old, new)
+        order = await conn.fetchrow("SELECT status, checks, epoch FROM orders")
+        assert order is not None
+        assert tuple(order) == ("sent", 0, old)  # nothing written by the old leader
+        await end_order(conn, epoch=new, client_id=client, status=OrderStatus.REJECTED, reason="no margin", at=AT)
+        assert not await placed(epoch=new, status=OrderStatus.SENT)  # done: untouched
+        assert await conn.fetchval("SELECT status FROM orders") == "rejected"
     finally:
         await conn.close()
 
@@ -226,6 +260,41 @@ async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothin
         assert working.decision.record["lots"] == 2
         await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=AT, broker="paper")
         assert await conn.fetchval("SELECT book_version FROM controls") == 3
+    finally:
+        await conn.close()
+
+
+async def test_a_batch_commits_every_decision_in_order_or_none_of_them(migrated_database: str, config: Config) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        epoch, entry = await leader_with_an_entry(conn, config, "solo")
+        await store_signal(conn, signal_from_object(EXIT, config))
+        exit_ = await next_pending(conn, after=entry.id)
+        assert exit_ is not None
+        entered = await decided(conn, entry, config)
+        # The exit decided against the book the entry leaves (its layer opening, its order working): the batch.
+        book = entered.book
+        exited = work(decide_payload(exit_.payload, book, config), book, config, key=exit_.key, signal=exit_.id)
+        batch = [Step(signal=entry, working=entered, contracts={}), Step(signal=exit_, working=exited, contracts={})]
+        # A second exit decided against the book before the entry: stale as the batch's second step. Nothing of
+        # the batch is written, not even the entry that was right.
+        wrong = await decided(conn, exit_, config)
+        with pytest.raises(StaleBook, match=f"signal {exit_.id} was decided against book version 1, the facts are"):
+            await commit_decisions(
+                conn, epoch=epoch, steps=[batch[0], Step(signal=exit_, working=wrong, contracts={})], at=AT, broker="x"
+            )
+        assert [r["outcome"] for r in await conn.fetch("SELECT outcome FROM signals ORDER BY id")] == ["pending"] * 2
+        assert await conn.fetchval("SELECT count(*) FROM orders") == 0
+        assert await conn.fetchval("SELECT book_version FROM controls") == 1
+        await commit_decisions(conn, epoch=epoch, steps=batch, at=AT, broker="openalgo")
+        # Both in order: the entry's layer opened and, by the exit, closing at once; its BUY and the SELL working.
+        assert [r["outcome"] for r in await conn.fetch("SELECT outcome FROM signals ORDER BY id")] == ["executed"] * 2
+        assert await conn.fetchval("SELECT status FROM positions") == "closing"
+        sides = await conn.fetch("SELECT side, status, broker FROM orders ORDER BY id")
+        assert [tuple(o) for o in sides] == [("BUY", "pending", "openalgo"), ("SELL", "pending", "openalgo")]
+        assert await conn.fetchval("SELECT book_version FROM controls") == 3
+        with pytest.raises(AlreadyProcessed, match=f"signal {entry.id} already"):
+            await commit_decisions(conn, epoch=epoch, steps=batch, at=AT, broker="openalgo")
     finally:
         await conn.close()
 

@@ -1,0 +1,31 @@
+-- A batch of decisions in one round trip (basso/store/outcomes.py commit_decisions): signals pending in a row,
+-- each decided against the book the one before leaves (basso/actors/deciding.py), committed all or none.
+-- p_steps: [{"version", "signal", "outcome", "reason", "decision", "changes"}], in order, each what
+-- basso_commit_decision takes for one signal.
+-- Returns 'ok', or '<n> <status>' for the first step (counted from 0) that basso_commit_decision did not commit
+-- ('fence …', 'processed', 'stale …'): then nothing of the batch is written.
+CREATE FUNCTION basso_commit_decisions(p_epoch bigint, p_at timestamptz, p_broker text, p_steps jsonb)
+    RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    step jsonb;
+    n integer := 0;
+    result text := 'ok';
+BEGIN
+    BEGIN
+        FOR step IN SELECT * FROM jsonb_array_elements(p_steps) LOOP
+            result := basso_commit_decision(p_epoch, (step->>'version')::bigint, (step->>'signal')::bigint,
+                                            step->>'outcome', step->>'reason', step->'decision', p_at, p_broker,
+                                            step->'changes');
+            IF result <> 'ok' THEN
+                -- Undoes the steps before it: this block is a subtransaction.
+                RAISE EXCEPTION USING ERRCODE = 'BS001', MESSAGE = 'basso: batch not committed';
+            END IF;
+            n := n + 1;
+        END LOOP;
+    EXCEPTION WHEN SQLSTATE 'BS001' THEN
+        RETURN n || ' ' || result;  -- variables keep their values; the block's writes are gone
+    END;
+    RETURN 'ok';
+END
+$$;
