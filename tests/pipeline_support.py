@@ -94,9 +94,15 @@ def pipeline_for(
 
 @contextlib.asynccontextmanager
 async def receiving(
-    pool: asyncpg.Pool, config: Config, epoch: Callable[[], int], turn: BookTurn | None = None
+    pool: asyncpg.Pool,
+    config: Config,
+    epoch: Callable[[], int],
+    turn: BookTurn | None = None,
+    *,
+    fills_at_once: bool = True,
 ) -> AsyncIterator[tuple[ActorRef[ReceiverInbox], ActorRef[Decide]]]:
-    """A SignalReceiver alone under a supervisor, trading at `epoch()`; the test reads its Sizer's mailbox."""
+    """A SignalReceiver alone under a supervisor, trading at `epoch()` with a broker that fills at once (paper) or
+    not; the test reads its Sizer's mailbox."""
     sizer: ActorRef[Decide] = ActorRef("sizer")
     trailer: ActorRef[StopTrailerInbox] = ActorRef("stop_trailer")
     rollover: ActorRef[RolloverInbox] = ActorRef("rollover")
@@ -107,6 +113,7 @@ async def receiving(
         stages=Stages(sizer=sizer, stop_trailer=trailer, rollover=rollover),
         epoch=epoch,
         turn=turn or BookTurn(),
+        fills_at_once=fills_at_once,
     )
     async with Supervisor(
         name="root", children=[ChildSpec(name="receiver", factory=lambda: SignalReceiver(context), ref=receiver)]

@@ -103,3 +103,37 @@ async def test_a_record_that_fails_still_counts_so_the_next_book_is_read_again()
         pass
     assert turn.writes == 1
     await turn.decide()  # and the desk is idle again: nothing waits
+
+
+async def test_records_that_waited_all_go_before_a_decision_that_follows_at_once() -> None:
+    # A batch's fills wait for it; the moment it commits the receiver wants the next turn. The fills that waited
+    # are under way by then (let through as the decision ends), so the next decision waits for all of them, and a
+    # fill that comes after it wants the turn waits for that decision.
+    turn = BookTurn(patience_s=3600)
+    release = asyncio.Event()
+    events: list[str] = []
+
+    async def record(name: str) -> None:
+        async with turn.recording():
+            events.append(f"{name} recording")
+            await release.wait()
+        events.append(f"{name} recorded")
+
+    await turn.decide()
+    waiting = [asyncio.create_task(record(name)) for name in ("a", "b")]
+    await settle()
+    assert events == []
+    turn.decided()
+    deciding = asyncio.create_task(turn.decide())  # at once, before the records have run
+    await settle()
+    late = asyncio.create_task(record("late"))
+    await settle()
+    assert not deciding.done()
+    assert events == ["a recording", "b recording"]  # the late one waits for the decision
+    release.set()
+    await deciding
+    assert events == ["a recording", "b recording", "a recorded", "b recorded"]
+    assert turn.writes == 2
+    turn.decided()
+    await asyncio.gather(*waiting, late)
+    assert events[-2:] == ["late recording", "late recorded"]
