@@ -142,6 +142,7 @@ class LeadershipSettings:
     renew_every_s: float  # the leader renews this often (less up to `renew_jitter_s`)
     renew_deadline_s: float  # without a renewal sent this long ago and acknowledged, the leader pauses
     renew_jitter_s: float
+    standby_every_s: float  # a standby tries to take the lease this often (less up to `renew_jitter_s`)
     key: str  # the Redis key of the lease
 
 
@@ -678,6 +679,7 @@ def _leadership(s: _Section) -> LeadershipSettings:
         renew_every_s=s.number("renew_every_s", positive=True, maximum=3600),
         renew_deadline_s=s.number("renew_deadline_s", positive=True, maximum=3600),
         renew_jitter_s=s.number("renew_jitter_s", minimum=0.0, maximum=3600),
+        standby_every_s=s.number("standby_every_s", positive=True, maximum=3600),
         key=s.text("key"),
     )
     s.done()
@@ -694,10 +696,11 @@ def _leadership(s: _Section) -> LeadershipSettings:
             f"must be more than 1.2 × renew_every_s "
             f"({1.2 * settings.renew_every_s:g}), got {settings.renew_deadline_s:g}",
         )
-    if not settings.renew_jitter_s < settings.renew_every_s:
+    shortest = min(settings.renew_every_s, settings.standby_every_s)
+    if not settings.renew_jitter_s < shortest:
         raise s.fail(
             "renew_jitter_s",
-            f"must be less than renew_every_s ({settings.renew_every_s:g}), got {settings.renew_jitter_s:g}",
+            f"must be less than renew_every_s and standby_every_s ({shortest:g}), got {settings.renew_jitter_s:g}",
         )
     return settings
 

@@ -11,9 +11,10 @@ status check 1 ms after each placement, as the fake fills at once):
    rounds: each instrument entered, then exited; an exit sent once its entry's fill is recorded); for each, the time
    from its webhook acknowledgement (the reply read here) to its placement arriving at the fake broker (stamped
    here too: one clock). Our own time: the fake answers at once, a real OpenAlgo adds ~25 ms.
-2. flat out: `--burst` signals, each instrument's entries and exits sent in turn as fast as the webhook
-   acknowledges them (the instruments in parallel), none waiting for a fill: signals (and orders: one each) per
-   second until every order is recorded filled.
+2. flat out: `--burst` signals, each instrument's entries and exits sent in turn (the instruments in parallel),
+   the next as soon as the order of the one before has arrived at the fake broker, none waiting for a fill: signals
+   (and orders: one each) per second until every order is recorded filled. (Sent faster, an exit decided before
+   its entry's order has left withdraws that order unsent: a pair that never reaches the broker measures nothing.)
 In both, the time from a placement arriving at the fake to its fill committed in our database (seen by a reader
 polling every 5 ms). For the burst, the cores each party kept busy: `basso run`, its PostgreSQL, and this process
 (the fake, the webhook client and the fills watcher), with the fake's answering on its own, so the figures say
@@ -64,7 +65,7 @@ class Traded:
 
     name: str
     price: float = 78500
-    stop: float = 64500  # EXPERIMENT
+    stop: float = 77100  # 1,400 points below, one ATR: on ₹5 Cr, volatility-limited to 7 lots (below)
     atr: float = 1400
 
 

@@ -111,6 +111,11 @@ day = 19
         ),
         ("[server]\npending_sweep_s = 0\n", r"server\.pending_sweep_s: must be greater than 0"),
         ("[leadership]\nlease_ttl_s = -1\n", r"leadership\.lease_ttl_s: must be greater than 0"),
+        ("[leadership]\nstandby_every_s = 0\n", r"leadership\.standby_every_s: must be greater than 0"),
+        (
+            "[leadership]\nstandby_every_s = 0.05\n",
+            r"leadership\.renew_jitter_s: must be less than renew_every_s and standby_every_s \(0\.05\), got 0\.1",
+        ),
         ('[instruments.GOLD_MINI]\nlot_size = "100"\n', r"instruments\.GOLD_MINI\.lot_size: must be a whole number"),
         ("[instruments.GOLD_MINI]\nmargin_per_lt = 1\n", r"instruments\.GOLD_MINI\.margin_per_lt: unknown key"),
         ('[instruments.GOLD_MINI]\ncalendar = "LME"\n', r"instruments\.GOLD_MINI\.calendar: no calendar 'LME'"),

@@ -1,7 +1,7 @@
 """LeaderElector: holds the Redis lease while this instance leads, and pauses trading the moment it cannot be
 sure it still does (docs/architecture.md "Leadership timing").
 
-A follower tries to take the lease every `renew_every_s` (less a random jitter), or sooner: when the lease has
+A follower tries to take the lease every `standby_every_s` (less a random jitter), or sooner: when the lease has
 less time left than that (its leader died and stopped renewing it), at the moment it expires. On taking it,
 the elector takes the PostgreSQL fence (a new epoch, recorded in `leadership_history`) and reports the gain;
 Recovery then rebuilds the state and opens the gate. The leader renews every `renew_every_s` and measures its lease from
@@ -136,13 +136,15 @@ class LeaderElector(Actor[Tick]):
     def _next_step_in(self) -> float:
         context = self.context
         settings, status = context.status.settings, context.status
-        every = settings.renew_every_s - context.rng.uniform(0.0, settings.renew_jitter_s)
+        jitter = context.rng.uniform(0.0, settings.renew_jitter_s)
         if status.epoch is None or status.renewed_at is None:
+            every = settings.standby_every_s - jitter
             # A standby tries again at the lease's expiry if that comes first: after a leader's crash, the
             # takeover then waits for the TTL alone, not the TTL and up to one more interval.
             left, self._lease_left = self._lease_left, None
             return every if left is None else max(0.0, min(every, left))
         # Wake at the deadline at the latest, so the gate closes on time even if every renewal fails fast.
+        every = settings.renew_every_s - jitter
         until_deadline = status.renewed_at + settings.renew_deadline_s - context.clock.monotonic()
         return max(0.0, min(every, until_deadline))
 

@@ -189,28 +189,22 @@ async def record_placement(
     """The order reached the broker (`sent`, with its order id) or its fate is `unknown`; False if it was
     already done (nothing written). FenceLost if a newer leader holds the fence (nothing written).
 
-    One statement, so one round trip and a transaction of its own: it is written twice for every order sent
-    (`sent` before the request leaves, then the broker's id). The fence row is read under a share lock as
-    `fenced` does, and the update happens only if the epoch read is ours."""
-    row = await conn.fetchrow(
-        "WITH fence AS (SELECT epoch FROM leader_fence WHERE id = 1 FOR SHARE),"
-        " updated AS (UPDATE orders SET status = $2, broker_order_id = coalesce($3, broker_order_id), reason = $4,"
-        " checks = checks + $5, updated_at = $6, epoch = $7"
-        " WHERE client_id = $1 AND status = ANY($8::text[]) AND $7 = (SELECT epoch FROM fence) RETURNING 1)"
-        " SELECT (SELECT epoch FROM fence) AS fence, (SELECT count(*) FROM updated) AS updated",
+    One round trip (sql/015's basso_record_placement): it is written twice for every order sent (`sent` before
+    the request leaves, then the broker's id)."""
+    result: str = await conn.fetchval(
+        "SELECT basso_record_placement($1, $2, $3, $4, $5, $6, $7, $8::text[])",
+        epoch,
         client_id,
         status.value,
         broker_order_id,
         reason[:500],
         checks,
         at,
-        epoch,
         list(WORKING),
     )
-    assert row is not None
-    if row["fence"] != epoch:
-        raise FenceLost(epoch, row["fence"])
-    return bool(row["updated"] == 1)
+    if result.startswith("fence "):
+        raise FenceLost(epoch, int(result.split()[1]))
+    return result == "ok"
 
 
 async def _locked(conn: Connection, client_id: str) -> asyncpg.Record:

@@ -232,10 +232,10 @@ async def test_a_standby_tries_again_when_the_lease_expires_if_that_comes_before
     pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config
 ) -> None:
     # Another instance holds the lease with 1.5 s left (its leader died: nobody renews it). The standby's
-    # attempts here are every renew_every_s less up to renew_jitter_s: 2.0 - [0, 0.1] = 1.9 to 2.0 s; it tries
+    # attempts here are every standby_every_s less up to renew_jitter_s: 2.0 - [0, 0.1] = 1.9 to 2.0 s; it tries
     # again at the expiry instead, 1.5 s (less the time the test took to get there: under 0.5 s) after its
     # attempt.
-    settings = replace(config.leadership, key=KEY, renew_every_s=2.0, renew_jitter_s=0.1, renew_deadline_s=2.5)
+    settings = replace(config.leadership, key=KEY, standby_every_s=2.0, renew_jitter_s=0.1)
     await redis_client.set(KEY, "dead-leader:1", px=1500)
     clock = SleepSignallingClock()
     async with elector(pool, redis_server.url, settings, instance="b", clock=clock) as standby:
@@ -247,8 +247,9 @@ async def test_a_standby_tries_again_when_the_lease_expires_if_that_comes_before
 async def test_a_standby_behind_a_healthy_leader_keeps_its_ordinary_interval(
     pool: asyncpg.Pool, redis_server: EmbeddedRedis, redis_client: aioredis.Redis, config: Config
 ) -> None:
-    # A live leader renews to the full TTL (3 s): more than the interval, so the standby tries every 1.9-2.0 s.
-    settings = replace(config.leadership, key=KEY, renew_every_s=2.0, renew_jitter_s=0.1, renew_deadline_s=2.5)
+    # A live leader renews to the full TTL (3 s): more than the interval, so the standby tries every 1.9-2.0 s
+    # (standby_every_s less up to renew_jitter_s), whatever the leader's own renewal interval.
+    settings = replace(config.leadership, key=KEY, standby_every_s=2.0, renew_jitter_s=0.1, renew_every_s=0.5)
     await redis_client.set(KEY, "live-leader:1", px=3000)
     clock = SleepSignallingClock()
     async with elector(pool, redis_server.url, settings, instance="b", clock=clock) as standby:
