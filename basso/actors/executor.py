@@ -56,8 +56,9 @@ class Executor(DatabaseActor[ExecutorInbox]):
     async def _place(self, message: Place) -> None:
         desk = self.context.desk
         if desk is not None:  # the facts have every order as committed, with its contract's symbol
-            signal = message.signal_row
-            for order in await self.db.run(lambda conn: working_orders(conn, signal=signal), what="executor: orders"):
+            if message.working is not None and all(desk.working_on(t.client_id) for t in message.working.tickets):
+                return  # taken up with an earlier signal's: a batch's orders are all read at its first Place
+            for order in await self.db.run(working_orders, what="executor: orders"):
                 desk.take_up(order)
             return
         if message.working is not None:

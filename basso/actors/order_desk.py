@@ -192,17 +192,19 @@ class OrderDesk:
         ]
         return max(roots)[1] if roots else None
 
-    def working(self) -> set[str]:
-        """The client ids being worked now."""
-        return {k for k, task in self._tasks.items() if not task.done()}
-
     def take_up(self, order: WorkingOrder) -> None:
         """Work `order` unless it is already being worked."""
         key = order.ticket.client_id
         task = self._tasks.get(key)
         if task is not None and not task.done():
             return
-        self._tasks[key] = asyncio.create_task(self._work(order), name=f"order {key}")
+        task = asyncio.create_task(self._work(order), name=f"order {key}")
+        self._tasks[key] = task
+        task.add_done_callback(lambda done: self._tasks.pop(key) if self._tasks.get(key) is done else None)
+
+    def working_on(self, client_id: str) -> bool:
+        """Whether the order `client_id` is being worked now."""
+        return client_id in self._tasks
 
     async def wait_idle(self) -> None:
         """Until every order taken up has been worked as far as it can be (tests)."""

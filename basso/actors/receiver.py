@@ -105,9 +105,9 @@ class SignalReceiver(DatabaseActor[ReceiverInbox]):
             case Committed(signal_row=signal_row, book=book, epoch=epoch):
                 ours = signal_row in self.in_flight
                 self.book = book if ours and not self.moved_in_flight else None
-                if ours and (self.in_flight_roll or len(self.in_flight) > 1):
-                    # A roll step's commit stored the roll's next step, which goes first; a batch may have been
-                    # committed only in part (basso/actors/deciding.py, the RiskGuard): what is pending is re-read.
+                if ours and (self.in_flight_roll or signal_row != max(self.in_flight)):
+                    # A roll step's commit stored the roll's next step, which goes first; a batch committed only in
+                    # part (basso/actors/deciding.py, the RiskGuard) left the rest pending: what is pending is re-read.
                     self.ahead.clear()
                 if ours and book is None and len(self.in_flight) > 1:
                     self.singly_until = max(self.in_flight)
