@@ -42,7 +42,6 @@ __all__ = [
     "record_leg",
     "record_placement",
     "resolve_by_hand",
-    "unresolved_instruments",
     "working_orders",
 ]
 
@@ -143,16 +142,6 @@ async def exit_decided(db: Executor, entry_client_id: str) -> bool:
         entry_client_id,
     )
     return bool(closing)
-
-
-async def unresolved_instruments(db: Executor, *, checks: int) -> dict[str, str]:
-    """Instruments with an order still `unknown` after `checks` resolution attempts: entries wait for them."""
-    rows = await db.fetch(
-        "SELECT DISTINCT ON (instrument) instrument, client_id FROM orders"
-        " WHERE status = 'unknown' AND checks >= $1 ORDER BY instrument, id",
-        checks,
-    )
-    return {r["instrument"]: r["client_id"] for r in rows}
 
 
 def _ticket(row: asyncpg.Record) -> OrderTicket:

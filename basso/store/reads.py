@@ -75,12 +75,6 @@ async def pending_count(db: Executor) -> int:
     return count
 
 
-async def kill_switch_on(db: Executor) -> bool:
-    """Whether the kill switch is on now."""
-    on: bool = await db.fetchval("SELECT kill_switch FROM controls WHERE id = 1")
-    return on
-
-
 async def orders_of_signal(db: Executor, signal: int) -> list[asyncpg.Record]:
     """The orders a signal's decision committed, in the order it committed them."""
     return await db.fetch(

@@ -11,7 +11,7 @@ import orjson
 from basso.store.fence import fenced
 from basso.store.types import Connection, Executor
 
-__all__ = ["blocked_instruments", "held_lots", "latest_reconciliation", "record_reconciliation"]
+__all__ = ["breaks_of", "held_lots", "latest_reconciliation", "record_reconciliation"]
 
 
 async def held_lots(db: Executor) -> tuple[dict[tuple[str, str, float], int], set[str]]:
@@ -65,15 +65,13 @@ async def latest_reconciliation(db: Executor) -> asyncpg.Record | None:
     return await db.fetchrow("SELECT at, epoch, matched, breaks, error FROM reconciliations ORDER BY id DESC LIMIT 1")
 
 
-async def blocked_instruments(db: Executor) -> dict[str, str]:
-    """Instrument → why its entries wait, from the newest check ("*": every instrument, the book unreadable)."""
-    row = await latest_reconciliation(db)
-    if row is None or row["matched"]:
-        return {}
-    if row["error"]:
-        return {"*": f"the broker's position book could not be read: {row['error']}"}
+def breaks_of(breaks: str, error: str) -> dict[str, str]:
+    """Instrument → why its entries wait, from a check that did not match (its `breaks` JSON and `error`): "*",
+    every instrument, when the position book could not be read."""
+    if error:
+        return {"*": f"the broker's position book could not be read: {error}"}
     return {
         b["instrument"]: f"reconciliation break on {b['symbol']}: {b['kind']} (expected {b['expected']}, "
         f"at the broker {b['at_broker']})"
-        for b in orjson.loads(row["breaks"])
+        for b in orjson.loads(breaks)
     }

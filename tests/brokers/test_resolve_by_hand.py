@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import aiohttp
+import asyncpg
 import orjson
 import pytest
 from aiohttp.test_utils import TestServer
@@ -21,12 +22,17 @@ from basso.config import Config
 from basso.http.app import build_app
 from basso.http.ratelimit import RateLimiter
 from basso.http.state import Services
-from basso.store.orders import unresolved_instruments
+from basso.store.blocks import entry_blocks
 from tests.brokers.desk_support import Desk, desk_on
 from tests.brokers.test_desk_exits import AT, ENTRY, symbol
 
 TOKEN = "admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def unknown_orders(pool: asyncpg.Pool) -> dict[str, str]:
+    """What the RiskGuard reads as unknown at the broker (after three checks), by instrument."""
+    return (await entry_blocks(pool, checks=3, today=AT.date())).unknown
 
 
 @dataclass
@@ -72,7 +78,7 @@ async def an_unknown_entry(desk: Desk) -> str:
     order = await desk.pool.fetchrow("SELECT client_id, status, checks FROM orders")
     assert order is not None
     assert (order["status"], order["checks"]) == ("unknown", 3)
-    assert await unresolved_instruments(desk.pool, checks=3) == {"GOLD_MINI": order["client_id"]}
+    assert (await unknown_orders(desk.pool)) == {"GOLD_MINI": order["client_id"]}
     return str(order["client_id"])
 
 
@@ -99,7 +105,7 @@ async def test_an_unknown_entry_the_broker_never_had_closes_its_layer_and_lifts_
         "failed",
         "cancelled: resolved by hand (127.0.0.1): not in OpenAlgo's order book",
     )
-    assert await unresolved_instruments(desk.pool, checks=3) == {}
+    assert (await unknown_orders(desk.pool)) == {}
     assert await desk.pool.fetchval("SELECT count(*) FROM ledger WHERE kind <> 'deposit'") == 0
     # Done now: a second answer changes nothing.
     status, reply = await operator.resolve({"client_id": client_id, "filled_lots": 0, "reason": "again"})
@@ -126,7 +132,7 @@ async def test_an_unknown_entry_that_did_fill_opens_its_layer_at_the_price_the_t
     assert tuple(layer) == ("open", 2, Decimal("78510.5000"), Decimal("78510.5000"))
     ledger = await desk.pool.fetch("SELECT kind, amount FROM ledger WHERE kind <> 'deposit'")
     assert [(r["kind"], r["amount"]) for r in ledger] == [("commission", Decimal("-785.10"))]
-    assert await unresolved_instruments(desk.pool, checks=3) == {}
+    assert (await unknown_orders(desk.pool)) == {}
 
 
 @pytest.mark.parametrize(
