@@ -77,6 +77,9 @@ T = TypeVar("T")
 # How old an order book read may be to tell a lost placement's order from those already there: the book stamps
 # orders to the second, so matching by time can tell nothing closer apart (basso.brokers.openalgo.BrokerBooks).
 ORDER_BOOK_FRESH_S = 1.0
+# At most ten trade book reads a second: each returns the whole day's trades, and an order's fill waits at most this
+# long for the next one (the orders that finish meanwhile share it).
+TRADE_BOOK_EVERY_S = 0.1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,7 +111,7 @@ class OrderDesk:
         self._checked: dict[str, date] = {}  # symbol → the exchange day /symbol last matched the configuration
         # One order book snapshot and one trade book read serve every order worked at once (BrokerBooks says why
         # that is still exactly once).
-        self._books = BrokerBooks(context.client, fresh_s=ORDER_BOOK_FRESH_S)
+        self._books = BrokerBooks(context.client, fresh_s=ORDER_BOOK_FRESH_S, trades_every_s=TRADE_BOOK_EVERY_S)
 
     async def reconcile(self) -> bool:
         """One reconciliation (docs/rules.md §8): the broker's position book against what our layers hold, per symbol. A

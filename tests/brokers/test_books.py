@@ -127,3 +127,24 @@ async def test_an_unreadable_trade_book_fails_every_order_waiting_for_it(
     assert all(isinstance(r, BrokerError) and "HTTP 500" in str(r) for r in results)
     assert len(fake.sent("tradebook")) == 1
     assert await books.trades(("a",)) == []  # the next read is a new one
+
+
+async def test_trade_book_reads_keep_their_spacing_and_who_asks_meanwhile_shares_the_next(
+    fake: FakeOpenAlgo, client: OpenAlgoClient
+) -> None:
+    spaced = BrokerBooks(client, fresh_s=FRESH_S, trades_every_s=0.2)
+    try:
+        one = await client.place(leg(PUT, "SELL", 60), strategy="a", pricetype="MARKET", quantity=60)
+        assert [t.orderid for t in await spaced.trades((one,))] == [one]  # the first read goes at once
+        # Three orders finishing one after another right after it: one read answers them all, 0.2 s after the first.
+        finishing = [
+            await client.place(leg(PUT, "SELL", 10), strategy=name, pricetype="MARKET", quantity=10)
+            for name in ("b", "c", "d")
+        ]
+        answers = await asyncio.gather(*(spaced.trades((orderid,)) for orderid in finishing))
+        assert [[t.orderid for t in trades] for trades in answers] == [[orderid] for orderid in finishing]
+        reads = [r.at for r in fake.requests if r.endpoint == "tradebook"]
+        assert len(reads) == 2
+        assert reads[1] - reads[0] >= 0.2
+    finally:
+        await spaced.close()
