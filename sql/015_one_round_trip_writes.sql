@@ -34,9 +34,13 @@ $$;
 
 -- An order's placement recorded (basso/store/orders.py record_placement): `sent` before the request leaves, then
 -- the broker's order id, or `unknown`. Twice for every order sent: one round trip each, fenced like every write.
--- Returns 'ok', 'done' (the order will fill no more: nothing written) or 'fence <stored epoch>'.
+-- With p_unless_closing (an entry's first `sent`), nothing is written if its layer is already closing: the exit
+-- came first, and the entry is withdrawn unsent. The check and the write are one step: no exit can be committed
+-- between them (the layer's row is locked).
+-- Returns 'ok', 'done' (the order will fill no more: nothing written), 'closing' or 'fence <stored epoch>'.
 CREATE FUNCTION basso_record_placement(p_epoch bigint, p_client_id text, p_status text, p_broker_order_id text,
-                                       p_reason text, p_checks integer, p_at timestamptz, p_working text[])
+                                       p_reason text, p_checks integer, p_at timestamptz, p_working text[],
+                                       p_unless_closing boolean)
     RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -45,6 +49,13 @@ BEGIN
     SELECT epoch INTO stored_epoch FROM leader_fence WHERE id = 1 FOR SHARE;
     IF stored_epoch <> p_epoch THEN
         RETURN 'fence ' || stored_epoch;
+    END IF;
+    IF p_unless_closing THEN
+        PERFORM FROM orders o JOIN positions p ON p.id = o.position
+          WHERE o.client_id = p_client_id AND p.status = 'closing' FOR UPDATE OF p;
+        IF FOUND THEN
+            RETURN 'closing';
+        END IF;
     END IF;
     UPDATE orders SET status = p_status, broker_order_id = coalesce(p_broker_order_id, broker_order_id),
                       reason = p_reason, checks = checks + p_checks, updated_at = p_at, epoch = p_epoch

@@ -303,9 +303,7 @@ class OrderDesk:
                     return
                 order = replace(order, ticket=replace(ticket, lots=held))  # sell only what was bought
         if ticket.opening and order.status is OrderStatus.PENDING:
-            if await self._read(lambda conn: exit_decided(conn, ticket.client_id)):
-                await self._end(order, OrderStatus.CANCELLED, "withdrawn unsent: the layer's exit came first")
-                return
+            # Whether its exit came first is asked by the `sent` record itself, at the last moment (_Journal).
             mismatch = await self._check_contract(
                 order, order.symbol, round(ticket.point_value * instrument.quote_unit)
             )
@@ -660,9 +658,12 @@ class _Journal:
         self.sent = False  # a placement request may have left: from now on the order is looked for, not sent
 
     async def sending(self, strategy: str) -> None:
+        """Record `sent` before the request leaves. An entry's first placement is withdrawn instead (LegWithdrawn,
+        nothing sent) if its layer's exit has been committed meanwhile."""
         desk = self.desk
+        first_entry = self.order.ticket.opening and self.order.status is OrderStatus.PENDING and not self.sent
         self.sent = True
-        await desk._write(
+        recorded = await desk._write(
             lambda conn: record_placement(
                 conn,
                 epoch=desk.context.epoch(),
@@ -671,8 +672,12 @@ class _Journal:
                 broker_order_id=None,
                 reason="",
                 at=desk.context.wall_clock(),
+                unless_closing=first_entry,
             )
         )
+        if recorded == "closing":
+            self.sent = False
+            raise LegWithdrawn("placeorder", "withdrawn unsent: the layer's exit came first", part=None)
 
     async def placed(self, strategy: str, orderid: str) -> None:
         desk = self.desk

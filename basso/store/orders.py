@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, cast
 
 import asyncpg
 import orjson
@@ -174,14 +174,16 @@ async def record_placement(
     reason: str,
     at: datetime,
     checks: int = 0,
-) -> bool:
-    """The order reached the broker (`sent`, with its order id) or its fate is `unknown`; False if it was
-    already done (nothing written). FenceLost if a newer leader holds the fence (nothing written).
+    unless_closing: bool = False,
+) -> Literal["ok", "done", "closing"]:
+    """The order reached the broker (`sent`, with its order id) or its fate is `unknown`: "ok"; "done" if it was
+    already done, and with `unless_closing` "closing" if its layer is being closed (an entry's exit came first);
+    nothing is written then. FenceLost if a newer leader holds the fence (nothing written).
 
     One round trip (sql/015's basso_record_placement): it is written twice for every order sent (`sent` before
     the request leaves, then the broker's id)."""
     result: str = await conn.fetchval(
-        "SELECT basso_record_placement($1, $2, $3, $4, $5, $6, $7, $8::text[])",
+        "SELECT basso_record_placement($1, $2, $3, $4, $5, $6, $7, $8::text[], $9)",
         epoch,
         client_id,
         status.value,
@@ -190,10 +192,12 @@ async def record_placement(
         checks,
         at,
         list(WORKING),
+        unless_closing,
     )
     if result.startswith("fence "):
         raise FenceLost(epoch, int(result.split()[1]))
-    return result == "ok"
+    assert result in ("ok", "done", "closing"), result
+    return cast(Literal["ok", "done", "closing"], result)
 
 
 async def _locked(conn: Connection, client_id: str) -> asyncpg.Record:

@@ -113,7 +113,7 @@ async def test_a_placement_is_recorded_only_under_the_fence_and_only_while_the_o
         await commit_decision(conn, epoch=old, signal=pending, working=working, at=AT, broker="openalgo")
         client = working.tickets[0].client_id
         placed = partial(record_placement, conn, client_id=client, broker_order_id="25123000000001", reason="", at=AT)
-        assert await placed(epoch=old, status=OrderStatus.SENT)
+        assert await placed(epoch=old, status=OrderStatus.SENT) == "ok"
         new = await take_fence(conn, "new", "takeover")
         with pytest.raises(FenceLost) as lost:
             await placed(epoch=old, status=OrderStatus.UNKNOWN, checks=1)
@@ -122,8 +122,35 @@ async def test_a_placement_is_recorded_only_under_the_fence_and_only_while_the_o
         assert order is not None
         assert tuple(order) == ("sent", 0, old)  # nothing written by the old leader
         await end_order(conn, epoch=new, client_id=client, status=OrderStatus.REJECTED, reason="no margin", at=AT)
-        assert not await placed(epoch=new, status=OrderStatus.SENT)  # done: untouched
+        assert await placed(epoch=new, status=OrderStatus.SENT) == "done"  # untouched
         assert await conn.fetchval("SELECT status FROM orders") == "rejected"
+    finally:
+        await conn.close()
+
+
+async def test_an_entrys_first_placement_is_not_recorded_once_its_layer_is_closing(
+    migrated_database: str, config: Config
+) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        epoch, entry = await leader_with_an_entry(conn, config, "solo")
+        await store_signal(conn, signal_from_object(EXIT, config))
+        exit_ = await next_pending(conn, after=entry.id)
+        assert exit_ is not None
+        entered = await decided(conn, entry, config)
+        await commit_decision(conn, epoch=epoch, signal=entry, working=entered, at=AT, broker="openalgo")
+        client = entered.tickets[0].client_id
+        placed = partial(record_placement, conn, epoch=epoch, client_id=client, broker_order_id=None, reason="", at=AT)
+        # Still opening: the entry may go.
+        assert await placed(status=OrderStatus.SENT, unless_closing=True) == "ok"
+        await conn.execute("UPDATE orders SET status = 'pending'")  # as it was: not sent yet
+        # The exit committed meanwhile (decided against the book counting the entry working): the entry is not sent.
+        exited = await decided(conn, exit_, config)
+        await commit_decision(conn, epoch=epoch, signal=exit_, working=exited, at=AT, broker="openalgo")
+        assert await placed(status=OrderStatus.SENT, unless_closing=True) == "closing"
+        assert await conn.fetchval("SELECT status FROM orders WHERE client_id = $1", client) == "pending"
+        # A later step of an order already sent is recorded whatever the layer (its chase withdraws it itself).
+        assert await placed(status=OrderStatus.SENT) == "ok"
     finally:
         await conn.close()
 
