@@ -6,7 +6,6 @@ ends the batch at an entry it blocks, so the signals after it are decided again 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -35,14 +34,6 @@ BAR: dict[str, Any] = {
     "atr": 500,
     "timestamp": "2026-11-25T10:31:00",
 }
-
-
-@pytest.fixture
-async def pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
-    assert opened is not None
-    yield opened
-    await opened.close()
 
 
 async def stored(pool: asyncpg.Pool, config: Config, *bodies: dict[str, Any]) -> int:

@@ -6,11 +6,9 @@ wake it (a `Poll`): the same holds for them (real PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import asyncpg
-import pytest
 
 from basso.actors.base import ActorRef
 from basso.actors.turn import BookTurn
@@ -26,14 +24,6 @@ from tests.pipeline_support import PROCESSED_AT, receiving
 from tests.replay import commit_on_paper
 from tests.store.test_outcomes import leader_with_an_entry
 from tests.web.test_webhook import payload
-
-
-@pytest.fixture
-async def pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
-    assert opened is not None
-    yield opened
-    await opened.close()
 
 
 async def entry_committed(

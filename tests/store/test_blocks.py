@@ -12,9 +12,8 @@ from basso.enums import OrderStatus
 from basso.store.blocks import entry_blocks
 from basso.store.controls import set_kill_switch
 from basso.store.orders import record_placement
-from basso.store.outcomes import commit_decision
 from basso.store.reconciliation import record_reconciliation
-from tests.store.test_outcomes import AT, decided, leader_with_an_entry
+from tests.store.test_outcomes import AT, an_entry_committed
 
 TODAY = date(2026, 11, 25)
 
@@ -22,10 +21,7 @@ TODAY = date(2026, 11, 25)
 async def test_each_fact_blocks_entries_on_its_own_instrument_only(migrated_database: str, config: Config) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
-        epoch, pending = await leader_with_an_entry(conn, config, "solo")
-        working = await decided(conn, pending, config)
-        await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=AT, broker="openalgo")
-        client = working.tickets[0].client_id
+        epoch, client = await an_entry_committed(conn, config, "solo", "openalgo")
         nothing = await entry_blocks(conn, checks=3, today=TODAY)
         assert nothing.of("BANK_NIFTY") is None
         assert nothing.of("GOLD_MINI") is None

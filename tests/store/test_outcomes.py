@@ -71,6 +71,24 @@ async def decided(conn: asyncpg.Connection, pending: PendingSignal, config: Conf
     return work(decide_payload(pending.payload, book, config), book, config, key=pending.key, signal=pending.id)
 
 
+async def an_entry_committed(conn: asyncpg.Connection, config: Config, holder: str, broker: str) -> tuple[int, str]:
+    """`holder` leads, and its Bank Nifty base entry is decided and committed with its order at `broker`: the
+    epoch and the order's client id."""
+    epoch, pending = await leader_with_an_entry(conn, config, holder)
+    working = await decided(conn, pending, config)
+    await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=AT, broker=broker)
+    return epoch, working.tickets[0].client_id
+
+
+async def an_entry_then_its_exit(conn: Connection, config: Config) -> tuple[int, PendingSignal, PendingSignal]:
+    """A leader with the Bank Nifty base entry stored, then the exit of its layer: the epoch and both signals."""
+    epoch, entry = await leader_with_an_entry(conn, config, "solo")
+    await store_signal(conn, signal_from_object(EXIT, config))
+    exit_ = await next_pending(conn, after=entry.id)
+    assert exit_ is not None
+    return epoch, entry, exit_
+
+
 async def test_a_decision_commits_working_orders_once_and_never_under_a_stale_fence(
     migrated_database: str, config: Config
 ) -> None:
@@ -108,10 +126,7 @@ async def test_a_placement_is_recorded_only_under_the_fence_and_only_while_the_o
 ) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
-        old, pending = await leader_with_an_entry(conn, config, "old")
-        working = await decided(conn, pending, config)
-        await commit_decision(conn, epoch=old, signal=pending, working=working, at=AT, broker="openalgo")
-        client = working.tickets[0].client_id
+        old, client = await an_entry_committed(conn, config, "old", "openalgo")
         placed = partial(record_placement, conn, client_id=client, broker_order_id="25123000000001", reason="", at=AT)
         assert await placed(epoch=old, status=OrderStatus.SENT) == "ok"
         new = await take_fence(conn, "new", "takeover")
@@ -133,10 +148,7 @@ async def test_an_entrys_first_placement_is_not_recorded_once_its_layer_is_closi
 ) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
-        epoch, entry = await leader_with_an_entry(conn, config, "solo")
-        await store_signal(conn, signal_from_object(EXIT, config))
-        exit_ = await next_pending(conn, after=entry.id)
-        assert exit_ is not None
+        epoch, entry, exit_ = await an_entry_then_its_exit(conn, config)
         entered = await decided(conn, entry, config)
         await commit_decision(conn, epoch=epoch, signal=entry, working=entered, at=AT, broker="openalgo")
         client = entered.tickets[0].client_id
@@ -158,10 +170,7 @@ async def test_an_entrys_first_placement_is_not_recorded_once_its_layer_is_closi
 async def test_a_fill_books_the_actual_price_and_commission_once(migrated_database: str, config: Config) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
-        epoch, pending = await leader_with_an_entry(conn, config, "solo")
-        working = await decided(conn, pending, config)
-        await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=AT, broker="paper")
-        client = working.tickets[0].client_id
+        epoch, client = await an_entry_committed(conn, config, "solo", "paper")
         assert await record_placement(
             conn,
             epoch=epoch,
@@ -199,10 +208,7 @@ async def test_a_rejected_entry_closes_its_layer_at_zero_lots_and_the_signal_fai
 ) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
-        epoch, pending = await leader_with_an_entry(conn, config, "solo")
-        working = await decided(conn, pending, config)
-        await commit_decision(conn, epoch=epoch, signal=pending, working=working, at=AT, broker="openalgo")
-        client = working.tickets[0].client_id
+        epoch, client = await an_entry_committed(conn, config, "solo", "openalgo")
         assert (
             await end_order(
                 conn, epoch=epoch, client_id=client, status=OrderStatus.REJECTED, reason="RMS: margin exceeds", at=AT
@@ -294,10 +300,7 @@ async def test_a_decision_made_against_a_stale_book_is_refused_and_writes_nothin
 async def test_a_batch_commits_every_decision_in_order_or_none_of_them(migrated_database: str, config: Config) -> None:
     conn = await asyncpg.connect(migrated_database)
     try:
-        epoch, entry = await leader_with_an_entry(conn, config, "solo")
-        await store_signal(conn, signal_from_object(EXIT, config))
-        exit_ = await next_pending(conn, after=entry.id)
-        assert exit_ is not None
+        epoch, entry, exit_ = await an_entry_then_its_exit(conn, config)
         entered = await decided(conn, entry, config)
         # The exit decided against the book the entry leaves (its layer opening, its order working): the batch.
         book = entered.book
