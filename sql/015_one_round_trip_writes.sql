@@ -36,7 +36,7 @@ $$;
 -- the broker's order id, or `unknown`. Twice for every order sent: one round trip each, fenced like every write.
 -- With p_unless_closing (an entry's first `sent`), nothing is written if its layer is already closing: the exit
 -- came first, and the entry is withdrawn unsent. The check and the write are one step: no exit can be committed
--- between them (the layer's row is locked).
+-- between them.
 -- Returns 'ok', 'done' (the order will fill no more: nothing written), 'closing' or 'fence <stored epoch>'.
 CREATE FUNCTION basso_record_placement(p_epoch bigint, p_client_id text, p_status text, p_broker_order_id text,
                                        p_reason text, p_checks integer, p_at timestamptz, p_working text[],
@@ -45,15 +45,18 @@ CREATE FUNCTION basso_record_placement(p_epoch bigint, p_client_id text, p_statu
 LANGUAGE plpgsql AS $$
 DECLARE
     stored_epoch bigint;
+    layer_status text;
 BEGIN
     SELECT epoch INTO stored_epoch FROM leader_fence WHERE id = 1 FOR SHARE;
     IF stored_epoch <> p_epoch THEN
         RETURN 'fence ' || stored_epoch;
     END IF;
     IF p_unless_closing THEN
-        PERFORM FROM orders o JOIN positions p ON p.id = o.position
-          WHERE o.client_id = p_client_id AND p.status = 'closing' FOR UPDATE OF p;
-        IF FOUND THEN
+        -- The share lock holds off an exit's commit (it updates this row) until this one is done: the exit then
+        -- finds the entry sent, and its chase withdraws what has not filled.
+        SELECT p.status INTO layer_status FROM orders o JOIN positions p ON p.id = o.position
+         WHERE o.client_id = p_client_id FOR SHARE OF p;
+        IF layer_status = 'closing' THEN
             RETURN 'closing';
         END IF;
     END IF;

@@ -279,23 +279,28 @@ class OrderDesk:
         # The market is read while the facts are checked (both only read; nothing is recorded, nothing sent): the
         # first limit's price is ready when the checks are done (unless they waited: an exit, for its entry's chase).
         quote = asyncio.create_task(self.context.client.quote(order.symbol, instrument.exchange))
+        worked_meanwhile = frozenset(key for key, task in self._tasks.items() if not task.done())
         try:
-            await self._work_future(order, quote)
+            await self._work_future(order, quote, worked_meanwhile)
         finally:
             if not quote.done():
                 quote.cancel()
             elif not quote.cancelled():
                 quote.exception()  # a quote never used (the order was not sent) may have failed: that is no news
 
-    async def _work_future(self, order: WorkingOrder, quote: asyncio.Task[Quote] | None) -> None:
+    async def _work_future(
+        self, order: WorkingOrder, quote: asyncio.Task[Quote] | None, worked_meanwhile: frozenset[str] = frozenset()
+    ) -> None:
+        """Work `order` to its end; `quote`, the market read as it was taken up, while the orders `worked_meanwhile`
+        were being worked."""
         settings = self.context.config.broker
         ticket = order.ticket
         instrument = self.context.config.instrument(ticket.instrument)
         if not ticket.opening and order.status is OrderStatus.PENDING and order.roll is None:
-            held, waited = await self._held_after_entry(order)
+            held, entry = await self._held_after_entry(order)
             if held is None:
                 return  # the entry is not resolved: the exit waits for the next sweep, unsent
-            if waited:
+            if entry in worked_meanwhile:
                 quote = None  # read before the entry's chase ended: the market is read again when the SELL is priced
             if held < ticket.lots:
                 if not held:
@@ -393,27 +398,27 @@ class OrderDesk:
         found = await self._read(lambda conn: working_orders(conn, signal=order.ticket.signal))
         return next((w for w in found if w.ticket.client_id == client_id), order)
 
-    async def _held_after_entry(self, order: WorkingOrder) -> tuple[int | None, bool]:
+    async def _held_after_entry(self, order: WorkingOrder) -> tuple[int | None, str | None]:
         """An exit of a layer still opening waits until the layer's entry is done, so it never sells what was not
         bought: the entry's chase sees the exit decided at its next step, cancels what has not filled and keeps
         what has (a synthetic's entry, all or nothing, runs its course). The lots held then, or None while the
-        entry is unresolved at the broker; and whether the entry was still being worked here (and so waited for)."""
+        entry is unresolved at the broker; and the entry order's client id (None: the layer has none recorded)."""
         client_id = order.ticket.client_id
         entry = await self._read(lambda conn: layer_entry(conn, client_id))
         if entry is None:
-            return order.ticket.lots, False
+            return order.ticket.lots, None
         task = self._tasks.get(entry.client_id)
-        waited = task is not None and not task.done()
-        if task is not None:
+        if task is not None or entry.status.value in WORKING:
             # Read again after the entry's work is over, even if it was over already: it may have ended between the
-            # read above and now.
-            await asyncio.wait([task])
+            # read above and now (and its task been forgotten: none is kept once done).
+            if task is not None:
+                await asyncio.wait([task])
             entry = await self._read(lambda conn: layer_entry(conn, client_id))
             assert entry is not None
         if entry.status.value in WORKING:
             log.warning("exit %s waits: the layer's entry %s is %s", client_id, entry.client_id, entry.status)
-            return None, waited
-        return min(order.ticket.lots, entry.held), waited
+            return None, entry.client_id
+        return min(order.ticket.lots, entry.held), entry.client_id
 
     # --- a synthetic (Bank Nifty): two option legs make one layer's order ------------------------------------
 
@@ -429,7 +434,7 @@ class OrderDesk:
             await self._unknown_synthetic(order, "interrupted after it was sent; check both legs at the broker")
             return
         if not ticket.opening and order.roll is None:
-            held, _waited = await self._held_after_entry(order)
+            held, _entry = await self._held_after_entry(order)
             if held is None:
                 return  # the entry is not resolved: the exit waits for the next sweep, unsent
             if not held:  # both legs of an entry fill, or its put is bought back: all or nothing
