@@ -55,10 +55,16 @@ async def a_fill(pool: asyncpg.Pool, config: Config, epoch: int, rupees: int) ->
         return (await load_book(conn, config)).version
 
 
-async def next_signal(pool: asyncpg.Pool, config: Config, receiver: ActorRef[ReceiverInbox], epoch: int) -> None:
+async def next_signal(
+    pool: asyncpg.Pool, config: Config, receiver: ActorRef[ReceiverInbox], sizer: ActorRef[Decide], epoch: int
+) -> Decide:
+    """Store the Gold Mini entry, wake the receiver, and return what it hands the Sizer for it."""
     async with pool.acquire() as conn:
         await store_signal(conn, signal_from_object(payload("BASE_ENTRY_GOLD_MINI"), config))
     await receiver.tell(Poll(epoch=epoch))
+    decided = await asyncio.wait_for(sizer.mailbox.get(), 10)
+    assert isinstance(decided, Decide)
+    return decided
 
 
 async def test_a_fill_while_a_signal_is_in_flight_is_not_hidden_by_that_signals_committed_book(
@@ -73,9 +79,7 @@ async def test_a_fill_while_a_signal_is_in_flight_is_not_hidden_by_that_signals_
         version = await a_fill(pool, config, epoch, 1_000_000)
         await receiver.tell(Rebuild(epoch=epoch))
         await receiver.tell(Committed(signal_row=decided.pending.id, book=after, epoch=epoch))
-        await next_signal(pool, config, receiver, epoch)
-        decided = await asyncio.wait_for(sizer.mailbox.get(), 10)
-        assert isinstance(decided, Decide)
+        decided = await next_signal(pool, config, receiver, sizer, epoch)
         assert decided.book.version == version == after.version + 1
         # ₹50,00,000 − ₹780 commission on the Bank Nifty entry + ₹10,00,000 that came with the "fill".
         assert decided.book.closed_equity == Decimal("5999220.00")
@@ -98,9 +102,7 @@ async def test_a_burst_of_rebuilds_loses_none(pool: asyncpg.Pool, config: Config
             receiver.tell_nowait(Rebuild(epoch=epoch))
         async with pool.acquire() as conn:
             facts = await load_book(conn, config)
-        await next_signal(pool, config, receiver, epoch)
-        decided = await asyncio.wait_for(sizer.mailbox.get(), 10)
-        assert isinstance(decided, Decide)
+        decided = await next_signal(pool, config, receiver, sizer, epoch)
         assert decided.book.version == facts.version == after.version + 5
         # ₹50,00,000 − ₹780 + ₹100 + ₹200 + ₹300 + ₹400 + ₹500 = ₹50,00,720.
         assert decided.book.closed_equity == Decimal("5000720.00")
@@ -121,9 +123,7 @@ async def test_a_record_counted_by_the_turn_is_in_the_book_of_the_next_signal(
             version = await a_fill(pool, config, epoch, 1_000_000)
         await receiver.tell(Poll(epoch=epoch))
         await receiver.tell(Committed(signal_row=decided.pending.id, book=after, epoch=epoch))
-        await next_signal(pool, config, receiver, epoch)
-        decided = await asyncio.wait_for(sizer.mailbox.get(), 10)
-        assert isinstance(decided, Decide)
+        decided = await next_signal(pool, config, receiver, sizer, epoch)
         assert decided.book.version == version == after.version + 1
         # ₹50,00,000 − ₹780 commission on the Bank Nifty entry + ₹10,00,000 that came with the "fill".
         assert decided.book.closed_equity == Decimal("5999220.00")
