@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from basso.cli import COMMANDS, main
+from basso.cli import COMMANDS, build_parser, command_in, main
 
 # One valid command line per command: argparse accepts each, so only the configuration can stop it.
 EVERY_COMMAND = [
@@ -36,6 +37,7 @@ EVERY_COMMAND = [
     ["send", "base_entry"],
     ["drawdown", "reset", "--reason", "a fresh start"],
     ["roll", "--dry-run"],
+    ["order", "resolve", "BN-1-entry", "--filled", "0", "--reason", "not at the broker"],
     ["montecarlo", "--trades", "GOLD_MINI=tests/data/Gold_Mini_Trend_Following.csv", "--runs", "10"],
     [
         "sweep",
@@ -66,11 +68,48 @@ EVERY_COMMAND = [
 
 
 def test_the_table_covers_every_command() -> None:
-    # `controls` registers kill-switch, flatten, capital, drawdown and roll.
-    named = {argv[0] for argv in EVERY_COMMAND} - {"kill-switch", "flatten", "capital", "drawdown", "roll"} | {
-        "controls"
-    }
-    assert named == set(COMMANDS)
+    assert {argv[0] for argv in EVERY_COMMAND} == set(COMMANDS)
+
+
+def test_the_command_table_names_what_each_module_registers() -> None:
+    everything = build_parser()
+    assert list(sub_commands(everything)) == list(COMMANDS)
+    for command, module in COMMANDS.items():
+        alone = build_parser(command)
+        assert command in sub_commands(alone)
+        # the parser built for one command holds that module's commands, and no other module's
+        assert set(sub_commands(alone)) == {name for name, owner in COMMANDS.items() if owner == module}
+
+
+def sub_commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = (action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["run", "--port", "5003"], "run"),
+        (["--config", "run", "status"], "status"),  # a config file named `run`
+        (["--config=basso.toml", "kill-switch", "on"], "kill-switch"),
+        (["--help", "run"], None),
+        (["-h"], None),
+        ([], None),
+    ],
+)
+def test_the_command_is_found_past_the_global_options(argv: list[str], command: str | None) -> None:
+    assert command_in(argv) == command
+
+
+def test_basso_run_starts_without_the_research_libraries() -> None:
+    # Dask, matplotlib and numpy cost over a second of imports on a small machine; every restart and failover would
+    # pay it before Recovery could begin.
+    script = (
+        "import sys; from basso.cli import build_parser; build_parser('run'); import basso.server; "
+        "print(sorted({'distributed', 'matplotlib', 'numpy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout == "[]\n"
 
 
 def one_line(capsys: pytest.CaptureFixture[str]) -> str:
