@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from basso.actors.group_commit import GroupCommit
 from basso.actors.turn import BookTurn
 from basso.brokers.openalgo import (
     BrokerBooks,
@@ -54,12 +55,13 @@ from basso.store.alerts import raise_alert
 from basso.store.fence import FenceLost
 from basso.store.orders import (
     WORKING,
+    NewFill,
     WorkingOrder,
     end_order,
     exit_decided,
     known_broker_ids,
     layer_entry,
-    record_fill,
+    record_fills,
     record_leg,
     record_placement,
     working_orders,
@@ -112,6 +114,8 @@ class OrderDesk:
         # One order book snapshot and one trade book read serve every order worked at once (BrokerBooks says why
         # that is still exactly once).
         self._books = BrokerBooks(context.client, fresh_s=ORDER_BOOK_FRESH_S, trades_every_s=TRADE_BOOK_EVERY_S)
+        # Orders that finish together (one trade book read) have their fills recorded together.
+        self._fills = GroupCommit(self._record_fills)
 
     async def reconcile(self) -> bool:
         """One reconciliation (docs/rules.md §8): the broker's position book against what our layers hold, per symbol. A
@@ -220,6 +224,7 @@ class OrderDesk:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
+        await self._fills.close()
         await self._books.close()
 
     # --- one order ----------------------------------------------------------------------------------------
@@ -569,21 +574,24 @@ class OrderDesk:
         price = float(average)
         # OpenAlgo does not report charges: the configured rate (per side, of notional) stands for them.
         cost = commission(price, lots, ticket.point_value, self.context.config.paper.commission_pct)
+        fill = NewFill(
+            client_id=ticket.client_id,
+            lots=lots - order.filled_lots,
+            price=price,
+            commission=cost,
+            at=self.context.wall_clock(),
+            broker_order_id=broker_order_id,
+        )
         async with self.context.turn.recording():  # not while a decision is in flight (BookTurn)
-            done = await self._write(
-                lambda conn: record_fill(
-                    conn,
-                    epoch=self.context.epoch(),
-                    client_id=ticket.client_id,
-                    lots=lots - order.filled_lots,
-                    price=price,
-                    commission=cost,
-                    at=self.context.wall_clock(),
-                    broker_order_id=broker_order_id,
-                )
-            )
+            done = await self._fills.submit(fill)
         if done is not None:
             await self.context.on_book_changed()
+
+    async def _record_fills(self, fills: list[NewFill]) -> list[int | None]:
+        async def write(conn: Connection) -> list[int | None]:
+            return await record_fills(conn, epoch=self.context.epoch(), fills=fills)
+
+        return await self._write(write)
 
     async def _end(
         self, order: WorkingOrder, status: OrderStatus, reason: str, *, realised: Decimal | None = None
@@ -642,8 +650,8 @@ class OrderDesk:
             )
         )
 
-    async def _write(self, write: Callable[[Connection], Awaitable[object]]) -> object:
-        async def once() -> object:
+    async def _write(self, write: Callable[[Connection], Awaitable[T]]) -> T:
+        async def once() -> T:
             async with self.context.pool.acquire() as conn:
                 return await write(conn)
 

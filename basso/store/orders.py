@@ -10,6 +10,7 @@ that changes the book (a fill, a reject, a cancel) moves the facts' version on, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,6 +32,7 @@ __all__ = [
     "WORKING",
     "AfterFills",
     "LayerEntry",
+    "NewFill",
     "NotUnknown",
     "WorkingOrder",
     "end_order",
@@ -39,6 +41,7 @@ __all__ = [
     "known_broker_ids",
     "layer_entry",
     "record_fill",
+    "record_fills",
     "record_leg",
     "record_placement",
     "resolve_by_hand",
@@ -235,22 +238,37 @@ class AfterFills:
         return cls(day=day, peak=Decimal(to_money(round(peak, 2))), alert=filling.alert)
 
 
-def _after_json(after: AfterFills | None) -> str | None:
+def _after(after: AfterFills | None) -> dict[str, Any] | None:
     # As basso_commit_decision (sql/010) keeps them: the day's highest sizing equity, and the band's alert.
     if after is None:
         return None
     alerts = [alert_json(after.alert)] if after.alert is not None else []
     day = after.day.isoformat() if after.day is not None else None
-    return orjson.dumps({"day": day, "day_peak": str(after.peak), "alerts": alerts}).decode()
+    return {"day": day, "day_peak": str(after.peak), "alerts": alerts}
 
 
-# The order and its layer as they are now; basso_record_fill (sql/013) writes only if they still are.
-_READ_FOR_FILL = (
-    "SELECT o.id, o.side, o.lots, o.status, o.filled_lots, o.fill_price, o.roll, p.entry_price, p.point_value,"
-    " p.instrument, p.layer FROM orders o JOIN positions p ON p.id = o.position WHERE o.client_id = $1"
+# The orders and their layers as they are now; basso_record_fill (sql/013) writes only if they still are.
+_READ_FOR_FILLS = (
+    "SELECT o.id, o.client_id, o.side, o.lots, o.status, o.filled_lots, o.fill_price, o.roll, p.entry_price,"
+    " p.point_value, p.instrument, p.layer FROM orders o JOIN positions p ON p.id = o.position"
+    " WHERE o.client_id = ANY($1::text[])"
 )
 # Reads before giving up on an order that keeps changing under us (another writer on it: a bug, not contention).
 _FILL_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewFill:
+    """`lots` more of order `client_id` filled at `price` for `commission`, seen at `at`. `after`: what the
+    recorder's book reached with it, if it knows."""
+
+    client_id: str
+    lots: int
+    price: float
+    commission: Decimal
+    at: datetime
+    broker_order_id: str | None = None
+    after: AfterFills | None = None
 
 
 async def record_fill(
@@ -268,35 +286,72 @@ async def record_fill(
     """`lots` of the order filled at `price` for `commission`: the layer opens (or becomes `partial`) at the
     average price of all its fills, an exit's layer closes with its realised P&L once the last lot is sold.
     The facts' new version, or None if the order was already done. `after`: what the caller's book reached with
-    this fill, if it knows it. FenceLost if a newer leader holds the fence (nothing written).
+    this fill, if it knows it. FenceLost if a newer leader holds the fence (nothing written)."""
+    fill = NewFill(
+        client_id=client_id,
+        lots=lots,
+        price=price,
+        commission=commission,
+        at=at,
+        broker_order_id=broker_order_id,
+        after=after,
+    )
+    (version,) = await record_fills(conn, epoch=epoch, fills=[fill])
+    return version
 
-    Two round trips: the order is read, the money worked out here by the rules in basso.rules.money, and sql/013's
-    basso_record_fill writes it all in one call, fenced, only if the order is still as it was read (else it is
-    read again). A roll's leg, whose last fill also stores the roll's next step, takes a transaction around both."""
+
+async def record_fills(conn: Connection, *, epoch: int, fills: Sequence[NewFill]) -> list[int | None]:
+    """Each of `fills` recorded as `record_fill` records one; the facts' version after each (None: its order was
+    already done). FenceLost if a newer leader holds the fence (nothing written).
+
+    Two round trips for them all: the orders are read, the money worked out here by the rules in
+    basso.rules.money, and sql/016's basso_record_fills writes them in one call, fenced, each only if its order
+    is still as it was read (else it is read again: so two fills of one order are recorded in turn). A roll's
+    leg, whose last fill also stores the roll's next step, takes a transaction of its own around both."""
+    versions: dict[int, int | None] = {}
+    todo = list(range(len(fills)))
     for _ in range(_FILL_ATTEMPTS):
-        order = await conn.fetchrow(_READ_FOR_FILL, client_id)
-        if order is None:
-            async with fenced(conn, epoch):
-                await _locked(conn, client_id)  # raises: the fence is lost, or there is no such order
-            continue  # it was committed meanwhile: read it again
-        if order["status"] in _DONE:
-            return None
-        fill = _FillWrite.of(order, lots=lots, price=price, commission=commission, after=after)
-        if order["roll"] is None:
-            result = await fill.write(conn, epoch=epoch, at=at, broker_order_id=broker_order_id)
-        else:
-            async with conn.transaction():
-                result = await fill.write(conn, epoch=epoch, at=at, broker_order_id=broker_order_id)
-                if result.startswith("ok ") and fill.status == OrderStatus.FILLED.value:
-                    await resume_roll(conn, order["roll"], at)
-        if result.startswith("ok "):
-            return int(result.split()[1])
-        if result.startswith("fence "):
-            raise FenceLost(epoch, int(result.split()[1]))
-        if result == "done":
-            return None
+        rows = await conn.fetch(_READ_FOR_FILLS, [fills[n].client_id for n in todo])
+        orders = {row["client_id"]: row for row in rows}
+        writes: list[tuple[int, _FillWrite]] = []
+        moved: list[int] = []
+        for n in todo:
+            fill = fills[n]
+            order = orders.get(fill.client_id)
+            if order is None:
+                async with fenced(conn, epoch):
+                    await _locked(conn, fill.client_id)  # raises: the fence is lost, or there is no such order
+                moved.append(n)  # it was committed meanwhile: read it again
+            elif order["status"] in _DONE:
+                versions[n] = None
+            elif order["roll"] is not None:
+                result = await _FillWrite.of(order, fill).write_with_roll(conn, epoch, order["roll"])
+                _settle(versions, moved, n, result, epoch)
+            else:
+                writes.append((n, _FillWrite.of(order, fill)))
+        if writes:
+            results: list[str] = await conn.fetchval(
+                "SELECT basso_record_fills($1, $2::jsonb)", epoch, _fills_json(write for _, write in writes)
+            )
+            for (n, _), result in zip(writes, results, strict=False):  # a lost fence ends the results early
+                _settle(versions, moved, n, result, epoch)
+        if not moved:
+            return [versions[n] for n in range(len(fills))]
+        todo = moved
+    raise RuntimeError(f"order {fills[todo[0]].client_id} kept changing while its fill was recorded")
+
+
+def _settle(versions: dict[int, int | None], moved: list[int], n: int, result: str, epoch: int) -> None:
+    """What basso_record_fill answered for fill `n`."""
+    if result.startswith("ok "):
+        versions[n] = int(result.split()[1])
+    elif result.startswith("fence "):
+        raise FenceLost(epoch, int(result.split()[1]))
+    elif result == "done":
+        versions[n] = None
+    else:
         assert result == "moved", result
-    raise RuntimeError(f"order {client_id} kept changing while its fill was recorded")
+        moved.append(n)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -306,22 +361,22 @@ class _FillWrite:
     order: int
     before: int  # lots filled when the order was read: the write happens only if that is still so
     entry: Decimal  # the layer's entry price when read: likewise
+    at: datetime
     lots: int
     price: Decimal
     commission: Decimal
+    broker_order_id: str | None
     status: str
     filled: int
     average: Decimal
-    layer: str | None
-    ledger: str
-    after: str | None
+    layer: dict[str, Any] | None
+    ledger: list[dict[str, str]]
+    after: dict[str, Any] | None
 
     @classmethod
-    def of(
-        cls, order: asyncpg.Record, *, lots: int, price: float, commission: Decimal, after: AfterFills | None
-    ) -> _FillWrite:
-        """`lots` more of `order` filled at `price`: the money by the rules of basso.rules.money."""
-        before = order["filled_lots"]
+    def of(cls, order: asyncpg.Record, fill: NewFill) -> _FillWrite:
+        """`fill` of `order`: the money by the rules of basso.rules.money."""
+        before, lots, price, commission = order["filled_lots"], fill.lots, fill.price, fill.commission
         filled = before + lots
         if filled > order["lots"]:
             raise ValueError(f"order {order['id']}: {filled} lots filled of {order['lots']} ordered")
@@ -356,38 +411,50 @@ class _FillWrite:
             order=order["id"],
             before=before,
             entry=order["entry_price"],
+            at=fill.at,
             lots=lots,
             price=exact,
             commission=commission,
+            broker_order_id=fill.broker_order_id,
             status=(OrderStatus.FILLED if done else OrderStatus.PARTIAL).value,
             filled=filled,
             average=stored_average,
-            layer=None if layer is None else orjson.dumps(layer).decode(),
-            ledger=orjson.dumps(ledger).decode(),
-            after=_after_json(after),
+            layer=layer,
+            ledger=ledger,
+            after=_after(fill.after),
         )
 
-    async def write(self, conn: Connection, *, epoch: int, at: datetime, broker_order_id: str | None) -> str:
-        result: str = await conn.fetchval(
-            "SELECT basso_record_fill($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-            " $13::jsonb, $14::jsonb, $15::jsonb)",
-            epoch,
-            self.order,
-            self.before,
-            self.entry,
-            at,
-            self.lots,
-            self.price,
-            self.commission,
-            broker_order_id,
-            self.status,
-            self.filled,
-            self.average,
-            self.layer,
-            self.ledger,
-            self.after,
-        )
+    def as_json(self) -> dict[str, Any]:
+        # Numbers as strings: PostgreSQL reads them back as numeric, exactly.
+        return {
+            "order": self.order,
+            "before": self.before,
+            "entry": str(self.entry),
+            "at": self.at.isoformat(),
+            "lots": self.lots,
+            "price": str(self.price),
+            "commission": str(self.commission),
+            "broker_order_id": self.broker_order_id,
+            "status": self.status,
+            "filled": self.filled,
+            "average": str(self.average),
+            "layer": self.layer,
+            "ledger": self.ledger,
+            "after": self.after,
+        }
+
+    async def write_with_roll(self, conn: Connection, epoch: int, roll: int) -> str:
+        """Written with the roll's next step, once this leg has filled completely, in one transaction."""
+        async with conn.transaction():
+            (result,) = await conn.fetchval("SELECT basso_record_fills($1, $2::jsonb)", epoch, _fills_json([self]))
+            if result.startswith("ok ") and self.status == OrderStatus.FILLED.value:
+                await resume_roll(conn, roll, self.at)
+        assert isinstance(result, str)
         return result
+
+
+def _fills_json(writes: Iterable[_FillWrite]) -> str:
+    return orjson.dumps([write.as_json() for write in writes]).decode()
 
 
 async def _entry_filled(conn: Connection, position: int, *, filled: int, average: Decimal, done: bool) -> None:

@@ -20,7 +20,7 @@ from basso.store.book import load_book
 from basso.store.capital import deposit_if_empty, move_capital
 from basso.store.fence import FenceLost, take_fence
 from basso.store.inbox import store_signal
-from basso.store.orders import end_order, record_fill, record_placement, working_orders
+from basso.store.orders import NewFill, end_order, record_fill, record_fills, record_placement, working_orders
 from basso.store.outcomes import (
     AlreadyProcessed,
     PendingSignal,
@@ -381,4 +381,54 @@ async def test_a_fill_written_against_an_order_that_changed_since_it_was_read_wr
         assert await conn.fetchval("SELECT book_version FROM controls") == version + 2
     finally:
         await other.close()
+        await conn.close()
+
+
+async def test_fills_recorded_together_book_each_as_if_recorded_alone(migrated_database: str, config: Config) -> None:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        old_epoch = await take_fence(conn, "solo", "startup")
+        await deposit_if_empty(conn, epoch=old_epoch, amount=Decimal(10_000_000), at=AT)  # ₹1 Cr
+        orders = []
+        # Bank Nifty: 3 lots (above). Gold Mini at 78,500, stop 77,100, ATR 1,400: Lot-V = 1,00,00,000 × 0.2 % ÷
+        # (1,400 × ₹10) = 1.43 ⇒ 1 lot (Lot-R = 1,00,00,000 × 0.5 % × 0.85 ÷ 14,000 = 3.04).
+        gold = {**ENTRY, "instrument": "GOLD_MINI", "price": 78500, "stop": 77100, "atr": 1400, "er": 0.85}
+        for payload in (ENTRY, gold):
+            await store_signal(conn, signal_from_object(payload, config))
+            pending = await next_pending(conn, after=orders[-1][0] if orders else 0)
+            assert pending is not None
+            working = await decided(conn, pending, config)
+            await commit_decision(conn, epoch=old_epoch, signal=pending, working=working, at=AT, broker="openalgo")
+            orders.append((pending.id, working.tickets[0].client_id, working.tickets[0].lots))
+        (_, bank_nifty, bn_lots), (_, gold_mini, gold_lots) = orders
+        assert (bn_lots, gold_lots) == (3, 1)
+        version = await conn.fetchval("SELECT book_version FROM controls")
+        fills = [
+            NewFill(client_id=bank_nifty, lots=2, price=52000.0, commission=Decimal(0), at=AT),
+            # 78,510 × 1 lot × ₹10 × 0.05 % = ₹392.55
+            NewFill(client_id=gold_mini, lots=1, price=78510.0, commission=Decimal("392.55"), at=AT),
+            # the same order again, in the same call: recorded after the first, on top of it
+            NewFill(client_id=bank_nifty, lots=1, price=52030.0, commission=Decimal(0), at=AT),
+        ]
+
+        # A newer leader has taken the fence: nothing of the batch is written.
+        epoch = await take_fence(conn, "successor", "takeover")
+        with pytest.raises(FenceLost):
+            await record_fills(conn, epoch=old_epoch, fills=fills)
+        assert await conn.fetchval("SELECT count(*) FROM fills") == 0
+        assert await conn.fetchval("SELECT book_version FROM controls") == version
+
+        assert await record_fills(conn, epoch=epoch, fills=fills) == [version + 1, version + 2, version + 3]
+        # Bank Nifty: 2 at 52,000 and 1 at 52,030, the average 52,010 the entry; Gold Mini at its fill.
+        rows = await conn.fetch("SELECT instrument, lots, entry_price, status FROM positions ORDER BY id")
+        assert [tuple(r) for r in rows] == [
+            ("BANK_NIFTY", 3, Decimal("52010.0000"), "open"),
+            ("GOLD_MINI", 1, Decimal("78510.0000"), "open"),
+        ]
+        assert await conn.fetchval("SELECT sum(amount) FROM ledger") == Decimal("9999607.45")
+        # Reported again: booked once.
+        assert await record_fills(conn, epoch=epoch, fills=fills) == [None, None, None]
+        assert await conn.fetchval("SELECT count(*) FROM fills") == 3
+        assert await conn.fetchval("SELECT book_version FROM controls") == version + 3
+    finally:
         await conn.close()
