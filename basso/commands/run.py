@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import queue
@@ -14,6 +13,8 @@ from dataclasses import replace
 from decimal import Decimal
 from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
+
+import uvloop
 
 from basso.commands.common import load_user_config, non_negative_number, port_number
 from basso.commands.preflight import capital_to_deposit, check_port, hold_data_dir
@@ -117,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         with hold_data_dir((args.data_dir or config.server.data_dir).resolve()):
             options = replace(options_from(args, config), openalgo_api_key=api_key)
             try:
-                return asyncio.run(serve(config, options))
+                # libuv's event loop: the same asyncio code, less of the loop's own time per round trip
+                return uvloop.run(serve(config, options))
             except DatabaseUnavailable as failed:  # everything started was stopped on the way out
                 unavailable = failed
     print(f"basso run: {unavailable}", file=sys.stderr)  # after every log line before it
