@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from basso.config import Config
 from basso.embedded import EmbeddedRedis, free_port
 from basso.server import RunOptions, serve
-from basso.store.pools import DatabaseUnavailable
+from basso.store.pools import MAIN_CONNECTIONS, DatabaseUnavailable
 
 
 def options(tmp_path: Path, database_url: str, redis_url: str) -> RunOptions:
@@ -104,11 +104,11 @@ async def test_a_follower_is_ready_once_it_finds_the_lease_held(
 async def test_a_failure_opening_the_second_pool_closes_the_first(
     tmp_path: Path, migrated_database: str, redis_server: EmbeddedRedis, config: Config
 ) -> None:
-    # A role allowed four connections: the main pool takes all four (min_size), so the audit pool cannot open.
+    # A role allowed as many connections as the main pool opens: it takes them all, so the audit pool cannot open.
     role = f"basso_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(migrated_database)
     try:
-        await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 4")
+        await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT {MAIN_CONNECTIONS}")
         limited = migrated_database.replace("://postgres@", f"://{role}@", 1)
         with pytest.raises(DatabaseUnavailable, match="refused Basso: too many connections for role"):
             await serve(config, options(tmp_path, limited, redis_server.url))

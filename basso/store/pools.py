@@ -70,6 +70,11 @@ async def open_pools(database_url: str, *, idle_in_transaction_ms: int, wait_s: 
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+# The actors hold one connection each for their life; the webhooks, the API and the dashboard share the rest.
+MAIN_CONNECTIONS = 12
+AUDIT_CONNECTIONS = 4  # the webhook's audit rows, written without waiting for the disk
+
+
 async def _keep_session(_conn: asyncpg.Connection) -> None:
     """A connection given back to the pool needs no clean-up: Basso leaves no session state behind (no SET, no
     cursor; `listen_for_signals` unlistens before it gives its connection back; the migrations' advisory lock is
@@ -79,18 +84,20 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
 
 
 async def _open(database_url: str, idle_in_transaction_ms: int) -> Pools:
+    # Every connection opened at start: one opened under load (a new backend, asyncpg's set-up) held up the
+    # requests queued for it by tens of milliseconds (bench/soak.py's slowest acknowledgements, at its start).
     main = await asyncpg.create_pool(
         database_url,
-        min_size=4,
-        max_size=12,
+        min_size=MAIN_CONNECTIONS,
+        max_size=MAIN_CONNECTIONS,
         server_settings={"idle_in_transaction_session_timeout": str(idle_in_transaction_ms)},
         reset=_keep_session,
     )
     try:
         audit = await asyncpg.create_pool(
             database_url,
-            min_size=1,
-            max_size=4,
+            min_size=AUDIT_CONNECTIONS,
+            max_size=AUDIT_CONNECTIONS,
             server_settings={"synchronous_commit": "off"},
             reset=_keep_session,
         )
