@@ -102,6 +102,16 @@ async def migrated_database(postgres: EmbeddedPostgres) -> str:
 
 
 @pytest.fixture
+async def pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a migrated database, big enough for a pipeline: its database actors hold a connection each, its
+    signal listener one more."""
+    opened = await asyncpg.create_pool(migrated_database, min_size=1, max_size=8)
+    assert opened is not None
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
 async def redis_client(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.Redis]:
     """A client of the session's Redis, flushed before the test."""
     client = aioredis.from_url(redis_server.url)

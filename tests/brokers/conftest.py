@@ -1,10 +1,9 @@
-"""The fake OpenAlgo on a real socket, a client of it, and a pool on a migrated database, for the broker tests."""
+"""The fake OpenAlgo on a real socket and a client of it, for the broker tests."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 
 from basso.brokers.openalgo import OpenAlgoClient
@@ -23,11 +22,3 @@ async def fake() -> AsyncIterator[FakeOpenAlgo]:
 async def client(fake: FakeOpenAlgo) -> AsyncIterator[OpenAlgoClient]:
     async with OpenAlgoClient(base_url=fake.url, api_key=fake.api_key, timeout_s=5.0) as opened:
         yield opened
-
-
-@pytest.fixture
-async def pool(migrated_database: str) -> AsyncIterator[asyncpg.Pool]:
-    opened = await asyncpg.create_pool(migrated_database, min_size=1, max_size=4)
-    assert opened is not None
-    yield opened
-    await opened.close()
