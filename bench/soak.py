@@ -102,20 +102,53 @@ def rss_mib(pid: int) -> float:
     return int(found.group(1)) / 1024 if found else float("nan")
 
 
+SLOW_MS = 50.0  # the target for the longest acknowledgement
+
+
+def checkpoint_syncs(server_log: Path) -> list[tuple[float, float]]:
+    """When each checkpoint flushed the data files to disk (its last phase), as (start, end) in Unix seconds, from
+    PostgreSQL's log (`log_checkpoints`, on by default; the default prefix starts with the time, here in UTC)."""
+    syncs = []
+    for line in server_log.read_text(errors="replace").splitlines():
+        found = CHECKPOINT.match(line)
+        if found:
+            end = datetime.fromisoformat(f"{found['at']}+00:00").timestamp()
+            syncs.append((end - float(found["sync"]), end))
+    return syncs
+
+
+def during_flush(at: float, ms: float, syncs: list[tuple[float, float]]) -> bool:
+    """Whether a request sent at `at` and answered `ms` later overlapped a checkpoint's flush (give or take 0.5 s)."""
+    return any(start - 0.5 <= at + ms / 1000 and at <= end + 0.5 for start, end in syncs)
+
+
+CHECKPOINT = re.compile(r"^(?P<at>\S+ \S+) UTC \[\d+\] LOG:  checkpoint complete: .* sync=(?P<sync>[\d.]+) s")
+
+
 async def load(
-    url: str, rate: float, seconds: float, mix: Mix, latencies: list[float], pid: int, rss: list[float]
+    url: str,
+    rate: float,
+    seconds: float,
+    mix: Mix,
+    latencies: list[float],
+    pid: int,
+    rss: list[float],
+    slow: list[tuple[float, float]],
 ) -> None:
-    """`rate` requests a second for `seconds`; the RSS is sampled after the first minute."""
+    """`rate` requests a second for `seconds`; the RSS is sampled after the first minute; each acknowledgement
+    slower than SLOW_MS goes in `slow` as (when it was sent, Unix seconds; how long it took, ms)."""
     start = time.perf_counter()
     tasks: set[asyncio.Task[None]] = set()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
 
         async def one(body: bytes) -> None:
-            sent = time.perf_counter()
+            sent, sent_at = time.perf_counter(), time.time()
             async with session.post(url, data=body) as response:
                 await response.read()
                 if response.status == 200:
-                    latencies.append((time.perf_counter() - sent) * 1000)
+                    latencies.append(took := (time.perf_counter() - sent) * 1000)
+                    if took > SLOW_MS:
+                        slow.append((sent_at, took))
 
         for i in range(int(rate * seconds)):
             delay = start + i / rate - time.perf_counter()
@@ -138,9 +171,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             latencies: list[float] = []
             rss: list[float] = []
-            await load(
-                f"http://127.0.0.1:{port}/webhook", args.rate, args.minutes * 60, Mix(), latencies, process.pid, rss
-            )
+            slow: list[tuple[float, float]] = []
+            url = f"http://127.0.0.1:{port}/webhook"
+            await load(url, args.rate, args.minutes * 60, Mix(), latencies, process.pid, rss, slow)
             rss.append(await asyncio.to_thread(rss_mib, process.pid))
             async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as r:
                 metrics = await r.text()
@@ -174,6 +207,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             process.terminate()
             await process.wait()
             postgres.stop()
+            # A slow acknowledgement while a checkpoint flushed the data files waited for the disk: the WAL flush of
+            # its commit queued behind the checkpoint's (one device). Within half a second of that phase counts.
+            syncs = checkpoint_syncs(Path(tmp) / "pg" / "server.log")
+    in_sync = [(at, ms) for at, ms in slow if during_flush(at, ms, syncs)]
+    for at, ms in sorted(slow, key=lambda s: -s[1])[:10]:
+        during = " (during a checkpoint's flush)" if (at, ms) in in_sync else ""
+        print(f"slow acknowledgement: {ms:.1f} ms at {datetime.fromtimestamp(at):%H:%M:%S.%f}{during}", file=sys.stderr)
     return {
         "ack_p50_ms": round(percentile(latencies, 50), 2),
         "ack_p99_ms": round(percentile(latencies, 99), 2),
@@ -191,6 +231,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "rss_growth_pct": round((rss[-1] / rss[0] - 1) * 100, 1),
         "signals": len(e2e),
         "minutes": args.minutes,
+        f"acks_over_{SLOW_MS:g}ms": len(slow),
+        f"acks_over_{SLOW_MS:g}ms_in_checkpoint_flush": len(in_sync),
+        "checkpoints": len(syncs),
     }
 
 
