@@ -84,12 +84,14 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
 
 
 async def _open(database_url: str, idle_in_transaction_ms: int) -> Pools:
-    # Every connection opened at start: one opened under load (a new backend, asyncpg's set-up) held up the
-    # requests queued for it by tens of milliseconds (bench/soak.py's slowest acknowledgements, at its start).
+    # Every connection opened at start and kept, idle or not: one opened under load (a new backend, asyncpg's
+    # set-up) held up the requests queued for it by tens of milliseconds (bench/soak.py's slowest acknowledgements,
+    # at its start); closed after a quiet night, the morning's first signals would open them again.
     main = await asyncpg.create_pool(
         database_url,
         min_size=MAIN_CONNECTIONS,
         max_size=MAIN_CONNECTIONS,
+        max_inactive_connection_lifetime=0,
         server_settings={"idle_in_transaction_session_timeout": str(idle_in_transaction_ms)},
         reset=_keep_session,
     )
@@ -98,6 +100,7 @@ async def _open(database_url: str, idle_in_transaction_ms: int) -> Pools:
             database_url,
             min_size=AUDIT_CONNECTIONS,
             max_size=AUDIT_CONNECTIONS,
+            max_inactive_connection_lifetime=0,
             server_settings={"synchronous_commit": "off"},
             reset=_keep_session,
         )

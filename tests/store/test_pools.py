@@ -8,9 +8,10 @@ import asyncio
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
-from basso.store.pools import DatabaseUnavailable, open_pools
+from basso.store.pools import AUDIT_CONNECTIONS, MAIN_CONNECTIONS, DatabaseUnavailable, open_pools
 from tests.tcpproxy import proxy_to, through
 
 
@@ -66,3 +67,21 @@ async def test_a_database_that_does_not_exist_is_one_line_at_once_without_the_pa
     message = str(refused.value)
     assert message.startswith(f"PostgreSQL at {parts.hostname}:{parts.port}/no_such_database refused Basso: ")
     assert "not-the-password" not in message
+
+
+async def test_every_connection_is_open_before_the_first_request(fresh_database: str) -> None:
+    # Opened under load, a connection holds up the requests queued for it: both pools open all of theirs at once.
+    pools = await open_pools(fresh_database, idle_in_transaction_ms=10_000, wait_s=30)
+    try:
+        database = urlsplit(fresh_database).path.lstrip("/")
+        admin = await asyncpg.connect(fresh_database)
+        try:
+            opened = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", database
+            )
+        finally:
+            await admin.close()
+        assert opened == MAIN_CONNECTIONS + AUDIT_CONNECTIONS == 16
+        assert (pools.main.get_idle_size(), pools.audit.get_idle_size()) == (MAIN_CONNECTIONS, AUDIT_CONNECTIONS)
+    finally:
+        await pools.close()
