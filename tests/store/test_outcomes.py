@@ -389,7 +389,7 @@ async def test_fills_recorded_together_book_each_as_if_recorded_alone(migrated_d
     try:
         old_epoch = await take_fence(conn, "solo", "startup")
         await deposit_if_empty(conn, epoch=old_epoch, amount=Decimal(10_000_000), at=AT)  # ₹1 Cr
-        orders = []
+        orders: list[tuple[int, str, int]] = []  # signal, client id, lots
         # Bank Nifty: 3 lots (above). Gold Mini at 78,500, stop 77,100, ATR 1,400: Lot-V = 1,00,00,000 × 0.2 % ÷
         # (1,400 × ₹10) = 1.43 ⇒ 1 lot (Lot-R = 1,00,00,000 × 0.5 % × 0.85 ÷ 14,000 = 3.04).
         gold = {**ENTRY, "instrument": "GOLD_MINI", "price": 78500, "stop": 77100, "atr": 1400, "er": 0.85}
