@@ -1,9 +1,10 @@
-"""Step two of an order (docs/architecture.md "Exactly once"): what became of each committed order, one fenced
-transaction per event.
+"""Step two of an order (docs/architecture.md "Exactly once"): what became of each committed order, each event in
+a fenced transaction.
 
 A placement result (`sent` with the broker's order id, or `unknown`), a fill (complete or partial), a reject
-and a cancel each commit on their own, so a crash between two of them loses nothing and repeats nothing: an
-event for an order already done changes nothing (`None`). Fills book the money: the commission of each, and on
+and a cancel each commit whole and before the next request leaves (fills that come together may share one
+transaction: `record_fills`), so a crash between two of them loses nothing and repeats nothing: an event for
+an order already done changes nothing (`None`). Fills book the money: the commission of each, and on
 the last fill of an exit the realised P&L from the quantity-weighted average price of all of them. An event
 that changes the book (a fill, a reject, a cancel) moves the facts' version on, and returns the new version.
 """
