@@ -284,7 +284,9 @@ class OrderDesk:
         # The market is read while the facts are checked (both only read; nothing is recorded, nothing sent): the
         # first limit's price is ready when the checks are done (unless they waited: an exit, for its entry's chase).
         quote = asyncio.create_task(self.context.client.quote(order.symbol, instrument.exchange))
-        worked_meanwhile = frozenset(key for key, task in self._tasks.items() if not task.done())
+        # Only an exit asks which orders were being worked meanwhile: its entry's, to price from a fresh quote.
+        working = () if ticket.opening else (key for key, task in self._tasks.items() if not task.done())
+        worked_meanwhile = frozenset(working)
         try:
             await self._work_future(order, quote, worked_meanwhile)
         finally:
