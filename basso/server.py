@@ -45,6 +45,7 @@ from basso.rules.contracts import contract_now
 from basso.rules.portfolio import measure_portfolio
 from basso.store.lease import RedisLease
 from basso.store.pools import open_pools
+from basso.store.warm import warm_connections
 from basso.supervisor import EXIT_ESCALATED
 
 log = logging.getLogger(__name__)
@@ -294,6 +295,7 @@ async def serve(
         resources.callback(watch_collections(metrics.collected))
         tune_collector()
         warm_up(config, utc_now())
+        await warm_connections(pool, config)
         collect_and_freeze()  # start-up's objects live as long as the process (basso/gcpolicy.py)
         await pipeline.start()
         notifier.start()  # sends only while this instance leads

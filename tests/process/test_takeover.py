@@ -14,6 +14,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from basso.embedded import EmbeddedRedis
+from basso.store.pools import MAIN_CONNECTIONS
 from tests.process.test_restart import sample
 from tests.processes import Instance, running
 
@@ -64,6 +65,8 @@ async def test_the_standby_takes_over_when_the_leader_is_killed(
         first_epoch = await lead(first)
         async with running(fresh_database, redis_server.url, tmp_path / "b") as second:
             assert await second.get("/leader") == {"leader": False}
+            # Its connections have read what a takeover reads (basso/store/warm.py), before its leader dies.
+            assert f" {MAIN_CONNECTIONS} database connections warmed in " in await second.wait_log("warmed in")
             # The standby stores the webhook; the leader finds it on its sweep and trades it.
             status, _ = await second.post(sample("BASE_ENTRY_BANK_NIFTY", "via-standby"))
             assert status == 200
