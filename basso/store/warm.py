@@ -22,6 +22,7 @@ from basso.store.book import CorruptFacts, load_book
 from basso.store.orders import working_orders
 from basso.store.outcomes import pending_signals
 from basso.store.reads import fence_holder, pending_count
+from basso.store.retry import TRANSIENT
 from basso.store.types import Connection
 
 __all__ = ["warm_connections"]
@@ -30,17 +31,28 @@ log = logging.getLogger(__name__)
 
 
 async def warm_connections(pool: asyncpg.Pool, config: Config) -> None:
-    """Run a takeover's reads once on each of the pool's connections (all held at once, so that each read runs on
-    a different one). Reads only, and no locks: safe on a follower, beside a leader at work."""
+    """Run a takeover's reads once on each of the pool's connections. Reads only, and no locks: safe on a follower,
+    beside a leader at work. A warm-up, not a check: a database that goes away meanwhile is said in one line, and
+    the start goes on."""
     started = time.monotonic()
+    try:
+        warmed, corrupt = await _warm_each(pool, config)
+    except* TRANSIENT as cut:
+        log.warning("database connections not warmed (%s): their first reads will be slower", cut.exceptions[0])
+    else:
+        log.info("%d database connections warmed in %.0f ms", warmed, (time.monotonic() - started) * 1000)
+        if corrupt:  # Recovery refuses these facts when this instance comes to lead, naming the row
+            log.warning("the stored facts cannot be traded on (Recovery will refuse them): %s", corrupt)
+
+
+async def _warm_each(pool: asyncpg.Pool, config: Config) -> tuple[int, CorruptFacts | None]:
+    """How many connections were warmed (all held at once, so that each read runs on a different one), and the
+    facts Recovery will refuse, if any."""
     async with contextlib.AsyncExitStack() as held:
         connections = [await held.enter_async_context(pool.acquire()) for _ in range(pool.get_max_size())]
         async with asyncio.TaskGroup() as group:
             reads = [group.create_task(_read_as_a_takeover(conn, config)) for conn in connections]
-    # A warm-up, not a check: Recovery refuses these facts when this instance comes to lead, naming the row.
-    log.info("%d database connections warmed in %.0f ms", len(connections), (time.monotonic() - started) * 1000)
-    if corrupt := reads[0].result():
-        log.warning("the stored facts cannot be traded on (Recovery will refuse them): %s", corrupt)
+    return len(reads), reads[0].result()
 
 
 async def _read_as_a_takeover(conn: Connection, config: Config) -> CorruptFacts | None:

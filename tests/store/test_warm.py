@@ -1,12 +1,14 @@
 """Every connection of the pool has read what a takeover reads before the first signal needs it
 (basso/store/warm.py): the statements are prepared on each connection, in PostgreSQL's own list, and the warm-up
-neither writes nor waits on a leader's locks, nor stops on facts that Recovery will refuse."""
+neither writes nor waits on a leader's locks, nor stops the start on facts that Recovery will refuse or on a
+database that goes away."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -16,6 +18,7 @@ from basso.rules.signals import signal_from_object
 from basso.store.inbox import store_signal
 from basso.store.warm import warm_connections
 from tests.store.test_outcomes import ENTRY
+from tests.tcpproxy import proxy_to, through
 
 CONNECTIONS = 4
 
@@ -106,3 +109,20 @@ async def test_facts_recovery_will_refuse_are_said_once_and_do_not_stop_the_warm
     assert "instrument 'CRUDE_OIL' is not configured" in said[0]
     after = await prepared_on_each_connection(pool)
     assert {pid: missing_reads(statements) for pid, statements in after.items()} == {pid: [] for pid in after}
+
+
+async def test_a_database_cut_during_the_warm_up_is_one_line_and_the_start_goes_on(
+    migrated_database: str, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with proxy_to(urlsplit(migrated_database).port or 5432) as proxy:
+        pool = await asyncpg.create_pool(through(proxy.port, migrated_database), min_size=2, max_size=2)
+        try:
+            proxy.cut()  # every connection dropped, and new ones refused
+            with caplog.at_level(logging.WARNING, logger="basso.store.warm"):
+                await warm_connections(pool, config)
+        finally:
+            proxy.restore()
+            await pool.close()
+    said = [record.getMessage() for record in caplog.records if record.name == "basso.store.warm"]
+    assert len(said) == 1
+    assert said[0].startswith("database connections not warmed (")
