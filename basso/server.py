@@ -239,6 +239,7 @@ async def serve(
         )
         resources.push_async_callback(pools.close)
         pool, audit_pool = pools.main, pools.audit
+        await warm_connections(pool, config)
         redis = aioredis.from_url(
             redis_url, socket_connect_timeout=leadership.renew_every_s, socket_timeout=leadership.renew_deadline_s
         )
@@ -290,13 +291,13 @@ async def serve(
         runner = web.AppRunner(build_app(services), access_log=None)
         await runner.setup()
         resources.push_async_callback(runner.cleanup)
-        lag = asyncio.create_task(watch_loop_lag(metrics.loop_lagged, interval_s=LOOP_LAG_INTERVAL_S), name="loop lag")
-        resources.callback(lag.cancel)
         resources.callback(watch_collections(metrics.collected))
         tune_collector()
         warm_up(config, utc_now())
-        await warm_connections(pool, config)
         collect_and_freeze()  # start-up's objects live as long as the process (basso/gcpolicy.py)
+        # Watched from here: start-up's own pauses (that collection, the calendars) come before anyone is served.
+        lag = asyncio.create_task(watch_loop_lag(metrics.loop_lagged, interval_s=LOOP_LAG_INTERVAL_S), name="loop lag")
+        resources.callback(lag.cancel)
         await pipeline.start()
         notifier.start()  # sends only while this instance leads
         resources.push_async_callback(notifier.stop)  # first at the exit: the message in flight is recorded
