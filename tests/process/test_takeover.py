@@ -65,8 +65,10 @@ async def test_the_standby_takes_over_when_the_leader_is_killed(
         first_epoch = await lead(first)
         async with running(fresh_database, redis_server.url, tmp_path / "b") as second:
             assert await second.get("/leader") == {"leader": False}
-            # Its connections have read what a takeover reads (basso/store/warm.py), before its leader dies.
+            # A standby's connections have read what a takeover reads (basso/store/warm.py) before its leader dies;
+            # the first instance, which led from its start, did not wait for that.
             assert f" {MAIN_CONNECTIONS} database connections warmed in " in await second.wait_log("warmed in")
+            assert not [line for line in first.log if "warmed in" in line]
             # The standby stores the webhook; the leader finds it on its sweep and trades it.
             status, _ = await second.post(sample("BASE_ENTRY_BANK_NIFTY", "via-standby"))
             assert status == 200
