@@ -128,8 +128,8 @@ async def trials(args: argparse.Namespace, tmp: Path, database_url: str, redis_u
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
         assert pool is not None
         stack.push_async_callback(pool.close)
-        lease = aioredis.from_url(redis_url)
-        stack.push_async_callback(lease.aclose)
+        redis = aioredis.from_url(redis_url)  # to read the lease's time left
+        stack.push_async_callback(redis.aclose)
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
                 sender = asyncio.create_task(stream(session, instances, stop))
@@ -139,7 +139,7 @@ async def trials(args: argparse.Namespace, tmp: Path, database_url: str, redis_u
                     await first_processed_after(pool, await pool.fetchval("SELECT epoch FROM leader_fence") - 1)
                     await asyncio.sleep(moment.uniform(0.0, 1.0))  # any point of the renewal cycle (see above)
                     epoch = await pool.fetchval("SELECT epoch FROM leader_fence")
-                    lease_left = await lease.pttl(key) / 1000
+                    lease_left = await redis.pttl(key) / 1000
                     stopped_at = time.time()
                     current.process.send_signal(signal.SIGKILL if kind == "crash" else signal.SIGTERM)
                     resumed_at = await first_processed_after(pool, epoch)
